@@ -1,0 +1,2 @@
+//! fuda core.
+#![forbid(unsafe_code)]
