@@ -1,2 +1,22 @@
-//! fuda core.
+//! fuda core: policies, signed labels, label stores and the protected-file envelope.
+//!
+//! This crate knows nothing about HTTP, SQL or directory walking (DESIGN §1). The CLI, the
+//! scanner and the key service build on it:
+//!
+//! - [`policy`]: an organisation's classification scheme, validated with precise errors;
+//! - [`label`]: the signed label record, its canonical and compact encodings, statuses;
+//! - [`identity`] and [`trust`]: who signs labels and whose signatures count;
+//! - [`store`]: where labels live (xattr, OOXML, sidecar) behind one trait;
+//! - [`labeling`]: setting, checking and removing labels on files with the policy's rules.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod digest;
+pub mod fsutil;
+pub mod identity;
+pub mod label;
+pub mod labeling;
+pub mod policy;
+pub mod rights;
+pub mod store;
+pub mod trust;

@@ -1,0 +1,109 @@
+//! Small file-system helpers that keep the "never lose data" rule (DESIGN §8).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Creates a directory (and parents) readable only by its owner (0700).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Creates a new file with mode 0600 holding `contents`; fails if it already exists.
+pub fn create_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// A temporary file next to its destination; removed on drop unless committed.
+pub struct TempSibling {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempSibling {
+    /// Creates `.<name>.fuda-tmp-<random>` in `dest`'s directory with `mode`.
+    pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = dest
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+        for _ in 0..16 {
+            let path = dir.join(format!(".{name}.fuda-tmp-{:08x}", rand_u32()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempSibling {
+                        path,
+                        file: Some(file),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "could not create a temporary file",
+        ))
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("file is open until commit")
+    }
+
+    /// The temporary path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes to disk and renames over `dest`, then syncs the directory.
+    pub fn commit(mut self, dest: &Path) -> io::Result<()> {
+        let file = self.file.take().expect("file is open until commit");
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.path, dest)?;
+        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for TempSibling {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `contents` to `dest` atomically (temp file, fsync, rename), with `mode`.
+pub fn write_atomic(dest: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let mut tmp = TempSibling::new(dest, mode)?;
+    tmp.file().write_all(contents)?;
+    tmp.commit(dest)
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .expect("system randomness");
+    u32::from_le_bytes(b)
+}

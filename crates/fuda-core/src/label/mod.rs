@@ -1,0 +1,253 @@
+//! Labels: small signed records that say how confidential a file is.
+//!
+//! A [`Label`] carries the level, the policy it was set under, the owner and the content
+//! digest; a [`SignedLabel`] adds an Ed25519 signature over its [canonical
+//! encoding](canonical). Labels are stored in three places (see [`crate::store`]) using the
+//! [compact](compact) binary form, and verified into a [`Status`].
+
+pub mod canonical;
+pub mod compact;
+mod flags;
+mod verify;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use flags::{Flag, UnknownFlag};
+pub use verify::{verify, Verification};
+
+use crate::digest::Digest;
+
+/// The version of the label record this library writes.
+pub const LABEL_VERSION: u8 = 1;
+
+/// A document id: a ULID, stable across relabeling, copies and protection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocId(pub ulid::Ulid);
+
+impl DocId {
+    /// A fresh id for a document seen for the first time.
+    pub fn new() -> DocId {
+        DocId(ulid::Ulid::new())
+    }
+
+    /// The 16 raw bytes.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+
+    /// From 16 raw bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> DocId {
+        DocId(ulid::Ulid::from_bytes(bytes))
+    }
+}
+
+impl Default for DocId {
+    fn default() -> Self {
+        DocId::new()
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocId({})", self.0)
+    }
+}
+
+impl FromStr for DocId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(s).map(DocId)
+    }
+}
+
+impl Serialize for DocId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DocId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a label came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// A person chose the level.
+    Manual,
+    /// An auto-labeling rule chose it.
+    Auto,
+    /// The policy's default level.
+    Default,
+    /// Mapped from another system's label (e.g. Microsoft Purview).
+    Imported,
+}
+
+impl Method {
+    /// The method's name in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Manual => "manual",
+            Method::Auto => "auto",
+            Method::Default => "default",
+            Method::Imported => "imported",
+        }
+    }
+}
+
+/// The policy a label was set under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u32,
+}
+
+/// The unsigned label record (DESIGN §3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    /// Record version ([`LABEL_VERSION`]).
+    pub v: u8,
+    /// Document id.
+    pub doc: DocId,
+    /// Level id in the policy.
+    pub level: String,
+    /// Policy the level belongs to.
+    pub policy: PolicyRef,
+    /// User who owns the document.
+    pub owner: String,
+    /// Owner's department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept: Option<String>,
+    /// Ledger asset id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// How the label came to be.
+    pub method: Method,
+    /// Rule id, for auto labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Origin, for imported labels (e.g. `msip:<guid> Example OEM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Who set the label (user or hook name).
+    pub set_by: String,
+    /// When, in seconds since the Unix epoch (UTC).
+    pub set_at: i64,
+    /// Digest of the content the label was set on, where the label lives outside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<Digest>,
+    /// Why the level was lowered or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    /// Flags, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+}
+
+/// 8-byte id of an Ed25519 signing key: the first bytes of SHA-256 of the public key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 8]);
+
+impl KeyId {
+    /// The key id of an Ed25519 public key.
+    pub fn of(public_key: &[u8]) -> KeyId {
+        let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
+        let mut id = [0; 8];
+        id.copy_from_slice(&digest.as_ref()[..8]);
+        KeyId(id)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+impl FromStr for KeyId {
+    type Err = hex::FromHexError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0; 8];
+        hex::decode_to_slice(s, &mut id)?;
+        Ok(KeyId(id))
+    }
+}
+
+/// A label with its signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedLabel {
+    /// The record.
+    pub label: Label,
+    /// Id of the key that signed it.
+    pub key: KeyId,
+    /// Ed25519 signature over `canonical::signing_input(&label)`.
+    pub sig: [u8; 64],
+}
+
+impl fmt::Debug for SignedLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedLabel")
+            .field("label", &self.label)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verification status of a file's label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Signed by a known key, content unchanged since labeling.
+    Valid,
+    /// Signature good but the content changed since labeling: a re-review is due.
+    Stale,
+    /// The signer is not in the trust store.
+    Unverified,
+    /// The signature does not match the record, or the record is corrupt.
+    Tampered,
+    /// No label.
+    Missing,
+}
+
+impl Status {
+    /// The status's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Stale => "stale",
+            Status::Unverified => "unverified",
+            Status::Tampered => "tampered",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,472 @@
+//! Setting, checking and removing labels on files, with the policy's rules (DESIGN §3):
+//! downgrades and removals need a justification; automatic labels never replace a manual
+//! label and never lower any label.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::identity::Identity;
+use crate::label::{self, DocId, Flag, Label, Method, PolicyRef, SignedLabel, Status};
+use crate::policy::{Level, MsipMapping, Policy};
+use crate::store::ooxml::OoxmlStore;
+use crate::store::sidecar::SidecarStore;
+use crate::store::xattr::XattrStore;
+use crate::store::{ForeignLabel, LabelStore, StoreError, StoreKind, Stored, WriteContext};
+use crate::trust::TrustStore;
+
+/// Which store to use for files that are not Office documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StorePreference {
+    /// Extended attributes; fall back to the sidecar (and say so) where refused.
+    #[default]
+    Xattr,
+    /// Always the sidecar index.
+    Sidecar,
+}
+
+/// Extensions of Office Open XML packages that carry embedded labels.
+pub const OOXML_EXTENSIONS: [&str; 9] = [
+    "docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "potx",
+];
+
+/// Whether `path` names an Office Open XML document.
+pub fn is_ooxml(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| OOXML_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Errors from labeling operations; each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelingError {
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Lowering a label needs a reason.
+    #[error(
+        "{path}: lowering the label from {from} to {to} needs a reason: add --justify \"why\""
+    )]
+    DowngradeNeedsJustification {
+        /// The file.
+        path: PathBuf,
+        /// Current level id.
+        from: String,
+        /// Requested level id.
+        to: String,
+    },
+    /// Replacing a label whose signature is broken needs a reason.
+    #[error("{path}: the current label is {status} (its true level is unknown); replacing it needs a reason: add --justify \"why\"")]
+    ReplaceNeedsJustification {
+        /// The file.
+        path: PathBuf,
+        /// Status of the current label.
+        status: Status,
+    },
+    /// Removing a label needs a reason.
+    #[error("{0}: removing a label needs a reason: add --justify \"why\"")]
+    RemoveNeedsJustification(PathBuf),
+    /// The asset is not in the policy.
+    #[error("unknown asset {asset:?}: the policy defines {known}")]
+    UnknownAsset {
+        /// Requested asset id.
+        asset: String,
+        /// Assets the policy defines.
+        known: String,
+    },
+    /// Not a regular file.
+    #[error("{0}: not a regular file (directories need -r)")]
+    NotAFile(PathBuf),
+}
+
+/// What a file's label looks like after reading and verifying it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileLabel {
+    /// The file.
+    pub path: PathBuf,
+    /// Verification status.
+    pub status: Status,
+    /// Where the label was found (none when missing).
+    pub store: Option<StoreKind>,
+    /// The label, when one could be decoded (or mapped from a foreign one).
+    pub label: Option<Label>,
+    /// Key id of the signer.
+    pub key: Option<String>,
+    /// Name of the signer in the trust store.
+    pub signer: Option<String>,
+    /// Why the label is tampered, when it could not be decoded.
+    pub problem: Option<String>,
+    /// A label written by Microsoft Office / Purview, as found.
+    pub foreign: Option<ForeignLabel>,
+    /// Whether the foreign label maps to a level of our policy.
+    #[serde(skip)]
+    pub signed: Option<SignedLabel>,
+}
+
+/// What `set` should apply.
+#[derive(Clone, Debug)]
+pub struct SetRequest<'a> {
+    /// The level to apply.
+    pub level: &'a Level,
+    /// How the level was chosen.
+    pub method: Method,
+    /// Ledger asset (validated against the policy); `None` keeps the current one or uses
+    /// the policy's first matching asset.
+    pub asset: Option<String>,
+    /// Owner; `None` keeps the current owner or uses the labeler.
+    pub owner: Option<String>,
+    /// Reason, required for downgrades.
+    pub justification: Option<String>,
+    /// Rule id for automatic labels.
+    pub rule: Option<String>,
+    /// Flags to add.
+    pub flags: Vec<Flag>,
+}
+
+/// The outcome of `set` on one file.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum SetOutcome {
+    /// The label was written.
+    Applied {
+        /// The previous level id, if any.
+        previous: Option<String>,
+        /// Whether this lowered the level.
+        downgrade: bool,
+        /// Where it was written.
+        store: StoreKind,
+        /// Set when the sidecar was used because the file system refused xattrs.
+        fallback: bool,
+        /// The new label.
+        label: Label,
+    },
+    /// An automatic label was not applied because a person labeled the file.
+    KeptManual {
+        /// The existing level id.
+        level: String,
+    },
+    /// An automatic label was not applied because it would not raise the level.
+    KeptHigher {
+        /// The existing level id.
+        level: String,
+    },
+}
+
+/// Applies the policy's labeling rules on behalf of one identity.
+pub struct Labeler<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Who signs.
+    pub identity: &'a Identity,
+    /// Whose signatures count.
+    pub trust: &'a TrustStore,
+    /// The labeler's department, recorded in new labels.
+    pub dept: Option<String>,
+    /// Store for non-Office files.
+    pub preference: StorePreference,
+}
+
+impl Labeler<'_> {
+    fn store_for(&self, path: &Path) -> &'static dyn LabelStore {
+        if is_ooxml(path) {
+            &OoxmlStore
+        } else if self.preference == StorePreference::Sidecar {
+            &SidecarStore
+        } else {
+            &XattrStore
+        }
+    }
+
+    /// Reads what is stored for `path`, looking at the sidecar when xattrs hold nothing.
+    fn read_stored(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(&'static dyn LabelStore, Stored)>, StoreError> {
+        let primary = self.store_for(path);
+        match primary.read(path) {
+            Ok(Some(s)) => return Ok(Some((primary, s))),
+            Ok(None) => {}
+            Err(StoreError::XattrUnsupported(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if primary.kind() == StoreKind::Xattr {
+            if let Some(s) = SidecarStore.read(path)? {
+                return Ok(Some((&SidecarStore, s)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads and verifies the label of one file.
+    pub fn inspect(&self, path: &Path) -> Result<FileLabel, LabelingError> {
+        let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+        if !meta.is_file() {
+            return Err(LabelingError::NotAFile(path.to_owned()));
+        }
+        let mut out = FileLabel {
+            path: path.to_owned(),
+            status: Status::Missing,
+            store: None,
+            label: None,
+            key: None,
+            signer: None,
+            problem: None,
+            foreign: None,
+            signed: None,
+        };
+        let Some((store, stored)) = self.read_stored(path)? else {
+            return Ok(out);
+        };
+        out.store = Some(store.kind());
+        match stored {
+            Stored::Corrupt(problem) => {
+                out.status = Status::Tampered;
+                out.problem = Some(problem);
+            }
+            Stored::Signed(signed) => {
+                let digest = store.content_digest(path)?;
+                let v = label::verify(&signed, self.trust, Some(&digest));
+                out.status = v.status;
+                out.signer = v.signer;
+                out.key = Some(signed.key.to_string());
+                out.label = Some(signed.label.clone());
+                out.signed = Some(signed);
+            }
+            Stored::Foreign(foreign) => {
+                out.status = Status::Unverified;
+                out.label = self.map_foreign(&foreign);
+                out.foreign = Some(foreign);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Maps a Purview label through the policy into an (unsigned) imported label.
+    pub fn map_foreign(&self, foreign: &ForeignLabel) -> Option<Label> {
+        let (level, origin, flags) = match self.policy.map_msip(&foreign.guid)? {
+            MsipMapping::Own(level) => (level, format!("msip:{}", foreign.guid), Vec::new()),
+            MsipMapping::Imported(level, import) => (
+                level,
+                format!("msip:{} {}", foreign.guid, import.origin),
+                import.flags.clone(),
+            ),
+        };
+        Some(Label {
+            v: label::LABEL_VERSION,
+            doc: DocId::new(),
+            level: level.id.clone(),
+            policy: self.policy_ref(),
+            owner: String::new(),
+            dept: None,
+            asset: None,
+            method: Method::Imported,
+            rule: None,
+            origin: Some(match &foreign.name {
+                Some(name) => format!("{origin} ({name})"),
+                None => origin,
+            }),
+            set_by: String::from("microsoft-purview"),
+            set_at: foreign
+                .set_date
+                .as_deref()
+                .and_then(parse_msip_date)
+                .unwrap_or(0),
+            content_sha256: None,
+            justification: None,
+            flags,
+        })
+    }
+
+    fn policy_ref(&self) -> PolicyRef {
+        PolicyRef {
+            id: self.policy.id.clone(),
+            version: self.policy.version,
+        }
+    }
+
+    /// Applies a label to one file.
+    pub fn set(&self, path: &Path, req: &SetRequest<'_>) -> Result<SetOutcome, LabelingError> {
+        let current = self.inspect(path)?;
+        let current_level = current
+            .label
+            .as_ref()
+            .and_then(|l| self.policy.level(&l.level));
+        if req.method == Method::Auto {
+            if let Some(l) = &current.label {
+                if matches!(l.method, Method::Manual | Method::Imported)
+                    && current.status != Status::Tampered
+                {
+                    return Ok(SetOutcome::KeptManual {
+                        level: l.level.clone(),
+                    });
+                }
+            }
+            if let Some(level) = current_level {
+                if level.rank >= req.level.rank && current.status != Status::Tampered {
+                    return Ok(SetOutcome::KeptHigher {
+                        level: level.id.clone(),
+                    });
+                }
+            }
+        }
+        let justification = req
+            .justification
+            .as_deref()
+            .map(str::trim)
+            .filter(|j| !j.is_empty());
+        if current.status == Status::Tampered && justification.is_none() {
+            return Err(LabelingError::ReplaceNeedsJustification {
+                path: path.to_owned(),
+                status: current.status,
+            });
+        }
+        let downgrade = current_level.is_some_and(|l| l.rank > req.level.rank);
+        if downgrade && justification.is_none() {
+            return Err(LabelingError::DowngradeNeedsJustification {
+                path: path.to_owned(),
+                from: current_level.map(|l| l.id.clone()).unwrap_or_default(),
+                to: req.level.id.clone(),
+            });
+        }
+        if let Some(asset) = &req.asset {
+            if self.policy.asset(asset).is_none() {
+                return Err(LabelingError::UnknownAsset {
+                    asset: asset.clone(),
+                    known: self
+                        .policy
+                        .assets
+                        .iter()
+                        .map(|a| a.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        let previous = current.label.as_ref();
+        let keep_doc =
+            previous.filter(|_| current.status != Status::Tampered && current.foreign.is_none());
+        let asset = req
+            .asset
+            .clone()
+            .or_else(|| keep_doc.and_then(|l| l.asset.clone()))
+            .or_else(|| {
+                self.policy
+                    .asset_for(path, Some(&req.level.id))
+                    .map(|a| a.id.clone())
+            });
+        let mut flags = req.flags.clone();
+        if let Some(prev) = previous {
+            flags.extend(prev.flags.iter().copied());
+        }
+        let label = Label {
+            v: label::LABEL_VERSION,
+            doc: keep_doc.map_or_else(DocId::new, |l| l.doc),
+            level: req.level.id.clone(),
+            policy: self.policy_ref(),
+            owner: req
+                .owner
+                .clone()
+                .or_else(|| keep_doc.map(|l| l.owner.clone()).filter(|o| !o.is_empty()))
+                .unwrap_or_else(|| self.identity.name().to_owned()),
+            dept: keep_doc
+                .and_then(|l| l.dept.clone())
+                .or_else(|| self.dept.clone()),
+            asset,
+            method: req.method,
+            rule: req.rule.clone(),
+            origin: previous.and_then(|l| l.origin.clone()),
+            set_by: self.identity.name().to_owned(),
+            set_at: now(),
+            content_sha256: None,
+            justification: justification.map(str::to_owned),
+            flags,
+        };
+        let ctx = WriteContext {
+            policy: self.policy,
+            level: req.level,
+        };
+        let mut sign = |digest: Digest| {
+            let mut l = label.clone();
+            l.content_sha256 = Some(digest);
+            self.identity.sign(l)
+        };
+        let store = self.store_for(path);
+        let (signed, kind, fallback) = match store.write(path, ctx, &mut sign) {
+            Ok(s) => (s, store.kind(), false),
+            Err(StoreError::XattrUnsupported(_)) if store.kind() == StoreKind::Xattr => (
+                SidecarStore.write(path, ctx, &mut sign)?,
+                StoreKind::Sidecar,
+                true,
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        // A label that moved stores (e.g. to xattrs) must not leave a stale copy behind.
+        if let Some(old) = current
+            .store
+            .filter(|k| *k != kind && *k == StoreKind::Sidecar)
+        {
+            debug_assert_eq!(old, StoreKind::Sidecar);
+            SidecarStore.remove(path, self.policy)?;
+        }
+        Ok(SetOutcome::Applied {
+            previous: previous.map(|l| l.level.clone()),
+            downgrade,
+            store: kind,
+            fallback,
+            label: signed.label,
+        })
+    }
+
+    /// Removes the label of one file; needs a justification. Returns the removed label.
+    pub fn remove(&self, path: &Path, justification: &str) -> Result<FileLabel, LabelingError> {
+        if justification.trim().is_empty() {
+            return Err(LabelingError::RemoveNeedsJustification(path.to_owned()));
+        }
+        let current = self.inspect(path)?;
+        if let Some(kind) = current.store {
+            let store: &dyn LabelStore = match kind {
+                StoreKind::Ooxml => &OoxmlStore,
+                StoreKind::Sidecar => &SidecarStore,
+                _ => &XattrStore,
+            };
+            store.remove(path, self.policy)?;
+        }
+        Ok(current)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Parses the date formats Office writes into `MSIP_Label_*_SetDate`.
+fn parse_msip_date(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            // Older clients write offsets without a colon: 2018-11-08T21:13:16-0800.
+            let (head, tail) = s.split_at(s.len().checked_sub(5)?);
+            let fixed = format!("{head}{}:{}", &tail[..3], &tail[3..]);
+            time::OffsetDateTime::parse(&fixed, &Rfc3339).ok()
+        })
+        .map(|t| t.unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_msip_date;
+
+    #[test]
+    fn msip_dates_in_both_shapes() {
+        assert_eq!(parse_msip_date("2018-11-09T05:13:16Z"), Some(1_541_740_396));
+        assert_eq!(
+            parse_msip_date("2018-11-08T21:13:16-0800"),
+            Some(1_541_740_396)
+        );
+        assert_eq!(parse_msip_date("yesterday"), None);
+    }
+}

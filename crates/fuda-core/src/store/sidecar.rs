@@ -1,0 +1,129 @@
+//! Labels in a per-directory index, for file systems that refuse user xattrs.
+//!
+//! The index is `.fuda/labels.json` in the file's directory: a JSON object mapping file
+//! names to base64 compact labels. Updates take an exclusive lock on `.fuda/lock`, then
+//! rewrite the index atomically. A sidecar label does not travel with the file: moving or
+//! copying the file leaves it behind, which is why fuda uses it only when asked to or when
+//! xattrs are refused — and says so.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    decode_stored, ensure_writable, LabelStore, StoreError, StoreKind, Stored, WriteContext,
+};
+use crate::digest::Digest;
+use crate::label::{compact, SignedLabel};
+use crate::policy::Policy;
+
+/// Name of the per-directory folder.
+pub const SIDECAR_DIR: &str = ".fuda";
+const INDEX: &str = "labels.json";
+
+/// The sidecar label store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SidecarStore;
+
+#[derive(Serialize, Deserialize, Default)]
+struct Index {
+    version: u32,
+    labels: BTreeMap<String, String>,
+}
+
+fn locate(path: &Path) -> Result<(PathBuf, String), StoreError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| StoreError::NotFound(path.to_owned()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok((dir.join(SIDECAR_DIR), name.to_owned()))
+}
+
+fn load(dir: &Path) -> Result<Index, StoreError> {
+    let path = dir.join(INDEX);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::BadSidecar {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
+            version: 1,
+            ..Index::default()
+        }),
+        Err(e) => Err(StoreError::io(&path, e)),
+    }
+}
+
+/// Runs `change` on the index of `dir` under an exclusive lock and saves the result.
+fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let lock_path = dir.join("lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::io(&lock_path, e))?;
+    lock.lock().map_err(|e| StoreError::io(&lock_path, e))?;
+    let mut index = load(dir)?;
+    let result = change(&mut index);
+    let text = serde_json::to_vec_pretty(&index).expect("index serialises");
+    let index_path = dir.join(INDEX);
+    crate::fsutil::write_atomic(&index_path, &text, 0o644)
+        .map_err(|e| StoreError::io(&index_path, e))?;
+    Ok(result)
+}
+
+impl LabelStore for SidecarStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Sidecar
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<Stored>, StoreError> {
+        let (dir, name) = locate(path)?;
+        if !dir.join(INDEX).exists() {
+            return Ok(None);
+        }
+        let index = load(&dir)?;
+        Ok(index.labels.get(&name).map(|b64| {
+            match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) => decode_stored(&bytes),
+                Err(e) => Stored::Corrupt(format!("the label value is not base64: {e}")),
+            }
+        }))
+    }
+
+    fn content_digest(&self, path: &Path) -> Result<Digest, StoreError> {
+        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        Digest::of_reader(file).map_err(|e| StoreError::io(path, e))
+    }
+
+    fn write(
+        &self,
+        path: &Path,
+        _ctx: WriteContext<'_>,
+        sign: &mut dyn FnMut(Digest) -> SignedLabel,
+    ) -> Result<SignedLabel, StoreError> {
+        ensure_writable(path)?;
+        let signed = sign(self.content_digest(path)?);
+        let (dir, name) = locate(path)?;
+        let value = base64::engine::general_purpose::STANDARD.encode(compact::encode(&signed));
+        update(&dir, |index| index.labels.insert(name, value))?;
+        Ok(signed)
+    }
+
+    fn remove(&self, path: &Path, _policy: &Policy) -> Result<bool, StoreError> {
+        let (dir, name) = locate(path)?;
+        if !dir.join(INDEX).exists() {
+            return Ok(false);
+        }
+        update(&dir, |index| index.labels.remove(&name).is_some())
+    }
+}

@@ -1,0 +1,137 @@
+//! Labels in the `user.fuda.label` extended attribute.
+//!
+//! The value is the compact label (see [`crate::label::compact`]), about 150–190 bytes.
+//! ext4 keeps xattrs inside a 256-byte inode only while they fit in ~100 bytes, so a fuda
+//! label usually takes one extra 4 KiB xattr block per file; the Ed25519 signature alone is
+//! 64 bytes. The level's display name is also merged into `user.xdg.tags` (comma separated)
+//! so desktop file managers show it; other tags there are kept.
+//!
+//! Extended attributes survive `mv`, `cp --preserve=xattr`, `rsync -X`, `tar --xattrs` and
+//! Samba with `ea support = yes`; they do not survive editors that save by writing a new
+//! file and renaming it over the old one.
+
+use std::path::Path;
+
+use super::{
+    decode_stored, ensure_writable, LabelStore, StoreError, StoreKind, Stored, WriteContext,
+};
+use crate::digest::Digest;
+use crate::label::{compact, SignedLabel};
+use crate::policy::Policy;
+
+/// Name of the attribute holding the label.
+pub const LABEL_ATTR: &str = "user.fuda.label";
+/// Name of the freedesktop tags attribute.
+pub const TAGS_ATTR: &str = "user.xdg.tags";
+
+/// The xattr label store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct XattrStore;
+
+impl XattrStore {
+    /// Whether the file system holding `path` accepts user xattrs.
+    pub fn supported_at(path: &Path) -> bool {
+        match xattr::get(path, LABEL_ATTR) {
+            Ok(_) => true,
+            Err(e) => !matches!(StoreError::io(path, e), StoreError::XattrUnsupported(_)),
+        }
+    }
+}
+
+/// Merges `name` into a comma-separated tag list, dropping any other level's names.
+fn merge_tags(existing: Option<&str>, name: Option<&str>, policy: &Policy) -> String {
+    let is_level_name = |t: &str| {
+        policy
+            .levels
+            .iter()
+            .any(|l| l.name_ja == t || l.name_en == t)
+    };
+    let mut tags: Vec<&str> = existing
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !is_level_name(t))
+        .collect();
+    if let Some(name) = name {
+        tags.push(name);
+    }
+    tags.join(",")
+}
+
+fn update_tags(path: &Path, name: Option<&str>, policy: &Policy) -> Result<(), StoreError> {
+    let existing = xattr::get(path, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
+    let existing_text = existing.as_deref().map(String::from_utf8_lossy);
+    let merged = merge_tags(existing_text.as_deref(), name, policy);
+    if existing_text.as_deref() == Some(merged.as_str()) {
+        return Ok(());
+    }
+    if merged.is_empty() {
+        if existing.is_some() {
+            xattr::remove(path, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
+        }
+        return Ok(());
+    }
+    xattr::set(path, TAGS_ATTR, merged.as_bytes()).map_err(|e| StoreError::io(path, e))
+}
+
+impl LabelStore for XattrStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Xattr
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<Stored>, StoreError> {
+        let value = xattr::get(path, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
+        Ok(value.map(|v| decode_stored(&v)))
+    }
+
+    fn content_digest(&self, path: &Path) -> Result<Digest, StoreError> {
+        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        Digest::of_reader(file).map_err(|e| StoreError::io(path, e))
+    }
+
+    fn write(
+        &self,
+        path: &Path,
+        ctx: WriteContext<'_>,
+        sign: &mut dyn FnMut(Digest) -> SignedLabel,
+    ) -> Result<SignedLabel, StoreError> {
+        ensure_writable(path)?;
+        let signed = sign(self.content_digest(path)?);
+        xattr::set(path, LABEL_ATTR, &compact::encode(&signed))
+            .map_err(|e| StoreError::io(path, e))?;
+        update_tags(
+            path,
+            Some(ctx.level.display_name(ctx.policy.language)),
+            ctx.policy,
+        )?;
+        Ok(signed)
+    }
+
+    fn remove(&self, path: &Path, policy: &Policy) -> Result<bool, StoreError> {
+        ensure_writable(path)?;
+        let had = xattr::get(path, LABEL_ATTR)
+            .map_err(|e| StoreError::io(path, e))?
+            .is_some();
+        if had {
+            xattr::remove(path, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
+        }
+        update_tags(path, None, policy)?;
+        Ok(had)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_keep_foreign_entries_and_replace_level_names() {
+        let policy = Policy::builtin("default").unwrap();
+        assert_eq!(
+            merge_tags(Some("work,社外秘,urgent"), Some("極秘"), &policy),
+            "work,urgent,極秘"
+        );
+        assert_eq!(merge_tags(None, Some("公開"), &policy), "公開");
+        assert_eq!(merge_tags(Some("Internal,x"), None, &policy), "x");
+    }
+}
