@@ -1,1 +1,62 @@
-fn main() {}
+//! `fuda`: label, check and protect confidential files.
+//!
+//! Exit codes: 0 success (for `check`: every label valid); 1 findings (a label that is not
+//! valid, an invalid policy); 2 errors (bad arguments, unreadable files, refused changes).
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod config;
+mod output;
+mod walk;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// fuda (札): classification labels and protection for confidential files.
+///
+/// Label files with your organisation's levels (公開 / 社外秘 / 秘 / 極秘), check that labels
+/// are intact, and keep the policy that defines them. Start with `fuda init`.
+#[derive(Parser)]
+#[command(name = "fuda", version, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success, 1 findings (labels not valid, invalid policy), 2 error.\n\
+Files: ~/.config/fuda (identity, config, trust store); see docs/cli.md.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create your identity (age X25519 + Ed25519 keys, 0600) and config.
+    Init(cmd::init::Args),
+    /// Set, show, check and remove labels.
+    #[command(subcommand)]
+    Label(cmd::label::Command),
+    /// Check and show classification policies.
+    #[command(subcommand)]
+    Policy(cmd::policy::Command),
+    /// Manage the signer keys whose labels count as valid.
+    #[command(subcommand)]
+    Trust(cmd::trust::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => cmd::init::run(args),
+        Command::Label(c) => cmd::label::run(c),
+        Command::Policy(c) => cmd::policy::run(c),
+        Command::Trust(c) => cmd::trust::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if output::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("fuda: {e:#}");
+            cmd::exit_error()
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! `fuda label set|show|check|remove`.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use fuda_core::label::{Method, Status};
+use fuda_core::labeling::{FileLabel, Labeler, SetOutcome, SetRequest, StorePreference};
+use fuda_core::policy::Policy;
+
+use super::{exit_error, exit_findings};
+use crate::config::{self, Session};
+use crate::output::{timestamp, Table};
+use crate::walk;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Label files with a level (by id, Japanese or English name: 極秘, strictly-confidential).
+    ///
+    /// Office documents (docx/xlsx/pptx) get Microsoft-compatible properties inside the file;
+    /// other files get the `user.fuda.label` xattr (or a sidecar index where the file system
+    /// refuses xattrs, which is reported). Lowering a level needs --justify and is logged.
+    Set(SetArgs),
+    /// Show the labels of files.
+    Show(ShowArgs),
+    /// Verify labels: exit 0 when every file has a valid label, 1 when any is stale,
+    /// unverified, tampered or missing, 2 on errors.
+    Check(ShowArgs),
+    /// Remove labels (needs --justify; logged).
+    Remove(RemoveArgs),
+}
+
+/// Options shared by commands that take files.
+#[derive(clap::Args)]
+pub struct Files {
+    /// Files (and, with -r, directories).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Include everything inside directories.
+    #[arg(short, long)]
+    recursive: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(short, long, default_value_t = 0)]
+    jobs: usize,
+    /// Use this policy file instead of the configured one.
+    #[arg(long)]
+    policy: Option<String>,
+    /// One JSON object per file (JSON lines) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SetArgs {
+    /// The level: id, Japanese or English name, or alias.
+    level: String,
+    #[command(flatten)]
+    files: Files,
+    /// Ledger asset id from the policy (default: the first asset whose match fits).
+    #[arg(long)]
+    asset: Option<String>,
+    /// Owner of the documents (default: the current owner, else you).
+    #[arg(long)]
+    owner: Option<String>,
+    /// Why the level is being lowered (required for downgrades).
+    #[arg(long)]
+    justify: Option<String>,
+    /// Store labels of non-Office files in the sidecar index.
+    #[arg(long, value_parser = ["xattr", "sidecar"])]
+    store: Option<String>,
+    /// Print only errors and the summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    files: Files,
+}
+
+#[derive(clap::Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    files: Files,
+    /// Why the label is being removed (required).
+    #[arg(long, required = true)]
+    justify: String,
+}
+
+pub fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Set(args) => set(args),
+        Command::Show(args) => show(args, false),
+        Command::Check(args) => show(args, true),
+        Command::Remove(args) => remove(args),
+    }
+}
+
+fn labeler<'a>(session: &'a Session, preference: StorePreference) -> Labeler<'a> {
+    Labeler {
+        policy: &session.policy,
+        identity: &session.identity,
+        trust: &session.trust,
+        dept: session.config.dept.clone(),
+        preference,
+    }
+}
+
+fn preference(session: &Session, flag: Option<&str>) -> Result<StorePreference> {
+    match flag {
+        Some("sidecar") => Ok(StorePreference::Sidecar),
+        Some(_) => Ok(StorePreference::Xattr),
+        None => session.config.store_preference(),
+    }
+}
+
+fn set(args: SetArgs) -> Result<ExitCode> {
+    let session = Session::load(args.files.policy.as_deref())?;
+    let policy = &session.policy;
+    let level = policy.level_by_name(&args.level).ok_or_else(|| {
+        anyhow!("unknown level {:?}: the policy {} defines {}", args.level, policy, policy.level_names())
+    })?;
+    let labeler = labeler(&session, preference(&session, args.store.as_deref())?);
+    let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    let request = SetRequest {
+        level,
+        method: Method::Manual,
+        asset: args.asset.clone(),
+        owner: args.owner.clone(),
+        justification: args.justify.clone(),
+        rule: None,
+        flags: Vec::new(),
+    };
+    let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| labeler.set(f, &request))?;
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let (mut applied, mut failed, mut fallbacks) = (0usize, 0usize, 0usize);
+    for (path, result) in files.iter().zip(results) {
+        match result {
+            Ok(outcome) => {
+                if let SetOutcome::Applied {
+                    previous,
+                    downgrade,
+                    store,
+                    fallback,
+                    label,
+                } = &outcome
+                {
+                    applied += 1;
+                    fallbacks += usize::from(*fallback);
+                    if *downgrade {
+                        config::log_change(&serde_json::json!({
+                            "at": timestamp(label.set_at), "action": "downgrade", "by": label.set_by,
+                            "path": absolute(path), "doc": label.doc, "from": previous, "to": label.level,
+                            "justification": label.justification,
+                        }))?;
+                    }
+                    if args.files.json {
+                        let mut v = serde_json::json!({"path": path, "store": store});
+                        merge(&mut v, serde_json::to_value(&outcome)?);
+                        writeln!(out, "{v}")?;
+                    } else if !args.quiet {
+                        let from = previous
+                            .as_deref()
+                            .and_then(|p| policy.level(p))
+                            .map(|l| format!("{} → ", l.name_ja))
+                            .unwrap_or_default();
+                        let note = if *fallback {
+                            " (sidecar: this file system refuses user xattrs)"
+                        } else {
+                            ""
+                        };
+                        writeln!(out, "{}  {from}{}  [{store}]{note}", path.display(), level.name_ja)?;
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {e}");
+            }
+        }
+    }
+    if !args.files.json {
+        writeln!(
+            out,
+            "labeled {applied} file{} as {} ({}){}",
+            plural(applied),
+            level.name_ja,
+            level.name_en,
+            if failed > 0 { format!(", {failed} failed") } else { String::new() }
+        )?;
+        if fallbacks > 0 {
+            writeln!(
+                out,
+                "note: {fallbacks} label{} went to the .fuda sidecar index because the file system refuses user xattrs; sidecar labels do not travel with copies",
+                plural(fallbacks)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(if failed > 0 { exit_error() } else { ExitCode::SUCCESS })
+}
+
+fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
+    let session = Session::load(args.files.policy.as_deref())?;
+    let labeler = labeler(&session, session.config.store_preference()?);
+    let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    let results = walk::run_parallel(&files, args.files.jobs, "checking", |f| labeler.inspect(f))?;
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut table = Table::new(&["PATH", "LEVEL", "STATUS", "STORE", "OWNER", "METHOD", "SET BY", "SET AT"]);
+    let mut counts = [0usize; 5];
+    let mut failed = 0;
+    for result in results {
+        let file = match result {
+            Ok(f) => f,
+            Err(e) => {
+                failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {e}");
+                continue;
+            }
+        };
+        counts[status_index(file.status)] += 1;
+        if args.files.json {
+            writeln!(out, "{}", json_of(&file, &session.policy))?;
+        } else if !check || file.status != Status::Valid {
+            table.row(row_of(&file, &session.policy));
+        }
+    }
+    if !args.files.json {
+        if !check || counts[0] < files.len() - failed {
+            table.print(&mut out)?;
+        }
+        if check {
+            let [valid, stale, unverified, tampered, missing] = counts;
+            writeln!(
+                out,
+                "checked {} file{}: {valid} valid, {stale} stale, {unverified} unverified, {tampered} tampered, {missing} missing{}",
+                files.len() - failed,
+                plural(files.len() - failed),
+                if failed > 0 { format!(", {failed} unreadable") } else { String::new() }
+            )?;
+        }
+    }
+    out.flush()?;
+    let findings = counts[1..].iter().sum::<usize>() > 0;
+    Ok(if failed > 0 {
+        exit_error()
+    } else if check && findings {
+        exit_findings()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn remove(args: RemoveArgs) -> Result<ExitCode> {
+    let session = Session::load(args.files.policy.as_deref())?;
+    let labeler = labeler(&session, session.config.store_preference()?);
+    let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    let results = walk::run_parallel(&files, args.files.jobs, "removing", |f| labeler.remove(f, &args.justify))?;
+    let mut failed = 0;
+    let mut removed = 0;
+    for (path, result) in files.iter().zip(results) {
+        match result {
+            Ok(previous) => {
+                let Some(label) = previous.label.filter(|_| previous.store.is_some()) else {
+                    if !args.files.json {
+                        println!("{}  (no label)", path.display());
+                    }
+                    continue;
+                };
+                removed += 1;
+                config::log_change(&serde_json::json!({
+                    "at": timestamp(fuda_core::labeling::now()), "action": "remove",
+                    "by": session.identity.name(), "path": absolute(path), "doc": label.doc,
+                    "from": label.level, "justification": args.justify,
+                }))?;
+                if args.files.json {
+                    println!("{}", serde_json::json!({"path": path, "removed": label.level, "doc": label.doc}));
+                } else {
+                    println!("{}  removed {}", path.display(), level_name(&session.policy, &label.level));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("fuda: {e}");
+            }
+        }
+    }
+    if !args.files.json {
+        println!("removed {removed} label{}", plural(removed));
+    }
+    Ok(if failed > 0 { exit_error() } else { ExitCode::SUCCESS })
+}
+
+fn status_index(s: Status) -> usize {
+    match s {
+        Status::Valid => 0,
+        Status::Stale => 1,
+        Status::Unverified => 2,
+        Status::Tampered => 3,
+        Status::Missing => 4,
+    }
+}
+
+fn level_name(policy: &Policy, id: &str) -> String {
+    policy
+        .level(id)
+        .map_or_else(|| format!("{id} (not in policy {policy})"), |l| format!("{} ({})", l.name_ja, l.name_en))
+}
+
+fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
+    let l = file.label.as_ref();
+    let dash = || "-".to_owned();
+    vec![
+        file.path.display().to_string(),
+        l.map_or_else(dash, |l| level_name(policy, &l.level)),
+        match &file.problem {
+            Some(p) => format!("{} ({p})", file.status),
+            None => file.status.to_string(),
+        },
+        file.store.map_or_else(dash, |s| s.to_string()),
+        l.map(|l| l.owner.clone()).filter(|o| !o.is_empty()).unwrap_or_else(dash),
+        l.map_or_else(dash, |l| l.method.as_str().to_owned()),
+        file.signer
+            .clone()
+            .or_else(|| l.map(|l| format!("{} (unknown key)", l.set_by)))
+            .unwrap_or_else(dash),
+        l.filter(|l| l.set_at > 0).map_or_else(dash, |l| timestamp(l.set_at)),
+    ]
+}
+
+fn json_of(file: &FileLabel, policy: &Policy) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "path": file.path,
+        "status": file.status,
+        "store": file.store,
+        "signer": file.signer,
+        "key": file.key,
+    });
+    if let Some(label) = &file.label {
+        merge(&mut v, serde_json::to_value(label).expect("label serialises"));
+        v["set_at"] = serde_json::json!(timestamp(label.set_at));
+        if let Some(level) = policy.level(&label.level) {
+            v["level_name"] = serde_json::json!({"ja": level.name_ja, "en": level.name_en});
+        }
+    }
+    if let Some(p) = &file.problem {
+        v["problem"] = serde_json::json!(p);
+    }
+    if let Some(f) = &file.foreign {
+        v["foreign"] = serde_json::to_value(f).expect("foreign label serialises");
+    }
+    v
+}
+
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
+        for (k, v) in from {
+            into.entry(k).or_insert(v);
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

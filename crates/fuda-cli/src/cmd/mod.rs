@@ -1,0 +1,18 @@
+//! One module per subcommand: validated options in, calls on fuda-core, output out.
+
+use std::process::ExitCode;
+
+pub mod init;
+pub mod label;
+pub mod policy;
+pub mod trust;
+
+/// Exit code for findings (labels not valid, invalid policy).
+pub fn exit_findings() -> ExitCode {
+    ExitCode::from(1)
+}
+
+/// Exit code for errors.
+pub fn exit_error() -> ExitCode {
+    ExitCode::from(2)
+}

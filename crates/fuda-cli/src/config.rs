@@ -1,0 +1,161 @@
+//! Where the CLI keeps its files, and the user's config.
+//!
+//! Config directory: `$FUDA_CONFIG_DIR`, else `$XDG_CONFIG_HOME/fuda`, else
+//! `~/.config/fuda`. It holds `config.toml`, `identity.age`, `signing.key` (both 0600)
+//! and `trust.toml`. Label changes that need a justification are appended to
+//! `label-changes.jsonl` in the state directory (`$XDG_STATE_HOME/fuda`, else
+//! `~/.local/state/fuda`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use fuda_core::identity::Identity;
+use fuda_core::labeling::StorePreference;
+use fuda_core::policy::Policy;
+use fuda_core::trust::TrustStore;
+use serde::{Deserialize, Serialize};
+
+/// The user's settings (`config.toml`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// User name recorded in labels.
+    pub user: String,
+    /// Department recorded in new labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept: Option<String>,
+    /// `builtin:NAME` or a path to a policy file.
+    pub policy: String,
+    /// `xattr` (default) or `sidecar`.
+    #[serde(default = "default_store")]
+    pub store: String,
+}
+
+fn default_store() -> String {
+    "xattr".into()
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .context("HOME is not set; set HOME or FUDA_CONFIG_DIR")
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir).join("fuda")),
+        None => Ok(home()?.join(fallback).join("fuda")),
+    }
+}
+
+/// The config directory.
+pub fn config_dir() -> Result<PathBuf> {
+    match std::env::var_os("FUDA_CONFIG_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => xdg_dir("XDG_CONFIG_HOME", ".config"),
+    }
+}
+
+/// The state directory (logs).
+pub fn state_dir() -> Result<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state")
+}
+
+/// Path of the trust store.
+pub fn trust_path() -> Result<PathBuf> {
+    Ok(config_dir()?.join("trust.toml"))
+}
+
+/// Resolves a policy reference: `builtin:NAME`, a bare built-in name, or a path.
+pub fn load_policy(reference: &str) -> Result<Policy> {
+    let builtin = reference.strip_prefix("builtin:").or_else(|| {
+        fuda_core::policy::BUILTIN
+            .iter()
+            .any(|(n, _)| *n == reference)
+            .then_some(reference)
+    });
+    Ok(match builtin {
+        Some(name) => Policy::builtin(name)?,
+        None => Policy::load(Path::new(reference))?,
+    })
+}
+
+impl Config {
+    /// Reads `config.toml`.
+    pub fn load() -> Result<Config> {
+        let path = config_dir()?.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("fuda is not set up for this user ({} is missing): run `fuda init` first", path.display())
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| format!("{} is not a valid fuda config", path.display()))
+    }
+
+    /// Writes `config.toml` (0600).
+    pub fn save_new(&self) -> Result<()> {
+        let path = config_dir()?.join("config.toml");
+        let text = format!(
+            "# fuda settings. policy = \"builtin:default\", \"builtin:ipa-sme\" or a file path.\n{}",
+            toml::to_string(self)?
+        );
+        fuda_core::fsutil::create_secret_file(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// The store preference.
+    pub fn store_preference(&self) -> Result<StorePreference> {
+        match self.store.as_str() {
+            "xattr" => Ok(StorePreference::Xattr),
+            "sidecar" => Ok(StorePreference::Sidecar),
+            other => bail!("config.toml: unknown store {other:?}: use \"xattr\" or \"sidecar\""),
+        }
+    }
+}
+
+/// Everything a labeling command needs, loaded once.
+pub struct Session {
+    /// Settings.
+    pub config: Config,
+    /// The policy in force.
+    pub policy: Policy,
+    /// The user's identity.
+    pub identity: Identity,
+    /// Enrolled signers.
+    pub trust: TrustStore,
+}
+
+impl Session {
+    /// Loads config, policy (or `policy_override`), identity and trust store.
+    pub fn load(policy_override: Option<&str>) -> Result<Session> {
+        let config = Config::load()?;
+        let policy = load_policy(policy_override.unwrap_or(&config.policy))?;
+        let identity = Identity::load(&config_dir()?, &config.user)?;
+        let trust = TrustStore::load(&trust_path()?)?;
+        Ok(Session {
+            config,
+            policy,
+            identity,
+            trust,
+        })
+    }
+}
+
+/// Appends one record to the label change log.
+pub fn log_change(record: &serde_json::Value) -> Result<()> {
+    let dir = state_dir()?;
+    fuda_core::fsutil::create_private_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("label-changes.jsonl");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(file, "{record}").with_context(|| format!("cannot write {}", path.display()))?;
+    file.sync_data()?;
+    Ok(())
+}
