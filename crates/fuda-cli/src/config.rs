@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use fuda_core::identity::Identity;
+use fuda_core::label::VerificationMemo;
 use fuda_core::labeling::StorePreference;
 use fuda_core::policy::Policy;
 use fuda_core::trust::TrustStore;
@@ -63,6 +64,11 @@ pub fn state_dir() -> Result<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state")
 }
 
+/// The cache directory (verification memo).
+pub fn cache_dir() -> Result<PathBuf> {
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
 /// Path of the trust store.
 pub fn trust_path() -> Result<PathBuf> {
     Ok(config_dir()?.join("trust.toml"))
@@ -89,11 +95,15 @@ impl Config {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("fuda is not set up for this user ({} is missing): run `fuda init` first", path.display())
+                bail!(
+                    "fuda is not set up for this user ({} is missing): run `fuda init` first",
+                    path.display()
+                )
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        toml::from_str(&text).with_context(|| format!("{} is not a valid fuda config", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid fuda config", path.display()))
     }
 
     /// Writes `config.toml` (0600).
@@ -127,6 +137,8 @@ pub struct Session {
     pub identity: Identity,
     /// Enrolled signers.
     pub trust: TrustStore,
+    /// Signatures verified before.
+    pub memo: VerificationMemo,
 }
 
 impl Session {
@@ -136,19 +148,33 @@ impl Session {
         let policy = load_policy(policy_override.unwrap_or(&config.policy))?;
         let identity = Identity::load(&config_dir()?, &config.user)?;
         let trust = TrustStore::load(&trust_path()?)?;
+        let memo = VerificationMemo::open(
+            &config_dir()?.join("memo.key"),
+            &cache_dir()?.join("verified-labels"),
+        )
+        .unwrap_or_else(|_| VerificationMemo::ephemeral());
         Ok(Session {
             config,
             policy,
             identity,
             trust,
+            memo,
         })
+    }
+
+    /// Saves what this run verified; a failure only costs speed next time.
+    pub fn save_memo(&self) {
+        if let Err(e) = self.memo.save() {
+            eprintln!("fuda: note: could not update the verification memo: {e}");
+        }
     }
 }
 
 /// Appends one record to the label change log.
 pub fn log_change(record: &serde_json::Value) -> Result<()> {
     let dir = state_dir()?;
-    fuda_core::fsutil::create_private_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fuda_core::fsutil::create_private_dir(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("label-changes.jsonl");
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -19,8 +19,10 @@ use clap::{Parser, Subcommand};
 /// are intact, and keep the policy that defines them. Start with `fuda init`.
 #[derive(Parser)]
 #[command(name = "fuda", version, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success, 1 findings (labels not valid, invalid policy), 2 error.\n\
-Files: ~/.config/fuda (identity, config, trust store); see docs/cli.md.")]
+#[command(
+    after_help = "Exit codes: 0 success, 1 findings (labels not valid, invalid policy), 2 error.\n\
+Files: ~/.config/fuda (identity, config, trust store); see docs/cli.md."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -12,12 +12,17 @@ pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
     for path in paths {
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}: no such file or directory", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{}: no such file or directory", path.display())
+            }
             Err(e) => bail!("{}: {e}", path.display()),
         };
         if meta.is_dir() {
             if !recursive {
-                bail!("{}: is a directory; add -r to include everything in it", path.display());
+                bail!(
+                    "{}: is a directory; add -r to include everything in it",
+                    path.display()
+                );
             }
             for entry in walkdir::WalkDir::new(path)
                 .sort_by_file_name()
@@ -38,7 +43,8 @@ pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
 
 fn is_ignored(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        n == fuda_core::store::sidecar::SIDECAR_DIR || (n.starts_with('.') && n.contains(".fuda-tmp-"))
+        n == fuda_core::store::sidecar::SIDECAR_DIR
+            || (n.starts_with('.') && n.contains(".fuda-tmp-"))
     })
 }
 
@@ -56,8 +62,10 @@ pub fn run_parallel<T: Send>(
         indicatif::ProgressBar::hidden()
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files ({per_sec}, {eta} left)")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:40} {pos}/{len} files ({per_sec}, {eta} left)",
+        )
+        .expect("valid template"),
     );
     bar.set_message(what.to_owned());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;

@@ -14,7 +14,7 @@ impl Digest {
     /// Digest of everything `reader` yields.
     pub fn of_reader(mut reader: impl Read) -> io::Result<Digest> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; 16 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -25,6 +25,11 @@ impl Digest {
             ctx.update(&buf[..n]);
         }
         Ok(Digest::from_ring(ctx.finish()))
+    }
+
+    /// Digest of a file's content, read without touching its access time where allowed.
+    pub fn of_file(path: &std::path::Path) -> io::Result<Digest> {
+        Digest::of_reader(crate::fsutil::open_quietly(path)?)
     }
 
     /// Digest of a byte slice.

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::identity::Identity;
-use crate::label::{self, DocId, Flag, Label, Method, PolicyRef, SignedLabel, Status};
+use crate::label::{
+    self, compact, DocId, Flag, Label, Method, PolicyRef, SignedLabel, Status, VerificationMemo,
+};
 use crate::policy::{Level, MsipMapping, Policy};
 use crate::store::ooxml::OoxmlStore;
 use crate::store::sidecar::SidecarStore;
@@ -140,7 +142,7 @@ pub enum SetOutcome {
         /// Set when the sidecar was used because the file system refused xattrs.
         fallback: bool,
         /// The new label.
-        label: Label,
+        label: Box<Label>,
     },
     /// An automatic label was not applied because a person labeled the file.
     KeptManual {
@@ -166,6 +168,8 @@ pub struct Labeler<'a> {
     pub dept: Option<String>,
     /// Store for non-Office files.
     pub preference: StorePreference,
+    /// Signatures verified before, to skip verifying them again.
+    pub memo: Option<&'a VerificationMemo>,
 }
 
 impl Labeler<'_> {
@@ -201,6 +205,12 @@ impl Labeler<'_> {
 
     /// Reads and verifies the label of one file.
     pub fn inspect(&self, path: &Path) -> Result<FileLabel, LabelingError> {
+        self.read_label(path, true)
+    }
+
+    /// Reads and verifies a label; without `staleness`, the content is not read and a good
+    /// signature counts as valid (enough to decide on downgrades).
+    fn read_label(&self, path: &Path, staleness: bool) -> Result<FileLabel, LabelingError> {
         let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
         if !meta.is_file() {
             return Err(LabelingError::NotAFile(path.to_owned()));
@@ -226,13 +236,17 @@ impl Labeler<'_> {
                 out.problem = Some(problem);
             }
             Stored::Signed(signed) => {
-                let digest = store.content_digest(path)?;
-                let v = label::verify(&signed, self.trust, Some(&digest));
+                let digest = if staleness {
+                    Some(store.content_digest(path)?)
+                } else {
+                    None
+                };
+                let v = label::verify(&signed, self.trust, digest.as_ref(), self.memo);
                 out.status = v.status;
                 out.signer = v.signer;
                 out.key = Some(signed.key.to_string());
                 out.label = Some(signed.label.clone());
-                out.signed = Some(signed);
+                out.signed = Some(*signed);
             }
             Stored::Foreign(foreign) => {
                 out.status = Status::Unverified;
@@ -390,7 +404,11 @@ impl Labeler<'_> {
         let mut sign = |digest: Digest| {
             let mut l = label.clone();
             l.content_sha256 = Some(digest);
-            self.identity.sign(l)
+            let signed = self.identity.sign(l);
+            if let Some(memo) = self.memo {
+                memo.insert(&compact::encode(&signed));
+            }
+            signed
         };
         let store = self.store_for(path);
         let (signed, kind, fallback) = match store.write(path, ctx, &mut sign) {
@@ -415,7 +433,7 @@ impl Labeler<'_> {
             downgrade,
             store: kind,
             fallback,
-            label: signed.label,
+            label: Box::new(signed.label),
         })
     }
 
@@ -424,7 +442,7 @@ impl Labeler<'_> {
         if justification.trim().is_empty() {
             return Err(LabelingError::RemoveNeedsJustification(path.to_owned()));
         }
-        let current = self.inspect(path)?;
+        let current = self.read_label(path, false)?;
         if let Some(kind) = current.store {
             let store: &dyn LabelStore = match kind {
                 StoreKind::Ooxml => &OoxmlStore,

@@ -41,12 +41,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
             dir.display()
         );
     }
-    let name = match args.name.or_else(|| std::env::var("USER").ok()).filter(|n| !n.trim().is_empty()) {
+    let name = match args
+        .name
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.trim().is_empty())
+    {
         Some(n) => n.trim().to_owned(),
         None => bail!("cannot tell your user name: pass --name NAME"),
     };
     // Validate the policy before creating anything.
-    let policy_ref = match fuda_core::policy::BUILTIN.iter().find(|(n, _)| *n == args.policy) {
+    let policy_ref = match fuda_core::policy::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == args.policy)
+    {
         Some((n, _)) => format!("builtin:{n}"),
         None => std::fs::canonicalize(&args.policy)
             .with_context(|| format!("policy {}: no such built-in policy or file", args.policy))?

@@ -105,6 +105,7 @@ fn labeler<'a>(session: &'a Session, preference: StorePreference) -> Labeler<'a>
         trust: &session.trust,
         dept: session.config.dept.clone(),
         preference,
+        memo: Some(&session.memo),
     }
 }
 
@@ -120,7 +121,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     let session = Session::load(args.files.policy.as_deref())?;
     let policy = &session.policy;
     let level = policy.level_by_name(&args.level).ok_or_else(|| {
-        anyhow!("unknown level {:?}: the policy {} defines {}", args.level, policy, policy.level_names())
+        anyhow!(
+            "unknown level {:?}: the policy {} defines {}",
+            args.level,
+            policy,
+            policy.level_names()
+        )
     })?;
     let labeler = labeler(&session, preference(&session, args.store.as_deref())?);
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
@@ -133,7 +139,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         rule: None,
         flags: Vec::new(),
     };
-    let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| labeler.set(f, &request))?;
+    let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| {
+        labeler.set(f, &request)
+    })?;
+    session.save_memo();
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -173,7 +182,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                         } else {
                             ""
                         };
-                        writeln!(out, "{}  {from}{}  [{store}]{note}", path.display(), level.name_ja)?;
+                        writeln!(
+                            out,
+                            "{}  {from}{}  [{store}]{note}",
+                            path.display(),
+                            level.name_ja
+                        )?;
                     }
                 }
             }
@@ -191,7 +205,11 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             plural(applied),
             level.name_ja,
             level.name_en,
-            if failed > 0 { format!(", {failed} failed") } else { String::new() }
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            }
         )?;
         if fallbacks > 0 {
             writeln!(
@@ -202,7 +220,11 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if failed > 0 { exit_error() } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
@@ -210,10 +232,13 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
     let labeler = labeler(&session, session.config.store_preference()?);
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
     let results = walk::run_parallel(&files, args.files.jobs, "checking", |f| labeler.inspect(f))?;
+    session.save_memo();
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut table = Table::new(&["PATH", "LEVEL", "STATUS", "STORE", "OWNER", "METHOD", "SET BY", "SET AT"]);
+    let mut table = Table::new(&[
+        "PATH", "LEVEL", "STATUS", "STORE", "OWNER", "METHOD", "SET BY", "SET AT",
+    ]);
     let mut counts = [0usize; 5];
     let mut failed = 0;
     for result in results {
@@ -263,7 +288,9 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
     let session = Session::load(args.files.policy.as_deref())?;
     let labeler = labeler(&session, session.config.store_preference()?);
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
-    let results = walk::run_parallel(&files, args.files.jobs, "removing", |f| labeler.remove(f, &args.justify))?;
+    let results = walk::run_parallel(&files, args.files.jobs, "removing", |f| {
+        labeler.remove(f, &args.justify)
+    })?;
     let mut failed = 0;
     let mut removed = 0;
     for (path, result) in files.iter().zip(results) {
@@ -282,9 +309,16 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     "from": label.level, "justification": args.justify,
                 }))?;
                 if args.files.json {
-                    println!("{}", serde_json::json!({"path": path, "removed": label.level, "doc": label.doc}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"path": path, "removed": label.level, "doc": label.doc})
+                    );
                 } else {
-                    println!("{}  removed {}", path.display(), level_name(&session.policy, &label.level));
+                    println!(
+                        "{}  removed {}",
+                        path.display(),
+                        level_name(&session.policy, &label.level)
+                    );
                 }
             }
             Err(e) => {
@@ -296,7 +330,11 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
     if !args.files.json {
         println!("removed {removed} label{}", plural(removed));
     }
-    Ok(if failed > 0 { exit_error() } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn status_index(s: Status) -> usize {
@@ -310,9 +348,10 @@ fn status_index(s: Status) -> usize {
 }
 
 fn level_name(policy: &Policy, id: &str) -> String {
-    policy
-        .level(id)
-        .map_or_else(|| format!("{id} (not in policy {policy})"), |l| format!("{} ({})", l.name_ja, l.name_en))
+    policy.level(id).map_or_else(
+        || format!("{id} (not in policy {policy})"),
+        |l| format!("{} ({})", l.name_ja, l.name_en),
+    )
 }
 
 fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
@@ -326,13 +365,16 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
             None => file.status.to_string(),
         },
         file.store.map_or_else(dash, |s| s.to_string()),
-        l.map(|l| l.owner.clone()).filter(|o| !o.is_empty()).unwrap_or_else(dash),
+        l.map(|l| l.owner.clone())
+            .filter(|o| !o.is_empty())
+            .unwrap_or_else(dash),
         l.map_or_else(dash, |l| l.method.as_str().to_owned()),
         file.signer
             .clone()
             .or_else(|| l.map(|l| format!("{} (unknown key)", l.set_by)))
             .unwrap_or_else(dash),
-        l.filter(|l| l.set_at > 0).map_or_else(dash, |l| timestamp(l.set_at)),
+        l.filter(|l| l.set_at > 0)
+            .map_or_else(dash, |l| timestamp(l.set_at)),
     ]
 }
 
@@ -345,7 +387,10 @@ fn json_of(file: &FileLabel, policy: &Policy) -> serde_json::Value {
         "key": file.key,
     });
     if let Some(label) = &file.label {
-        merge(&mut v, serde_json::to_value(label).expect("label serialises"));
+        merge(
+            &mut v,
+            serde_json::to_value(label).expect("label serialises"),
+        );
         v["set_at"] = serde_json::json!(timestamp(label.set_at));
         if let Some(level) = policy.level(&label.level) {
             v["level_name"] = serde_json::json!({"ja": level.name_ja, "en": level.name_en});

@@ -42,7 +42,10 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
     match Policy::load(&file) {
         Ok(p) => {
             if json {
-                println!("{}", serde_json::json!({"path": file, "valid": true, "id": p.id, "version": p.version, "problems": []}));
+                println!(
+                    "{}",
+                    serde_json::json!({"path": file, "valid": true, "id": p.id, "version": p.version, "problems": []})
+                );
             } else {
                 println!(
                     "{}: ok — policy {} ({}), {} levels, {} assets, {} rules, {} imported Purview labels, {} recovery recipients",
@@ -63,7 +66,10 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
         }
         Err(PolicyError::Invalid { path, problems }) => {
             if json {
-                println!("{}", serde_json::json!({"path": path, "valid": false, "problems": problems}));
+                println!(
+                    "{}",
+                    serde_json::json!({"path": path, "valid": false, "problems": problems})
+                );
             } else {
                 eprintln!("{}", PolicyError::Invalid { path, problems });
             }
@@ -76,17 +82,32 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
 fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
     let reference = match policy {
         Some(p) => p,
-        None => Config::load().map(|c| c.policy).unwrap_or_else(|_| "builtin:default".into()),
+        None => Config::load()
+            .map(|c| c.policy)
+            .unwrap_or_else(|_| "builtin:default".into()),
     };
     let p = config::load_policy(&reference)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
-        writeln!(out, "{}", serde_json::json!({"id": p.id, "version": p.version, "name": p.name, "levels": p.levels}))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"id": p.id, "version": p.version, "name": p.name, "levels": p.levels})
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "policy {} — {}", p, p.name)?;
-    let mut table = Table::new(&["RANK", "ID", "名称", "NAME", "機密性", "PROTECT", "MARKING", "ALIASES"]);
+    let mut table = Table::new(&[
+        "RANK",
+        "ID",
+        "名称",
+        "NAME",
+        "機密性",
+        "PROTECT",
+        "MARKING",
+        "ALIASES",
+    ]);
     for l in &p.levels {
         table.row(vec![
             l.rank.to_string(),

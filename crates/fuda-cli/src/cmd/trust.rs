@@ -40,21 +40,33 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::List { json } => {
             let mut table = Table::new(&["NAME", "KIND", "KEY ID", "PUBLIC KEY"]);
             for s in trust.signers() {
-                let kind = serde_json::to_value(s.kind)?.as_str().unwrap_or_default().to_owned();
+                let kind = serde_json::to_value(s.kind)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 if json {
                     println!(
                         "{}",
                         serde_json::json!({"name": s.name, "kind": kind, "key_id": s.key_id().to_string(), "public_key": encode_public_key(&s.public_key)})
                     );
                 } else {
-                    table.row(vec![s.name.clone(), kind, s.key_id().to_string(), encode_public_key(&s.public_key)]);
+                    table.row(vec![
+                        s.name.clone(),
+                        kind,
+                        s.key_id().to_string(),
+                        encode_public_key(&s.public_key),
+                    ]);
                 }
             }
             if !json {
                 table.print(&mut std::io::stdout().lock())?;
             }
         }
-        Command::Add { name, public_key, kind } => {
+        Command::Add {
+            name,
+            public_key,
+            kind,
+        } => {
             let kind = match kind.as_str() {
                 "hook" => SignerKind::Hook,
                 "service" => SignerKind::Service,

@@ -8,6 +8,7 @@
 pub mod canonical;
 pub mod compact;
 mod flags;
+pub mod memo;
 mod verify;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use flags::{Flag, UnknownFlag};
+pub use memo::VerificationMemo;
 pub use verify::{verify, Verification};
 
 use crate::digest::Digest;

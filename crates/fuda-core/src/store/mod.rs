@@ -72,7 +72,7 @@ pub struct ForeignLabel {
 #[derive(Clone, Debug)]
 pub enum Stored {
     /// A fuda label.
-    Signed(SignedLabel),
+    Signed(Box<SignedLabel>),
     /// A value that is not a decodable fuda label (reported as tampered).
     Corrupt(String),
     /// Only a label written by another system.
@@ -174,7 +174,7 @@ pub trait LabelStore: Sync {
 /// Decodes a stored compact value into what it holds.
 pub(crate) fn decode_stored(bytes: &[u8]) -> Stored {
     match crate::label::compact::decode(bytes) {
-        Ok(signed) => Stored::Signed(signed),
+        Ok(signed) => Stored::Signed(Box::new(signed)),
         Err(e) => Stored::Corrupt(e.to_string()),
     }
 }

@@ -85,8 +85,7 @@ impl LabelStore for XattrStore {
     }
 
     fn content_digest(&self, path: &Path) -> Result<Digest, StoreError> {
-        let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-        Digest::of_reader(file).map_err(|e| StoreError::io(path, e))
+        Digest::of_file(path).map_err(|e| StoreError::io(path, e))
     }
 
     fn write(
