@@ -28,7 +28,7 @@ pub struct Config {
     pub dept: Option<String>,
     /// `builtin:NAME` or a path to a policy file.
     pub policy: String,
-    /// `xattr` (default) or `sidecar`.
+    /// `xattr` (default), `auto` (xattr, else sidecar) or `sidecar`.
     #[serde(default = "default_store")]
     pub store: String,
 }
@@ -121,8 +121,9 @@ impl Config {
     pub fn store_preference(&self) -> Result<StorePreference> {
         match self.store.as_str() {
             "xattr" => Ok(StorePreference::Xattr),
+            "auto" => Ok(StorePreference::Auto),
             "sidecar" => Ok(StorePreference::Sidecar),
-            other => bail!("config.toml: unknown store {other:?}: use \"xattr\" or \"sidecar\""),
+            other => bail!("config.toml: unknown store {other:?}: use \"xattr\", \"auto\" or \"sidecar\""),
         }
     }
 }

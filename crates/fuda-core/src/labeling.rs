@@ -21,9 +21,12 @@ use crate::trust::TrustStore;
 /// Which store to use for files that are not Office documents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StorePreference {
-    /// Extended attributes; fall back to the sidecar (and say so) where refused.
+    /// Extended attributes; a file system that refuses them is an error.
     #[default]
     Xattr,
+    /// Extended attributes, falling back to the sidecar index (reported as a fallback)
+    /// where the file system refuses them.
+    Auto,
     /// Always the sidecar index.
     Sidecar,
 }
@@ -413,7 +416,9 @@ impl Labeler<'_> {
         let store = self.store_for(path);
         let (signed, kind, fallback) = match store.write(path, ctx, &mut sign) {
             Ok(s) => (s, store.kind(), false),
-            Err(StoreError::XattrUnsupported(_)) if store.kind() == StoreKind::Xattr => (
+            Err(StoreError::XattrUnsupported(_))
+                if store.kind() == StoreKind::Xattr && self.preference == StorePreference::Auto =>
+            (
                 SidecarStore.write(path, ctx, &mut sign)?,
                 StoreKind::Sidecar,
                 true,

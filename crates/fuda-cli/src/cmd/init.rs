@@ -25,9 +25,10 @@ pub struct Args {
     /// Policy: a built-in name (default, ipa-sme) or a policy file.
     #[arg(long, default_value = "default")]
     policy: String,
-    /// Store labels of non-Office files in a sidecar index instead of xattrs.
-    #[arg(long)]
-    sidecar: bool,
+    /// Where labels of non-Office files go: xattr, auto (xattr, else a .fuda sidecar
+    /// index, reported) or sidecar.
+    #[arg(long, default_value = "xattr", value_parser = ["xattr", "auto", "sidecar"])]
+    store: String,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -70,7 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         user: name.clone(),
         dept: args.dept,
         policy: policy_ref,
-        store: if args.sidecar { "sidecar" } else { "xattr" }.into(),
+        store: args.store,
     }
     .save_new()?;
 

@@ -66,8 +66,10 @@ pub struct SetArgs {
     /// Why the level is being lowered (required for downgrades).
     #[arg(long)]
     justify: Option<String>,
-    /// Store labels of non-Office files in the sidecar index.
-    #[arg(long, value_parser = ["xattr", "sidecar"])]
+    /// Where labels of non-Office files go: xattr (fail where the file system refuses
+    /// them), auto (xattr, else the .fuda sidecar index, reported), sidecar [default: from
+    /// config, else xattr].
+    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
     store: Option<String>,
     /// Print only errors and the summary.
     #[arg(short, long)]
@@ -112,6 +114,7 @@ fn labeler<'a>(session: &'a Session, preference: StorePreference) -> Labeler<'a>
 fn preference(session: &Session, flag: Option<&str>) -> Result<StorePreference> {
     match flag {
         Some("sidecar") => Ok(StorePreference::Sidecar),
+        Some("auto") => Ok(StorePreference::Auto),
         Some(_) => Ok(StorePreference::Xattr),
         None => session.config.store_preference(),
     }

@@ -84,7 +84,7 @@ pub enum Stored {
 #[non_exhaustive]
 pub enum StoreError {
     /// The file system refuses user extended attributes.
-    #[error("{0}: this file system does not support user extended attributes; use --store sidecar (or mount with user_xattr)")]
+    #[error("{0}: this file system does not support user extended attributes, so the label cannot travel with the file; use --store sidecar (or --store auto) to keep it in a .fuda index beside the file, or move the file to a file system with xattrs")]
     XattrUnsupported(PathBuf),
     /// The file is read-only.
     #[error("{0}: the file is read-only; labeling would change it. Make it writable (chmod u+w) and retry")]
