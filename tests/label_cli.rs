@@ -14,7 +14,9 @@ fn a_labeled_file_shows_and_checks_as_valid() {
     let drawing = dir.path().join("設計図").join("bracket.dwg");
     write(&drawing, b"DWG data");
 
-    tanaka.fuda(&["label", "set", "極秘", p(&drawing)]).expect(0);
+    tanaka
+        .fuda(&["label", "set", "極秘", p(&drawing)])
+        .expect(0);
 
     let shown = tanaka.show(&drawing);
     assert_eq!(shown["status"], "valid");
@@ -24,7 +26,10 @@ fn a_labeled_file_shows_and_checks_as_valid() {
     assert_eq!(shown["owner"], "tanaka");
     assert_eq!(shown["dept"], "設計部");
     assert_eq!(shown["method"], "manual");
-    assert_eq!(shown["asset"], "customer-drawings", "the policy's drawing asset matches *.dwg");
+    assert_eq!(
+        shown["asset"], "customer-drawings",
+        "the policy's drawing asset matches *.dwg"
+    );
     assert_eq!(shown["doc"].as_str().unwrap().len(), 26, "a ULID doc id");
     let check = tanaka.fuda(&["label", "check", p(&drawing)]).expect(0);
     assert!(check.stdout.contains("1 valid"), "{}", check.stdout);
@@ -47,11 +52,19 @@ fn levels_are_accepted_by_id_japanese_and_english_name_and_alias() {
         ("Strictly confidential", "strictly-confidential"),
         ("strictly-confidential", "strictly-confidential"),
     ] {
-        tanaka.fuda(&["label", "set", name, p(&f), "--justify", "test"]).expect(0);
+        tanaka
+            .fuda(&["label", "set", name, p(&f), "--justify", "test"])
+            .expect(0);
         assert_eq!(tanaka.show(&f)["level"], id, "{name}");
     }
-    let bad = tanaka.fuda(&["label", "set", "secret-ish", p(&f)]).expect(2);
-    assert!(bad.stderr.contains("unknown level") && bad.stderr.contains("極秘"), "{}", bad.stderr);
+    let bad = tanaka
+        .fuda(&["label", "set", "secret-ish", p(&f)])
+        .expect(2);
+    assert!(
+        bad.stderr.contains("unknown level") && bad.stderr.contains("極秘"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -96,12 +109,25 @@ fn a_hand_edited_label_is_tampered() {
     // Garbage in the attribute is tampered too, with the reason.
     xattr::set(&f, LABEL_ATTR, b"\xf1garbage").unwrap();
     let run = tanaka.fuda(&["label", "check", p(&f)]).expect(1);
-    assert!(run.stdout.contains("tampered (the label value is corrupt"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("tampered (the label value is corrupt"),
+        "{}",
+        run.stdout
+    );
 
     // Replacing a tampered label needs a reason: its true level is unknown.
     let run = tanaka.fuda(&["label", "set", "公開", p(&f)]).expect(2);
     assert!(run.stderr.contains("--justify"), "{}", run.stderr);
-    tanaka.fuda(&["label", "set", "極秘", p(&f), "--justify", "restored after incident 42"]).expect(0);
+    tanaka
+        .fuda(&[
+            "label",
+            "set",
+            "極秘",
+            p(&f),
+            "--justify",
+            "restored after incident 42",
+        ])
+        .expect(0);
     assert_eq!(tanaka.show(&f)["status"], "valid");
 }
 
@@ -119,7 +145,9 @@ fn a_label_from_an_unknown_key_is_unverified_until_trusted() {
     assert_eq!(row["status"], "unverified");
     assert_eq!(row["set_by"], "sato");
 
-    tanaka.fuda(&["trust", "add", "sato", &sato.public_key()]).expect(0);
+    tanaka
+        .fuda(&["trust", "add", "sato", &sato.public_key()])
+        .expect(0);
     tanaka.fuda(&["label", "check", p(&f)]).expect(0);
 
     tanaka.fuda(&["trust", "remove", "sato"]).expect(0);
@@ -136,17 +164,40 @@ fn lowering_a_label_needs_a_justification_and_is_logged() {
     let before = xattr::get(&f, LABEL_ATTR).unwrap();
 
     let run = tanaka.fuda(&["label", "set", "公開", p(&f)]).expect(2);
-    assert!(run.stderr.contains("price.txt") && run.stderr.contains("--justify"), "{}", run.stderr);
-    assert_eq!(xattr::get(&f, LABEL_ATTR).unwrap(), before, "a refused downgrade changes nothing");
+    assert!(
+        run.stderr.contains("price.txt") && run.stderr.contains("--justify"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        xattr::get(&f, LABEL_ATTR).unwrap(),
+        before,
+        "a refused downgrade changes nothing"
+    );
 
     // Raising needs no reason.
     tanaka.fuda(&["label", "set", "極秘", p(&f)]).expect(0);
-    tanaka.fuda(&["label", "set", "公開", p(&f), "--justify", "published in the 2026 catalogue"]).expect(0);
+    tanaka
+        .fuda(&[
+            "label",
+            "set",
+            "公開",
+            p(&f),
+            "--justify",
+            "published in the 2026 catalogue",
+        ])
+        .expect(0);
     let shown = tanaka.show(&f);
     assert_eq!(shown["level"], "public");
     assert_eq!(shown["justification"], "published in the 2026 catalogue");
 
-    let log = std::fs::read_to_string(tanaka.home.path().join(".local/state/fuda/label-changes.jsonl")).unwrap();
+    let log = std::fs::read_to_string(
+        tanaka
+            .home
+            .path()
+            .join(".local/state/fuda/label-changes.jsonl"),
+    )
+    .unwrap();
     let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(entry["action"], "downgrade");
     assert_eq!(entry["from"], "strictly-confidential");
@@ -162,16 +213,38 @@ fn removing_a_label_needs_a_justification_and_keeps_other_tags() {
     write(&f, "notes");
     xattr::set(&f, "user.xdg.tags", b"project-x").unwrap();
     tanaka.fuda(&["label", "set", "社外秘", p(&f)]).expect(0);
-    assert_eq!(xattr::get(&f, "user.xdg.tags").unwrap().unwrap(), b"project-x,Internal");
+    assert_eq!(
+        xattr::get(&f, "user.xdg.tags").unwrap().unwrap(),
+        b"project-x,Internal"
+    );
 
     tanaka.fuda(&["label", "remove", p(&f)]).expect(2);
-    tanaka.fuda(&["label", "remove", p(&f), "--justify", "  "]).expect(2);
+    tanaka
+        .fuda(&["label", "remove", p(&f), "--justify", "  "])
+        .expect(2);
     assert_eq!(tanaka.show(&f)["status"], "valid");
 
-    tanaka.fuda(&["label", "remove", p(&f), "--justify", "duplicate of the public notes"]).expect(0);
+    tanaka
+        .fuda(&[
+            "label",
+            "remove",
+            p(&f),
+            "--justify",
+            "duplicate of the public notes",
+        ])
+        .expect(0);
     assert_eq!(tanaka.show(&f)["status"], "missing");
-    assert_eq!(xattr::get(&f, "user.xdg.tags").unwrap().unwrap(), b"project-x");
-    let log = std::fs::read_to_string(tanaka.home.path().join(".local/state/fuda/label-changes.jsonl")).unwrap();
+    assert_eq!(
+        xattr::get(&f, "user.xdg.tags").unwrap().unwrap(),
+        b"project-x"
+    );
+    let log = std::fs::read_to_string(
+        tanaka
+            .home
+            .path()
+            .join(".local/state/fuda/label-changes.jsonl"),
+    )
+    .unwrap();
     assert!(log.contains("\"action\":\"remove\"") && log.contains("duplicate of the public notes"));
 }
 
@@ -182,20 +255,38 @@ fn a_directory_is_labeled_with_r_and_refused_without() {
     for name in ["a.txt", "sub/b.csv", "sub/deeper/c.step"] {
         write(&dir.path().join(name), name);
     }
-    let run = tanaka.fuda(&["label", "set", "社外秘", p(dir.path())]).expect(2);
+    let run = tanaka
+        .fuda(&["label", "set", "社外秘", p(dir.path())])
+        .expect(2);
     assert!(run.stderr.contains("-r"), "{}", run.stderr);
 
-    tanaka.fuda(&["label", "set", "社外秘", "-r", p(dir.path())]).expect(0);
-    let run = tanaka.fuda(&["label", "check", "-r", "--json", p(dir.path())]).expect(0);
+    tanaka
+        .fuda(&["label", "set", "社外秘", "-r", p(dir.path())])
+        .expect(0);
+    let run = tanaka
+        .fuda(&["label", "check", "-r", "--json", p(dir.path())])
+        .expect(0);
     let rows = run.json_lines();
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r["status"] == "valid" && r["level"] == "internal"));
+    assert!(rows
+        .iter()
+        .all(|r| r["status"] == "valid" && r["level"] == "internal"));
 
     // One unlabeled file among them is a finding.
     write(&dir.path().join("sub/new.txt"), "new");
-    let run = tanaka.fuda(&["label", "check", "-r", p(dir.path())]).expect(1);
-    assert!(run.stdout.contains("new.txt") && run.stdout.contains("missing"), "{}", run.stdout);
-    assert!(run.stdout.contains("3 valid") && run.stdout.contains("1 missing"), "{}", run.stdout);
+    let run = tanaka
+        .fuda(&["label", "check", "-r", p(dir.path())])
+        .expect(1);
+    assert!(
+        run.stdout.contains("new.txt") && run.stdout.contains("missing"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("3 valid") && run.stdout.contains("1 missing"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -204,7 +295,11 @@ fn missing_and_read_only_files_are_clear_errors_and_change_nothing() {
     let dir = common::workdir();
     let missing = dir.path().join("nope.txt");
     let run = tanaka.fuda(&["label", "set", "秘", p(&missing)]).expect(2);
-    assert!(run.stderr.contains("nope.txt") && run.stderr.contains("no such file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nope.txt") && run.stderr.contains("no such file"),
+        "{}",
+        run.stderr
+    );
 
     let ro = dir.path().join("frozen.txt");
     write(&ro, "frozen");
@@ -212,7 +307,11 @@ fn missing_and_read_only_files_are_clear_errors_and_change_nothing() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
     std::fs::set_permissions(&ro, perms).unwrap();
     let run = tanaka.fuda(&["label", "set", "秘", p(&ro)]).expect(2);
-    assert!(run.stderr.contains("frozen.txt") && run.stderr.contains("read-only"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("frozen.txt") && run.stderr.contains("read-only"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(xattr::get(&ro, LABEL_ATTR).unwrap(), None);
     assert_eq!(std::fs::read(&ro).unwrap(), b"frozen");
 }
@@ -220,19 +319,37 @@ fn missing_and_read_only_files_are_clear_errors_and_change_nothing() {
 #[test]
 fn a_file_system_without_user_xattrs_is_refused_unless_the_sidecar_is_asked_for() {
     let tanaka = User::init("tanaka");
-    let Some(mount) = common::RamFs::mount() else { return };
+    let Some(mount) = common::RamFs::mount() else {
+        return;
+    };
     let f = mount.path().join("report.txt");
     write(&f, "quarterly report");
 
     let run = tanaka.fuda(&["label", "set", "秘", p(&f)]).expect(2);
-    assert!(run.stderr.contains("report.txt") && run.stderr.contains("extended attributes"), "{}", run.stderr);
-    assert!(!mount.path().join(".fuda").exists(), "nothing written on refusal");
+    assert!(
+        run.stderr.contains("report.txt") && run.stderr.contains("extended attributes"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !mount.path().join(".fuda").exists(),
+        "nothing written on refusal"
+    );
     assert_eq!(std::fs::read(&f).unwrap(), b"quarterly report");
 
-    let run = tanaka.fuda(&["label", "set", "秘", "--store", "auto", p(&f)]).expect(0);
-    assert!(run.stdout.contains("sidecar"), "the fallback is reported: {}", run.stdout);
+    let run = tanaka
+        .fuda(&["label", "set", "秘", "--store", "auto", p(&f)])
+        .expect(0);
+    assert!(
+        run.stdout.contains("sidecar"),
+        "the fallback is reported: {}",
+        run.stdout
+    );
     let shown = tanaka.show(&f);
-    assert_eq!((shown["status"].as_str(), shown["store"].as_str()), (Some("valid"), Some("sidecar")));
+    assert_eq!(
+        (shown["status"].as_str(), shown["store"].as_str()),
+        (Some("valid"), Some("sidecar"))
+    );
 }
 
 #[test]
@@ -241,7 +358,9 @@ fn the_sidecar_is_used_when_asked_for() {
     let dir = common::workdir();
     let f = dir.path().join("a.txt");
     write(&f, "a");
-    tanaka.fuda(&["label", "set", "社外秘", "--store", "sidecar", p(&f)]).expect(0);
+    tanaka
+        .fuda(&["label", "set", "社外秘", "--store", "sidecar", p(&f)])
+        .expect(0);
     assert_eq!(xattr::get(&f, LABEL_ATTR).unwrap(), None);
     assert!(dir.path().join(".fuda/labels.json").exists());
     assert_eq!(tanaka.show(&f)["store"], "sidecar");

@@ -59,7 +59,9 @@ extensions = ["dwg"]
     }
     assert!(err.contains("5 problems"), "{err}");
 
-    let run = admin.fuda(&["policy", "check", "--json", p(&policy)]).expect(1);
+    let run = admin
+        .fuda(&["policy", "check", "--json", p(&policy)])
+        .expect(1);
     let out = &run.json_lines()[0];
     assert_eq!(out["valid"], false);
     assert_eq!(out["problems"].as_array().unwrap().len(), 5);
@@ -75,7 +77,9 @@ fn a_toml_syntax_error_names_the_line() {
     let run = admin.fuda(&["policy", "check", p(&policy)]).expect(1);
     assert!(run.stderr.contains("syntax.toml:3:"), "{}", run.stderr);
 
-    let run = admin.fuda(&["policy", "check", p(&dir.path().join("absent.toml"))]).expect(2);
+    let run = admin
+        .fuda(&["policy", "check", p(&dir.path().join("absent.toml"))])
+        .expect(2);
     assert!(run.stderr.contains("absent.toml"), "{}", run.stderr);
 }
 
@@ -85,7 +89,8 @@ fn init_refuses_a_broken_policy_and_creates_nothing() {
     let dir = common::workdir();
     let policy = dir.path().join("bad.toml");
     write(&policy, "[policy]\nid = \"Bad Id\"\nversion = 1\n");
-    user.fuda(&["init", "--name", "tanaka", "--policy", p(&policy)]).expect(2);
+    user.fuda(&["init", "--name", "tanaka", "--policy", p(&policy)])
+        .expect(2);
     assert!(!user.home.path().join(".config/fuda").exists());
 }
 
@@ -96,11 +101,19 @@ fn policy_show_lists_levels_in_japanese_and_english() {
     for word in ["公開", "社外秘", "極秘", "Public", "Internal", "Secret"] {
         assert!(run.stdout.contains(word), "{word} in {}", run.stdout);
     }
-    let run = admin.fuda(&["policy", "show", "default", "--json"]).expect(0);
+    let run = admin
+        .fuda(&["policy", "show", "default", "--json"])
+        .expect(0);
     let levels = run.json_lines()[0]["levels"].as_array().unwrap().clone();
-    let names: Vec<&str> = levels.iter().map(|l| l["name_ja"].as_str().unwrap()).collect();
+    let names: Vec<&str> = levels
+        .iter()
+        .map(|l| l["name_ja"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["公開", "社外秘", "秘", "極秘"]);
-    let ipa: Vec<u64> = levels.iter().map(|l| l["ipa_confidentiality"].as_u64().unwrap()).collect();
+    let ipa: Vec<u64> = levels
+        .iter()
+        .map(|l| l["ipa_confidentiality"].as_u64().unwrap())
+        .collect();
     assert_eq!(ipa, [0, 1, 2, 2]);
 }
 
@@ -109,7 +122,9 @@ fn init_never_overwrites_keys_and_keeps_them_private() {
     let user = User::init("tanaka");
     let dir = user.home.path().join(".config/fuda");
     for f in ["identity.age", "signing.key", "config.toml"] {
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join(f)).unwrap().permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join(f)).unwrap().permissions(),
+        );
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
     let key = std::fs::read(dir.join("signing.key")).unwrap();
@@ -118,11 +133,15 @@ fn init_never_overwrites_keys_and_keeps_them_private() {
     assert_eq!(std::fs::read(dir.join("signing.key")).unwrap(), key);
 
     // A key readable by others is refused with the fix.
-    let mut perms = std::fs::metadata(dir.join("signing.key")).unwrap().permissions();
+    let mut perms = std::fs::metadata(dir.join("signing.key"))
+        .unwrap()
+        .permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
     std::fs::set_permissions(dir.join("signing.key"), perms).unwrap();
     let f = common::workdir();
     write(&f.path().join("a.txt"), "a");
-    let run = user.fuda(&["label", "set", "秘", p(&f.path().join("a.txt"))]).expect(2);
+    let run = user
+        .fuda(&["label", "set", "秘", p(&f.path().join("a.txt"))])
+        .expect(2);
     assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
 }

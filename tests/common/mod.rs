@@ -11,7 +11,10 @@ pub fn fuda_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
     let bin = dir.join("fuda");
     assert!(
         bin.exists(),
@@ -29,7 +32,10 @@ pub fn tools_required() -> bool {
 /// Skips (locally) or fails (in CI) when a tool is missing.
 pub fn require_tool(name: &str, available: bool) -> bool {
     if !available {
-        assert!(!tools_required(), "{name} is required (FUDA_REQUIRE_TOOLS=1) but not available");
+        assert!(
+            !tools_required(),
+            "{name} is required (FUDA_REQUIRE_TOOLS=1) but not available"
+        );
         eprintln!("skipping: {name} is not available here");
     }
     available
@@ -53,7 +59,11 @@ impl Run {
 
     /// Asserts the exit code, showing the output when it differs.
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -85,7 +95,8 @@ impl User {
     /// A user who has run `fuda init --name NAME --dept 設計部`.
     pub fn init(name: &str) -> User {
         let user = User::new(name);
-        user.fuda(&["init", "--name", name, "--dept", "設計部"]).expect(0);
+        user.fuda(&["init", "--name", name, "--dept", "設計部"])
+            .expect(0);
         user
     }
 
@@ -106,7 +117,11 @@ impl User {
     /// This user's base64 signing public key, from `fuda trust list --json`.
     pub fn public_key(&self) -> String {
         let run = self.fuda(&["trust", "list", "--json"]).expect(0);
-        let me = run.json_lines().into_iter().find(|s| s["name"] == self.name.as_str()).expect("own key");
+        let me = run
+            .json_lines()
+            .into_iter()
+            .find(|s| s["name"] == self.name.as_str())
+            .expect("own key");
         me["public_key"].as_str().unwrap().to_owned()
     }
 

@@ -123,7 +123,9 @@ impl Config {
             "xattr" => Ok(StorePreference::Xattr),
             "auto" => Ok(StorePreference::Auto),
             "sidecar" => Ok(StorePreference::Sidecar),
-            other => bail!("config.toml: unknown store {other:?}: use \"xattr\", \"auto\" or \"sidecar\""),
+            other => bail!(
+                "config.toml: unknown store {other:?}: use \"xattr\", \"auto\" or \"sidecar\""
+            ),
         }
     }
 }

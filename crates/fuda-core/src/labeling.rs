@@ -418,11 +418,13 @@ impl Labeler<'_> {
             Ok(s) => (s, store.kind(), false),
             Err(StoreError::XattrUnsupported(_))
                 if store.kind() == StoreKind::Xattr && self.preference == StorePreference::Auto =>
-            (
-                SidecarStore.write(path, ctx, &mut sign)?,
-                StoreKind::Sidecar,
-                true,
-            ),
+            {
+                (
+                    SidecarStore.write(path, ctx, &mut sign)?,
+                    StoreKind::Sidecar,
+                    true,
+                )
+            }
             Err(e) => return Err(e.into()),
         };
         // A label that moved stores (e.g. to xattrs) must not leave a stale copy behind.

@@ -123,7 +123,7 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
     sig[..32].copy_from_slice(&wire.sig.0);
     sig[32..].copy_from_slice(&wire.sig.1);
     let owned = |s: Option<&str>| s.map(str::to_owned);
-    Ok(SignedLabel {
+    let signed = SignedLabel {
         label: Label {
             v: super::LABEL_VERSION,
             doc: DocId::from_bytes(wire.doc),
@@ -146,5 +146,11 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
         },
         key: KeyId(wire.key),
         sig,
-    })
+    };
+    // One record, one encoding: refuse anything that does not re-encode to the same bytes
+    // (over-long integers, unsorted flags), so no two byte strings mean the same label.
+    if encode(&signed) != bytes {
+        return Err(CompactError::Malformed("not in canonical form".into()));
+    }
+    Ok(signed)
 }

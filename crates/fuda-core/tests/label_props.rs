@@ -1,0 +1,230 @@
+//! Property tests for the label encodings and signatures.
+
+use fuda_core::digest::Digest;
+use fuda_core::identity::Identity;
+use fuda_core::label::{
+    canonical, compact, verify, DocId, Flag, KeyId, Label, Method, PolicyRef, SignedLabel, Status,
+};
+use fuda_core::trust::{SignerKind, TrustStore};
+use proptest::prelude::*;
+use unicode_normalization::UnicodeNormalization;
+
+fn text() -> impl Strategy<Value = String> {
+    // ASCII, Japanese (with a combining dakuten to exercise NFC), emoji.
+    "[a-z0-9 ._-]{0,12}|[あ-んア-ン一-龥]{1,6}|か\u{3099}|[\u{1F600}-\u{1F64F}]{1,3}"
+}
+
+fn nfc(s: String) -> String {
+    s.nfc().collect()
+}
+
+fn label() -> impl Strategy<Value = Label> {
+    (
+        (
+            any::<[u8; 16]>(),
+            "[a-z-]{1,24}",
+            "[a-z-]{1,12}",
+            any::<u32>(),
+        ),
+        (
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of("[a-z-]{1,16}"),
+            0usize..4,
+        ),
+        (
+            proptest::option::of(text()),
+            text(),
+            any::<i64>(),
+            proptest::option::of(any::<[u8; 32]>()),
+        ),
+        (
+            proptest::option::of(text()),
+            proptest::collection::btree_set(0usize..4, 0..4),
+        ),
+    )
+        .prop_map(
+            |(
+                (doc, level, pid, pver),
+                (owner, dept, asset, method),
+                (origin, set_by, set_at, digest),
+                (justification, flags),
+            )| Label {
+                v: 1,
+                doc: DocId::from_bytes(doc),
+                level,
+                policy: PolicyRef {
+                    id: pid,
+                    version: pver,
+                },
+                owner: nfc(owner),
+                dept: dept.map(nfc),
+                asset,
+                method: [
+                    Method::Manual,
+                    Method::Auto,
+                    Method::Default,
+                    Method::Imported,
+                ][method],
+                rule: None,
+                origin: origin.map(nfc),
+                set_by: nfc(set_by),
+                set_at,
+                content_sha256: digest.map(Digest),
+                justification: justification.map(nfc),
+                flags: flags.into_iter().map(|i| Flag::ALL[i]).collect(),
+            },
+        )
+}
+
+struct Signer {
+    _dir: tempfile::TempDir,
+    identity: Identity,
+    trust: TrustStore,
+}
+
+fn signer() -> Signer {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Identity::create(&dir.path().join("id"), "prop").unwrap();
+    let mut trust = TrustStore::default();
+    trust.add(identity.as_signer(SignerKind::User));
+    Signer {
+        _dir: dir,
+        identity,
+        trust,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn canonical_json_round_trips(l in label()) {
+        let text = canonical::encode(&l);
+        let back = canonical::decode(&text).unwrap();
+        prop_assert_eq!(&back, &l);
+        prop_assert_eq!(canonical::encode(&back), text.clone());
+        // Sorted keys, no whitespace between tokens.
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        prop_assert_eq!(keys, sorted);
+        prop_assert!(!text.contains("\": ") && !text.contains('\n'));
+    }
+
+    #[test]
+    fn compact_round_trips(l in label(), sig in any::<[[u8; 32]; 2]>(), key in any::<[u8; 8]>()) {
+        let mut s = [0u8; 64];
+        s[..32].copy_from_slice(&sig[0]);
+        s[32..].copy_from_slice(&sig[1]);
+        let signed = SignedLabel { label: l, key: KeyId(key), sig: s };
+        let bytes = compact::encode(&signed);
+        prop_assert_eq!(compact::decode(&bytes).unwrap(), signed);
+    }
+
+    #[test]
+    fn compact_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = compact::decode(&bytes);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_single_byte_change_to_a_signed_label_is_detected(l in label(), index in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let s = signer();
+        let signed = s.identity.sign(l);
+        prop_assert_eq!(verify(&signed, &s.trust, None, None).status, Status::Valid);
+        let mut bytes = compact::encode(&signed);
+        let i = index.index(bytes.len());
+        bytes[i] ^= flip;
+        if let Ok(changed) = compact::decode(&bytes) {
+            let status = verify(&changed, &s.trust, None, None).status;
+            prop_assert!(matches!(status, Status::Tampered | Status::Unverified), "byte {} -> {:?}", i, status);
+        } // else: undecodable, which every store reports as tampered
+    }
+}
+
+#[test]
+fn a_typical_label_is_compact() {
+    let s = signer();
+    let label = Label {
+        v: 1,
+        doc: DocId::new(),
+        level: "strictly-confidential".into(),
+        policy: PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: "tanaka".into(),
+        dept: Some("設計部".into()),
+        asset: Some("customer-drawings".into()),
+        method: Method::Manual,
+        rule: None,
+        origin: None,
+        set_by: "tanaka".into(),
+        set_at: 1_795_000_000,
+        content_sha256: Some(Digest([7; 32])),
+        justification: None,
+        flags: vec![],
+    };
+    let bytes = compact::encode(&s.identity.sign(label));
+    // 64 signature + 32 digest + 16 doc id + 8 key id + the strings.
+    assert!(bytes.len() <= 220, "{} bytes", bytes.len());
+}
+
+#[test]
+fn the_memo_skips_reverification_but_still_catches_tampering() {
+    let s = signer();
+    let dir = tempfile::tempdir().unwrap();
+    let memo =
+        fuda_core::label::VerificationMemo::open(&dir.path().join("k"), &dir.path().join("m"))
+            .unwrap();
+    let signed = s.identity.sign(Label {
+        v: 1,
+        doc: DocId::new(),
+        level: "internal".into(),
+        policy: PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: "a".into(),
+        dept: None,
+        asset: None,
+        method: Method::Manual,
+        rule: None,
+        origin: None,
+        set_by: "a".into(),
+        set_at: 0,
+        content_sha256: None,
+        justification: None,
+        flags: vec![],
+    });
+    assert_eq!(
+        verify(&signed, &s.trust, None, Some(&memo)).status,
+        Status::Valid
+    );
+    assert!(memo.contains(&compact::encode(&signed)));
+    memo.save().unwrap();
+    let memo =
+        fuda_core::label::VerificationMemo::open(&dir.path().join("k"), &dir.path().join("m"))
+            .unwrap();
+    assert!(
+        memo.contains(&compact::encode(&signed)),
+        "saved and reloaded"
+    );
+
+    let mut forged = signed.clone();
+    forged.label.level = "public".into();
+    assert_eq!(
+        verify(&forged, &s.trust, None, Some(&memo)).status,
+        Status::Tampered
+    );
+    // A signer removed from the trust store is not rescued by the memo.
+    assert_eq!(
+        verify(&signed, &TrustStore::default(), None, Some(&memo)).status,
+        Status::Unverified
+    );
+}
