@@ -34,6 +34,16 @@ impl Package {
                 return Err(bad(path, format!("two entries are named {name}")));
             }
         }
+        if !archive
+            .file_names()
+            .any(|n| n.eq_ignore_ascii_case("[Content_Types].xml"))
+        {
+            return Err(bad(
+                path,
+                "it has no [Content_Types].xml, so it is a zip file but not an Office document"
+                    .into(),
+            ));
+        }
         Ok(Package {
             path: path.to_owned(),
             archive,
@@ -218,6 +228,10 @@ fn zip_error(path: &Path, e: ZipError) -> StoreError {
     match e {
         ZipError::Io(e) if !is_source_io(&e) => StoreError::io(path, e),
         ZipError::Io(e) => bad(path, format!("not a zip archive or truncated ({e})")),
+        ZipError::InvalidArchive(m) if m.contains("EOCD") => bad(
+            path,
+            "not a zip archive, or truncated: it has no zip directory at its end".into(),
+        ),
         ZipError::InvalidArchive(m) => bad(path, format!("not a zip archive or damaged: {m}")),
         ZipError::UnsupportedArchive(m) => bad(path, format!("unsupported zip feature: {m}")),
         ZipError::FileNotFound => bad(path, "a zip entry is missing".into()),
