@@ -707,7 +707,7 @@ fn read_only_documents_are_refused() {
     let path = w.file("ro.docx", &bytes);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
     match w.label(&path, "internal", Method::Manual) {
-        Err(StoreError::ReadOnly(p)) => assert_eq!(p, path.canonicalize().unwrap()),
+        Err(StoreError::ReadOnly(p)) => assert_eq!(p, path),
         other => panic!("expected ReadOnly, got {other:?}"),
     }
     assert!(matches!(

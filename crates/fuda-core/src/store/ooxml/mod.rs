@@ -39,6 +39,22 @@
 //! properties count only for tenants that have no element there; a label element with
 //! `removed="1"` or `enabled="0"` means "no label" for its tenant.
 //!
+//! # Example
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use fuda_core::store::{ooxml::OoxmlStore, LabelStore, Stored};
+//!
+//! let path = Path::new("drawing-spec.docx");
+//! match OoxmlStore.read(path)? {
+//!     Some(Stored::Signed(s)) => println!("fuda label: {}", s.label.level),
+//!     Some(Stored::Foreign(f)) => println!("Purview label {} ({:?})", f.guid, f.name),
+//!     Some(Stored::Corrupt(why)) => println!("tampered: {why}"),
+//!     None => println!("no label"),
+//! }
+//! # Ok::<(), fuda_core::store::StoreError>(())
+//! ```
+//!
 //! # Limits
 //!
 //! XML parts are read into memory only up to 16 MiB each; document type declarations are
@@ -148,16 +164,16 @@ fn msip_property(name: &str) -> Option<(String, &str)> {
     Some((normalise_guid(guid)?, field.strip_prefix('_')?))
 }
 
-/// Whether a Purview label (by GUID and tenant) is one fuda writes under `policy`.
-fn is_ours(policy: &Policy, guid: &str, site: Option<&str>) -> bool {
+/// Whether a Purview label GUID is one of `policy`'s levels.
+fn is_our_label(policy: &Policy, guid: &str) -> bool {
     let guid = normalise_guid(guid);
-    policy
-        .levels
-        .iter()
-        .any(|l| l.msip_id.is_some() && l.msip_id == guid)
-        || site
-            .and_then(normalise_guid)
-            .is_some_and(|s| normalise_guid(&policy.msip_site_id).is_some_and(|ours| ours == s))
+    guid.is_some() && policy.levels.iter().any(|l| l.msip_id == guid)
+}
+
+/// Whether a tenant id is `policy`'s own.
+fn is_our_site(policy: &Policy, site: Option<&str>) -> bool {
+    let ours = normalise_guid(&policy.msip_site_id);
+    ours.is_some() && site.and_then(normalise_guid) == ours
 }
 
 /// Lower-case GUID text of 16 bytes.
@@ -239,7 +255,12 @@ fn foreign_label(custom: &CustomProps<'_>, info: Option<&LabelInfo<'_>>) -> Opti
 
 /// Where to write: the file a symbolic link points at, so the link stays a link.
 fn target(path: &Path) -> Result<PathBuf, StoreError> {
-    std::fs::canonicalize(path).map_err(|e| StoreError::io(path, e))
+    let meta = std::fs::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
+    if meta.file_type().is_symlink() {
+        std::fs::canonicalize(path).map_err(|e| StoreError::io(path, e))
+    } else {
+        Ok(path.to_owned())
+    }
 }
 
 fn mode_of(meta: &std::fs::Metadata) -> u32 {
@@ -314,7 +335,7 @@ impl LabelStore for OoxmlStore {
         let policy = ctx.policy;
         let drop_prop = |name: &str| {
             name == LABEL_PROPERTY
-                || msip_property(name).is_some_and(|(guid, _)| is_ours(policy, &guid, None))
+                || msip_property(name).is_some_and(|(guid, _)| is_our_label(policy, &guid))
         };
         let custom = parts.custom()?;
         // Our tenant's properties go too, whatever label GUID they name.
@@ -323,7 +344,7 @@ impl LabelStore for OoxmlStore {
             .iter()
             .filter_map(|p| {
                 let (guid, field) = msip_property(&p.name)?;
-                (field == "SiteId" && is_ours(policy, "", p.value.as_deref())).then_some(guid)
+                (field == "SiteId" && is_our_site(policy, p.value.as_deref())).then_some(guid)
             })
             .collect();
         let encoded = base64::engine::general_purpose::STANDARD.encode(compact::encode(&signed));
@@ -367,7 +388,7 @@ impl LabelStore for OoxmlStore {
                 site_id: &site_text,
             });
             let bytes = info.render(
-                |e| is_ours(policy, &e.id, e.site_id.as_deref()),
+                |e| is_our_label(policy, &e.id) || is_our_site(policy, e.site_id.as_deref()),
                 new.as_ref(),
             );
             out.push((LABEL_INFO.name, bytes));

@@ -79,7 +79,10 @@ pub(super) fn ensure_relationships(
     let mut n = 1u32;
     for part in parts {
         if let Some((_, target)) = existing.iter().find(|(ty, _)| ty == part.rel_type) {
-            let target = target.trim().trim_start_matches('/');
+            let target = target
+                .trim()
+                .trim_start_matches("./")
+                .trim_start_matches('/');
             if target.eq_ignore_ascii_case(part.name) {
                 continue;
             }
