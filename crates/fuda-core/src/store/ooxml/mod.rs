@@ -451,6 +451,43 @@ mod tests {
         assert_eq!(guid_of(b), "ab000000-0000-0000-0000-000000000001");
     }
 
+    proptest::proptest! {
+        /// Whatever XML-like text a package holds, parsing and rewriting the label parts
+        /// never panics, and whatever we write back parses again.
+        #[test]
+        fn label_parts_never_panic(tokens in proptest::collection::vec(proptest::sample::select(vec![
+            "<Properties>", "</Properties>", "<property name=\"a\" pid=\"2\">", "</property>",
+            "<property pid=\"x\" name=\"fuda.label\">", "<property/>", "<vt:lpwstr>", "</vt:lpwstr>",
+            "MSIP", "&amp;", "&bogus;", "<!--c-->", "<?pi x?>", "<![CDATA[<x>]]>", " ",
+            "<clbl:labelList xmlns:clbl=\"u\">", "</clbl:labelList>", "<labelList>", "</labelList>",
+            "<label id=\"{6f1c2b0e-0a35-4b8f-9d0e-3a1f9c000002}\" enabled=\"1\" removed=\"0\"/>",
+            "<extLst>", "</extLst>", "<Types>", "</Types>", "<Override PartName=\"/docProps/custom.xml\"/>",
+            "<Relationships>", "</Relationships>", "<Relationship Id=\"rId1\" Type=\"t\" Target=\"x\"/>",
+            "<a b=\"1\" b=\"2\"/>", "<?xml version=\"1.0\"?>", "<!DOCTYPE x>", "\u{feff}",
+        ]), 0..24)) {
+            let text = tokens.concat();
+            let policy = Policy::builtin("default").unwrap();
+            if let Ok(props) = CustomProps::parse(text.as_bytes()) {
+                let out = props.render(|n| n == LABEL_PROPERTY || n.starts_with(MSIP_PREFIX), &[("fuda.label".into(), "x<&".into())]);
+                let again = CustomProps::parse(&out).expect("our output parses");
+                let value = again.get("fuda.label").and_then(|p| p.value.clone());
+                proptest::prop_assert_eq!(value.as_deref(), Some("x<&"));
+            }
+            if let Ok(info) = LabelInfo::parse(text.as_bytes()) {
+                let new = NewLabel { id: "a", method: "Standard", site_id: "b" };
+                let out = info.render(|e| is_our_label(&policy, &e.id), Some(&new));
+                proptest::prop_assert!(LabelInfo::parse(&out).is_ok());
+            }
+            let parts = [&CUSTOM, &LABEL_INFO];
+            if let Ok(Some(out)) = opc::ensure_overrides(text.as_bytes(), &parts) {
+                proptest::prop_assert_eq!(opc::ensure_overrides(&out, &parts), Ok(None));
+            }
+            if let Ok(Some(out)) = opc::ensure_relationships(text.as_bytes(), &parts) {
+                proptest::prop_assert_eq!(opc::ensure_relationships(&out, &parts), Ok(None));
+            }
+        }
+    }
+
     #[test]
     fn set_dates_are_rfc3339_utc() {
         assert_eq!(rfc3339(1_795_600_800), "2026-11-25T10:00:00Z");
