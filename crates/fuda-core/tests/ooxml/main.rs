@@ -824,3 +824,53 @@ fn labeled_documents_still_open_with_python_office_libraries() {
         }
     }
 }
+
+#[test]
+fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
+    use fuda_core::labeling::{Labeler, SetOutcome, SetRequest};
+    let w = World::new();
+    let trust = w.trust();
+    let labeler = Labeler {
+        policy: &w.policy,
+        identity: &w.me,
+        trust: &trust,
+        dept: Some("設計部".into()),
+        preference: Default::default(),
+    };
+    let request = |level: &str| SetRequest {
+        level: w.policy.level(level).unwrap(),
+        method: Method::Manual,
+        asset: None,
+        owner: None,
+        justification: None,
+        rule: None,
+        flags: Vec::new(),
+    };
+
+    // An OEM's drawing arrives with the OEM's Purview label.
+    let path = w.file("oem.docx", &office_docx_with_props(""));
+    let seen = labeler.inspect(&path).unwrap();
+    assert_eq!(seen.status, Status::Unverified);
+    let imported = seen.label.unwrap();
+    assert_eq!(imported.level, "strictly-confidential");
+    assert!(imported.origin.unwrap().contains("Example OEM"));
+
+    // We label it ourselves; the OEM's label stays in the file for the OEM's tools.
+    match labeler
+        .set(&path, &request("strictly-confidential"))
+        .unwrap()
+    {
+        SetOutcome::Applied { store, .. } => assert_eq!(store.as_str(), "ooxml"),
+        other => panic!("{other:?}"),
+    }
+    let now = labeler.inspect(&path).unwrap();
+    assert_eq!(now.status, Status::Valid);
+    assert!(part(&path, "docProps/custom.xml")
+        .unwrap()
+        .contains(OEM_GUID));
+
+    // Lowering it needs a reason, and the refusal leaves the file alone.
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(labeler.set(&path, &request("public")).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
