@@ -312,8 +312,9 @@ impl LabelStore for OoxmlStore {
         let msip = ctx.level.msip_id.as_deref().and_then(normalise_guid);
         let site = normalise_guid(&ctx.policy.msip_site_id);
         // Parse the label parts before signing, so a bad part fails without a signature.
-        parts.custom()?;
-        let has_info = parts.info()?.is_some();
+        let custom = parts.custom()?;
+        let info = parts.info()?;
+        let has_info = info.is_some();
 
         let mut declared = vec![&CUSTOM];
         if msip.is_some() || has_info {
@@ -337,7 +338,6 @@ impl LabelStore for OoxmlStore {
             name == LABEL_PROPERTY
                 || msip_property(name).is_some_and(|(guid, _)| is_our_label(policy, &guid))
         };
-        let custom = parts.custom()?;
         // Our tenant's properties go too, whatever label GUID they name.
         let our_site_guids: Vec<String> = custom
             .props
@@ -378,7 +378,7 @@ impl LabelStore for OoxmlStore {
 
         let mut out: Vec<(&str, Vec<u8>)> = vec![(CUSTOM.name, new_custom)];
         if msip.is_some() || has_info {
-            let info = match parts.info()? {
+            let info = match info {
                 Some(info) => info,
                 None => LabelInfo::empty(),
             };
