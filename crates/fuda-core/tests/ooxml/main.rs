@@ -874,3 +874,117 @@ fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
     assert!(labeler.set(&path, &request("public")).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+/// One LibreOffice conversion and the text each converted file must contain.
+struct Conversion {
+    ext: &'static str,
+    format: &'static str,
+    out_ext: &'static str,
+    expect: &'static [(&'static str, &'static str)],
+}
+
+/// Runs LibreOffice headless on `files`, converting to `format` into `out`.
+fn soffice(profile: &Path, out: &Path, format: &str, files: &[PathBuf]) -> std::process::Output {
+    Command::new("soffice")
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            profile.display()
+        ))
+        .args([
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            format,
+            "--outdir",
+        ])
+        .arg(out)
+        .args(files)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn labeled_documents_still_convert_with_libreoffice() {
+    let required = std::env::var("FUDA_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    let probe = Command::new("soffice").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            !required,
+            "FUDA_REQUIRE_TOOLS=1 but LibreOffice (soffice) is not installed"
+        );
+        eprintln!("skipping: LibreOffice (soffice) is not installed; apt-get install libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui");
+        return;
+    }
+    let w = World::new();
+    let profile = w.dir.path().join("lo-profile");
+    let out = w.dir.path().join("converted");
+    let mut labeled = Vec::new();
+    for (name, bytes) in documents() {
+        let path = w.file(name, &bytes);
+        w.label(&path, "confidential", Method::Manual).unwrap();
+        labeled.push(path);
+    }
+    let of = |ext: &str| -> Vec<PathBuf> {
+        labeled
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .cloned()
+            .collect()
+    };
+    // Text must come out of documents and workbooks; slides must render.
+    let checks = [
+        Conversion {
+            ext: "docx",
+            format: "txt:Text (encoded):UTF8",
+            out_ext: "txt",
+            expect: &[
+                ("built", "社外秘 design notes"),
+                ("python-docx", "this drawing specification is internal"),
+            ],
+        },
+        Conversion {
+            ext: "xlsx",
+            format: "csv:Text - txt - csv (StarCalc):44,34,76",
+            out_ext: "csv",
+            expect: &[("built", "設計図面"), ("openpyxl", "情報資産名称")],
+        },
+        Conversion {
+            ext: "pptx",
+            format: "pdf",
+            out_ext: "pdf",
+            expect: &[("built", ""), ("python-pptx", "")],
+        },
+    ];
+    for Conversion {
+        ext,
+        format,
+        out_ext,
+        expect,
+    } in checks
+    {
+        let o = soffice(&profile, &out, format, &of(ext));
+        assert!(
+            o.status.success(),
+            "soffice failed on {ext}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for (stem, text) in expect {
+            let converted = out.join(format!("{stem}.{out_ext}"));
+            let bytes = std::fs::read(&converted).unwrap_or_else(|e| {
+                panic!(
+                    "LibreOffice did not convert {stem}.{ext} ({e}): {}",
+                    String::from_utf8_lossy(&o.stdout)
+                )
+            });
+            let content = String::from_utf8_lossy(&bytes);
+            assert!(
+                bytes.len() > 100 || !text.is_empty(),
+                "{stem}.{ext} converted to almost nothing"
+            );
+            assert!(
+                content.contains(text),
+                "{stem}.{ext}: {text:?} missing from {content}"
+            );
+        }
+    }
+}
