@@ -144,7 +144,8 @@ fn raw_entries(path: &Path) -> Vec<(String, zip::CompressionMethod, u32, Vec<u8>
 
 fn signed(stored: Option<Stored>) -> SignedLabel {
     match stored {
-        Some(Stored::Signed(s)) => s,
+        // Works whether the store hands the label over boxed or not.
+        Some(Stored::Signed(s)) => SignedLabel::clone(&s),
         other => panic!("expected a fuda label, found {other:?}"),
     }
 }

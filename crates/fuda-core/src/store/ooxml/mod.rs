@@ -73,7 +73,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 
 use super::{
-    ensure_writable, ForeignLabel, LabelStore, StoreError, StoreKind, Stored, WriteContext,
+    decode_stored, ensure_writable, ForeignLabel, LabelStore, StoreError, StoreKind, Stored,
+    WriteContext,
 };
 use crate::digest::Digest;
 use crate::label::{compact, Method, SignedLabel};
@@ -281,9 +282,9 @@ impl LabelStore for OoxmlStore {
             let value = p.value.as_deref().unwrap_or("").trim();
             return Ok(Some(
                 match base64::engine::general_purpose::STANDARD.decode(value) {
-                    Ok(bytes) => match compact::decode(&bytes) {
-                        Ok(signed) => Stored::Signed(signed),
-                        Err(e) => Stored::Corrupt(format!("{LABEL_PROPERTY}: {e}")),
+                    Ok(bytes) => match decode_stored(&bytes) {
+                        Stored::Corrupt(e) => Stored::Corrupt(format!("{LABEL_PROPERTY}: {e}")),
+                        stored => stored,
                     },
                     Err(e) => Stored::Corrupt(format!("{LABEL_PROPERTY} is not base64: {e}")),
                 },
