@@ -13,7 +13,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 fn fuda_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(Path::parent).unwrap().join("fuda");
-    assert!(bin.exists(), "build it first: cargo build --release -p fuda-cli");
+    assert!(
+        bin.exists(),
+        "build it first: cargo build --release -p fuda-cli"
+    );
     bin
 }
 
@@ -26,10 +29,16 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
-        let files: u64 = std::env::var("FUDA_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let files: u64 = std::env::var("FUDA_BENCH_FILES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
         // Under target/, on the same disk as the project (not tmpfs).
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        let root = tempfile::Builder::new().prefix("bench-labels-").tempdir_in(base).unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("bench-labels-")
+            .tempdir_in(base)
+            .unwrap();
         let home = root.path().join("home");
         let tree = root.path().join("tree");
         let per_dir = 1000;
@@ -42,7 +51,12 @@ impl Bench {
             content[..8].copy_from_slice(&i.to_le_bytes());
             std::fs::write(dir.join(format!("f{i:06}.txt")), &content).unwrap();
         }
-        let bench = Bench { _root: root, home, tree, files };
+        let bench = Bench {
+            _root: root,
+            home,
+            tree,
+            files,
+        };
         bench.fuda(&["init", "--name", "bench"]);
         Command::new("sync").status().unwrap();
         bench
@@ -76,23 +90,41 @@ impl Bench {
 fn labels(c: &mut Criterion) {
     let b = Bench::new();
     let mut group = c.benchmark_group("labels");
-    group.sample_size(10).measurement_time(Duration::from_secs(60)).throughput(Throughput::Elements(b.files));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60))
+        .throughput(Throughput::Elements(b.files));
 
     group.bench_function("fuda label set (unlabeled files)", |bench| {
         bench.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                b.fuda(&["label", "remove", "-r", b.tree(), "--justify", "bench reset"]);
+                b.fuda(&[
+                    "label",
+                    "remove",
+                    "-r",
+                    b.tree(),
+                    "--justify",
+                    "bench reset",
+                ]);
                 total += b.fuda(&["label", "set", "社外秘", "-r", "-q", b.tree()]);
             }
             total
         })
     });
     group.bench_function("fuda label set (relabel)", |bench| {
-        bench.iter_custom(|iters| (0..iters).map(|_| b.fuda(&["label", "set", "社外秘", "-r", "-q", b.tree()])).sum())
+        bench.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| b.fuda(&["label", "set", "社外秘", "-r", "-q", b.tree()]))
+                .sum()
+        })
     });
     group.bench_function("fuda label check (memo warm)", |bench| {
-        bench.iter_custom(|iters| (0..iters).map(|_| b.fuda(&["label", "check", "-r", b.tree()])).sum())
+        bench.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| b.fuda(&["label", "check", "-r", b.tree()]))
+                .sum()
+        })
     });
     group.bench_function("fuda label check (memo cold)", |bench| {
         bench.iter_custom(|iters| {

@@ -367,3 +367,46 @@ fn the_sidecar_is_used_when_asked_for() {
     write(&f, "changed");
     assert_eq!(tanaka.show(&f)["status"], "stale");
 }
+
+#[test]
+fn office_documents_carry_the_label_inside_and_corrupt_ones_are_refused() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/fuda-core/tests/data/ooxml");
+    for name in ["python-docx.docx", "openpyxl.xlsx", "python-pptx.pptx"] {
+        let doc = dir.path().join(name);
+        std::fs::copy(fixtures.join(name), &doc).unwrap();
+        tanaka.fuda(&["label", "set", "秘", p(&doc)]).expect(0);
+        let shown = tanaka.show(&doc);
+        assert_eq!(
+            (shown["store"].as_str(), shown["status"].as_str()),
+            (Some("ooxml"), Some("valid")),
+            "{name}"
+        );
+        assert_eq!(
+            xattr::get(&doc, LABEL_ATTR).unwrap(),
+            None,
+            "{name}: the label is inside, not in an xattr"
+        );
+    }
+
+    let broken = dir.path().join("broken.docx");
+    write(&broken, b"PK\x03\x04 this is not really a zip");
+    let run = tanaka.fuda(&["label", "set", "秘", p(&broken)]).expect(2);
+    assert!(
+        run.stderr.contains("broken.docx") && run.stderr.contains("not a valid Office document"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(&broken).unwrap(),
+        b"PK\x03\x04 this is not really a zip"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("fuda-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left behind");
+}

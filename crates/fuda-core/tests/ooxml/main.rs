@@ -111,6 +111,7 @@ impl World {
             trust,
             dept: Some("設計部".into()),
             preference: Default::default(),
+            memo: None,
         }
     }
 
