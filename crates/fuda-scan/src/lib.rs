@@ -1,0 +1,7 @@
+//! fuda scanning: reading what files say and turning labels into the ledger.
+//!
+//! - auto-labeling (DESIGN §6): text extraction, detectors, rules;
+//! - inventory (DESIGN §7): walking roots, reading every label store, building the
+//!   confidential-asset ledger (情報資産管理台帳).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
