@@ -41,6 +41,8 @@ enum Command {
     /// Manage the signer keys whose labels count as valid.
     #[command(subcommand)]
     Trust(cmd::trust::Command),
+    /// Build the confidential-asset ledger (情報資産管理台帳) and the yearly review.
+    Inventory(cmd::inventory::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Label(c) => cmd::label::run(c),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Trust(c) => cmd::trust::run(c),
+        Command::Inventory(args) => cmd::inventory::run(args),
     };
     match result {
         Ok(code) => code,

@@ -105,6 +105,10 @@ pub struct FileLabel {
     pub problem: Option<String>,
     /// A label written by Microsoft Office / Purview, as found.
     pub foreign: Option<ForeignLabel>,
+    /// Digest of the content as it is now, when verifying the label needed it (so callers
+    /// such as the inventory need not read the file a second time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<Digest>,
     /// Whether the foreign label maps to a level of our policy.
     #[serde(skip)]
     pub signed: Option<SignedLabel>,
@@ -227,6 +231,7 @@ impl Labeler<'_> {
             signer: None,
             problem: None,
             foreign: None,
+            content_sha256: None,
             signed: None,
         };
         let Some((store, stored)) = self.read_stored(path)? else {
@@ -245,6 +250,7 @@ impl Labeler<'_> {
                     None
                 };
                 let v = label::verify(&signed, self.trust, digest.as_ref(), self.memo);
+                out.content_sha256 = digest;
                 out.status = v.status;
                 out.signer = v.signer;
                 out.key = Some(signed.key.to_string());

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 pub mod init;
+pub mod inventory;
 pub mod label;
 pub mod policy;
 pub mod trust;
