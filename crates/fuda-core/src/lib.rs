@@ -1,2 +1,4 @@
 //! fuda core.
 #![forbid(unsafe_code)]
+
+pub mod envelope;
