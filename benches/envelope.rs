@@ -33,7 +33,14 @@ fn bench(c: &mut Criterion) {
             })
         });
         let mut file = Vec::new();
-        envelope::encrypt(&[recipient.clone()], None, &plaintext[..], &mut file, &opts).unwrap();
+        envelope::encrypt(
+            std::slice::from_ref(&recipient),
+            None,
+            &plaintext[..],
+            &mut file,
+            &opts,
+        )
+        .unwrap();
         let mut back = Vec::with_capacity(SIZE);
         group.bench_function(format!("decrypt/{name}"), |b| {
             b.iter(|| {
@@ -61,7 +68,7 @@ fn bench(c: &mut Criterion) {
     });
     let mut file = Vec::new();
     envelope::encrypt(
-        &[recipient.clone()],
+        std::slice::from_ref(&recipient),
         None,
         &plaintext[..],
         &mut file,

@@ -17,7 +17,6 @@
 //! headers still round-trip and, where they succeed, their payload is checked with the
 //! vector's file key.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -267,6 +266,9 @@ fn decrypt_pull(
         Ok(k) => k,
         Err(e) => return (classify(&e), vec![]),
     };
+    if let Some(expected) = v.file_key {
+        assert_eq!(key.expose(), &expected, "{}: unwrapped file key", v.name);
+    }
     let mut reader = decryptor.into_reader(&key, opts).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 10_000];
