@@ -621,3 +621,13 @@ fn write_fuzz_seeds() {
         fs::write(decrypt.join(format!("payload-{len}")), payload).unwrap();
     }
 }
+
+#[test]
+fn protected_names_add_and_drop_the_fuda_extension() {
+    let p = Path::new("/srv/share/図面 A.dwg");
+    let protected = envelope::protected_path(p);
+    assert_eq!(protected, Path::new("/srv/share/図面 A.dwg.fuda"));
+    assert_eq!(envelope::plaintext_path(&protected).unwrap(), p);
+    assert_eq!(envelope::plaintext_path(Path::new("x.age")), None);
+    assert_eq!(envelope::plaintext_path(Path::new(".fuda")), None);
+}

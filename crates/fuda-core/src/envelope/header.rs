@@ -291,11 +291,12 @@ impl Header {
     fn check_fuda_rules(&self) -> Result<(), Error> {
         let mut labels = self.stanzas.iter().filter(|s| s.tag == LABEL_TAG);
         if let Some(label) = labels.next() {
-            if label.args.len() != 1 {
-                return Err(Error::Header(format!(
-                    "the {LABEL_TAG} stanza must have exactly one argument, the document id"
-                )));
-            }
+            LabelStanza::from_stanza(label).map_err(|e| match e {
+                Error::InvalidDocId(id) => Error::Header(format!(
+                    "the {LABEL_TAG} stanza has an invalid document id {id:?}"
+                )),
+                other => other,
+            })?;
             if labels.next().is_some() {
                 return Err(Error::Header(format!(
                     "the header holds more than one {LABEL_TAG} stanza"

@@ -42,6 +42,7 @@
 //! assert_eq!(plaintext, b"drawing");
 //! # Ok::<(), envelope::Error>(())
 //! ```
+#![deny(missing_docs)]
 
 use std::fs;
 use std::io::{self, BufReader, Read, Write};
@@ -479,6 +480,25 @@ pub fn recover(
         overwrite,
         &StreamOptions::default(),
     )
+}
+
+/// The file extension of protected files.
+pub const EXTENSION: &str = "fuda";
+
+/// The protected name of `path`: `plan.xlsx` → `plan.xlsx.fuda`.
+pub fn protected_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(EXTENSION);
+    PathBuf::from(name)
+}
+
+/// The default output of `fuda recover`: `plan.xlsx.fuda` → `plan.xlsx`; `None` if the
+/// name does not end in `.fuda` (then the caller must ask for `--out`).
+pub fn plaintext_path(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".fuda").filter(|s| !s.is_empty())?;
+    Some(path.with_file_name(stem))
 }
 
 /// A summary of one header, for `fuda inspect` (human or `--json`).

@@ -675,6 +675,9 @@ pub fn decrypt_payload<R: Read, W: Write>(
 ///
 /// When the input is also [`Seek`], so is the reader: seeking first authenticates the
 /// final chunk, so the plaintext length it reports cannot be forged by truncation.
+/// Random access authenticates only the chunks it reads (plus the final one): a damaged
+/// chunk elsewhere in the file goes unnoticed until it is read. Read the whole payload
+/// (or use [`decrypt_payload`]) to check the entire file.
 pub struct PayloadReader<R> {
     key: PayloadKey,
     source: ChunkSource<R>,
