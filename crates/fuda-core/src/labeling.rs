@@ -109,7 +109,7 @@ pub struct FileLabel {
     /// such as the inventory need not read the file a second time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_sha256: Option<Digest>,
-    /// Whether the foreign label maps to a level of our policy.
+    /// The signed label as read, for callers that re-encode or re-sign it.
     #[serde(skip)]
     pub signed: Option<SignedLabel>,
 }
@@ -433,12 +433,9 @@ impl Labeler<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        // A label that moved stores (e.g. to xattrs) must not leave a stale copy behind.
-        if let Some(old) = current
-            .store
-            .filter(|k| *k != kind && *k == StoreKind::Sidecar)
-        {
-            debug_assert_eq!(old, StoreKind::Sidecar);
+        // A label that moved out of the sidecar (e.g. into xattrs) must not leave a stale
+        // copy behind.
+        if current.store == Some(StoreKind::Sidecar) && kind != StoreKind::Sidecar {
             SidecarStore.remove(path, self.policy)?;
         }
         Ok(SetOutcome::Applied {

@@ -7,11 +7,13 @@
 //! - [`label`]: the signed label record, its canonical and compact encodings, statuses;
 //! - [`identity`] and [`trust`]: who signs labels and whose signatures count;
 //! - [`store`]: where labels live (xattr, OOXML, sidecar) behind one trait;
-//! - [`labeling`]: setting, checking and removing labels on files with the policy's rules.
+//! - [`labeling`]: setting, checking and removing labels on files with the policy's rules;
+//! - [`envelope`]: protected files, standard age v1 files carrying the label in their header.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod envelope;
 pub mod fsutil;
 pub mod identity;
 pub mod label;

@@ -19,8 +19,9 @@ pub enum Command {
     /// Label files with a level (by id, Japanese or English name: 極秘, strictly-confidential).
     ///
     /// Office documents (docx/xlsx/pptx) get Microsoft-compatible properties inside the file;
-    /// other files get the `user.fuda.label` xattr (or a sidecar index where the file system
-    /// refuses xattrs, which is reported). Lowering a level needs --justify and is logged.
+    /// other files get the `user.fuda.label` xattr (or, with --store sidecar or auto, a .fuda
+    /// index in the folder). Raising a level is always allowed; lowering it needs --justify
+    /// and is logged. Re-labeling keeps the document id and owner.
     Set(SetArgs),
     /// Show the labels of files.
     Show(ShowArgs),
