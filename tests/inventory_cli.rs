@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{p, write, User};
-use fuda_core::label::compact;
+use fuda_core::envelope::{self, LabelStanza, StreamOptions};
+use fuda_core::identity::Identity;
+use fuda_core::label::{compact, DocId, Label, Method, PolicyRef, LABEL_VERSION};
 use serde_json::Value;
 
 const LABEL_ATTR: &str = "user.fuda.label";
@@ -104,6 +106,43 @@ fn tamper(path: &Path, level: &str) {
     xattr::set(path, LABEL_ATTR, &compact::encode(&signed)).unwrap();
 }
 
+/// Writes a protected file (`*.fuda`) whose header carries a label `user` signed.
+fn protect(user: &User, dest: &Path, level: &str, content: &[u8]) {
+    let identity = Identity::load(&user.home.path().join(".config/fuda"), &user.name).unwrap();
+    let signed = identity.sign(Label {
+        v: LABEL_VERSION,
+        doc: DocId::new(),
+        level: level.into(),
+        policy: PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: user.name.clone(),
+        dept: Some("設計部".into()),
+        asset: None,
+        method: Method::Manual,
+        rule: None,
+        origin: None,
+        set_by: user.name.clone(),
+        set_at: fuda_core::labeling::now(),
+        content_sha256: None,
+        justification: None,
+        flags: Vec::new(),
+    });
+    let stanza = LabelStanza::new(signed.label.doc.to_string(), compact::encode(&signed)).unwrap();
+    let key_service = envelope::x25519::Identity::generate().to_public();
+    let mut out = Vec::new();
+    envelope::encrypt(
+        &[key_service],
+        Some(&stanza),
+        content,
+        &mut out,
+        &StreamOptions::default(),
+    )
+    .unwrap();
+    write(dest, out);
+}
+
 /// A share of a small automotive supplier: 設計部 and 総務部, 営業, and a 極秘 folder.
 struct Share {
     _dir: tempfile::TempDir,
@@ -180,6 +219,24 @@ impl Share {
         set("極秘", &["極秘/新型車/plan.txt"]);
         set("公開", &["公開/catalogue.txt"]);
         tamper(&share.path("設計/顧客B/tampered.dwg"), "public");
+        // Protected files: an encrypted assembly drawing and the encrypted plan; and a
+        // .fuda file whose header is garbage.
+        protect(
+            admin,
+            &share.path("設計/顧客A/assy.dwg.fuda"),
+            "confidential",
+            b"DWG assy",
+        );
+        protect(
+            admin,
+            &share.path("極秘/新型車/plan-v2.txt.fuda"),
+            "strictly-confidential",
+            b"new model plan v2",
+        );
+        write(
+            &share.path("設計/顧客B/broken.dwg.fuda"),
+            "age-encryption.org/v1\n-> garbage",
+        );
         share
     }
 }
@@ -255,6 +312,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     let s = |rel: &str| share.path(rel).to_str().unwrap().to_owned();
     let mut expected: Vec<(String, String)> = vec![
         ("tampered".into(), s("設計/顧客B/tampered.dwg")),
+        ("tampered".into(), s("設計/顧客B/broken.dwg.fuda")),
         ("label-disappeared".into(), s("総務/規程/handbook.txt")),
         (
             "personal-data-under-low-level".into(),
@@ -325,7 +383,11 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     let my_number = col(ledger, "特定個人情報");
 
     let drawings = ledger_row(ledger, "顧客図面");
-    assert_eq!(drawings[files], 3, "tampered.dwg is not counted");
+    assert_eq!(
+        drawings[files], 4,
+        "tampered and broken files are not counted"
+    );
+    assert_eq!(drawings[col(ledger, "暗号化")], "一部 (1/4)");
     assert_eq!((&drawings[conf], &drawings[imp]), (&2.into(), &2.into()));
     assert_eq!(drawings[level], "秘");
     assert_eq!(drawings[personal], "無");
@@ -351,7 +413,10 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     assert_eq!((&rules[conf], &rules[imp]), (&1.into(), &1.into()));
 
     let secret = ledger_row(ledger, "新型車");
-    assert_eq!(secret[files], 1);
+    assert_eq!(
+        secret[files], 2,
+        "plan.txt and the protected plan-v2.txt.fuda"
+    );
     assert_eq!((&secret[conf], &secret[imp]), (&2.into(), &2.into()));
     assert_eq!(secret[level], "極秘");
 
@@ -368,7 +433,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
 
     // ファイル明細: one row per file.
     let detail = rows(&book, "ファイル明細");
-    assert_eq!(detail.len() - 1, 14);
+    assert_eq!(detail.len() - 1, 17);
     let status = col(detail, "状態");
     let path = col(detail, "パス");
     let tampered = detail
@@ -384,6 +449,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     let fpath = col(sheet, "パス");
     for (title, rel) in [
         ("ラベル改ざん", "設計/顧客B/tampered.dwg"),
+        ("ラベル改ざん", "設計/顧客B/broken.dwg.fuda"),
         ("ラベル消失", "総務/規程/handbook.txt"),
         ("個人情報の区分不足", "総務/人事/旧社員名簿.csv"),
         ("ラベルなし", "極秘/新型車/memo.txt"),
@@ -402,6 +468,14 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     let review = rows(&book, "棚卸差分");
     assert_eq!(review.len() - 1, 1, "{review:#?}");
     assert_eq!(review[1][0], "区分変更");
+
+    let protected = detail
+        .iter()
+        .find(|r| r[path] == s("設計/顧客A/assy.dwg.fuda").as_str())
+        .unwrap();
+    assert_eq!(protected[status], "有効");
+    assert_eq!(protected[col(detail, "ラベル保存先")], "envelope");
+    assert_eq!(inv["summary"]["protected"], 3);
 
     // The JSON has the same content as the workbook.
     assert_eq!(inv["rows"].as_array().unwrap().len(), ledger.len() - 1);

@@ -319,7 +319,9 @@ fn check_file(
                     format!("cannot be read: {problem}"),
                     format!("読み取れません: {problem}"),
                 );
-            } else if let Some((why, why_ja)) = expect.reason(path) {
+            } else if let Some((why, why_ja)) =
+                expect.reason(super::envelope::plaintext_name(path))
+            {
                 push(
                     FindingKind::Unlabeled,
                     format!("no label, but the policy expects one ({why}); label it with `fuda label set`"),
@@ -382,7 +384,7 @@ fn check_file(
         .asset
         .as_deref()
         .and_then(|a| policy.asset(a))
-        .or_else(|| policy.asset_for(path, Some(level_id)));
+        .or_else(|| policy.asset_for(super::envelope::plaintext_name(path), Some(level_id)));
     let personal = file.flags.iter().any(|f| {
         matches!(
             f,

@@ -110,7 +110,12 @@ pub fn row_of<'p>(policy: &'p Policy, file: &FileEntry) -> Option<(String, Optio
         .asset
         .as_deref()
         .and_then(|a| policy.asset(a))
-        .or_else(|| policy.asset_for(Path::new(&file.path), level));
+        .or_else(|| {
+            policy.asset_for(
+                super::envelope::plaintext_name(Path::new(&file.path)),
+                level,
+            )
+        });
     Some(match asset {
         Some(a) => (a.id.clone(), Some(a)),
         None => (
