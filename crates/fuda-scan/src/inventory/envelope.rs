@@ -96,3 +96,25 @@ pub fn inspect(labeler: &Labeler<'_>, path: &Path) -> Result<FileLabel, Labeling
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_files_match_by_their_plaintext_name() {
+        assert_eq!(
+            plaintext_name(Path::new("/s/設計/assy.dwg.fuda")),
+            Path::new("/s/設計/assy.dwg")
+        );
+        assert_eq!(
+            plaintext_name(Path::new("/s/plan.FUDA")),
+            Path::new("/s/plan")
+        );
+        assert_eq!(
+            plaintext_name(Path::new("/s/plan.txt")),
+            Path::new("/s/plan.txt")
+        );
+        assert_eq!(plaintext_name(Path::new("/s/.fuda")), Path::new("/s/.fuda"));
+    }
+}

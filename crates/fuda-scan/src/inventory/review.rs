@@ -254,3 +254,93 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
     };
     (review, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{PolicyInfo, Summary, FORMAT, VERSION};
+
+    fn entry(path: &str, doc: Option<DocId>, level: Option<&str>, sha: u8) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            root: "/s".into(),
+            size: 1,
+            modified: 0,
+            status: if level.is_some() {
+                Status::Valid
+            } else {
+                Status::Missing
+            },
+            store: None,
+            protected: false,
+            doc,
+            level: level.map(str::to_owned),
+            owner: None,
+            dept: None,
+            asset: None,
+            method: None,
+            set_at: None,
+            flags: Vec::new(),
+            origin: None,
+            signer: None,
+            problem: None,
+            sha256: Some(Digest([sha; 32])),
+            row: None,
+        }
+    }
+
+    fn inventory(files: Vec<FileEntry>) -> Inventory {
+        Inventory {
+            format: FORMAT.into(),
+            version: VERSION,
+            generated_at: 0,
+            policy: PolicyInfo {
+                id: "default".into(),
+                version: 1,
+            },
+            roots: vec!["/s".into()],
+            summary: Summary::default(),
+            rows: Vec::new(),
+            findings: Vec::new(),
+            review: None,
+            files,
+        }
+    }
+
+    #[test]
+    fn copies_moves_and_unlabeled_moves_are_told_apart() {
+        let (a, b) = (DocId::new(), DocId::new());
+        let before = inventory(vec![
+            entry("/s/a.txt", Some(a), Some("internal"), 1),
+            entry("/s/b.txt", Some(b), Some("internal"), 2),
+            entry("/s/plain.txt", None, None, 3),
+        ]);
+        let now = vec![
+            // a stays and gained a copy (same doc id): the copy is new.
+            entry("/s/a.txt", Some(a), Some("internal"), 1),
+            entry("/s/copy-of-a.txt", Some(a), Some("internal"), 1),
+            // b lost its label and moved: matched by content.
+            entry("/s/old/b.txt", None, None, 2),
+            // the unlabeled file moved: matched by content.
+            entry("/s/old/plain.txt", None, None, 3),
+        ];
+        let (review, findings) = diff(&before, &now);
+        let kinds: Vec<(ChangeKind, &str)> = review
+            .changes
+            .iter()
+            .map(|c| (c.kind, c.path.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ChangeKind::Added, "/s/copy-of-a.txt"),
+                (ChangeKind::Reclassified, "/s/old/b.txt"),
+                (ChangeKind::Moved, "/s/old/b.txt"),
+                (ChangeKind::Moved, "/s/old/plain.txt"),
+            ]
+        );
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].kind, FindingKind::LabelDisappeared);
+        assert_eq!(findings[0].path, "/s/old/b.txt");
+    }
+}
