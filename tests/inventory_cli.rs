@@ -241,6 +241,15 @@ impl Share {
     }
 }
 
+/// kind, path, previous path, previous level, level.
+type Change = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn findings_of(inv: &Value) -> Vec<(String, String)> {
     inv["findings"]
         .as_array()
@@ -626,13 +635,7 @@ fn the_review_shows_moved_reclassified_removed_and_added_files_and_nothing_else(
     );
     let inv: Value = serde_json::from_str(&run.stdout).unwrap();
     let review = &inv["review"];
-    let changes: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = review["changes"]
+    let changes: Vec<Change> = review["changes"]
         .as_array()
         .unwrap()
         .iter()
