@@ -526,10 +526,12 @@ fn csv_opens_with_a_bom_and_english_headers_follow_lang_en() {
             .starts_with(b"\xEF\xBB\xBF"));
     }
 
+    // Nested roots do not count a file twice.
     let json = admin
         .fuda(&[
             "inventory",
             p(&dir.path().join("share")),
+            p(&dir.path().join("share/設計")),
             "--format",
             "json",
             "--out",
@@ -537,6 +539,7 @@ fn csv_opens_with_a_bom_and_english_headers_follow_lang_en() {
         ])
         .expect(0);
     let inv: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(inv["summary"]["files"], 1);
     assert_eq!(inv["format"], "fuda-inventory");
     assert_eq!(inv["rows"][0]["name"], "顧客図面");
     assert_eq!(inv["rows"][0]["files"], 1);

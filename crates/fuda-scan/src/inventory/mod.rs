@@ -259,7 +259,11 @@ impl Inventory {
 
 /// A path as the ledger shows it: lossless where possible, Unicode NFC.
 pub fn display_path(path: &Path) -> String {
-    path.to_string_lossy().nfc().collect()
+    let text = path.to_string_lossy();
+    match unicode_normalization::is_nfc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => text.into_owned(),
+        _ => text.nfc().collect(),
+    }
 }
 
 /// Builds the inventory of `roots` with the labeler's policy and trust store.
@@ -285,7 +289,15 @@ pub fn build(
         .build()
         .map_err(|e| InventoryError::Threads(e.to_string()))?;
     let (mut files, unreadable) = pool.install(|| {
-        let walked = walk::walk(&absolute_roots)?;
+        let mut walked = walk::walk(&absolute_roots)?;
+        // Nested or repeated roots must not count a file twice.
+        walked.files.sort_unstable_by(|a, b| {
+            a.path
+                .as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.path.as_os_str().as_encoded_bytes())
+        });
+        walked.files.dedup_by(|a, b| a.path == b.path);
         let files: Vec<FileEntry> = walked
             .files
             .par_iter()
@@ -293,7 +305,7 @@ pub fn build(
             .collect();
         Ok::<_, InventoryError>((files, walked.unreadable))
     })?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
 
     let policy = labeler.policy;
     let rows = rows::group(policy, &mut files, now);
