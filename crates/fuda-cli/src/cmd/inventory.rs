@@ -146,18 +146,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let written = match &plan.out {
         Some(dest) => ledger::write(&inv, &session.policy, plan.format, plan.lang, dest)?,
         None => {
-            let bytes = match plan.format {
-                Format::Json => ledger::json::render(&inv),
-                _ => ledger::csv::render(
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            match plan.format {
+                Format::Json => ledger::json::to_writer(&inv, &mut stdout),
+                _ => stdout.write_all(&ledger::csv::render(
                     ledger::sheets(&inv, &session.policy, plan.lang)
                         .into_iter()
                         .next()
                         .expect("the ledger sheet"),
-                ),
-            };
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes).context("writing to stdout")?;
-            stdout.flush()?;
+                )),
+            }
+            .context("writing to stdout")?;
+            stdout.flush().context("writing to stdout")?;
             Vec::new()
         }
     };
