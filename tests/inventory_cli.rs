@@ -773,3 +773,38 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         .collect();
     assert!(names.iter().all(|n| !n.contains("fuda-tmp")), "{names:?}");
 }
+
+#[test]
+fn names_are_shown_in_nfc_and_paths_too_long_for_windows_are_flagged() {
+    let admin = User::init("admin");
+    let dir = common::workdir();
+    let share = dir.path().join("share");
+    // A name saved by a Mac client: が as か + combining voiced mark (NFD).
+    let nfd = share.join("営業/\u{304b}\u{3099}いど.txt");
+    write(&nfd, "guide");
+    // 3 (X:\) + 266 characters below the share: over MAX_PATH.
+    let long = share
+        .join("a".repeat(100))
+        .join("b".repeat(100))
+        .join(format!("{}.txt", "c".repeat(60)));
+    write(&long, "deep");
+    let run = admin
+        .fuda(&["inventory", p(&share), "--format", "json", "--out", "-"])
+        .expect(1);
+    let inv: Value = serde_json::from_str(&run.stdout).unwrap();
+    let paths: Vec<&str> = inv["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let nfc = format!("{}/営業/\u{304c}いど.txt", share.display());
+    assert!(paths.contains(&nfc.as_str()), "{paths:?}");
+    assert_eq!(
+        findings_of(&inv),
+        vec![(
+            "path-too-long-for-windows".to_owned(),
+            long.to_str().unwrap().to_owned()
+        )]
+    );
+}
