@@ -41,6 +41,10 @@ enum Command {
     /// Manage the signer keys whose labels count as valid.
     #[command(subcommand)]
     Trust(cmd::trust::Command),
+    /// Show a protected file's label and recipients without any key.
+    Inspect(cmd::envelope::InspectArgs),
+    /// Decrypt a protected file with the organisation's recovery identity (break-glass).
+    Recover(cmd::envelope::RecoverArgs),
     /// Build the confidential-asset ledger (情報資産管理台帳) and the yearly review.
     Inventory(cmd::inventory::Args),
 }
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Label(c) => cmd::label::run(c),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Trust(c) => cmd::trust::run(c),
+        Command::Inspect(args) => cmd::envelope::inspect(args),
+        Command::Recover(args) => cmd::envelope::recover(args),
         Command::Inventory(args) => cmd::inventory::run(args),
     };
     match result {

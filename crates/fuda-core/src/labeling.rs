@@ -12,6 +12,7 @@ use crate::label::{
     self, compact, DocId, Flag, Label, Method, PolicyRef, SignedLabel, Status, VerificationMemo,
 };
 use crate::policy::{Level, MsipMapping, Policy};
+use crate::store::envelope::{is_protected, EnvelopeStore};
 use crate::store::ooxml::OoxmlStore;
 use crate::store::sidecar::SidecarStore;
 use crate::store::xattr::XattrStore;
@@ -181,7 +182,9 @@ pub struct Labeler<'a> {
 
 impl Labeler<'_> {
     fn store_for(&self, path: &Path) -> &'static dyn LabelStore {
-        if is_ooxml(path) {
+        if is_protected(path) {
+            &EnvelopeStore
+        } else if is_ooxml(path) {
             &OoxmlStore
         } else if self.preference == StorePreference::Sidecar {
             &SidecarStore
@@ -244,7 +247,8 @@ impl Labeler<'_> {
                 out.problem = Some(problem);
             }
             Stored::Signed(signed) => {
-                let digest = if staleness {
+                // A protected file's label is bound to its content by the header MAC.
+                let digest = if staleness && store.kind() != StoreKind::Envelope {
                     Some(store.content_digest(path)?)
                 } else {
                     None

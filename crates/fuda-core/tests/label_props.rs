@@ -228,3 +228,14 @@ fn the_memo_skips_reverification_but_still_catches_tampering() {
         Status::Unverified
     );
 }
+
+#[test]
+fn an_escaped_control_character_before_a_combining_mark_stays_valid_json() {
+    // Found by the label_compact fuzz target: NFC over the JSON text composed the `n` of
+    // the escape `\n` with a following U+0300 into `ǹ`, leaving an invalid escape.
+    let mut l = canonical::decode(r#"{"doc":"01M8A300T591EP9ZCC1QWWA3M1","level":"x","method":"manual","owner":"a","policy":{"id":"p","version":1},"set_at":0,"set_by":"b","v":1}"#).unwrap();
+    l.owner = "line\n\u{300}end".into();
+    let text = canonical::encode(&l);
+    let back = canonical::decode(&text).expect("canonical text is valid JSON");
+    assert_eq!(back.owner, "line\n\u{300}end".nfc().collect::<String>());
+}

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+pub mod envelope;
 pub mod init;
 pub mod inventory;
 pub mod label;

@@ -40,6 +40,29 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks that an id is a well-formed ascii id not used before in its section.
+    fn unique_id(
+        &mut self,
+        id: &Spanned<String>,
+        seen: &mut HashSet<String>,
+        key: String,
+        what: &str,
+    ) {
+        if !is_ascii_id(id.get_ref()) {
+            self.report(
+                id.span(),
+                key,
+                "must be lower-case ascii letters, digits, '-' or '_'",
+            );
+        } else if !seen.insert(id.get_ref().clone()) {
+            self.report(
+                id.span(),
+                key,
+                format!("duplicate {what} id {:?}", id.get_ref()),
+            );
+        }
+    }
+
     fn globs(&mut self, globs: &[Spanned<String>], key: &str) -> GlobSet {
         let mut builder = GlobSetBuilder::new();
         for (i, g) in globs.iter().enumerate() {
@@ -238,20 +261,7 @@ fn build_levels(c: &mut Checker<'_>, raw: Vec<Spanned<RawLevel>>) -> Vec<Level> 
     for (i, spanned) in raw.into_iter().enumerate() {
         let key = |k: &str| format!("levels[{i}].{k}");
         let l = spanned.into_inner();
-        if !is_ascii_id(l.id.get_ref()) {
-            c.report(
-                l.id.span(),
-                key("id"),
-                "must be lower-case ascii letters, digits, '-' or '_'",
-            );
-        }
-        if !ids.insert(l.id.get_ref().clone()) {
-            c.report(
-                l.id.span(),
-                key("id"),
-                format!("duplicate level id {:?}", l.id.get_ref()),
-            );
-        }
+        c.unique_id(&l.id, &mut ids, key("id"), "level");
         if !ranks.insert(*l.rank.get_ref()) {
             c.report(
                 l.rank.span(),
@@ -384,20 +394,7 @@ fn build_assets(
     for (i, spanned) in raw.into_iter().enumerate() {
         let key = |k: &str| format!("assets[{i}].{k}");
         let a = spanned.into_inner();
-        if !is_ascii_id(a.id.get_ref()) {
-            c.report(
-                a.id.span(),
-                key("id"),
-                "must be lower-case ascii letters, digits, '-' or '_'",
-            );
-        }
-        if !ids.insert(a.id.get_ref().clone()) {
-            c.report(
-                a.id.span(),
-                key("id"),
-                format!("duplicate asset id {:?}", a.id.get_ref()),
-            );
-        }
+        c.unique_id(&a.id, &mut ids, key("id"), "asset");
         if a.name.get_ref().trim().is_empty() {
             c.report(
                 a.name.span(),
@@ -458,20 +455,7 @@ fn build_rules(
         let span = spanned.span();
         let key = |k: &str| format!("rules[{i}].{k}");
         let r = spanned.into_inner();
-        if !is_ascii_id(r.id.get_ref()) {
-            c.report(
-                r.id.span(),
-                key("id"),
-                "must be lower-case ascii letters, digits, '-' or '_'",
-            );
-        }
-        if !ids.insert(r.id.get_ref().clone()) {
-            c.report(
-                r.id.span(),
-                key("id"),
-                format!("duplicate rule id {:?}", r.id.get_ref()),
-            );
-        }
+        c.unique_id(&r.id, &mut ids, key("id"), "rule");
         c.level_ref(&r.level, known, key("level"));
         c.globs(&r.paths, &key("paths"));
         for (j, d) in r.detectors.iter().enumerate() {

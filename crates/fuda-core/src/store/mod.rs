@@ -4,10 +4,11 @@
 //!   `user.xdg.tags` for desktop file managers);
 //! - [`ooxml`]: Microsoft-compatible properties inside docx/xlsx/pptx;
 //! - [`sidecar`]: a `.fuda/labels.json` index in the directory, for file systems without
-//!   user xattrs — used only when asked for, or when xattrs are refused (and then said so).
-//!
-//! Protected files carry their label in the envelope header (see the envelope module).
+//!   user xattrs — used only when asked for (`--store sidecar`, or `--store auto` as a
+//!   reported fallback);
+//! - [`envelope`]: the `fuda/label` stanza in a protected file's header (read-only).
 
+pub mod envelope;
 pub mod ooxml;
 pub mod sidecar;
 pub mod xattr;
@@ -103,6 +104,17 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A protected file's header is not a valid age header.
+    #[error("{path}: not a valid protected file ({reason}); the file was left unchanged")]
+    BadEnvelope {
+        /// The protected file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The label of a protected file can only change through the key service.
+    #[error("{0}: this is a protected file; its label is inside the encrypted envelope and changes only through the key service (fuda protect / fuda open)")]
+    Protected(PathBuf),
     /// A sidecar index is corrupt.
     #[error("{path}: the label index is corrupt ({reason}); move it away to start a new one")]
     BadSidecar {
