@@ -108,6 +108,11 @@ fn tamper(path: &Path, level: &str) {
 
 /// Writes a protected file (`*.fuda`) whose header carries a label `user` signed.
 fn protect(user: &User, dest: &Path, level: &str, content: &[u8]) {
+    protect_as(user, dest, level, content, None)
+}
+
+/// Like [`protect`]; `stanza_doc` puts another document id on the stanza than the label's.
+fn protect_as(user: &User, dest: &Path, level: &str, content: &[u8], stanza_doc: Option<DocId>) {
     let identity = Identity::load(&user.home.path().join(".config/fuda"), &user.name).unwrap();
     let signed = identity.sign(Label {
         v: LABEL_VERSION,
@@ -129,7 +134,8 @@ fn protect(user: &User, dest: &Path, level: &str, content: &[u8]) {
         justification: None,
         flags: Vec::new(),
     });
-    let stanza = LabelStanza::new(signed.label.doc.to_string(), compact::encode(&signed)).unwrap();
+    let doc = stanza_doc.unwrap_or(signed.label.doc);
+    let stanza = LabelStanza::new(doc.to_string(), compact::encode(&signed)).unwrap();
     let key_service = envelope::x25519::Identity::generate().to_public();
     let mut out = Vec::new();
     envelope::encrypt(
@@ -237,6 +243,14 @@ impl Share {
             &share.path("設計/顧客B/broken.dwg.fuda"),
             "age-encryption.org/v1\n-> garbage",
         );
+        // A label stanza copied into another file's header: its doc id is not the label's.
+        protect_as(
+            admin,
+            &share.path("設計/顧客B/swapped.dwg.fuda"),
+            "public",
+            b"DWG",
+            Some(DocId::new()),
+        );
         share
     }
 }
@@ -322,6 +336,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     let mut expected: Vec<(String, String)> = vec![
         ("tampered".into(), s("設計/顧客B/tampered.dwg")),
         ("tampered".into(), s("設計/顧客B/broken.dwg.fuda")),
+        ("tampered".into(), s("設計/顧客B/swapped.dwg.fuda")),
         ("label-disappeared".into(), s("総務/規程/handbook.txt")),
         (
             "personal-data-under-low-level".into(),
@@ -442,7 +457,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
 
     // ファイル明細: one row per file.
     let detail = rows(&book, "ファイル明細");
-    assert_eq!(detail.len() - 1, 17);
+    assert_eq!(detail.len() - 1, 18);
     let status = col(detail, "状態");
     let path = col(detail, "パス");
     let tampered = detail
@@ -459,6 +474,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
     for (title, rel) in [
         ("ラベル改ざん", "設計/顧客B/tampered.dwg"),
         ("ラベル改ざん", "設計/顧客B/broken.dwg.fuda"),
+        ("ラベル改ざん", "設計/顧客B/swapped.dwg.fuda"),
         ("ラベル消失", "総務/規程/handbook.txt"),
         ("個人情報の区分不足", "総務/人事/旧社員名簿.csv"),
         ("ラベルなし", "極秘/新型車/memo.txt"),
@@ -484,7 +500,7 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
         .unwrap();
     assert_eq!(protected[status], "有効");
     assert_eq!(protected[col(detail, "ラベル保存先")], "envelope");
-    assert_eq!(inv["summary"]["protected"], 3);
+    assert_eq!(inv["summary"]["protected"], 4);
 
     // The JSON has the same content as the workbook.
     assert_eq!(inv["rows"].as_array().unwrap().len(), ledger.len() - 1);

@@ -1,31 +1,26 @@
 //! Labels of protected files: the `fuda/label` stanza in the header of a `*.fuda` envelope.
 //!
-//! The header is readable without any key ([`fuda_core::envelope::Header::parse`]), so the
-//! inventory counts protected files with their level, owner and document id although it
-//! cannot open them. The stanza body is the signed label in its compact encoding (the
-//! same bytes as the `user.fuda.label` xattr). Its signature is verified like any other
-//! label; there is no content digest to compare, because the header MAC binds the label
-//! to the content (checked by the key service, which holds the file key). A body that
-//! does not decode, or whose document id differs from the stanza's, is `tampered`; a
-//! header that does not parse is `tampered` with the parser's reason.
+//! The header is readable without any key, so the inventory counts protected files with
+//! their level, owner and document id although it cannot open them. Reading and verifying
+//! is the [`Labeler`]'s (through fuda-core's envelope store); this module adds what the
+//! ledger needs on top:
+//!
+//! - a header that does not parse is a `tampered` label (with the parser's reason), not an
+//!   error that stops the inventory;
+//! - the document id the stanza names must be the one inside the signed label: copying a
+//!   label stanza from another file into a header is reported as `tampered` (the header
+//!   MAC, which would catch it too, needs the file key that only the key service holds);
+//! - assets and rules match the plaintext name (`assy.dwg.fuda` as `assy.dwg`).
 
 use std::io::BufReader;
 use std::path::Path;
 
 use fuda_core::envelope::Header;
-use fuda_core::label::{self, compact, Status};
+use fuda_core::label::Status;
 use fuda_core::labeling::{FileLabel, Labeler, LabelingError};
 use fuda_core::store::{StoreError, StoreKind};
 
-/// Extension of protected files.
-pub const EXTENSION: &str = "fuda";
-
-/// Whether `path` names a protected file.
-pub fn is_protected(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case(EXTENSION))
-}
+pub use fuda_core::store::envelope::is_protected;
 
 /// The path a protected file's plaintext had (`plan.dwg.fuda` → `plan.dwg`), which is what
 /// asset and rule globs are written for.
@@ -35,63 +30,48 @@ pub fn plaintext_name(path: &Path) -> &Path {
     }
     // The extension is ascii, so cutting `.fuda` off the text keeps a char boundary.
     path.to_str()
-        .and_then(|t| t.get(..t.len() - EXTENSION.len() - 1))
+        .and_then(|t| t.get(..t.len() - fuda_core::envelope::EXTENSION.len() - 1))
         .filter(|s| !s.is_empty() && !s.ends_with('/'))
         .map_or(path, Path::new)
 }
 
 /// Reads and verifies the label in a protected file's header.
 pub fn inspect(labeler: &Labeler<'_>, path: &Path) -> Result<FileLabel, LabelingError> {
-    let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
-    if !meta.is_file() {
-        return Err(LabelingError::NotAFile(path.to_owned()));
-    }
-    let mut out = FileLabel {
-        path: path.to_owned(),
-        status: Status::Missing,
-        store: None,
-        label: None,
-        key: None,
-        signer: None,
-        problem: None,
-        foreign: None,
-        content_sha256: None,
-        signed: None,
-    };
-    let file = fuda_core::fsutil::open_quietly(path).map_err(|e| StoreError::io(path, e))?;
-    let header = match Header::parse(&mut BufReader::new(file)) {
-        Ok(h) => h,
-        Err(e) => {
-            out.status = Status::Tampered;
-            out.store = Some(StoreKind::Envelope);
-            out.problem = Some(format!("the envelope header is unreadable: {e}"));
-            return Ok(out);
+    let mut out = match labeler.inspect(path) {
+        Ok(out) => out,
+        Err(LabelingError::Store(StoreError::BadEnvelope { reason, .. })) => {
+            return Ok(FileLabel {
+                path: path.to_owned(),
+                status: Status::Tampered,
+                store: Some(StoreKind::Envelope),
+                label: None,
+                key: None,
+                signer: None,
+                problem: Some(format!("the envelope header is unreadable: {reason}")),
+                foreign: None,
+                content_sha256: None,
+                signed: None,
+            });
         }
+        Err(e) => return Err(e),
     };
-    let Some(stanza) = header.label() else {
-        return Ok(out);
-    };
-    out.store = Some(StoreKind::Envelope);
-    match compact::decode(stanza.body()) {
-        Err(e) => {
+    if let Some(label) = out
+        .label
+        .as_ref()
+        .filter(|_| out.status != Status::Tampered)
+    {
+        let file = fuda_core::fsutil::open_quietly(path).map_err(|e| StoreError::io(path, e))?;
+        let named = Header::parse(&mut BufReader::new(file))
+            .ok()
+            .and_then(|h| h.label())
+            .map(|stanza| stanza.doc_id().to_owned());
+        if named.as_deref() != Some(label.doc.to_string().as_str()) {
+            out.problem = Some(format!(
+                "the header names document {} but its label is for {}",
+                named.unwrap_or_default(),
+                label.doc
+            ));
             out.status = Status::Tampered;
-            out.problem = Some(e.to_string());
-        }
-        Ok(signed) => {
-            let v = label::verify(&signed, labeler.trust, None, labeler.memo);
-            out.status = v.status;
-            out.signer = v.signer;
-            if signed.label.doc.to_string() != stanza.doc_id() {
-                out.status = Status::Tampered;
-                out.problem = Some(format!(
-                    "the header names document {} but its label is for {}",
-                    stanza.doc_id(),
-                    signed.label.doc
-                ));
-            }
-            out.key = Some(signed.key.to_string());
-            out.label = Some(signed.label.clone());
-            out.signed = Some(signed);
         }
     }
     Ok(out)
@@ -107,9 +87,10 @@ mod tests {
             plaintext_name(Path::new("/s/設計/assy.dwg.fuda")),
             Path::new("/s/設計/assy.dwg")
         );
+        // Protected files are `*.fuda`, exactly as fuda-core names them.
         assert_eq!(
             plaintext_name(Path::new("/s/plan.FUDA")),
-            Path::new("/s/plan")
+            Path::new("/s/plan.FUDA")
         );
         assert_eq!(
             plaintext_name(Path::new("/s/plan.txt")),
