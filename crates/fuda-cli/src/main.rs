@@ -45,6 +45,8 @@ enum Command {
     Inspect(cmd::envelope::InspectArgs),
     /// Decrypt a protected file with the organisation's recovery identity (break-glass).
     Recover(cmd::envelope::RecoverArgs),
+    /// Build the confidential-asset ledger (情報資産管理台帳) and the yearly review.
+    Inventory(cmd::inventory::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Trust(c) => cmd::trust::run(c),
         Command::Inspect(args) => cmd::envelope::inspect(args),
         Command::Recover(args) => cmd::envelope::recover(args),
+        Command::Inventory(args) => cmd::inventory::run(args),
     };
     match result {
         Ok(code) => code,

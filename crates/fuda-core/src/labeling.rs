@@ -106,6 +106,10 @@ pub struct FileLabel {
     pub problem: Option<String>,
     /// A label written by Microsoft Office / Purview, as found.
     pub foreign: Option<ForeignLabel>,
+    /// Digest of the content as it is now, when verifying the label needed it (so callers
+    /// such as the inventory need not read the file a second time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<Digest>,
     /// The signed label as read, for callers that re-encode or re-sign it.
     #[serde(skip)]
     pub signed: Option<SignedLabel>,
@@ -230,6 +234,7 @@ impl Labeler<'_> {
             signer: None,
             problem: None,
             foreign: None,
+            content_sha256: None,
             signed: None,
         };
         let Some((store, stored)) = self.read_stored(path)? else {
@@ -249,6 +254,7 @@ impl Labeler<'_> {
                     None
                 };
                 let v = label::verify(&signed, self.trust, digest.as_ref(), self.memo);
+                out.content_sha256 = digest;
                 out.status = v.status;
                 out.signer = v.signer;
                 out.key = Some(signed.key.to_string());

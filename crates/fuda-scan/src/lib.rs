@@ -5,3 +5,6 @@
 //!   confidential-asset ledger (情報資産管理台帳).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod inventory;
+pub mod ledger;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 pub mod envelope;
 pub mod init;
+pub mod inventory;
 pub mod label;
 pub mod policy;
 pub mod trust;

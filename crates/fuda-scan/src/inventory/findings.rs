@@ -1,0 +1,421 @@
+//! Findings (指摘事項): what a person must look at.
+//!
+//! | kind | when |
+//! | --- | --- |
+//! | `tampered` | the label does not match its signature, or is corrupt |
+//! | `label-disappeared` | a file labeled in the previous inventory has no label now |
+//! | `personal-data-under-low-level` | personal data (flag or asset) under a level whose IPA 機密性 is below 2 |
+//! | `unlabeled` | no label where the policy expects one: the file matches an asset or a path/extension rule, or lies in a restricted folder (an `allowed_locations` entry of a level with IPA 機密性 2 that is not `**`) |
+//! | `outside-allowed-location` | the file's level does not allow the folder it is in |
+//! | `unprotected` | the level requires encryption and the file is not a protected `.fuda` file |
+//! | `unknown-level` | the label names a level this policy does not define |
+//! | `stale` | the content changed since labeling: the level needs a re-review |
+//! | `unverified` | signed by a key the trust store does not know (or a Purview label) |
+//! | `unreadable` | a file or folder could not be read |
+//! | `path-too-long-for-windows` | `X:\` plus the path below the root exceeds 259 characters |
+//!
+//! Revoked documents still on disk need the key service's registry (`--from-service`).
+
+use std::path::Path;
+
+use fuda_core::label::{Flag, Status};
+use fuda_core::policy::Policy;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::FileEntry;
+
+/// How urgent a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Possible leak or attack: look today.
+    High,
+    /// Breaks the policy: fix before the next review.
+    Medium,
+    /// Housekeeping.
+    Low,
+}
+
+/// The kinds of finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The label's signature does not match, or the label is corrupt.
+    Tampered,
+    /// The file was labeled in the previous inventory and is not now.
+    LabelDisappeared,
+    /// A protected document that the key service revoked is still on disk.
+    RevokedStillPresent,
+    /// Personal data under a level too low for it.
+    PersonalDataUnderLowLevel,
+    /// No label where the policy expects one.
+    Unlabeled,
+    /// The level does not allow the folder the file is in.
+    OutsideAllowedLocation,
+    /// The level requires encryption and the file is not protected.
+    Unprotected,
+    /// The label names a level the policy does not define.
+    UnknownLevel,
+    /// The content changed since labeling.
+    Stale,
+    /// The signer is not trusted.
+    Unverified,
+    /// The file or folder could not be read.
+    Unreadable,
+    /// The path is too long for Windows clients of the share.
+    PathTooLongForWindows,
+}
+
+impl FindingKind {
+    /// The kind's name in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Tampered => "tampered",
+            FindingKind::LabelDisappeared => "label-disappeared",
+            FindingKind::RevokedStillPresent => "revoked-still-present",
+            FindingKind::PersonalDataUnderLowLevel => "personal-data-under-low-level",
+            FindingKind::Unlabeled => "unlabeled",
+            FindingKind::OutsideAllowedLocation => "outside-allowed-location",
+            FindingKind::Unprotected => "unprotected",
+            FindingKind::UnknownLevel => "unknown-level",
+            FindingKind::Stale => "stale",
+            FindingKind::Unverified => "unverified",
+            FindingKind::Unreadable => "unreadable",
+            FindingKind::PathTooLongForWindows => "path-too-long-for-windows",
+        }
+    }
+
+    /// The kind's name in the ledger.
+    pub fn title(self, ja: bool) -> &'static str {
+        let (j, e) = match self {
+            FindingKind::Tampered => ("ラベル改ざん", "Tampered label"),
+            FindingKind::LabelDisappeared => ("ラベル消失", "Label disappeared"),
+            FindingKind::RevokedStillPresent => {
+                ("失効済み文書の残存", "Revoked document still present")
+            }
+            FindingKind::PersonalDataUnderLowLevel => {
+                ("個人情報の区分不足", "Personal data under a low level")
+            }
+            FindingKind::Unlabeled => ("ラベルなし", "Unlabeled"),
+            FindingKind::OutsideAllowedLocation => ("保管場所違反", "Outside allowed location"),
+            FindingKind::Unprotected => ("未暗号化", "Not protected"),
+            FindingKind::UnknownLevel => ("未定義の区分", "Unknown level"),
+            FindingKind::Stale => ("内容変更後未確認", "Stale label"),
+            FindingKind::Unverified => ("署名者不明", "Unverified signer"),
+            FindingKind::Unreadable => ("読み取り不可", "Unreadable"),
+            FindingKind::PathTooLongForWindows => {
+                ("パス長超過 (Windows)", "Path too long for Windows")
+            }
+        };
+        if ja {
+            j
+        } else {
+            e
+        }
+    }
+
+    /// How urgent findings of this kind are.
+    pub fn severity(self) -> Severity {
+        match self {
+            FindingKind::Tampered
+            | FindingKind::LabelDisappeared
+            | FindingKind::RevokedStillPresent
+            | FindingKind::PersonalDataUnderLowLevel => Severity::High,
+            FindingKind::Unlabeled
+            | FindingKind::OutsideAllowedLocation
+            | FindingKind::Unprotected
+            | FindingKind::UnknownLevel => Severity::Medium,
+            FindingKind::Stale
+            | FindingKind::Unverified
+            | FindingKind::Unreadable
+            | FindingKind::PathTooLongForWindows => Severity::Low,
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// How urgent.
+    pub severity: Severity,
+    /// The file or folder.
+    pub path: String,
+    /// The file's level, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// What was found and what to do, in English.
+    pub detail: String,
+    /// The same in Japanese.
+    pub detail_ja: String,
+}
+
+impl Finding {
+    /// A finding with its severity taken from the kind.
+    pub fn new(
+        kind: FindingKind,
+        path: impl Into<String>,
+        level: Option<String>,
+        detail: impl Into<String>,
+        detail_ja: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            kind,
+            severity: kind.severity(),
+            path: path.into(),
+            level,
+            detail: detail.into(),
+            detail_ja: detail_ja.into(),
+        }
+    }
+}
+
+/// Where the policy expects every file to carry a label.
+pub struct Expectations<'p> {
+    policy: &'p Policy,
+    restricted: GlobSet,
+    rule_paths: GlobSet,
+    rule_extensions: Vec<String>,
+}
+
+fn globset<'a>(globs: impl IntoIterator<Item = &'a String>) -> GlobSet {
+    let mut builder = GlobSetBuilder::new();
+    for g in globs {
+        // The policy validated these globs already.
+        if let Ok(glob) = Glob::new(g) {
+            builder.add(glob);
+        }
+    }
+    builder.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+impl<'p> Expectations<'p> {
+    /// Derives the expectations from a policy.
+    pub fn new(policy: &'p Policy) -> Expectations<'p> {
+        let catch_all = |g: &String| matches!(g.as_str(), "**" | "**/*" | "*" | "/**");
+        Expectations {
+            policy,
+            restricted: globset(
+                policy
+                    .levels
+                    .iter()
+                    .filter(|l| l.ipa_confidentiality >= 2)
+                    .flat_map(|l| l.allowed_locations.iter())
+                    .filter(|g| !catch_all(g)),
+            ),
+            rule_paths: globset(policy.rules.iter().flat_map(|r| r.paths.iter())),
+            rule_extensions: policy
+                .rules
+                .iter()
+                .flat_map(|r| r.extensions.iter().map(|e| e.to_ascii_lowercase()))
+                .collect(),
+        }
+    }
+
+    /// Why a file at `path` should have a label, if it should: `(English, Japanese)`.
+    pub fn reason(&self, path: &Path) -> Option<(String, String)> {
+        if let Some(asset) = self.policy.asset_for(path, None) {
+            return Some((
+                format!("asset {} ({})", asset.id, asset.name),
+                format!("情報資産「{}」", asset.name),
+            ));
+        }
+        if self.restricted.is_match(path) {
+            return Some(("restricted folder".into(), "機密区分の保管場所".into()));
+        }
+        if self.rule_paths.is_match(path) {
+            return Some((
+                "an auto-labeling rule's folder".into(),
+                "自動ラベル規則の対象フォルダ".into(),
+            ));
+        }
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if ext.is_some_and(|e| self.rule_extensions.contains(&e)) {
+            return Some((
+                "an auto-labeling rule's file type".into(),
+                "自動ラベル規則の対象ファイル形式".into(),
+            ));
+        }
+        None
+    }
+}
+
+/// Longest path a Windows client handles without long-path support (MAX_PATH less NUL).
+pub const WINDOWS_MAX_PATH: usize = 259;
+
+/// Length of the path as a Windows client of the share sees it: `X:\` + path below the root.
+fn windows_length(file: &FileEntry) -> usize {
+    let below = file
+        .path
+        .strip_prefix(file.root.as_str())
+        .unwrap_or(&file.path)
+        .trim_start_matches('/');
+    3 + below.encode_utf16().count()
+}
+
+/// Checks every file against the policy.
+pub fn check(
+    policy: &Policy,
+    files: &[FileEntry],
+    unreadable: &[(std::path::PathBuf, String)],
+) -> Vec<Finding> {
+    let expect = Expectations::new(policy);
+    let mut out = Vec::new();
+    for (path, reason) in unreadable {
+        out.push(Finding::new(
+            FindingKind::Unreadable,
+            super::display_path(path),
+            None,
+            format!("cannot be read ({reason}); the inventory is incomplete here"),
+            format!("読み取れません ({reason})。この場所の棚卸は不完全です"),
+        ));
+    }
+    for file in files {
+        check_file(policy, &expect, file, &mut out);
+    }
+    out
+}
+
+fn check_file(
+    policy: &Policy,
+    expect: &Expectations<'_>,
+    file: &FileEntry,
+    out: &mut Vec<Finding>,
+) {
+    let path = Path::new(&file.path);
+    let mut push = |kind, detail: String, detail_ja: String| {
+        out.push(Finding::new(
+            kind,
+            file.path.clone(),
+            file.level.clone(),
+            detail,
+            detail_ja,
+        ));
+    };
+    if windows_length(file) > WINDOWS_MAX_PATH {
+        push(
+            FindingKind::PathTooLongForWindows,
+            format!(
+                "{} characters below the share: Windows clients without long-path support cannot open it; shorten folder or file names",
+                windows_length(file) - 3
+            ),
+            format!(
+                "共有以下のパスが{}文字あり、Windowsクライアントで開けない場合があります。フォルダ名・ファイル名を短くしてください",
+                windows_length(file) - 3
+            ),
+        );
+    }
+    match file.status {
+        Status::Missing => {
+            if let Some(problem) = &file.problem {
+                push(
+                    FindingKind::Unreadable,
+                    format!("cannot be read: {problem}"),
+                    format!("読み取れません: {problem}"),
+                );
+            } else if let Some((why, why_ja)) =
+                expect.reason(super::envelope::plaintext_name(path))
+            {
+                push(
+                    FindingKind::Unlabeled,
+                    format!("no label, but the policy expects one ({why}); label it with `fuda label set`"),
+                    format!("ラベルがありません ({why_ja})。`fuda label set` で区分を付けてください"),
+                );
+            }
+            return;
+        }
+        Status::Tampered => {
+            let why = file.problem.as_deref().unwrap_or("the signature does not match the label");
+            push(
+                FindingKind::Tampered,
+                format!("the label was altered or is corrupt ({why}); its level cannot be trusted: investigate, then re-label with --justify"),
+                format!("ラベルが改ざんまたは破損しています ({why})。区分は信頼できません。調査のうえ --justify 付きで再設定してください"),
+            );
+            return;
+        }
+        Status::Stale => push(
+            FindingKind::Stale,
+            "the content changed since it was labeled: review the level and run `fuda label set` again".into(),
+            "ラベル設定後に内容が変更されています。区分を見直し `fuda label set` で再設定してください".into(),
+        ),
+        Status::Unverified => push(
+            FindingKind::Unverified,
+            format!(
+                "signed by a key the trust store does not know{}: `fuda trust add` the signer if you know them",
+                file.owner.as_deref().map(|o| format!(" (owner {o})")).unwrap_or_default()
+            ),
+            "信頼されていない鍵による署名です。署名者を確認し `fuda trust add` してください".into(),
+        ),
+        Status::Valid => {}
+    }
+    let Some(level_id) = file.level.as_deref() else {
+        return;
+    };
+    let Some(level) = policy.level(level_id) else {
+        push(
+            FindingKind::UnknownLevel,
+            format!("level {level_id:?} is not defined by policy {policy}: re-label the file"),
+            format!("区分 {level_id:?} はポリシー {policy} にありません。再設定してください"),
+        );
+        return;
+    };
+    if !level.allowed_at(path) {
+        push(
+            FindingKind::OutsideAllowedLocation,
+            format!(
+                "{} files may only be stored in {}: move the file there",
+                level.name_en,
+                level.allowed_locations.join(", ")
+            ),
+            format!(
+                "{}の文書の保管場所は {} に限られます。移動してください",
+                level.name_ja,
+                level.allowed_locations.join(", ")
+            ),
+        );
+    }
+    let asset = file
+        .asset
+        .as_deref()
+        .and_then(|a| policy.asset(a))
+        .or_else(|| policy.asset_for(super::envelope::plaintext_name(path), Some(level_id)));
+    let personal = file.flags.iter().any(|f| {
+        matches!(
+            f,
+            Flag::PersonalData | Flag::SensitivePersonalData | Flag::SpecificPersonalData
+        )
+    }) || asset
+        .is_some_and(|a| a.personal_data || a.sensitive_personal_data || a.specific_personal_data);
+    if personal && level.ipa_confidentiality < 2 {
+        push(
+            FindingKind::PersonalDataUnderLowLevel,
+            format!(
+                "personal data labeled {} (IPA confidentiality {}): raise it to a level with confidentiality 2",
+                level.name_en, level.ipa_confidentiality
+            ),
+            format!(
+                "個人情報が{} (機密性{}) に区分されています。機密性2の区分に引き上げてください",
+                level.name_ja, level.ipa_confidentiality
+            ),
+        );
+    }
+    if level.protect == fuda_core::policy::Protect::Required && !file.protected {
+        push(
+            FindingKind::Unprotected,
+            format!(
+                "{} files must be encrypted: run `fuda protect`",
+                level.name_en
+            ),
+            format!(
+                "{}の文書は暗号化が必須です。`fuda protect` で保護してください",
+                level.name_ja
+            ),
+        );
+    }
+}

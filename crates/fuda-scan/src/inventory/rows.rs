@@ -1,0 +1,255 @@
+//! Ledger rows: one per *kind* of asset, not per file.
+//!
+//! A labeled file belongs to the asset its label names (when the policy still defines it),
+//! else to the first policy asset whose `match` fits its path, extension and level. Files
+//! that match no asset fall back to one row per (folder, level). Files without a usable
+//! label (missing, tampered) are in no row: they are listed per file and as findings,
+//! because their level is unknown.
+//!
+//! Row values follow the IPA ledger: 機密性 is the highest IPA confidentiality value of
+//! the levels in the row; 完全性 and 可用性 default to 1 (the policy does not rate them
+//! yet); 重要度 is the maximum of the three, and 2 whenever personal data is present.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use fuda_core::label::Flag;
+use fuda_core::policy::{Asset, Policy};
+use serde::{Deserialize, Serialize};
+
+use super::FileEntry;
+
+/// IPA 完全性 and 可用性 when the policy does not rate them.
+pub const DEFAULT_INTEGRITY: u8 = 1;
+/// See [`DEFAULT_INTEGRITY`].
+pub const DEFAULT_AVAILABILITY: u8 = 1;
+
+/// One row of the ledger (情報資産管理台帳).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetRow {
+    /// 台帳ID: the asset id, or `LEVEL@FOLDER` for a fallback row.
+    pub id: String,
+    /// The policy asset id, for rows formed by an asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    /// 業務分類.
+    pub category: Option<String>,
+    /// 情報資産名称.
+    pub name: String,
+    /// 備考.
+    pub note: Option<String>,
+    /// 利用者範囲.
+    pub users: Option<String>,
+    /// 管理部署.
+    pub department: Option<String>,
+    /// 媒体・保存先.
+    pub medium: Option<String>,
+    /// 個人情報.
+    pub personal_data: bool,
+    /// 要配慮個人情報.
+    pub sensitive_personal_data: bool,
+    /// 特定個人情報.
+    pub specific_personal_data: bool,
+    /// 機密性 (0–2).
+    pub confidentiality: u8,
+    /// 完全性 (0–2).
+    pub integrity: u8,
+    /// 可用性 (0–2).
+    pub availability: u8,
+    /// 重要度 (0–2).
+    pub importance: u8,
+    /// 保存期限.
+    pub retention: Option<String>,
+    /// 登録日: the earliest label date in the row, Unix seconds.
+    pub registered: Option<i64>,
+    /// 機密区分: the highest level id in the row.
+    pub level: String,
+    /// 管理者.
+    pub custodian: Option<String>,
+    /// 連絡先.
+    pub contact: Option<String>,
+    /// 開示先/受領元 (the asset's recipients and the origins of imported labels).
+    pub recipients: Option<String>,
+    /// 保管場所: the folders holding the files.
+    pub locations: Vec<String>,
+    /// How many of the files are protected (暗号化).
+    pub encrypted: usize,
+    /// ファイル数.
+    pub files: usize,
+    /// 最終更新日: the latest modification, Unix seconds.
+    pub last_modified: i64,
+    /// 最終棚卸日: this inventory, Unix seconds.
+    pub inventoried_at: i64,
+}
+
+#[derive(Default)]
+struct Acc {
+    files: usize,
+    encrypted: usize,
+    rank: Option<u8>,
+    level: String,
+    confidentiality: u8,
+    personal: bool,
+    sensitive: bool,
+    specific: bool,
+    registered: Option<i64>,
+    last_modified: i64,
+    owners: BTreeSet<String>,
+    depts: BTreeSet<String>,
+    origins: BTreeSet<String>,
+    folders: BTreeSet<String>,
+}
+
+/// Which row a file with a trusted label belongs to: `(row id, asset)`.
+pub fn row_of<'p>(policy: &'p Policy, file: &FileEntry) -> Option<(String, Option<&'p Asset>)> {
+    if !file.counted_label() {
+        return None;
+    }
+    let level = file.level.as_deref();
+    let asset = file
+        .asset
+        .as_deref()
+        .and_then(|a| policy.asset(a))
+        .or_else(|| {
+            policy.asset_for(
+                super::envelope::plaintext_name(Path::new(&file.path)),
+                level,
+            )
+        });
+    Some(match asset {
+        Some(a) => (a.id.clone(), Some(a)),
+        None => (
+            format!("{}@{}", level.unwrap_or("?"), folder(&file.path)),
+            None,
+        ),
+    })
+}
+
+/// The folder of a path string.
+pub fn folder(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Groups files into rows and records each file's row id in `files`.
+pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow> {
+    let mut accs: BTreeMap<String, (Option<&Asset>, Acc)> = BTreeMap::new();
+    for file in files.iter_mut() {
+        let Some((id, asset)) = row_of(policy, file) else {
+            continue;
+        };
+        file.row = Some(id.clone());
+        let (_, acc) = accs.entry(id).or_insert_with(|| (asset, Acc::default()));
+        acc.files += 1;
+        acc.encrypted += usize::from(file.protected);
+        if let Some(level) = file.level.as_deref().and_then(|l| policy.level(l)) {
+            if acc.rank.is_none_or(|r| level.rank > r) {
+                acc.rank = Some(level.rank);
+                acc.level = level.id.clone();
+            }
+            acc.confidentiality = acc.confidentiality.max(level.ipa_confidentiality);
+        } else if acc.rank.is_none() {
+            // A level this policy does not know (reported as a finding): assume the worst.
+            acc.level = file.level.clone().unwrap_or_default();
+            acc.confidentiality = 2;
+        }
+        let has = |f: Flag| file.flags.contains(&f);
+        acc.specific |= has(Flag::SpecificPersonalData);
+        acc.sensitive |= has(Flag::SensitivePersonalData);
+        acc.personal |= has(Flag::PersonalData) || acc.specific || acc.sensitive;
+        if let Some(t) = file.set_at {
+            acc.registered = Some(acc.registered.map_or(t, |r: i64| r.min(t)));
+        }
+        acc.last_modified = acc.last_modified.max(file.modified);
+        acc.owners.extend(file.owner.clone());
+        acc.depts.extend(file.dept.clone());
+        acc.origins.extend(file.origin.clone());
+        acc.folders.insert(folder(&file.path));
+    }
+
+    let mut rows: Vec<AssetRow> = accs
+        .into_iter()
+        .map(|(id, (asset, acc))| row(id, asset, acc, now))
+        .collect();
+    // Policy assets first, in policy order; then fallback rows by folder and level.
+    let order = |r: &AssetRow| {
+        r.asset
+            .as_deref()
+            .and_then(|a| policy.assets.iter().position(|x| x.id == a))
+            .unwrap_or(usize::MAX)
+    };
+    rows.sort_by(|a, b| (order(a), &a.id).cmp(&(order(b), &b.id)));
+    rows
+}
+
+fn join(set: &BTreeSet<String>) -> Option<String> {
+    (!set.is_empty()).then(|| set.iter().cloned().collect::<Vec<_>>().join(", "))
+}
+
+fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
+    let personal = acc.personal || asset.is_some_and(|a| a.personal_data);
+    let sensitive = acc.sensitive || asset.is_some_and(|a| a.sensitive_personal_data);
+    let specific = acc.specific || asset.is_some_and(|a| a.specific_personal_data);
+    let any_personal = personal || sensitive || specific;
+    let importance = if any_personal {
+        2
+    } else {
+        acc.confidentiality
+            .max(DEFAULT_INTEGRITY)
+            .max(DEFAULT_AVAILABILITY)
+    };
+    let recipients = {
+        let mut parts: Vec<String> = asset
+            .and_then(|a| a.recipients.clone())
+            .into_iter()
+            .collect();
+        parts.extend(acc.origins.iter().cloned());
+        (!parts.is_empty()).then(|| parts.join(", "))
+    };
+    let folder_name = acc.folders.iter().next().cloned().unwrap_or_default();
+    AssetRow {
+        asset: asset.map(|a| a.id.clone()),
+        category: asset.and_then(|a| a.category.clone()),
+        name: asset.map_or_else(
+            || {
+                Path::new(&folder_name)
+                    .file_name()
+                    .map_or_else(|| folder_name.clone(), |n| n.to_string_lossy().into_owned())
+            },
+            |a| a.name.clone(),
+        ),
+        note: asset.and_then(|a| a.note.clone()).or_else(|| {
+            asset
+                .is_none()
+                .then(|| "no asset in the policy matches: one row per folder and level".into())
+        }),
+        users: asset.and_then(|a| a.users.clone()),
+        department: asset
+            .and_then(|a| a.department.clone())
+            .or_else(|| join(&acc.depts)),
+        medium: asset.and_then(|a| a.medium.clone()),
+        personal_data: any_personal,
+        sensitive_personal_data: sensitive,
+        specific_personal_data: specific,
+        confidentiality: acc.confidentiality,
+        integrity: DEFAULT_INTEGRITY,
+        availability: DEFAULT_AVAILABILITY,
+        importance,
+        retention: asset.and_then(|a| a.retention.clone()),
+        registered: acc.registered,
+        level: acc.level,
+        custodian: asset
+            .and_then(|a| a.custodian.clone())
+            .or_else(|| join(&acc.owners)),
+        contact: asset.and_then(|a| a.contact.clone()),
+        recipients,
+        locations: acc.folders.into_iter().collect(),
+        encrypted: acc.encrypted,
+        files: acc.files,
+        last_modified: acc.last_modified,
+        inventoried_at: now,
+        id,
+    }
+}

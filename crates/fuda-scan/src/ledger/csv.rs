@@ -1,0 +1,115 @@
+//! CSV in UTF-8 with a byte-order mark and CRLF line ends, the form Excel opens with
+//! Japanese text intact (RFC 4180 quoting).
+//!
+//! Text that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab
+//! or CR — a file named `=HYPERLINK(…)` for example) is prefixed with `'`, so opening a
+//! ledger never executes what a file name says.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{Cell, LedgerError, Sheet};
+
+/// The UTF-8 byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn field(out: &mut Vec<u8>, cell: &Cell) {
+    let text = match cell {
+        Cell::Empty => return,
+        Cell::Int(n) => {
+            let _ = write!(out, "{n}");
+            return;
+        }
+        Cell::Text(t) => t,
+    };
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = formula || text.contains([',', '"', '\r', '\n']);
+    if quote {
+        out.push(b'"');
+    }
+    if formula {
+        out.push(b'\'');
+    }
+    for b in text.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    if quote {
+        out.push(b'"');
+    }
+}
+
+fn line(out: &mut Vec<u8>, cells: impl IntoIterator<Item = Cell>) {
+    for (i, cell) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        field(out, &cell);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One sheet as CSV bytes (with BOM).
+pub fn render(sheet: Sheet<'_>) -> Vec<u8> {
+    let mut out = BOM.to_vec();
+    line(&mut out, sheet.header.iter().map(|h| Cell::from(*h)));
+    for row in sheet.rows {
+        line(&mut out, row);
+    }
+    out
+}
+
+/// Where the CSV of `slug` goes when the main sheet goes to `dest`.
+pub fn sibling(dest: &Path, slug: &str) -> PathBuf {
+    let stem = dest
+        .file_stem()
+        .map_or_else(|| "ledger".into(), |s| s.to_string_lossy().into_owned());
+    dest.with_file_name(format!("{stem}-{slug}.csv"))
+}
+
+/// Writes the first sheet to `dest` and the others beside it; each file atomically.
+pub fn write(sheets: Vec<Sheet<'_>>, dest: &Path) -> Result<Vec<PathBuf>, LedgerError> {
+    let mut written = Vec::new();
+    for (i, sheet) in sheets.into_iter().enumerate() {
+        let path = if i == 0 {
+            dest.to_owned()
+        } else {
+            sibling(dest, sheet.slug)
+        };
+        fuda_core::fsutil::write_atomic(&path, &render(sheet), super::OUTPUT_MODE).map_err(
+            |source| LedgerError::Io {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_formula_guard() {
+        let mut out = Vec::new();
+        line(
+            &mut out,
+            [
+                Cell::from("a,b"),
+                Cell::from("say \"hi\""),
+                Cell::from("=HYPERLINK(\"x\")"),
+                Cell::Int(-3),
+                Cell::Empty,
+                Cell::from("顧客図面"),
+            ],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",-3,,顧客図面\r\n"
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! The ledger: an [`Inventory`] written as the documents people and auditors use.
+//!
+//! - [`xlsx`] (the default): sheets 情報資産管理台帳 (one row per asset, columns A–O in the
+//!   order of IPA's 付録7 ledger, then the columns the automotive guideline adds),
+//!   機密情報台帳 (the rows whose level has IPA 機密性 2, i.e. 秘 and 極秘), ファイル明細
+//!   (one row per file), 指摘事項 (findings) and, for a review, 棚卸差分;
+//! - [`csv`]: the same sheets as UTF-8 CSV files with a byte-order mark, so Excel opens
+//!   the Japanese text correctly;
+//! - [`json`]: the inventory itself, for scripts and as the `--since` input of next year.
+//!
+//! Every file is written atomically (temporary file, fsync, rename): an interrupted run
+//! leaves the previous ledger in place. [`sheets`] gives the tables in either language.
+
+pub mod csv;
+pub mod json;
+pub mod xlsx;
+
+use std::path::{Path, PathBuf};
+
+use fuda_core::label::Status;
+use fuda_core::policy::{Language, Policy};
+
+use crate::inventory::{AssetRow, FileEntry, Finding, Inventory, Severity};
+
+/// Permissions of written ledgers: owner and group (auditors) may read, others may not.
+pub const OUTPUT_MODE: u32 = 0o640;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Excel workbook.
+    Xlsx,
+    /// CSV files (UTF-8 with BOM), one per sheet.
+    Csv,
+    /// The inventory as JSON.
+    Json,
+}
+
+impl Format {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// Errors writing a ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// Writing a file failed; nothing was replaced.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The xlsx writer refused the workbook.
+    #[error("cannot write the workbook {path}: {reason}")]
+    Xlsx {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A cell value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// Nothing.
+    Empty,
+}
+
+impl From<String> for Cell {
+    fn from(s: String) -> Cell {
+        Cell::Text(s)
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(s: &str) -> Cell {
+        Cell::Text(s.to_owned())
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(s: Option<String>) -> Cell {
+        s.map_or(Cell::Empty, Cell::Text)
+    }
+}
+
+/// One table of the ledger; rows are produced as they are written, so a million-file
+/// inventory is never held twice.
+pub struct Sheet<'a> {
+    /// Sheet name in the chosen language.
+    pub name: &'static str,
+    /// Short ascii name (CSV file suffix).
+    pub slug: &'static str,
+    /// Column headings.
+    pub header: &'static [&'static str],
+    /// The rows.
+    pub rows: Box<dyn Iterator<Item = Vec<Cell>> + 'a>,
+}
+
+/// The ledger's columns in IPA order (A–O), then the automotive guideline's additions.
+pub const LEDGER_HEADER_JA: [&str; 25] = [
+    "業務分類",
+    "情報資産名称",
+    "備考",
+    "利用者範囲",
+    "管理部署",
+    "媒体・保存先",
+    "個人情報",
+    "要配慮個人情報",
+    "特定個人情報",
+    "機密性",
+    "完全性",
+    "可用性",
+    "重要度",
+    "保存期限",
+    "登録日",
+    "機密区分",
+    "管理者",
+    "連絡先",
+    "開示先/受領元",
+    "保管場所",
+    "暗号化",
+    "ファイル数",
+    "最終更新日",
+    "最終棚卸日",
+    "台帳ID",
+];
+
+/// [`LEDGER_HEADER_JA`] in English.
+pub const LEDGER_HEADER_EN: [&str; 25] = [
+    "Business category",
+    "Asset name",
+    "Notes",
+    "Users",
+    "Managing department",
+    "Medium / storage",
+    "Personal information",
+    "Sensitive personal information",
+    "Specific personal information (My Number)",
+    "Confidentiality",
+    "Integrity",
+    "Availability",
+    "Importance",
+    "Retention period",
+    "Registered",
+    "Classification",
+    "Custodian",
+    "Contact",
+    "Disclosed to / received from",
+    "Storage location",
+    "Encryption",
+    "Files",
+    "Last modified",
+    "Last inventoried",
+    "Ledger ID",
+];
+
+const FILES_HEADER_JA: [&str; 15] = [
+    "パス",
+    "台帳ID",
+    "機密区分",
+    "状態",
+    "ラベル保存先",
+    "所有者",
+    "部署",
+    "設定方法",
+    "設定日",
+    "文書ID",
+    "SHA-256",
+    "サイズ",
+    "最終更新日",
+    "暗号化",
+    "問題",
+];
+const FILES_HEADER_EN: [&str; 15] = [
+    "Path",
+    "Ledger ID",
+    "Classification",
+    "Status",
+    "Label store",
+    "Owner",
+    "Department",
+    "Method",
+    "Labeled on",
+    "Document ID",
+    "SHA-256",
+    "Size",
+    "Last modified",
+    "Protected",
+    "Problem",
+];
+const FINDINGS_HEADER_JA: [&str; 5] = ["緊急度", "種別", "パス", "機密区分", "内容"];
+const FINDINGS_HEADER_EN: [&str; 5] = ["Severity", "Kind", "Path", "Classification", "Detail"];
+const REVIEW_HEADER_JA: [&str; 6] = ["変更", "パス", "旧パス", "旧機密区分", "機密区分", "文書ID"];
+const REVIEW_HEADER_EN: [&str; 6] = [
+    "Change",
+    "Path",
+    "Previous path",
+    "Previous classification",
+    "Classification",
+    "Document ID",
+];
+
+/// A date (UTC) as `YYYY-MM-DD`.
+pub fn date(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+        .unwrap_or_default()
+}
+
+fn yes_no(b: bool, ja: bool) -> Cell {
+    Cell::from(match (b, ja) {
+        (true, true) => "有",
+        (false, true) => "無",
+        (true, false) => "Yes",
+        (false, false) => "No",
+    })
+}
+
+fn level_name(policy: &Policy, id: Option<&str>, lang: Language) -> Cell {
+    match id {
+        None => Cell::Empty,
+        Some(id) => Cell::Text(
+            policy
+                .level(id)
+                .map_or_else(|| id.to_owned(), |l| l.display_name(lang).to_owned()),
+        ),
+    }
+}
+
+fn status_name(s: Status, ja: bool) -> &'static str {
+    if !ja {
+        return s.as_str();
+    }
+    match s {
+        Status::Valid => "有効",
+        Status::Stale => "内容変更あり",
+        Status::Unverified => "署名者不明",
+        Status::Tampered => "改ざん",
+        Status::Missing => "ラベルなし",
+    }
+}
+
+/// Most folders listed in 保管場所 before "and N more".
+const MAX_LOCATIONS: usize = 5;
+
+fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
+    let ja = lang == Language::Ja;
+    let mut locations = r
+        .locations
+        .iter()
+        .take(MAX_LOCATIONS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if r.locations.len() > MAX_LOCATIONS {
+        let more = r.locations.len() - MAX_LOCATIONS;
+        locations.push_str(&if ja {
+            format!("\n他 {more} か所")
+        } else {
+            format!("\nand {more} more")
+        });
+    }
+    let encryption = match (r.encrypted, ja) {
+        (0, true) => "なし".to_owned(),
+        (0, false) => "None".to_owned(),
+        (n, true) if n == r.files => format!("全件 ({n})"),
+        (n, false) if n == r.files => format!("All ({n})"),
+        (n, true) => format!("一部 ({n}/{})", r.files),
+        (n, false) => format!("Some ({n}/{})", r.files),
+    };
+    let note = match (&r.asset, ja) {
+        (None, true) => Some("資産定義に該当なし (フォルダ・機密区分ごとに集計)".to_owned()),
+        _ => r.note.clone(),
+    };
+    vec![
+        r.category.clone().into(),
+        r.name.clone().into(),
+        note.into(),
+        r.users.clone().into(),
+        r.department.clone().into(),
+        r.medium.clone().into(),
+        yes_no(r.personal_data, ja),
+        yes_no(r.sensitive_personal_data, ja),
+        yes_no(r.specific_personal_data, ja),
+        Cell::Int(r.confidentiality.into()),
+        Cell::Int(r.integrity.into()),
+        Cell::Int(r.availability.into()),
+        Cell::Int(r.importance.into()),
+        r.retention.clone().into(),
+        r.registered.map(date).into(),
+        level_name(policy, Some(&r.level), lang),
+        r.custodian.clone().into(),
+        r.contact.clone().into(),
+        r.recipients.clone().into(),
+        locations.into(),
+        encryption.into(),
+        Cell::Int(r.files as i64),
+        Some(date(r.last_modified)).into(),
+        Some(date(r.inventoried_at)).into(),
+        r.id.clone().into(),
+    ]
+}
+
+fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
+    let ja = lang == Language::Ja;
+    vec![
+        f.path.clone().into(),
+        f.row.clone().into(),
+        level_name(policy, f.level.as_deref(), lang),
+        status_name(f.status, ja).into(),
+        f.store.clone().into(),
+        f.owner.clone().into(),
+        f.dept.clone().into(),
+        f.method.map(|m| m.as_str().to_owned()).into(),
+        f.set_at.map(date).into(),
+        f.doc.map(|d| d.to_string()).into(),
+        f.sha256.map(|d| d.to_string()).into(),
+        Cell::Int(f.size.min(i64::MAX as u64) as i64),
+        Some(date(f.modified)).into(),
+        yes_no(f.protected, ja),
+        f.problem.clone().into(),
+    ]
+}
+
+fn finding_row(policy: &Policy, f: &Finding, lang: Language) -> Vec<Cell> {
+    let ja = lang == Language::Ja;
+    let severity = match (f.severity, ja) {
+        (Severity::High, true) => "高",
+        (Severity::Medium, true) => "中",
+        (Severity::Low, true) => "低",
+        (Severity::High, false) => "high",
+        (Severity::Medium, false) => "medium",
+        (Severity::Low, false) => "low",
+    };
+    vec![
+        severity.into(),
+        f.kind.title(ja).into(),
+        f.path.clone().into(),
+        level_name(policy, f.level.as_deref(), lang),
+        if ja {
+            f.detail_ja.clone()
+        } else {
+            f.detail.clone()
+        }
+        .into(),
+    ]
+}
+
+/// The ledger's sheets for `inventory` in `lang`, in workbook order.
+pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) -> Vec<Sheet<'a>> {
+    let ja = lang == Language::Ja;
+    let pick = |j: &'static [&'static str], e: &'static [&'static str]| if ja { j } else { e };
+    let confidential = move |r: &&AssetRow| {
+        policy
+            .level(&r.level)
+            .map_or(r.confidentiality >= 2, |l| l.ipa_confidentiality >= 2)
+    };
+    let mut out = vec![
+        Sheet {
+            name: if ja {
+                "情報資産管理台帳"
+            } else {
+                "Asset ledger"
+            },
+            slug: "ledger",
+            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
+            rows: Box::new(
+                inventory
+                    .rows
+                    .iter()
+                    .map(move |r| ledger_row(policy, r, lang)),
+            ),
+        },
+        Sheet {
+            name: if ja {
+                "機密情報台帳"
+            } else {
+                "Confidential ledger"
+            },
+            slug: "confidential",
+            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
+            rows: Box::new(
+                inventory
+                    .rows
+                    .iter()
+                    .filter(confidential)
+                    .map(move |r| ledger_row(policy, r, lang)),
+            ),
+        },
+        Sheet {
+            name: if ja { "ファイル明細" } else { "Files" },
+            slug: "files",
+            header: pick(&FILES_HEADER_JA, &FILES_HEADER_EN),
+            rows: Box::new(
+                inventory
+                    .files
+                    .iter()
+                    .map(move |f| file_row(policy, f, lang)),
+            ),
+        },
+        Sheet {
+            name: if ja { "指摘事項" } else { "Findings" },
+            slug: "findings",
+            header: pick(&FINDINGS_HEADER_JA, &FINDINGS_HEADER_EN),
+            rows: Box::new(
+                inventory
+                    .findings
+                    .iter()
+                    .map(move |f| finding_row(policy, f, lang)),
+            ),
+        },
+    ];
+    if let Some(review) = &inventory.review {
+        out.push(Sheet {
+            name: if ja { "棚卸差分" } else { "Review" },
+            slug: "review",
+            header: pick(&REVIEW_HEADER_JA, &REVIEW_HEADER_EN),
+            rows: Box::new(review.changes.iter().map(move |c| {
+                vec![
+                    c.kind.title(ja).into(),
+                    c.path.clone().into(),
+                    c.previous_path.clone().into(),
+                    level_name(policy, c.previous_level.as_deref(), lang),
+                    level_name(policy, c.level.as_deref(), lang),
+                    c.doc.map(|d| d.to_string()).into(),
+                ]
+            })),
+        });
+    }
+    out
+}
+
+/// Writes the ledger in `format` to `dest` (for CSV, `dest` gets the main sheet and the
+/// other sheets go beside it as `NAME-SLUG.csv`). Returns the files written.
+pub fn write(
+    inventory: &Inventory,
+    policy: &Policy,
+    format: Format,
+    lang: Language,
+    dest: &Path,
+) -> Result<Vec<PathBuf>, LedgerError> {
+    match format {
+        Format::Xlsx => {
+            xlsx::write(sheets(inventory, policy, lang), dest)?;
+            Ok(vec![dest.to_owned()])
+        }
+        Format::Csv => csv::write(sheets(inventory, policy, lang), dest),
+        Format::Json => {
+            json::write(inventory, dest)?;
+            Ok(vec![dest.to_owned()])
+        }
+    }
+}
+
+/// Display width of text in a spreadsheet column (CJK and full-width characters count 2).
+pub fn text_width(s: &str) -> usize {
+    s.lines()
+        .map(|line| {
+            line.chars()
+                .map(|c| {
+                    let c = c as u32;
+                    let wide = (0x1100..=0x115F).contains(&c)
+                        || (0x2E80..=0xA4CF).contains(&c)
+                        || (0xAC00..=0xD7A3).contains(&c)
+                        || (0xF900..=0xFAFF).contains(&c)
+                        || (0xFE30..=0xFE4F).contains(&c)
+                        || (0xFF00..=0xFF60).contains(&c)
+                        || (0xFFE0..=0xFFE6).contains(&c)
+                        || (0x20000..=0x3FFFD).contains(&c);
+                    if wide {
+                        2
+                    } else {
+                        1
+                    }
+                })
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0)
+}
