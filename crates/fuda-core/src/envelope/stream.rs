@@ -75,7 +75,7 @@ impl StreamOptions {
 }
 
 /// The payload key and nonce schedule of one file.
-pub struct PayloadKey(LessSafeKey);
+pub(crate) struct PayloadKey(LessSafeKey);
 
 impl PayloadKey {
     /// Derives the payload key from the file key and the payload nonce.
