@@ -3,7 +3,7 @@
 use fuda_core::digest::Digest;
 use fuda_core::identity::Identity;
 use fuda_core::label::{
-    canonical, compact, verify, DocId, Flag, KeyId, Label, Method, PolicyRef, SignedLabel, Status,
+    canonical, compact, verify, DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef, SignedLabel, Status,
 };
 use fuda_core::trust::{SignerKind, TrustStore};
 use proptest::prelude::*;
@@ -41,6 +41,7 @@ fn label() -> impl Strategy<Value = Label> {
         (
             proptest::option::of(text()),
             proptest::collection::btree_set(0usize..4, 0..4),
+            proptest::collection::vec(("[a-z:-]{1,16}|keyword:[一-龥]{1,3}", any::<u32>()), 0..3),
         ),
     )
         .prop_map(
@@ -48,7 +49,7 @@ fn label() -> impl Strategy<Value = Label> {
                 (doc, level, pid, pver),
                 (owner, dept, asset, method),
                 (origin, set_by, set_at, digest),
-                (justification, flags),
+                (justification, flags, evidence),
             )| Label {
                 v: 1,
                 doc: DocId::from_bytes(doc),
@@ -73,6 +74,10 @@ fn label() -> impl Strategy<Value = Label> {
                 content_sha256: digest.map(Digest),
                 justification: justification.map(nfc),
                 flags: flags.into_iter().map(|i| Flag::ALL[i]).collect(),
+                evidence: evidence
+                    .into_iter()
+                    .map(|(what, count)| Evidence { what, count })
+                    .collect(),
             },
         )
 }
@@ -169,6 +174,7 @@ fn a_typical_label_is_compact() {
         content_sha256: Some(Digest([7; 32])),
         justification: None,
         flags: vec![],
+        evidence: vec![],
     };
     let bytes = compact::encode(&s.identity.sign(label));
     // 64 signature + 32 digest + 16 doc id + 8 key id + the strings.
@@ -201,6 +207,7 @@ fn the_memo_skips_reverification_but_still_catches_tampering() {
         content_sha256: None,
         justification: None,
         flags: vec![],
+        evidence: vec![],
     });
     assert_eq!(
         verify(&signed, &s.trust, None, Some(&memo)).status,
