@@ -5,3 +5,8 @@
 //!   confidential-asset ledger (情報資産管理台帳).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+// Auto-labeling.
+pub mod detect;
+pub mod extract;
+pub mod rules;
