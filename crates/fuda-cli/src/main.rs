@@ -41,6 +41,12 @@ enum Command {
     /// Manage the signer keys whose labels count as valid.
     #[command(subcommand)]
     Trust(cmd::trust::Command),
+    /// Show what the policy's rules would label files, and why (changes nothing).
+    Classify(cmd::classify::Args),
+    /// Auto-label whole trees with the policy's rules (--apply), in parallel, resumably.
+    Scan(cmd::scan::Args),
+    /// Label files as they land in directories (the file-server hook; runs until SIGTERM).
+    Watch(cmd::watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,9 @@ fn main() -> ExitCode {
         Command::Label(c) => cmd::label::run(c),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Trust(c) => cmd::trust::run(c),
+        Command::Classify(args) => cmd::classify::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
     };
     match result {
         Ok(code) => code,

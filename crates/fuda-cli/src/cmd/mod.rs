@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
+pub mod classify;
 pub mod init;
 pub mod label;
 pub mod policy;
+pub mod scan;
 pub mod trust;
+pub mod watch;
 
 /// Exit code for findings (labels not valid, invalid policy).
 pub fn exit_findings() -> ExitCode {
