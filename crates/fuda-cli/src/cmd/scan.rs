@@ -129,7 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .append(true)
             .open(&state_path)
             .with_context(|| format!("cannot open {}", state_path.display()))?;
-        Some(Mutex::new(BufWriter::new(f)))
+        Some(Mutex::new(f))
     } else {
         None
     };
@@ -155,14 +155,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         };
         if let (Some(state), Some((mtime, size))) = (&state, stat_key(f)) {
-            let mut w = state.lock().expect("state lock");
-            let _ = writeln!(w, "{mtime}\t{size}\t{}", f.display());
+            // One write per line on an O_APPEND file: a kill leaves whole lines only.
+            let line = format!("{mtime}\t{size}\t{}\n", f.display());
+            let _ = state.lock().expect("state lock").write_all(line.as_bytes());
         }
         Ok::<_, anyhow::Error>((outcome, text, problem))
     })?;
-    if let Some(state) = state {
-        let _ = state.into_inner().expect("state lock").flush();
-    }
     session.save_memo();
 
     let mut s = Summary {
