@@ -16,7 +16,7 @@ fn docx(body: &str) -> Vec<u8> {
         .map(|l| format!("<w:p><w:r><w:t xml:space=\"preserve\">{l}</w:t></w:r></w:p>"))
         .collect();
     zip_of(&[
-        ("[Content_Types].xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>").into_bytes()),
+        ("[Content_Types].xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>".as_bytes().to_vec()),
         ("_rels/.rels", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/></Relationships>".as_bytes().to_vec()),
         ("word/document.xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><w:document xmlns:w=\"{w}\"><w:body>{paragraphs}<w:sectPr/></w:body></w:document>").into_bytes()),
     ])
@@ -39,7 +39,13 @@ fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
 /// A valid My Number: 11 digits and the official check digit.
 fn my_number(seed: u64) -> String {
     let mut digits: Vec<u8> = (0..11)
-        .map(|i| ((seed.wrapping_mul(6364136223846793005).wrapping_add(i * 1442695040888963407) >> 33) % 10) as u8)
+        .map(|i| {
+            ((seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 1442695040888963407)
+                >> 33)
+                % 10) as u8
+        })
         .collect();
     let first: [u8; 11] = digits.clone().try_into().unwrap();
     digits.push(fuda_scan::detect::my_number_check_digit(&first));
@@ -66,7 +72,8 @@ fn the_stories_of_the_issue_classify_as_the_policy_says() {
     let root = dir.path();
 
     // A CP932 (Windows) text that says 極秘 → 極秘.
-    let (cp932, _, _) = encoding_rs::SHIFT_JIS.encode("①髙橋様\r\n本資料は極秘です。取扱注意。\r\n");
+    let (cp932, _, _) =
+        encoding_rs::SHIFT_JIS.encode("①髙橋様\r\n本資料は極秘です。取扱注意。\r\n");
     let sjis = root.join("連絡.txt");
     write(&sjis, &cp932);
     let c = classify(&hook, &sjis);
@@ -93,13 +100,18 @@ fn the_stories_of_the_issue_classify_as_the_policy_says() {
     assert_eq!(c["level"], "confidential", "{c}");
     assert_eq!(c["rule"], "personal-numbers");
     assert_eq!(c["flags"], serde_json::json!(["personal-data"]));
-    assert_eq!(c["evidence"][0], serde_json::json!({"what": "detector:my-number", "count": 20}));
+    assert_eq!(
+        c["evidence"][0],
+        serde_json::json!({"what": "detector:my-number", "count": 20})
+    );
     // Evidence never carries the numbers themselves.
     assert!(!c.to_string().contains(&my_number(3)), "{c}");
 
     // The same CSV with wrong check digits → nothing.
     let bad: String = std::iter::once("社員番号,氏名,個人番号\n".to_owned())
-        .chain((0..20).map(|i| format!("{i:04},社員{i},{}\n", with_wrong_check_digit(&my_number(i)))))
+        .chain(
+            (0..20).map(|i| format!("{i:04},社員{i},{}\n", with_wrong_check_digit(&my_number(i)))),
+        )
         .collect();
     let invalid = root.join("invalid.csv");
     write(&invalid, &bad);
@@ -157,21 +169,32 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
     );
 
     let shown = tanaka.show(&plan);
-    assert_eq!((shown["level"].as_str(), shown["method"].as_str()), (Some("strictly-confidential"), Some("manual")));
+    assert_eq!(
+        (shown["level"].as_str(), shown["method"].as_str()),
+        (Some("strictly-confidential"), Some("manual"))
+    );
     assert_eq!(tanaka.show(&flyer)["level"], "public");
     let m = tanaka.show(&memo);
     assert_eq!(m["status"], "valid");
     assert_eq!(m["store"], "ooxml");
     assert_eq!(m["method"], "auto");
     assert_eq!(m["rule"], "marked-internal");
-    assert_eq!(m["evidence"], serde_json::json!([{"what": "keyword:社外秘", "count": 1}]));
+    assert_eq!(
+        m["evidence"],
+        serde_json::json!([{"what": "keyword:社外秘", "count": 1}])
+    );
     let d = tanaka.show(&dwg);
-    assert_eq!((d["level"].as_str(), d["status"].as_str()), (Some("confidential"), Some("valid")));
+    assert_eq!(
+        (d["level"].as_str(), d["status"].as_str()),
+        (Some("confidential"), Some("valid"))
+    );
     assert_eq!(d["asset"], "customer-drawings");
     assert_eq!(tanaka.show(&none)["status"], "missing");
 
     // A second run changes nothing: auto labels are never lowered or rewritten.
-    let again = tanaka.fuda(&["scan", "--apply", "--json", p(root)]).expect(0);
+    let again = tanaka
+        .fuda(&["scan", "--apply", "--json", p(root)])
+        .expect(0);
     let summary = again.json_lines().pop().unwrap();
     assert_eq!(summary["labeled"], 0, "{summary}");
     assert_eq!(summary["kept_higher"], 2);
@@ -201,7 +224,10 @@ fn an_interrupted_scan_resumes_where_it_stopped() {
     let dir = common::workdir();
     let n = 6000;
     for i in 0..n {
-        write(&dir.path().join(format!("d{}/f{i:05}.txt", i % 10)), format!("社外秘 {i}"));
+        write(
+            &dir.path().join(format!("d{}/f{i:05}.txt", i % 10)),
+            format!("社外秘 {i}"),
+        );
     }
     let state_dir = tanaka.home.path().join(".local/state/fuda");
     let state_lines = || -> usize {
@@ -210,7 +236,12 @@ fn an_interrupted_scan_resumes_where_it_stopped() {
             .flatten()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("scan-"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default().lines().count())
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
             .sum()
     };
     // Start a scan and kill it (SIGKILL: no chance to clean up) once it recorded progress.
@@ -232,20 +263,35 @@ fn an_interrupted_scan_resumes_where_it_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
     let done = state_lines();
-    assert!(done > 0 && done < n, "{done} of {n} recorded before the kill");
+    assert!(
+        done > 0 && done < n,
+        "{done} of {n} recorded before the kill"
+    );
 
-    let resumed = tanaka.fuda(&["scan", "--apply", "--json", p(dir.path())]).expect(0);
+    let resumed = tanaka
+        .fuda(&["scan", "--apply", "--json", p(dir.path())])
+        .expect(0);
     let summary = resumed.json_lines().pop().unwrap();
     assert!(
         resumed.stderr.contains("resuming an interrupted scan"),
         "{}",
         resumed.stderr
     );
-    assert_eq!(summary["resumed"].as_u64().unwrap() as usize, done, "{summary}");
+    assert_eq!(
+        summary["resumed"].as_u64().unwrap() as usize,
+        done,
+        "{summary}"
+    );
     assert_eq!(state_lines(), 0, "a finished scan removes its state");
     // Every file ends labeled, whether before or after the interruption.
-    let check = tanaka.fuda(&["label", "check", "-r", p(dir.path())]).expect(0);
-    assert!(check.stdout.contains(&format!("{n} valid")), "{}", check.stdout);
+    let check = tanaka
+        .fuda(&["label", "check", "-r", p(dir.path())])
+        .expect(0);
+    assert!(
+        check.stdout.contains(&format!("{n} valid")),
+        "{}",
+        check.stdout
+    );
 }
 
 #[test]
@@ -283,8 +329,14 @@ fn hostile_files_are_reported_and_never_stop_the_scan() {
     f.set_len(2 << 30).unwrap();
     drop(f);
     // Invalid UTF-8 and invalid CP932.
-    write(&root.join("garbage.txt"), [0x80, 0xfe, 0xfd, 0x80, 0x81, 0x82, b'a', 0xc3]);
-    write(&root.join("broken-sjis.txt"), [0x82, 0xa0, 0x82, 0xff, 0x81, 0x7f, 0x8b, 0xc9, 0x94, 0xe9]);
+    write(
+        &root.join("garbage.txt"),
+        [0x80, 0xfe, 0xfd, 0x80, 0x81, 0x82, b'a', 0xc3],
+    );
+    write(
+        &root.join("broken-sjis.txt"),
+        [0x82, 0xa0, 0x82, 0xff, 0x81, 0x7f, 0x8b, 0xc9, 0x94, 0xe9],
+    );
     // A symlink loop and a dangling link.
     std::os::unix::fs::symlink(root, root.join("loop")).unwrap();
     std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling")).unwrap();
@@ -302,7 +354,10 @@ fn hostile_files_are_reported_and_never_stop_the_scan() {
         run.stderr
     );
     assert!(run.stderr.contains("broken.docx"), "{}", run.stderr);
-    assert_eq!(tanaka.show(&root.join("zz-memo.txt"))["level"], "strictly-confidential");
+    assert_eq!(
+        tanaka.show(&root.join("zz-memo.txt"))["level"],
+        "strictly-confidential"
+    );
     // The bomb is still classified by name and type (nothing matches it), not crashed on.
     assert_eq!(tanaka.show(&bomb)["status"], "missing");
     let c = classify(&tanaka, &root.join("garbage.txt"));

@@ -106,7 +106,10 @@ fn content(i: usize) -> (String, Option<&'static str>) {
         0 => (format!("報告書 {i}: 極秘"), Some("strictly-confidential")),
         1 => (format!("議事録 {i}: 社外秘"), Some("internal")),
         2 => (format!("仕様 {i}: 【秘】"), Some("confidential")),
-        3 => (format!("Strictly Confidential memo {i}"), Some("strictly-confidential")),
+        3 => (
+            format!("Strictly Confidential memo {i}"),
+            Some("strictly-confidential"),
+        ),
         _ => (format!("雑記 {i}"), None),
     }
 }
@@ -116,7 +119,8 @@ fn content(i: usize) -> (String, Option<&'static str>) {
 fn write_slowly(path: &Path, pieces: usize, pause: Duration) {
     let mut f = std::fs::File::create(path).unwrap();
     for k in 0..pieces {
-        f.write_all(format!("社外秘の下書き {k}\n").as_bytes()).unwrap();
+        f.write_all(format!("社外秘の下書き {k}\n").as_bytes())
+            .unwrap();
         f.flush().unwrap();
         std::thread::sleep(pause);
     }
@@ -135,7 +139,9 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
     // 600 files written at once into folders that exist.
     for i in 0..600 {
         let (text, level) = content(i);
-        let path = root.join(format!("team{}", i % 4)).join(format!("doc{i:04}.txt"));
+        let path = root
+            .join(format!("team{}", i % 4))
+            .join(format!("doc{i:04}.txt"));
         std::fs::write(&path, text).unwrap();
         files.insert(path, level);
         n += 1;
@@ -143,7 +149,9 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
     // 150 in new subdirectories, some of them nested.
     for i in 600..750 {
         let (text, level) = content(i);
-        let dir = root.join(format!("new{}", i % 7)).join(format!("sub{}", i % 3));
+        let dir = root
+            .join(format!("new{}", i % 7))
+            .join(format!("sub{}", i % 3));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("doc{i:04}.txt"));
         std::fs::write(&path, text).unwrap();
@@ -155,7 +163,9 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
         let (text, level) = content(i);
         let tmp = outside.join(format!("incoming{i}.txt"));
         std::fs::write(&tmp, text).unwrap();
-        let path = root.join(format!("team{}", i % 4)).join(format!("moved{i:04}.txt"));
+        let path = root
+            .join(format!("team{}", i % 4))
+            .join(format!("moved{i:04}.txt"));
         std::fs::rename(&tmp, &path).unwrap();
         files.insert(path, level);
         n += 1;
@@ -193,7 +203,10 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
     }
     // 80 written slowly in pieces, all at the same time.
     let slow: Vec<PathBuf> = (920..1000)
-        .map(|i| root.join(format!("team{}", i % 4)).join(format!("slow{i}.txt")))
+        .map(|i| {
+            root.join(format!("team{}", i % 4))
+                .join(format!("slow{i}.txt"))
+        })
         .collect();
     std::thread::scope(|s| {
         for path in &slow {
@@ -235,7 +248,9 @@ fn assert_all_labeled(user: &User, watch: &Watch, root: &Path, expect: &Expect) 
             .files
             .iter()
             .filter(|(p, l)| {
-                l.is_some() && p.extension().is_some_and(|e| e != "docx") && xattr_level(p).as_deref() != **l
+                l.is_some()
+                    && p.extension().is_some_and(|e| e != "docx")
+                    && xattr_level(p).as_deref() != **l
             })
             .map(|(p, _)| p)
             .collect();
@@ -324,12 +339,22 @@ fn every_file_that_lands_on_the_share_gets_its_label() {
     hook.fuda(&["label", "set", "公開", p(&manual)]).expect(0);
 
     let watch = Watch::start(&hook, root, None);
-    assert_eq!(xattr_level(&root.join("team1").join("old-report.txt")).as_deref(), Some("strictly-confidential"));
+    assert_eq!(
+        xattr_level(&root.join("team1").join("old-report.txt")).as_deref(),
+        Some("strictly-confidential")
+    );
 
     let mut expect = land_files(root, outside.path());
-    expect.files.insert(root.join("team1").join("old-report.txt"), Some("strictly-confidential"));
+    expect.files.insert(
+        root.join("team1").join("old-report.txt"),
+        Some("strictly-confidential"),
+    );
     assert_all_labeled(&hook, &watch, root, &expect);
-    assert_eq!(xattr_level(&manual).as_deref(), Some("public"), "manual labels stay");
+    assert_eq!(
+        xattr_level(&manual).as_deref(),
+        Some("public"),
+        "manual labels stay"
+    );
 
     let (code, events) = watch.stop();
     assert_eq!(code, 0, "clean exit on SIGTERM");
@@ -338,9 +363,15 @@ fn every_file_that_lands_on_the_share_gets_its_label() {
     // Its own label writes did not make it label any file twice.
     let mut seen = HashMap::new();
     for e in events.iter().filter(|e| e["event"] == "labeled") {
-        *seen.entry(e["path"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        *seen
+            .entry(e["path"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
     }
-    assert!(seen.values().all(|&n| n == 1), "{:?}", seen.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>());
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "{:?}",
+        seen.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -354,6 +385,12 @@ fn a_lost_event_queue_is_reported_and_recovered_by_rescanning() {
     assert_all_labeled(&hook, &watch, root, &expect);
     let (code, events) = watch.stop();
     assert_eq!(code, 0);
-    assert!(events.iter().any(|e| e["event"] == "overflow"), "overflow reported");
-    assert!(events.iter().any(|e| e["event"] == "rescanned"), "and rescanned");
+    assert!(
+        events.iter().any(|e| e["event"] == "overflow"),
+        "overflow reported"
+    );
+    assert!(
+        events.iter().any(|e| e["event"] == "rescanned"),
+        "and rescanned"
+    );
 }

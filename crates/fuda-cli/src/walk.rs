@@ -105,7 +105,10 @@ pub fn expand_lenient(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
                 }
             }
             Ok(m) if m.is_file() => files.push(path.clone()),
-            Ok(_) => problems.push(format!("{}: not a regular file or directory", path.display())),
+            Ok(_) => problems.push(format!(
+                "{}: not a regular file or directory",
+                path.display()
+            )),
             Err(e) => problems.push(format!("{}: {e}", path.display())),
         }
     }

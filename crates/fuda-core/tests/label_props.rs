@@ -3,7 +3,8 @@
 use fuda_core::digest::Digest;
 use fuda_core::identity::Identity;
 use fuda_core::label::{
-    canonical, compact, verify, DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef, SignedLabel, Status,
+    canonical, compact, verify, DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef,
+    SignedLabel, Status,
 };
 use fuda_core::trust::{SignerKind, TrustStore};
 use proptest::prelude::*;

@@ -141,10 +141,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let outcome = if args.apply {
             match fuda_scan::rules::apply(&labeler, f, &c.classification)? {
                 None => Done::NoRule,
-                Some(SetOutcome::Applied { label, .. }) => Done::Labeled(
-                    label.level.clone(),
-                    evidence_text(&label.evidence),
-                ),
+                Some(SetOutcome::Applied { label, .. }) => {
+                    Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
+                }
                 Some(SetOutcome::KeptManual { .. }) => Done::KeptManual,
                 Some(SetOutcome::KeptHigher { .. }) => Done::KeptHigher,
             }
@@ -279,7 +278,11 @@ fn state_path(roots: &[PathBuf], policy: &fuda_core::policy::Policy) -> Result<P
     let mut key = format!("{}@{}", policy.id, policy.version);
     for r in roots {
         key.push('\0');
-        key.push_str(&std::path::absolute(r).unwrap_or_else(|_| r.clone()).to_string_lossy());
+        key.push_str(
+            &std::path::absolute(r)
+                .unwrap_or_else(|_| r.clone())
+                .to_string_lossy(),
+        );
     }
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)

@@ -95,7 +95,11 @@ fn ignored(path: &Path) -> bool {
 type Stat = (u64, u64, i64);
 
 fn stat_of(m: &std::fs::Metadata) -> Stat {
-    (m.ino(), m.size(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+    (
+        m.ino(),
+        m.size(),
+        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+    )
 }
 
 enum Outcome {
@@ -127,7 +131,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for p in &args.paths {
         let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
         if !meta.is_dir() {
-            bail!("{}: not a directory; fuda watch watches directories", p.display());
+            bail!(
+                "{}: not a directory; fuda watch watches directories",
+                p.display()
+            );
         }
         roots.push(std::path::absolute(p)?);
     }
@@ -162,7 +169,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for root in &roots {
         watcher
             .watch(root, RecursiveMode::Recursive)
-            .with_context(|| format!("cannot watch {} (raise fs.inotify.max_user_watches for large trees)", root.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot watch {} (raise fs.inotify.max_user_watches for large trees)",
+                    root.display()
+                )
+            })?;
     }
     log(serde_json::json!({
         "event": "started", "roots": roots, "policy": format!("{policy}"),
@@ -175,60 +187,66 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // Reconcile: everything already in the trees.
     let started = Instant::now();
     let n = schedule_walk(&roots, &mut pending, Instant::now());
-    let process = |pending: &mut HashMap<PathBuf, Instant>,
-                   own: &mut HashMap<PathBuf, Stat>,
-                   all: bool| {
-        let now = Instant::now();
-        let ready: Vec<PathBuf> = pending
-            .iter()
-            .filter(|(_, d)| all || **d <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in &ready {
-            pending.remove(p);
-        }
-        let own_now: &HashMap<PathBuf, Stat> = own;
-        let results: Vec<(PathBuf, Outcome)> = pool.install(|| {
-            ready
-                .into_par_iter()
-                .map(|path| {
-                    let outcome = handle(&path, &classifier, &labeler, own_now, settle, args.verbose);
-                    (path, outcome)
-                })
-                .collect()
-        });
-        let now = Instant::now();
-        for (path, outcome) in results {
-            match outcome {
-                Outcome::Postpone(wait) => {
-                    pending.insert(path, now + wait);
-                }
-                Outcome::Done(Some(stat)) => {
-                    if own.len() > 200_000 {
-                        own.clear();
-                    }
-                    own.insert(path, stat);
-                }
-                Outcome::Done(None) | Outcome::Own | Outcome::Gone => {}
+    let process =
+        |pending: &mut HashMap<PathBuf, Instant>, own: &mut HashMap<PathBuf, Stat>, all: bool| {
+            let now = Instant::now();
+            let ready: Vec<PathBuf> = pending
+                .iter()
+                .filter(|(_, d)| all || **d <= now)
+                .map(|(p, _)| p.clone())
+                .collect();
+            for p in &ready {
+                pending.remove(p);
             }
-        }
-    };
+            let own_now: &HashMap<PathBuf, Stat> = own;
+            let results: Vec<(PathBuf, Outcome)> = pool.install(|| {
+                ready
+                    .into_par_iter()
+                    .map(|path| {
+                        let outcome =
+                            handle(&path, &classifier, &labeler, own_now, settle, args.verbose);
+                        (path, outcome)
+                    })
+                    .collect()
+            });
+            let now = Instant::now();
+            for (path, outcome) in results {
+                match outcome {
+                    Outcome::Postpone(wait) => {
+                        pending.insert(path, now + wait);
+                    }
+                    Outcome::Done(Some(stat)) => {
+                        if own.len() > 200_000 {
+                            own.clear();
+                        }
+                        own.insert(path, stat);
+                    }
+                    Outcome::Done(None) | Outcome::Own | Outcome::Gone => {}
+                }
+            }
+        };
     while !pending.is_empty() && !stop.load(Ordering::SeqCst) {
         process(&mut pending, &mut own, false);
         if !pending.is_empty() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    log(serde_json::json!({"event": "reconciled", "files": n, "seconds": started.elapsed().as_secs_f64()}));
+    log(
+        serde_json::json!({"event": "reconciled", "files": n, "seconds": started.elapsed().as_secs_f64()}),
+    );
     log(serde_json::json!({"event": "watching", "roots": roots}));
 
     while !stop.load(Ordering::SeqCst) {
         if overflow.swap(false, Ordering::SeqCst) {
-            log(serde_json::json!({"event": "overflow", "action": "rescanning the trees: events were lost"}));
+            log(
+                serde_json::json!({"event": "overflow", "action": "rescanning the trees: events were lost"}),
+            );
             while rx.try_recv().is_ok() {}
             let t = Instant::now();
             let n = schedule_walk(&roots, &mut pending, Instant::now());
-            log(serde_json::json!({"event": "rescanned", "files": n, "seconds": t.elapsed().as_secs_f64()}));
+            log(
+                serde_json::json!({"event": "rescanned", "files": n, "seconds": t.elapsed().as_secs_f64()}),
+            );
         }
         let wait = pending
             .values()
@@ -275,7 +293,8 @@ fn schedule_walk(roots: &[PathBuf], pending: &mut HashMap<PathBuf, Instant>, at:
 fn on_event(ev: Event, pending: &mut HashMap<PathBuf, Instant>, settle: Duration) {
     let later = Instant::now() + settle;
     match ev.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) | EventKind::Create(CreateKind::File) => {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Create(CreateKind::File) => {
             for p in ev.paths {
                 if !ignored(&p) {
                     pending.insert(p, later);
@@ -344,10 +363,21 @@ fn handle(
             if let Some(p) = &c.problem {
                 log(serde_json::json!({"event": "note", "path": path, "problem": p}));
             }
-            Ok((fuda_scan::rules::apply(labeler, path, &c.classification)?, c))
+            Ok((
+                fuda_scan::rules::apply(labeler, path, &c.classification)?,
+                c,
+            ))
         });
     match result {
-        Ok((Some(SetOutcome::Applied { previous, label, store, .. }), _)) => {
+        Ok((
+            Some(SetOutcome::Applied {
+                previous,
+                label,
+                store,
+                ..
+            }),
+            _,
+        )) => {
             log(serde_json::json!({
                 "event": "labeled", "path": path, "level": label.level, "previous": previous,
                 "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
@@ -357,13 +387,17 @@ fn handle(
         }
         Ok((Some(SetOutcome::KeptManual { level }), _)) => {
             if verbose {
-                log(serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}));
+                log(
+                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}),
+                );
             }
             Outcome::Done(None)
         }
         Ok((Some(SetOutcome::KeptHigher { level }), _)) => {
             if verbose {
-                log(serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}));
+                log(
+                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}),
+                );
             }
             Outcome::Done(None)
         }

@@ -136,7 +136,10 @@ pub fn scan(text: &str, wanted: &[Detector], counts: &mut Counts) {
         }
     }
     if want(Detector::JpAddress) {
-        counts.add(Detector::JpAddress, address_regex().find_iter(text).count() as u32);
+        counts.add(
+            Detector::JpAddress,
+            address_regex().find_iter(text).count() as u32,
+        );
     }
     if want(Detector::EmailList) && text.contains('@') {
         let mut seen = HashSet::new();
@@ -203,7 +206,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether a card number of this length starts with a known issuer prefix.
@@ -283,7 +286,7 @@ impl NumberToken {
         if !grouped && self.groups.len() != 1 {
             return false;
         }
-        let mobile = matches!(d.get(1..3), Some([7 | 8 | 9, 0]) | Some([5, 0]));
+        let mobile = matches!(d.get(1..3), Some([7..=9, 0]) | Some([5, 0]));
         let free = d.starts_with(&[0, 1, 2, 0]) || d.starts_with(&[0, 8, 0, 0]);
         if mobile {
             d.len() == 11
@@ -349,9 +352,7 @@ impl Iterator for NumberTokens<'_> {
         loop {
             // Find the next digit quickly.
             let rest = self.text.get(self.pos..)?;
-            let skip = rest
-                .iter()
-                .position(|&b| b.is_ascii_digit() || b == 0xEF)?;
+            let skip = rest.iter().position(|&b| b.is_ascii_digit() || b == 0xEF)?;
             self.pos += skip;
             if self.digit_at(self.pos).is_none() {
                 self.pos += 1;
@@ -394,10 +395,9 @@ impl Iterator for NumberTokens<'_> {
             groups.push(group);
             self.pos = i;
             // Digits glued to letters, decimals or longer digit runs are not numbers we know.
-            let glued_after = self
-                .text
-                .get(i)
-                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'.' && self.digit_at(i + 1).is_some());
+            let glued_after = self.text.get(i).is_some_and(|b| {
+                b.is_ascii_alphabetic() || *b == b'.' && self.digit_at(i + 1).is_some()
+            });
             if glued || glued_after || digits.len() >= 32 {
                 continue;
             }
@@ -459,7 +459,10 @@ mod tests {
         assert_eq!(Detector::MyNumber.count(&format!("個人番号: {bad}")), 0);
         // Grouped and full-width forms.
         let grouped = format!("{} {} {}", &good[..4], &good[4..8], &good[8..]);
-        assert_eq!(Detector::MyNumber.count(&format!("マイナンバー {grouped}")), 1);
+        assert_eq!(
+            Detector::MyNumber.count(&format!("マイナンバー {grouped}")),
+            1
+        );
         let wide: String = good
             .chars()
             .map(|c| char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap())
@@ -471,7 +474,10 @@ mod tests {
     fn corporate_numbers_are_not_my_numbers() {
         // 13-digit 法人番号 (public): never counted, even when 12 of its digits would pass.
         let good = my_number([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
-        assert_eq!(Detector::MyNumber.count(&format!("個人番号 法人番号 7{good}")), 0);
+        assert_eq!(
+            Detector::MyNumber.count(&format!("個人番号 法人番号 7{good}")),
+            0
+        );
         assert_eq!(Detector::MyNumber.count(&format!("個人番号 {good}7")), 0);
     }
 

@@ -164,7 +164,10 @@ pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> 
         return Ok(Extracted::binary(None));
     }
     let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
-    let len = file.metadata().map_err(|e| ExtractError::io(path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| ExtractError::io(path, e))?
+        .len();
     let mut bytes = Vec::with_capacity(len.min(limits.max_text_bytes) as usize);
     file.take(limits.max_text_bytes)
         .read_to_end(&mut bytes)
@@ -186,9 +189,39 @@ pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> 
 
 /// Extensions never read as text (CAD, images, archives, executables, media).
 pub const BINARY_EXTENSIONS: [&str; 33] = [
-    "dwg", "dxf", "step", "stp", "iges", "igs", "jt", "catpart", "catproduct", "sldprt",
-    "sldasm", "prt", "x_t", "png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "zip", "7z",
-    "gz", "xz", "tar", "exe", "dll", "so", "mp4", "mov", "mp3", "iso", "fuda",
+    "dwg",
+    "dxf",
+    "step",
+    "stp",
+    "iges",
+    "igs",
+    "jt",
+    "catpart",
+    "catproduct",
+    "sldprt",
+    "sldasm",
+    "prt",
+    "x_t",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "bmp",
+    "tif",
+    "tiff",
+    "zip",
+    "7z",
+    "gz",
+    "xz",
+    "tar",
+    "exe",
+    "dll",
+    "so",
+    "mp4",
+    "mov",
+    "mp3",
+    "iso",
+    "fuda",
 ];
 
 /// A NUL byte in the first 8 KiB (and no UTF-16 byte order mark) means binary.

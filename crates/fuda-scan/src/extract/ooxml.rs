@@ -30,7 +30,10 @@ pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted,
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| bad(format!("not a zip package ({e})")))?;
     if zip.len() > MAX_ENTRIES {
-        return Err(bad(format!("{} entries (at most {MAX_ENTRIES})", zip.len())));
+        return Err(bad(format!(
+            "{} entries (at most {MAX_ENTRIES})",
+            zip.len()
+        )));
     }
     let mut names: Vec<String> = zip
         .file_names()
@@ -54,10 +57,7 @@ pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted,
             .map_err(|e| bad(format!("{name}: {e}")))?;
         if xml.len() as u64 > cap {
             let detail = if cap == budget {
-                format!(
-                    "beyond {} MiB in total",
-                    limits.max_unpacked >> 20
-                )
+                format!("beyond {} MiB in total", limits.max_unpacked >> 20)
             } else {
                 format!(
                     "more than {}× its compressed size of {compressed} bytes",
@@ -92,9 +92,16 @@ fn wanted(kind: DocKind, name: &str) -> bool {
     match kind {
         DocKind::Docx => {
             xml && name.starts_with("word/")
-                && ["document", "header", "footer", "footnotes", "endnotes", "comments"]
-                    .iter()
-                    .any(|p| name["word/".len()..].starts_with(p))
+                && [
+                    "document",
+                    "header",
+                    "footer",
+                    "footnotes",
+                    "endnotes",
+                    "comments",
+                ]
+                .iter()
+                .any(|p| name["word/".len()..].starts_with(p))
         }
         DocKind::Xlsx => {
             xml && (name == "xl/sharedStrings.xml"
@@ -158,16 +165,17 @@ fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::E
                 };
             }
             Event::Text(t) if take => {
-                let s = t.unescape().unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned().into());
+                let s = t
+                    .unescape()
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned().into());
                 out.push_str(&s);
             }
             Event::CData(t) if take => out.push_str(&String::from_utf8_lossy(&t)),
             Event::End(e) => {
                 take = false;
                 match e.local_name().as_ref() {
-                    b"p" | b"row" | b"si" | b"title" | b"subject" | b"keywords" | b"description" => {
-                        out.push('\n')
-                    }
+                    b"p" | b"row" | b"si" | b"title" | b"subject" | b"keywords"
+                    | b"description" => out.push('\n'),
                     b"c" | b"tc" => out.push('\t'),
                     b"tab" => out.push('\t'),
                     _ => {}

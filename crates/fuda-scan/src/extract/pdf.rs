@@ -34,7 +34,12 @@ pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> 
         if doc.is_encrypted() {
             return Err("encrypted PDF".into());
         }
-        let pages: Vec<u32> = doc.get_pages().keys().copied().take(MAX_PAGES as usize).collect();
+        let pages: Vec<u32> = doc
+            .get_pages()
+            .keys()
+            .copied()
+            .take(MAX_PAGES as usize)
+            .collect();
         let mut text = String::new();
         for chunk in doc.extract_text_chunks_with_limit(&pages, MAX_PAGE_CONTENT) {
             match chunk {

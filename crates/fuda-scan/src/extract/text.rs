@@ -84,7 +84,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 fn japanese_score(text: &str) -> i64 {
     text.chars()
         .map(|c| match c as u32 {
-            0x3040..=0x309F | 0x30A0..=0x30FF => 3,
+            0x3040..=0x30FF => 3,
             0x4E00..=0x9FFF => 2,
             0x3000..=0x303F | 0xFF01..=0xFF5E => 1,
             0xFF61..=0xFF9F => -2,
@@ -104,7 +104,10 @@ mod tests {
         let (sjis, _, bad) = SHIFT_JIS.encode(text);
         assert!(!bad);
         let d = decode(&sjis);
-        assert_eq!((d.text.as_str(), d.encoding, d.lossy), (text, "Shift_JIS", false));
+        assert_eq!(
+            (d.text.as_str(), d.encoding, d.lossy),
+            (text, "Shift_JIS", false)
+        );
         let plain = "社外秘：会議の議事録です。よろしくお願いします。";
         let (euc, _, bad) = EUC_JP.encode(plain);
         assert!(!bad);

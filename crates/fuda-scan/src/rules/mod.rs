@@ -259,7 +259,10 @@ impl Classifier {
             let mut hits = 0u32;
             for &k in &rule.keywords {
                 if keyword_hits[k] > 0 {
-                    evidence.push(ev(&format!("keyword:{}", self.keywords[k]), keyword_hits[k]));
+                    evidence.push(ev(
+                        &format!("keyword:{}", self.keywords[k]),
+                        keyword_hits[k],
+                    ));
                     hits = hits.saturating_add(keyword_hits[k]);
                 }
             }
