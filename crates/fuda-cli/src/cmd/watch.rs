@@ -67,7 +67,11 @@ pub struct Args {
 
 /// One JSON line on stderr.
 fn log(mut record: serde_json::Value) {
-    record["at"] = serde_json::json!(timestamp(fuda_core::labeling::now()));
+    // Sub-second times: latency from a file's close to its label is what people measure.
+    let now = time::OffsetDateTime::now_utc();
+    record["at"] = serde_json::json!(now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| timestamp(now.unix_timestamp())));
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{record}");
 }
