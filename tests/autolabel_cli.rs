@@ -99,7 +99,10 @@ fn the_stories_of_the_issue_classify_as_the_policy_says() {
     let c = classify(&hook, &staff);
     assert_eq!(c["level"], "confidential", "{c}");
     assert_eq!(c["rule"], "personal-numbers");
-    assert_eq!(c["flags"], serde_json::json!(["personal-data"]));
+    assert_eq!(
+        c["flags"],
+        serde_json::json!(["personal-data", "specific-personal-data"])
+    );
     assert_eq!(
         c["evidence"][0],
         serde_json::json!({"what": "detector:my-number", "count": 20})

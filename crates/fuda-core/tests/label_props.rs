@@ -236,3 +236,54 @@ fn the_memo_skips_reverification_but_still_catches_tampering() {
         Status::Unverified
     );
 }
+
+#[test]
+fn evidence_extends_the_compact_form_without_changing_labels_that_have_none() {
+    let s = signer();
+    let mut label = Label {
+        v: 1,
+        doc: DocId::new(),
+        level: "confidential".into(),
+        policy: PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: "fuda-hook".into(),
+        dept: None,
+        asset: None,
+        method: Method::Auto,
+        rule: Some("personal-numbers".into()),
+        origin: None,
+        set_by: "fuda-hook".into(),
+        set_at: 1_795_000_000,
+        content_sha256: Some(Digest([7; 32])),
+        justification: None,
+        flags: vec![Flag::PersonalData],
+        evidence: vec![],
+    };
+    // Without evidence: the canonical JSON has no evidence key, so labels written before
+    // the field existed keep verifying.
+    let plain = s.identity.sign(label.clone());
+    assert!(!canonical::encode(&plain.label).contains("evidence"));
+    let plain_bytes = compact::encode(&plain);
+
+    label.evidence = vec![Evidence {
+        what: "detector:my-number".into(),
+        count: 14,
+    }];
+    let with = s.identity.sign(label);
+    let bytes = compact::encode(&with);
+    assert_eq!(compact::decode(&bytes).unwrap(), with);
+    assert_eq!(verify(&with, &s.trust, None, None).status, Status::Valid);
+    assert!(bytes.len() - plain_bytes.len() < 64, "evidence is compact");
+
+    // An empty evidence list after the signature is not canonical: refused.
+    let mut empty = plain_bytes.clone();
+    empty.push(0);
+    assert!(compact::decode(&empty).is_err());
+    // Stripping the evidence leaves a label whose signature no longer matches.
+    let stripped = &bytes[..plain_bytes.len()];
+    if let Ok(l) = compact::decode(stripped) {
+        assert_eq!(verify(&l, &s.trust, None, None).status, Status::Tampered);
+    }
+}

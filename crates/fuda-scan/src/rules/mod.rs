@@ -5,7 +5,9 @@
 //! keywords (in the file name and text), detectors and regex together reach `min_count`
 //! hits. The highest level among matching rules wins (the first such rule in the policy
 //! names the label's `rule`); flags of every matching rule are kept, so a 極秘 memo that
-//! also lists My Numbers is still flagged as personal data. Evidence is the condition and
+//! also lists My Numbers is still flagged as personal data. A detector that finds
+//! something adds `personal-data` (and `my-number` adds `specific-personal-data`, the
+//! ledger's 特定個人情報) even when the rule lists no flags. Evidence is the condition and
 //! its hit count — `keyword:極秘 ×2`, `detector:my-number ×14` — never what matched.
 //!
 //! ```
@@ -290,6 +292,16 @@ impl Classifier {
                 best = Some(rule);
             }
             out.flags.extend(rule.flags.iter().copied());
+            // What a detector found is personal data whatever the rule's flags say; My
+            // Numbers make it 特定個人情報 (specific personal information) for the ledger.
+            for &d in &rule.detectors {
+                if counts.get(d) > 0 {
+                    out.flags.push(Flag::PersonalData);
+                    if d == Detector::MyNumber {
+                        out.flags.push(Flag::SpecificPersonalData);
+                    }
+                }
+            }
             for e in &evidence {
                 if !out.evidence.iter().any(|x| x.what == e.what) {
                     out.evidence.push(e.clone());
