@@ -85,7 +85,10 @@ impl Tree {
                 std::fs::create_dir_all(&dir).unwrap();
             }
             let (name, bytes): (String, Vec<u8>) = match i % 10 {
-                0 => (format!("f{i}.txt"), format!("【極秘】\n{body}").into_bytes()),
+                0 => (
+                    format!("f{i}.txt"),
+                    format!("【極秘】\n{body}").into_bytes(),
+                ),
                 1..=4 => (format!("f{i}.txt"), body.clone().into_bytes()),
                 5 => (format!("f{i}.csv"), csv.clone().into_bytes()),
                 6 => (format!("f{i}.txt"), cp932.to_vec()),
@@ -175,9 +178,7 @@ fn classify(c: &mut Criterion) {
             .sample_size(10)
             .measurement_time(Duration::from_secs(30))
             .throughput(throughput);
-        group.bench_function("Classifier::classify_file (1 thread)", |b| {
-            b.iter(run_all)
-        });
+        group.bench_function("Classifier::classify_file (1 thread)", |b| b.iter(run_all));
         group.bench_function("baseline: grep -rc 極秘", |b| {
             b.iter_custom(|iters| {
                 (0..iters)
@@ -213,8 +214,23 @@ fn classify(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                t.fuda(&["label", "remove", "-r", t.tree(), "--justify", "bench reset"]);
-                total += t.fuda(&["scan", "--apply", "-q", "--restart", "--jobs", "1", t.tree()]);
+                t.fuda(&[
+                    "label",
+                    "remove",
+                    "-r",
+                    t.tree(),
+                    "--justify",
+                    "bench reset",
+                ]);
+                total += t.fuda(&[
+                    "scan",
+                    "--apply",
+                    "-q",
+                    "--restart",
+                    "--jobs",
+                    "1",
+                    t.tree(),
+                ]);
             }
             total
         })

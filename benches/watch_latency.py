@@ -30,11 +30,21 @@ log = open(log_path, "w")
 watch = subprocess.Popen([args.bin, "watch", tree, "--settle-ms", str(args.settle_ms)], env=env, stderr=log)
 
 def events():
+    out = []
     with open(log_path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass  # a line being written right now
+    return out
 
-while not any(e["event"] == "watching" for e in events()):
-    time.sleep(0.01)
+try:
+    while not any(e["event"] == "watching" for e in events()):
+        time.sleep(0.01)
+except BaseException:
+    watch.kill()
+    raise
 
 body = ("本書は極秘です。" + "設計変更の議事録。" * 200).encode()
 closed = {}
@@ -52,13 +62,15 @@ for i in range(args.files):
 burst = time.time() - start
 
 deadline = time.time() + 120
-while True:
-    labeled = {e["path"]: e["at"] for e in events() if e["event"] == "labeled"}
-    if len(labeled) >= args.files or time.time() > deadline:
-        break
-    time.sleep(0.05)
-watch.terminate()
-watch.wait(timeout=30)
+try:
+    while True:
+        labeled = {e["path"]: e["at"] for e in events() if e["event"] == "labeled"}
+        if len(labeled) >= args.files or time.time() > deadline:
+            break
+        time.sleep(0.05)
+finally:
+    watch.terminate()
+    watch.wait(timeout=30)
 
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()

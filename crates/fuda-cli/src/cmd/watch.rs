@@ -187,6 +187,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     let mut own: HashMap<PathBuf, Stat> = HashMap::new();
+    let mut rewalk: Vec<(PathBuf, Instant)> = Vec::new();
 
     // Reconcile: everything already in the trees.
     let started = Instant::now();
@@ -252,8 +253,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 serde_json::json!({"event": "rescanned", "files": n, "seconds": t.elapsed().as_secs_f64()}),
             );
         }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = rewalk.drain(..).partition(|(_, at)| *at <= now);
+        rewalk = later;
+        for (dir, _) in due {
+            schedule_walk(&[dir], &mut pending, now);
+        }
         let wait = pending
             .values()
+            .chain(rewalk.iter().map(|(_, at)| at))
             .min()
             .map_or(Duration::from_millis(200), |d| {
                 d.saturating_duration_since(Instant::now())
@@ -261,10 +269,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             });
         match rx.recv_timeout(wait) {
             Ok(ev) => {
-                on_event(ev, &mut pending, settle);
+                on_event(ev, &mut pending, &mut rewalk, settle);
                 // Take whatever else is queued before doing work.
                 while let Ok(ev) = rx.try_recv() {
-                    on_event(ev, &mut pending, settle);
+                    on_event(ev, &mut pending, &mut rewalk, settle);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -294,7 +302,12 @@ fn schedule_walk(roots: &[PathBuf], pending: &mut HashMap<PathBuf, Instant>, at:
     n
 }
 
-fn on_event(ev: Event, pending: &mut HashMap<PathBuf, Instant>, settle: Duration) {
+fn on_event(
+    ev: Event,
+    pending: &mut HashMap<PathBuf, Instant>,
+    rewalk: &mut Vec<(PathBuf, Instant)>,
+    settle: Duration,
+) {
     let later = Instant::now() + settle;
     match ev.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write))
@@ -311,7 +324,10 @@ fn on_event(ev: Event, pending: &mut HashMap<PathBuf, Instant>, settle: Duration
             if let Some(p) = ev.paths.last() {
                 match std::fs::symlink_metadata(p) {
                     Ok(m) if m.is_dir() => {
+                        // A file created in a new folder before inotify watched it has no
+                        // event of its own: walk the folder now, and once more later.
                         schedule_walk(std::slice::from_ref(p), pending, later);
+                        rewalk.push((p.clone(), later));
                     }
                     Ok(m) if m.is_file() && !ignored(p) => {
                         pending.insert(p.clone(), later);
