@@ -159,6 +159,7 @@ fn my_number_keywords(text: &str) -> Vec<usize> {
     let ac = AC.get_or_init(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(MY_NUMBER_KEYWORDS)
             .expect("fixed keywords build")
     });
