@@ -128,6 +128,7 @@ fn protect(user: &User, dest: &Path, level: &str, content: &[u8]) {
         content_sha256: None,
         justification: None,
         flags: Vec::new(),
+        evidence: vec![],
     });
     let stanza = LabelStanza::new(signed.label.doc.to_string(), compact::encode(&signed)).unwrap();
     let key_service = envelope::x25519::Identity::generate().to_public();
