@@ -45,6 +45,7 @@ fn protect(owner: &User, dir: &Path, name: &str, level: &str) -> Protected {
         content_sha256: None,
         justification: None,
         flags: vec![],
+        evidence: vec![],
     });
     let stanza = LabelStanza::new(doc.to_string(), compact::encode(&signed)).unwrap();
     let service = x25519::Identity::generate();

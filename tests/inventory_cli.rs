@@ -133,6 +133,7 @@ fn protect_as(user: &User, dest: &Path, level: &str, content: &[u8], stanza_doc:
         content_sha256: None,
         justification: None,
         flags: Vec::new(),
+        evidence: vec![],
     });
     let doc = stanza_doc.unwrap_or(signed.label.doc);
     let stanza = LabelStanza::new(doc.to_string(), compact::encode(&signed)).unwrap();

@@ -47,6 +47,12 @@ enum Command {
     Recover(cmd::envelope::RecoverArgs),
     /// Build the confidential-asset ledger (情報資産管理台帳) and the yearly review.
     Inventory(cmd::inventory::Args),
+    /// Show what the policy's rules would label files, and why (changes nothing).
+    Classify(cmd::classify::Args),
+    /// Auto-label whole trees with the policy's rules (--apply), in parallel, resumably.
+    Scan(cmd::scan::Args),
+    /// Label files as they land in directories (the file-server hook; runs until SIGTERM).
+    Watch(cmd::watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::envelope::inspect(args),
         Command::Recover(args) => cmd::envelope::recover(args),
         Command::Inventory(args) => cmd::inventory::run(args),
+        Command::Classify(args) => cmd::classify::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
     };
     match result {
         Ok(code) => code,

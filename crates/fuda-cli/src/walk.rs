@@ -82,3 +82,40 @@ pub fn run_parallel<T: Send>(
     bar.finish_and_clear();
     Ok(results)
 }
+
+/// Expands directories recursively like [`expand`], but reports what cannot be walked
+/// (unreadable directories, vanished entries) instead of stopping at the first problem.
+/// Symlinks are never followed, so symlink loops cannot trap the walk.
+pub fn expand_lenient(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => {
+                for entry in walkdir::WalkDir::new(path)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| !is_ignored(e.path()))
+                {
+                    match entry {
+                        Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                        Ok(_) => {}
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+            }
+            Ok(m) if m.is_file() => files.push(path.clone()),
+            Ok(_) => problems.push(format!(
+                "{}: not a regular file or directory",
+                path.display()
+            )),
+            Err(e) => problems.push(format!("{}: {e}", path.display())),
+        }
+    }
+    (files, problems)
+}
+
+/// Whether `path` is one of fuda's own files (sidecar index, temporary files).
+pub fn is_fuda_internal(path: &Path) -> bool {
+    path.ancestors().any(is_ignored)
+}

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::digest::Digest;
 use crate::identity::Identity;
 use crate::label::{
-    self, compact, DocId, Flag, Label, Method, PolicyRef, SignedLabel, Status, VerificationMemo,
+    self, compact, DocId, Evidence, Flag, Label, Method, PolicyRef, SignedLabel, Status,
+    VerificationMemo,
 };
 use crate::policy::{Level, MsipMapping, Policy};
 use crate::store::envelope::{is_protected, EnvelopeStore};
@@ -133,6 +134,8 @@ pub struct SetRequest<'a> {
     pub rule: Option<String>,
     /// Flags to add.
     pub flags: Vec<Flag>,
+    /// Why an automatic label was chosen (rule conditions and hit counts).
+    pub evidence: Vec<Evidence>,
 }
 
 /// The outcome of `set` on one file.
@@ -303,6 +306,7 @@ impl Labeler<'_> {
             content_sha256: None,
             justification: None,
             flags,
+            evidence: Vec::new(),
         })
     }
 
@@ -330,8 +334,20 @@ impl Labeler<'_> {
                     });
                 }
             }
+            // An automatic label on content that changed since is re-signed when the rules
+            // still give the same level, so an edited file does not stay stale forever.
+            let refresh = current.status == Status::Stale
+                && current
+                    .label
+                    .as_ref()
+                    .is_some_and(|l| matches!(l.method, Method::Auto | Method::Default));
             if let Some(level) = current_level {
-                if level.rank >= req.level.rank && current.status != Status::Tampered {
+                let keep = if refresh {
+                    level.rank > req.level.rank
+                } else {
+                    level.rank >= req.level.rank
+                };
+                if keep && current.status != Status::Tampered {
                     return Ok(SetOutcome::KeptHigher {
                         level: level.id.clone(),
                     });
@@ -409,6 +425,7 @@ impl Labeler<'_> {
             content_sha256: None,
             justification: justification.map(str::to_owned),
             flags,
+            evidence: req.evidence.clone(),
         };
         let ctx = WriteContext {
             policy: self.policy,

@@ -3,7 +3,8 @@
 use fuda_core::digest::Digest;
 use fuda_core::identity::Identity;
 use fuda_core::label::{
-    canonical, compact, verify, DocId, Flag, KeyId, Label, Method, PolicyRef, SignedLabel, Status,
+    canonical, compact, verify, DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef,
+    SignedLabel, Status,
 };
 use fuda_core::trust::{SignerKind, TrustStore};
 use proptest::prelude::*;
@@ -41,6 +42,7 @@ fn label() -> impl Strategy<Value = Label> {
         (
             proptest::option::of(text()),
             proptest::collection::btree_set(0usize..4, 0..4),
+            proptest::collection::vec(("[a-z:-]{1,16}|keyword:[一-龥]{1,3}", any::<u32>()), 0..3),
         ),
     )
         .prop_map(
@@ -48,7 +50,7 @@ fn label() -> impl Strategy<Value = Label> {
                 (doc, level, pid, pver),
                 (owner, dept, asset, method),
                 (origin, set_by, set_at, digest),
-                (justification, flags),
+                (justification, flags, evidence),
             )| Label {
                 v: 1,
                 doc: DocId::from_bytes(doc),
@@ -73,6 +75,10 @@ fn label() -> impl Strategy<Value = Label> {
                 content_sha256: digest.map(Digest),
                 justification: justification.map(nfc),
                 flags: flags.into_iter().map(|i| Flag::ALL[i]).collect(),
+                evidence: evidence
+                    .into_iter()
+                    .map(|(what, count)| Evidence { what, count })
+                    .collect(),
             },
         )
 }
@@ -169,6 +175,7 @@ fn a_typical_label_is_compact() {
         content_sha256: Some(Digest([7; 32])),
         justification: None,
         flags: vec![],
+        evidence: vec![],
     };
     let bytes = compact::encode(&s.identity.sign(label));
     // 64 signature + 32 digest + 16 doc id + 8 key id + the strings.
@@ -201,6 +208,7 @@ fn the_memo_skips_reverification_but_still_catches_tampering() {
         content_sha256: None,
         justification: None,
         flags: vec![],
+        evidence: vec![],
     });
     assert_eq!(
         verify(&signed, &s.trust, None, Some(&memo)).status,
@@ -238,4 +246,55 @@ fn an_escaped_control_character_before_a_combining_mark_stays_valid_json() {
     let text = canonical::encode(&l);
     let back = canonical::decode(&text).expect("canonical text is valid JSON");
     assert_eq!(back.owner, "line\n\u{300}end".nfc().collect::<String>());
+}
+
+#[test]
+fn evidence_extends_the_compact_form_without_changing_labels_that_have_none() {
+    let s = signer();
+    let mut label = Label {
+        v: 1,
+        doc: DocId::new(),
+        level: "confidential".into(),
+        policy: PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: "fuda-hook".into(),
+        dept: None,
+        asset: None,
+        method: Method::Auto,
+        rule: Some("personal-numbers".into()),
+        origin: None,
+        set_by: "fuda-hook".into(),
+        set_at: 1_795_000_000,
+        content_sha256: Some(Digest([7; 32])),
+        justification: None,
+        flags: vec![Flag::PersonalData],
+        evidence: vec![],
+    };
+    // Without evidence: the canonical JSON has no evidence key, so labels written before
+    // the field existed keep verifying.
+    let plain = s.identity.sign(label.clone());
+    assert!(!canonical::encode(&plain.label).contains("evidence"));
+    let plain_bytes = compact::encode(&plain);
+
+    label.evidence = vec![Evidence {
+        what: "detector:my-number".into(),
+        count: 14,
+    }];
+    let with = s.identity.sign(label);
+    let bytes = compact::encode(&with);
+    assert_eq!(compact::decode(&bytes).unwrap(), with);
+    assert_eq!(verify(&with, &s.trust, None, None).status, Status::Valid);
+    assert!(bytes.len() - plain_bytes.len() < 64, "evidence is compact");
+
+    // An empty evidence list after the signature is not canonical: refused.
+    let mut empty = plain_bytes.clone();
+    empty.push(0);
+    assert!(compact::decode(&empty).is_err());
+    // Stripping the evidence leaves a label whose signature no longer matches.
+    let stripped = &bytes[..plain_bytes.len()];
+    if let Ok(l) = compact::decode(stripped) {
+        assert_eq!(verify(&l, &s.trust, None, None).status, Status::Tampered);
+    }
 }

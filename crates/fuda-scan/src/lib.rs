@@ -6,5 +6,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Auto-labeling.
+pub mod detect;
+pub mod extract;
+pub mod rules;
+// The inventory and the ledger.
 pub mod inventory;
 pub mod ledger;

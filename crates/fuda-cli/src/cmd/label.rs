@@ -142,6 +142,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         justification: args.justify.clone(),
         rule: None,
         flags: Vec::new(),
+        evidence: Vec::new(),
     };
     let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| {
         labeler.set(f, &request)

@@ -2,12 +2,15 @@
 
 use std::process::ExitCode;
 
+pub mod classify;
 pub mod envelope;
 pub mod init;
 pub mod inventory;
 pub mod label;
 pub mod policy;
+pub mod scan;
 pub mod trust;
+pub mod watch;
 
 /// Exit code for findings (labels not valid, invalid policy).
 pub fn exit_findings() -> ExitCode {

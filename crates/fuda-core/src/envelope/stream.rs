@@ -21,7 +21,7 @@
 //! behind write to a temporary file (see [`super::decrypt_to_path`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::sync::{mpsc, Mutex};
 
 use rayon::prelude::*;
@@ -75,7 +75,7 @@ impl StreamOptions {
 }
 
 /// The payload key and nonce schedule of one file.
-pub struct PayloadKey(LessSafeKey);
+pub(crate) struct PayloadKey(LessSafeKey);
 
 impl PayloadKey {
     /// Derives the payload key from the file key and the payload nonce.
@@ -93,18 +93,13 @@ impl PayloadKey {
             .map_err(|_| Error::Payload(PayloadError::TooLong))
     }
 
-    fn open(&self, index: u64, last: bool, ciphertext: &mut [u8], tag: &[u8]) -> bool {
-        let Ok(tag) = Tag::try_from(tag) else {
-            return false;
-        };
+    /// Opens the chunk (ciphertext ‖ tag) at `slot[CHUNK_SIZE..]` into `slot[..len]`.
+    ///
+    /// ring decrypts out of place in one pass here, and on failure wipes only the output,
+    /// so the ciphertext stays intact for a second attempt with the other flag.
+    fn open_slot(&self, index: u64, last: bool, slot: &mut [u8]) -> bool {
         self.0
-            .open_in_place_separate_tag(
-                chunk_nonce(index, last),
-                Aad::empty(),
-                tag,
-                ciphertext,
-                0..,
-            )
+            .open_within(chunk_nonce(index, last), Aad::empty(), slot, CHUNK_SIZE..)
             .is_ok()
     }
 }
@@ -428,33 +423,30 @@ enum Opened {
     Failed(PayloadError),
 }
 
+/// Bytes per decryption slot: room for the plaintext, then the chunk read from the file.
+const SLOT_SIZE: usize = CHUNK_SIZE + ENCRYPTED_CHUNK_SIZE;
+
+/// Opens chunk `index`, whose `ct_len` bytes sit at `slot[CHUNK_SIZE..]`; the plaintext
+/// lands at the start of the slot.
 fn open_chunk(
     key: &PayloadKey,
     index: u64,
-    ciphertext: &[u8],
-    plaintext: &mut [u8],
+    slot: &mut [u8],
+    ct_len: usize,
     at_eof: bool,
 ) -> Opened {
-    let n = ciphertext.len();
-    if n < TAG_SIZE {
+    if ct_len < TAG_SIZE {
         return Opened::Failed(PayloadError::ShortChunk { index });
     }
-    if n == TAG_SIZE && index > 0 {
+    if ct_len == TAG_SIZE && index > 0 {
         return Opened::Failed(PayloadError::EmptyLastChunk);
     }
-    let (body, tag) = ciphertext.split_at(n - TAG_SIZE);
-    let out = &mut plaintext[..body.len()];
-    let attempt = |last: bool, out: &mut [u8]| {
-        out.copy_from_slice(body);
-        key.open(index, last, out, tag)
-    };
-    if n < ENCRYPTED_CHUNK_SIZE {
+    let len = ct_len - TAG_SIZE;
+    let slot = &mut slot[..CHUNK_SIZE + ct_len];
+    if ct_len < ENCRYPTED_CHUNK_SIZE {
         // A short chunk can only be the final one (and is at the end of the input).
-        return if attempt(true, out) {
-            Opened::Ok {
-                len: body.len(),
-                last: true,
-            }
+        return if key.open_slot(index, true, slot) {
+            Opened::Ok { len, last: true }
         } else {
             Opened::Failed(PayloadError::ChunkAuth { index })
         };
@@ -463,8 +455,7 @@ fn open_chunk(
     // then the other flag, so that a wrong flag yields the right error (and releases what
     // Go age releases).
     for last in [at_eof, !at_eof] {
-        if attempt(last, out) {
-            let len = body.len();
+        if key.open_slot(index, last, slot) {
             return match (last, at_eof) {
                 (true, true) | (false, false) => Opened::Ok { len, last },
                 (true, false) => Opened::ThenError {
@@ -481,16 +472,15 @@ fn open_chunk(
     Opened::Failed(PayloadError::ChunkAuth { index })
 }
 
-/// One batch of ciphertext chunks and the plaintext they open to.
+/// One batch of chunks: each slot holds a chunk as read and, once opened, its plaintext.
 struct OpenBatch {
-    ciphertext: Vec<u8>,
+    slots: Vec<u8>,
     lens: Vec<usize>,
     first: u64,
     ends_input: bool,
-    plaintext: Vec<u8>,
     outcomes: Vec<Opened>,
-    /// Plaintext bytes released (a prefix of `plaintext`).
-    released: usize,
+    /// Plaintext length of each released chunk, in order (all full but the last).
+    released: Vec<usize>,
     /// The final chunk opened: the payload is complete.
     finished: bool,
     error: Option<PayloadError>,
@@ -499,13 +489,12 @@ struct OpenBatch {
 impl OpenBatch {
     fn new(chunks: usize) -> Self {
         OpenBatch {
-            ciphertext: vec![0; chunks * ENCRYPTED_CHUNK_SIZE],
+            slots: vec![0; chunks * SLOT_SIZE],
             lens: Vec::with_capacity(chunks),
             first: 0,
             ends_input: false,
-            plaintext: vec![0; chunks * CHUNK_SIZE],
             outcomes: Vec::with_capacity(chunks),
-            released: 0,
+            released: Vec::with_capacity(chunks),
             finished: false,
             error: None,
         }
@@ -518,8 +507,8 @@ impl OpenBatch {
         max: usize,
     ) -> Result<bool, Error> {
         let ended = source.fill(
-            &mut self.ciphertext,
-            ENCRYPTED_CHUNK_SIZE,
+            &mut self.slots[CHUNK_SIZE..],
+            SLOT_SIZE,
             ENCRYPTED_CHUNK_SIZE,
             max,
             &mut self.lens,
@@ -535,30 +524,33 @@ impl OpenBatch {
     fn open(&mut self, key: &PayloadKey, parallel: bool) {
         let count = self.lens.len();
         let (first, ends_input, lens) = (self.first, self.ends_input, &self.lens);
-        let ciphertext = &self.ciphertext;
-        let open_one = |(i, out): (usize, &mut [u8])| {
-            let start = i * ENCRYPTED_CHUNK_SIZE;
-            let ct = &ciphertext[start..start + lens[i]];
-            open_chunk(key, first + i as u64, ct, out, ends_input && i + 1 == count)
+        let open_one = |(i, slot): (usize, &mut [u8])| {
+            open_chunk(
+                key,
+                first + i as u64,
+                slot,
+                lens[i],
+                ends_input && i + 1 == count,
+            )
         };
-        let slots = &mut self.plaintext[..count * CHUNK_SIZE];
+        let slots = &mut self.slots[..count * SLOT_SIZE];
         self.outcomes.clear();
         if parallel {
             slots
-                .par_chunks_mut(CHUNK_SIZE)
+                .par_chunks_mut(SLOT_SIZE)
                 .enumerate()
                 .map(open_one)
                 .collect_into_vec(&mut self.outcomes);
         } else {
             self.outcomes
-                .extend(slots.chunks_mut(CHUNK_SIZE).enumerate().map(open_one));
+                .extend(slots.chunks_mut(SLOT_SIZE).enumerate().map(open_one));
         }
         self.settle();
     }
 
-    /// Decides how much plaintext is released: every chunk up to the first failure.
+    /// Decides which plaintext is released: every chunk up to the first failure.
     fn settle(&mut self) {
-        self.released = 0;
+        self.released.clear();
         self.finished = false;
         self.error = None;
         if self.lens.is_empty() {
@@ -572,14 +564,14 @@ impl OpenBatch {
         for outcome in &self.outcomes {
             match *outcome {
                 Opened::Ok { len, last } => {
-                    self.released += len;
+                    self.released.push(len);
                     if last {
                         self.finished = true;
                         return;
                     }
                 }
                 Opened::ThenError { len, error } => {
-                    self.released += len;
+                    self.released.push(len);
                     self.error = Some(error);
                     return;
                 }
@@ -594,6 +586,30 @@ impl OpenBatch {
             // the end of the input is either final or an error), kept for safety.
             self.error = Some(PayloadError::Truncated);
         }
+    }
+
+    /// Plaintext of released chunk `i`.
+    fn plaintext(&self, i: usize) -> &[u8] {
+        &self.slots[i * SLOT_SIZE..i * SLOT_SIZE + self.released[i]]
+    }
+
+    /// Writes the released plaintext with as few system calls as the writer allows.
+    fn write_released<W: Write>(&self, output: &mut W) -> io::Result<u64> {
+        let mut slices: Vec<IoSlice<'_>> = (0..self.released.len())
+            .map(|i| IoSlice::new(self.plaintext(i)))
+            .collect();
+        let total = self.released.iter().sum::<usize>() as u64;
+        let mut bufs = &mut slices[..];
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match output.write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -620,8 +636,7 @@ pub fn decrypt_payload<R: Read, W: Write>(
         batch.fill(&mut source, &mut next, batch_chunks)
     };
     let mut drain = |batch: &mut OpenBatch| -> Result<bool, Error> {
-        output.write_all(&batch.plaintext[..batch.released])?;
-        total += batch.released as u64;
+        total += batch.write_released(&mut output)?;
         if let Some(e) = batch.error {
             failure = Some(e);
             return Ok(false);
@@ -677,8 +692,8 @@ pub struct PayloadReader<R> {
     batch: OpenBatch,
     /// Next chunk index to read from `source`.
     next: u64,
-    /// Read position inside `batch.plaintext[..batch.released]`.
-    offset: usize,
+    /// Read position: released chunk of `batch`, and offset inside it.
+    cursor: (usize, usize),
     /// Plaintext position of the reader.
     position: u64,
     done: bool,
@@ -702,7 +717,7 @@ impl<R: Read> PayloadReader<R> {
             batch_chunks,
             batch: OpenBatch::new(0),
             next: 0,
-            offset: 0,
+            cursor: (0, 0),
             position: 0,
             done: false,
             layout: None,
@@ -710,14 +725,14 @@ impl<R: Read> PayloadReader<R> {
     }
 
     fn refill(&mut self) -> io::Result<()> {
-        if self.batch.ciphertext.is_empty() {
+        if self.batch.slots.is_empty() {
             self.batch = OpenBatch::new(self.batch_chunks);
         }
         self.batch
             .fill(&mut self.source, &mut self.next, self.batch_chunks)
             .map_err(into_io)?;
         self.batch.open(&self.key, self.parallel);
-        self.offset = 0;
+        self.cursor = (0, 0);
         Ok(())
     }
 }
@@ -732,10 +747,16 @@ fn into_io(e: Error) -> io::Error {
 impl<R: Read> Read for PayloadReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.offset < self.batch.released {
-                let n = buf.len().min(self.batch.released - self.offset);
-                buf[..n].copy_from_slice(&self.batch.plaintext[self.offset..self.offset + n]);
-                self.offset += n;
+            let (chunk, offset) = self.cursor;
+            if chunk < self.batch.released.len() {
+                let plaintext = &self.batch.plaintext(chunk)[offset..];
+                if plaintext.is_empty() {
+                    self.cursor = (chunk + 1, 0);
+                    continue;
+                }
+                let n = buf.len().min(plaintext.len());
+                buf[..n].copy_from_slice(&plaintext[..n]);
+                self.cursor.1 += n;
                 self.position += n as u64;
                 return Ok(n);
             }
@@ -775,10 +796,11 @@ impl<R: Read + Seek> PayloadReader<R> {
         self.source
             .inner
             .seek(SeekFrom::Start(start + last_start))?;
-        let mut ct = vec![0u8; last_len];
-        self.source.inner.read_exact(&mut ct)?;
-        let mut pt = vec![0u8; CHUNK_SIZE];
-        match open_chunk(&self.key, chunks - 1, &ct, &mut pt, true) {
+        let mut slot = vec![0u8; SLOT_SIZE];
+        self.source
+            .inner
+            .read_exact(&mut slot[CHUNK_SIZE..CHUNK_SIZE + last_len])?;
+        match open_chunk(&self.key, chunks - 1, &mut slot, last_len, true) {
             Opened::Ok { last: true, .. } => {}
             Opened::Ok { .. } => return Err(bad(PayloadError::Truncated)),
             Opened::ThenError { error, .. } | Opened::Failed(error) => return Err(bad(error)),
@@ -814,10 +836,10 @@ impl<R: Read + Seek> Seek for PayloadReader<R> {
         let chunk = target / CHUNK_SIZE as u64;
         self.source.pending = None;
         self.source.consumed = 0;
-        self.batch.released = 0;
+        self.batch.released.clear();
         self.batch.error = None;
         self.batch.finished = false;
-        self.offset = 0;
+        self.cursor = (0, 0);
         self.position = target;
         if target >= len {
             self.done = true;
@@ -832,7 +854,10 @@ impl<R: Read + Seek> Seek for PayloadReader<R> {
         let skip = (target - chunk * CHUNK_SIZE as u64) as usize;
         // The chunk at `target` is inside the payload, so the batch released it unless it
         // failed; a failure surfaces on the next read.
-        self.offset = skip.min(self.batch.released);
+        self.cursor = (
+            0,
+            skip.min(self.batch.released.first().copied().unwrap_or(0)),
+        );
         Ok(target)
     }
 }

@@ -4,12 +4,16 @@
 //! raw bytes for the doc id, digest, key id and signature, and a bit set for the flags.
 //! A typical label is 150–190 bytes (a JSON record with base64 signature is ~420).
 //!
+//! Automatic labels append their evidence after the signature as a second postcard value
+//! (a list of `(what, count)` pairs); labels without evidence end at the signature, exactly
+//! as before the evidence existed.
+//!
 //! Decoding is strict: unknown versions, malformed fields and trailing bytes are refused,
 //! so a value either round-trips exactly or is reported as corrupt.
 
 use serde::{Deserialize, Serialize};
 
-use super::{DocId, Flag, KeyId, Label, Method, PolicyRef, SignedLabel};
+use super::{DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef, SignedLabel};
 use crate::digest::Digest;
 
 /// First byte of every compact label.
@@ -85,6 +89,14 @@ pub fn encode(signed: &SignedLabel) -> Vec<u8> {
     };
     let mut out = vec![VERSION_BYTE];
     out.extend(postcard::to_allocvec(&wire).expect("a label always serialises"));
+    if !l.evidence.is_empty() {
+        let evidence: Vec<(&str, u32)> = l
+            .evidence
+            .iter()
+            .map(|e| (e.what.as_str(), e.count))
+            .collect();
+        out.extend(postcard::to_allocvec(&evidence).expect("evidence always serialises"));
+    }
     out
 }
 
@@ -100,12 +112,25 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
     }
     let (wire, rest): (Wire<'_>, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| CompactError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(CompactError::Malformed(format!(
-            "{} unexpected trailing bytes",
-            rest.len()
-        )));
-    }
+    let evidence = if rest.is_empty() {
+        Vec::new()
+    } else {
+        let (pairs, rest): (Vec<(&str, u32)>, &[u8]) = postcard::take_from_bytes(rest)
+            .map_err(|e| CompactError::Malformed(format!("evidence: {e}")))?;
+        if !rest.is_empty() {
+            return Err(CompactError::Malformed(format!(
+                "{} unexpected trailing bytes",
+                rest.len()
+            )));
+        }
+        pairs
+            .into_iter()
+            .map(|(what, count)| Evidence {
+                what: what.to_owned(),
+                count,
+            })
+            .collect()
+    };
     let method = *METHODS
         .get(usize::from(wire.method))
         .ok_or_else(|| CompactError::Malformed(format!("unknown method {}", wire.method)))?;
@@ -143,12 +168,13 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
             content_sha256: wire.content.map(Digest),
             justification: owned(wire.justification),
             flags,
+            evidence,
         },
         key: KeyId(wire.key),
         sig,
     };
     // One record, one encoding: refuse anything that does not re-encode to the same bytes
-    // (over-long integers, unsorted flags), so no two byte strings mean the same label.
+    // (over-long integers, unsorted flags, an empty evidence list), so no two byte strings mean the same label.
     if encode(&signed) != bytes {
         return Err(CompactError::Malformed("not in canonical form".into()));
     }

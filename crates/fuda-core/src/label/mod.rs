@@ -161,6 +161,24 @@ pub struct Label {
     /// Flags, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// Why an automatic label was chosen: what matched and how often, never the matched
+    /// values themselves. Empty for other methods (and absent from their encodings, so
+    /// labels written before this field existed keep their signatures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One reason for an automatic label: a condition of a rule and how many hits it had.
+///
+/// `what` names the condition, never the content: `path`, `extension:dwg`,
+/// `keyword:極秘`, `detector:my-number`, `regex`, `property:msip`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The condition that matched.
+    pub what: String,
+    /// How many hits it had (1 for path and extension conditions).
+    pub count: u32,
 }
 
 /// 8-byte id of an Ed25519 signing key: the first bytes of SHA-256 of the public key.

@@ -22,7 +22,8 @@ pub struct EnvelopeStore;
 /// Whether `path` names a protected file (`*.fuda`).
 pub fn is_protected(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|e| e == crate::envelope::EXTENSION)
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(crate::envelope::EXTENSION))
 }
 
 impl LabelStore for EnvelopeStore {
@@ -32,12 +33,28 @@ impl LabelStore for EnvelopeStore {
 
     fn read(&self, path: &Path) -> Result<Option<Stored>, StoreError> {
         let file = crate::fsutil::open_quietly(path).map_err(|e| StoreError::io(path, e))?;
-        let header =
-            Header::parse(&mut BufReader::new(file)).map_err(|e| StoreError::BadEnvelope {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
-        Ok(header.label().map(|stanza| decode_stored(stanza.body())))
+        let header = match Header::parse(&mut BufReader::new(file)) {
+            Ok(h) => h,
+            Err(e) => {
+                return Ok(Some(Stored::Corrupt(format!(
+                    "the envelope header is unreadable: {e}"
+                ))))
+            }
+        };
+        let Some(stanza) = header.label() else {
+            return Ok(None);
+        };
+        Ok(Some(match decode_stored(stanza.body()) {
+            // The stanza's doc id is what the key service looks up: it must be the label's.
+            Stored::Signed(signed) if signed.label.doc.to_string() != stanza.doc_id() => {
+                Stored::Corrupt(format!(
+                    "the header names document {} but its label is for {}",
+                    stanza.doc_id(),
+                    signed.label.doc
+                ))
+            }
+            other => other,
+        }))
     }
 
     fn content_digest(&self, path: &Path) -> Result<Digest, StoreError> {

@@ -104,14 +104,6 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
-    /// A protected file's header is not a valid age header.
-    #[error("{path}: not a valid protected file ({reason}); the file was left unchanged")]
-    BadEnvelope {
-        /// The protected file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// The label of a protected file can only change through the key service.
     #[error("{0}: this is a protected file; its label is inside the encrypted envelope and changes only through the key service (fuda protect / fuda open)")]
     Protected(PathBuf),

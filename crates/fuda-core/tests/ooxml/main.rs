@@ -82,6 +82,7 @@ impl World {
             content_sha256: None,
             justification: None,
             flags: Vec::new(),
+            evidence: Vec::new(),
         };
         let mut sign = |digest: Digest| {
             let mut l = record.clone();
@@ -849,6 +850,7 @@ fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
         justification: None,
         rule: None,
         flags: Vec::new(),
+        evidence: Vec::new(),
     };
 
     // An OEM's drawing arrives with the OEM's Purview label.

@@ -354,11 +354,7 @@ pub fn build(
 /// an entry with status `missing` and the reason in `problem`.
 fn read_entry(labeler: &Labeler<'_>, found: &walk::Found) -> FileEntry {
     let protected = envelope::is_protected(&found.path);
-    let result = if protected {
-        envelope::inspect(labeler, &found.path)
-    } else {
-        labeler.inspect(&found.path)
-    };
+    let result = labeler.inspect(&found.path);
     let mut entry = FileEntry {
         path: display_path(&found.path),
         root: display_path(&found.root),

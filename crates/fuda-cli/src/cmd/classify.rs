@@ -1,0 +1,126 @@
+//! `fuda classify`: what the policy's rules would label files, and why (a dry run).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use fuda_core::label::Evidence;
+use fuda_core::policy::Policy;
+use fuda_scan::rules::{Classifier, FileClassification};
+
+use super::exit_error;
+use crate::config::{self, Config};
+use crate::output::Table;
+use crate::walk;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files (and, with -r, directories).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Include everything inside directories.
+    #[arg(short, long)]
+    recursive: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(short, long, default_value_t = 0)]
+    jobs: usize,
+    /// Use this policy file instead of the configured one.
+    #[arg(long)]
+    policy: Option<String>,
+    /// One JSON object per file (JSON lines) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The policy from `--policy`, else the configured one, else the built-in default (so
+/// classification works before `fuda init`).
+pub fn policy(flag: Option<&str>) -> Result<Policy> {
+    match flag {
+        Some(p) => config::load_policy(p),
+        None => match Config::load() {
+            Ok(c) => config::load_policy(&c.policy),
+            Err(_) => config::load_policy("builtin:default"),
+        },
+    }
+}
+
+/// Compiles the rules of a policy.
+pub fn classifier(policy: &Policy) -> Result<Classifier> {
+    Classifier::new(policy).with_context(|| format!("policy {policy}"))
+}
+
+/// Evidence as people read it: `keyword:極秘×2, path`.
+pub fn evidence_text(evidence: &[Evidence]) -> String {
+    evidence
+        .iter()
+        .map(|e| {
+            if e.count == 1 && !e.what.starts_with("detector:") && e.what != "regex" {
+                e.what.clone()
+            } else {
+                format!("{}×{}", e.what, e.count)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A classification as one JSON object.
+pub fn json_of(c: &FileClassification) -> serde_json::Value {
+    serde_json::to_value(c).expect("classifications serialise")
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let policy = policy(args.policy.as_deref())?;
+    let classifier = classifier(&policy)?;
+    let files = walk::expand(&args.paths, args.recursive)?;
+    let results = walk::run_parallel(&files, args.jobs, "classifying", |f| {
+        classifier.classify_file(f)
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut table = Table::new(&["PATH", "LEVEL", "RULE", "EVIDENCE"]);
+    let mut failed = 0;
+    for result in results {
+        match result {
+            Ok(c) => {
+                if let Some(p) = &c.problem {
+                    out.flush()?;
+                    eprintln!("fuda: note: {p}");
+                }
+                if args.json {
+                    writeln!(out, "{}", json_of(&c))?;
+                    continue;
+                }
+                let cl = &c.classification;
+                table.row(vec![
+                    c.path.display().to_string(),
+                    cl.level
+                        .as_deref()
+                        .and_then(|l| policy.level(l))
+                        .map_or_else(|| "-".into(), |l| l.name_ja.clone()),
+                    cl.rule.clone().unwrap_or_else(|| "-".into()),
+                    if cl.evidence.is_empty() {
+                        "-".into()
+                    } else {
+                        evidence_text(&cl.evidence)
+                    },
+                ]);
+            }
+            Err(e) => {
+                failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {e}");
+            }
+        }
+    }
+    if !args.json {
+        table.print(&mut out)?;
+    }
+    out.flush()?;
+    Ok(if failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,307 @@
+//! `fuda scan DIR… --apply`: auto-label whole trees, in parallel, resumably.
+//!
+//! Progress is recorded as files are done in a state file under the state directory
+//! (`scan-<hash of the roots and policy>.state`: one `mtime size path` line per finished
+//! file). An interrupted scan started again with the same roots skips the files that are
+//! recorded and unchanged; a scan that finishes removes its state file. `--restart`
+//! ignores an old state file.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+
+use super::classify::{classifier, evidence_text};
+use super::exit_error;
+use crate::config::{self, Session};
+use crate::walk;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directories (or files) to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the labels (without it, only count what would be labeled).
+    #[arg(long)]
+    apply: bool,
+    /// Also encrypt files whose level requires it (needs the key service).
+    #[arg(long)]
+    protect: bool,
+    /// Worker threads (0 = one per core).
+    #[arg(short, long, default_value_t = 0)]
+    jobs: usize,
+    /// Use this policy file instead of the configured one.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Where labels of non-Office files go: xattr, auto, sidecar [default: from config].
+    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
+    store: Option<String>,
+    /// Forget an interrupted scan's progress and start from the beginning.
+    #[arg(long)]
+    restart: bool,
+    /// One JSON object per labeled file, and a JSON summary.
+    #[arg(long)]
+    json: bool,
+    /// Print only errors and the summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Default)]
+struct Summary {
+    files: usize,
+    resumed: usize,
+    labeled: HashMap<String, usize>,
+    kept_manual: usize,
+    kept_higher: usize,
+    no_rule: usize,
+    unreadable_content: usize,
+    failed: usize,
+    text_bytes: u64,
+}
+
+enum Done {
+    Labeled(String, String),
+    KeptManual,
+    KeptHigher,
+    NoRule,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.protect {
+        bail!("--protect needs the key service, which this build of fuda does not have yet; run `fuda scan --apply` to label now and protect the files once the key service is set up");
+    }
+    let session = Session::load(args.policy.as_deref())?;
+    let policy = &session.policy;
+    let classifier = classifier(policy)?;
+    let preference = match args.store.as_deref() {
+        Some("sidecar") => StorePreference::Sidecar,
+        Some("auto") => StorePreference::Auto,
+        Some(_) => StorePreference::Xattr,
+        None => session.config.store_preference()?,
+    };
+    let labeler = Labeler {
+        policy,
+        identity: &session.identity,
+        trust: &session.trust,
+        dept: session.config.dept.clone(),
+        preference,
+        memo: Some(&session.memo),
+    };
+    let started = Instant::now();
+    let (files, problems) = walk::expand_lenient(&args.paths);
+    for p in &problems {
+        eprintln!("fuda: {p}");
+    }
+
+    let state_path = state_path(&args.paths, policy)?;
+    let done_before = if args.apply && !args.restart {
+        load_state(&state_path)
+    } else {
+        HashMap::new()
+    };
+    let todo: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| {
+            let key = stat_key(f);
+            key.is_none() || done_before.get(*f) != key.as_ref()
+        })
+        .cloned()
+        .collect();
+    let resumed = files.len() - todo.len();
+    if resumed > 0 && !args.quiet {
+        eprintln!(
+            "fuda: resuming an interrupted scan: {resumed} file{} already done (--restart to redo them)",
+            plural(resumed)
+        );
+    }
+    let state = if args.apply {
+        fuda_core::fsutil::create_private_dir(state_path.parent().expect("state dir"))
+            .with_context(|| format!("cannot create {}", state_path.display()))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&state_path)
+            .with_context(|| format!("cannot open {}", state_path.display()))?;
+        Some(Mutex::new(f))
+    } else {
+        None
+    };
+
+    let results = walk::run_parallel(&todo, args.jobs, "scanning", |f| {
+        let c = classifier.classify_file(f)?;
+        let text = c.text_bytes as u64;
+        let problem = c.problem.clone();
+        let outcome = if args.apply {
+            match fuda_scan::rules::apply(&labeler, f, &c.classification)? {
+                None => Done::NoRule,
+                Some(SetOutcome::Applied { label, .. }) => {
+                    Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
+                }
+                Some(SetOutcome::KeptManual { .. }) => Done::KeptManual,
+                Some(SetOutcome::KeptHigher { .. }) => Done::KeptHigher,
+            }
+        } else {
+            match &c.classification.level {
+                Some(l) => Done::Labeled(l.clone(), evidence_text(&c.classification.evidence)),
+                None => Done::NoRule,
+            }
+        };
+        if let (Some(state), Some((mtime, size))) = (&state, stat_key(f)) {
+            // One write per line on an O_APPEND file: a kill leaves whole lines only.
+            let line = format!("{mtime}\t{size}\t{}\n", f.display());
+            let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+        }
+        Ok::<_, anyhow::Error>((outcome, text, problem))
+    })?;
+    session.save_memo();
+
+    let mut s = Summary {
+        files: files.len(),
+        resumed,
+        ..Summary::default()
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (path, result) in todo.iter().zip(results) {
+        match result {
+            Ok((outcome, text, problem)) => {
+                s.text_bytes += text;
+                if let Some(p) = problem {
+                    s.unreadable_content += 1;
+                    out.flush()?;
+                    eprintln!("fuda: note: {p}");
+                }
+                match outcome {
+                    Done::Labeled(level, evidence) => {
+                        *s.labeled.entry(level.clone()).or_default() += 1;
+                        if args.json {
+                            writeln!(
+                                out,
+                                "{}",
+                                serde_json::json!({"path": path, "level": level, "evidence": evidence, "applied": args.apply})
+                            )?;
+                        } else if !args.quiet {
+                            let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
+                            writeln!(out, "{}  {name}  ({evidence})", path.display())?;
+                        }
+                    }
+                    Done::KeptManual => s.kept_manual += 1,
+                    Done::KeptHigher => s.kept_higher += 1,
+                    Done::NoRule => s.no_rule += 1,
+                }
+            }
+            Err(e) => {
+                s.failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {e:#}");
+            }
+        }
+    }
+    let failed = s.failed + problems.len();
+    if args.apply && failed == 0 {
+        let _ = std::fs::remove_file(&state_path);
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    let mut levels: Vec<_> = s.labeled.iter().collect();
+    levels.sort_by_key(|(l, _)| policy.level(l).map_or(0, |l| l.rank));
+    let labeled: usize = s.labeled.values().sum();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "summary": true, "applied": args.apply, "files": s.files, "resumed": s.resumed,
+                "labeled": labeled, "by_level": s.labeled, "kept_manual": s.kept_manual,
+                "kept_higher": s.kept_higher, "no_rule": s.no_rule, "failed": failed,
+                "content_unreadable": s.unreadable_content, "text_bytes": s.text_bytes,
+                "seconds": secs,
+            })
+        )?;
+    } else {
+        let by_level = levels
+            .iter()
+            .map(|(l, n)| {
+                let name = policy.level(l).map_or(l.as_str(), |l| &l.name_ja);
+                format!("{n} {name}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {labeled}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}",
+            if args.apply { "scanned" } else { "classified" },
+            s.files,
+            plural(s.files),
+            secs,
+            todo.len() as f64 / secs,
+            s.text_bytes as f64 / secs / 1e6,
+            if args.apply { "labeled" } else { "would label" },
+            if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
+            s.kept_manual,
+            s.kept_higher,
+            plural(s.kept_manual + s.kept_higher),
+            s.no_rule,
+            if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
+            if failed > 0 { format!("; {failed} failed") } else { String::new() },
+        )?;
+    }
+    out.flush()?;
+    Ok(if failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Modification time (ns) and size: what must be unchanged for a file to count as done.
+fn stat_key(path: &Path) -> Option<(i64, u64)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size()))
+}
+
+fn state_path(roots: &[PathBuf], policy: &fuda_core::policy::Policy) -> Result<PathBuf> {
+    let mut key = format!("{}@{}", policy.id, policy.version);
+    for r in roots {
+        key.push('\0');
+        key.push_str(
+            &std::path::absolute(r)
+                .unwrap_or_else(|_| r.clone())
+                .to_string_lossy(),
+        );
+    }
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Ok(config::state_dir()?.join(format!("scan-{hash:016x}.state")))
+}
+
+fn load_state(path: &Path) -> HashMap<PathBuf, (i64, u64)> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return HashMap::new();
+    };
+    std::io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let mtime = parts.next()?.parse().ok()?;
+            let size = parts.next()?.parse().ok()?;
+            Some((PathBuf::from(parts.next()?), (mtime, size)))
+        })
+        .collect()
+}

@@ -1,0 +1,233 @@
+//! Text extraction: what a file says, as a `String`, within bounds.
+//!
+//! - plain text in UTF-8 (with or without BOM), UTF-16 (with BOM), CP932 (Windows-31J, the
+//!   Shift_JIS that Windows writes, with NEC/IBM extensions) and EUC-JP, detected from the
+//!   bytes; invalid sequences are replaced and reported, never fatal;
+//! - Office Open XML (docx/xlsx/pptx and their macro/template variants): the text of the
+//!   body, headers, footers, notes, comments, shared strings, cells and slides, and the
+//!   title/subject/keywords of the document properties ([`ooxml`]);
+//! - PDF: the text of its pages ([`pdf`]);
+//! - anything else (binaries, CAD, images, archives): no text; rules then decide by name
+//!   and type only.
+//!
+//! Bounds ([`Limits`]): only the first [`Limits::max_text_bytes`] of a text file are read
+//! (a 2 GiB file costs the same as a 16 MiB one); zip entries are read through a counter
+//! that refuses to inflate more than [`Limits::max_ratio`] times their compressed size or
+//! more than [`Limits::max_unpacked`] bytes in total (a zip bomb is refused with
+//! [`ExtractError::ZipBomb`]); PDFs over [`Limits::max_pdf_bytes`] are not parsed.
+
+pub mod ooxml;
+pub mod pdf;
+mod text;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use text::{decode, Decoded};
+
+/// Bounds on what extraction reads and inflates.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Bytes of a plain-text file read at most (the rest is not scanned).
+    pub max_text_bytes: u64,
+    /// Total uncompressed bytes read from one zip package.
+    pub max_unpacked: u64,
+    /// Largest ratio of uncompressed to compressed size of one zip entry (entries under
+    /// 1 MiB uncompressed are exempt: small XML parts compress well legitimately).
+    pub max_ratio: u64,
+    /// PDFs larger than this are classified by name only.
+    pub max_pdf_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_bytes: 16 << 20,
+            max_unpacked: 256 << 20,
+            max_ratio: 200,
+            max_pdf_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What kind of document a file turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocKind {
+    /// Plain text.
+    Text,
+    /// A Word document.
+    Docx,
+    /// An Excel workbook.
+    Xlsx,
+    /// A PowerPoint presentation.
+    Pptx,
+    /// A PDF.
+    Pdf,
+    /// Anything without extractable text.
+    Binary,
+}
+
+/// The text of a file and how it was obtained.
+#[derive(Clone, Debug, Serialize)]
+pub struct Extracted {
+    /// What the file is.
+    pub kind: DocKind,
+    /// The text (empty for binaries).
+    #[serde(skip)]
+    pub text: String,
+    /// The character encoding of a plain-text file (`UTF-8`, `Shift_JIS` (CP932), `EUC-JP`…).
+    pub encoding: Option<&'static str>,
+    /// Whether invalid byte sequences had to be replaced.
+    pub lossy: bool,
+    /// Whether only the first part of the file was read.
+    pub truncated: bool,
+    /// Why a file that looked like a document has no text (e.g. encrypted PDF).
+    pub note: Option<String>,
+}
+
+impl Extracted {
+    fn binary(note: Option<String>) -> Extracted {
+        Extracted {
+            kind: DocKind::Binary,
+            text: String::new(),
+            encoding: None,
+            lossy: false,
+            truncated: false,
+            note,
+        }
+    }
+}
+
+/// Why a file's text could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// Reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A zip entry inflates beyond the limits.
+    #[error("{path}: refused to unpack {entry}: it inflates {detail} (a zip bomb, or a document far larger than fuda scans); the file was classified by name only")]
+    ZipBomb {
+        /// The document.
+        path: PathBuf,
+        /// The zip entry.
+        entry: String,
+        /// Ratio or size reached.
+        detail: String,
+    },
+    /// The package is not a readable zip or its XML is broken.
+    #[error("{path}: not a readable Office document: {reason}")]
+    BadPackage {
+        /// The document.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ExtractError {
+    fn io(path: &Path, source: std::io::Error) -> ExtractError {
+        ExtractError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Reads the text of the file at `path` within `limits`.
+///
+/// The kind is decided by extension first (Office, PDF), then by content: a file whose
+/// first 8 KiB hold a NUL byte (and no UTF-16 BOM) is binary.
+pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "docx" | "docm" | "dotx" | "dotm" => return ooxml::extract(path, DocKind::Docx, limits),
+        "xlsx" | "xlsm" | "xltx" | "xltm" => return ooxml::extract(path, DocKind::Xlsx, limits),
+        "pptx" | "pptm" | "potx" | "potm" => return ooxml::extract(path, DocKind::Pptx, limits),
+        "pdf" => return pdf::extract(path, limits),
+        _ => {}
+    }
+    if BINARY_EXTENSIONS.contains(&ext.as_str()) {
+        return Ok(Extracted::binary(None));
+    }
+    let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| ExtractError::io(path, e))?
+        .len();
+    let mut bytes = Vec::with_capacity(len.min(limits.max_text_bytes) as usize);
+    file.take(limits.max_text_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ExtractError::io(path, e))?;
+    let truncated = len > limits.max_text_bytes;
+    if looks_binary(&bytes) {
+        return Ok(Extracted::binary(None));
+    }
+    let decoded = decode(&bytes);
+    Ok(Extracted {
+        kind: DocKind::Text,
+        text: decoded.text,
+        encoding: Some(decoded.encoding),
+        lossy: decoded.lossy,
+        truncated,
+        note: None,
+    })
+}
+
+/// Extensions never read as text (CAD, images, archives, executables, media).
+pub const BINARY_EXTENSIONS: [&str; 33] = [
+    "dwg",
+    "dxf",
+    "step",
+    "stp",
+    "iges",
+    "igs",
+    "jt",
+    "catpart",
+    "catproduct",
+    "sldprt",
+    "sldasm",
+    "prt",
+    "x_t",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "bmp",
+    "tif",
+    "tiff",
+    "zip",
+    "7z",
+    "gz",
+    "xz",
+    "tar",
+    "exe",
+    "dll",
+    "so",
+    "mp4",
+    "mov",
+    "mp3",
+    "iso",
+    "fuda",
+];
+
+/// A NUL byte in the first 8 KiB (and no UTF-16 byte order mark) means binary.
+pub fn looks_binary(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return false;
+    }
+    bytes[..bytes.len().min(8192)].contains(&0)
+}

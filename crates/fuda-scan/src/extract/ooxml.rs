@@ -1,0 +1,191 @@
+//! Text of Office Open XML documents (docx, xlsx, pptx), read from the zip with quick-xml.
+//!
+//! Only the parts that hold what people wrote are read: the body, headers, footers,
+//! footnotes, endnotes and comments of a document; shared strings, inline strings and cell
+//! values of a workbook; slides and notes of a presentation; and title, subject, keywords
+//! and description from `docProps/core.xml`. Paragraphs, rows and cells are separated by
+//! newlines and tabs so that detectors see a CSV-like text.
+
+use std::io::Read;
+use std::path::Path;
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use super::{DocKind, ExtractError, Extracted, Limits};
+
+/// Entries below this uncompressed size are not held to the ratio limit.
+const RATIO_EXEMPT: u64 = 1 << 20;
+
+/// Most entries a package may have before it is refused.
+const MAX_ENTRIES: usize = 20_000;
+
+/// Reads the text of an Office document.
+pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted, ExtractError> {
+    let bad = |reason: String| ExtractError::BadPackage {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| bad(format!("not a zip package ({e})")))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(bad(format!(
+            "{} entries (at most {MAX_ENTRIES})",
+            zip.len()
+        )));
+    }
+    let mut names: Vec<String> = zip
+        .file_names()
+        .filter(|n| wanted(kind, n))
+        .map(str::to_owned)
+        .collect();
+    names.sort_by(|a, b| part_order(a).cmp(&part_order(b)).then(natural(a, b)));
+    let mut text = String::new();
+    let mut budget = limits.max_unpacked;
+    for name in names {
+        let mut entry = zip
+            .by_name(&name)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        let compressed = entry.compressed_size().max(1);
+        // Never trust the declared size: count what actually comes out.
+        let cap = budget.min(RATIO_EXEMPT.max(compressed.saturating_mul(limits.max_ratio)));
+        let mut xml = Vec::new();
+        (&mut entry)
+            .take(cap + 1)
+            .read_to_end(&mut xml)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        if xml.len() as u64 > cap {
+            let detail = if cap == budget {
+                format!("beyond {} MiB in total", limits.max_unpacked >> 20)
+            } else {
+                format!(
+                    "more than {}× its compressed size of {compressed} bytes",
+                    limits.max_ratio
+                )
+            };
+            return Err(ExtractError::ZipBomb {
+                path: path.to_owned(),
+                entry: name,
+                detail,
+            });
+        }
+        budget -= xml.len() as u64;
+        xml_text(&xml, &name, &mut text).map_err(|e| bad(format!("{name}: {e}")))?;
+        text.push('\n');
+    }
+    Ok(Extracted {
+        kind,
+        text,
+        encoding: None,
+        lossy: false,
+        truncated: false,
+        note: None,
+    })
+}
+
+fn wanted(kind: DocKind, name: &str) -> bool {
+    if name == "docProps/core.xml" {
+        return true;
+    }
+    let xml = name.ends_with(".xml");
+    match kind {
+        DocKind::Docx => {
+            xml && name.starts_with("word/")
+                && [
+                    "document",
+                    "header",
+                    "footer",
+                    "footnotes",
+                    "endnotes",
+                    "comments",
+                ]
+                .iter()
+                .any(|p| name["word/".len()..].starts_with(p))
+        }
+        DocKind::Xlsx => {
+            xml && (name == "xl/sharedStrings.xml"
+                || (name.starts_with("xl/worksheets/sheet") && !name.contains("/_rels/")))
+        }
+        DocKind::Pptx => {
+            xml && (name.starts_with("ppt/slides/slide") || name.starts_with("ppt/notesSlides/"))
+        }
+        _ => false,
+    }
+}
+
+/// Properties first, then the main text, so a title marking is seen early.
+fn part_order(name: &str) -> u8 {
+    if name == "docProps/core.xml" {
+        0
+    } else if name.contains("sharedStrings") || name.ends_with("document.xml") {
+        1
+    } else {
+        2
+    }
+}
+
+/// `slide2.xml` before `slide10.xml`.
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| {
+        let prefix: String = s.chars().filter(|c| !c.is_ascii_digit()).collect();
+        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        (prefix, digits.parse::<u64>().unwrap_or(0))
+    };
+    key(a).cmp(&key(b))
+}
+
+/// Appends the character data of text-bearing elements, with newlines after paragraphs
+/// and rows and tabs after cells.
+fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::Error> {
+    let mut reader = Reader::from_reader(xml);
+    let core = part == "docProps/core.xml";
+    let sheet = part.starts_with("xl/worksheets/");
+    let mut buf = Vec::new();
+    // Whether the current element's text is wanted; whether the current cell's <v> is a
+    // shared-string index (not text).
+    let mut take = false;
+    let mut shared_index = false;
+    loop {
+        match reader.read_event_into(&mut buf)? {
+            Event::Start(e) => {
+                let name = e.local_name();
+                let name = name.as_ref();
+                if sheet && name == b"c" {
+                    shared_index = e
+                        .attributes()
+                        .flatten()
+                        .any(|a| a.key.local_name().as_ref() == b"t" && a.value.as_ref() == b"s");
+                }
+                take = match name {
+                    b"t" => true,
+                    b"v" => sheet && !shared_index,
+                    b"title" | b"subject" | b"keywords" | b"description" => core,
+                    _ => false,
+                };
+            }
+            Event::Text(t) if take => {
+                let s = t
+                    .unescape()
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned().into());
+                out.push_str(&s);
+            }
+            Event::CData(t) if take => out.push_str(&String::from_utf8_lossy(&t)),
+            Event::End(e) => {
+                take = false;
+                match e.local_name().as_ref() {
+                    b"p" | b"row" | b"si" | b"title" | b"subject" | b"keywords"
+                    | b"description" => out.push('\n'),
+                    b"c" | b"tc" => out.push('\t'),
+                    b"tab" => out.push('\t'),
+                    _ => {}
+                }
+            }
+            Event::Empty(e) if matches!(e.local_name().as_ref(), b"tab") => out.push('\t'),
+            Event::Empty(e) if matches!(e.local_name().as_ref(), b"br") => out.push('\n'),
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buf.clear();
+    }
+}

@@ -1,0 +1,366 @@
+//! Evaluating a policy's `[[rules]]` on a file: which level the rules propose, and why.
+//!
+//! A rule matches when any of its conditions does (DESIGN §6, `policies/default.toml`):
+//! its path globs match the file's path, its extensions the file's extension, or its
+//! keywords (in the file name and text), detectors and regex together reach `min_count`
+//! hits. The highest level among matching rules wins (the first such rule in the policy
+//! names the label's `rule`); flags of every matching rule are kept, so a 極秘 memo that
+//! also lists My Numbers is still flagged as personal data. A detector that finds
+//! something adds `personal-data` (and `my-number` adds `specific-personal-data`, the
+//! ledger's 特定個人情報) even when the rule lists no flags. Evidence is the condition and
+//! its hit count — `keyword:極秘 ×2`, `detector:my-number ×14` — never what matched.
+//!
+//! ```
+//! use fuda_core::policy::Policy;
+//! use fuda_scan::rules::Classifier;
+//! let policy = Policy::builtin("default").unwrap();
+//! let classifier = Classifier::new(&policy).unwrap();
+//! let c = classifier.evaluate(std::path::Path::new("/srv/share/議事録.txt"), "【社外秘】定例会議");
+//! assert_eq!(c.level.as_deref(), Some("internal"));
+//! assert_eq!(c.rule.as_deref(), Some("marked-internal"));
+//! assert_eq!(c.evidence[0].what, "keyword:社外秘");
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use aho_corasick::AhoCorasick;
+use fuda_core::label::{Evidence, Flag};
+use fuda_core::policy::Policy;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::detect::{self, Counts, Detector};
+use crate::extract::{self, ExtractError, Extracted, Limits};
+
+/// Why a policy's rules cannot be used (a validated policy never fails here).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// A glob, regex or detector the policy names is not usable.
+    #[error("rule {rule}: {reason}")]
+    Invalid {
+        /// The rule id.
+        rule: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+struct Compiled {
+    id: String,
+    level: String,
+    rank: u8,
+    paths: GlobSet,
+    extensions: Vec<String>,
+    /// Indices into the shared keyword automaton.
+    keywords: Vec<usize>,
+    detectors: Vec<Detector>,
+    regex: Option<Regex>,
+    min_count: u32,
+    flags: Vec<Flag>,
+}
+
+/// A policy's rules, compiled once and shared by all threads.
+pub struct Classifier {
+    rules: Vec<Compiled>,
+    keywords: Vec<String>,
+    automaton: Option<AhoCorasick>,
+    detectors: Vec<Detector>,
+    /// Extraction bounds.
+    pub limits: Limits,
+}
+
+/// One matching rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleMatch {
+    /// Rule id.
+    pub rule: String,
+    /// Level the rule proposes.
+    pub level: String,
+    /// What matched, with counts.
+    pub evidence: Vec<Evidence>,
+}
+
+/// What the rules propose for one file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Classification {
+    /// The proposed level id (`None`: no rule matched).
+    pub level: Option<String>,
+    /// The rule that decided the level.
+    pub rule: Option<String>,
+    /// Flags from every matching rule, sorted.
+    pub flags: Vec<Flag>,
+    /// Evidence from every matching rule (deduplicated), for the label.
+    pub evidence: Vec<Evidence>,
+    /// Every matching rule.
+    pub matches: Vec<RuleMatch>,
+}
+
+/// A classification with what extraction found.
+#[derive(Debug, Serialize)]
+pub struct FileClassification {
+    /// The file.
+    pub path: PathBuf,
+    /// What the rules propose.
+    #[serde(flatten)]
+    pub classification: Classification,
+    /// How the text was read.
+    pub extracted: Option<Extracted>,
+    /// Bytes of text scanned.
+    pub text_bytes: usize,
+    /// Why the content could not be read (the name and type were still classified).
+    pub problem: Option<String>,
+}
+
+impl Classifier {
+    /// Compiles the rules of a (validated) policy.
+    pub fn new(policy: &Policy) -> Result<Classifier, RuleError> {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut rules = Vec::new();
+        let mut all_detectors = Vec::new();
+        for r in &policy.rules {
+            let invalid = |reason: String| RuleError::Invalid {
+                rule: r.id.clone(),
+                reason,
+            };
+            let level = policy
+                .level(&r.level)
+                .ok_or_else(|| invalid(format!("unknown level {}", r.level)))?;
+            let mut b = GlobSetBuilder::new();
+            for g in &r.paths {
+                b.add(Glob::new(g).map_err(|e| invalid(e.to_string()))?);
+            }
+            let mut kw = Vec::new();
+            for k in &r.keywords {
+                let i = keywords.iter().position(|x| x == k).unwrap_or_else(|| {
+                    keywords.push(k.clone());
+                    keywords.len() - 1
+                });
+                kw.push(i);
+            }
+            let mut detectors = Vec::new();
+            for d in &r.detectors {
+                let d = Detector::from_name(d)
+                    .ok_or_else(|| invalid(format!("unknown detector {d}")))?;
+                detectors.push(d);
+                if !all_detectors.contains(&d) {
+                    all_detectors.push(d);
+                }
+            }
+            rules.push(Compiled {
+                id: r.id.clone(),
+                level: level.id.clone(),
+                rank: level.rank,
+                paths: b.build().map_err(|e| invalid(e.to_string()))?,
+                extensions: r.extensions.iter().map(|e| e.to_lowercase()).collect(),
+                keywords: kw,
+                detectors,
+                regex: r
+                    .regex
+                    .as_deref()
+                    .map(Regex::new)
+                    .transpose()
+                    .map_err(|e| invalid(e.to_string()))?,
+                min_count: r.min_count.max(1),
+                flags: r.flags.clone(),
+            });
+        }
+        let automaton = if keywords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    // A DFA: a few KiB per policy, and several times faster than the
+                    // default NFA on Japanese text (see benches/classify.rs).
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                    .build(&keywords)
+                    .map_err(|e| RuleError::Invalid {
+                        rule: "keywords".into(),
+                        reason: e.to_string(),
+                    })?,
+            )
+        };
+        Ok(Classifier {
+            rules,
+            keywords,
+            automaton,
+            detectors: all_detectors,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Whether any rule needs the file's text (keywords, detectors or regex).
+    pub fn needs_text(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| !r.keywords.is_empty() || !r.detectors.is_empty() || r.regex.is_some())
+    }
+
+    /// Reads the file's text and evaluates the rules. A file whose content cannot be read
+    /// (corrupt package, zip bomb) is still classified by its name and type, with the
+    /// problem reported; only I/O errors (unreadable, vanished) are errors.
+    pub fn classify_file(&self, path: &Path) -> Result<FileClassification, ExtractError> {
+        let (extracted, problem) = if self.needs_text() {
+            match extract::extract(path, &self.limits) {
+                Ok(x) => (Some(x), None),
+                Err(e @ ExtractError::Io { .. }) => return Err(e),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+        let text = extracted.as_ref().map_or("", |x| x.text.as_str());
+        let classification = self.evaluate(path, text);
+        Ok(FileClassification {
+            path: path.to_owned(),
+            classification,
+            text_bytes: text.len(),
+            extracted,
+            problem,
+        })
+    }
+
+    /// Evaluates the rules on a path and its text.
+    pub fn evaluate(&self, path: &Path, text: &str) -> Classification {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_lowercase)
+            .unwrap_or_default();
+        let mut keyword_hits = vec![0u32; self.keywords.len()];
+        if let Some(ac) = &self.automaton {
+            for source in [name.as_ref(), text] {
+                for m in ac.find_overlapping_iter(source) {
+                    let hit = &mut keyword_hits[m.pattern().as_usize()];
+                    *hit = hit.saturating_add(1);
+                }
+            }
+        }
+        let mut counts = Counts::default();
+        if !self.detectors.is_empty() && !text.is_empty() {
+            detect::scan(text, &self.detectors, &mut counts);
+        }
+
+        let mut out = Classification::default();
+        let mut best: Option<&Compiled> = None;
+        for rule in &self.rules {
+            let mut evidence = Vec::new();
+            let mut matched = false;
+            if !rule.paths.is_empty() && rule.paths.is_match(&absolute) {
+                evidence.push(ev("path", 1));
+                matched = true;
+            }
+            if !ext.is_empty() && rule.extensions.contains(&ext) {
+                evidence.push(ev(&format!("extension:{ext}"), 1));
+                matched = true;
+            }
+            let mut hits = 0u32;
+            for &k in &rule.keywords {
+                if keyword_hits[k] > 0 {
+                    evidence.push(ev(
+                        &format!("keyword:{}", self.keywords[k]),
+                        keyword_hits[k],
+                    ));
+                    hits = hits.saturating_add(keyword_hits[k]);
+                }
+            }
+            for &d in &rule.detectors {
+                let n = counts.get(d);
+                if n > 0 {
+                    evidence.push(ev(&format!("detector:{}", d.name()), n));
+                    hits = hits.saturating_add(n);
+                }
+            }
+            if let Some(re) = &rule.regex {
+                let n = re.find_iter(text).count() as u32;
+                if n > 0 {
+                    evidence.push(ev("regex", n));
+                    hits = hits.saturating_add(n);
+                }
+            }
+            if hits >= rule.min_count {
+                matched = true;
+            }
+            if !matched {
+                continue;
+            }
+            if best.is_none_or(|b| rule.rank > b.rank) {
+                best = Some(rule);
+            }
+            out.flags.extend(rule.flags.iter().copied());
+            // What a detector found is personal data whatever the rule's flags say; My
+            // Numbers make it 特定個人情報 (specific personal information) for the ledger.
+            for &d in &rule.detectors {
+                if counts.get(d) > 0 {
+                    out.flags.push(Flag::PersonalData);
+                    if d == Detector::MyNumber {
+                        out.flags.push(Flag::SpecificPersonalData);
+                    }
+                }
+            }
+            for e in &evidence {
+                if !out.evidence.iter().any(|x| x.what == e.what) {
+                    out.evidence.push(e.clone());
+                }
+            }
+            out.matches.push(RuleMatch {
+                rule: rule.id.clone(),
+                level: rule.level.clone(),
+                evidence,
+            });
+        }
+        if let Some(best) = best {
+            out.level = Some(best.level.clone());
+            out.rule = Some(best.id.clone());
+            // The deciding rule's evidence first.
+            out.evidence.sort_by_key(|e| {
+                !out.matches
+                    .iter()
+                    .find(|m| m.rule == best.id)
+                    .is_some_and(|m| m.evidence.iter().any(|x| x.what == e.what))
+            });
+        }
+        out.flags.sort();
+        out.flags.dedup();
+        out
+    }
+}
+
+fn ev(what: &str, count: u32) -> Evidence {
+    Evidence {
+        what: what.to_owned(),
+        count,
+    }
+}
+
+/// Applies what the rules propose as an automatic label (`method: auto`, the deciding
+/// rule, flags and evidence). Returns `None` when no rule matched. Through
+/// [`Labeler::set`](fuda_core::labeling::Labeler::set), a manual or imported label is never
+/// replaced and no label is ever lowered.
+pub fn apply(
+    labeler: &fuda_core::labeling::Labeler<'_>,
+    path: &Path,
+    c: &Classification,
+) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
+    let Some(level) = c.level.as_deref().and_then(|l| labeler.policy.level(l)) else {
+        return Ok(None);
+    };
+    let request = fuda_core::labeling::SetRequest {
+        level,
+        method: fuda_core::label::Method::Auto,
+        asset: None,
+        owner: None,
+        justification: None,
+        rule: c.rule.clone(),
+        flags: c.flags.clone(),
+        evidence: c.evidence.clone(),
+    };
+    labeler.set(path, &request).map(Some)
+}

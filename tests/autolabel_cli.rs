@@ -1,0 +1,368 @@
+//! End-to-end: files on a share get the level the policy's rules give them, through
+//! `fuda classify` (dry run) and `fuda scan --apply`, with real files built here.
+
+mod common;
+
+use std::io::{Cursor, Write};
+use std::path::Path;
+
+use common::{p, write, User};
+
+/// A minimal Word document whose body is `body` (one paragraph per line).
+fn docx(body: &str) -> Vec<u8> {
+    let w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+    let paragraphs: String = body
+        .lines()
+        .map(|l| format!("<w:p><w:r><w:t xml:space=\"preserve\">{l}</w:t></w:r></w:p>"))
+        .collect();
+    zip_of(&[
+        ("[Content_Types].xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>".as_bytes().to_vec()),
+        ("_rels/.rels", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/></Relationships>".as_bytes().to_vec()),
+        ("word/document.xml", format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><w:document xmlns:w=\"{w}\"><w:body>{paragraphs}<w:sectPr/></w:body></w:document>").into_bytes()),
+    ])
+}
+
+fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        z.start_file(
+            *name,
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+/// A valid My Number: 11 digits and the official check digit.
+fn my_number(seed: u64) -> String {
+    let mut digits: Vec<u8> = (0..11)
+        .map(|i| {
+            ((seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 1442695040888963407)
+                >> 33)
+                % 10) as u8
+        })
+        .collect();
+    let first: [u8; 11] = digits.clone().try_into().unwrap();
+    digits.push(fuda_scan::detect::my_number_check_digit(&first));
+    digits.iter().map(|d| char::from(b'0' + d)).collect()
+}
+
+fn with_wrong_check_digit(n: &str) -> String {
+    let mut b = n.as_bytes().to_vec();
+    b[11] = b'0' + (b[11] - b'0' + 3) % 10;
+    String::from_utf8(b).unwrap()
+}
+
+fn classify(user: &User, path: &Path) -> serde_json::Value {
+    user.fuda(&["classify", "--json", p(path)])
+        .expect(0)
+        .json_lines()
+        .remove(0)
+}
+
+#[test]
+fn the_stories_of_the_issue_classify_as_the_policy_says() {
+    let hook = User::init("fuda-hook");
+    let dir = common::workdir();
+    let root = dir.path();
+
+    // A CP932 (Windows) text that says 極秘 → 極秘.
+    let (cp932, _, _) =
+        encoding_rs::SHIFT_JIS.encode("①髙橋様\r\n本資料は極秘です。取扱注意。\r\n");
+    let sjis = root.join("連絡.txt");
+    write(&sjis, &cp932);
+    let c = classify(&hook, &sjis);
+    assert_eq!(c["level"], "strictly-confidential", "{c}");
+    assert_eq!(c["rule"], "marked-strictly-confidential");
+    assert_eq!(c["extracted"]["encoding"], "Shift_JIS");
+    assert_eq!(c["evidence"][0]["what"], "keyword:極秘");
+
+    // A docx whose body says 社外秘 → 社外秘.
+    let memo = root.join("minutes.docx");
+    write(&memo, docx("定例会議 議事録\n社外秘\n出席者: 設計部"));
+    let c = classify(&hook, &memo);
+    assert_eq!(c["level"], "internal", "{c}");
+    assert_eq!(c["rule"], "marked-internal");
+    assert_eq!(c["extracted"]["kind"], "docx");
+
+    // A CSV with valid My Numbers next to 個人番号 → the personal-data rule's level.
+    let csv: String = std::iter::once("社員番号,氏名,個人番号\n".to_owned())
+        .chain((0..20).map(|i| format!("{i:04},社員{i},{}\n", my_number(i))))
+        .collect();
+    let staff = root.join("人事").join("staff.csv");
+    write(&staff, &csv);
+    let c = classify(&hook, &staff);
+    assert_eq!(c["level"], "confidential", "{c}");
+    assert_eq!(c["rule"], "personal-numbers");
+    assert_eq!(
+        c["flags"],
+        serde_json::json!(["personal-data", "specific-personal-data"])
+    );
+    assert_eq!(
+        c["evidence"][0],
+        serde_json::json!({"what": "detector:my-number", "count": 20})
+    );
+    // Evidence never carries the numbers themselves.
+    assert!(!c.to_string().contains(&my_number(3)), "{c}");
+
+    // The same CSV with wrong check digits → nothing.
+    let bad: String = std::iter::once("社員番号,氏名,個人番号\n".to_owned())
+        .chain(
+            (0..20).map(|i| format!("{i:04},社員{i},{}\n", with_wrong_check_digit(&my_number(i)))),
+        )
+        .collect();
+    let invalid = root.join("invalid.csv");
+    write(&invalid, &bad);
+    let c = classify(&hook, &invalid);
+    assert_eq!(c["level"], serde_json::Value::Null, "{c}");
+
+    // A .dwg under 設計図/ → the drawing rule.
+    let dwg = root.join("設計図").join("bracket-A12.dwg");
+    write(&dwg, b"AC1032\0\0\0binary drawing");
+    let c = classify(&hook, &dwg);
+    assert_eq!(c["level"], "confidential", "{c}");
+    assert_eq!(c["rule"], "cad-drawings");
+    let whats: Vec<&str> = c["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats, ["path", "extension:dwg"]);
+
+    // The table names the rule and the evidence.
+    let table = hook.fuda(&["classify", "-r", p(root)]).expect(0);
+    assert!(
+        table.stdout.contains("cad-drawings") && table.stdout.contains("detector:my-number×20"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let root = dir.path();
+    // 極秘 by hand; the text only says 社外秘.
+    let plan = root.join("plan.txt");
+    write(&plan, "社外秘: 来期の計画");
+    tanaka.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
+    // 公開 by hand; a rule says 社外秘: a person decided, the rule does not override.
+    let flyer = root.join("flyer.txt");
+    write(&flyer, "社外秘ではありません");
+    tanaka.fuda(&["label", "set", "公開", p(&flyer)]).expect(0);
+    let memo = root.join("memo.docx");
+    write(&memo, docx("社外秘"));
+    let dwg = root.join("設計図").join("a.dwg");
+    write(&dwg, b"AC1032");
+    let none = root.join("readme.txt");
+    write(&none, "hello");
+
+    let run = tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
+    assert!(
+        run.stdout.contains("labeled 2 (1 社外秘, 1 秘)") && run.stdout.contains("kept 2 manual"),
+        "{}",
+        run.stdout
+    );
+
+    let shown = tanaka.show(&plan);
+    assert_eq!(
+        (shown["level"].as_str(), shown["method"].as_str()),
+        (Some("strictly-confidential"), Some("manual"))
+    );
+    assert_eq!(tanaka.show(&flyer)["level"], "public");
+    let m = tanaka.show(&memo);
+    assert_eq!(m["status"], "valid");
+    assert_eq!(m["store"], "ooxml");
+    assert_eq!(m["method"], "auto");
+    assert_eq!(m["rule"], "marked-internal");
+    assert_eq!(
+        m["evidence"],
+        serde_json::json!([{"what": "keyword:社外秘", "count": 1}])
+    );
+    let d = tanaka.show(&dwg);
+    assert_eq!(
+        (d["level"].as_str(), d["status"].as_str()),
+        (Some("confidential"), Some("valid"))
+    );
+    assert_eq!(d["asset"], "customer-drawings");
+    assert_eq!(tanaka.show(&none)["status"], "missing");
+
+    // A second run changes nothing: auto labels are never lowered or rewritten.
+    let again = tanaka
+        .fuda(&["scan", "--apply", "--json", p(root)])
+        .expect(0);
+    let summary = again.json_lines().pop().unwrap();
+    assert_eq!(summary["labeled"], 0, "{summary}");
+    assert_eq!(summary["kept_higher"], 2);
+
+    // A rule raises an auto label when the text gets more sensitive, never lowers it.
+    write(&none, "これは極秘です");
+    tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
+    assert_eq!(tanaka.show(&none)["level"], "strictly-confidential");
+    write(&none, "もう秘密ではない");
+    tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
+    assert_eq!(tanaka.show(&none)["level"], "strictly-confidential");
+}
+
+#[test]
+fn protect_is_refused_until_the_key_service_exists() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let run = tanaka
+        .fuda(&["scan", "--apply", "--protect", p(dir.path())])
+        .expect(2);
+    assert!(run.stderr.contains("key service"), "{}", run.stderr);
+}
+
+#[test]
+fn an_interrupted_scan_resumes_where_it_stopped() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let n = 6000;
+    for i in 0..n {
+        write(
+            &dir.path().join(format!("d{}/f{i:05}.txt", i % 10)),
+            format!("社外秘 {i}"),
+        );
+    }
+    let state_dir = tanaka.home.path().join(".local/state/fuda");
+    let state_lines = || -> usize {
+        std::fs::read_dir(&state_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("scan-"))
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum()
+    };
+    // Start a scan and kill it (SIGKILL: no chance to clean up) once it recorded progress.
+    let mut child = std::process::Command::new(common::fuda_bin())
+        .args(["scan", "--apply", "--jobs", "1", p(dir.path())])
+        .env("HOME", tanaka.home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("FUDA_CONFIG_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while state_lines() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = state_lines();
+    assert!(
+        done > 0 && done < n,
+        "{done} of {n} recorded before the kill"
+    );
+
+    let resumed = tanaka
+        .fuda(&["scan", "--apply", "--json", p(dir.path())])
+        .expect(0);
+    let summary = resumed.json_lines().pop().unwrap();
+    assert!(
+        resumed.stderr.contains("resuming an interrupted scan"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(
+        summary["resumed"].as_u64().unwrap() as usize,
+        done,
+        "{summary}"
+    );
+    assert_eq!(state_lines(), 0, "a finished scan removes its state");
+    // Every file ends labeled, whether before or after the interruption.
+    let check = tanaka
+        .fuda(&["label", "check", "-r", p(dir.path())])
+        .expect(0);
+    assert!(
+        check.stdout.contains(&format!("{n} valid")),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn hostile_files_are_reported_and_never_stop_the_scan() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let root = dir.path();
+    // A zip bomb dressed as a docx: 200 MiB of zeros in word/document.xml.
+    let bomb = root.join("bomb.docx");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&bomb).unwrap());
+        z.start_file(
+            "[Content_Types].xml",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        z.write_all(b"<Types/>").unwrap();
+        z.start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .large_file(true),
+        )
+        .unwrap();
+        let zeros = vec![b'0'; 1 << 20];
+        for _ in 0..200 {
+            z.write_all(&zeros).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    // A 2 GiB sparse file.
+    let sparse = root.join("disk.img.txt");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    // Invalid UTF-8 and invalid CP932.
+    write(
+        &root.join("garbage.txt"),
+        [0x80, 0xfe, 0xfd, 0x80, 0x81, 0x82, b'a', 0xc3],
+    );
+    write(
+        &root.join("broken-sjis.txt"),
+        [0x82, 0xa0, 0x82, 0xff, 0x81, 0x7f, 0x8b, 0xc9, 0x94, 0xe9],
+    );
+    // A symlink loop and a dangling link.
+    std::os::unix::fs::symlink(root, root.join("loop")).unwrap();
+    std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling")).unwrap();
+    // A corrupt docx and a corrupt PDF.
+    write(&root.join("broken.docx"), b"PK\x03\x04 not really");
+    write(&root.join("broken.pdf"), b"%PDF-1.7\n garbage");
+    // A good file after all of them still gets its label.
+    write(&root.join("zz-memo.txt"), "極秘");
+
+    let run = tanaka.fuda(&["scan", "--apply", p(root)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("bomb.docx") && run.stderr.contains("zip bomb"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("broken.docx"), "{}", run.stderr);
+    assert_eq!(
+        tanaka.show(&root.join("zz-memo.txt"))["level"],
+        "strictly-confidential"
+    );
+    // The bomb is still classified by name and type (nothing matches it), not crashed on.
+    assert_eq!(tanaka.show(&bomb)["status"], "missing");
+    let c = classify(&tanaka, &root.join("garbage.txt"));
+    assert_eq!(c["extracted"]["lossy"], true, "{c}");
+}
