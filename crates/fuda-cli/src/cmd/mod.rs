@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
+pub mod admin;
 pub mod init;
 pub mod label;
 pub mod policy;
+pub mod protect;
 pub mod trust;
 
 /// Exit code for findings (labels not valid, invalid policy).
