@@ -70,6 +70,8 @@ pub struct Embedded {
     service: Service,
     user: String,
     rt: tokio::runtime::Runtime,
+    /// Whether dropping this client closes the service (the one that opened it).
+    owns: bool,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -95,10 +97,12 @@ impl Embedded {
         } else {
             Service::init_embedded(dir, user, recipient, signing_key)?
         };
-        Ok(Embedded::new(service, &name))
+        let mut embedded = Embedded::new(service, &name);
+        embedded.owns = true;
+        Ok(embedded)
     }
 
-    /// Acts as `user` on `service`.
+    /// Acts as `user` on `service` (which stays open when this client is dropped).
     pub fn new(service: Service, user: &str) -> Embedded {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -107,6 +111,7 @@ impl Embedded {
             service,
             user: user.to_owned(),
             rt,
+            owns: false,
         }
     }
 
@@ -122,7 +127,9 @@ impl Embedded {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        self.service.close();
+        if self.owns {
+            self.service.close();
+        }
     }
 }
 
