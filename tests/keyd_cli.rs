@@ -440,3 +440,76 @@ fn a_killed_service_loses_no_acknowledged_audit_record() {
     );
     admin.fuda(&["admin", "audit", "--verify"]).expect(0);
 }
+
+#[test]
+fn a_single_user_protects_and_opens_without_a_daemon() {
+    let work = workdir();
+    let (policy, recovery) = policy_with_recovery(work.path());
+    let tanaka = User::new("tanaka");
+    tanaka
+        .fuda(&[
+            "init",
+            "--name",
+            "tanaka",
+            "--dept",
+            "設計部",
+            "--policy",
+            p(&policy),
+        ])
+        .expect(0);
+    let plan = work.path().join("plan.xlsx");
+    write(&plan, "原価計画");
+
+    // The policy decides: 公開 is never protected; outsiders get at most max_rights.
+    let r = tanaka
+        .fuda(&["protect", p(&plan), "--level", "public"])
+        .expect(2);
+    assert!(r.stderr.contains("never protected"), "{}", r.stderr);
+    let r = tanaka
+        .fuda(&[
+            "protect",
+            p(&plan),
+            "--level",
+            "confidential",
+            "--grant",
+            "user:sato=export",
+        ])
+        .expect(2);
+    assert!(r.stderr.contains("at most"), "{}", r.stderr);
+    assert!(
+        plan.exists() && !work.path().join("plan.xlsx.fuda").exists(),
+        "a refusal changes nothing"
+    );
+
+    let run = tanaka
+        .fuda(&["protect", p(&plan), "--level", "秘", "--json"])
+        .expect(0);
+    let doc = run.json_lines()[0]["doc"].as_str().unwrap().to_owned();
+    let fuda = work.path().join("plan.xlsx.fuda");
+    assert!(!plan.exists());
+    assert_eq!(
+        tanaka.fuda(&["open", p(&fuda)]).expect(0).stdout,
+        "原価計画"
+    );
+    let rights = tanaka
+        .fuda(&["rights", p(&fuda), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(rights["document"]["owner"], "tanaka");
+    // The embedded user is the admin of their own service.
+    let docs = tanaka
+        .fuda(&["admin", "documents", "--json"])
+        .expect(0)
+        .json_lines();
+    assert_eq!(docs[0]["id"], doc.as_str());
+    tanaka.fuda(&["admin", "audit", "--verify"]).expect(0);
+    // Losing the service never loses data: the recovery key opens the file.
+    if require_tool("age", Command::new("age").arg("--version").output().is_ok()) {
+        let out = Command::new("age")
+            .args(["-d", "-i", p(&recovery), p(&fuda)])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "原価計画");
+    }
+}
