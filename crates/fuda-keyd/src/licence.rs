@@ -125,7 +125,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// the portable code), and the 16-byte payload is written sequentially.
 pub fn seal(key: &FileKey, recipient: &age::x25519::Recipient) -> Result<Vec<u8>, crate::Error> {
     use base64::engine::general_purpose::STANDARD_NO_PAD;
-    use fuda_core::envelope::{stream, Header, Stanza, StreamOptions};
+    use fuda_core::envelope::{stream, Header, Stanza};
     use ring::{aead, agreement, hkdf};
 
     let fail = |what: &str| crate::Error::Invalid(format!("cannot seal the key: {what}"));
@@ -175,14 +175,34 @@ pub fn seal(key: &FileKey, recipient: &age::x25519::Recipient) -> Result<Vec<u8>
     let header = Header::new(vec![stanza], &inner).map_err(|e| fail(&e.to_string()))?;
     let mut nonce = [0u8; stream::NONCE_SIZE];
     ring::rand::SecureRandom::fill(&rng, &mut nonce).map_err(|_| fail("random generator"))?;
+    // The payload is one final STREAM chunk (age: key = HKDF-SHA-256(nonce, file key,
+    // "payload"), chunk nonce = counter 0 with the last-chunk flag), written directly:
+    // the general streaming code sizes its buffers for 64 KiB chunks, not 16 bytes.
+    let payload_key = {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &nonce).extract(inner.expose());
+        let okm = prk
+            .expand(&[b"payload"], &aead::CHACHA20_POLY1305)
+            .map_err(|_| fail("hkdf"))?;
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        okm.fill(&mut k[..]).map_err(|_| fail("hkdf"))?;
+        k
+    };
+    let mut chunk_nonce = [0u8; 12];
+    chunk_nonce[11] = 1;
+    let mut payload = key.expose().to_vec();
+    aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &payload_key[..])
+            .map_err(|_| fail("aead"))?,
+    )
+    .seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(chunk_nonce),
+        aead::Aad::empty(),
+        &mut payload,
+    )
+    .map_err(|_| fail("aead"))?;
     let mut out = header.to_bytes();
     out.extend_from_slice(&nonce);
-    let opts = StreamOptions {
-        threads: 1,
-        ..StreamOptions::default()
-    };
-    stream::encrypt_payload(&inner, &nonce, &key.expose()[..], &mut out, &opts)
-        .map_err(|e| fail(&e.to_string()))?;
+    out.extend_from_slice(&payload);
     Ok(out)
 }
 
