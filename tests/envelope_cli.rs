@@ -222,3 +222,29 @@ fn inspect_and_label_show_read_the_label_without_any_key() {
     let run = tanaka.fuda(&["inspect", p(&junk)]).expect(2);
     assert!(run.stderr.contains("junk.fuda"), "{}", run.stderr);
 }
+
+#[test]
+fn a_file_protected_by_fuda_protect_shows_its_label_from_the_header() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let drawing = dir.path().join("assy.dwg");
+    write(&drawing, "assembly drawing");
+    tanaka
+        .fuda(&["protect", "--level", "秘", p(&drawing)])
+        .expect(0);
+    let protected = envelope::protected_path(&drawing);
+    assert!(
+        !drawing.exists(),
+        "the original is removed once the protected copy is verified"
+    );
+
+    let shown = tanaka.show(&protected);
+    assert_eq!(
+        (shown["store"].as_str(), shown["status"].as_str()),
+        (Some("envelope"), Some("valid"))
+    );
+    assert_eq!(shown["level"], "confidential");
+    let run = tanaka.fuda(&["inspect", "--json", p(&protected)]).expect(0);
+    assert_eq!(run.json_lines()[0]["status"], "valid");
+    tanaka.fuda(&["label", "check", p(&protected)]).expect(0);
+}

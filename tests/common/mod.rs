@@ -24,6 +24,20 @@ pub fn fuda_bin() -> PathBuf {
     bin
 }
 
+/// The `fuda-keyd` binary, next to `fuda`.
+pub fn keyd_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_fuda-keyd") {
+        return PathBuf::from(p);
+    }
+    let bin = fuda_bin().with_file_name("fuda-keyd");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the tests (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
 /// Whether CI asked for every external tool to be present (a missing tool then fails).
 pub fn tools_required() -> bool {
     std::env::var_os("FUDA_REQUIRE_TOOLS").is_some_and(|v| v == "1")
@@ -108,7 +122,25 @@ impl User {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("XDG_STATE_HOME")
             .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
             .env_remove("FUDA_CONFIG_DIR")
+            .env_remove("FUDA_KEYD_NOW")
+            .output()
+            .expect("run fuda");
+        Run::from(out)
+    }
+
+    /// Runs `fuda ARGS…` as this user with extra environment variables.
+    pub fn fuda_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = Command::new(fuda_bin())
+            .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("FUDA_CONFIG_DIR")
+            .envs(env.iter().copied())
             .output()
             .expect("run fuda");
         Run::from(out)

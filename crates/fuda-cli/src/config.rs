@@ -31,6 +31,23 @@ pub struct Config {
     /// `xattr` (default), `auto` (xattr, else sidecar) or `sidecar`.
     #[serde(default = "default_store")]
     pub store: String,
+    /// The key service, when one is configured (`fuda init --service`); else embedded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceConfig>,
+}
+
+/// A remote key service (`[service]` in config.toml). The API token is in `keyd.token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `https://host:port`.
+    pub url: String,
+    /// SHA-256 fingerprint of its TLS certificate (pinned).
+    pub fingerprint: String,
+    /// The service id.
+    pub id: String,
+    /// Its licence signing key (base64 Ed25519), pinned at enrollment.
+    pub signing_key: String,
 }
 
 fn default_store() -> String {
@@ -67,6 +84,17 @@ pub fn state_dir() -> Result<PathBuf> {
 /// The cache directory (verification memo).
 pub fn cache_dir() -> Result<PathBuf> {
     xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
+/// The data directory (the embedded key service): `$XDG_DATA_HOME/fuda`, else
+/// `~/.local/share/fuda`.
+pub fn data_dir() -> Result<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", ".local/share")
+}
+
+/// Where the API token of the remote key service is kept (0600).
+pub fn token_path() -> Result<PathBuf> {
+    Ok(config_dir()?.join("keyd.token"))
 }
 
 /// Path of the trust store.
@@ -114,6 +142,17 @@ impl Config {
             toml::to_string(self)?
         );
         fuda_core::fsutil::create_secret_file(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Rewrites `config.toml` (0600) atomically.
+    pub fn save(&self) -> Result<()> {
+        let path = config_dir()?.join("config.toml");
+        let text = format!(
+            "# fuda settings. policy = \"builtin:default\", \"builtin:ipa-sme\" or a file path.\n{}",
+            toml::to_string(self)?
+        );
+        fuda_core::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
             .with_context(|| format!("cannot write {}", path.display()))
     }
 

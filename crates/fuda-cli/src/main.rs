@@ -6,6 +6,7 @@
 
 mod cmd;
 mod config;
+mod keyservice;
 mod output;
 mod walk;
 
@@ -53,6 +54,21 @@ enum Command {
     Scan(cmd::scan::Args),
     /// Label files as they land in directories (the file-server hook; runs until SIGTERM).
     Watch(cmd::watch::Args),
+    /// Protect files: encrypt them so that only people with rights can open them.
+    Protect(cmd::protect::ProtectArgs),
+    /// Open a protected file (needs the view right).
+    Open(cmd::protect::OpenArgs),
+    /// Write a protected file's content out unprotected (needs the export right).
+    Export(cmd::protect::ExportArgs),
+    /// Give users or groups rights on a protected file.
+    Share(cmd::protect::ShareArgs),
+    /// Take a grant away from a protected file.
+    Unshare(cmd::protect::UnshareArgs),
+    /// Show who may do what with a protected file.
+    Rights(cmd::protect::RightsArgs),
+    /// Administer the key service: users, groups, revocation, documents, audit, keys.
+    #[command(subcommand)]
+    Admin(cmd::admin::Command),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +84,13 @@ fn main() -> ExitCode {
         Command::Classify(args) => cmd::classify::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Watch(args) => cmd::watch::run(args),
+        Command::Protect(a) => cmd::protect::protect(a),
+        Command::Open(a) => cmd::protect::open(a),
+        Command::Export(a) => cmd::protect::export(a),
+        Command::Share(a) => cmd::protect::share(a),
+        Command::Unshare(a) => cmd::protect::unshare(a),
+        Command::Rights(a) => cmd::protect::rights(a),
+        Command::Admin(c) => cmd::admin::run(c),
     };
     match result {
         Ok(code) => code,

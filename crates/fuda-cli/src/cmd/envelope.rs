@@ -1,11 +1,14 @@
 //! `fuda inspect` and `fuda recover`: protected files without the key service.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
 use fuda_core::envelope;
-use fuda_core::label::{self, compact, Status};
+use fuda_core::label::{self, Status};
+use fuda_core::store::envelope::decode_body;
+use fuda_core::store::Stored;
 use fuda_core::trust::TrustStore;
 
 use crate::config;
@@ -48,19 +51,22 @@ pub struct RecoverArgs {
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let summary = envelope::inspect(&args.file).with_context(|| args.file.display().to_string())?;
     let trust = TrustStore::load(&config::trust_path()?)?;
-    let decoded = summary.label.as_ref().map(|l| {
-        let body = base64_decode(&l.body_base64);
-        compact::decode(&body)
-    });
-    let (status, label, problem) = match &decoded {
+    let stored = summary
+        .label
+        .as_ref()
+        .map(|l| decode_body(&base64_decode(&l.body_base64)));
+    let (status, label, problem) = match &stored {
         None => (Status::Missing, None, None),
-        Some(Err(e)) => (Status::Tampered, None, Some(e.to_string())),
-        Some(Ok(signed)) => (
+        Some(Stored::Signed(signed)) => (
             label::verify(signed, &trust, None, None).status,
             Some(&signed.label),
             None,
         ),
+        Some(Stored::Corrupt(reason)) => (Status::Tampered, None, Some(reason.clone())),
+        Some(Stored::Foreign(_)) => (Status::Unverified, None, None),
     };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["path"] = serde_json::json!(args.file);
@@ -71,35 +77,39 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         if let Some(p) = problem {
             v["problem"] = serde_json::json!(p);
         }
-        println!("{v}");
+        writeln!(out, "{v}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}: age v1 protected file", args.file.display());
+    writeln!(out, "{}: age v1 protected file", args.file.display())?;
     match (&summary.label, label) {
         (Some(stanza), Some(l)) => {
-            println!("  document: {}", stanza.doc_id);
-            println!(
+            writeln!(out, "  document: {}", stanza.doc_id)?;
+            writeln!(
+                out,
                 "  label:    {} ({status}), owner {}, set by {} at {}",
                 l.level,
                 l.owner,
                 l.set_by,
                 timestamp(l.set_at)
-            );
+            )?;
         }
-        (Some(stanza), None) => println!("  document: {}\n  label:    {status}", stanza.doc_id),
-        (None, _) => println!("  label:    none (not written by fuda)"),
+        (Some(stanza), None) => {
+            writeln!(out, "  document: {}\n  label:    {status}", stanza.doc_id)?;
+        }
+        (None, _) => writeln!(out, "  label:    none (not written by fuda)")?,
     }
     if let Some(p) = problem {
-        println!("  problem:  {p}");
+        writeln!(out, "  problem:  {p}")?;
     }
-    println!("  stanzas:");
+    writeln!(out, "  stanzas:")?;
     for s in &summary.stanzas {
-        println!(
+        writeln!(
+            out,
             "    -> {} {} ({} byte body)",
             s.tag,
             s.args.join(" "),
             s.body_len
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,12 +8,18 @@ use fuda_core::trust::{encode_public_key, SignerKind, TrustStore};
 
 use crate::config::{self, Config};
 
-/// Create your identity and config.
+/// Create your identity and config, and enroll with a key service.
 ///
 /// Generates an age X25519 identity (to receive file keys) and an Ed25519 key (to sign
 /// labels), stored with mode 0600 in ~/.config/fuda (or $FUDA_CONFIG_DIR). Never overwrites
 /// existing keys. Your own key is added to the local trust store; share the printed public
 /// key with colleagues so they can `fuda trust add` it.
+///
+/// With --service URL --enroll CODE --ca-fingerprint F, your public keys are registered with
+/// your organisation's key service (fuda-keyd) using the one-time code an admin gave you;
+/// its API token is kept in ~/.config/fuda/keyd.token (0600). Run it again with --service
+/// to enroll an existing identity. Without a service, `fuda protect` uses an embedded key
+/// service in ~/.local/share/fuda/keyd, of which you are the admin.
 #[derive(clap::Args)]
 pub struct Args {
     /// Your user name, recorded in labels [default: $USER].
@@ -29,14 +35,93 @@ pub struct Args {
     /// index, reported) or sidecar.
     #[arg(long, default_value = "xattr", value_parser = ["xattr", "auto", "sidecar"])]
     store: String,
+    /// The key service to enroll with (https://HOST:PORT).
+    #[arg(long, requires = "enroll")]
+    service: Option<String>,
+    /// The one-time enrollment code from your admin.
+    #[arg(long, requires = "service")]
+    enroll: Option<String>,
+    /// The SHA-256 fingerprint of the key service's TLS certificate (from the admin, as
+    /// printed by `fuda-keyd init`); the connection is refused unless it matches.
+    #[arg(long, requires = "service")]
+    ca_fingerprint: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// Enrolls `identity` with the service and records it in `config` (saved by the caller).
+fn enroll(
+    config: &mut Config,
+    identity: &Identity,
+    url: &str,
+    code: &str,
+    fingerprint: Option<&str>,
+) -> Result<fuda_keyd::directory::Enrolled> {
+    let Some(fingerprint) = fingerprint else {
+        bail!(
+            "--ca-fingerprint is needed with --service: ask your admin for the fingerprint that \
+             `fuda-keyd init` (or `fuda-keyd fingerprint`) printed, so fuda can tell the real key \
+             service from an impostor"
+        );
+    };
+    let remote = fuda_keyd::client::Remote::new(url, fingerprint, None)?;
+    let enrolled = remote
+        .enroll(&fuda_keyd::directory::Enrollment {
+            code: code.to_owned(),
+            recipient: identity.recipient().to_string(),
+            signing_key: encode_public_key(identity.public_key()),
+        })
+        .with_context(|| format!("cannot enroll with the key service at {url}"))?;
+    let token = config::token_path()?;
+    fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", token.display()))?;
+    config.user = enrolled.user.name.clone();
+    if config.dept.is_none() {
+        config.dept = enrolled.user.dept.clone();
+    }
+    config.service = Some(config::ServiceConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        id: enrolled.service.id.clone(),
+        signing_key: enrolled.service.signing_key.clone(),
+    });
+    Ok(enrolled)
+}
+
+fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) {
+    if json {
+        let out = serde_json::json!({
+            "user": e.user.name, "dept": e.user.dept, "service": url, "service_id": e.service.id,
+            "admin": e.user.admin,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "Enrolled as {} ({}) with the key service {url}",
+            e.user.name,
+            e.user.dept.as_deref().unwrap_or("no department")
+        );
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let dir = config::config_dir()?;
     if dir.join("config.toml").exists() {
+        if let (Some(url), Some(code)) = (&args.service, &args.enroll) {
+            let mut config = Config::load()?;
+            let identity = Identity::load(&dir, &config.user)?;
+            let enrolled = enroll(
+                &mut config,
+                &identity,
+                url,
+                code,
+                args.ca_fingerprint.as_deref(),
+            )?;
+            config.save()?;
+            print_enrolled(&enrolled, url, args.json);
+            return Ok(ExitCode::SUCCESS);
+        }
         bail!(
             "fuda is already set up here ({}): fuda never overwrites keys; move the folder away first if you really want a new identity",
             dir.display()
@@ -48,6 +133,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .filter(|n| !n.trim().is_empty())
     {
         Some(n) => n.trim().to_owned(),
+        None if args.enroll.is_some() => "fuda".to_owned(),
         None => bail!("cannot tell your user name: pass --name NAME"),
     };
     // Validate the policy before creating anything.
@@ -67,13 +153,41 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut trust = TrustStore::load(&config::trust_path()?)?;
     trust.add(identity.as_signer(SignerKind::User));
     trust.save(&config::trust_path()?)?;
-    Config {
+    let mut config = Config {
         user: name.clone(),
         dept: args.dept,
         policy: policy_ref,
         store: args.store,
+        service: None,
+    };
+    let enrolled = match (&args.service, &args.enroll) {
+        (Some(url), Some(code)) => {
+            let enrolled = enroll(
+                &mut config,
+                &identity,
+                url,
+                code,
+                args.ca_fingerprint.as_deref(),
+            );
+            match enrolled {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    // Leave nothing half made: the next `fuda init` starts afresh.
+                    for f in ["identity.age", "signing.key", "trust.toml", "keyd.token"] {
+                        let _ = std::fs::remove_file(dir.join(f));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
+    let name = config.user.clone();
+    config.save_new()?;
+    if let (Some(e), Some(url)) = (&enrolled, &args.service) {
+        print_enrolled(e, url, args.json);
+        return Ok(ExitCode::SUCCESS);
     }
-    .save_new()?;
 
     let public_key = encode_public_key(identity.public_key());
     if args.json {

@@ -2,12 +2,14 @@
 
 use std::process::ExitCode;
 
+pub mod admin;
 pub mod classify;
 pub mod envelope;
 pub mod init;
 pub mod inventory;
 pub mod label;
 pub mod policy;
+pub mod protect;
 pub mod scan;
 pub mod trust;
 pub mod watch;

@@ -1,7 +1,9 @@
 //! Labels of protected files: the `fuda/label` stanza in the age header.
 //!
-//! The stanza body is the compact signed label (see [`crate::label::compact`]). It is
-//! readable without any key; the header MAC, keyed from the file key, binds it to the
+//! The stanza body is the compact signed label (see [`crate::label::compact`]), either
+//! bare or, as `fuda protect` writes it, inside a small JSON object that also carries the
+//! rights snapshot for offline display: `{"v":1,"label":"<base64 compact>","rights":{…},
+//! "service":"…"}`. It is readable without any key; the header MAC, keyed from the file key, binds it to the
 //! payload, so the label carries no content digest and is never `stale`. Changing the label
 //! of a protected file needs the file key, which only the key service hands out: this
 //! store reads, and refuses to write.
@@ -26,6 +28,28 @@ pub fn is_protected(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case(crate::envelope::EXTENSION))
 }
 
+/// Decodes a label stanza body: a bare compact label, or the JSON wrapper `fuda protect`
+/// writes around it.
+pub fn decode_body(body: &[u8]) -> Stored {
+    if body.first() != Some(&b'{') {
+        return decode_stored(body);
+    }
+    #[derive(serde::Deserialize)]
+    struct Wrapper {
+        v: u8,
+        label: String,
+    }
+    use base64::Engine;
+    match serde_json::from_slice::<Wrapper>(body) {
+        Ok(w) if w.v == 1 => match base64::engine::general_purpose::STANDARD.decode(&w.label) {
+            Ok(bytes) => decode_stored(&bytes),
+            Err(e) => Stored::Corrupt(format!("the label in the header is not base64: {e}")),
+        },
+        Ok(w) => Stored::Corrupt(format!("unknown label stanza version {}", w.v)),
+        Err(e) => Stored::Corrupt(format!("the label stanza is not valid: {e}")),
+    }
+}
+
 impl LabelStore for EnvelopeStore {
     fn kind(&self) -> StoreKind {
         StoreKind::Envelope
@@ -44,7 +68,7 @@ impl LabelStore for EnvelopeStore {
         let Some(stanza) = header.label() else {
             return Ok(None);
         };
-        Ok(Some(match decode_stored(stanza.body()) {
+        Ok(Some(match decode_body(stanza.body()) {
             // The stanza's doc id is what the key service looks up: it must be the label's.
             Stored::Signed(signed) if signed.label.doc.to_string() != stanza.doc_id() => {
                 Stored::Corrupt(format!(

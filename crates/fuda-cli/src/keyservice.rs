@@ -1,0 +1,166 @@
+//! Connecting to the key service: the configured remote one, else the embedded one.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use base64::Engine as _;
+use fuda_core::envelope::{Decryptor, FileKey};
+use fuda_core::rights::Rights;
+use fuda_keyd::client::{Embedded, KeyService, Remote};
+use fuda_keyd::directory::NewUser;
+use fuda_keyd::licence::{Granted, Request};
+
+use crate::config::{self, Session};
+
+/// A connected key service and what is needed to trust its answers.
+pub struct Connection {
+    /// The client.
+    pub client: Box<dyn KeyService>,
+    /// The licence signing key (pinned at enrollment for a remote service).
+    pub service_key: Vec<u8>,
+}
+
+/// Connects as the session's user.
+pub fn connect(session: &Session) -> Result<Connection> {
+    match &session.config.service {
+        Some(s) => {
+            let token_path = config::token_path()?;
+            let token = std::fs::read_to_string(&token_path).with_context(|| {
+                format!(
+                    "cannot read the key service token {}: run `fuda init --service {} --enroll CODE` again",
+                    token_path.display(),
+                    s.url
+                )
+            })?;
+            let client = Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?;
+            let service_key = base64::engine::general_purpose::STANDARD
+                .decode(&s.signing_key)
+                .context("config.toml: the key service's signing key is not base64")?;
+            Ok(Connection {
+                client: Box::new(client),
+                service_key,
+            })
+        }
+        None => {
+            let dir = config::data_dir()?;
+            fuda_core::fsutil::create_private_dir(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let embedded = Embedded::open_or_init(
+                &dir.join("keyd"),
+                NewUser {
+                    name: session.config.user.clone(),
+                    display_name: None,
+                    dept: session.config.dept.clone(),
+                    admin: true,
+                },
+                &session.identity.recipient().to_string(),
+                &fuda_core::trust::encode_public_key(session.identity.public_key()),
+            )?;
+            let service_key = base64::engine::general_purpose::STANDARD
+                .decode(embedded.service().info().signing_key)
+                .context("the embedded service's signing key")?;
+            Ok(Connection {
+                client: Box::new(embedded),
+                service_key,
+            })
+        }
+    }
+}
+
+/// Where offline licences are cached.
+fn cache_path(doc: &str) -> Result<std::path::PathBuf> {
+    Ok(config::cache_dir()?
+        .join("licences")
+        .join(format!("{doc}.json")))
+}
+
+/// Asks for `rights` on the protected file at `path`; returns the file key and the
+/// decryptor positioned at the payload. When the service is unreachable, a cached licence
+/// that is still within its offline period is used instead.
+pub fn open(
+    conn: &Connection,
+    session: &Session,
+    path: &Path,
+    rights: Rights,
+) -> Result<(FileKey, Decryptor<std::fs::File>, Granted)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let decryptor = Decryptor::new(file)
+        .with_context(|| format!("{} is not a protected file", path.display()))?;
+    let doc = decryptor
+        .header()
+        .label()
+        .ok_or_else(|| anyhow!("{} has no fuda label: it was not protected with fuda (try `fuda recover` with the recovery key)", path.display()))?
+        .doc_id()
+        .to_owned();
+    let me = &session.config.user;
+    let age = session.identity.age_identity();
+    let request = Request {
+        header: decryptor.header().to_bytes(),
+        rights,
+    };
+    match conn.client.licence(request) {
+        Ok(granted) => {
+            let key = granted.open(&conn.service_key, age, me, &doc)?;
+            cache(&doc, &granted);
+            Ok((key, decryptor, granted))
+        }
+        Err(fuda_keyd::Error::Transport(why)) => {
+            let cached = load_cached(&doc).ok_or_else(|| {
+                anyhow!(
+                    "the key service is unreachable ({why}) and there is no offline licence for {}",
+                    path.display()
+                )
+            })?;
+            let l = &cached.licence.licence;
+            let now = fuda_keyd::now();
+            if now >= l.offline_until {
+                return Err(anyhow!(
+                    "the key service is unreachable ({why}) and the offline licence for {} ended at {}: connect to the service",
+                    path.display(),
+                    crate::output::timestamp(l.offline_until)
+                ));
+            }
+            if !l.rights.covers(rights) {
+                return Err(anyhow!(
+                    "the offline licence for {} allows {} only",
+                    path.display(),
+                    l.rights
+                ));
+            }
+            let key = cached.open(&conn.service_key, age, me, &doc)?;
+            eprintln!(
+                "fuda: note: the key service is unreachable; using the offline licence valid until {}",
+                crate::output::timestamp(l.offline_until)
+            );
+            Ok((key, decryptor, cached))
+        }
+        Err(e) => {
+            // A refusal ends any offline licence for this document.
+            if let Ok(p) = cache_path(&doc) {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())))
+        }
+    }
+}
+
+fn cache(doc: &str, granted: &Granted) {
+    let Ok(path) = cache_path(doc) else { return };
+    if granted.licence.licence.offline_until <= granted.licence.licence.issued_at {
+        let _ = std::fs::remove_file(path);
+        return;
+    }
+    if let Some(dir) = path.parent() {
+        let _ = fuda_core::fsutil::create_private_dir(dir);
+    }
+    if let Ok(json) = serde_json::to_vec(granted) {
+        // The key inside is sealed to the user's identity; the file is private anyway.
+        let _ = fuda_core::fsutil::write_atomic(&path, &json, 0o600);
+    }
+}
+
+fn load_cached(doc: &str) -> Option<Granted> {
+    let bytes = std::fs::read(cache_path(doc).ok()?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

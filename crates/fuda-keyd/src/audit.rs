@@ -1,0 +1,232 @@
+//! The audit log: append-only, hash-chained records of every decision and change.
+//!
+//! Record `n` carries `prev` (the hash of record `n-1`) and its own `hash`, an HMAC-SHA-256
+//! under the service's audit key (a file in the data directory, not in the database) over
+//! `prev` and the record's canonical fields. So an edit, an insertion, a deleted record (a
+//! gap in `seq`) or a cut-off tail (the head row names the last record) is found by
+//! [`verify`], which names the first bad record. Someone who holds both the database and
+//! the audit key could rewrite history; keep backups of the log elsewhere (docs/key-service.md).
+//!
+//! Records are inserted in the same transaction as the decision they record: an
+//! acknowledged decision always has its record.
+
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Granted (a key was released, a change was made).
+    Allow,
+    /// Refused.
+    Deny,
+}
+
+impl Outcome {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+/// What happened, before it gets its place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Who asked (user name).
+    pub actor: String,
+    /// What: `protect`, `open`, `grant`, `ungrant`, `revoke`, `user-add`, …
+    pub action: String,
+    /// The document, if any.
+    pub doc: Option<String>,
+    /// The user acted upon, if any.
+    pub subject: Option<String>,
+    /// Allowed or denied.
+    pub outcome: Outcome,
+    /// The denial code or a short note.
+    pub reason: Option<String>,
+    /// Details (rights asked, rights granted, …), canonical JSON.
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    /// An allowed action.
+    pub fn allow(actor: &str, action: &str) -> Event {
+        Event {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            doc: None,
+            subject: None,
+            outcome: Outcome::Allow,
+            reason: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// Sets the document.
+    pub fn doc(mut self, doc: &str) -> Event {
+        self.doc = Some(doc.to_owned());
+        self
+    }
+
+    /// Sets the subject.
+    pub fn subject(mut self, user: &str) -> Event {
+        self.subject = Some(user.to_owned());
+        self
+    }
+
+    /// Sets the details.
+    pub fn detail(mut self, detail: serde_json::Value) -> Event {
+        self.detail = detail;
+        self
+    }
+
+    /// Marks it denied with a reason.
+    pub fn deny(mut self, reason: &str) -> Event {
+        self.outcome = Outcome::Deny;
+        self.reason = Some(reason.to_owned());
+        self
+    }
+}
+
+/// One record of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Hash of the previous record, hex (64 zeros for the first).
+    pub prev: String,
+    /// This record's hash, hex.
+    pub hash: String,
+}
+
+/// The hash a record must carry.
+pub fn record_hash(key: &hmac::Key, seq: i64, at_ms: i64, e: &Event, prev: &str) -> String {
+    // serde_json with the default map (BTreeMap) writes keys sorted: canonical.
+    let canonical = serde_json::json!({
+        "seq": seq, "at_ms": at_ms, "actor": e.actor, "action": e.action, "doc": e.doc,
+        "subject": e.subject, "outcome": e.outcome.as_str(), "reason": e.reason,
+        "detail": e.detail.to_string(), "prev": prev,
+    });
+    hex::encode(hmac::sign(key, canonical.to_string().as_bytes()).as_ref())
+}
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Which records to list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Query {
+    /// Only this document.
+    #[serde(default)]
+    pub doc: Option<String>,
+    /// Only records by or about this user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// From this time (Unix seconds), inclusive.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// Until this time (Unix seconds), exclusive.
+    #[serde(default)]
+    pub until: Option<i64>,
+    /// At most this many (the newest), default 1000.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// The result of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Records checked.
+    pub records: u64,
+    /// Whether the chain is intact.
+    pub ok: bool,
+    /// The first problem, naming the record.
+    pub problem: Option<String>,
+    /// The sequence number of the first bad record.
+    pub bad_seq: Option<i64>,
+}
+
+/// Walks the chain in `seq` order and reports the first edit, gap or cut tail.
+pub fn verify(
+    key: &hmac::Key,
+    records: impl IntoIterator<Item = Record>,
+    head: Option<(i64, String)>,
+) -> Verification {
+    let mut expected_seq = 1;
+    let mut prev = GENESIS.to_owned();
+    let mut count = 0;
+    let fail = |count, seq, problem: String| Verification {
+        records: count,
+        ok: false,
+        problem: Some(problem),
+        bad_seq: Some(seq),
+    };
+    for r in records {
+        count += 1;
+        if r.seq != expected_seq {
+            return fail(
+                count,
+                expected_seq,
+                format!(
+                    "audit record {expected_seq} is missing (the next record is {}): records were deleted",
+                    r.seq
+                ),
+            );
+        }
+        if r.prev != prev {
+            return fail(
+                count,
+                r.seq,
+                format!(
+                    "audit record {} does not follow record {}: its link to the previous record was changed",
+                    r.seq,
+                    r.seq - 1
+                ),
+            );
+        }
+        let want = record_hash(key, r.seq, r.at_ms, &r.event, &r.prev);
+        let same = crate::directory::constant_time_eq(want.as_bytes(), r.hash.as_bytes());
+        if !same {
+            return fail(
+                count,
+                r.seq,
+                format!(
+                    "audit record {} was edited (its hash does not match its content)",
+                    r.seq
+                ),
+            );
+        }
+        prev = r.hash;
+        expected_seq += 1;
+    }
+    let last = expected_seq - 1;
+    match head {
+        Some((seq, hash)) if seq != last || (seq > 0 && hash != prev) => fail(
+            count,
+            seq.max(last),
+            format!(
+                "the audit log ends at record {last} but its head names record {seq}: records at the end were deleted or the head was changed"
+            ),
+        ),
+        None if last > 0 => fail(
+            count,
+            last,
+            "the audit head row is missing: the log was tampered with".into(),
+        ),
+        _ => Verification {
+            records: count,
+            ok: true,
+            problem: None,
+            bad_seq: None,
+        },
+    }
+}

@@ -1,0 +1,164 @@
+//! `fuda-keyd`: the fuda key service daemon.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use fuda_keyd::directory::NewUser;
+use fuda_keyd::Service;
+
+/// fuda-keyd: who may have which protected file's key, and an audit of every answer.
+#[derive(Parser)]
+#[command(name = "fuda-keyd", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new service: keys (0600), TLS certificate, database, first admin.
+    Init {
+        /// Data directory (created 0700).
+        #[arg(long)]
+        data: PathBuf,
+        /// The first admin's user name.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// The first admin's department.
+        #[arg(long)]
+        dept: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTPS API until SIGTERM or Ctrl-C (in-flight requests finish).
+    Serve {
+        /// Data directory made by `init`.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
+    Fingerprint {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FUDA_KEYD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fuda-keyd: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init {
+            data,
+            admin,
+            dept,
+            json,
+        } => {
+            let init = fuda_keyd::http::init(
+                &data,
+                NewUser {
+                    name: admin.clone(),
+                    display_name: None,
+                    dept,
+                    admin: true,
+                },
+            )?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "data": data, "fingerprint": init.fingerprint, "admin": admin,
+                        "enrollment_code": init.admin.code, "service": init.info,
+                    })
+                );
+            } else {
+                println!("Created the fuda key service in {}", data.display());
+                println!("  service id:          {}", init.info.id);
+                println!("  TLS fingerprint:     {}", init.fingerprint);
+                println!("  first admin:         {admin}");
+                println!(
+                    "  enrollment code:     {}  (one-time, valid 7 days)",
+                    init.admin.code
+                );
+                println!();
+                println!(
+                    "Start it:  fuda-keyd serve --data {} --listen 127.0.0.1:8443",
+                    data.display()
+                );
+                println!("Then, as {admin}:");
+                println!(
+                    "  fuda init --name {admin} --service https://HOST:8443 --enroll {} --ca-fingerprint {}",
+                    init.admin.code, init.fingerprint
+                );
+            }
+            Ok(())
+        }
+        Command::Serve {
+            data,
+            listen,
+            threads,
+        } => {
+            let service = Service::open(&data)
+                .with_context(|| format!("cannot open the service in {}", data.display()))?;
+            let tls = fuda_keyd::tls::server_config(&data.join("tls"))?;
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = threads {
+                rt.worker_threads(n.max(1));
+            }
+            let rt = rt.enable_all().build()?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, id = %service.info().id, "fuda-keyd listening");
+                // Tests and scripts read this line to learn a random port.
+                println!("listening on {addr}");
+                fuda_keyd::http::serve(service.clone(), tls, listener, shutdown_signal()).await;
+                anyhow::Ok(())
+            })?;
+            service.close();
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Fingerprint { data } => {
+            println!("{}", fuda_keyd::tls::fingerprint_of(&data.join("tls"))?);
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}

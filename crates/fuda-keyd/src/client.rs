@@ -1,0 +1,387 @@
+//! How the CLI talks to a key service: one trait, [`KeyService`], two implementations that
+//! pass the same contract tests.
+//!
+//! - [`Embedded`]: the [`Service`] in-process over a SQLite file in the user's data
+//!   directory. The default when no service is configured: a single user needs no daemon
+//!   and is the admin of their own service.
+//! - [`Remote`]: HTTPS to `fuda-keyd`, with the server certificate pinned by its SHA-256
+//!   fingerprint (given at `fuda init --service URL --enroll CODE --ca-fingerprint F`).
+//!   `ureq` is a small blocking client: the CLI needs no async runtime for one request per
+//!   file, and it accepts our own rustls config, so pinning is a custom verifier.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{Query, Record, Verification};
+use crate::directory::{Enrolled, Enrollment, Group, NewUser, User, UserStatus};
+use crate::licence::{Granted, Request};
+use crate::registry::{Document, Grant, Principal, Registration, Revocation};
+use crate::service::{Caller, DocumentRights, RevokeTarget, Service, ServiceInfo, UserAdded};
+use crate::Error;
+
+/// Everything the CLI asks of a key service.
+pub trait KeyService {
+    /// The service's id and public keys.
+    fn info(&self) -> Result<ServiceInfo, Error>;
+    /// Who the caller is.
+    fn whoami(&self) -> Result<User, Error>;
+    /// Registers a newly protected document.
+    fn register(&self, registration: Registration) -> Result<Document, Error>;
+    /// Asks for a file key.
+    fn licence(&self, request: Request) -> Result<Granted, Error>;
+    /// A document and the caller's rights on it.
+    fn document(&self, doc: &str) -> Result<DocumentRights, Error>;
+    /// Adds or changes a grant.
+    fn grant(&self, doc: &str, grant: Grant) -> Result<Document, Error>;
+    /// Removes a grant.
+    fn ungrant(&self, doc: &str, principal: &Principal) -> Result<Document, Error>;
+    /// Admin: adds a user, returning their enrollment code.
+    fn user_add(&self, user: NewUser) -> Result<UserAdded, Error>;
+    /// Admin: a new enrollment code for a user.
+    fn user_code(&self, name: &str) -> Result<UserAdded, Error>;
+    /// Admin: enables or disables a user.
+    fn user_status(&self, name: &str, status: UserStatus) -> Result<User, Error>;
+    /// Admin: every user.
+    fn user_list(&self) -> Result<Vec<User>, Error>;
+    /// Admin: creates a group.
+    fn group_add(&self, name: &str) -> Result<(), Error>;
+    /// Admin: adds or removes a member.
+    fn group_member(&self, group: &str, user: &str, member: bool) -> Result<(), Error>;
+    /// Admin: every group.
+    fn group_list(&self) -> Result<Vec<Group>, Error>;
+    /// Admin: revokes.
+    fn revoke(&self, target: RevokeTarget) -> Result<Revocation, Error>;
+    /// Admin: lifts a revocation.
+    fn unrevoke(&self, target: RevokeTarget) -> Result<(), Error>;
+    /// Admin: revocations in force.
+    fn revocations(&self) -> Result<Vec<Revocation>, Error>;
+    /// Admin: every document.
+    fn documents(&self) -> Result<Vec<Document>, Error>;
+    /// Admin: audit records.
+    fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
+    /// Admin: verifies the audit chain.
+    fn audit_verify(&self) -> Result<Verification, Error>;
+    /// Admin: adds a wrapping key version.
+    fn rotate_key(&self) -> Result<ServiceInfo, Error>;
+}
+
+/// The service in-process.
+pub struct Embedded {
+    service: Service,
+    user: String,
+    rt: tokio::runtime::Runtime,
+    /// Whether dropping this client closes the service (the one that opened it).
+    owns: bool,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl Embedded {
+    /// The embedded service in `dir`, acting as `user`; created (with `user` as its admin,
+    /// enrolled with the given keys) if it does not exist yet.
+    pub fn open_or_init(
+        dir: &std::path::Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Embedded, Error> {
+        let name = user.name.clone();
+        let service = if dir.join(crate::service::DB_FILE).exists() {
+            Service::open(dir)?
+        } else {
+            Service::init_embedded(dir, user, recipient, signing_key)?
+        };
+        let mut embedded = Embedded::new(service, &name);
+        embedded.owns = true;
+        Ok(embedded)
+    }
+
+    /// Acts as `user` on `service` (which stays open when this client is dropped).
+    pub fn new(service: Service, user: &str) -> Embedded {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+        Embedded {
+            service,
+            user: user.to_owned(),
+            rt,
+            owns: false,
+        }
+    }
+
+    fn caller(&self) -> Caller {
+        Caller::Local(self.user.clone())
+    }
+
+    /// The service.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if self.owns {
+            self.service.close();
+        }
+    }
+}
+
+impl KeyService for Embedded {
+    fn info(&self) -> Result<ServiceInfo, Error> {
+        Ok(self.service.info())
+    }
+    fn whoami(&self) -> Result<User, Error> {
+        self.rt.block_on(self.service.whoami(self.caller()))
+    }
+    fn register(&self, r: Registration) -> Result<Document, Error> {
+        self.rt.block_on(self.service.register(self.caller(), r))
+    }
+    fn licence(&self, r: Request) -> Result<Granted, Error> {
+        self.rt.block_on(self.service.licence(self.caller(), r))
+    }
+    fn document(&self, doc: &str) -> Result<DocumentRights, Error> {
+        self.rt
+            .block_on(self.service.document(self.caller(), doc.to_owned()))
+    }
+    fn grant(&self, doc: &str, grant: Grant) -> Result<Document, Error> {
+        self.rt
+            .block_on(self.service.grant(self.caller(), doc.to_owned(), grant))
+    }
+    fn ungrant(&self, doc: &str, p: &Principal) -> Result<Document, Error> {
+        self.rt.block_on(
+            self.service
+                .ungrant(self.caller(), doc.to_owned(), p.clone()),
+        )
+    }
+    fn user_add(&self, user: NewUser) -> Result<UserAdded, Error> {
+        self.rt.block_on(self.service.user_add(self.caller(), user))
+    }
+    fn user_code(&self, name: &str) -> Result<UserAdded, Error> {
+        self.rt
+            .block_on(self.service.user_code(self.caller(), name.to_owned()))
+    }
+    fn user_status(&self, name: &str, status: UserStatus) -> Result<User, Error> {
+        self.rt.block_on(
+            self.service
+                .user_status(self.caller(), name.to_owned(), status),
+        )
+    }
+    fn user_list(&self) -> Result<Vec<User>, Error> {
+        self.rt.block_on(self.service.user_list(self.caller()))
+    }
+    fn group_add(&self, name: &str) -> Result<(), Error> {
+        self.rt
+            .block_on(self.service.group_add(self.caller(), name.to_owned()))
+    }
+    fn group_member(&self, group: &str, user: &str, member: bool) -> Result<(), Error> {
+        self.rt.block_on(self.service.group_member(
+            self.caller(),
+            group.to_owned(),
+            user.to_owned(),
+            member,
+        ))
+    }
+    fn group_list(&self) -> Result<Vec<Group>, Error> {
+        self.rt.block_on(self.service.group_list(self.caller()))
+    }
+    fn revoke(&self, t: RevokeTarget) -> Result<Revocation, Error> {
+        self.rt.block_on(self.service.revoke(self.caller(), t))
+    }
+    fn unrevoke(&self, t: RevokeTarget) -> Result<(), Error> {
+        self.rt.block_on(self.service.unrevoke(self.caller(), t))
+    }
+    fn revocations(&self) -> Result<Vec<Revocation>, Error> {
+        self.rt.block_on(self.service.revocations(self.caller()))
+    }
+    fn documents(&self) -> Result<Vec<Document>, Error> {
+        self.rt.block_on(self.service.documents(self.caller()))
+    }
+    fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
+        self.rt.block_on(self.service.audit(self.caller(), q))
+    }
+    fn audit_verify(&self) -> Result<Verification, Error> {
+        self.rt.block_on(self.service.audit_verify(self.caller()))
+    }
+    fn rotate_key(&self) -> Result<ServiceInfo, Error> {
+        self.rt.block_on(self.service.rotate_key(self.caller()))
+    }
+}
+
+/// A `fuda-keyd` over HTTPS.
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Remote {
+    /// A client of the service at `url` (`https://host:port`) whose certificate has the
+    /// SHA-256 fingerprint `fingerprint` (hex, colons allowed), using `token` if enrolled.
+    pub fn new(url: &str, fingerprint: &str, token: Option<String>) -> Result<Remote, Error> {
+        let pin = crate::tls::parse_fingerprint(fingerprint)?;
+        let config = crate::tls::pinned_client_config(pin);
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(Arc::new(config))
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build();
+        let base = url.trim_end_matches('/').to_owned();
+        if !base.starts_with("https://") {
+            return Err(Error::Invalid(format!(
+                "the key service URL {url} must start with https://"
+            )));
+        }
+        Ok(Remote { base, token, agent })
+    }
+
+    /// Redeems an enrollment code (no token needed).
+    pub fn enroll(&self, e: &Enrollment) -> Result<Enrolled, Error> {
+        self.call(
+            "POST",
+            "/v1/enroll",
+            Some(serde_json::to_value(e).expect("json")),
+        )
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, Error> {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match resp {
+            Ok(r) => r
+                .into_json::<T>()
+                .map_err(|e| Error::Transport(format!("{}{path}: bad answer: {e}", self.base))),
+            Err(ureq::Error::Status(status, r)) => {
+                let v: serde_json::Value = r.into_json().unwrap_or_default();
+                let code = v["error"].as_str().unwrap_or("").to_owned();
+                let msg = v["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                Err(Error::from_code(&code, msg))
+            }
+            Err(ureq::Error::Transport(t)) => Err(Error::Transport(format!("{}: {t}", self.base))),
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call("GET", path, None)
+    }
+
+    fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: impl serde::Serialize,
+    ) -> Result<T, Error> {
+        self.call(
+            "POST",
+            path,
+            Some(serde_json::to_value(body).expect("json")),
+        )
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Empty {}
+
+impl KeyService for Remote {
+    fn info(&self) -> Result<ServiceInfo, Error> {
+        self.get("/v1/info")
+    }
+    fn whoami(&self) -> Result<User, Error> {
+        self.get("/v1/me")
+    }
+    fn register(&self, r: Registration) -> Result<Document, Error> {
+        self.post("/v1/documents", r)
+    }
+    fn licence(&self, r: Request) -> Result<Granted, Error> {
+        self.post("/v1/licences", r)
+    }
+    fn document(&self, doc: &str) -> Result<DocumentRights, Error> {
+        self.post("/v1/document", serde_json::json!({"doc": doc}))
+    }
+    fn grant(&self, doc: &str, grant: Grant) -> Result<Document, Error> {
+        self.post("/v1/grant", serde_json::json!({"doc": doc, "grant": grant}))
+    }
+    fn ungrant(&self, doc: &str, p: &Principal) -> Result<Document, Error> {
+        self.post(
+            "/v1/ungrant",
+            serde_json::json!({"doc": doc, "principal": p}),
+        )
+    }
+    fn user_add(&self, user: NewUser) -> Result<UserAdded, Error> {
+        self.post("/v1/admin/users", user)
+    }
+    fn user_code(&self, name: &str) -> Result<UserAdded, Error> {
+        self.post("/v1/admin/user-code", serde_json::json!({"name": name}))
+    }
+    fn user_status(&self, name: &str, status: UserStatus) -> Result<User, Error> {
+        self.post(
+            "/v1/admin/user-status",
+            serde_json::json!({"name": name, "status": status}),
+        )
+    }
+    fn user_list(&self) -> Result<Vec<User>, Error> {
+        self.get("/v1/admin/users")
+    }
+    fn group_add(&self, name: &str) -> Result<(), Error> {
+        self.post::<Empty>("/v1/admin/groups", serde_json::json!({"name": name}))
+            .map(drop)
+    }
+    fn group_member(&self, group: &str, user: &str, member: bool) -> Result<(), Error> {
+        self.post::<Empty>(
+            "/v1/admin/group-members",
+            serde_json::json!({"group": group, "user": user, "member": member}),
+        )
+        .map(drop)
+    }
+    fn group_list(&self) -> Result<Vec<Group>, Error> {
+        self.get("/v1/admin/groups")
+    }
+    fn revoke(&self, t: RevokeTarget) -> Result<Revocation, Error> {
+        self.post("/v1/admin/revoke", t)
+    }
+    fn unrevoke(&self, t: RevokeTarget) -> Result<(), Error> {
+        self.post::<Empty>("/v1/admin/unrevoke", t).map(drop)
+    }
+    fn revocations(&self) -> Result<Vec<Revocation>, Error> {
+        self.get("/v1/admin/revocations")
+    }
+    fn documents(&self) -> Result<Vec<Document>, Error> {
+        self.get("/v1/admin/documents")
+    }
+    fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
+        self.post("/v1/admin/audit", q)
+    }
+    fn audit_verify(&self) -> Result<Verification, Error> {
+        self.get("/v1/admin/audit/verify")
+    }
+    fn rotate_key(&self) -> Result<ServiceInfo, Error> {
+        self.post("/v1/admin/rotate-key", serde_json::json!({}))
+    }
+}

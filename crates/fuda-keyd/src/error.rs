@@ -1,0 +1,154 @@
+//! The service's errors: each says what happened and what the user can do.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a licence (or another request on a document) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DenyCode {
+    /// The user's account is disabled.
+    UserDisabled,
+    /// The document is not in this service's registry.
+    NotRegistered,
+    /// The header is not for this service, was edited, or its label does not match.
+    BadHeader,
+    /// The document was revoked for everyone.
+    DocumentRevoked,
+    /// The user was revoked on every document.
+    UserRevoked,
+    /// The user was revoked on this document.
+    UserRevokedOnDocument,
+    /// The document expired.
+    Expired,
+    /// The user lacks the rights asked for.
+    NoRights,
+}
+
+impl DenyCode {
+    /// The code as written in the API and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCode::UserDisabled => "user-disabled",
+            DenyCode::NotRegistered => "not-registered",
+            DenyCode::BadHeader => "bad-header",
+            DenyCode::DocumentRevoked => "document-revoked",
+            DenyCode::UserRevoked => "user-revoked",
+            DenyCode::UserRevokedOnDocument => "user-revoked-on-document",
+            DenyCode::Expired => "expired",
+            DenyCode::NoRights => "no-rights",
+        }
+    }
+}
+
+/// A refusal, audited, with a message the user can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    /// Machine-readable reason.
+    pub code: DenyCode,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// Errors of the key service and its clients.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request was refused (and the refusal audited).
+    #[error("access denied: {}", .0.message)]
+    Denied(Denial),
+    /// No valid credentials.
+    #[error("not authenticated: {0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed to do this (e.g. not an admin).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// A named thing does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The thing exists already or the change conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error("key service storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The service keys could not be used.
+    #[error("key service keys: {0}")]
+    Keys(#[from] crate::keys::KeyError),
+    /// The service is not reachable or answered nonsense (remote client).
+    #[error("key service unreachable: {0}")]
+    Transport(String),
+    /// The service's answer failed verification (remote client).
+    #[error("the key service's answer is not trustworthy: {0}")]
+    Untrusted(String),
+    /// The service is shutting down.
+    #[error("the key service is shutting down; try again")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// The stable error code used in the JSON API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Denied(d) => d.code.as_str(),
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not-found",
+            Error::Conflict(_) => "conflict",
+            Error::Invalid(_) => "invalid",
+            Error::Store(_) | Error::Keys(_) => "internal",
+            Error::Transport(_) => "transport",
+            Error::Untrusted(_) => "untrusted",
+            Error::ShuttingDown => "unavailable",
+        }
+    }
+
+    /// Rebuilds an error from the API's code and message (remote client).
+    pub fn from_code(code: &str, message: String) -> Error {
+        let deny = |code| {
+            Error::Denied(Denial {
+                code,
+                message: message.clone(),
+            })
+        };
+        match code {
+            "user-disabled" => deny(DenyCode::UserDisabled),
+            "not-registered" => deny(DenyCode::NotRegistered),
+            "bad-header" => deny(DenyCode::BadHeader),
+            "document-revoked" => deny(DenyCode::DocumentRevoked),
+            "user-revoked" => deny(DenyCode::UserRevoked),
+            "user-revoked-on-document" => deny(DenyCode::UserRevokedOnDocument),
+            "expired" => deny(DenyCode::Expired),
+            "no-rights" => deny(DenyCode::NoRights),
+            "unauthorized" => Error::Unauthorized(message),
+            "forbidden" => Error::Forbidden(message),
+            "not-found" => Error::NotFound(message),
+            "conflict" => Error::Conflict(message),
+            "invalid" => Error::Invalid(message),
+            "unavailable" => Error::ShuttingDown,
+            _ => Error::Transport(format!("{code}: {message}")),
+        }
+    }
+
+    /// The message without the category prefix (what the API sends).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Denied(d) => d.message.clone(),
+            Error::Unauthorized(m)
+            | Error::Forbidden(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m)
+            | Error::Invalid(m)
+            | Error::Transport(m)
+            | Error::Untrusted(m) => m.clone(),
+            // Internal details stay in the server log.
+            Error::Store(_) | Error::Keys(_) => {
+                "the key service failed internally; the administrator can see why in its log".into()
+            }
+            Error::ShuttingDown => self.to_string(),
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The HTTPS front of `fuda-keyd`: JSON under `/v1`, bearer tokens, rustls (ring).
+//!
+//! Every handler turns a request into one call on the [`Service`]; every error becomes a
+//! 4xx with `{"error": CODE, "message": TEXT}` (5xx only for the service's own failures).
+//! Limits: request bodies of at most [`BODY_LIMIT`] bytes, 10 s to send the request
+//! headers and finish the TLS handshake, 30 s per request. On shutdown the listener closes
+//! and in-flight requests finish (up to 30 s) before the writer commits its last batch.
+//! Logs (tracing) carry method, path, status, time and user — never tokens, codes or keys.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::Query;
+use crate::directory::{Enrollment, NewUser, UserStatus};
+use crate::registry::{Grant, Principal, Registration};
+use crate::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
+use crate::Error;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// Longest a request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the TLS handshake and request headers may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Error::Denied(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::Store(_) | Error::Keys(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Transport(_) | Error::Untrusted(_) => StatusCode::BAD_GATEWAY,
+            Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::json!({"error": self.code(), "message": self.message()});
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose rejections are our JSON errors (400, 413, 415), never plain text.
+struct Body<T>(T);
+
+#[axum::async_trait]
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(reject(rejection)),
+        }
+    }
+}
+
+fn reject(r: JsonRejection) -> Response {
+    let status = r.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too-large"
+    } else {
+        "invalid"
+    };
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than {BODY_LIMIT} bytes")
+    } else {
+        format!(
+            "the request body is not what this endpoint takes: {}",
+            r.body_text()
+        )
+    };
+    let status = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (
+        status,
+        Json(serde_json::json!({"error": code, "message": message})),
+    )
+        .into_response()
+}
+
+fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| Error::Unauthorized("this request needs an API token (Authorization: Bearer …): run `fuda init --service URL --enroll CODE`".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or_else(|| {
+            Error::Unauthorized("the Authorization header must be `Bearer TOKEN`".into())
+        })?;
+    Ok(Caller::Token(token.to_owned()))
+}
+
+type Svc = State<Service>;
+type R<T> = Result<Json<T>, Error>;
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn info(State(s): Svc) -> Json<ServiceInfo> {
+    Json(s.info())
+}
+
+async fn enroll(State(s): Svc, Body(e): Body<Enrollment>) -> R<crate::directory::Enrolled> {
+    s.enroll_async(e).await.map(Json)
+}
+
+async fn me(State(s): Svc, h: HeaderMap) -> R<crate::directory::User> {
+    s.whoami(caller(&h)?).await.map(Json)
+}
+
+async fn register(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(r): Body<Registration>,
+) -> R<crate::registry::Document> {
+    s.register(caller(&h)?, r).await.map(Json)
+}
+
+async fn licence(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(r): Body<crate::licence::Request>,
+) -> R<crate::licence::Granted> {
+    s.licence(caller(&h)?, r).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct DocArg {
+    doc: String,
+}
+
+async fn document(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<DocArg>,
+) -> R<crate::service::DocumentRights> {
+    s.document(caller(&h)?, a.doc).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct GrantArg {
+    doc: String,
+    grant: Grant,
+}
+
+async fn grant(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<GrantArg>,
+) -> R<crate::registry::Document> {
+    s.grant(caller(&h)?, a.doc, a.grant).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct UngrantArg {
+    doc: String,
+    principal: Principal,
+}
+
+async fn ungrant(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<UngrantArg>,
+) -> R<crate::registry::Document> {
+    s.ungrant(caller(&h)?, a.doc, a.principal).await.map(Json)
+}
+
+async fn user_add(State(s): Svc, h: HeaderMap, Body(u): Body<NewUser>) -> R<UserAdded> {
+    s.user_add(caller(&h)?, u).await.map(Json)
+}
+
+async fn user_list(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::User>> {
+    s.user_list(caller(&h)?).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct NameArg {
+    name: String,
+}
+
+async fn user_code(State(s): Svc, h: HeaderMap, Body(a): Body<NameArg>) -> R<UserAdded> {
+    s.user_code(caller(&h)?, a.name).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct StatusArg {
+    name: String,
+    status: UserStatus,
+}
+
+async fn user_status(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<StatusArg>,
+) -> R<crate::directory::User> {
+    s.user_status(caller(&h)?, a.name, a.status).await.map(Json)
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+async fn group_add(State(s): Svc, h: HeaderMap, Body(a): Body<NameArg>) -> R<Empty> {
+    s.group_add(caller(&h)?, a.name)
+        .await
+        .map(|_| Json(Empty {}))
+}
+
+#[derive(Deserialize)]
+struct MemberArg {
+    group: String,
+    user: String,
+    member: bool,
+}
+
+async fn group_member(State(s): Svc, h: HeaderMap, Body(a): Body<MemberArg>) -> R<Empty> {
+    s.group_member(caller(&h)?, a.group, a.user, a.member)
+        .await
+        .map(|_| Json(Empty {}))
+}
+
+async fn group_list(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::Group>> {
+    s.group_list(caller(&h)?).await.map(Json)
+}
+
+async fn revoke(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(t): Body<RevokeTarget>,
+) -> R<crate::registry::Revocation> {
+    s.revoke(caller(&h)?, t).await.map(Json)
+}
+
+async fn unrevoke(State(s): Svc, h: HeaderMap, Body(t): Body<RevokeTarget>) -> R<Empty> {
+    s.unrevoke(caller(&h)?, t).await.map(|_| Json(Empty {}))
+}
+
+async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<crate::registry::Revocation>> {
+    s.revocations(caller(&h)?).await.map(Json)
+}
+
+async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<crate::registry::Document>> {
+    s.documents(caller(&h)?).await.map(Json)
+}
+
+async fn audit(State(s): Svc, h: HeaderMap, Body(q): Body<Query>) -> R<Vec<crate::audit::Record>> {
+    s.audit(caller(&h)?, q).await.map(Json)
+}
+
+async fn audit_verify(State(s): Svc, h: HeaderMap) -> R<crate::audit::Verification> {
+    s.audit_verify(caller(&h)?).await.map(Json)
+}
+
+async fn rotate_key(State(s): Svc, h: HeaderMap) -> R<ServiceInfo> {
+    s.rotate_key(caller(&h)?).await.map(Json)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such endpoint: the API is under /v1 (see docs/key-service.md)".into())
+}
+
+async fn log(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let micros = start.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::error!(%method, %path, status, micros, "request");
+    } else if status >= 400 {
+        tracing::warn!(%method, %path, status, micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status, micros, "request");
+    }
+    resp
+}
+
+/// The API's routes over `service`.
+pub fn router(service: Service) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/info", get(info))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/me", get(me))
+        .route("/v1/documents", post(register))
+        .route("/v1/document", post(document))
+        .route("/v1/grant", post(grant))
+        .route("/v1/ungrant", post(ungrant))
+        .route("/v1/licences", post(licence))
+        .route("/v1/admin/users", post(user_add).get(user_list))
+        .route("/v1/admin/user-code", post(user_code))
+        .route("/v1/admin/user-status", post(user_status))
+        .route("/v1/admin/groups", post(group_add).get(group_list))
+        .route("/v1/admin/group-members", post(group_member))
+        .route("/v1/admin/revoke", post(revoke))
+        .route("/v1/admin/unrevoke", post(unrevoke))
+        .route("/v1/admin/revocations", get(revocations))
+        .route("/v1/admin/documents", get(documents))
+        .route("/v1/admin/audit", post(audit))
+        .route("/v1/admin/audit/verify", get(audit_verify))
+        .route("/v1/admin/rotate-key", post(rotate_key))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(log))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(service)
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (at most 30 s).
+pub async fn serve(
+    service: Service,
+    tls: rustls::ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = router(service);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, _peer) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder.timer(TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT).keep_alive(true);
+                    let conn = builder.serve_connection(
+                        TokioIo::new(tls),
+                        hyper_util::service::TowerToHyperService::new(app),
+                    );
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 30 s");
+    }
+}
+
+/// What `fuda-keyd init` made.
+#[derive(Debug)]
+pub struct Init {
+    /// The first admin and their one-time enrollment code.
+    pub admin: UserAdded,
+    /// The TLS certificate's SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// The service's id and keys.
+    pub info: ServiceInfo,
+}
+
+/// `fuda-keyd init`: keys, TLS certificate, database, first admin.
+pub fn init(data: &Path, admin: NewUser) -> Result<Init, Error> {
+    let (service, added) = Service::init(data, admin)?;
+    let info = service.info();
+    service.close();
+    let fingerprint = crate::tls::generate(
+        &data.join("tls"),
+        &[
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ],
+    )?;
+    Ok(Init {
+        admin: added,
+        fingerprint,
+        info,
+    })
+}
+
+/// A server running on its own threads (for tests and benchmarks).
+pub struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Opens the service in `data` and serves it on `addr` (port 0: any free port).
+    pub fn start(data: &Path, addr: SocketAddr) -> Result<Running, Error> {
+        let service = Service::open(data)?;
+        let tls = crate::tls::server_config(&data.join("tls"))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot start the runtime: {e}")))?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| Error::Invalid(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            rt.block_on(serve(service.clone(), tls, listener, async {
+                let _ = stopped.await;
+            }));
+            service.close();
+        });
+        Ok(Running {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops gracefully and waits.
+    pub fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

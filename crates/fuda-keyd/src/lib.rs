@@ -1,0 +1,41 @@
+//! fuda key service: who may have which file's key, right now — and an audit of every answer.
+//!
+//! The [`Service`] is pure logic over a [`store::Store`] (SQLite by default): a
+//! [`directory`] of users and groups, a [`registry`] of protected documents with their grants
+//! and revocations, [`licence`]s that hand a file key sealed to one user's age recipient,
+//! and a hash-chained [`audit`] log written in the same transaction as every decision.
+//! [`keys`] holds the service's versioned X25519 wrapping keys and its Ed25519 signing key.
+//!
+//! Two fronts reach the same `Service`: [`http`] (the `fuda-keyd` daemon: HTTPS, JSON under
+//! `/v1`) and [`client::Embedded`] (in-process, for a single user who needs no daemon).
+//! The CLI talks to either through the one [`client::KeyService`] trait; [`client::Remote`]
+//! is the HTTPS implementation.
+//!
+//! Data flows one way: CLI → client → service → store. The service never reaches back.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod client;
+pub mod directory;
+mod error;
+pub mod http;
+pub mod keys;
+pub mod licence;
+pub mod registry;
+pub mod service;
+pub mod store;
+pub mod tls;
+
+pub use error::{Denial, DenyCode, Error};
+pub use service::{Caller, Service};
+
+/// The current time as Unix seconds (or `FUDA_KEYD_NOW` when set, for tests of expiry).
+pub fn now() -> i64 {
+    if let Some(v) = std::env::var_os("FUDA_KEYD_NOW") {
+        if let Some(t) = v.to_str().and_then(|s| s.parse().ok()) {
+            return t;
+        }
+    }
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,1171 @@
+//! The service: every decision, over a [`Store`], audited in the same transaction.
+//!
+//! One writer thread owns the store. Requests become jobs; the writer takes every job
+//! waiting (up to [`MAX_BATCH`]) and runs them in one transaction, each in a savepoint, then
+//! commits once (one fsync) and only then answers them: group commit. A decision is never
+//! acknowledged before its audit record is durable. Cryptography (unwrapping the header,
+//! sealing the key, signing the licence) runs on the caller's thread, outside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use fuda_core::envelope::{FileKey, Header};
+use fuda_core::rights::{Right, Rights};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Event};
+use crate::directory::{self, Enrolled, Enrollment, Group, NewUser, User, UserStatus};
+use crate::error::{Denial, DenyCode, Error};
+use crate::keys::ServiceKeys;
+use crate::licence::{self, Granted, Licence, SignedLicence};
+use crate::registry::{Document, Grant, Principal, Registration, Revocation};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{append_audit, DocRow, Store, StoreError, Tx};
+
+/// Most jobs committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// How long an enrollment code stays valid (seconds).
+pub const ENROLLMENT_TTL: i64 = 7 * 86_400;
+
+/// File name of the database in the data directory.
+pub const DB_FILE: &str = "keyd.db";
+
+/// Who is asking.
+#[derive(Clone)]
+pub enum Caller {
+    /// A bearer token (remote clients); resolved to a user inside the transaction.
+    Token(String),
+    /// A user of the embedded service (the process is the user).
+    Local(String),
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Token(_) => f.write_str("Caller::Token(<redacted>)"),
+            Caller::Local(n) => write!(f, "Caller::Local({n})"),
+        }
+    }
+}
+
+/// What a client pins and uses: the service's id and public keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Service id (a ULID made at init).
+    pub id: String,
+    /// The age recipient new files are wrapped to.
+    pub recipient: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The licence signing key, base64 Ed25519.
+    pub signing_key: String,
+}
+
+/// A document with the caller's own rights on it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DocumentRights {
+    /// The document.
+    pub document: Document,
+    /// What the caller may do.
+    pub rights: Rights,
+}
+
+/// A user just added, with their one-time enrollment code.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserAdded {
+    /// The user.
+    pub user: User,
+    /// One-time enrollment code (shown once).
+    pub code: String,
+}
+
+/// What to revoke or unrevoke: a document, a user, or a user on a document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RevokeTarget {
+    /// The document.
+    #[serde(default)]
+    pub doc: Option<String>,
+    /// The user.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+type Finisher = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut dyn Tx) -> (bool, Finisher) + Send>;
+
+struct Inner {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    keys: RwLock<Arc<ServiceKeys>>,
+    dir: PathBuf,
+    id: String,
+}
+
+/// The key service. Cheap to clone; every clone shares one writer.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("dir", &self.inner.dir)
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+fn key_check(key: &FileKey) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"fuda-keyd/key-check/v1");
+    ctx.update(key.expose());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+fn date(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+fn audit_err(e: StoreError) -> Error {
+    Error::Store(e)
+}
+
+/// The rights `user` holds on `doc` through its grants.
+pub fn effective_rights(doc: &Document, user: &User) -> Rights {
+    doc.grants
+        .iter()
+        .filter(|g| g.principal.matches(user, &doc.owner))
+        .fold(Rights::NONE, |acc, g| {
+            g.rights.iter().fold(acc, |a, r| a.with(r))
+        })
+}
+
+impl Service {
+    /// Creates a new service in `dir`: keys, database, and the first admin (returned with
+    /// a one-time enrollment code). Refuses if keys exist.
+    pub fn init(dir: &Path, admin: NewUser) -> Result<(Service, UserAdded), Error> {
+        fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
+            Error::Keys(crate::keys::KeyError::Io {
+                path: dir.to_owned(),
+                source,
+            })
+        })?;
+        ServiceKeys::init(&dir.join("keys"))?;
+        let service = Service::open(dir)?;
+        let added = service.bootstrap_user(admin, None)?;
+        Ok((service, added))
+    }
+
+    /// Creates an embedded service in `dir` whose admin is the local user, enrolled with
+    /// their keys directly (no code).
+    pub fn init_embedded(
+        dir: &Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Service, Error> {
+        fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
+            Error::Keys(crate::keys::KeyError::Io {
+                path: dir.to_owned(),
+                source,
+            })
+        })?;
+        ServiceKeys::init(&dir.join("keys"))?;
+        let service = Service::open(dir)?;
+        service.bootstrap_user(user, Some((recipient.to_owned(), signing_key.to_owned())))?;
+        Ok(service)
+    }
+
+    fn bootstrap_user(
+        &self,
+        admin: NewUser,
+        keys: Option<(String, String)>,
+    ) -> Result<UserAdded, Error> {
+        let id = self.inner.id.clone();
+        let akey = self.keys();
+        self.run(move |tx| {
+            if tx.meta_get("service_id")?.is_none() {
+                tx.meta_set("service_id", &id)?;
+            }
+            directory::validate_name("user", &admin.name)?;
+            let user = User {
+                name: admin.name.clone(),
+                display_name: admin
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| admin.name.clone()),
+                dept: admin.dept.clone(),
+                status: UserStatus::Active,
+                admin: true,
+                recipient: keys.as_ref().map(|k| k.0.clone()),
+                signing_key: keys.as_ref().map(|k| k.1.clone()),
+                groups: Vec::new(),
+            };
+            tx.user_put(&user)?;
+            let code = directory::new_secret("fudaenroll")?;
+            if keys.is_none() {
+                tx.enrollment_add(
+                    &directory::secret_hash(&code),
+                    &user.name,
+                    crate::now() + ENROLLMENT_TTL,
+                )?;
+            }
+            append_audit(
+                tx,
+                akey.audit_key(),
+                Event::allow(&user.name, "init").subject(&user.name),
+            )?;
+            Ok(UserAdded { user, code })
+        })
+    }
+
+    /// Opens the service in `dir` (keys and database) and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Service, Error> {
+        let keys = ServiceKeys::load(&dir.join("keys"))?;
+        let mut store = SqliteStore::open(&dir.join(DB_FILE))?;
+        let mut id = None;
+        store.transaction(&mut |tx| {
+            id = tx.meta_get("service_id")?;
+            if id.is_none() {
+                let new = ulid::Ulid::new().to_string();
+                tx.meta_set("service_id", &new)?;
+                id = Some(new);
+            }
+            Ok(())
+        })?;
+        Ok(Service::start(
+            Box::new(store),
+            keys,
+            dir,
+            id.unwrap_or_default(),
+        ))
+    }
+
+    /// Starts a service over any store.
+    pub fn start(store: Box<dyn Store>, keys: ServiceKeys, dir: &Path, id: String) -> Service {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("fuda-keyd-writer".into())
+            .spawn(move || writer(store, rx))
+            .expect("spawn the writer thread");
+        Service {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                keys: RwLock::new(Arc::new(keys)),
+                dir: dir.to_owned(),
+                id,
+            }),
+        }
+    }
+
+    /// Stops accepting work, lets the writer commit what it has, and waits for it.
+    pub fn close(&self) {
+        self.inner.jobs.lock().expect("jobs lock").take();
+        if let Some(h) = self.inner.writer.lock().expect("writer lock").take() {
+            let _ = h.join();
+        }
+    }
+
+    fn keys(&self) -> Arc<ServiceKeys> {
+        self.inner.keys.read().expect("keys lock").clone()
+    }
+
+    /// Sends a job to the writer and returns where its answer will arrive.
+    fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx: &mut dyn Tx| {
+            let result = f(tx);
+            // Store failures undo the job; refusals keep their audit record.
+            let keep = !matches!(result, Err(Error::Store(_)));
+            let finish: Finisher = Box::new(move |commit| {
+                let _ = reply.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(Error::Store(e.clone())),
+                });
+            });
+            (keep, finish)
+        });
+        let sender = self.inner.jobs.lock().expect("jobs lock").clone();
+        match sender {
+            Some(s) => {
+                if let Err(mpsc::SendError(job)) = s.send(job) {
+                    drop(job);
+                }
+            }
+            None => drop(job),
+        }
+        answer
+    }
+
+    /// Runs a job and waits (blocking) for its committed answer.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(f)
+            .blocking_recv()
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Runs a job and awaits its committed answer.
+    async fn run_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(f).await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// The service's id and public keys.
+    pub fn info(&self) -> ServiceInfo {
+        let keys = self.keys();
+        ServiceInfo {
+            id: self.inner.id.clone(),
+            recipient: keys.current_recipient().to_string(),
+            key_version: keys.current_version(),
+            signing_key: STANDARD.encode(keys.signing_public()),
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+/// Resolves the caller to a user. Bad credentials write nothing.
+fn resolve(tx: &mut dyn Tx, caller: &Caller) -> Result<User, Error> {
+    let name = match caller {
+        Caller::Local(n) => n.clone(),
+        Caller::Token(t) => tx.token_user(&directory::secret_hash(t))?.ok_or_else(|| {
+            Error::Unauthorized(
+                "the API token is not valid: enroll again with `fuda init --service URL --enroll CODE` (ask an admin for a code)".into(),
+            )
+        })?,
+    };
+    tx.user_get(&name)?
+        .ok_or_else(|| Error::Unauthorized(format!("user {name} is not in the directory")))
+}
+
+/// A disabled user is refused everywhere, and the refusal audited.
+fn require_active(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    user: &User,
+    action: &str,
+    doc: Option<&str>,
+) -> Result<(), Error> {
+    if user.status == UserStatus::Active {
+        return Ok(());
+    }
+    let mut ev = Event::allow(&user.name, action).deny(DenyCode::UserDisabled.as_str());
+    ev.doc = doc.map(str::to_owned);
+    append_audit(tx, key, ev).map_err(audit_err)?;
+    Err(Error::Denied(Denial {
+        code: DenyCode::UserDisabled,
+        message: format!(
+            "your account {} is disabled: ask an administrator to enable it",
+            user.name
+        ),
+    }))
+}
+
+fn require_admin(user: &User) -> Result<(), Error> {
+    if user.admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "{} is not an administrator of this key service",
+            user.name
+        )))
+    }
+}
+
+/// Audits a denial and returns it as an error.
+fn deny<T>(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    ev: Event,
+    code: DenyCode,
+    message: String,
+) -> Result<T, Error> {
+    append_audit(tx, key, ev.deny(code.as_str())).map_err(audit_err)?;
+    Err(Error::Denied(Denial { code, message }))
+}
+
+/// What the header says, checked outside the writer.
+struct HeaderCheck {
+    doc: Option<String>,
+    outcome: Result<(FileKey, u32), Denial>,
+}
+
+fn check_header(keys: &ServiceKeys, bytes: &[u8]) -> HeaderCheck {
+    let bad = |message: String| Denial {
+        code: DenyCode::BadHeader,
+        message,
+    };
+    let header = match Header::parse_bytes(bytes) {
+        Ok((h, _)) => h,
+        Err(e) => {
+            return HeaderCheck {
+                doc: None,
+                outcome: Err(bad(format!(
+                    "the request does not carry a valid fuda file header: {e}"
+                ))),
+            }
+        }
+    };
+    let doc = header.label().map(|l| l.doc_id().to_owned());
+    if doc.is_none() {
+        return HeaderCheck {
+            doc,
+            outcome: Err(bad(
+                "the file has no fuda/label stanza: it was not protected with fuda".into(),
+            )),
+        };
+    }
+    let outcome = keys.unwrap(&header).map_err(|e| match e {
+        fuda_core::envelope::Error::HeaderMac => bad(
+            "the file's header was modified or comes from another file (its MAC does not match): ask the owner for an intact copy".into(),
+        ),
+        _ => bad(
+            "this file was not protected for this key service (none of its keys opens it): ask the owner to protect it again, or use the recovery key".into(),
+        ),
+    });
+    HeaderCheck { doc, outcome }
+}
+
+impl Service {
+    /// Redeems a one-time enrollment code: stores the user's public keys, returns a token.
+    pub fn enroll(&self, e: Enrollment) -> Result<Enrolled, Error> {
+        let (key, info) = (self.keys(), self.info());
+        self.run(move |tx| enroll(tx, &key, info, e))
+    }
+
+    /// Async [`Service::enroll`].
+    pub async fn enroll_async(&self, e: Enrollment) -> Result<Enrolled, Error> {
+        let (key, info) = (self.keys(), self.info());
+        self.run_async(move |tx| enroll(tx, &key, info, e)).await
+    }
+
+    /// The caller's directory entry.
+    pub async fn whoami(&self, caller: Caller) -> Result<User, Error> {
+        self.run_async(move |tx| resolve(tx, &caller)).await
+    }
+
+    /// Registers a protected document (at `fuda protect`).
+    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
+        let keys = self.keys();
+        let check = check_header(&keys, &r.header);
+        let key = keys.clone();
+        self.run_async(move |tx| register(tx, &key, &caller, r, check))
+            .await
+    }
+
+    /// Decides a licence request; on yes, seals the key to the user and signs a licence.
+    pub async fn licence(&self, caller: Caller, req: licence::Request) -> Result<Granted, Error> {
+        let keys = self.keys();
+        let check = check_header(&keys, &req.header);
+        let key = keys.clone();
+        let rights = req.rights;
+        let (file_key, decision) = self
+            .run_async(move |tx| decide(tx, &key, &caller, rights, check))
+            .await?;
+        self.grant_licence(&keys, &file_key, decision)
+    }
+
+    fn grant_licence(
+        &self,
+        keys: &ServiceKeys,
+        file_key: &FileKey,
+        d: Decision,
+    ) -> Result<Granted, Error> {
+        let recipient: age::x25519::Recipient = d.recipient.parse().map_err(|_| {
+            Error::Invalid(format!(
+                "the enrolled age recipient of {} is invalid: enroll again",
+                d.user
+            ))
+        })?;
+        let sealed = licence::seal(file_key, &recipient)?;
+        let now = crate::now();
+        let mut offline_until = now + i64::from(d.offline_days) * 86_400;
+        if let Some(exp) = d.expires_at {
+            offline_until = offline_until.min(exp);
+        }
+        let l = Licence {
+            v: 1,
+            service: self.inner.id.clone(),
+            doc: d.doc,
+            user: d.user,
+            rights: d.rights,
+            issued_at: now,
+            offline_until,
+            sealed_sha256: licence::sha256_hex(&sealed),
+        };
+        let sig = STANDARD.encode(keys.sign(&SignedLicence::signing_input(&l)));
+        Ok(Granted {
+            sealed_key: sealed,
+            licence: SignedLicence { licence: l, sig },
+        })
+    }
+
+    /// A document and the caller's rights on it (any right, or admin, needed).
+    pub async fn document(&self, caller: Caller, doc: String) -> Result<DocumentRights, Error> {
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            require_active(tx, key.audit_key(), &user, "rights", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let rights = effective_rights(&row.doc, &user);
+            if rights.is_empty() && !user.admin {
+                return Err(Error::Forbidden(format!(
+                    "you have no rights on document {doc}"
+                )));
+            }
+            Ok(DocumentRights {
+                document: row.doc,
+                rights,
+            })
+        })
+        .await
+    }
+
+    /// Adds or changes a grant (owner, or `share` up to one's own rights and the level's
+    /// `max_rights`).
+    pub async fn grant(
+        &self,
+        caller: Caller,
+        doc: String,
+        grant: Grant,
+    ) -> Result<Document, Error> {
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "grant", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let mine = effective_rights(&row.doc, &user);
+            let ev = Event::allow(&user.name, "grant").doc(&doc).detail(serde_json::json!({
+                "principal": grant.principal.to_string(), "rights": grant.rights.to_string()}));
+            if !mine.allows(Right::Owner) {
+                if !mine.allows(Right::Share) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "you have {} on {doc}; sharing needs the share or owner right: ask the owner {}",
+                        show_rights(mine), row.doc.owner));
+                }
+                if !mine.covers(grant.rights) || grant.rights.allows(Right::Owner) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "you can share at most your own rights ({}) on {doc}", show_rights(mine)));
+                }
+            }
+            if grant.principal != Principal::Owner && !row.doc.max_rights.covers(grant.rights) {
+                return deny(tx, k, ev, DenyCode::NoRights, format!(
+                    "level {} allows at most {} for people outside its default grants; {} is more",
+                    row.doc.level, show_rights(row.doc.max_rights), grant.rights));
+            }
+            check_principal(tx, &grant.principal)?;
+            tx.grant_set(&doc, &grant)?;
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            tx.doc_get(&doc)?.map(|r| r.doc).ok_or_else(|| not_registered(&doc))
+        })
+        .await
+    }
+
+    /// Removes a grant (owner only).
+    pub async fn ungrant(
+        &self,
+        caller: Caller,
+        doc: String,
+        principal: Principal,
+    ) -> Result<Document, Error> {
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "ungrant", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let ev = Event::allow(&user.name, "ungrant")
+                .doc(&doc)
+                .detail(serde_json::json!({
+                "principal": principal.to_string()}));
+            if !effective_rights(&row.doc, &user).allows(Right::Owner) {
+                return deny(
+                    tx,
+                    k,
+                    ev,
+                    DenyCode::NoRights,
+                    format!(
+                        "only the owner ({}) can remove grants on {doc}",
+                        row.doc.owner
+                    ),
+                );
+            }
+            if !tx.grant_remove(&doc, &principal)? {
+                return Err(Error::NotFound(format!(
+                    "{doc} has no grant for {principal}"
+                )));
+            }
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            tx.doc_get(&doc)?
+                .map(|r| r.doc)
+                .ok_or_else(|| not_registered(&doc))
+        })
+        .await
+    }
+}
+
+fn show_rights(r: Rights) -> String {
+    if r.is_empty() {
+        "no rights".into()
+    } else {
+        r.to_string()
+    }
+}
+
+fn not_registered(doc: &str) -> Error {
+    Error::NotFound(format!(
+        "document {doc} is not registered with this key service"
+    ))
+}
+
+fn check_principal(tx: &mut dyn Tx, p: &Principal) -> Result<(), Error> {
+    match p {
+        Principal::Owner => Ok(()),
+        Principal::User(u) => match tx.user_get(u)? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!(
+                "user {u} is not in the directory: ask an admin to add them"
+            ))),
+        },
+        Principal::Group(g) => {
+            if tx.group_exists(g)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound(format!(
+                    "group {g} does not exist (no such group or department)"
+                )))
+            }
+        }
+    }
+}
+
+fn enroll(
+    tx: &mut dyn Tx,
+    key: &ServiceKeys,
+    info: ServiceInfo,
+    e: Enrollment,
+) -> Result<Enrolled, Error> {
+    let bad_code = || {
+        Error::Unauthorized(
+            "the enrollment code is not valid (already used, expired or mistyped): ask an admin for a new one".into(),
+        )
+    };
+    let (name, expires) = tx
+        .enrollment_take(&directory::secret_hash(&e.code))?
+        .ok_or_else(bad_code)?;
+    if expires < crate::now() {
+        return Err(bad_code());
+    }
+    e.recipient
+        .parse::<age::x25519::Recipient>()
+        .map_err(|_| Error::Invalid("the age recipient is not an age1… X25519 recipient".into()))?;
+    let sk = STANDARD
+        .decode(&e.signing_key)
+        .ok()
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| {
+            Error::Invalid("the signing key is not a base64 Ed25519 public key".into())
+        })?;
+    let mut user = tx.user_get(&name)?.ok_or_else(bad_code)?;
+    user.recipient = Some(e.recipient);
+    user.signing_key = Some(STANDARD.encode(sk));
+    tx.user_put(&user)?;
+    let token = directory::new_secret("fudatok")?;
+    tx.token_add(&directory::secret_hash(&token), &user.name, crate::now())?;
+    append_audit(
+        tx,
+        key.audit_key(),
+        Event::allow(&user.name, "enroll").subject(&user.name),
+    )
+    .map_err(audit_err)?;
+    Ok(Enrolled {
+        user,
+        token,
+        service: info,
+    })
+}
+
+fn register(
+    tx: &mut dyn Tx,
+    keys: &ServiceKeys,
+    caller: &Caller,
+    r: Registration,
+    check: HeaderCheck,
+) -> Result<Document, Error> {
+    let user = resolve(tx, caller)?;
+    let k = keys.audit_key();
+    require_active(tx, k, &user, "protect", check.doc.as_deref())?;
+    let (file_key, version) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
+    let doc_id = check.doc.unwrap_or_default();
+    if tx.doc_get(&doc_id)?.is_some() {
+        return Err(Error::Conflict(format!(
+            "document {doc_id} is already registered"
+        )));
+    }
+    for g in &r.grants {
+        check_principal(tx, &g.principal)?;
+    }
+    let now = crate::now();
+    let doc = Document {
+        id: doc_id.clone(),
+        name: r.name,
+        level: r.level,
+        owner: user.name.clone(),
+        grants: r.grants,
+        max_rights: r.max_rights,
+        expires_at: r.expires_at,
+        offline_days: r.offline_days,
+        size: r.size,
+        digest: r.digest,
+        host: r.host,
+        path: r.path,
+        key_version: version,
+        created_at: now,
+        revoked: false,
+    };
+    tx.doc_insert(&DocRow {
+        doc: doc.clone(),
+        key_check: key_check(&file_key),
+    })?;
+    append_audit(
+        tx,
+        k,
+        Event::allow(&user.name, "protect").doc(&doc_id).detail(serde_json::json!({
+            "name": doc.name, "level": doc.level, "expires_at": doc.expires_at,
+            "grants": doc.grants.iter().map(|g| format!("{}={}", g.principal, g.rights)).collect::<Vec<_>>(),
+        })),
+    )
+    .map_err(audit_err)?;
+    Ok(tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc))
+}
+
+struct Decision {
+    doc: String,
+    user: String,
+    recipient: String,
+    rights: Rights,
+    offline_days: u32,
+    expires_at: Option<i64>,
+}
+
+fn decide(
+    tx: &mut dyn Tx,
+    keys: &ServiceKeys,
+    caller: &Caller,
+    asked: Rights,
+    check: HeaderCheck,
+) -> Result<(FileKey, Decision), Error> {
+    let user = resolve(tx, caller)?;
+    let k = keys.audit_key();
+    let doc_id = check.doc.clone();
+    require_active(tx, k, &user, "open", doc_id.as_deref())?;
+    let mut ev =
+        Event::allow(&user.name, "open").detail(serde_json::json!({"rights": asked.to_string()}));
+    ev.doc = doc_id.clone();
+    let (file_key, _version) = match check.outcome {
+        Ok(v) => v,
+        Err(d) => return deny(tx, k, ev, d.code, d.message),
+    };
+    let doc_id = doc_id.unwrap_or_default();
+    let Some(row) = tx.doc_get(&doc_id)? else {
+        return deny(tx, k, ev, DenyCode::NotRegistered, format!(
+            "document {doc_id} is not registered with this key service: it was protected elsewhere; ask its owner"));
+    };
+    let doc = row.doc;
+    if !directory::constant_time_eq(&row.key_check, &key_check(&file_key)) {
+        return deny(tx, k, ev, DenyCode::BadHeader, format!(
+            "this file's key does not belong to document {doc_id} as registered: the file was forged or re-encrypted outside fuda"));
+    }
+    // The first revocation found decides (one denial, one audit record).
+    if let Some(r) = tx.revocations_for(&doc_id, &user.name)?.into_iter().next() {
+        let when = date(r.at);
+        let (code, message) = match (&r.doc, &r.user) {
+            (Some(_), None) => (DenyCode::DocumentRevoked, format!(
+                "document {} ({doc_id}) was revoked by {} on {when}: nobody can open it; ask the owner {} for a current version",
+                doc.name, r.by, doc.owner)),
+            (None, Some(_)) => (DenyCode::UserRevoked, format!(
+                "your access to all protected documents was revoked by {} on {when}: ask an administrator", r.by)),
+            _ => (DenyCode::UserRevokedOnDocument, format!(
+                "your access to {} ({doc_id}) was revoked by {} on {when}: ask the owner {} or an administrator",
+                doc.name, r.by, doc.owner)),
+        };
+        return deny(tx, k, ev, code, message);
+    }
+    if let Some(exp) = doc.expires_at {
+        if crate::now() >= exp {
+            return deny(
+                tx,
+                k,
+                ev,
+                DenyCode::Expired,
+                format!(
+                    "document {} ({doc_id}) expired on {}: ask the owner {} to extend it",
+                    doc.name,
+                    date(exp),
+                    doc.owner
+                ),
+            );
+        }
+    }
+    let rights = effective_rights(&doc, &user);
+    if !rights.covers(asked) {
+        return deny(tx, k, ev, DenyCode::NoRights, format!(
+            "you ({}) have {} on {} ({doc_id}); {asked} needs a grant from the owner {} (`fuda share`)",
+            user.name, show_rights(rights), doc.name, doc.owner));
+    }
+    let recipient = user.recipient.clone().ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} has not enrolled an age recipient: run `fuda init --service … --enroll CODE`",
+            user.name
+        ))
+    })?;
+    append_audit(tx, k, ev).map_err(audit_err)?;
+    Ok((
+        file_key,
+        Decision {
+            doc: doc_id,
+            user: user.name,
+            recipient,
+            rights,
+            offline_days: doc.offline_days,
+            expires_at: doc.expires_at,
+        },
+    ))
+}
+
+/// Administration.
+impl Service {
+    fn admin_job<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx, &ring::hmac::Key, &User) -> Result<T, Error> + Send + 'static,
+        caller: Caller,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
+        let key = self.keys();
+        self.submit(move |tx| {
+            let user = resolve(tx, &caller)?;
+            require_active(tx, key.audit_key(), &user, "admin", None)?;
+            require_admin(&user)?;
+            f(tx, key.audit_key(), &user)
+        })
+    }
+
+    async fn admin<T: Send + 'static>(
+        &self,
+        caller: Caller,
+        f: impl FnOnce(&mut dyn Tx, &ring::hmac::Key, &User) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.admin_job(f, caller)
+            .await
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Adds a user and returns their one-time enrollment code.
+    pub async fn user_add(&self, caller: Caller, new: NewUser) -> Result<UserAdded, Error> {
+        self.admin(caller, move |tx, k, me| {
+            directory::validate_name("user", &new.name)?;
+            if let Some(d) = &new.dept {
+                directory::validate_name("department", d)?;
+            }
+            if tx.user_get(&new.name)?.is_some() {
+                return Err(Error::Conflict(format!("user {} already exists", new.name)));
+            }
+            let user = User {
+                name: new.name.clone(),
+                display_name: new.display_name.clone().unwrap_or_else(|| new.name.clone()),
+                dept: new.dept.clone(),
+                status: UserStatus::Active,
+                admin: new.admin,
+                recipient: None,
+                signing_key: None,
+                groups: Vec::new(),
+            };
+            tx.user_put(&user)?;
+            let code = directory::new_secret("fudaenroll")?;
+            tx.enrollment_add(
+                &directory::secret_hash(&code),
+                &user.name,
+                crate::now() + ENROLLMENT_TTL,
+            )?;
+            append_audit(
+                tx,
+                k,
+                Event::allow(&me.name, "user-add")
+                    .subject(&user.name)
+                    .detail(serde_json::json!({"dept": user.dept, "admin": user.admin})),
+            )
+            .map_err(audit_err)?;
+            Ok(UserAdded { user, code })
+        })
+        .await
+    }
+
+    /// A new one-time enrollment code for an existing user (new machine, lost token).
+    pub async fn user_code(&self, caller: Caller, name: String) -> Result<UserAdded, Error> {
+        self.admin(caller, move |tx, k, me| {
+            let user = tx
+                .user_get(&name)?
+                .ok_or_else(|| Error::NotFound(format!("user {name} does not exist")))?;
+            let code = directory::new_secret("fudaenroll")?;
+            tx.enrollment_add(
+                &directory::secret_hash(&code),
+                &user.name,
+                crate::now() + ENROLLMENT_TTL,
+            )?;
+            append_audit(tx, k, Event::allow(&me.name, "user-code").subject(&name))
+                .map_err(audit_err)?;
+            Ok(UserAdded { user, code })
+        })
+        .await
+    }
+
+    /// Enables or disables a user.
+    pub async fn user_status(
+        &self,
+        caller: Caller,
+        name: String,
+        status: UserStatus,
+    ) -> Result<User, Error> {
+        self.admin(caller, move |tx, k, me| {
+            let mut user = tx
+                .user_get(&name)?
+                .ok_or_else(|| Error::NotFound(format!("user {name} does not exist")))?;
+            if user.name == me.name && status == UserStatus::Disabled {
+                return Err(Error::Conflict("you cannot disable yourself".into()));
+            }
+            user.status = status;
+            tx.user_put(&user)?;
+            let action = if status == UserStatus::Active {
+                "user-enable"
+            } else {
+                "user-disable"
+            };
+            append_audit(tx, k, Event::allow(&me.name, action).subject(&name))
+                .map_err(audit_err)?;
+            Ok(user)
+        })
+        .await
+    }
+
+    /// Every user.
+    pub async fn user_list(&self, caller: Caller) -> Result<Vec<User>, Error> {
+        self.admin(caller, |tx, _, _| Ok(tx.user_list()?)).await
+    }
+
+    /// Creates a group.
+    pub async fn group_add(&self, caller: Caller, name: String) -> Result<(), Error> {
+        self.admin(caller, move |tx, k, me| {
+            directory::validate_name("group", &name)?;
+            tx.group_add(&name)?;
+            append_audit(
+                tx,
+                k,
+                Event::allow(&me.name, "group-add").detail(serde_json::json!({"group": name})),
+            )
+            .map_err(audit_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Adds (`member`) or removes a user from a group.
+    pub async fn group_member(
+        &self,
+        caller: Caller,
+        group: String,
+        user: String,
+        member: bool,
+    ) -> Result<(), Error> {
+        self.admin(caller, move |tx, k, me| {
+            if tx.user_get(&user)?.is_none() {
+                return Err(Error::NotFound(format!("user {user} does not exist")));
+            }
+            tx.group_add(&group)?;
+            tx.group_member(&group, &user, member)?;
+            let action = if member {
+                "group-member-add"
+            } else {
+                "group-member-remove"
+            };
+            append_audit(
+                tx,
+                k,
+                Event::allow(&me.name, action)
+                    .subject(&user)
+                    .detail(serde_json::json!({"group": group})),
+            )
+            .map_err(audit_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every group with its members.
+    pub async fn group_list(&self, caller: Caller) -> Result<Vec<Group>, Error> {
+        self.admin(caller, |tx, _, _| Ok(tx.group_list()?)).await
+    }
+
+    /// Revokes a document, a user, or a user on a document: effective at the next request.
+    pub async fn revoke(&self, caller: Caller, target: RevokeTarget) -> Result<Revocation, Error> {
+        self.admin(caller, move |tx, k, me| {
+            check_target(tx, &target)?;
+            let r = Revocation {
+                doc: target.doc.clone(),
+                user: target.user.clone(),
+                at: crate::now(),
+                by: me.name.clone(),
+            };
+            tx.revocation_add(&r)?;
+            let mut ev = Event::allow(&me.name, "revoke");
+            ev.doc = target.doc;
+            ev.subject = target.user;
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Lifts a revocation.
+    pub async fn unrevoke(&self, caller: Caller, target: RevokeTarget) -> Result<(), Error> {
+        self.admin(caller, move |tx, k, me| {
+            check_target(tx, &target)?;
+            if !tx.revocation_remove(target.doc.as_deref(), target.user.as_deref())? {
+                return Err(Error::NotFound("no such revocation is in force".into()));
+            }
+            let mut ev = Event::allow(&me.name, "unrevoke");
+            ev.doc = target.doc;
+            ev.subject = target.user;
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Revocations in force.
+    pub async fn revocations(&self, caller: Caller) -> Result<Vec<Revocation>, Error> {
+        self.admin(caller, |tx, _, _| Ok(tx.revocation_list()?))
+            .await
+    }
+
+    /// Every registered document.
+    pub async fn documents(&self, caller: Caller) -> Result<Vec<Document>, Error> {
+        self.admin(caller, |tx, _, _| Ok(tx.doc_list()?)).await
+    }
+
+    /// Audit records matching a query.
+    pub async fn audit(
+        &self,
+        caller: Caller,
+        q: audit::Query,
+    ) -> Result<Vec<audit::Record>, Error> {
+        self.admin(caller, move |tx, _, _| Ok(tx.audit_query(&q)?))
+            .await
+    }
+
+    /// Verifies the whole audit chain.
+    pub async fn audit_verify(&self, caller: Caller) -> Result<audit::Verification, Error> {
+        let keys = self.keys();
+        self.admin(caller, move |tx, _, _| {
+            let records = tx.audit_all()?;
+            let head = tx.audit_head()?;
+            Ok(audit::verify(keys.audit_key(), records, head))
+        })
+        .await
+    }
+
+    /// Adds a wrapping key version; new files are wrapped to it, old ones keep opening.
+    pub async fn rotate_key(&self, caller: Caller) -> Result<ServiceInfo, Error> {
+        let dir = self.inner.dir.join("keys");
+        let this = self.clone();
+        let version = self
+            .admin(caller, move |tx, k, me| {
+                let version = ServiceKeys::rotate(&dir)?;
+                append_audit(
+                    tx,
+                    k,
+                    Event::allow(&me.name, "rotate-key")
+                        .detail(serde_json::json!({"version": version})),
+                )
+                .map_err(audit_err)?;
+                Ok(version)
+            })
+            .await?;
+        let keys = ServiceKeys::load(&this.inner.dir.join("keys"))?;
+        debug_assert_eq!(keys.current_version(), version);
+        *this.inner.keys.write().expect("keys lock") = Arc::new(keys);
+        Ok(this.info())
+    }
+}
+
+fn check_target(tx: &mut dyn Tx, t: &RevokeTarget) -> Result<(), Error> {
+    if t.doc.is_none() && t.user.is_none() {
+        return Err(Error::Invalid(
+            "name a document (--doc ID), a user (--user NAME) or both".into(),
+        ));
+    }
+    if let Some(d) = &t.doc {
+        if tx.doc_get(d)?.is_none() {
+            return Err(not_registered(d));
+        }
+    }
+    if let Some(u) = &t.user {
+        if tx.user_get(u)?.is_none() {
+            return Err(Error::NotFound(format!("user {u} does not exist")));
+        }
+    }
+    Ok(())
+}
+
+fn writer(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut jobs: Vec<Option<Job>> = batch.into_iter().map(Some).collect();
+        let mut finishers: Vec<Finisher> = Vec::with_capacity(jobs.len());
+        let result = store.transaction(&mut |tx| {
+            for job in jobs.iter_mut() {
+                let Some(job) = job.take() else { continue };
+                tx.savepoint()?;
+                let (keep, finish) = job(tx);
+                finishers.push(finish);
+                tx.release(keep)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = &result {
+            tracing::error!(error = %e, jobs = finishers.len(), "transaction failed");
+        }
+        for finish in finishers {
+            finish(result.as_ref().map(|_| ()));
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Where the service keeps its state, behind one trait (SQLite now; PostgreSQL later for
+//! replicas).
+//!
+//! A [`Store`] runs a closure in one durable transaction; the closure works on a [`Tx`],
+//! which has one method per question the service asks. The service batches concurrent
+//! requests into one transaction (group commit), each in its own savepoint, so a decision
+//! and its audit record are committed together and a failed request leaves no trace.
+
+pub mod sqlite;
+
+use crate::audit::{Event, Query, Record};
+use crate::directory::{Group, User};
+use crate::registry::{Document, Grant, Principal, Revocation};
+
+/// A storage failure.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database {path}: {message}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The database was written by a newer version.
+    #[error("database {path} has schema version {found}, newer than this fuda-keyd ({supported}): upgrade fuda-keyd")]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+}
+
+/// A document row with what only the service sees.
+#[derive(Clone, Debug)]
+pub struct DocRow {
+    /// The public part.
+    pub doc: Document,
+    /// SHA-256 of the file key, binding the document id to one file key.
+    pub key_check: [u8; 32],
+}
+
+/// One transaction's view of the state.
+pub trait Tx {
+    /// A value from the metadata table.
+    fn meta_get(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a metadata value.
+    fn meta_set(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// A user with their groups.
+    fn user_get(&mut self, name: &str) -> Result<Option<User>, StoreError>;
+    /// Inserts or replaces a user (groups are managed separately).
+    fn user_put(&mut self, user: &User) -> Result<(), StoreError>;
+    /// Every user.
+    fn user_list(&mut self) -> Result<Vec<User>, StoreError>;
+    /// The user a token hash belongs to.
+    fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError>;
+    /// Stores a token hash.
+    fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError>;
+    /// Deletes a user's tokens.
+    fn token_delete_user(&mut self, user: &str) -> Result<(), StoreError>;
+    /// Stores an enrollment code hash.
+    fn enrollment_add(
+        &mut self,
+        hash: &[u8; 32],
+        user: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Takes (deletes and returns) an enrollment: the user and expiry.
+    fn enrollment_take(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
+
+    /// Creates a group (no-op if it exists).
+    fn group_add(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Whether a group exists (explicitly or as someone's department).
+    fn group_exists(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// Adds or removes a member.
+    fn group_member(&mut self, group: &str, user: &str, member: bool) -> Result<(), StoreError>;
+    /// Every group with members (departments included).
+    fn group_list(&mut self) -> Result<Vec<Group>, StoreError>;
+
+    /// A document.
+    fn doc_get(&mut self, id: &str) -> Result<Option<DocRow>, StoreError>;
+    /// Inserts a document with its grants.
+    fn doc_insert(&mut self, row: &DocRow) -> Result<(), StoreError>;
+    /// Every document.
+    fn doc_list(&mut self) -> Result<Vec<Document>, StoreError>;
+    /// Sets (or replaces) a grant.
+    fn grant_set(&mut self, doc: &str, grant: &Grant) -> Result<(), StoreError>;
+    /// Removes a grant; whether it existed.
+    fn grant_remove(&mut self, doc: &str, principal: &Principal) -> Result<bool, StoreError>;
+
+    /// Records a revocation (no-op if present).
+    fn revocation_add(&mut self, r: &Revocation) -> Result<(), StoreError>;
+    /// Lifts a revocation; whether it existed.
+    fn revocation_remove(
+        &mut self,
+        doc: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// The revocations touching `doc` or `user` (for a licence decision).
+    fn revocations_for(&mut self, doc: &str, user: &str) -> Result<Vec<Revocation>, StoreError>;
+    /// Every revocation.
+    fn revocation_list(&mut self) -> Result<Vec<Revocation>, StoreError>;
+
+    /// The last record's sequence number and hash.
+    fn audit_head(&mut self) -> Result<Option<(i64, String)>, StoreError>;
+    /// Appends a record (and moves the head).
+    fn audit_append(&mut self, record: &Record) -> Result<(), StoreError>;
+    /// Records matching a query, oldest first.
+    fn audit_query(&mut self, q: &Query) -> Result<Vec<Record>, StoreError>;
+    /// Every record in sequence order.
+    fn audit_all(&mut self) -> Result<Vec<Record>, StoreError>;
+
+    /// Starts a savepoint.
+    fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Keeps (true) or undoes (false) what was done since the savepoint.
+    fn release(&mut self, keep: bool) -> Result<(), StoreError>;
+}
+
+/// Storage: runs work in durable transactions.
+pub trait Store: Send {
+    /// Runs `work` in one transaction and commits it durably (or rolls back on error).
+    fn transaction(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Appends an event to the chain inside `tx`, keyed with the audit key.
+pub fn append_audit(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    event: Event,
+) -> Result<Record, StoreError> {
+    let (seq, prev) = match tx.audit_head()? {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, crate::audit::GENESIS.to_owned()),
+    };
+    let at_ms = now_ms();
+    let hash = crate::audit::record_hash(key, seq, at_ms, &event, &prev);
+    let record = Record {
+        seq,
+        at_ms,
+        event,
+        prev,
+        hash,
+    };
+    tx.audit_append(&record)?;
+    Ok(record)
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,181 @@
+//! TLS: the service's self-signed certificate, and clients that pin it by fingerprint.
+//!
+//! `fuda-keyd init` makes a self-signed certificate (`DATA/tls/cert.pem`, key 0600) and
+//! prints its SHA-256 fingerprint; staff give that fingerprint to `fuda init`, and the
+//! client then accepts exactly that certificate (no CA, no name check: the pin is the
+//! identity). rustls runs with the ring provider only.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::Error;
+
+/// File names under `DATA/tls/`.
+pub const CERT_FILE: &str = "cert.pem";
+/// The private key file.
+pub const KEY_FILE: &str = "key.pem";
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// SHA-256 of a certificate's DER, as colon-separated upper-case hex (like `openssl x509
+/// -fingerprint -sha256`).
+pub fn fingerprint(der: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, der);
+    d.as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parses a fingerprint (hex, any case, colons or spaces allowed).
+pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], Error> {
+    let clean: String = s
+        .trim()
+        .trim_start_matches("SHA256:")
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(&clean, &mut out).map_err(|_| {
+        Error::Invalid(format!(
+            "certificate fingerprint {s:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed): copy it from `fuda-keyd init` or `fuda-keyd fingerprint`"
+        ))
+    })?;
+    Ok(out)
+}
+
+/// Makes the self-signed certificate and key in `dir` (0700); returns the fingerprint.
+pub fn generate(dir: &Path, names: &[String]) -> Result<String, Error> {
+    let io = |e: std::io::Error| Error::Invalid(format!("{}: {e}", dir.display()));
+    fuda_core::fsutil::create_private_dir(dir).map_err(io)?;
+    let cert = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| Error::Invalid(format!("cannot make the TLS certificate: {e}")))?;
+    let key_pem = zeroize::Zeroizing::new(cert.key_pair.serialize_pem());
+    fuda_core::fsutil::create_secret_file(&dir.join(KEY_FILE), key_pem.as_bytes()).map_err(io)?;
+    std::fs::write(dir.join(CERT_FILE), cert.cert.pem()).map_err(io)?;
+    Ok(fingerprint(cert.cert.der()))
+}
+
+fn load(dir: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(name).display())))
+    };
+    let certs = rustls_pemfile::certs(&mut &read(CERT_FILE)?[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(CERT_FILE).display())))?;
+    let key_bytes = zeroize::Zeroizing::new(read(KEY_FILE)?);
+    let key = rustls_pemfile::private_key(&mut &key_bytes[..])
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} holds no private key",
+                dir.join(KEY_FILE).display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} holds no certificate",
+            dir.join(CERT_FILE).display()
+        )));
+    }
+    Ok((certs, key))
+}
+
+/// The fingerprint of the certificate in `dir`.
+pub fn fingerprint_of(dir: &Path) -> Result<String, Error> {
+    Ok(fingerprint(&load(dir)?.0[0]))
+}
+
+/// The server's rustls config from `dir`.
+pub fn server_config(dir: &Path) -> Result<rustls::ServerConfig, Error> {
+    let (certs, key) = load(dir)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Invalid(format!("TLS certificate in {}: {e}", dir.display())))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client config that accepts exactly the certificate with SHA-256 `pin`.
+pub fn pinned_client_config(pin: [u8; 32]) -> rustls::ClientConfig {
+    let provider = provider();
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { pin, provider }))
+        .with_no_client_auth()
+}
+
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if crate::directory::constant_time_eq(got.as_ref(), &self.pin) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the key service's certificate has fingerprint {}, not the pinned one: someone may be intercepting the connection, or the service got a new certificate (ask the admin)",
+                fingerprint(end_entity.as_ref())
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,450 @@
+//! The contract every key service keeps, run against the embedded service and against a
+//! real HTTPS server: the same story, the same answers.
+
+use base64::Engine as _;
+use fuda_core::envelope::{self, LabelStanza, StreamOptions};
+use fuda_core::rights::Rights;
+use fuda_keyd::client::{Embedded, KeyService, Remote};
+use fuda_keyd::directory::{Enrollment, NewUser, UserStatus};
+use fuda_keyd::licence::Request;
+use fuda_keyd::registry::{Grant, Principal, Registration};
+use fuda_keyd::service::RevokeTarget;
+use fuda_keyd::{DenyCode, Error, Service};
+
+/// A person: their keys and their client.
+struct Person {
+    name: String,
+    age: age::x25519::Identity,
+    client: Box<dyn KeyService>,
+}
+
+/// Makes clients for enrolled users.
+trait Harness {
+    fn admin(&self) -> &dyn KeyService;
+    fn service_key(&self) -> Vec<u8>;
+    fn recipient(&self) -> age::x25519::Recipient;
+    fn person(&self, name: &str, dept: &str) -> Person;
+}
+
+fn enrollment(code: String) -> (age::x25519::Identity, Enrollment) {
+    let age = age::x25519::Identity::generate();
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let kp = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    use ring::signature::KeyPair;
+    let e = Enrollment {
+        code,
+        recipient: age.to_public().to_string(),
+        signing_key: base64::engine::general_purpose::STANDARD.encode(kp.public_key().as_ref()),
+    };
+    (age, e)
+}
+
+fn new_user(name: &str, dept: &str) -> NewUser {
+    NewUser {
+        name: name.into(),
+        display_name: None,
+        dept: Some(dept.into()),
+        admin: false,
+    }
+}
+
+struct EmbeddedHarness {
+    _dir: tempfile::TempDir,
+    service: Service,
+    admin: Embedded,
+}
+
+impl EmbeddedHarness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (age, e) = enrollment(String::new());
+        let admin = Embedded::open_or_init(
+            &dir.path().join("keyd"),
+            NewUser {
+                name: "admin".into(),
+                display_name: None,
+                dept: Some("情報システム部".into()),
+                admin: true,
+            },
+            &e.recipient,
+            &e.signing_key,
+        )
+        .unwrap();
+        drop(age);
+        let service = admin.service().clone();
+        EmbeddedHarness {
+            _dir: dir,
+            service,
+            admin,
+        }
+    }
+}
+
+impl Harness for EmbeddedHarness {
+    fn admin(&self) -> &dyn KeyService {
+        &self.admin
+    }
+    fn service_key(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.service.info().signing_key)
+            .unwrap()
+    }
+    fn recipient(&self) -> age::x25519::Recipient {
+        self.service.info().recipient.parse().unwrap()
+    }
+    fn person(&self, name: &str, dept: &str) -> Person {
+        let added = self.admin.user_add(new_user(name, dept)).unwrap();
+        let (age, e) = enrollment(added.code);
+        self.service.enroll(e).unwrap();
+        Person {
+            name: name.into(),
+            age,
+            client: Box::new(Embedded::new(self.service.clone(), name)),
+        }
+    }
+}
+
+struct RemoteHarness {
+    _dir: tempfile::TempDir,
+    url: String,
+    fingerprint: String,
+    admin: Remote,
+    server: Option<fuda_keyd::http::Running>,
+}
+
+impl RemoteHarness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("keyd");
+        let init = fuda_keyd::http::init(
+            &data,
+            NewUser {
+                name: "admin".into(),
+                display_name: None,
+                dept: None,
+                admin: true,
+            },
+        )
+        .unwrap();
+        let server =
+            fuda_keyd::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = format!("https://{}", server.addr());
+        let anon = Remote::new(&url, &init.fingerprint, None).unwrap();
+        let (_age, e) = enrollment(init.admin.code);
+        let enrolled = anon.enroll(&e).unwrap();
+        let admin = Remote::new(&url, &init.fingerprint, Some(enrolled.token)).unwrap();
+        RemoteHarness {
+            _dir: dir,
+            url,
+            fingerprint: init.fingerprint,
+            admin,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for RemoteHarness {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
+    }
+}
+
+impl Harness for RemoteHarness {
+    fn admin(&self) -> &dyn KeyService {
+        &self.admin
+    }
+    fn service_key(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.admin.info().unwrap().signing_key)
+            .unwrap()
+    }
+    fn recipient(&self) -> age::x25519::Recipient {
+        self.admin.info().unwrap().recipient.parse().unwrap()
+    }
+    fn person(&self, name: &str, dept: &str) -> Person {
+        let added = self.admin.user_add(new_user(name, dept)).unwrap();
+        let (age, e) = enrollment(added.code);
+        let anon = Remote::new(&self.url, &self.fingerprint, None).unwrap();
+        let enrolled = anon.enroll(&e).unwrap();
+        let client = Remote::new(&self.url, &self.fingerprint, Some(enrolled.token)).unwrap();
+        Person {
+            name: name.into(),
+            age,
+            client: Box::new(client),
+        }
+    }
+}
+
+/// A protected file (bytes) for `doc`, wrapped to the service.
+fn protect(h: &dyn Harness, doc: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let label = LabelStanza::new(doc, b"label".to_vec()).unwrap();
+    let mut file = Vec::new();
+    let header = envelope::encrypt(
+        &[h.recipient()],
+        Some(&label),
+        content,
+        &mut file,
+        &StreamOptions::default(),
+    )
+    .unwrap();
+    (file, header.to_bytes())
+}
+
+fn register(p: &Person, header: &[u8], name: &str, grants: &[&str], expires_at: Option<i64>) {
+    p.client
+        .register(Registration {
+            header: header.to_vec(),
+            name: name.into(),
+            level: "confidential".into(),
+            grants: grants.iter().map(|g| g.parse().unwrap()).collect(),
+            max_rights: "view,edit,print".parse().unwrap(),
+            expires_at,
+            offline_days: 7,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: format!("/work/{name}"),
+        })
+        .unwrap();
+}
+
+fn open(h: &dyn Harness, p: &Person, file: &[u8], rights: &str) -> Result<Vec<u8>, Error> {
+    let header = envelope::Header::parse_bytes(file).unwrap().0;
+    let granted = p.client.licence(Request {
+        header: header.to_bytes(),
+        rights: rights.parse::<Rights>().unwrap(),
+    })?;
+    let doc = header.label().unwrap().doc_id().to_owned();
+    let key = granted.open(&h.service_key(), &p.age, &p.name, &doc)?;
+    let mut out = Vec::new();
+    envelope::Decryptor::new(file)
+        .unwrap()
+        .decrypt_with_key(&key, &mut out, &StreamOptions::default())
+        .unwrap();
+    Ok(out)
+}
+
+fn denied(r: Result<Vec<u8>, Error>) -> (DenyCode, String) {
+    match r {
+        Err(Error::Denied(d)) => (d.code, d.message),
+        Err(e) => panic!("expected a denial, got {e}"),
+        Ok(_) => panic!("expected a denial, got the content"),
+    }
+}
+
+fn story(h: &dyn Harness) {
+    let tanaka = h.person("tanaka", "設計部");
+    let sato = h.person("sato", "生産技術部");
+    let yamada = h.person("yamada", "設計部");
+    let suzuki = h.person("suzuki", "営業部");
+    let doc = ulid::Ulid::new().to_string();
+    let (file, header) = protect(h, &doc, b"drawing");
+    register(
+        &tanaka,
+        &header,
+        "bracket.dxf",
+        &["owner=owner", "group:設計部=view", "user:sato=view,edit"],
+        None,
+    );
+
+    // The owner, a granted user and a department member open it; the latter only to view.
+    assert_eq!(open(h, &tanaka, &file, "view").unwrap(), b"drawing");
+    assert_eq!(open(h, &sato, &file, "view,edit").unwrap(), b"drawing");
+    assert_eq!(open(h, &yamada, &file, "view").unwrap(), b"drawing");
+    let (code, msg) = denied(open(h, &yamada, &file, "edit"));
+    assert_eq!(code, DenyCode::NoRights);
+    assert!(msg.contains("view") && msg.contains("tanaka"), "{msg}");
+
+    // Another department is refused with a reason naming the owner.
+    let (code, msg) = denied(open(h, &suzuki, &file, "view"));
+    assert_eq!(code, DenyCode::NoRights);
+    assert!(msg.contains("no rights") && msg.contains("tanaka"), "{msg}");
+
+    // The owner shares with suzuki; suzuki opens. sato (no share right) cannot share.
+    tanaka
+        .client
+        .grant(&doc, "user:suzuki=view".parse().unwrap())
+        .unwrap();
+    assert_eq!(open(h, &suzuki, &file, "view").unwrap(), b"drawing");
+    assert!(matches!(
+        sato.client.grant(&doc, "user:yamada=edit".parse().unwrap()),
+        Err(Error::Denied(_))
+    ));
+    // max_rights limits what even the owner may give outsiders.
+    assert!(matches!(
+        tanaka
+            .client
+            .grant(&doc, "user:suzuki=export".parse().unwrap()),
+        Err(Error::Denied(_))
+    ));
+    let rights = suzuki.client.document(&doc).unwrap();
+    assert_eq!(rights.rights.to_string(), "view");
+
+    // Revoking sato on the document: the next request is refused; unrevoke restores.
+    h.admin()
+        .revoke(RevokeTarget {
+            doc: Some(doc.clone()),
+            user: Some("sato".into()),
+        })
+        .unwrap();
+    assert_eq!(
+        denied(open(h, &sato, &file, "view")).0,
+        DenyCode::UserRevokedOnDocument
+    );
+    assert_eq!(open(h, &yamada, &file, "view").unwrap(), b"drawing");
+    h.admin()
+        .unrevoke(RevokeTarget {
+            doc: Some(doc.clone()),
+            user: Some("sato".into()),
+        })
+        .unwrap();
+    assert_eq!(open(h, &sato, &file, "view").unwrap(), b"drawing");
+    // Revoking a user everywhere, and a document for everyone.
+    h.admin()
+        .revoke(RevokeTarget {
+            doc: None,
+            user: Some("sato".into()),
+        })
+        .unwrap();
+    assert_eq!(
+        denied(open(h, &sato, &file, "view")).0,
+        DenyCode::UserRevoked
+    );
+    h.admin()
+        .revoke(RevokeTarget {
+            doc: Some(doc.clone()),
+            user: None,
+        })
+        .unwrap();
+    assert_eq!(
+        denied(open(h, &tanaka, &file, "view")).0,
+        DenyCode::DocumentRevoked
+    );
+
+    // A disabled user is refused everywhere.
+    let (file2, header2) = protect(h, &ulid::Ulid::new().to_string(), b"plan");
+    register(
+        &tanaka,
+        &header2,
+        "plan.xlsx",
+        &["owner=owner", "group:設計部=view"],
+        None,
+    );
+    h.admin()
+        .user_status("yamada", UserStatus::Disabled)
+        .unwrap();
+    assert_eq!(
+        denied(open(h, &yamada, &file2, "view")).0,
+        DenyCode::UserDisabled
+    );
+    assert!(matches!(
+        yamada.client.document(&doc),
+        Err(Error::Denied(_))
+    ));
+    h.admin().user_status("yamada", UserStatus::Active).unwrap();
+    assert_eq!(open(h, &yamada, &file2, "view").unwrap(), b"plan");
+
+    // An expired document is refused.
+    let (file3, header3) = protect(h, &ulid::Ulid::new().to_string(), b"old");
+    register(&tanaka, &header3, "old.txt", &["owner=owner"], Some(1));
+    assert_eq!(
+        denied(open(h, &tanaka, &file3, "view")).0,
+        DenyCode::Expired
+    );
+
+    // Swapping headers: another file's label stanza, or a doc id edited, never yields a key.
+    let mut h2 = envelope::Header::parse_bytes(&file2)
+        .unwrap()
+        .0
+        .stanzas()
+        .to_vec();
+    let label1 = envelope::Header::parse_bytes(&file)
+        .unwrap()
+        .0
+        .label()
+        .unwrap();
+    let pos = h2.iter().position(|s| s.tag == "fuda/label").unwrap();
+    h2[pos] = label1.to_stanza();
+    let hdr = envelope::Header::parse_bytes(&file2).unwrap().0;
+    let mut forged = hdr.to_bytes();
+    // Rebuild the header text with the swapped stanza but the old MAC.
+    let text = String::from_utf8_lossy(&forged).into_owned();
+    let doc2 = hdr.label().unwrap().doc_id().to_owned();
+    forged = text.replace(&doc2, &doc).into_bytes();
+    let r = tanaka.client.licence(Request {
+        header: forged,
+        rights: "view".parse().unwrap(),
+    });
+    assert!(
+        matches!(r, Err(Error::Denied(ref d)) if d.code == DenyCode::BadHeader),
+        "{r:?}"
+    );
+    // A registered doc id with a header made with another key (a forged file) is refused.
+    let label_for_doc2 = LabelStanza::new(&doc2, b"x".to_vec()).unwrap();
+    let mut other = Vec::new();
+    envelope::encrypt(
+        &[h.recipient()],
+        Some(&label_for_doc2),
+        &b"evil"[..],
+        &mut other,
+        &StreamOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        denied(open(h, &tanaka, &other, "view")).0,
+        DenyCode::BadHeader
+    );
+    // Garbage is refused, not crashed on.
+    let r = tanaka.client.licence(Request {
+        header: b"not a header".to_vec(),
+        rights: "view".parse().unwrap(),
+    });
+    assert!(matches!(r, Err(Error::Denied(ref d)) if d.code == DenyCode::BadHeader));
+
+    // Non-admins cannot administer.
+    assert!(matches!(sato.client.user_list(), Err(Error::Forbidden(_))));
+    assert!(matches!(
+        sato.client.audit_verify(),
+        Err(Error::Forbidden(_))
+    ));
+
+    // Rotation: new files wrap to the new key; old ones keep opening.
+    let before = h.admin().info().unwrap().key_version;
+    let after = h.admin().rotate_key().unwrap();
+    assert_eq!(after.key_version, before + 1);
+    assert_eq!(open(h, &yamada, &file2, "view").unwrap(), b"plan");
+
+    // Every decision is in the audit log, and the chain verifies.
+    let records = h
+        .admin()
+        .audit(fuda_keyd::audit::Query {
+            doc: Some(doc.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(records.iter().any(|r| r.event.action == "protect"));
+    assert!(records.iter().any(|r| r.event.action == "open"
+        && r.event.outcome == fuda_keyd::audit::Outcome::Deny
+        && r.event.actor == "suzuki"));
+    let v = h.admin().audit_verify().unwrap();
+    assert!(v.ok, "{v:?}");
+    assert!(v.records >= 20);
+    let _ = Principal::Owner;
+    let _ = Grant {
+        principal: Principal::Owner,
+        rights: Rights::NONE,
+    };
+}
+
+#[test]
+fn embedded_service_keeps_the_contract() {
+    story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_contract() {
+    story(&RemoteHarness::new());
+}

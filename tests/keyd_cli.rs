@@ -1,0 +1,515 @@
+//! End-to-end: a real `fuda-keyd` on 127.0.0.1 and separate `fuda` processes for several
+//! people, each with their own HOME.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{keyd_bin, p, require_tool, workdir, write, User};
+
+/// A running key service.
+struct Keyd {
+    data: tempfile::TempDir,
+    child: Option<Child>,
+    addr: String,
+    fingerprint: String,
+    admin_code: String,
+}
+
+impl Keyd {
+    fn start() -> Keyd {
+        let data = tempfile::tempdir().unwrap();
+        let out = Command::new(keyd_bin())
+            .args([
+                "init",
+                "--data",
+                p(&data.path().join("d")),
+                "--admin",
+                "admin",
+                "--dept",
+                "情報システム部",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut k = Keyd {
+            data,
+            child: None,
+            addr: "127.0.0.1:0".into(),
+            fingerprint: v["fingerprint"].as_str().unwrap().into(),
+            admin_code: v["enrollment_code"].as_str().unwrap().into(),
+        };
+        k.serve();
+        k
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.data.path().join("d")
+    }
+
+    fn serve(&mut self) {
+        let mut child = Command::new(keyd_bin())
+            .args(["serve", "--data", p(&self.dir()), "--listen", &self.addr])
+            .env("FUDA_KEYD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the listening line")
+            .to_owned();
+        self.child = Some(child);
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// SIGTERM: a graceful stop.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let status = c.wait().unwrap();
+            assert!(
+                status.success(),
+                "fuda-keyd exited with {status} after SIGTERM"
+            );
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// A user set up with the policy at `policy` and enrolled with `code`.
+    fn enroll(&self, name: &str, code: &str, policy: &Path) -> User {
+        let u = User::new(name);
+        u.fuda(&[
+            "init",
+            "--name",
+            name,
+            "--policy",
+            p(policy),
+            "--service",
+            &self.url(),
+            "--enroll",
+            code,
+            "--ca-fingerprint",
+            &self.fingerprint,
+        ])
+        .expect(0);
+        u
+    }
+
+    fn add(&self, admin: &User, name: &str, dept: &str, policy: &Path) -> User {
+        let run = admin
+            .fuda(&["admin", "user", "add", name, "--dept", dept, "--json"])
+            .expect(0);
+        let code = run.json_lines()[0]["code"].as_str().unwrap().to_owned();
+        self.enroll(name, &code, policy)
+    }
+}
+
+impl Drop for Keyd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The default policy with a recovery recipient; returns (policy file, identity file).
+fn policy_with_recovery(dir: &Path) -> (PathBuf, PathBuf) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let identity = dir.join("recovery.txt");
+    std::fs::write(&identity, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml"),
+    )
+    .unwrap();
+    let text = text.replace(
+        "recipients = []",
+        &format!("recipients = [\"{}\"]", id.to_public()),
+    );
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    (policy, identity)
+}
+
+#[test]
+fn rights_revocation_and_audit_across_users() {
+    let mut keyd = Keyd::start();
+    let work = workdir();
+    let (policy, recovery) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let sato = keyd.add(&admin, "sato", "生産技術部", &policy);
+    let yamada = keyd.add(&admin, "yamada", "設計部", &policy);
+    let suzuki = keyd.add(&admin, "suzuki", "営業部", &policy);
+
+    // tanaka protects a drawing for 設計部 (view) and sato (edit).
+    let drawing = work.path().join("bracket.dxf");
+    let content = b"0\nSECTION\n2\nENTITIES\n0\nLINE\n".repeat(5000);
+    write(&drawing, &content);
+    let run = tanaka
+        .fuda(&[
+            "protect",
+            p(&drawing),
+            "--level",
+            "confidential",
+            "--grant",
+            "group:設計部=view",
+            "--grant",
+            "user:sato=view,edit",
+            "--json",
+        ])
+        .expect(0);
+    let doc = run.json_lines()[0]["doc"].as_str().unwrap().to_owned();
+    let protected = work.path().join("bracket.dxf.fuda");
+    assert!(
+        !drawing.exists(),
+        "the original is removed after the protected copy verified"
+    );
+    assert!(protected.exists());
+
+    // sato opens it, and holds edit; yamada (設計部) opens it with view only.
+    let out = work.path().join("sato.dxf");
+    sato.fuda(&["open", p(&protected), "--out", p(&out)])
+        .expect(0);
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    let rights = sato
+        .fuda(&["rights", p(&protected), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(rights["rights"], "view,edit");
+    let seen = yamada.fuda(&["open", p(&protected)]).expect(0);
+    assert_eq!(seen.stdout.as_bytes(), &content[..]);
+
+    // suzuki (営業部) is refused, with a reason naming what to do.
+    let denied = suzuki.fuda(&["open", p(&protected)]).expect(2);
+    assert!(
+        denied.stderr.contains("no rights") && denied.stderr.contains("tanaka"),
+        "{}",
+        denied.stderr
+    );
+    assert!(denied.stdout.is_empty());
+
+    // An admin revokes sato on the drawing: sato's next open is refused.
+    admin
+        .fuda(&["admin", "revoke", "--doc", &doc, "--user", "sato"])
+        .expect(0);
+    let denied = sato
+        .fuda(&["open", p(&protected), "--out", p(&work.path().join("x"))])
+        .expect(2);
+    assert!(denied.stderr.contains("revoked"), "{}", denied.stderr);
+    assert!(!work.path().join("x").exists());
+
+    // The owner shares with suzuki; suzuki opens, but may not export.
+    tanaka
+        .fuda(&["share", p(&protected), "--grant", "user:suzuki=view"])
+        .expect(0);
+    suzuki
+        .fuda(&[
+            "open",
+            p(&protected),
+            "--out",
+            p(&work.path().join("suzuki.dxf")),
+        ])
+        .expect(0);
+    let denied = suzuki
+        .fuda(&["export", p(&protected), "--out", p(&work.path().join("y"))])
+        .expect(2);
+    assert!(denied.stderr.contains("export"), "{}", denied.stderr);
+    // sato cannot share (no share right); the owner can take suzuki's grant away.
+    sato.fuda(&["share", p(&protected), "--grant", "user:yamada=view"])
+        .expect(2);
+    tanaka
+        .fuda(&["unshare", p(&protected), "--user", "suzuki"])
+        .expect(0);
+    suzuki.fuda(&["open", p(&protected)]).expect(2);
+
+    // A disabled user is refused everywhere.
+    admin
+        .fuda(&["admin", "user", "disable", "yamada"])
+        .expect(0);
+    let denied = yamada.fuda(&["open", p(&protected)]).expect(2);
+    assert!(denied.stderr.contains("disabled"), "{}", denied.stderr);
+    yamada.fuda(&["rights", p(&protected)]).expect(2);
+
+    // Replaying another file's header with this file's content never yields its content.
+    let other = work.path().join("memo.txt");
+    write(&other, "sato's own memo");
+    let run = sato
+        .fuda(&["protect", p(&other), "--level", "internal", "--json"])
+        .expect(0);
+    assert!(run.json_lines()[0]["doc"].is_string());
+    let other_fuda = work.path().join("memo.txt.fuda");
+    let a = std::fs::read(&protected).unwrap();
+    let b = std::fs::read(&other_fuda).unwrap();
+    let (ha, la) = fuda_core::envelope::Header::parse_bytes(&a).unwrap();
+    let (_hb, lb) = fuda_core::envelope::Header::parse_bytes(&b).unwrap();
+    let mut replay = b[..lb].to_vec();
+    replay.extend_from_slice(&a[la..]);
+    let replayed = work.path().join("replay.dxf.fuda");
+    std::fs::write(&replayed, &replay).unwrap();
+    let r = sato
+        .fuda(&["open", p(&replayed), "--out", p(&work.path().join("r"))])
+        .expect(2);
+    assert!(!work.path().join("r").exists(), "{}", r.stderr);
+    // …and a header whose doc id was swapped for another's fails the MAC at the service.
+    let docb = fuda_core::envelope::Header::parse_bytes(&b)
+        .unwrap()
+        .0
+        .label()
+        .unwrap()
+        .doc_id()
+        .to_owned();
+    let text = String::from_utf8_lossy(&a[..la]).replace(&doc, &docb);
+    let mut swapped = text.into_bytes();
+    swapped.extend_from_slice(&a[la..]);
+    let swapped_path = work.path().join("swapped.dxf.fuda");
+    std::fs::write(&swapped_path, &swapped).unwrap();
+    let r = sato.fuda(&["open", p(&swapped_path)]).expect(2);
+    assert!(r.stderr.contains("header"), "{}", r.stderr);
+    drop(ha);
+
+    // offline_days: with the service down, a licence issued before keeps working until
+    // the level's offline period ends (confidential: 7 days).
+    tanaka.fuda(&["open", p(&protected)]).expect(0);
+    keyd.stop();
+    let offline = tanaka.fuda(&["open", p(&protected)]).expect(0);
+    assert!(
+        offline.stderr.contains("offline licence"),
+        "{}",
+        offline.stderr
+    );
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 8 * 86_400)
+        .to_string();
+    let ended = tanaka
+        .fuda_env(&["open", p(&protected)], &[("FUDA_KEYD_NOW", &later)])
+        .expect(2);
+    assert!(ended.stderr.contains("ended"), "{}", ended.stderr);
+    keyd.serve();
+
+    // The recovery identity decrypts every protected file with the Go age CLI.
+    if require_tool("age", Command::new("age").arg("--version").output().is_ok()) {
+        for (file, expect) in [
+            (&protected, &content[..]),
+            (&other_fuda, &b"sato's own memo"[..]),
+        ] {
+            let out = Command::new("age")
+                .args(["-d", "-i", p(&recovery), p(file)])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.stdout, expect);
+        }
+    }
+
+    // The audit log has every decision, and an edited row is found and named.
+    let records = admin
+        .fuda(&["admin", "audit", "--doc", &doc, "--json"])
+        .expect(0)
+        .json_lines();
+    assert!(records
+        .iter()
+        .any(|r| r["action"] == "open" && r["outcome"] == "deny" && r["actor"] == "suzuki"));
+    assert!(records.iter().any(|r| r["action"] == "revoke"));
+    admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+    let db = rusqlite::Connection::open(keyd.dir().join("keyd.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 12", [])
+        .unwrap();
+    let bad = admin.fuda(&["admin", "audit", "--verify"]).expect(1);
+    assert!(bad.stdout.contains("record 12"), "{}", bad.stdout);
+    db.execute("DELETE FROM audit WHERE seq = 12", []).unwrap();
+    let bad = admin.fuda(&["admin", "audit", "--verify"]).expect(1);
+    assert!(
+        bad.stdout.contains("record 12 is missing"),
+        "{}",
+        bad.stdout
+    );
+}
+
+#[test]
+fn a_killed_service_loses_no_acknowledged_audit_record() {
+    let mut keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let file = work.path().join("plan.txt");
+    write(&file, "plan");
+    tanaka
+        .fuda(&["protect", p(&file), "--level", "internal"])
+        .expect(0);
+    let header = fuda_core::envelope::Header::parse_bytes(
+        &std::fs::read(work.path().join("plan.txt.fuda")).unwrap(),
+    )
+    .unwrap()
+    .0
+    .to_bytes();
+    let token =
+        std::fs::read_to_string(tanaka.home.path().join(".config/fuda/keyd.token")).unwrap();
+
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, fp, token, header) = (
+                keyd.url(),
+                keyd.fingerprint.clone(),
+                token.clone(),
+                header.clone(),
+            );
+            let (ack, stop) = (acknowledged.clone(), stop.clone());
+            std::thread::spawn(move || {
+                use fuda_keyd::client::KeyService;
+                let client =
+                    fuda_keyd::client::Remote::new(&url, &fp, Some(token.trim().to_owned()))
+                        .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let req = fuda_keyd::licence::Request {
+                        header: header.clone(),
+                        rights: "view".parse().unwrap(),
+                    };
+                    match client.licence(req) {
+                        Ok(_) => {
+                            ack.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    keyd.kill();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = acknowledged.load(Ordering::SeqCst);
+    assert!(acked > 10, "the load ran ({acked} licences)");
+
+    keyd.serve();
+    let records = admin
+        .fuda(&[
+            "admin", "audit", "--user", "tanaka", "--limit", "10000000", "--json",
+        ])
+        .expect(0)
+        .json_lines();
+    let opens = records
+        .iter()
+        .filter(|r| r["action"] == "open" && r["outcome"] == "allow")
+        .count() as u64;
+    // +1: protect's own verification opened the file once.
+    assert!(
+        opens > acked,
+        "{opens} open records for {acked} acknowledged licences (+1)"
+    );
+    admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+}
+
+#[test]
+fn a_single_user_protects_and_opens_without_a_daemon() {
+    let work = workdir();
+    let (policy, recovery) = policy_with_recovery(work.path());
+    let tanaka = User::new("tanaka");
+    tanaka
+        .fuda(&[
+            "init",
+            "--name",
+            "tanaka",
+            "--dept",
+            "設計部",
+            "--policy",
+            p(&policy),
+        ])
+        .expect(0);
+    let plan = work.path().join("plan.xlsx");
+    write(&plan, "原価計画");
+
+    // The policy decides: 公開 is never protected; outsiders get at most max_rights.
+    let r = tanaka
+        .fuda(&["protect", p(&plan), "--level", "public"])
+        .expect(2);
+    assert!(r.stderr.contains("never protected"), "{}", r.stderr);
+    let r = tanaka
+        .fuda(&[
+            "protect",
+            p(&plan),
+            "--level",
+            "confidential",
+            "--grant",
+            "user:sato=export",
+        ])
+        .expect(2);
+    assert!(r.stderr.contains("at most"), "{}", r.stderr);
+    assert!(
+        plan.exists() && !work.path().join("plan.xlsx.fuda").exists(),
+        "a refusal changes nothing"
+    );
+
+    let run = tanaka
+        .fuda(&["protect", p(&plan), "--level", "秘", "--json"])
+        .expect(0);
+    let doc = run.json_lines()[0]["doc"].as_str().unwrap().to_owned();
+    let fuda = work.path().join("plan.xlsx.fuda");
+    assert!(!plan.exists());
+    assert_eq!(
+        tanaka.fuda(&["open", p(&fuda)]).expect(0).stdout,
+        "原価計画"
+    );
+    let rights = tanaka
+        .fuda(&["rights", p(&fuda), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(rights["document"]["owner"], "tanaka");
+    // The embedded user is the admin of their own service.
+    let docs = tanaka
+        .fuda(&["admin", "documents", "--json"])
+        .expect(0)
+        .json_lines();
+    assert_eq!(docs[0]["id"], doc.as_str());
+    tanaka.fuda(&["admin", "audit", "--verify"]).expect(0);
+    // Losing the service never loses data: the recovery key opens the file.
+    if require_tool("age", Command::new("age").arg("--version").output().is_ok()) {
+        let out = Command::new("age")
+            .args(["-d", "-i", p(&recovery), p(&fuda)])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "原価計画");
+    }
+}
