@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use base64::Engine as _;
 use fuda_core::digest::Digest;
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_core::label::{DocId, Label, Method, PolicyRef, LABEL_VERSION};
@@ -145,14 +144,7 @@ fn stanza_body(compact: &[u8], grants: &[Grant], service: &str) -> Vec<u8> {
         .iter()
         .map(|g| (g.principal.to_string(), g.rights.to_string()))
         .collect();
-    serde_json::json!({
-        "v": 1,
-        "label": base64::engine::general_purpose::STANDARD.encode(compact),
-        "rights": rights,
-        "service": service,
-    })
-    .to_string()
-    .into_bytes()
+    fuda_core::store::envelope::encode_body(compact, &rights, service)
 }
 
 pub fn protect(args: ProtectArgs) -> Result<ExitCode> {

@@ -28,6 +28,24 @@ pub fn is_protected(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case(crate::envelope::EXTENSION))
 }
 
+/// Encodes the label stanza body `fuda protect` writes: the compact signed label with the
+/// rights snapshot (principal → rights) and the key service's id, for offline display.
+pub fn encode_body(
+    compact: &[u8],
+    rights: &std::collections::BTreeMap<String, String>,
+    service: &str,
+) -> Vec<u8> {
+    use base64::Engine;
+    serde_json::json!({
+        "v": 1,
+        "label": base64::engine::general_purpose::STANDARD.encode(compact),
+        "rights": rights,
+        "service": service,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Decodes a label stanza body: a bare compact label, or the JSON wrapper `fuda protect`
 /// writes around it.
 pub fn decode_body(body: &[u8]) -> Stored {
