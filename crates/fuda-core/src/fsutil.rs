@@ -91,15 +91,33 @@ impl TempSibling {
     }
 
     /// Flushes to disk and renames over `dest`, then syncs the directory.
-    pub fn commit(mut self, dest: &Path) -> io::Result<()> {
+    pub fn commit(self, dest: &Path) -> io::Result<()> {
+        self.publish(dest, |tmp, dest| fs::rename(tmp, dest))
+    }
+
+    /// Like [`TempSibling::commit`] but never replaces an existing `dest`: fails with
+    /// [`io::ErrorKind::AlreadyExists`] instead, leaving `dest` untouched. The temp file is
+    /// linked to `dest` (atomic, no-clobber) and then unlinked.
+    pub fn commit_new(self, dest: &Path) -> io::Result<()> {
+        self.publish(dest, |tmp, dest| {
+            fs::hard_link(tmp, dest)?;
+            fs::remove_file(tmp)
+        })
+    }
+
+    fn publish(
+        mut self,
+        dest: &Path,
+        place: impl FnOnce(&Path, &Path) -> io::Result<()>,
+    ) -> io::Result<()> {
         let file = self.file.take().expect("file is open until commit");
         file.sync_all()?;
         drop(file);
-        fs::rename(&self.path, dest)?;
+        place(&self.path, dest)?;
+        self.path = PathBuf::new();
         if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
-        self.path = PathBuf::new();
         Ok(())
     }
 }
@@ -124,4 +142,48 @@ fn rand_u32() -> u32 {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
         .expect("system randomness");
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn commit_new_never_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        fs::write(&dest, b"keep me").unwrap();
+
+        let mut tmp = TempSibling::new(&dest, 0o600).unwrap();
+        tmp.file().write_all(b"new").unwrap();
+        let err = tmp.commit_new(&dest).unwrap_err();
+
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&dest).unwrap(), b"keep me");
+        assert_eq!(entries(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn commit_new_places_a_fresh_file_with_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+
+        let mut tmp = TempSibling::new(&dest, 0o600).unwrap();
+        tmp.file().write_all(b"fresh").unwrap();
+        tmp.commit_new(&dest).unwrap();
+
+        assert_eq!(fs::read(&dest).unwrap(), b"fresh");
+        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(entries(dir.path()), ["out.bin"]);
+    }
 }

@@ -54,6 +54,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::fsutil::TempSibling;
+
 pub mod header;
 pub mod label_stanza;
 pub mod stream;
@@ -392,42 +394,26 @@ pub fn write_atomically<T>(
     overwrite: bool,
     write: impl FnOnce(&mut io::BufWriter<&fs::File>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let dir = match dst.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     if !overwrite && dst.exists() {
         return Err(Error::OutputExists(dst.to_owned()));
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".fuda-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::Io(e).in_file(dir))?;
+    let mut tmp = TempSibling::new(dst, 0o600).map_err(|e| Error::Io(e).in_file(dst))?;
+    let tmp_path = tmp.path().to_owned();
     let value = {
-        let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        let mut out = io::BufWriter::with_capacity(1 << 20, &*tmp.file());
         let value = write(&mut out)?;
-        out.flush().map_err(|e| Error::Io(e).in_file(tmp.path()))?;
+        out.flush().map_err(|e| Error::Io(e).in_file(&tmp_path))?;
         value
     };
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::Io(e).in_file(tmp.path()))?;
-    if overwrite {
-        tmp.persist(dst)
-            .map_err(|e| Error::Io(e.error).in_file(dst))?;
+    let placed = if overwrite {
+        tmp.commit(dst)
     } else {
-        tmp.persist_noclobber(dst).map_err(|e| {
-            if e.error.kind() == io::ErrorKind::AlreadyExists {
-                Error::OutputExists(dst.to_owned())
-            } else {
-                Error::Io(e.error).in_file(dst)
-            }
-        })?;
-    }
-    // Make the rename durable.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+        tmp.commit_new(dst)
+    };
+    placed.map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => Error::OutputExists(dst.to_owned()),
+        _ => Error::Io(e).in_file(dst),
+    })?;
     Ok(value)
 }
 
