@@ -152,14 +152,13 @@ impl Samba {
         );
 
         let log = root.join("log").join("smbd.out");
+        let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(smbd().expect("smbd"))
             .args(["--foreground", "--no-process-group", "--debug-stdout"])
             .args(["--debuglevel=1", "--configfile", p(&conf_path)])
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
             // Its own process group: drop stops the connection processes it forks too.
             .process_group(0)
             .spawn()
@@ -221,11 +220,6 @@ impl Samba {
         }
         assert!(ok, "smbclient getea failed:\n{text}");
         parse_getea(&text)
-    }
-
-    /// The port smbd listens on (127.0.0.1 only).
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     fn conf(&self) -> PathBuf {
