@@ -135,6 +135,16 @@ fn a_file_uploaded_over_smb_gets_the_label_its_content_calls_for() {
     assert_eq!(report["status"], "valid", "{report}");
     assert_eq!(report["level"], "strictly-confidential", "{report}");
 
+    // A new version saved over it: the automatic label is re-signed for the new text,
+    // the same document.
+    let doc = report["doc"].clone();
+    let before = share.watch.events_for(&share.path("報告書.txt")).len();
+    share.upload("報告書.txt", "試験報告書(第2版)\n本資料は極秘です。\n");
+    share.wait_label("報告書.txt", before, |l| l["status"] == "valid");
+    let report = share.hook.show(&share.path("報告書.txt"));
+    assert_eq!(report["doc"], doc, "{report}");
+    assert_eq!(report["level"], "strictly-confidential", "{report}");
+
     let (code, events) = share.watch.stop();
     assert_eq!(code, 0);
     assert!(!events.iter().any(|e| e["event"] == "failed"), "{events:?}");
