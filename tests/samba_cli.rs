@@ -17,9 +17,10 @@ const LABEL_ATTR: &str = "user.fuda.label";
 /// left as they were are logged too). `None` when Samba is not available here (a skip;
 /// a failure with FUDA_REQUIRE_TOOLS=1).
 struct Share {
-    hook: User,
+    // Dropped in this order: the watcher and smbd stop before their directories go.
     watch: Watch,
     samba: Samba,
+    hook: User,
     dir: tempfile::TempDir,
     /// Where the client's local files are.
     local: tempfile::TempDir,
@@ -32,9 +33,9 @@ impl Share {
         let hook = User::init("fuda-hook");
         let watch = Watch::start_verbose(&hook, dir.path());
         Some(Share {
-            hook,
             watch,
             samba,
+            hook,
             dir,
             local: common::workdir(),
         })
