@@ -7,92 +7,11 @@ mod common;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::watch::Watch;
 use common::{p, write, User};
 use fuda_core::label::compact;
-
-/// A running `fuda watch`, its log in a file; SIGTERM on drop if still running.
-struct Watch {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Watch {
-    fn start(user: &User, root: &Path, queue: Option<usize>) -> Watch {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("watch.log");
-        let mut cmd = Command::new(common::fuda_bin());
-        cmd.args(["watch", p(root), "--settle-ms", "300"])
-            .env("HOME", user.home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("FUDA_CONFIG_DIR")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(q) = queue {
-            cmd.env("FUDA_WATCH_QUEUE", q.to_string());
-        }
-        let w = Watch {
-            child: cmd.spawn().expect("start fuda watch"),
-            log,
-            _dir: dir,
-        };
-        w.wait_for(|l| l.iter().any(|e| e["event"] == "watching"), 60);
-        w
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn wait_for(&self, done: impl Fn(&[serde_json::Value]) -> bool, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let events = self.events();
-            if done(&events) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out; log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn stop(mut self) -> (i32, Vec<serde_json::Value>) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let code = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "fuda watch ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (code, self.events())
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The level a file's xattr label has, if any.
 fn xattr_level(path: &Path) -> Option<String> {

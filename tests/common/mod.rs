@@ -2,6 +2,9 @@
 //! `fuda` binary as a separate process.
 #![allow(dead_code)]
 
+pub mod samba;
+pub mod watch;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
