@@ -242,6 +242,13 @@ impl Labeler<'_> {
         self.read_label(path, true)
     }
 
+    /// Reads a file's label and checks its signature without reading the content (a good
+    /// signature counts as valid; staleness is not checked): enough to tell which label a
+    /// file carries, cheaply.
+    pub fn peek(&self, path: &Path) -> Result<FileLabel, LabelingError> {
+        self.read_label(path, false)
+    }
+
     /// Reads and verifies a label; without `staleness`, the content is not read and a good
     /// signature counts as valid (enough to decide on downgrades).
     fn read_label(&self, path: &Path, staleness: bool) -> Result<FileLabel, LabelingError> {

@@ -265,6 +265,114 @@ pub enum Change {
     Event(Event),
 }
 
+/// What the watcher saw happen at a path before it looked at the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// A file was renamed onto the path (an editor's save by rename, a move in).
+    RenamedOver,
+    /// The path was deleted and a file created there again (`tar x`, `cp` after `rm`).
+    Recreated,
+}
+
+impl Hint {
+    /// The cause as the log and the ledger say it.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Hint::RenamedOver => "renamed over (save by rename)",
+            Hint::Recreated => "deleted and re-created",
+        }
+    }
+}
+
+/// The cause recorded when a file was replaced but the watcher saw no event for it.
+pub const REPLACED_UNSEEN: &str = "replaced while the watcher was not looking";
+
+/// What the file carries now, as far as [`decide`] needs to know.
+#[derive(Clone, Copy, Debug)]
+pub enum Found<'a> {
+    /// No label.
+    Nothing,
+    /// A label with a good signature (or one mapped from Microsoft Purview).
+    Label(&'a Label),
+    /// A label that is corrupt or does not match its signature: left for a person.
+    Tampered,
+}
+
+/// What to do about a remembered path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to restore: the file still carries its label, carries a label of its own
+    /// that is at least as high, was already reported as lost, or holds a tampered label.
+    Keep,
+    /// Put the remembered label back.
+    Restore {
+        /// Why the file was found replaced.
+        cause: String,
+        /// The lower level the new content carried of its own (a downgrade that is
+        /// flagged and not applied), if any.
+        downgrade_from: Option<String>,
+    },
+    /// The label vanished from the same file: report it, restore nothing.
+    Lost,
+}
+
+/// Decides whether a file at a remembered path gets its remembered label back.
+///
+/// A file is a *replacement* when it is another file object than the one remembered
+/// (device, inode, birth time) or when the watcher saw it renamed onto the path or
+/// re-created there (`hint`). A replacement without a label gets the remembered label
+/// back; one whose own label (another document's, an Office document's embedded one) is
+/// lower gets the remembered label too, and the attempted downgrade is flagged; a label
+/// that is as high or higher wins. A label that vanished from the very same file was
+/// removed in place: it is reported, not restored. `rank` gives a level's rank in the
+/// policy in force.
+pub fn decide(
+    remembered: &Remembered,
+    now: &FileId,
+    hint: Option<Hint>,
+    found: Found<'_>,
+    rank: impl Fn(&str) -> Option<u8>,
+) -> Verdict {
+    let replaced = hint.is_some() || remembered.file.differs(now);
+    let cause = || hint.map_or(REPLACED_UNSEEN, Hint::cause).to_owned();
+    match found {
+        Found::Tampered => Verdict::Keep,
+        Found::Label(label) if label.doc == remembered.label.doc => Verdict::Keep,
+        Found::Label(label) => {
+            let lower = match (rank(&label.level), rank(&remembered.label.level)) {
+                (Some(have), Some(had)) => have < had,
+                // A level this policy does not know cannot outrank a known one.
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if replaced && lower {
+                Verdict::Restore {
+                    cause: cause(),
+                    downgrade_from: Some(label.level.clone()),
+                }
+            } else {
+                Verdict::Keep
+            }
+        }
+        Found::Nothing if remembered.state == State::Lost => Verdict::Keep,
+        Found::Nothing if replaced => Verdict::Restore {
+            cause: cause(),
+            downgrade_from: None,
+        },
+        Found::Nothing => Verdict::Lost,
+    }
+}
+
+/// What an inventory takes from a memory: the labels remembered under its roots and the
+/// events there.
+#[derive(Clone, Debug, Default)]
+pub struct Recollection {
+    /// Remembered labels, by path.
+    pub labels: Vec<Remembered>,
+    /// Events, oldest first.
+    pub events: Vec<Event>,
+}
+
 /// The label memory: one SQLite database.
 pub struct LabelMemory {
     conn: Connection,
@@ -335,11 +443,12 @@ impl LabelMemory {
         }
         // Read-write, not read-only: a WAL database needs its -shm file to be readable
         // while the watcher writes.
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|source| MemoryError::Database {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(
+            |source| MemoryError::Database {
                 path: path.to_owned(),
                 source,
-            })?;
+            },
+        )?;
         let memory = LabelMemory {
             conn,
             path: path.to_owned(),
@@ -476,6 +585,26 @@ impl LabelMemory {
                 })
             })
             .collect()
+    }
+
+    /// The labels remembered under `roots` and the events there at or after `since`.
+    pub fn recollect(
+        &self,
+        roots: &[PathBuf],
+        since: Option<i64>,
+    ) -> Result<Recollection, MemoryError> {
+        let mut labels = Vec::new();
+        for root in roots {
+            labels.extend(self.under(root)?);
+        }
+        labels.sort_by(|a, b| a.path.cmp(&b.path));
+        labels.dedup_by(|a, b| a.path == b.path);
+        let events = self
+            .events(since)?
+            .into_iter()
+            .filter(|e| roots.iter().any(|r| e.path.starts_with(r)))
+            .collect();
+        Ok(Recollection { labels, events })
     }
 
     /// Applies a batch of changes in one transaction.
@@ -727,6 +856,87 @@ mod tests {
         assert!(m.events(Some(11)).unwrap().is_empty());
         m.commit(&[Change::Forget("/s/b".into())]).unwrap();
         assert!(m.recall(Path::new("/s/b")).unwrap().is_none());
+    }
+
+    fn rank(level: &str) -> Option<u8> {
+        [
+            "public",
+            "internal",
+            "confidential",
+            "strictly-confidential",
+        ]
+        .iter()
+        .position(|l| *l == level)
+        .map(|r| r as u8)
+    }
+
+    fn remembered(l: &Label, state: State) -> Remembered {
+        Remembered {
+            path: "/s/a".into(),
+            label: l.clone(),
+            file: FILE,
+            state,
+            seen_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_replaced_file_without_a_label_gets_it_back() {
+        let had = label("confidential");
+        let r = remembered(&had, State::Labeled);
+        let other = FileId { ino: 9, ..FILE };
+        let restore = |cause: &str| Verdict::Restore {
+            cause: cause.into(),
+            downgrade_from: None,
+        };
+        assert_eq!(
+            decide(&r, &other, None, Found::Nothing, rank),
+            restore(REPLACED_UNSEEN)
+        );
+        // Same inode number reused, but the watcher saw the delete and create.
+        assert_eq!(
+            decide(&r, &FILE, Some(Hint::Recreated), Found::Nothing, rank),
+            restore("deleted and re-created")
+        );
+        // Same file, label gone, nothing replaced it: reported, not restored.
+        assert_eq!(decide(&r, &FILE, None, Found::Nothing, rank), Verdict::Lost);
+        // Already reported as lost: a later save does not bring it back.
+        let lost = remembered(&had, State::Lost);
+        assert_eq!(
+            decide(&lost, &other, Some(Hint::RenamedOver), Found::Nothing, rank),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn the_higher_label_wins_and_a_downgrade_is_flagged() {
+        let had = label("confidential");
+        let r = remembered(&had, State::Labeled);
+        let hint = Some(Hint::RenamedOver);
+        let lower = label("internal");
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&lower), rank),
+            Verdict::Restore {
+                cause: "renamed over (save by rename)".into(),
+                downgrade_from: Some("internal".into()),
+            }
+        );
+        let higher = label("strictly-confidential");
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&higher), rank),
+            Verdict::Keep
+        );
+        // The same document relabeled (through fuda, with a reason) is not second-guessed.
+        let mut relabeled = had.clone();
+        relabeled.level = "public".into();
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&relabeled), rank),
+            Verdict::Keep
+        );
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Tampered, rank),
+            Verdict::Keep
+        );
     }
 
     #[test]
