@@ -7,8 +7,9 @@
 //! file open and pauses longer than the settle window between writes can still be labeled
 //! early; the label is then raised (or re-signed) when the writer closes the file.
 //!
-//! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch),
-//! its own atomic rewrites of Office documents (recognised by inode, size and mtime),
+//! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch)
+//! as far as classifying goes — they only update the label memory —, its own atomic
+//! rewrites of Office documents (recognised by inode, size, mtime and birth time),
 //! fuda's temporary files and `.fuda` index, and editor temporaries (`~$x.docx`,
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
 //!
@@ -433,7 +434,8 @@ fn on_event(
                 pending.remove(&p);
             }
         }
-        // IN_ATTRIB (our own xattr writes, chmod), opens and reads.
+        // IN_ATTRIB (our own xattr writes, chmod: the label memory follows them, see
+        // persist::Book), opens and reads.
         _ => {}
     }
 }
