@@ -538,3 +538,58 @@ fn inventory_with_a_missing_memory_file_fails_clearly() {
     );
     assert!(!missing.exists(), "nothing created");
 }
+
+#[test]
+fn the_office_save_dance_and_a_trip_outside_the_tree_keep_the_label() {
+    let user = User::init("tanaka");
+    let work = common::workdir();
+    let root = work.path().join("share");
+    let memory = work.path().join("memory.sqlite");
+    let log = work.path().join("watch.log");
+    let csv = root.join("顧客一覧.csv");
+    write(&csv, "氏名,部署\n田中,設計部\n");
+    user.fuda(&["label", "set", "confidential", p(&csv)])
+        .expect(0);
+    let csv_doc = label_of(&user, &csv).1.unwrap();
+    let trip = root.join("drawing.txt");
+    write(&trip, "図面メモ\n");
+    user.fuda(&["label", "set", "strictly-confidential", p(&trip)])
+        .expect(0);
+    let trip_doc = label_of(&user, &trip).1.unwrap();
+
+    let watch = Watch::start(&user, &root, &memory, &log);
+    // Excel over SMB: new content to ~WRD0000.tmp, the document renamed away to
+    // ~WRL0001.tmp, the new content renamed onto the name, the old copy deleted.
+    let new = root.join("~WRD0000.tmp");
+    let old = root.join("~WRL0001.tmp");
+    write(&new, "氏名,部署\n田中,設計部\n佐藤,品質保証部\n");
+    std::fs::rename(&csv, &old).unwrap();
+    std::fs::rename(&new, &csv).unwrap();
+    std::fs::remove_file(&old).unwrap();
+    watch.wait_for("csv restore", |e| {
+        e["event"] == "restored" && e["path"] == p(&csv)
+    });
+    // Moved out to a place without the label (another file system, a USB stick), and back.
+    let away = work.path().join("drawing.txt");
+    std::fs::rename(&trip, &away).unwrap();
+    xattr::remove(&away, "user.fuda.label").unwrap();
+    std::fs::rename(&away, &trip).unwrap();
+    watch.wait_for("trip restore", |e| {
+        e["event"] == "restored" && e["path"] == p(&trip)
+    });
+    watch.stop();
+
+    assert_eq!(
+        label_of(&user, &csv),
+        ("valid".into(), Some(csv_doc), Some("confidential".into()))
+    );
+    assert_eq!(
+        label_of(&user, &trip),
+        (
+            "valid".into(),
+            Some(trip_doc),
+            Some("strictly-confidential".into())
+        )
+    );
+    assert!(std::fs::read_to_string(&csv).unwrap().contains("佐藤"));
+}
