@@ -86,6 +86,9 @@ pub enum MemoryError {
     /// There is no memory at this path.
     #[error("{0}: no label memory here; `fuda watch --memory PATH` creates one")]
     Missing(PathBuf),
+    /// The file is an SQLite database, but not a label memory (or an unfinished one).
+    #[error("{0}: not a fuda label memory; pass the file `fuda watch --memory` writes")]
+    NotAMemory(PathBuf),
     /// SQLite failed.
     #[error("{path}: label memory: {source}")]
     Database {
@@ -390,7 +393,9 @@ impl std::fmt::Debug for LabelMemory {
 /// Where `fuda watch` keeps the memory of these roots when not told: a file named after
 /// a hash of the roots (absolute, sorted) in `state_dir/watch/`.
 pub fn default_location(state_dir: &Path, roots: &[PathBuf]) -> PathBuf {
-    let mut sorted: Vec<&[u8]> = roots.iter().map(|r| r.as_os_str().as_bytes()).collect();
+    // `share/` and `share/.` name the same tree as `share`.
+    let clean: Vec<PathBuf> = roots.iter().map(|r| r.components().collect()).collect();
+    let mut sorted: Vec<&[u8]> = clean.iter().map(|r| bytes(r)).collect();
     sorted.sort_unstable();
     sorted.dedup();
     let digest = Digest::of_bytes(&sorted.join(&b'\0')).to_string();
@@ -495,7 +500,7 @@ impl LabelMemory {
             });
         }
         if !migrate && version < supported {
-            return Err(MemoryError::Missing(self.path.clone()));
+            return Err(MemoryError::NotAMemory(self.path.clone()));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.unchecked_transaction().map_err(&err)?;
@@ -963,5 +968,10 @@ mod tests {
         assert_eq!(a, default_location(s, &["/b".into(), "/a".into()]));
         assert_ne!(a, default_location(s, &["/a".into()]));
         assert!(a.starts_with("/state/watch"));
+        assert_eq!(
+            default_location(s, &["/a/".into(), "/b/.".into()]),
+            a,
+            "trailing slashes do not matter"
+        );
     }
 }
