@@ -186,7 +186,6 @@ fn re_uploading_a_labeled_file_over_smb_keeps_its_level_and_doc_id() {
 }
 
 #[test]
-#[ignore = "needs the label memory of issue 7 (branch `persist`): the renamed-in file is new"]
 fn a_save_through_a_temporary_file_over_smb_keeps_its_level_and_doc_id() {
     // Word and many Windows programs save by writing a temporary file, moving the
     // document aside and renaming the temporary over its name: a new file (new inode,

@@ -86,6 +86,16 @@ pub enum LabelingError {
     /// Not a regular file.
     #[error("{0}: not a regular file (directories need -r)")]
     NotAFile(PathBuf),
+    /// A remembered label names a level the policy in force does not define.
+    #[error("{path}: cannot restore its label: level {level:?} is not defined by policy {policy}; label the file again with `fuda label set`")]
+    RestoreUnknownLevel {
+        /// The file.
+        path: PathBuf,
+        /// The remembered level id.
+        level: String,
+        /// The policy in force.
+        policy: String,
+    },
 }
 
 /// What a file's label looks like after reading and verifying it.
@@ -167,6 +177,17 @@ pub enum SetOutcome {
     },
 }
 
+/// The outcome of [`Labeler::restore`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Restored {
+    /// Where the label was written.
+    pub store: StoreKind,
+    /// Set when the sidecar was used because the file system refused xattrs.
+    pub fallback: bool,
+    /// The label as written (same document id, level and owner; new signature).
+    pub label: Box<Label>,
+}
+
 /// Applies the policy's labeling rules on behalf of one identity.
 pub struct Labeler<'a> {
     /// The policy.
@@ -219,6 +240,13 @@ impl Labeler<'_> {
     /// Reads and verifies the label of one file.
     pub fn inspect(&self, path: &Path) -> Result<FileLabel, LabelingError> {
         self.read_label(path, true)
+    }
+
+    /// Reads a file's label and checks its signature without reading the content (a good
+    /// signature counts as valid; staleness is not checked): enough to tell which label a
+    /// file carries, cheaply.
+    pub fn peek(&self, path: &Path) -> Result<FileLabel, LabelingError> {
+        self.read_label(path, false)
     }
 
     /// Reads and verifies a label; without `staleness`, the content is not read and a good
@@ -427,9 +455,29 @@ impl Labeler<'_> {
             flags,
             evidence: req.evidence.clone(),
         };
+        let (signed, kind, fallback) = self.write(path, label, req.level, current.store)?;
+        Ok(SetOutcome::Applied {
+            previous: previous.map(|l| l.level.clone()),
+            downgrade,
+            store: kind,
+            fallback,
+            label: Box::new(signed.label),
+        })
+    }
+
+    /// Signs `label` for the content of `path` as it is now and writes it to the file's
+    /// store; `current` is where the file's label was found before, so that a label that
+    /// moved out of the sidecar does not leave a stale copy behind.
+    fn write(
+        &self,
+        path: &Path,
+        label: Label,
+        level: &Level,
+        current: Option<StoreKind>,
+    ) -> Result<(SignedLabel, StoreKind, bool), LabelingError> {
         let ctx = WriteContext {
             policy: self.policy,
-            level: req.level,
+            level,
         };
         let mut sign = |digest: Digest| {
             let mut l = label.clone();
@@ -454,15 +502,43 @@ impl Labeler<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        // A label that moved out of the sidecar (e.g. into xattrs) must not leave a stale
-        // copy behind.
-        if current.store == Some(StoreKind::Sidecar) && kind != StoreKind::Sidecar {
+        if current == Some(StoreKind::Sidecar) && kind != StoreKind::Sidecar {
             SidecarStore.remove(path, self.policy)?;
         }
-        Ok(SetOutcome::Applied {
-            previous: previous.map(|l| l.level.clone()),
-            downgrade,
-            store: kind,
+        Ok((signed, kind, fallback))
+    }
+
+    /// Puts a label the file carried before back on it after the file was replaced (an
+    /// editor saved by renaming a new file over it, or a tool deleted and re-created it):
+    /// the document id, level, owner, department, asset, method, origin, flags and
+    /// evidence stay as they were; the label is re-signed by this labeler for the content
+    /// as it is now. The content itself is not changed (Office documents get their
+    /// embedded label parts rewritten, every other entry is copied untouched).
+    ///
+    /// Deciding *whether* to restore (the file must really be a replacement, and any label
+    /// it carries of its own must be lower) is the caller's job; this refuses only what
+    /// can never be right: a level this policy does not define, or a file that is not a
+    /// regular file.
+    pub fn restore(&self, path: &Path, previous: &Label) -> Result<Restored, LabelingError> {
+        let Some(level) = self.policy.level(&previous.level) else {
+            return Err(LabelingError::RestoreUnknownLevel {
+                path: path.to_owned(),
+                level: previous.level.clone(),
+                policy: self.policy.to_string(),
+            });
+        };
+        let current = self.read_label(path, false)?;
+        let label = Label {
+            v: label::LABEL_VERSION,
+            policy: self.policy_ref(),
+            set_by: self.identity.name().to_owned(),
+            set_at: now(),
+            content_sha256: None,
+            ..previous.clone()
+        };
+        let (signed, store, fallback) = self.write(path, label, level, current.store)?;
+        Ok(Restored {
+            store,
             fallback,
             label: Box::new(signed.label),
         })

@@ -9,6 +9,7 @@ use fuda_core::labeling::Labeler;
 use fuda_core::policy::Language;
 use fuda_scan::inventory::{self, Inventory, Options, Severity};
 use fuda_scan::ledger::{self, Format};
+use fuda_scan::memory::{self, LabelMemory, Recollection};
 
 use super::exit_findings;
 use crate::config::Session;
@@ -40,6 +41,11 @@ pub struct Args {
     /// The JSON of an earlier inventory: add the review of what changed since then.
     #[arg(long, value_name = "PREVIOUS.json")]
     since: Option<PathBuf>,
+    /// The label memory of `fuda watch` for these folders: report labels it restored after
+    /// a save and labels gone without a known cause [default: the watcher's memory for
+    /// exactly these folders in this user's state directory, when there is one].
+    #[arg(long, value_name = "PATH")]
+    memory: Option<PathBuf>,
     /// Language of sheet names, headings and values.
     #[arg(long, value_enum, default_value_t = LangArg::Ja)]
     lang: LangArg,
@@ -132,6 +138,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         preference: session.config.store_preference()?,
         memo: Some(&session.memo),
     };
+    let since = previous.as_ref().map(|p| p.generated_at);
+    let memory = recollect(&args, since)?;
     let inv = inventory::build(
         &labeler,
         &args.roots,
@@ -139,6 +147,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             jobs: args.jobs,
             previous,
             now: Some(now),
+            memory,
         },
     )?;
     session.save_memo();
@@ -175,6 +184,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Reads the label memory named by `--memory`, or the watcher's memory for these roots
+/// when this user has one; events since the previous inventory when there is one.
+fn recollect(args: &Args, since: Option<i64>) -> Result<Option<Recollection>> {
+    let mut roots = Vec::with_capacity(args.roots.len());
+    for r in &args.roots {
+        roots.push(std::path::absolute(r).with_context(|| format!("{}", r.display()))?);
+    }
+    let path = match &args.memory {
+        Some(p) => p.clone(),
+        None => {
+            let Ok(state) = crate::config::state_dir() else {
+                return Ok(None);
+            };
+            let p = memory::default_location(&state, &roots);
+            if !p.is_file() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let memory = LabelMemory::open_existing(&path)?;
+    Ok(Some(memory.recollect(&roots, since)?))
 }
 
 fn summary(inv: &Inventory, written: &[PathBuf]) -> String {

@@ -7,8 +7,9 @@
 //! file open and pauses longer than the settle window between writes can still be labeled
 //! early; the label is then raised (or re-signed) when the writer closes the file.
 //!
-//! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch),
-//! its own atomic rewrites of Office documents (recognised by inode, size and mtime),
+//! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch)
+//! as far as classifying goes — they only update the label memory —, its own atomic
+//! rewrites of Office documents (recognised by inode, size, mtime and birth time),
 //! fuda's temporary files and `.fuda` index, and editor temporaries (`~$x.docx`,
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
 //!
@@ -18,9 +19,22 @@
 //! `FUDA_WATCH_QUEUE` events, default 65,536), events were lost; the watcher logs an
 //! `overflow` event and rescans the trees.
 //!
+//! Label memory (labels that survive editing): every label the watcher sees or writes is
+//! recorded in a small SQLite file (`--memory`, default
+//! `$XDG_STATE_HOME/fuda/watch/<hash of the roots>.sqlite`). When a labeled file is
+//! replaced at its path — an editor renamed a new file over it, a tool deleted and
+//! re-created it, the Office `~$`/`.tmp` or LibreOffice `.~lock` + temp-file dance — the
+//! new file gets the remembered label back (same document id, owner and method, signed
+//! anew for the new content); if the new content carries a lower label of its own, the
+//! higher one is kept and the downgrade is flagged. A path whose file went away keeps its
+//! remembered label for `--restore-window` seconds. See [`persist`].
+//!
 //! Every action is one JSON line on stderr: `started`, `reconciled`, `watching`,
-//! `labeled`, `kept`, `failed`, `overflow`, `rescanned`, `stopped`. SIGTERM or SIGINT
-//! stops it cleanly (exit 0) after the batch in progress.
+//! `labeled`, `kept`, `restored`, `downgrade-flagged`, `lost`, `failed`, `overflow`,
+//! `rescanned`, `stopped`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
+//! in progress.
+
+mod persist;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -34,6 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+use fuda_scan::memory::{self, Change, FileId, Hint, LabelMemory, Remembered};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use rayon::prelude::*;
@@ -63,6 +78,14 @@ pub struct Args {
     /// Also log files that no rule matched and files left as they were.
     #[arg(short, long)]
     verbose: bool,
+    /// The label memory (SQLite) [default: $XDG_STATE_HOME/fuda/watch/<hash of the
+    /// roots>.sqlite].
+    #[arg(long, value_name = "PATH")]
+    memory: Option<PathBuf>,
+    /// Seconds a deleted or moved-away file's label is kept for a file that comes back to
+    /// the same path.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    restore_window: u64,
 }
 
 /// One JSON line on stderr.
@@ -96,13 +119,17 @@ fn ignored(path: &Path) -> bool {
         || lower.ends_with(".crdownload")
 }
 
-type Stat = (u64, u64, i64);
+/// What a file looked like after the watcher wrote to it: inode, size, modification and
+/// birth time (inode numbers are reused at once, so `tar x` of an unchanged file looks the
+/// same but for its birth).
+type Stat = (u64, u64, i64, Option<i64>);
 
 fn stat_of(m: &std::fs::Metadata) -> Stat {
     (
         m.ino(),
         m.size(),
         m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        FileId::of(m).born,
     )
 }
 
@@ -142,6 +169,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         roots.push(std::path::absolute(p)?);
     }
+    let memory_path = match &args.memory {
+        Some(p) => std::path::absolute(p)?,
+        None => memory::default_location(&crate::config::state_dir()?, &roots),
+    };
+    let mut memory = LabelMemory::open(&memory_path)?;
+    let mut book = persist::Book::new(Duration::from_secs(args.restore_window));
     let settle = Duration::from_millis(args.settle_ms);
     let bound = std::env::var("FUDA_WATCH_QUEUE")
         .ok()
@@ -183,6 +216,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     log(serde_json::json!({
         "event": "started", "roots": roots, "policy": format!("{policy}"),
         "identity": session.identity.name(), "settle_ms": args.settle_ms, "queue": bound,
+        "memory": memory_path,
     }));
 
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
@@ -192,50 +226,88 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // Reconcile: everything already in the trees.
     let started = Instant::now();
     let n = schedule_walk(&roots, &mut pending, Instant::now());
-    let process =
-        |pending: &mut HashMap<PathBuf, Instant>, own: &mut HashMap<PathBuf, Stat>, all: bool| {
-            let now = Instant::now();
-            let ready: Vec<PathBuf> = pending
-                .iter()
-                .filter(|(_, d)| all || **d <= now)
-                .map(|(p, _)| p.clone())
-                .collect();
-            for p in &ready {
-                pending.remove(p);
-            }
-            let own_now: &HashMap<PathBuf, Stat> = own;
-            let results: Vec<(PathBuf, Outcome)> = pool.install(|| {
-                ready
-                    .into_par_iter()
-                    .map(|path| {
-                        let outcome =
-                            handle(&path, &classifier, &labeler, own_now, settle, args.verbose);
-                        (path, outcome)
-                    })
-                    .collect()
-            });
-            let now = Instant::now();
-            for (path, outcome) in results {
-                match outcome {
-                    Outcome::Postpone(wait) => {
-                        pending.insert(path, now + wait);
-                    }
-                    Outcome::Done(Some(stat)) => {
-                        if own.len() > 200_000 {
-                            own.clear();
-                        }
-                        own.insert(path, stat);
-                    }
-                    Outcome::Done(None) | Outcome::Own | Outcome::Gone => {}
+    let process = |pending: &mut HashMap<PathBuf, Instant>,
+                   own: &mut HashMap<PathBuf, Stat>,
+                   memory: &mut LabelMemory,
+                   book: &mut persist::Book| {
+        // Moves first: a file renamed inside the trees must find its label under the new name.
+        commit(memory, &mut book.changes);
+        let now = Instant::now();
+        let ready: Vec<PathBuf> = pending
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut work = Vec::with_capacity(ready.len());
+        for p in ready {
+            pending.remove(&p);
+            let remembered = match memory.recall(&p) {
+                Ok(r) => r,
+                Err(e) => {
+                    log(serde_json::json!({"event": "failed", "path": p, "error": e.to_string()}));
+                    None
                 }
+            };
+            let hint = book.hints.remove(&p);
+            work.push((p, remembered, hint));
+        }
+        let own_now: &HashMap<PathBuf, Stat> = own;
+        let results: Vec<(PathBuf, Option<Hint>, Outcome, Vec<Change>)> = pool.install(|| {
+            work.into_par_iter()
+                .map(|(path, remembered, hint)| {
+                    let mut changes = Vec::new();
+                    let outcome = handle(
+                        &path,
+                        &classifier,
+                        &labeler,
+                        own_now,
+                        settle,
+                        args.verbose,
+                        (remembered.as_ref(), hint),
+                        &mut changes,
+                    );
+                    (path, hint, outcome, changes)
+                })
+                .collect()
+        });
+        let now = Instant::now();
+        for (path, hint, outcome, changes) in results {
+            book.changes.extend(changes);
+            match outcome {
+                Outcome::Postpone(wait) => {
+                    pending.insert(path.clone(), now + wait);
+                    if let Some(h) = hint {
+                        book.hints.entry(path).or_insert(h);
+                    }
+                }
+                Outcome::Done(Some(stat)) => {
+                    if own.len() > 200_000 {
+                        own.clear();
+                    }
+                    own.insert(path, stat);
+                }
+                Outcome::Done(None) | Outcome::Own | Outcome::Gone => {}
             }
-        };
+        }
+        // Attribute changes: a label set, changed or removed in place.
+        for path in book.due_attributes(pending) {
+            let mut changes = Vec::new();
+            if persist::refresh(&path, &labeler, memory, &mut changes) {
+                pending.insert(path, now);
+            }
+            book.changes.extend(changes);
+        }
+        book.sweep();
+        commit(memory, &mut book.changes);
+    };
     while !pending.is_empty() && !stop.load(Ordering::SeqCst) {
-        process(&mut pending, &mut own, false);
+        process(&mut pending, &mut own, &mut memory, &mut book);
         if !pending.is_empty() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    persist::forget_missing(&memory, &roots, &mut book.changes);
+    commit(&mut memory, &mut book.changes);
     log(
         serde_json::json!({"event": "reconciled", "files": n, "seconds": started.elapsed().as_secs_f64()}),
     );
@@ -262,6 +334,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let wait = pending
             .values()
             .chain(rewalk.iter().map(|(_, at)| at))
+            .copied()
+            .chain(book.next_due())
             .min()
             .map_or(Duration::from_millis(200), |d| {
                 d.saturating_duration_since(Instant::now())
@@ -269,21 +343,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
             });
         match rx.recv_timeout(wait) {
             Ok(ev) => {
+                book.on_event(&ev, Instant::now() + settle);
                 on_event(ev, &mut pending, &mut rewalk, settle);
                 // Take whatever else is queued before doing work.
                 while let Ok(ev) = rx.try_recv() {
+                    book.on_event(&ev, Instant::now() + settle);
                     on_event(ev, &mut pending, &mut rewalk, settle);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        process(&mut pending, &mut own, false);
+        process(&mut pending, &mut own, &mut memory, &mut book);
     }
     drop(watcher);
+    commit(&mut memory, &mut book.changes);
     session.save_memo();
     log(serde_json::json!({"event": "stopped", "pending": pending.len()}));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the batch of memory changes in one transaction; a failure is logged (the
+/// watcher re-learns labels from the files at its next start) and the batch dropped.
+fn commit(memory: &mut LabelMemory, changes: &mut Vec<Change>) {
+    if let Err(e) = memory.commit(changes) {
+        log(serde_json::json!({"event": "failed", "error": e.to_string()}));
+    }
+    changes.clear();
 }
 
 /// Schedules every file under `roots` (or the file `roots` names) at `at`.
@@ -348,11 +434,13 @@ fn on_event(
                 pending.remove(&p);
             }
         }
-        // IN_ATTRIB (our own xattr writes, chmod), opens and reads.
+        // IN_ATTRIB (our own xattr writes, chmod: the label memory follows them, see
+        // persist::Book), opens and reads.
         _ => {}
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle(
     path: &Path,
     classifier: &fuda_scan::rules::Classifier,
@@ -360,6 +448,35 @@ fn handle(
     own: &HashMap<PathBuf, Stat>,
     settle: Duration,
     verbose: bool,
+    (remembered, hint): (Option<&Remembered>, Option<Hint>),
+    changes: &mut Vec<Change>,
+) -> Outcome {
+    let outcome = label_file(
+        path,
+        classifier,
+        labeler,
+        own,
+        settle,
+        verbose,
+        (remembered, hint),
+        changes,
+    );
+    if matches!(outcome, Outcome::Done(_)) {
+        persist::remember(path, labeler, remembered, changes);
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn label_file(
+    path: &Path,
+    classifier: &fuda_scan::rules::Classifier,
+    labeler: &Labeler<'_>,
+    own: &HashMap<PathBuf, Stat>,
+    settle: Duration,
+    verbose: bool,
+    (remembered, hint): (Option<&Remembered>, Option<Hint>),
+    changes: &mut Vec<Change>,
 ) -> Outcome {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => m,
@@ -376,6 +493,15 @@ fn handle(
     if own.get(path) == Some(&stat_of(&meta)) {
         return Outcome::Own;
     }
+    let restored =
+        remembered.is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes));
+    let written = |restored: bool| {
+        if restored {
+            std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m))
+        } else {
+            None
+        }
+    };
     let result = classifier
         .classify_file(path)
         .map_err(anyhow::Error::from)
@@ -411,7 +537,7 @@ fn handle(
                     serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}),
                 );
             }
-            Outcome::Done(None)
+            Outcome::Done(written(restored))
         }
         Ok((Some(SetOutcome::KeptHigher { level }), _)) => {
             if verbose {
@@ -419,13 +545,13 @@ fn handle(
                     serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}),
                 );
             }
-            Outcome::Done(None)
+            Outcome::Done(written(restored))
         }
         Ok((None, _)) => {
             if verbose {
                 log(serde_json::json!({"event": "no-rule", "path": path}));
             }
-            Outcome::Done(None)
+            Outcome::Done(written(restored))
         }
         Err(e) => {
             // A file that vanished or was replaced mid-way is not a failure.
@@ -433,7 +559,7 @@ fn handle(
                 return Outcome::Gone;
             }
             log(serde_json::json!({"event": "failed", "path": path, "error": format!("{e:#}")}));
-            Outcome::Done(None)
+            Outcome::Done(written(restored))
         }
     }
 }

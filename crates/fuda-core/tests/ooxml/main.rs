@@ -994,3 +994,54 @@ fn labeled_documents_still_convert_with_libreoffice() {
         }
     }
 }
+
+#[test]
+fn restore_puts_a_previous_label_on_a_replacement_with_its_doc_id_owner_and_method() {
+    let w = World::new();
+    let trust = w.trust();
+    let labeler = w.labeler(&trust);
+    let original = w.file("spec.docx", &zip(&packages::docx()));
+    let mut had = w
+        .label(&original, "confidential", Method::Manual)
+        .unwrap()
+        .label;
+    had.owner = "tanaka".into();
+    had.origin = Some("msip:oem (OEM Confidential)".into());
+    // The saved document: other content, no label.
+    let saved = w.file("saved.docx", &zip(&packages::xlsx()));
+    let before = raw_entries(&saved);
+
+    let restored = labeler.restore(&saved, &had).unwrap();
+    let back = restored.label;
+    assert_eq!(
+        (
+            back.doc,
+            &back.level,
+            &back.owner,
+            back.method,
+            &back.origin
+        ),
+        (had.doc, &had.level, &had.owner, had.method, &had.origin)
+    );
+    assert_eq!(back.set_by, "tester", "signed by the labeler");
+    let now = labeler.inspect(&saved).unwrap();
+    assert_eq!(now.status, Status::Valid, "signed for the new content");
+    assert_eq!(now.label.unwrap().doc, had.doc);
+    // Every entry but the label plumbing is still there, byte for byte.
+    let after = raw_entries(&saved);
+    for entry in before
+        .iter()
+        .filter(|(n, ..)| !LABEL_PARTS.contains(&n.as_str()))
+    {
+        assert!(after.contains(entry), "{} changed", entry.0);
+    }
+
+    // A level the policy does not define is refused, the file left as it was.
+    let plain = w.file("plain.docx", &zip(&packages::docx()));
+    let bytes = std::fs::read(&plain).unwrap();
+    let mut unknown = had.clone();
+    unknown.level = "top-secret".into();
+    let err = labeler.restore(&plain, &unknown).unwrap_err();
+    assert!(err.to_string().contains("top-secret"), "{err}");
+    assert_eq!(std::fs::read(&plain).unwrap(), bytes);
+}

@@ -3,7 +3,7 @@
 //! | kind | when |
 //! | --- | --- |
 //! | `tampered` | the label does not match its signature, or is corrupt |
-//! | `label-disappeared` | a file labeled in the previous inventory has no label now |
+//! | `label-disappeared` | a file labeled in the previous inventory, or known to the label memory of `fuda watch`, has no label now |
 //! | `personal-data-under-low-level` | personal data (flag or asset) under a level whose IPA 機密性 is below 2 |
 //! | `unlabeled` | no label where the policy expects one: the file matches an asset or a path/extension rule, or lies in a restricted folder (an `allowed_locations` entry of a level with IPA 機密性 2 that is not `**`) |
 //! | `outside-allowed-location` | the file's level does not allow the folder it is in |
@@ -13,6 +13,7 @@
 //! | `unverified` | signed by a key the trust store does not know (or a Purview label) |
 //! | `unreadable` | a file or folder could not be read |
 //! | `path-too-long-for-windows` | `X:\` plus the path below the root exceeds 259 characters |
+//! | `label-restored` | `fuda watch` put a label back after a save or tool replaced the file (when, why) |
 //!
 //! Revoked documents still on disk need the key service's registry (`--from-service`).
 
@@ -66,6 +67,8 @@ pub enum FindingKind {
     Unreadable,
     /// The path is too long for Windows clients of the share.
     PathTooLongForWindows,
+    /// `fuda watch` restored a label that a save or a tool had stripped.
+    LabelRestored,
 }
 
 impl FindingKind {
@@ -84,6 +87,7 @@ impl FindingKind {
             FindingKind::Unverified => "unverified",
             FindingKind::Unreadable => "unreadable",
             FindingKind::PathTooLongForWindows => "path-too-long-for-windows",
+            FindingKind::LabelRestored => "label-restored",
         }
     }
 
@@ -108,6 +112,7 @@ impl FindingKind {
             FindingKind::PathTooLongForWindows => {
                 ("パス長超過 (Windows)", "Path too long for Windows")
             }
+            FindingKind::LabelRestored => ("ラベル復元", "Label restored"),
         };
         if ja {
             j
@@ -130,7 +135,8 @@ impl FindingKind {
             FindingKind::Stale
             | FindingKind::Unverified
             | FindingKind::Unreadable
-            | FindingKind::PathTooLongForWindows => Severity::Low,
+            | FindingKind::PathTooLongForWindows
+            | FindingKind::LabelRestored => Severity::Low,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! [`envelope`]), groups the files into ledger rows ([`rows`]: one row per policy asset,
 //! otherwise one per folder and level), lists the [findings](findings) and, given the
 //! previous inventory, the [review](review) of what was added, removed, reclassified and
-//! moved. The result is plain data: the [`crate::ledger`] module writes it as xlsx, CSV
+//! moved; given the label memory of `fuda watch`, the labels it [restored](remembered) and
+//! the ones gone without a known cause. The result is plain data: the [`crate::ledger`] module writes it as xlsx, CSV
 //! or JSON, and the JSON form is read back by [`Inventory::load`] for the next review.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 
 pub mod envelope;
 pub mod findings;
+pub mod remembered;
 pub mod review;
 pub mod rows;
 pub mod walk;
@@ -90,6 +92,9 @@ pub struct Options {
     pub previous: Option<Inventory>,
     /// Time of the inventory (Unix seconds); `None` means now.
     pub now: Option<i64>,
+    /// What the label memory of `fuda watch` knows about these roots (restored and lost
+    /// labels).
+    pub memory: Option<crate::memory::Recollection>,
 }
 
 /// The policy an inventory was made under.
@@ -315,6 +320,14 @@ pub fn build(
         findings.extend(disappeared);
         review
     });
+    if let Some(memory) = &options.memory {
+        let already = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::LabelDisappeared)
+            .map(|f| f.path.clone())
+            .collect();
+        findings.extend(remembered::findings(memory, &files, &already));
+    }
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path).cmp(&(b.severity, b.kind, &b.path)));
 
     let mut summary = Summary {

@@ -1,0 +1,336 @@
+//! Labels that survive editing: the watcher's side of the label memory
+//! ([`fuda_scan::memory`]).
+//!
+//! The watcher remembers every label it sees or writes. What it saw happen at a path
+//! (renamed onto, deleted and re-created, renamed away to an editor's backup) goes into a
+//! [`Book`]; when a file at a remembered path is handled, [`check`] asks
+//! [`memory::decide`] whether it is a replacement that lost its label and restores it,
+//! and [`remember`] records what the file carries afterwards. Attribute changes (a person
+//! relabeling with `fuda label set`, or removing a label in place) are followed by
+//! [`refresh`], which only reads the label.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fuda_core::label::Label;
+use fuda_core::label::Status;
+use fuda_core::labeling::{FileLabel, Labeler};
+use fuda_scan::memory::{
+    self, Change, Event as MemoryEvent, EventKind, FileId, Found, Hint, LabelMemory, Remembered,
+    State, Verdict,
+};
+use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+use notify::{Event, EventKind as NotifyKind};
+
+use super::{ignored, log};
+
+/// What the watcher saw happen at paths, and memory changes waiting for the next commit.
+pub(super) struct Book {
+    /// How a path came to hold a new file, until that file is handled.
+    pub hints: HashMap<PathBuf, Hint>,
+    /// Paths whose file went away (deleted, moved out, renamed to a backup), and when.
+    vacated: HashMap<PathBuf, Instant>,
+    /// Paths whose attributes changed, due at the instant given.
+    attr: HashMap<PathBuf, Instant>,
+    /// Changes to commit with the next batch.
+    pub changes: Vec<Change>,
+    /// How long a vacated path's label is kept for a file that comes back.
+    window: Duration,
+}
+
+impl Book {
+    pub fn new(window: Duration) -> Book {
+        Book {
+            hints: HashMap::new(),
+            vacated: HashMap::new(),
+            attr: HashMap::new(),
+            changes: Vec::new(),
+            window,
+        }
+    }
+
+    /// Notes what an inotify event means for the memory.
+    pub fn on_event(&mut self, ev: &Event, due: Instant) {
+        let now = Instant::now();
+        match ev.kind {
+            NotifyKind::Create(CreateKind::File) => {
+                for p in &ev.paths {
+                    if !ignored(p) {
+                        self.vacated.remove(p);
+                        self.hints.insert(p.clone(), Hint::Recreated);
+                    }
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                for p in &ev.paths {
+                    if !ignored(p) {
+                        self.vacated.remove(p);
+                        self.hints.insert(p.clone(), Hint::RenamedOver);
+                    }
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Name(RenameMode::From))
+            | NotifyKind::Remove(RemoveKind::File | RemoveKind::Any) => {
+                for p in &ev.paths {
+                    self.vacated.insert(p.clone(), now);
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                if let [from, to] = ev.paths.as_slice() {
+                    // A move inside the trees carries its label (same inode): the memory
+                    // follows it. A rename to an editor's backup or temporary name leaves
+                    // the path vacated, waiting for the saved file. `to` keeps its hint:
+                    // `sed -i` saves through a temporary file named like any other.
+                    if !ignored(from) && !ignored(to) {
+                        self.vacated.remove(from);
+                        self.changes.push(Change::Move {
+                            from: from.clone(),
+                            to: to.clone(),
+                        });
+                    }
+                }
+            }
+            NotifyKind::Modify(ModifyKind::Metadata(_)) => {
+                for p in &ev.paths {
+                    if !ignored(p) {
+                        self.attr.insert(p.clone(), due);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets the labels of paths vacated longer than the window that stayed empty.
+    pub fn sweep(&mut self) {
+        let window = self.window;
+        let mut expired = Vec::new();
+        self.vacated.retain(|p, at| {
+            let keep = at.elapsed() < window;
+            if !keep {
+                expired.push(p.clone());
+            }
+            keep
+        });
+        for p in expired {
+            if std::fs::symlink_metadata(&p).is_err() {
+                self.changes.push(Change::Forget(p));
+            }
+        }
+    }
+
+    /// Paths whose attribute changes are due and that are not waiting for content work.
+    pub fn due_attributes(&mut self, busy: &HashMap<PathBuf, Instant>) -> Vec<PathBuf> {
+        let now = Instant::now();
+        let due: Vec<PathBuf> = self
+            .attr
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in &due {
+            self.attr.remove(p);
+        }
+        due.into_iter().filter(|p| !busy.contains_key(p)).collect()
+    }
+
+    /// The earliest instant something in the book is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.attr.values().min().copied()
+    }
+}
+
+/// The label a file carries, if it is one the memory should keep: signed by fuda and not
+/// tampered (Purview labels live in the content and get a fresh id at every reading).
+fn keepable(file: &FileLabel) -> Option<&Label> {
+    if file.status == Status::Tampered || file.foreign.is_some() {
+        return None;
+    }
+    file.label.as_ref()
+}
+
+fn event(
+    path: &Path,
+    kind: EventKind,
+    label: &Label,
+    found: Option<String>,
+    cause: &str,
+) -> Change {
+    Change::Event(MemoryEvent {
+        at: fuda_core::labeling::now(),
+        path: path.to_owned(),
+        kind,
+        doc: Some(label.doc.to_string()),
+        level: Some(label.level.clone()),
+        found_level: found,
+        cause: cause.to_owned(),
+    })
+}
+
+/// Restores the remembered label of `path` when the file there is a replacement that lost
+/// it (or carries a lower one); records a lost label. Returns whether it wrote a label.
+pub(super) fn check(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    remembered: &Remembered,
+    hint: Option<Hint>,
+    labeler: &Labeler<'_>,
+    changes: &mut Vec<Change>,
+) -> bool {
+    let file = match labeler.peek(path) {
+        Ok(f) => f,
+        Err(e) => {
+            log(serde_json::json!({"event": "failed", "path": path, "error": e.to_string()}));
+            return false;
+        }
+    };
+    let found = if file.status == Status::Tampered {
+        Found::Tampered
+    } else {
+        file.label.as_ref().map_or(Found::Nothing, Found::Label)
+    };
+    let had = &remembered.label;
+    let policy = labeler.policy;
+    let verdict = memory::decide(remembered, &FileId::of(meta), hint, found, |l| {
+        policy.level(l).map(|l| l.rank)
+    });
+    match verdict {
+        Verdict::Keep => false,
+        Verdict::Lost => {
+            log(serde_json::json!({
+                "event": "lost", "path": path, "level": had.level, "doc": had.doc,
+                "action": "the label vanished from this file in place; not restored, reported by fuda inventory",
+            }));
+            changes.push(Change::MarkLost(path.to_owned()));
+            changes.push(event(path, EventKind::Lost, had, None, "removed in place"));
+            false
+        }
+        Verdict::Restore {
+            cause,
+            downgrade_from,
+        } => match labeler.restore(path, had) {
+            Ok(restored) => {
+                if let Some(lower) = &downgrade_from {
+                    log(serde_json::json!({
+                        "event": "downgrade-flagged", "path": path, "level": had.level,
+                        "found": lower, "doc": had.doc, "cause": cause,
+                        "action": "the new content carried a lower label; the higher one was kept",
+                    }));
+                    changes.push(event(
+                        path,
+                        EventKind::DowngradeFlagged,
+                        had,
+                        Some(lower.clone()),
+                        &cause,
+                    ));
+                }
+                log(serde_json::json!({
+                    "event": "restored", "path": path, "level": restored.label.level,
+                    "doc": restored.label.doc, "owner": restored.label.owner,
+                    "method": restored.label.method, "cause": cause, "store": restored.store,
+                }));
+                changes.push(event(
+                    path,
+                    EventKind::Restored,
+                    had,
+                    downgrade_from,
+                    &cause,
+                ));
+                true
+            }
+            Err(e) => {
+                log(serde_json::json!({
+                    "event": "failed", "path": path, "error": e.to_string(),
+                    "action": "could not restore the remembered label",
+                }));
+                false
+            }
+        },
+    }
+}
+
+/// Records what `path` carries now, unless the memory already knows exactly that.
+pub(super) fn remember(
+    path: &Path,
+    labeler: &Labeler<'_>,
+    remembered: Option<&Remembered>,
+    changes: &mut Vec<Change>,
+) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let Ok(file) = labeler.peek(path) else {
+        return;
+    };
+    let Some(label) = keepable(&file) else {
+        return;
+    };
+    let id = FileId::of(&meta);
+    let known = remembered
+        .is_some_and(|r| r.state == State::Labeled && r.label == *label && !r.file.differs(&id));
+    if !known {
+        changes.push(Change::Remember {
+            path: path.to_owned(),
+            label: Box::new(label.clone()),
+            file: id,
+        });
+    }
+}
+
+/// Follows an attribute change at `path`: a label set or changed by a person is
+/// remembered, a label removed from the same file is recorded as lost. Returns true when
+/// the file turned out to be a replacement the watcher must handle as new content.
+pub(super) fn refresh(
+    path: &Path,
+    labeler: &Labeler<'_>,
+    memory: &LabelMemory,
+    changes: &mut Vec<Change>,
+) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let remembered = match memory.recall(path) {
+        Ok(r) => r,
+        Err(e) => {
+            log(serde_json::json!({"event": "failed", "path": path, "error": e.to_string()}));
+            return false;
+        }
+    };
+    let Ok(file) = labeler.peek(path) else {
+        return false;
+    };
+    if keepable(&file).is_some() {
+        remember(path, labeler, remembered.as_ref(), changes);
+        return false;
+    }
+    match remembered {
+        Some(r) if file.status == Status::Missing && r.state == State::Labeled => {
+            if r.file.differs(&FileId::of(&meta)) {
+                return true;
+            }
+            check(path, &meta, &r, None, labeler, changes)
+        }
+        _ => false,
+    }
+}
+
+/// After the start-up reconciliation: forget paths that no longer exist under `roots`
+/// (deleted while the watcher was stopped).
+pub(super) fn forget_missing(memory: &LabelMemory, roots: &[PathBuf], changes: &mut Vec<Change>) {
+    for root in roots {
+        match memory.under(root) {
+            Ok(entries) => {
+                for r in entries {
+                    if std::fs::symlink_metadata(&r.path).is_err() {
+                        changes.push(Change::Forget(r.path));
+                    }
+                }
+            }
+            Err(e) => log(serde_json::json!({"event": "failed", "error": e.to_string()})),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Findings from the label memory of `fuda watch` ([`crate::memory`]): labels the watcher
+//! had to restore after a save or a tool stripped them (`label-restored`, with when and
+//! why), and files the memory knows as labeled that carry no label now
+//! (`label-disappeared`, with the cause when the watcher saw one).
+
+use std::collections::{HashMap, HashSet};
+
+use fuda_core::label::Status;
+
+use super::findings::{Finding, FindingKind};
+use super::{display_path, FileEntry};
+use crate::memory::{EventKind, Recollection};
+
+fn when(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// The findings the memory adds; `already` holds paths that have a `label-disappeared`
+/// finding from the review, so that a file is not listed twice.
+pub fn findings(
+    memory: &Recollection,
+    files: &[FileEntry],
+    already: &HashSet<String>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for e in &memory.events {
+        let path = display_path(&e.path);
+        let level = e.level.clone().unwrap_or_default();
+        let doc = e.doc.clone().unwrap_or_default();
+        match e.kind {
+            EventKind::Restored => {
+                let (detail, detail_ja) = match &e.found_level {
+                    Some(lower) => (
+                        format!(
+                            "at {}: the file was replaced ({}) carrying a lower label ({lower}); fuda watch kept {level} (doc {doc}). Check who saved it and why",
+                            when(e.at), e.cause
+                        ),
+                        format!(
+                            "{}: ファイルが置き換えられ ({})、より低い区分 ({lower}) が付いていました。fuda watch が {level} (文書ID {doc}) を維持しました。保存者と理由を確認してください",
+                            when(e.at), e.cause
+                        ),
+                    ),
+                    None => (
+                        format!(
+                            "at {}: the file was replaced ({}) without its label; fuda watch restored {level} (doc {doc}). Nothing to do unless the level should change",
+                            when(e.at), e.cause
+                        ),
+                        format!(
+                            "{}: 保存によりラベルが失われました ({})。fuda watch が {level} (文書ID {doc}) を復元しました",
+                            when(e.at), e.cause
+                        ),
+                    ),
+                };
+                out.push(Finding::new(
+                    FindingKind::LabelRestored,
+                    path,
+                    e.level.clone(),
+                    detail,
+                    detail_ja,
+                ));
+            }
+            // Reported with the restore that followed it.
+            EventKind::DowngradeFlagged | EventKind::Lost => {}
+        }
+    }
+    // The latest in-place removal the watcher saw, per path.
+    let removed: HashMap<String, i64> = memory
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Lost)
+        .map(|e| (display_path(&e.path), e.at))
+        .collect();
+    let by_path: HashMap<&str, &FileEntry> = files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for r in &memory.labels {
+        let path = display_path(&r.path);
+        let Some(file) = by_path.get(path.as_str()) else {
+            continue; // deleted since: not a lost label
+        };
+        if file.status != Status::Missing || file.problem.is_some() || already.contains(&path) {
+            continue;
+        }
+        let (level, doc) = (&r.label.level, r.label.doc);
+        let (why, why_ja) = match removed.get(&path) {
+            Some(at) => (
+                format!("removed from the file in place at {}", when(*at)),
+                format!("{} にファイルから直接削除されました", when(*at)),
+            ),
+            None => (
+                "no known cause (fuda watch was not running, or the file was edited in place)"
+                    .to_owned(),
+                "原因不明 (fuda watch 停止中、またはその場で編集)".to_owned(),
+            ),
+        };
+        out.push(Finding::new(
+            FindingKind::LabelDisappeared,
+            path,
+            Some(level.clone()),
+            format!(
+                "the label memory knows this file as {level} (doc {doc}), it has no label now: {why}. Label it again with `fuda label set {level}`"
+            ),
+            format!(
+                "ラベル記憶ではこのファイルは {level} (文書ID {doc}) ですが、現在ラベルがありません: {why_ja}。`fuda label set {level}` で再設定してください"
+            ),
+        ));
+    }
+    out
+}

@@ -1,0 +1,977 @@
+//! The label memory of watched trees: what label each path carried, kept durably, so that
+//! a label that an editor's save stripped can be put back (issue 7).
+//!
+//! Most editors save by writing a new file and renaming it over the old one (vim with some
+//! settings, `sed -i`, LibreOffice, gedit, Office over SMB); tools such as `tar` and
+//! `rsync` delete and re-create files. The new file has no extended attributes, so a label
+//! kept in `user.fuda.label` vanishes at the first save. `fuda watch` records every label
+//! it sees or writes here and, when a remembered path is taken by a *different* file (a
+//! new inode or birth time) without a label, restores the remembered one.
+//!
+//! The memory is one SQLite file in WAL mode (by default
+//! `$XDG_STATE_HOME/fuda/watch/<hash of the roots>.sqlite`, see [`default_location`]):
+//!
+//! - `labels`: one row per path: the document id, level, owner, method (manual, auto,
+//!   default, imported), the content digest the label was signed for, the file's device,
+//!   inode and birth time, whether the label is still there (`labeled`) or went missing
+//!   in place (`lost`), and the whole label record for a faithful restore;
+//! - `events`: what happened: `restored` (with the cause), `downgrade-flagged` (the new
+//!   content carried a lower label of its own; the higher one was kept) and `lost` (a
+//!   label vanished without a replacement, so nothing was restored).
+//!
+//! Writes come in batches ([`LabelMemory::commit`]), one transaction each, so the watcher
+//! pays one fsync per settle batch rather than one per file.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), fuda_scan::memory::MemoryError> {
+//! use fuda_scan::memory::LabelMemory;
+//! let memory = LabelMemory::open_existing("/var/lib/fuda/share.sqlite".as_ref())?;
+//! for event in memory.events(None)? {
+//!     println!("{} {} {}", event.kind.as_str(), event.path.display(), event.cause);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use fuda_core::digest::Digest;
+use fuda_core::label::Label;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE labels (
+    path BLOB PRIMARY KEY,
+    doc TEXT NOT NULL,
+    level TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    method TEXT NOT NULL,
+    digest TEXT,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    born INTEGER,
+    state TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    label TEXT NOT NULL
+);
+CREATE INDEX labels_doc ON labels(doc);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    path BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    doc TEXT,
+    level TEXT,
+    found_level TEXT,
+    cause TEXT NOT NULL
+);
+CREATE INDEX events_at ON events(at);
+"];
+
+/// Errors of the label memory; each names the database file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// The folder for the database could not be created.
+    #[error("{path}: cannot create the label memory's folder ({source}); pass --memory PATH somewhere writable")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// There is no memory at this path.
+    #[error("{0}: no label memory here; `fuda watch --memory PATH` creates one")]
+    Missing(PathBuf),
+    /// The file is an SQLite database, but not a label memory (or an unfinished one).
+    #[error("{0}: not a fuda label memory; pass the file `fuda watch --memory` writes")]
+    NotAMemory(PathBuf),
+    /// SQLite failed.
+    #[error("{path}: label memory: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer fuda.
+    #[error("{path}: label memory schema version {found}, this fuda knows up to {supported}; upgrade fuda")]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Version found.
+        found: i64,
+        /// Newest version known.
+        supported: i64,
+    },
+    /// A row could not be decoded.
+    #[error("{path}: label memory row for {row} is corrupt ({reason}); move the file away to start a new memory")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The path the row is about.
+        row: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Which file object a path named: device, inode and birth time. Inode numbers are reused
+/// at once on ext4 (`tar x` over a file often gets the old number back); the birth time,
+/// where the file system keeps one, tells the two files apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Birth time in nanoseconds since the epoch, when the file system records it.
+    pub born: Option<i64>,
+}
+
+impl FileId {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        let born = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_nanos()).ok());
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born,
+        }
+    }
+
+    /// Whether `other` is certainly another file object than `self`.
+    pub fn differs(&self, other: &FileId) -> bool {
+        self.dev != other.dev
+            || self.ino != other.ino
+            || matches!((self.born, other.born), (Some(a), Some(b)) if a != b)
+    }
+}
+
+/// Whether the remembered label is still on the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// The file carried this label when last seen.
+    Labeled,
+    /// The label vanished from the same file (no replacement): not restored, reported.
+    Lost,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Labeled => "labeled",
+            State::Lost => "lost",
+        }
+    }
+}
+
+/// What the memory knows about one path.
+#[derive(Clone, Debug)]
+pub struct Remembered {
+    /// The path.
+    pub path: PathBuf,
+    /// The label it carried (signed for `label.content_sha256`).
+    pub label: Label,
+    /// The file object that carried it.
+    pub file: FileId,
+    /// Whether it still does.
+    pub state: State,
+    /// When the watcher last saw the label, Unix seconds.
+    pub seen_at: i64,
+}
+
+/// Kinds of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A replaced file got its previous label back.
+    Restored,
+    /// A replaced file carried a lower label of its own; the higher remembered label was
+    /// put back and the attempted downgrade is reported.
+    DowngradeFlagged,
+    /// A label vanished from a file that was not replaced; nothing was restored.
+    Lost,
+}
+
+impl EventKind {
+    /// The kind's name in logs and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Restored => "restored",
+            EventKind::DowngradeFlagged => "downgrade-flagged",
+            EventKind::Lost => "lost",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::Restored,
+            EventKind::DowngradeFlagged,
+            EventKind::Lost,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// The file.
+    pub path: PathBuf,
+    /// What happened.
+    pub kind: EventKind,
+    /// Document id of the remembered label.
+    pub doc: Option<String>,
+    /// Level of the remembered label (the level the file has after a restore).
+    pub level: Option<String>,
+    /// Level the new content carried of its own (for `downgrade-flagged`).
+    pub found_level: Option<String>,
+    /// Why, in words: `renamed over`, `deleted and re-created`, `replaced while the
+    /// watcher was stopped` …
+    pub cause: String,
+}
+
+/// One change to the memory; a batch of them is committed at once.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// `path` (the file object `file`) carries `label`.
+    Remember {
+        /// The path.
+        path: PathBuf,
+        /// Its label.
+        label: Box<Label>,
+        /// The file object.
+        file: FileId,
+    },
+    /// The label of `path` vanished in place.
+    MarkLost(PathBuf),
+    /// Nothing is at `path` any more.
+    Forget(PathBuf),
+    /// `from` (a file, or a folder and everything below it) was renamed to `to`.
+    Move {
+        /// Old path.
+        from: PathBuf,
+        /// New path.
+        to: PathBuf,
+    },
+    /// Record an event.
+    Event(Event),
+}
+
+/// What the watcher saw happen at a path before it looked at the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// A file was renamed onto the path (an editor's save by rename, a move in).
+    RenamedOver,
+    /// The path was deleted and a file created there again (`tar x`, `cp` after `rm`).
+    Recreated,
+}
+
+impl Hint {
+    /// The cause as the log and the ledger say it.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Hint::RenamedOver => "renamed over (save by rename)",
+            Hint::Recreated => "deleted and re-created",
+        }
+    }
+}
+
+/// The cause recorded when a file was replaced but the watcher saw no event for it.
+pub const REPLACED_UNSEEN: &str = "replaced while the watcher was not looking";
+
+/// What the file carries now, as far as [`decide`] needs to know.
+#[derive(Clone, Copy, Debug)]
+pub enum Found<'a> {
+    /// No label.
+    Nothing,
+    /// A label with a good signature (or one mapped from Microsoft Purview).
+    Label(&'a Label),
+    /// A label that is corrupt or does not match its signature: left for a person.
+    Tampered,
+}
+
+/// What to do about a remembered path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to restore: the file still carries its label, carries a label of its own
+    /// that is at least as high, was already reported as lost, or holds a tampered label.
+    Keep,
+    /// Put the remembered label back.
+    Restore {
+        /// Why the file was found replaced.
+        cause: String,
+        /// The lower level the new content carried of its own (a downgrade that is
+        /// flagged and not applied), if any.
+        downgrade_from: Option<String>,
+    },
+    /// The label vanished from the same file: report it, restore nothing.
+    Lost,
+}
+
+/// Decides whether a file at a remembered path gets its remembered label back.
+///
+/// A file is a *replacement* when it is another file object than the one remembered
+/// (device, inode, birth time) or when the watcher saw it renamed onto the path or
+/// re-created there (`hint`). A replacement without a label gets the remembered label
+/// back; one whose own label (another document's, an Office document's embedded one) is
+/// lower gets the remembered label too, and the attempted downgrade is flagged; a label
+/// that is as high or higher wins. A label that vanished from the very same file was
+/// removed in place: it is reported, not restored. `rank` gives a level's rank in the
+/// policy in force.
+pub fn decide(
+    remembered: &Remembered,
+    now: &FileId,
+    hint: Option<Hint>,
+    found: Found<'_>,
+    rank: impl Fn(&str) -> Option<u8>,
+) -> Verdict {
+    let replaced = hint.is_some() || remembered.file.differs(now);
+    let cause = || hint.map_or(REPLACED_UNSEEN, Hint::cause).to_owned();
+    match found {
+        Found::Tampered => Verdict::Keep,
+        Found::Label(label) if label.doc == remembered.label.doc => Verdict::Keep,
+        Found::Label(label) => {
+            let lower = match (rank(&label.level), rank(&remembered.label.level)) {
+                (Some(have), Some(had)) => have < had,
+                // A level this policy does not know cannot outrank a known one.
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if replaced && lower {
+                Verdict::Restore {
+                    cause: cause(),
+                    downgrade_from: Some(label.level.clone()),
+                }
+            } else {
+                Verdict::Keep
+            }
+        }
+        Found::Nothing if remembered.state == State::Lost => Verdict::Keep,
+        Found::Nothing if replaced => Verdict::Restore {
+            cause: cause(),
+            downgrade_from: None,
+        },
+        Found::Nothing => Verdict::Lost,
+    }
+}
+
+/// What an inventory takes from a memory: the labels remembered under its roots and the
+/// events there.
+#[derive(Clone, Debug, Default)]
+pub struct Recollection {
+    /// Remembered labels, by path.
+    pub labels: Vec<Remembered>,
+    /// Events, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// The label memory: one SQLite database.
+pub struct LabelMemory {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for LabelMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabelMemory")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Where `fuda watch` keeps the memory of these roots when not told: a file named after
+/// a hash of the roots (absolute, sorted) in `state_dir/watch/`.
+pub fn default_location(state_dir: &Path, roots: &[PathBuf]) -> PathBuf {
+    // `share/` and `share/.` name the same tree as `share`.
+    let clean: Vec<PathBuf> = roots.iter().map(|r| r.components().collect()).collect();
+    let mut sorted: Vec<&[u8]> = clean.iter().map(|r| bytes(r)).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let digest = Digest::of_bytes(&sorted.join(&b'\0')).to_string();
+    state_dir
+        .join("watch")
+        .join(format!("{}.sqlite", &digest[..16]))
+}
+
+fn bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+fn from_bytes(b: Vec<u8>) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&b))
+}
+
+impl LabelMemory {
+    /// Opens the memory at `path`, creating it (and its folder, 0700) if needed.
+    pub fn open(path: &Path) -> Result<LabelMemory, MemoryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
+                    MemoryError::Folder {
+                        path: dir.to_owned(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        let conn = Connection::open(path).map_err(|source| MemoryError::Database {
+            path: path.to_owned(),
+            source,
+        })?;
+        let memory = LabelMemory {
+            conn,
+            path: path.to_owned(),
+        };
+        memory.prepare(true)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(memory)
+    }
+
+    /// Opens an existing memory for reading (the inventory); a missing file is an error.
+    pub fn open_existing(path: &Path) -> Result<LabelMemory, MemoryError> {
+        if !path.is_file() {
+            return Err(MemoryError::Missing(path.to_owned()));
+        }
+        // Read-write, not read-only: a WAL database needs its -shm file to be readable
+        // while the watcher writes.
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(
+            |source| MemoryError::Database {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+        let memory = LabelMemory {
+            conn,
+            path: path.to_owned(),
+        };
+        memory.prepare(false)?;
+        Ok(memory)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> MemoryError + '_ {
+        |source| MemoryError::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn prepare(&self, migrate: bool) -> Result<(), MemoryError> {
+        let err = self.db();
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(&err)?;
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(&err)?;
+        // A crash may lose the last batch (the watcher re-learns it from the files at its
+        // next start), never corrupt the database.
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&err)?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(MemoryError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported,
+            });
+        }
+        if !migrate && version < supported {
+            return Err(MemoryError::NotAMemory(self.path.clone()));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction().map_err(&err)?;
+            tx.execute_batch(sql).map_err(&err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+        }
+        Ok(())
+    }
+
+    /// What the memory knows about `path`.
+    pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT path, label, dev, ino, born, state, seen_at FROM labels WHERE path = ?1",
+            )
+            .map_err(self.db())?
+            .query_row([bytes(path)], raw_row)
+            .optional()
+            .map_err(self.db())?;
+        row.map(|r| self.decode(r)).transpose()
+    }
+
+    /// Every remembered path at or below `root`.
+    pub fn under(&self, root: &Path) -> Result<Vec<Remembered>, MemoryError> {
+        let mut prefix = bytes(root).to_vec();
+        if prefix.last() != Some(&b'/') {
+            prefix.push(b'/');
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT path, label, dev, ino, born, state, seen_at FROM labels
+                 WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2 ORDER BY path",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map(params![bytes(root), prefix], raw_row)
+            .map_err(self.db())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.db())?;
+        rows.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Events at or after `since` (Unix seconds; `None`: all), oldest first.
+    pub fn events(&self, since: Option<i64>) -> Result<Vec<Event>, MemoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at, path, kind, doc, level, found_level, cause FROM events
+                 WHERE at >= ?1 ORDER BY at, id",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([since.unwrap_or(i64::MIN)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(self.db())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.db())?;
+        rows.into_iter()
+            .map(|(at, path, kind, doc, level, found_level, cause)| {
+                let path = from_bytes(path);
+                let kind = EventKind::parse(&kind).ok_or_else(|| MemoryError::Corrupt {
+                    path: self.path.clone(),
+                    row: path.display().to_string(),
+                    reason: format!("unknown event kind {kind:?}"),
+                })?;
+                Ok(Event {
+                    at,
+                    path,
+                    kind,
+                    doc,
+                    level,
+                    found_level,
+                    cause,
+                })
+            })
+            .collect()
+    }
+
+    /// The labels remembered under `roots` and the events there at or after `since`.
+    pub fn recollect(
+        &self,
+        roots: &[PathBuf],
+        since: Option<i64>,
+    ) -> Result<Recollection, MemoryError> {
+        let mut labels = Vec::new();
+        for root in roots {
+            labels.extend(self.under(root)?);
+        }
+        labels.sort_by(|a, b| a.path.cmp(&b.path));
+        labels.dedup_by(|a, b| a.path == b.path);
+        let events = self
+            .events(since)?
+            .into_iter()
+            .filter(|e| roots.iter().any(|r| e.path.starts_with(r)))
+            .collect();
+        Ok(Recollection { labels, events })
+    }
+
+    /// Applies a batch of changes in one transaction.
+    pub fn commit(&mut self, changes: &[Change]) -> Result<(), MemoryError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |source| MemoryError::Database {
+            path: path.clone(),
+            source,
+        };
+        let now = fuda_core::labeling::now();
+        let tx = self.conn.transaction().map_err(err)?;
+        for change in changes {
+            match change {
+                Change::Remember { path, label, file } => {
+                    let json = serde_json::to_string(label).map_err(|e| MemoryError::Corrupt {
+                        path: self.path.clone(),
+                        row: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO labels
+                         (path, doc, level, owner, method, digest, dev, ino, born, state, seen_at, label)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            bytes(path),
+                            label.doc.to_string(),
+                            label.level,
+                            label.owner,
+                            label.method.as_str(),
+                            label.content_sha256.map(|d| d.to_string()),
+                            file.dev as i64,
+                            file.ino as i64,
+                            file.born,
+                            State::Labeled.as_str(),
+                            now,
+                            json,
+                        ])
+                    })
+                    .map_err(err)?;
+                }
+                Change::MarkLost(p) => {
+                    tx.prepare_cached("UPDATE labels SET state = ?2 WHERE path = ?1")
+                        .and_then(|mut s| s.execute(params![bytes(p), State::Lost.as_str()]))
+                        .map_err(err)?;
+                }
+                Change::Forget(p) => {
+                    tx.prepare_cached("DELETE FROM labels WHERE path = ?1")
+                        .and_then(|mut s| s.execute([bytes(p)]))
+                        .map_err(err)?;
+                }
+                Change::Move { from, to } => {
+                    let mut from_dir = bytes(from).to_vec();
+                    from_dir.push(b'/');
+                    // A file renamed over another replaces what the memory knew there.
+                    tx.prepare_cached(
+                        "DELETE FROM labels WHERE path = ?2 AND EXISTS
+                         (SELECT 1 FROM labels WHERE path = ?1)",
+                    )
+                    .and_then(|mut s| s.execute(params![bytes(from), bytes(to)]))
+                    .map_err(err)?;
+                    tx.prepare_cached(
+                        "UPDATE OR REPLACE labels SET path = CASE WHEN path = ?1 THEN ?2
+                           ELSE CAST(?2 || substr(path, length(?1) + 1) AS BLOB) END
+                         WHERE path = ?1 OR substr(path, 1, length(?3)) = ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![bytes(from), bytes(to), from_dir]))
+                    .map_err(err)?;
+                }
+                Change::Event(e) => {
+                    tx.prepare_cached(
+                        "INSERT INTO events (at, path, kind, doc, level, found_level, cause)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            e.at,
+                            bytes(&e.path),
+                            e.kind.as_str(),
+                            e.doc,
+                            e.level,
+                            e.found_level,
+                            e.cause,
+                        ])
+                    })
+                    .map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn decode(&self, r: RawRow) -> Result<Remembered, MemoryError> {
+        let path = from_bytes(r.path);
+        let corrupt = |reason: String| MemoryError::Corrupt {
+            path: self.path.clone(),
+            row: path.display().to_string(),
+            reason,
+        };
+        let label: Label = serde_json::from_str(&r.label).map_err(|e| corrupt(e.to_string()))?;
+        let state = match r.state.as_str() {
+            "labeled" => State::Labeled,
+            "lost" => State::Lost,
+            other => return Err(corrupt(format!("unknown state {other:?}"))),
+        };
+        Ok(Remembered {
+            label,
+            file: FileId {
+                dev: r.dev as u64,
+                ino: r.ino as u64,
+                born: r.born,
+            },
+            state,
+            seen_at: r.seen_at,
+            path,
+        })
+    }
+}
+
+struct RawRow {
+    path: Vec<u8>,
+    label: String,
+    dev: i64,
+    ino: i64,
+    born: Option<i64>,
+    state: String,
+    seen_at: i64,
+}
+
+fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        path: r.get(0)?,
+        label: r.get(1)?,
+        dev: r.get(2)?,
+        ino: r.get(3)?,
+        born: r.get(4)?,
+        state: r.get(5)?,
+        seen_at: r.get(6)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuda_core::label::{DocId, Method, PolicyRef};
+
+    fn label(level: &str) -> Label {
+        Label {
+            v: 1,
+            doc: DocId::new(),
+            level: level.into(),
+            policy: PolicyRef {
+                id: "default".into(),
+                version: 1,
+            },
+            owner: "tanaka".into(),
+            dept: None,
+            asset: None,
+            method: Method::Manual,
+            rule: None,
+            origin: None,
+            set_by: "tanaka".into(),
+            set_at: 1,
+            content_sha256: None,
+            justification: None,
+            flags: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    const FILE: FileId = FileId {
+        dev: 1,
+        ino: 2,
+        born: Some(3),
+    };
+
+    fn remember(path: &str, l: &Label) -> Change {
+        Change::Remember {
+            path: path.into(),
+            label: Box::new(l.clone()),
+            file: FILE,
+        }
+    }
+
+    #[test]
+    fn remembers_across_reopening_and_moves_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state/watch/m.sqlite");
+        let (a, b) = (label("confidential"), label("internal"));
+        {
+            let mut m = LabelMemory::open(&db).unwrap();
+            m.commit(&[
+                remember("/s/d/a.txt", &a),
+                remember("/s/d/sub/b.txt", &b),
+                remember("/s/dd/c.txt", &b),
+            ])
+            .unwrap();
+            m.commit(&[Change::Move {
+                from: "/s/d".into(),
+                to: "/s/e".into(),
+            }])
+            .unwrap();
+        }
+        let m = LabelMemory::open_existing(&db).unwrap();
+        assert!(m.recall(Path::new("/s/d/a.txt")).unwrap().is_none());
+        let got = m.recall(Path::new("/s/e/a.txt")).unwrap().unwrap();
+        assert_eq!(got.label, a);
+        assert_eq!(got.file, FILE);
+        assert_eq!(got.state, State::Labeled);
+        assert!(m.recall(Path::new("/s/e/sub/b.txt")).unwrap().is_some());
+        // A sibling whose name merely starts the same is not inside the folder.
+        assert!(m.recall(Path::new("/s/dd/c.txt")).unwrap().is_some());
+        assert_eq!(m.under(Path::new("/s/e")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_file_renamed_over_another_replaces_it_and_events_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let (a, b) = (label("confidential"), label("internal"));
+        m.commit(&[remember("/s/a", &a), remember("/s/b", &b)])
+            .unwrap();
+        m.commit(&[
+            Change::Move {
+                from: "/s/a".into(),
+                to: "/s/b".into(),
+            },
+            Change::MarkLost("/s/b".into()),
+            Change::Event(Event {
+                at: 10,
+                path: "/s/b".into(),
+                kind: EventKind::Lost,
+                doc: Some(a.doc.to_string()),
+                level: Some(a.level.clone()),
+                found_level: None,
+                cause: "unknown".into(),
+            }),
+        ])
+        .unwrap();
+        let got = m.recall(Path::new("/s/b")).unwrap().unwrap();
+        assert_eq!(got.label, a);
+        assert_eq!(got.state, State::Lost);
+        assert!(m.recall(Path::new("/s/a")).unwrap().is_none());
+        assert_eq!(m.events(Some(10)).unwrap().len(), 1);
+        assert!(m.events(Some(11)).unwrap().is_empty());
+        m.commit(&[Change::Forget("/s/b".into())]).unwrap();
+        assert!(m.recall(Path::new("/s/b")).unwrap().is_none());
+    }
+
+    fn rank(level: &str) -> Option<u8> {
+        [
+            "public",
+            "internal",
+            "confidential",
+            "strictly-confidential",
+        ]
+        .iter()
+        .position(|l| *l == level)
+        .map(|r| r as u8)
+    }
+
+    fn remembered(l: &Label, state: State) -> Remembered {
+        Remembered {
+            path: "/s/a".into(),
+            label: l.clone(),
+            file: FILE,
+            state,
+            seen_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_replaced_file_without_a_label_gets_it_back() {
+        let had = label("confidential");
+        let r = remembered(&had, State::Labeled);
+        let other = FileId { ino: 9, ..FILE };
+        let restore = |cause: &str| Verdict::Restore {
+            cause: cause.into(),
+            downgrade_from: None,
+        };
+        assert_eq!(
+            decide(&r, &other, None, Found::Nothing, rank),
+            restore(REPLACED_UNSEEN)
+        );
+        // Same inode number reused, but the watcher saw the delete and create.
+        assert_eq!(
+            decide(&r, &FILE, Some(Hint::Recreated), Found::Nothing, rank),
+            restore("deleted and re-created")
+        );
+        // Same file, label gone, nothing replaced it: reported, not restored.
+        assert_eq!(decide(&r, &FILE, None, Found::Nothing, rank), Verdict::Lost);
+        // Already reported as lost: a later save does not bring it back.
+        let lost = remembered(&had, State::Lost);
+        assert_eq!(
+            decide(&lost, &other, Some(Hint::RenamedOver), Found::Nothing, rank),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn the_higher_label_wins_and_a_downgrade_is_flagged() {
+        let had = label("confidential");
+        let r = remembered(&had, State::Labeled);
+        let hint = Some(Hint::RenamedOver);
+        let lower = label("internal");
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&lower), rank),
+            Verdict::Restore {
+                cause: "renamed over (save by rename)".into(),
+                downgrade_from: Some("internal".into()),
+            }
+        );
+        let higher = label("strictly-confidential");
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&higher), rank),
+            Verdict::Keep
+        );
+        // The same document relabeled (through fuda, with a reason) is not second-guessed.
+        let mut relabeled = had.clone();
+        relabeled.level = "public".into();
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Label(&relabeled), rank),
+            Verdict::Keep
+        );
+        assert_eq!(
+            decide(&r, &FILE, hint, Found::Tampered, rank),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn a_missing_memory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LabelMemory::open_existing(&dir.path().join("none.sqlite")).unwrap_err();
+        assert!(err.to_string().contains("fuda watch --memory"), "{err}");
+    }
+
+    #[test]
+    fn identities_tell_reused_inodes_apart_by_birth_time() {
+        let again = FileId {
+            born: Some(4),
+            ..FILE
+        };
+        assert!(FILE.differs(&again));
+        assert!(!FILE.differs(&FileId { born: None, ..FILE }));
+    }
+
+    #[test]
+    fn default_location_does_not_depend_on_root_order() {
+        let s = Path::new("/state");
+        let a = default_location(s, &["/a".into(), "/b".into()]);
+        assert_eq!(a, default_location(s, &["/b".into(), "/a".into()]));
+        assert_ne!(a, default_location(s, &["/a".into()]));
+        assert!(a.starts_with("/state/watch"));
+        assert_eq!(
+            default_location(s, &["/a/".into(), "/b/.".into()]),
+            a,
+            "trailing slashes do not matter"
+        );
+    }
+}
