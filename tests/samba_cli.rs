@@ -198,6 +198,15 @@ fn a_save_through_a_temporary_file_over_smb_keeps_its_level_and_doc_id() {
     share.wait_label(name, 0, |l| l["status"] == "missing");
     tanaka.fuda(&["label", "set", "極秘", p(&path)]).expect(0);
     let doc = tanaka.show(&path)["doc"].as_str().unwrap().to_owned();
+    // The watcher follows the person's label once its settle window has passed.
+    share.watch.wait_for(
+        |events| {
+            events.iter().any(|e| {
+                e["event"] == "remembered" && e["path"] == p(&path) && e["doc"] == doc.as_str()
+            })
+        },
+        15,
+    );
 
     let before = share.watch.events_for(&path).len();
     share.upload("~WRD0001.tmp", "仕様書(改訂版)\n");

@@ -303,7 +303,12 @@ pub(super) fn refresh(
     let Ok(file) = labeler.peek(path) else {
         return false;
     };
-    if keepable(&file).is_some() {
+    if let Some(label) = keepable(&file) {
+        if remembered.as_ref().is_none_or(|r| r.label != *label) {
+            log(serde_json::json!({
+                "event": "remembered", "path": path, "level": label.level, "doc": label.doc.to_string(),
+            }));
+        }
         remember(path, labeler, remembered.as_ref(), changes);
         return false;
     }
