@@ -14,7 +14,8 @@
 //! | `unreadable` | a file or folder could not be read |
 //! | `path-too-long-for-windows` | `X:\` plus the path below the root exceeds 259 characters |
 //!
-//! Revoked documents still on disk need the key service's registry (`--from-service`).
+//! Revoked documents still on disk (`revoked-still-present`) need the key service's
+//! registry (`--from-service`): see [`super::registry`].
 
 use std::path::Path;
 

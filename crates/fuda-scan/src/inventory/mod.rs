@@ -23,6 +23,7 @@
 
 pub mod envelope;
 pub mod findings;
+pub mod registry;
 pub mod review;
 pub mod rows;
 pub mod walk;
@@ -90,6 +91,8 @@ pub struct Options {
     pub previous: Option<Inventory>,
     /// Time of the inventory (Unix seconds); `None` means now.
     pub now: Option<i64>,
+    /// The key service's registry, for revoked documents still on disk.
+    pub registry: Option<registry::Registry>,
 }
 
 /// The policy an inventory was made under.
@@ -310,6 +313,9 @@ pub fn build(
     let policy = labeler.policy;
     let rows = rows::group(policy, &mut files, now);
     let mut findings = findings::check(policy, &files, &unreadable);
+    if let Some(registry) = &options.registry {
+        findings.extend(registry::findings(registry, &files));
+    }
     let review = options.previous.as_ref().map(|previous| {
         let (review, disappeared) = review::diff(previous, &files);
         findings.extend(disappeared);
