@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod cache;
 pub mod client;
 pub mod directory;
 mod error;
