@@ -315,7 +315,9 @@ impl Lean {
             assert!(n > 0, "the service closed the connection");
             self.buf.extend_from_slice(&chunk[..n]);
         };
-        let head = std::str::from_utf8(&self.buf[..head_end]).unwrap().to_owned();
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .unwrap()
+            .to_owned();
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let len: usize = head
             .lines()

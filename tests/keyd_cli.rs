@@ -530,9 +530,12 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
     ]);
     let inv: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert!(
-        inv["findings"].as_array().unwrap().iter().any(|f| f["kind"]
-            == "revoked-still-present"
-            && f["path"].as_str().unwrap().ends_with("plan.xlsx.fuda")),
+        inv["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "revoked-still-present"
+                && f["path"].as_str().unwrap().ends_with("plan.xlsx.fuda")),
         "{:#}",
         inv["findings"]
     );
@@ -681,9 +684,8 @@ fn the_inventory_finds_revoked_documents_still_on_disk() {
         let mut args = vec!["inventory", p(&share), "--format", "json", "--out", "-"];
         args.extend_from_slice(extra);
         let run = admin.fuda(&args);
-        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr)
-        });
+        let v: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr));
         v["findings"]
             .as_array()
             .unwrap()
@@ -699,7 +701,15 @@ fn the_inventory_finds_revoked_documents_still_on_disk() {
     assert!(found[0].ends_with("old.dxf.fuda"), "{found:?}");
     // Reading the registry needs an admin.
     let r = tanaka
-        .fuda(&["inventory", p(&share), "--from-service", "--format", "json", "--out", "-"])
+        .fuda(&[
+            "inventory",
+            p(&share),
+            "--from-service",
+            "--format",
+            "json",
+            "--out",
+            "-",
+        ])
         .expect(2);
     assert!(r.stderr.contains("admin"), "{}", r.stderr);
 }

@@ -73,7 +73,10 @@ fn remote(service: &ServiceConfig) -> Result<TrustStore> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(|c: &Cached| c.service == service.id);
     let now = fuda_keyd::now();
-    if let Some(c) = cached.as_ref().filter(|c| (0..TTL).contains(&(now - c.fetched_at))) {
+    if let Some(c) = cached
+        .as_ref()
+        .filter(|c| (0..TTL).contains(&(now - c.fetched_at)))
+    {
         return Ok(to_store(&c.signers));
     }
     match crate::keyservice::remote(service).and_then(|r| r.signers().map_err(Into::into)) {

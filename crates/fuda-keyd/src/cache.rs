@@ -141,7 +141,10 @@ mod tests {
     use fuda_core::envelope::FileKey;
 
     fn key(b: u8) -> (FileKey, u32) {
-        (FileKey::from_bytes([b; fuda_core::envelope::FILE_KEY_SIZE]), 1)
+        (
+            FileKey::from_bytes([b; fuda_core::envelope::FILE_KEY_SIZE]),
+            1,
+        )
     }
 
     fn d(bytes: &[u8]) -> Digest {

@@ -16,11 +16,11 @@ use fuda_core::rights::{Right, Rights};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Event, LabelChange};
+use crate::cache::{self, Cache, Digest};
 use crate::directory::{
     self, Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus,
 };
 use crate::error::{Denial, DenyCode, Error};
-use crate::cache::{self, Cache, Digest};
 use crate::keys::ServiceKeys;
 use crate::licence::{self, Granted, Licence, SignedLicence};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};

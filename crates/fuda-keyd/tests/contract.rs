@@ -420,7 +420,10 @@ fn story(h: &dyn Harness) {
     // The directory is the trust store for labels: every active user's signing key.
     let signers = sato.client.signers().unwrap();
     let names: Vec<&str> = signers.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"tanaka") && names.contains(&"sato"), "{names:?}");
+    assert!(
+        names.contains(&"tanaka") && names.contains(&"sato"),
+        "{names:?}"
+    );
     assert!(signers.iter().all(|s| s.public_key.len() == 44));
 
     // Label changes are audited under the caller's name; a downgrade needs a reason,

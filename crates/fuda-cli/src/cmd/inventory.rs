@@ -182,7 +182,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// What the key service knows about protected documents, for the inventory.
 fn registry(session: &Session) -> Result<Registry> {
     let conn = crate::keyservice::connect(session)?;
-    let context = "--from-service: cannot read the key service's registry (it needs an admin of the service)";
+    let context =
+        "--from-service: cannot read the key service's registry (it needs an admin of the service)";
     let revocations = conn.client.revocations().context(context)?;
     let documents = conn.client.documents().context(context)?;
     Ok(Registry {

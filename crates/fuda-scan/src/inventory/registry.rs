@@ -131,7 +131,11 @@ mod tests {
         assert!(found
             .iter()
             .all(|f| f.kind == FindingKind::RevokedStillPresent));
-        assert!(found[1].detail.contains("still readable"), "{}", found[1].detail);
+        assert!(
+            found[1].detail.contains("still readable"),
+            "{}",
+            found[1].detail
+        );
         assert!(findings(&Registry::default(), &files).is_empty());
     }
 }
