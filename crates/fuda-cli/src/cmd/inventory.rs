@@ -181,6 +181,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// What the key service knows about protected documents, for the inventory.
 fn registry(session: &Session) -> Result<Registry> {
+    let embedded = crate::keyservice::embedded_dir()?.join(fuda_keyd::service::DB_FILE);
+    if session.config.service.is_none() && !embedded.exists() {
+        bail!(
+            "--from-service: no key service configured, and no embedded one yet (the first \
+             `fuda protect` makes it): there is no registry to merge. Run without \
+             --from-service, or `fuda init --service URL --enroll CODE`"
+        );
+    }
     let conn = crate::keyservice::connect(session)?;
     let context =
         "--from-service: cannot read the key service's registry (it needs an admin of the service)";
