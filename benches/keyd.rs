@@ -112,7 +112,7 @@ fn main() {
         .map(|i| {
             let label = LabelStanza::new(ulid::Ulid::new().to_string(), vec![b'L'; 200]).unwrap();
             let header = envelope::encrypt(
-                &[recipient.clone()],
+                std::slice::from_ref(&recipient),
                 Some(&label),
                 &b"drawing"[..],
                 std::io::sink(),
@@ -166,7 +166,6 @@ fn main() {
                 headers.clone(),
             );
             let (measuring, stop) = (measuring.clone(), stop.clone());
-            let raw = raw;
             let identity = age.clone();
             std::thread::spawn(move || {
                 let remote = Remote::new(&url, &fp, Some(token.clone())).unwrap();
