@@ -9,6 +9,13 @@
 //! synchronous=FULL, group commit), the key sealed to the user and the licence signed.
 //! At the end the audit chain is verified and must hold a record for every licence.
 //!
+//! `FUDA_BENCH_DOCS` (default 1) registers that many documents and has the clients cycle
+//! through them: with more documents than the service's file-key cache holds, every
+//! request pays the full X25519 unwrap. The CPU time used during the measured seconds by
+//! the service and by this load generator (from `/proc`) is printed beside the figures, so
+//! one can see which of the two, or other processes on the machine, bound the rate.
+//! `FUDA_BENCH_KEYD` runs another `fuda-keyd` binary (to compare builds).
+//!
 //! Run: `cargo build --release -p fuda-keyd && cargo bench --bench keyd`
 
 use std::io::{BufRead, BufReader};
@@ -35,8 +42,11 @@ fn main() {
     }
     let clients = env_num("FUDA_BENCH_CLIENTS", 64) as usize;
     let secs = env_num("FUDA_BENCH_SECS", 10);
+    let docs = env_num("FUDA_BENCH_DOCS", 1).max(1) as usize;
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("fuda-keyd");
+    let bin = std::env::var_os("FUDA_BENCH_KEYD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| exe.parent().unwrap().parent().unwrap().join("fuda-keyd"));
     assert!(
         bin.exists(),
         "{} is missing: cargo build --release -p fuda-keyd",
@@ -97,59 +107,113 @@ fn main() {
     let token = anon.enroll(&enroll(code)).unwrap().token;
     let tanaka = Remote::new(&url, &init.fingerprint, Some(token.clone())).unwrap();
     let info = tanaka.info().unwrap();
-    let label = LabelStanza::new(ulid::Ulid::new().to_string(), vec![b'L'; 200]).unwrap();
-    let header = envelope::encrypt(
-        &[info.recipient.parse().unwrap()],
-        Some(&label),
-        &b"drawing"[..],
-        std::io::sink(),
-        &StreamOptions::default(),
-    )
-    .unwrap()
-    .to_bytes();
-    tanaka
-        .register(Registration {
-            header: header.clone(),
-            name: "bracket.dxf".into(),
-            level: "confidential".into(),
-            grants: vec![
-                "owner=owner".parse().unwrap(),
-                "group:設計部=view,edit".parse().unwrap(),
-            ],
-            max_rights: "view,edit,print".parse().unwrap(),
-            expires_at: None,
-            offline_days: 0,
-            size: 7,
-            digest: "00".repeat(32),
-            host: "bench".into(),
-            path: "/bench/bracket.dxf".into(),
+    let recipient: age::x25519::Recipient = info.recipient.parse().unwrap();
+    let headers: Vec<Vec<u8>> = (0..docs)
+        .map(|i| {
+            let label = LabelStanza::new(ulid::Ulid::new().to_string(), vec![b'L'; 200]).unwrap();
+            let header = envelope::encrypt(
+                std::slice::from_ref(&recipient),
+                Some(&label),
+                &b"drawing"[..],
+                std::io::sink(),
+                &StreamOptions::default(),
+            )
+            .unwrap()
+            .to_bytes();
+            tanaka
+                .register(Registration {
+                    header: header.clone(),
+                    name: format!("bracket-{i}.dxf"),
+                    level: "confidential".into(),
+                    grants: vec![
+                        "owner=owner".parse().unwrap(),
+                        "group:設計部=view,edit".parse().unwrap(),
+                    ],
+                    max_rights: "view,edit,print".parse().unwrap(),
+                    expires_at: None,
+                    offline_days: 0,
+                    size: 7,
+                    digest: "00".repeat(32),
+                    host: "bench".into(),
+                    path: format!("/bench/bracket-{i}.dxf"),
+                })
+                .unwrap();
+            header
         })
-        .unwrap();
+        .collect();
+    let headers = Arc::new(headers);
+    let service_key = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        &info.signing_key,
+    )
+    .unwrap();
+    // The load generator: by default a lean HTTPS/1.1 client (rustls, requests encoded
+    // once, answers checked for 200 and the first one opened in full), so that the
+    // generator takes as little of the shared CPU as possible; FUDA_BENCH_CLIENT=ureq uses
+    // the CLI's own client (`Remote`, JSON both ways) instead.
+    let raw = std::env::var("FUDA_BENCH_CLIENT").map_or(true, |c| c != "ureq");
     let before = admin.audit_verify().unwrap().records;
 
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let (url, fp, token, header) = (
+        .map(|n| {
+            let service_key = service_key.clone();
+            let (url, fp, token, headers) = (
                 url.clone(),
                 init.fingerprint.clone(),
                 token.clone(),
-                header.clone(),
+                headers.clone(),
             );
             let (measuring, stop) = (measuring.clone(), stop.clone());
+            let identity = age.clone();
             std::thread::spawn(move || {
-                let client = Remote::new(&url, &fp, Some(token)).unwrap();
-                let mut lat = Vec::with_capacity(1 << 16);
-                let mut total = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    client
-                        .licence(fuda_keyd::licence::Request {
-                            header: header.clone(),
+                let remote = Remote::new(&url, &fp, Some(token.clone())).unwrap();
+                let mut lean = raw.then(|| Lean::connect(&url, &fp));
+                let bodies: Vec<Vec<u8>> = headers
+                    .iter()
+                    .map(|h| {
+                        let body = serde_json::to_vec(&fuda_keyd::licence::Request {
+                            header: h.clone(),
                             rights: "view".parse().unwrap(),
                         })
                         .unwrap();
+                        let mut req = format!(
+                            "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        req.extend(body);
+                        req
+                    })
+                    .collect();
+                let mut lat = Vec::with_capacity(1 << 16);
+                let mut total = 0u64;
+                let mut i = n;
+                while !stop.load(Ordering::Relaxed) {
+                    i = (i + clients) % headers.len();
+                    let t = Instant::now();
+                    match lean.as_mut() {
+                        Some(lean) => {
+                            let body = lean.post(&bodies[i]);
+                            if total == 0 {
+                                // The first answer of each client is opened in full.
+                                let granted: fuda_keyd::licence::Granted =
+                                    serde_json::from_slice(&body).unwrap();
+                                granted
+                                    .open(&service_key, &identity, "tanaka", &granted.licence.licence.doc)
+                                    .unwrap();
+                            }
+                        }
+                        None => {
+                            remote
+                                .licence(fuda_keyd::licence::Request {
+                                    header: headers[i].clone(),
+                                    rights: "view".parse().unwrap(),
+                                })
+                                .unwrap();
+                        }
+                    }
                     total += 1;
                     if measuring.load(Ordering::Relaxed) {
                         lat.push(t.elapsed());
@@ -160,11 +224,14 @@ fn main() {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(2));
+    let cpu_before = (cpu_secs("self"), cpu_secs(&server.id().to_string()));
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     measuring.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed();
+    let cpu_after = (cpu_secs("self"), cpu_secs(&server.id().to_string()));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
     let mut total = 0;
@@ -180,7 +247,7 @@ fn main() {
         .args(["-TERM", &server.id().to_string()])
         .status();
     let _ = server.wait();
-    println!("key service: {clients} clients, {secs} s, HTTPS keep-alive, every decision durably audited");
+    println!("key service: {clients} {} clients, {docs} documents, {secs} s, HTTPS keep-alive, every decision durably audited", if raw { "lean" } else { "ureq" });
     println!(
         "  licences/s: {:.0}",
         lat.len() as f64 / elapsed.as_secs_f64()
@@ -190,6 +257,14 @@ fn main() {
         ms(pct(0.50)),
         ms(pct(0.99)),
         ms(pct(1.0))
+    );
+    let wall = elapsed.as_secs_f64();
+    println!(
+        "  CPU during the measured seconds: service {:.2} cores, load generator {:.2} cores (of {}); load average {}",
+        (cpu_after.1 - cpu_before.1) / wall,
+        (cpu_after.0 - cpu_before.0) / wall,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
         "  audit: {} records, chain ok = {}, licences issued {total}, records added {}",
@@ -201,6 +276,77 @@ fn main() {
         v.ok && v.records - before >= total,
         "every licence has its audit record"
     );
+}
+
+/// A keep-alive HTTPS/1.1 connection that sends prepared requests.
+struct Lean {
+    tls: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Lean {
+    fn connect(url: &str, fingerprint: &str) -> Lean {
+        let addr = url.strip_prefix("https://").unwrap();
+        let pin = fuda_keyd::tls::parse_fingerprint(fingerprint).unwrap();
+        let config = Arc::new(fuda_keyd::tls::pinned_client_config(pin));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        Lean {
+            tls: rustls::StreamOwned::new(conn, tcp),
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Sends one request and returns the body of its answer, which must be 200.
+    fn post(&mut self, request: &[u8]) -> Vec<u8> {
+        use std::io::{Read, Write};
+        self.tls.write_all(request).unwrap();
+        self.tls.flush().unwrap();
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = self.tls.read(&mut chunk).unwrap();
+            assert!(n > 0, "the service closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .unwrap()
+            .to_owned();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .expect("a content-length");
+        while self.buf.len() < head_end + len {
+            let n = self.tls.read(&mut chunk).unwrap();
+            assert!(n > 0, "the service closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        self.buf[head_end..head_end + len].to_vec()
+    }
+}
+
+/// User + system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn ms(d: Duration) -> f64 {

@@ -305,16 +305,19 @@ fn rights_revocation_and_audit_across_users() {
         "{}",
         offline.stderr
     );
-    let later = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 8 * 86_400)
-        .to_string();
-    let ended = tanaka
-        .fuda_env(&["open", p(&protected)], &[("FUDA_KEYD_NOW", &later)])
-        .expect(2);
-    assert!(ended.stderr.contains("ended"), "{}", ended.stderr);
+    // The clock override exists in debug builds only (what `cargo test` builds).
+    if cfg!(debug_assertions) {
+        let later = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 8 * 86_400)
+            .to_string();
+        let ended = tanaka
+            .fuda_env(&["open", p(&protected)], &[("FUDA_KEYD_NOW", &later)])
+            .expect(2);
+        assert!(ended.stderr.contains("ended"), "{}", ended.stderr);
+    }
     keyd.serve();
 
     // The recovery identity decrypts every protected file with the Go age CLI.
@@ -503,6 +506,39 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
         .expect(0)
         .json_lines();
     assert_eq!(docs[0]["id"], doc.as_str());
+    // Label changes go to the embedded service's audit log too.
+    let note = work.path().join("note.txt");
+    write(&note, "議事録");
+    tanaka
+        .fuda(&["label", "set", "internal", p(&note)])
+        .expect(0);
+    let note_doc = tanaka.show(&note)["doc"].as_str().unwrap().to_owned();
+    let records = audit_of(&tanaka, &note_doc);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["action"], "label-set");
+    assert_eq!(records[0]["detail"]["to"], "internal");
+    // The embedded registry feeds the inventory: a revoked document still on disk.
+    tanaka.fuda(&["admin", "revoke", "--doc", &doc]).expect(0);
+    let run = tanaka.fuda(&[
+        "inventory",
+        p(work.path()),
+        "--from-service",
+        "--format",
+        "json",
+        "--out",
+        "-",
+    ]);
+    let inv: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        inv["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "revoked-still-present"
+                && f["path"].as_str().unwrap().ends_with("plan.xlsx.fuda")),
+        "{:#}",
+        inv["findings"]
+    );
     tanaka.fuda(&["admin", "audit", "--verify"]).expect(0);
     // Losing the service never loses data: the recovery key opens the file.
     if require_tool("age", Command::new("age").arg("--version").output().is_ok()) {
@@ -512,4 +548,168 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "原価計画");
     }
+}
+
+/// The audit records of a document, as `fuda admin audit --doc ID --json` prints them.
+fn audit_of(admin: &User, doc: &str) -> Vec<serde_json::Value> {
+    admin
+        .fuda(&["admin", "audit", "--doc", doc, "--json"])
+        .expect(0)
+        .json_lines()
+}
+
+#[test]
+fn the_directory_is_the_trust_store_and_label_changes_are_audited() {
+    let mut keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let sato = keyd.add(&admin, "sato", "生産技術部", &policy);
+
+    // tanaka labels a drawing; sato never ran `fuda trust add tanaka`, yet the label is
+    // valid for sato: the directory says whose key it is.
+    let drawing = work.path().join("bracket.dxf");
+    write(&drawing, "0\nSECTION\n");
+    tanaka
+        .fuda(&["label", "set", "confidential", p(&drawing)])
+        .expect(0);
+    let shown = sato.show(&drawing);
+    assert_eq!(shown["status"], "valid", "{shown}");
+    assert_eq!(shown["signer"], "tanaka", "{shown}");
+    let doc = shown["doc"].as_str().unwrap().to_owned();
+    let listed = sato.fuda(&["trust", "list", "--json"]).expect(0);
+    assert!(listed.stdout.contains("\"tanaka\""), "{}", listed.stdout);
+
+    // Someone outside the directory signs with their own key: unverified for sato.
+    let outsider = User::init("outsider");
+    let memo = work.path().join("memo.txt");
+    write(&memo, "見積");
+    outsider
+        .fuda(&["label", "set", "confidential", p(&memo)])
+        .expect(0);
+    assert_eq!(sato.show(&memo)["status"], "unverified");
+
+    // Setting, lowering and removing the label are in the service's audit log, with
+    // the justification, queryable by document.
+    tanaka
+        .fuda(&[
+            "label",
+            "set",
+            "internal",
+            p(&drawing),
+            "--justify",
+            "公開済みの部品",
+        ])
+        .expect(0);
+    tanaka
+        .fuda(&["label", "remove", p(&drawing), "--justify", "誤ラベル"])
+        .expect(0);
+    let records = audit_of(&admin, &doc);
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["label-set", "label-downgrade", "label-remove"],
+        "{records:#?}"
+    );
+    let down = &records[1];
+    assert_eq!(down["actor"], "tanaka");
+    assert_eq!(down["detail"]["from"], "confidential");
+    assert_eq!(down["detail"]["to"], "internal");
+    assert_eq!(down["detail"]["justification"], "公開済みの部品");
+    assert_eq!(down["detail"]["path"], p(&drawing));
+    admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+
+    // A disabled user's key is no longer trusted once the cached directory expires
+    // (debug builds can move the clock).
+    tanaka
+        .fuda(&["label", "set", "confidential", p(&drawing)])
+        .expect(0);
+    admin
+        .fuda(&["admin", "user", "disable", "tanaka"])
+        .expect(0);
+    if cfg!(debug_assertions) {
+        let later = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3_600)
+            .to_string();
+        let shown = sato
+            .fuda_env(
+                &["label", "show", "--json", p(&drawing)],
+                &[("FUDA_KEYD_NOW", &later)],
+            )
+            .expect(0)
+            .json_lines()
+            .remove(0);
+        assert_eq!(shown["status"], "unverified", "{shown}");
+    }
+
+    // With the service down, a label change is made but reported as not audited.
+    keyd.stop();
+    let r = sato
+        .fuda(&["label", "set", "strictly-confidential", p(&memo)])
+        .expect(2);
+    assert!(r.stderr.contains("audit log"), "{}", r.stderr);
+}
+
+#[test]
+fn the_inventory_finds_revoked_documents_still_on_disk() {
+    let keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let share = work.path().join("share");
+    let old = share.join("old.dxf");
+    let current = share.join("current.dxf");
+    write(&old, "旧版");
+    write(&current, "現行版");
+    let mut docs = Vec::new();
+    for f in [&old, &current] {
+        let run = tanaka
+            .fuda(&["protect", p(f), "--level", "confidential", "--json"])
+            .expect(0);
+        docs.push(run.json_lines()[0]["doc"].as_str().unwrap().to_owned());
+    }
+    admin
+        .fuda(&["admin", "revoke", "--doc", &docs[0]])
+        .expect(0);
+
+    let inventory = |extra: &[&str]| {
+        let mut args = vec!["inventory", p(&share), "--format", "json", "--out", "-"];
+        args.extend_from_slice(extra);
+        let run = admin.fuda(&args);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr));
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "revoked-still-present")
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // Only the key service knows what was revoked.
+    assert!(inventory(&[]).is_empty());
+    let found = inventory(&["--from-service"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].ends_with("old.dxf.fuda"), "{found:?}");
+    // Reading the registry needs an admin.
+    let r = tanaka
+        .fuda(&[
+            "inventory",
+            p(&share),
+            "--from-service",
+            "--format",
+            "json",
+            "--out",
+            "-",
+        ])
+        .expect(2);
+    assert!(r.stderr.contains("admin"), "{}", r.stderr);
 }

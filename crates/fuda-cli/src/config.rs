@@ -177,7 +177,8 @@ pub struct Session {
     pub policy: Policy,
     /// The user's identity.
     pub identity: Identity,
-    /// Enrolled signers.
+    /// Enrolled signers: the key service's directory when one is configured, else
+    /// `trust.toml` (see [`crate::directory`]).
     pub trust: TrustStore,
     /// Signatures verified before.
     pub memo: VerificationMemo,
@@ -189,7 +190,7 @@ impl Session {
         let config = Config::load()?;
         let policy = load_policy(policy_override.unwrap_or(&config.policy))?;
         let identity = Identity::load(&config_dir()?, &config.user)?;
-        let trust = TrustStore::load(&trust_path()?)?;
+        let trust = crate::directory::trust_store(&config, TrustStore::load(&trust_path()?)?)?;
         let memo = VerificationMemo::open(
             &config_dir()?.join("memo.key"),
             &cache_dir()?.join("verified-labels"),

@@ -1,16 +1,17 @@
 //! Connecting to the key service: the configured remote one, else the embedded one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fuda_core::envelope::{Decryptor, FileKey};
 use fuda_core::rights::Rights;
+use fuda_keyd::audit::LabelChange;
 use fuda_keyd::client::{Embedded, KeyService, Remote};
 use fuda_keyd::directory::NewUser;
 use fuda_keyd::licence::{Granted, Request};
 
-use crate::config::{self, Session};
+use crate::config::{self, ServiceConfig, Session};
 
 /// A connected key service and what is needed to trust its answers.
 pub struct Connection {
@@ -20,19 +21,33 @@ pub struct Connection {
     pub service_key: Vec<u8>,
 }
 
+/// A client of the configured remote service, with the user's token.
+pub fn remote(s: &ServiceConfig) -> Result<Remote> {
+    let token_path = config::token_path()?;
+    let token = std::fs::read_to_string(&token_path).with_context(|| {
+        format!(
+            "cannot read the key service token {}: run `fuda init --service {} --enroll CODE` again",
+            token_path.display(),
+            s.url
+        )
+    })?;
+    Ok(Remote::new(
+        &s.url,
+        &s.fingerprint,
+        Some(token.trim().to_owned()),
+    )?)
+}
+
+/// Where the embedded key service keeps its keys and database.
+pub fn embedded_dir() -> Result<PathBuf> {
+    Ok(config::data_dir()?.join("keyd"))
+}
+
 /// Connects as the session's user.
 pub fn connect(session: &Session) -> Result<Connection> {
     match &session.config.service {
         Some(s) => {
-            let token_path = config::token_path()?;
-            let token = std::fs::read_to_string(&token_path).with_context(|| {
-                format!(
-                    "cannot read the key service token {}: run `fuda init --service {} --enroll CODE` again",
-                    token_path.display(),
-                    s.url
-                )
-            })?;
-            let client = Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?;
+            let client = remote(s)?;
             let service_key = base64::engine::general_purpose::STANDARD
                 .decode(&s.signing_key)
                 .context("config.toml: the key service's signing key is not base64")?;
@@ -46,7 +61,7 @@ pub fn connect(session: &Session) -> Result<Connection> {
             fuda_core::fsutil::create_private_dir(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let embedded = Embedded::open_or_init(
-                &dir.join("keyd"),
+                &embedded_dir()?,
                 NewUser {
                     name: session.config.user.clone(),
                     display_name: None,
@@ -65,6 +80,34 @@ pub fn connect(session: &Session) -> Result<Connection> {
             })
         }
     }
+}
+
+/// This machine's name, as the registry and the audit log record it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Sends label changes to the audit log of the key service: the configured one, else the
+/// embedded one when it exists (without either there is no audit log; the local label
+/// change log still has the downgrades and removals). Returns how many were recorded.
+pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<usize> {
+    if changes.is_empty()
+        || (session.config.service.is_none()
+            && !embedded_dir()?.join(fuda_keyd::service::DB_FILE).exists())
+    {
+        return Ok(0);
+    }
+    let conn = connect(session)?;
+    let mut recorded = 0;
+    for chunk in changes.chunks(fuda_keyd::audit::MAX_LABEL_CHANGES) {
+        recorded += conn.client.label_changes(chunk.to_vec())?;
+    }
+    Ok(recorded)
 }
 
 /// Where offline licences are cached.

@@ -6,6 +6,7 @@
 
 mod cmd;
 mod config;
+mod directory;
 mod keyservice;
 mod output;
 mod walk;

@@ -13,6 +13,92 @@
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
+/// Most label changes one request may carry.
+pub const MAX_LABEL_CHANGES: usize = 1_000;
+
+/// What a user did to a file's label (with `fuda label set|remove`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelAction {
+    /// A label set or raised (or re-set at the same level).
+    Set,
+    /// A label lowered (needs a justification).
+    Downgrade,
+    /// A label removed (needs a justification).
+    Remove,
+}
+
+impl LabelAction {
+    /// The audit action: `label-set`, `label-downgrade`, `label-remove`.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            LabelAction::Set => "label-set",
+            LabelAction::Downgrade => "label-downgrade",
+            LabelAction::Remove => "label-remove",
+        }
+    }
+}
+
+/// A label change reported by a user's CLI, for the audit log. Labels live on files, not
+/// in the service, so the service records what the authenticated user says they did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelChange {
+    /// The document id in the label.
+    pub doc: String,
+    /// What was done.
+    pub action: LabelAction,
+    /// The level before, if the file had a label.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The level after (none for a removal).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The file's absolute path on `host`.
+    pub path: String,
+    /// The machine.
+    pub host: String,
+    /// Why (required for downgrades and removals).
+    #[serde(default)]
+    pub justification: Option<String>,
+}
+
+impl LabelChange {
+    /// Checks the change is well formed: what is wrong, for the user.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.doc.is_empty() || self.doc.len() > 64 {
+            return Err(format!("the document id {:?} is not valid", self.doc));
+        }
+        if self.path.len() > 4096 || self.host.len() > 255 {
+            return Err("the path or host name is too long".into());
+        }
+        let needs_why = matches!(self.action, LabelAction::Downgrade | LabelAction::Remove);
+        if needs_why
+            && self
+                .justification
+                .as_deref()
+                .is_none_or(|j| j.trim().is_empty())
+        {
+            return Err(format!(
+                "a {} of the label of {} needs a justification",
+                self.action.audit_action(),
+                self.path
+            ));
+        }
+        Ok(())
+    }
+
+    /// The audit event recording this change by `actor`.
+    pub fn event(&self, actor: &str) -> Event {
+        Event::allow(actor, self.action.audit_action())
+            .doc(&self.doc)
+            .detail(serde_json::json!({
+                "from": self.from, "to": self.to, "path": self.path, "host": self.host,
+                "justification": self.justification,
+            }))
+    }
+}
+
 /// How a request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

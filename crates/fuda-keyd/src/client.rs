@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{Query, Record, Verification};
-use crate::directory::{Enrolled, Enrollment, Group, NewUser, User, UserStatus};
+use crate::audit::{LabelChange, Query, Record, Verification};
+use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use crate::licence::{Granted, Request};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::service::{Caller, DocumentRights, RevokeTarget, Service, ServiceInfo, UserAdded};
@@ -25,6 +25,10 @@ pub trait KeyService {
     fn info(&self) -> Result<ServiceInfo, Error>;
     /// Who the caller is.
     fn whoami(&self) -> Result<User, Error>;
+    /// The label signers enrolled in the directory (the trust store for labels).
+    fn signers(&self) -> Result<Vec<EnrolledSigner>, Error>;
+    /// Records label changes the caller made in the audit log; how many were recorded.
+    fn label_changes(&self, changes: Vec<LabelChange>) -> Result<usize, Error>;
     /// Registers a newly protected document.
     fn register(&self, registration: Registration) -> Result<Document, Error>;
     /// Asks for a file key.
@@ -139,6 +143,13 @@ impl KeyService for Embedded {
     }
     fn whoami(&self) -> Result<User, Error> {
         self.rt.block_on(self.service.whoami(self.caller()))
+    }
+    fn signers(&self) -> Result<Vec<EnrolledSigner>, Error> {
+        self.rt.block_on(self.service.signers(self.caller()))
+    }
+    fn label_changes(&self, changes: Vec<LabelChange>) -> Result<usize, Error> {
+        self.rt
+            .block_on(self.service.label_changes(self.caller(), changes))
     }
     fn register(&self, r: Registration) -> Result<Document, Error> {
         self.rt.block_on(self.service.register(self.caller(), r))
@@ -315,6 +326,20 @@ impl KeyService for Remote {
     }
     fn whoami(&self) -> Result<User, Error> {
         self.get("/v1/me")
+    }
+    fn signers(&self) -> Result<Vec<EnrolledSigner>, Error> {
+        self.get("/v1/signers")
+    }
+    fn label_changes(&self, changes: Vec<LabelChange>) -> Result<usize, Error> {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            recorded: usize,
+        }
+        self.post::<Recorded>(
+            "/v1/label-changes",
+            serde_json::json!({ "changes": changes }),
+        )
+        .map(|r| r.recorded)
     }
     fn register(&self, r: Registration) -> Result<Document, Error> {
         self.post("/v1/documents", r)

@@ -92,6 +92,16 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
+/// A label signer enrolled in the directory: an active user with a signing key. Clients
+/// use the list of these as their trust store for label signatures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledSigner {
+    /// User name (as it appears in labels' `set_by`).
+    pub name: String,
+    /// Their Ed25519 public key, base64.
+    pub public_key: String,
+}
+
 /// What an enrolling user sends with their one-time code.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Enrollment {

@@ -132,6 +132,27 @@ async fn me(State(s): Svc, h: HeaderMap) -> R<crate::directory::User> {
     s.whoami(caller(&h)?).await.map(Json)
 }
 
+async fn signers(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::EnrolledSigner>> {
+    s.signers(caller(&h)?).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelChanges {
+    changes: Vec<crate::audit::LabelChange>,
+}
+
+#[derive(Serialize)]
+struct Recorded {
+    recorded: usize,
+}
+
+async fn label_changes(State(s): Svc, h: HeaderMap, Body(a): Body<LabelChanges>) -> R<Recorded> {
+    s.label_changes(caller(&h)?, a.changes)
+        .await
+        .map(|recorded| Json(Recorded { recorded }))
+}
+
 async fn register(
     State(s): Svc,
     h: HeaderMap,
@@ -305,6 +326,8 @@ pub fn router(service: Service) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/enroll", post(enroll))
         .route("/v1/me", get(me))
+        .route("/v1/signers", get(signers))
+        .route("/v1/label-changes", post(label_changes))
         .route("/v1/documents", post(register))
         .route("/v1/document", post(document))
         .route("/v1/grant", post(grant))

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod cache;
 pub mod client;
 pub mod directory;
 mod error;
@@ -30,12 +31,19 @@ pub mod tls;
 pub use error::{Denial, DenyCode, Error};
 pub use service::{Caller, Service};
 
-/// The current time as Unix seconds (or `FUDA_KEYD_NOW` when set, for tests of expiry).
+/// The current time as Unix seconds.
+///
+/// Debug builds (what `cargo test` runs) honour `FUDA_KEYD_NOW` (Unix seconds) so that
+/// end-to-end tests can move the clock past an expiry or an offline period; release
+/// builds have no such override: nobody can make a deployed service or CLI believe a
+/// licence or document has not expired yet.
 pub fn now() -> i64 {
-    if let Some(v) = std::env::var_os("FUDA_KEYD_NOW") {
-        if let Some(t) = v.to_str().and_then(|s| s.parse().ok()) {
-            return t;
-        }
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var("FUDA_KEYD_NOW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return t;
     }
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -15,8 +15,11 @@ use fuda_core::envelope::{FileKey, Header};
 use fuda_core::rights::{Right, Rights};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Event};
-use crate::directory::{self, Enrolled, Enrollment, Group, NewUser, User, UserStatus};
+use crate::audit::{self, Event, LabelChange};
+use crate::cache::{self, Cache, Digest};
+use crate::directory::{
+    self, Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus,
+};
 use crate::error::{Denial, DenyCode, Error};
 use crate::keys::ServiceKeys;
 use crate::licence::{self, Granted, Licence, SignedLicence};
@@ -100,6 +103,10 @@ struct Inner {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     keys: RwLock<Arc<ServiceKeys>>,
+    /// File keys (and key versions) by header digest.
+    unwrapped: Cache<(FileKey, u32)>,
+    /// Sealed file keys by (header digest, recipient).
+    sealed: Cache<Vec<u8>>,
     dir: PathBuf,
     id: String,
 }
@@ -265,6 +272,8 @@ impl Service {
                 jobs: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
                 keys: RwLock::new(Arc::new(keys)),
+                unwrapped: Cache::new(cache::DEFAULT_CAPACITY),
+                sealed: Cache::new(cache::DEFAULT_CAPACITY),
                 dir: dir.to_owned(),
                 id,
             }),
@@ -411,19 +420,22 @@ fn deny<T>(
 /// What the header says, checked outside the writer.
 struct HeaderCheck {
     doc: Option<String>,
+    /// SHA-256 of the header bytes (all zero when they do not parse).
+    digest: Digest,
     outcome: Result<(FileKey, u32), Denial>,
 }
 
-fn check_header(keys: &ServiceKeys, bytes: &[u8]) -> HeaderCheck {
+fn check_header(keys: &ServiceKeys, cache: &Cache<(FileKey, u32)>, bytes: &[u8]) -> HeaderCheck {
     let bad = |message: String| Denial {
         code: DenyCode::BadHeader,
         message,
     };
-    let header = match Header::parse_bytes(bytes) {
-        Ok((h, _)) => h,
+    let (header, len) = match Header::parse_bytes(bytes) {
+        Ok(parsed) => parsed,
         Err(e) => {
             return HeaderCheck {
                 doc: None,
+                digest: [0; 32],
                 outcome: Err(bad(format!(
                     "the request does not carry a valid fuda file header: {e}"
                 ))),
@@ -431,12 +443,21 @@ fn check_header(keys: &ServiceKeys, bytes: &[u8]) -> HeaderCheck {
         }
     };
     let doc = header.label().map(|l| l.doc_id().to_owned());
+    let digest = cache::digest(&[&bytes[..len]]);
     if doc.is_none() {
         return HeaderCheck {
             doc,
+            digest,
             outcome: Err(bad(
                 "the file has no fuda/label stanza: it was not protected with fuda".into(),
             )),
+        };
+    }
+    if let Some(hit) = cache.get(&digest) {
+        return HeaderCheck {
+            doc,
+            digest,
+            outcome: Ok(hit),
         };
     }
     let outcome = keys.unwrap(&header).map_err(|e| match e {
@@ -447,7 +468,14 @@ fn check_header(keys: &ServiceKeys, bytes: &[u8]) -> HeaderCheck {
             "this file was not protected for this key service (none of its keys opens it): ask the owner to protect it again, or use the recovery key".into(),
         ),
     });
-    HeaderCheck { doc, outcome }
+    if let Ok(unwrapped) = &outcome {
+        cache.insert(digest, unwrapped);
+    }
+    HeaderCheck {
+        doc,
+        digest,
+        outcome,
+    }
 }
 
 impl Service {
@@ -471,7 +499,7 @@ impl Service {
     /// Registers a protected document (at `fuda protect`).
     pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
         let keys = self.keys();
-        let check = check_header(&keys, &r.header);
+        let check = check_header(&keys, &self.inner.unwrapped, &r.header);
         let key = keys.clone();
         self.run_async(move |tx| register(tx, &key, &caller, r, check))
             .await
@@ -480,28 +508,38 @@ impl Service {
     /// Decides a licence request; on yes, seals the key to the user and signs a licence.
     pub async fn licence(&self, caller: Caller, req: licence::Request) -> Result<Granted, Error> {
         let keys = self.keys();
-        let check = check_header(&keys, &req.header);
+        let check = check_header(&keys, &self.inner.unwrapped, &req.header);
+        let digest = check.digest;
         let key = keys.clone();
         let rights = req.rights;
         let (file_key, decision) = self
             .run_async(move |tx| decide(tx, &key, &caller, rights, check))
             .await?;
-        self.grant_licence(&keys, &file_key, decision)
+        self.grant_licence(&keys, &file_key, &digest, decision)
     }
 
     fn grant_licence(
         &self,
         keys: &ServiceKeys,
         file_key: &FileKey,
+        header: &Digest,
         d: Decision,
     ) -> Result<Granted, Error> {
-        let recipient: age::x25519::Recipient = d.recipient.parse().map_err(|_| {
-            Error::Invalid(format!(
-                "the enrolled age recipient of {} is invalid: enroll again",
-                d.user
-            ))
-        })?;
-        let sealed = licence::seal(file_key, &recipient)?;
+        let slot = cache::digest(&[header, d.recipient.as_bytes()]);
+        let sealed = match self.inner.sealed.get(&slot) {
+            Some(sealed) => sealed,
+            None => {
+                let recipient: age::x25519::Recipient = d.recipient.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "the enrolled age recipient of {} is invalid: enroll again",
+                        d.user
+                    ))
+                })?;
+                let sealed = licence::seal(file_key, &recipient)?;
+                self.inner.sealed.insert(slot, &sealed);
+                sealed
+            }
+        };
         let now = crate::now();
         let mut offline_until = now + i64::from(d.offline_days) * 86_400;
         if let Some(exp) = d.expires_at {
@@ -856,6 +894,60 @@ fn decide(
             expires_at: doc.expires_at,
         },
     ))
+}
+
+/// The directory as a trust store, and label changes for the audit log.
+impl Service {
+    /// The label signers enrolled in the directory (active users with a signing key):
+    /// the trust store of every client of this service. Any active user may ask.
+    pub async fn signers(&self, caller: Caller) -> Result<Vec<EnrolledSigner>, Error> {
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            require_active(tx, key.audit_key(), &user, "signers", None)?;
+            Ok(tx
+                .user_list()?
+                .into_iter()
+                .filter(|u| u.status == UserStatus::Active)
+                .filter_map(|u| {
+                    u.signing_key.map(|public_key| EnrolledSigner {
+                        name: u.name,
+                        public_key,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Records label changes the caller made (`fuda label set|remove`) in the audit log,
+    /// all or none. Returns how many were recorded.
+    pub async fn label_changes(
+        &self,
+        caller: Caller,
+        changes: Vec<LabelChange>,
+    ) -> Result<usize, Error> {
+        if changes.len() > audit::MAX_LABEL_CHANGES {
+            return Err(Error::Invalid(format!(
+                "at most {} label changes per request",
+                audit::MAX_LABEL_CHANGES
+            )));
+        }
+        for c in &changes {
+            c.validate().map_err(Error::Invalid)?;
+        }
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "label", None)?;
+            for c in &changes {
+                append_audit(tx, k, c.event(&user.name)).map_err(audit_err)?;
+            }
+            Ok(changes.len())
+        })
+        .await
+    }
 }
 
 /// Administration.

@@ -417,6 +417,35 @@ fn story(h: &dyn Harness) {
     assert_eq!(after.key_version, before + 1);
     assert_eq!(open(h, &yamada, &file2, "view").unwrap(), b"plan");
 
+    // The directory is the trust store for labels: every active user's signing key.
+    let signers = sato.client.signers().unwrap();
+    let names: Vec<&str> = signers.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"tanaka") && names.contains(&"sato"),
+        "{names:?}"
+    );
+    assert!(signers.iter().all(|s| s.public_key.len() == 44));
+
+    // Label changes are audited under the caller's name; a downgrade needs a reason,
+    // and a bad batch records nothing.
+    let change = |action: &str, why: Option<&str>| -> fuda_keyd::audit::LabelChange {
+        serde_json::from_value(serde_json::json!({
+            "doc": doc, "action": action, "from": "confidential", "to": "internal",
+            "path": "/srv/設計/bracket.dxf", "host": "pc-1", "justification": why,
+        }))
+        .unwrap()
+    };
+    let bad = sato
+        .client
+        .label_changes(vec![change("set", None), change("downgrade", None)]);
+    assert!(matches!(bad, Err(Error::Invalid(ref m)) if m.contains("justification")));
+    assert_eq!(
+        sato.client
+            .label_changes(vec![change("downgrade", Some("公開済み"))])
+            .unwrap(),
+        1
+    );
+
     // Every decision is in the audit log, and the chain verifies.
     let records = h
         .admin()
@@ -426,6 +455,14 @@ fn story(h: &dyn Harness) {
         })
         .unwrap();
     assert!(records.iter().any(|r| r.event.action == "protect"));
+    let labels: Vec<_> = records
+        .iter()
+        .filter(|r| r.event.action.starts_with("label-"))
+        .collect();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert_eq!(labels[0].event.action, "label-downgrade");
+    assert_eq!(labels[0].event.actor, "sato");
+    assert_eq!(labels[0].event.detail["justification"], "公開済み");
     assert!(records.iter().any(|r| r.event.action == "open"
         && r.event.outcome == fuda_keyd::audit::Outcome::Deny
         && r.event.actor == "suzuki"));

@@ -238,6 +238,36 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
     );
     assert_eq!(st, 401, "{msg}");
 
+    // Label changes: unknown fields, a downgrade without a reason, too many in one batch
+    // and no token are refused, and none of the batch is recorded.
+    let change = r#"{"doc":"01JB0000000000000000000001","action":"set","to":"internal","path":"/a","host":"h"}"#;
+    for (body, want) in [
+        (format!(r#"{{"changes":[{change}],"extra":1}}"#), 422),
+        (
+            format!(
+                r#"{{"changes":[{change},{}]}}"#,
+                change.replace(r#""set""#, r#""downgrade""#)
+            ),
+            400,
+        ),
+        (
+            format!(r#"{{"changes":[{}]}}"#, vec![change; 1001].join(",")),
+            400,
+        ),
+    ] {
+        let (st, _, msg) = raw(
+            &s,
+            "POST",
+            "/v1/label-changes",
+            Some(&s.user_token),
+            json,
+            Some(body.as_bytes()),
+        );
+        assert_eq!(st, want, "{msg}");
+    }
+    let (st, code, _) = raw(&s, "GET", "/v1/signers", None, None, None);
+    assert_eq!((st, code.as_str()), (401, "unauthorized"));
+
     let (st, _, _) = raw(&s, "GET", "/v1/health", None, None, None);
     assert_eq!(st, 200);
 

@@ -50,7 +50,12 @@ pub struct RecoverArgs {
 
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let summary = envelope::inspect(&args.file).with_context(|| args.file.display().to_string())?;
-    let trust = TrustStore::load(&config::trust_path()?)?;
+    let local = TrustStore::load(&config::trust_path()?)?;
+    // Before `fuda init` there is no config: the local trust store (if any) is all there is.
+    let trust = match config::Config::load() {
+        Ok(c) => crate::directory::trust_store(&c, local)?,
+        Err(_) => local,
+    };
     let stored = summary
         .label
         .as_ref()

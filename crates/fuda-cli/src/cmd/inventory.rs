@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use fuda_core::labeling::Labeler;
 use fuda_core::policy::Language;
+use fuda_scan::inventory::registry::{RegisteredDocument, Registry, Revoked};
 use fuda_scan::inventory::{self, Inventory, Options, Severity};
 use fuda_scan::ledger::{self, Format};
 use fuda_scan::memory::{self, LabelMemory, Recollection};
@@ -28,7 +29,9 @@ pub struct Args {
     /// Folders (or files) to inventory.
     #[arg(required = true, value_name = "DIR")]
     roots: Vec<PathBuf>,
-    /// Also merge the key service's registry of protected documents (copies elsewhere).
+    /// Also ask the key service (the configured one, else the embedded one) for its
+    /// registry of protected documents: files of revoked documents still on disk become
+    /// findings. Needs an admin of the service.
     #[arg(long)]
     from_service: bool,
     /// Output format.
@@ -81,13 +84,6 @@ struct Plan {
 }
 
 fn plan(args: &Args, today: &str) -> Result<Plan> {
-    if args.from_service {
-        bail!(
-            "--from-service: no key service configured; the key service (fuda-keyd) is not \
-             available in this version, so its registry cannot be merged. Run without \
-             --from-service to inventory the labels on disk"
-        );
-    }
     let format = match args.format {
         FormatArg::Xlsx => Format::Xlsx,
         FormatArg::Csv => Format::Csv,
@@ -130,6 +126,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => Some(Inventory::load(path)?),
         None => None,
     };
+    let registry = if args.from_service {
+        Some(registry(&session)?)
+    } else {
+        None
+    };
     let labeler = Labeler {
         policy: &session.policy,
         identity: &session.identity,
@@ -148,6 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             previous,
             now: Some(now),
             memory,
+            registry,
         },
     )?;
     session.save_memo();
@@ -208,6 +210,44 @@ fn recollect(args: &Args, since: Option<i64>) -> Result<Option<Recollection>> {
     };
     let memory = LabelMemory::open_existing(&path)?;
     Ok(Some(memory.recollect(&roots, since)?))
+}
+
+/// What the key service knows about protected documents, for the inventory.
+fn registry(session: &Session) -> Result<Registry> {
+    let embedded = crate::keyservice::embedded_dir()?.join(fuda_keyd::service::DB_FILE);
+    if session.config.service.is_none() && !embedded.exists() {
+        bail!(
+            "--from-service: no key service configured, and no embedded one yet (the first \
+             `fuda protect` makes it): there is no registry to merge. Run without \
+             --from-service, or `fuda init --service URL --enroll CODE`"
+        );
+    }
+    let conn = crate::keyservice::connect(session)?;
+    let context =
+        "--from-service: cannot read the key service's registry (it needs an admin of the service)";
+    let revocations = conn.client.revocations().context(context)?;
+    let documents = conn.client.documents().context(context)?;
+    Ok(Registry {
+        documents: documents
+            .into_iter()
+            .map(|d| {
+                let revoked = revocations
+                    .iter()
+                    .find(|r| r.user.is_none() && r.doc.as_deref() == Some(d.id.as_str()))
+                    .map(|r| Revoked {
+                        at: r.at,
+                        by: r.by.clone(),
+                    });
+                RegisteredDocument {
+                    id: d.id,
+                    name: d.name,
+                    owner: d.owner,
+                    level: d.level,
+                    revoked,
+                }
+            })
+            .collect(),
+    })
 }
 
 fn summary(inv: &Inventory, written: &[PathBuf]) -> String {

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Result};
 use fuda_core::label::{Method, Status};
 use fuda_core::labeling::{FileLabel, Labeler, SetOutcome, SetRequest, StorePreference};
 use fuda_core::policy::Policy;
+use fuda_keyd::audit::{LabelAction, LabelChange};
 
 use super::{exit_error, exit_findings};
 use crate::config::{self, Session};
@@ -152,6 +153,8 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let (mut applied, mut failed, mut fallbacks) = (0usize, 0usize, 0usize);
+    let mut changes = Vec::new();
+    let host = crate::keyservice::hostname();
     for (path, result) in files.iter().zip(results) {
         match result {
             Ok(outcome) => {
@@ -165,6 +168,19 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 {
                     applied += 1;
                     fallbacks += usize::from(*fallback);
+                    changes.push(LabelChange {
+                        doc: label.doc.to_string(),
+                        action: if *downgrade {
+                            LabelAction::Downgrade
+                        } else {
+                            LabelAction::Set
+                        },
+                        from: previous.clone(),
+                        to: Some(label.level.clone()),
+                        path: absolute(path).to_string_lossy().into_owned(),
+                        host: host.clone(),
+                        justification: label.justification.clone(),
+                    });
                     if *downgrade {
                         config::log_change(&serde_json::json!({
                             "at": timestamp(label.set_at), "action": "downgrade", "by": label.set_by,
@@ -225,11 +241,26 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if failed > 0 {
+    let audited = audit(&session, &changes);
+    Ok(if failed > 0 || !audited {
         exit_error()
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Records label changes in the key service's audit log; says so when it cannot (the
+/// changes are made, and downgrades and removals are in the local change log).
+fn audit(session: &Session, changes: &[LabelChange]) -> bool {
+    match crate::keyservice::audit_label_changes(session, changes) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!(
+                "fuda: error: the label changes were made but the key service's audit log did not record them: {e:#}; tell an administrator (downgrades and removals are also in the local label-changes.jsonl)"
+            );
+            false
+        }
+    }
 }
 
 fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
@@ -298,6 +329,8 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
     })?;
     let mut failed = 0;
     let mut removed = 0;
+    let mut changes = Vec::new();
+    let host = crate::keyservice::hostname();
     for (path, result) in files.iter().zip(results) {
         match result {
             Ok(previous) => {
@@ -308,6 +341,15 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     continue;
                 };
                 removed += 1;
+                changes.push(LabelChange {
+                    doc: label.doc.to_string(),
+                    action: LabelAction::Remove,
+                    from: Some(label.level.clone()),
+                    to: None,
+                    path: absolute(path).to_string_lossy().into_owned(),
+                    host: host.clone(),
+                    justification: Some(args.justify.clone()),
+                });
                 config::log_change(&serde_json::json!({
                     "at": timestamp(fuda_core::labeling::now()), "action": "remove",
                     "by": session.identity.name(), "path": absolute(path), "doc": label.doc,
@@ -335,7 +377,8 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
     if !args.files.json {
         println!("removed {removed} label{}", plural(removed));
     }
-    Ok(if failed > 0 {
+    let audited = audit(&session, &changes);
+    Ok(if failed > 0 || !audited {
         exit_error()
     } else {
         ExitCode::SUCCESS

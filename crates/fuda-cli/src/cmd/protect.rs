@@ -129,15 +129,6 @@ fn parse_date_end(s: &str) -> Result<i64> {
     Ok(date.midnight().assume_utc().unix_timestamp() + 86_400)
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// The `fuda/label` stanza body: the signed compact label and the rights snapshot.
 fn stanza_body(compact: &[u8], grants: &[Grant], service: &str) -> Vec<u8> {
     let rights: BTreeMap<String, String> = grants
@@ -344,7 +335,7 @@ fn protect_one(
         offline_days: level.offline_days,
         size: meta.len(),
         digest: digest.to_string(),
-        host: hostname(),
+        host: crate::keyservice::hostname(),
         path: absolute.to_string_lossy().into_owned(),
     });
     if let Err(e) = registered {

@@ -1,4 +1,7 @@
-//! `fuda trust list|add|remove`: the local trust store.
+//! `fuda trust list|add|remove`: the trust store for label signatures.
+//!
+//! With a key service configured, its directory is the trust store (`list` shows it;
+//! `add`/`remove` change the local file, used only when the directory is unavailable).
 
 use std::process::ExitCode;
 
@@ -10,7 +13,7 @@ use crate::output::Table;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// List trusted signers.
+    /// List trusted signers (the key service's directory when one is configured).
     List {
         /// Print as JSON lines.
         #[arg(long)]
@@ -36,10 +39,22 @@ pub enum Command {
 pub fn run(command: Command) -> Result<ExitCode> {
     let path = config::trust_path()?;
     let mut trust = TrustStore::load(&path)?;
+    let config = config::Config::load().ok();
+    let service = config.as_ref().and_then(|c| c.service.as_ref());
+    if let (Some(s), Command::Add { .. } | Command::Remove { .. }) = (service, &command) {
+        eprintln!(
+            "fuda: note: the directory of the key service {} is the trust store; the local trust store changed here is used only when that directory is unavailable",
+            s.url
+        );
+    }
     match command {
         Command::List { json } => {
+            let shown = match &config {
+                Some(c) => crate::directory::trust_store(c, trust.clone())?,
+                None => trust.clone(),
+            };
             let mut table = Table::new(&["NAME", "KIND", "KEY ID", "PUBLIC KEY"]);
-            for s in trust.signers() {
+            for s in shown.signers() {
                 let kind = serde_json::to_value(s.kind)?
                     .as_str()
                     .unwrap_or_default()

@@ -15,7 +15,8 @@
 //! | `path-too-long-for-windows` | `X:\` plus the path below the root exceeds 259 characters |
 //! | `label-restored` | `fuda watch` put a label back after a save or tool replaced the file (when, why) |
 //!
-//! Revoked documents still on disk need the key service's registry (`--from-service`).
+//! Revoked documents still on disk (`revoked-still-present`) need the key service's
+//! registry (`--from-service`): see [`super::registry`].
 
 use std::path::Path;
 

@@ -25,6 +25,7 @@
 pub mod envelope;
 pub mod findings;
 pub mod remembered;
+pub mod registry;
 pub mod review;
 pub mod rows;
 pub mod walk;
@@ -95,6 +96,8 @@ pub struct Options {
     /// What the label memory of `fuda watch` knows about these roots (restored and lost
     /// labels).
     pub memory: Option<crate::memory::Recollection>,
+    /// The key service's registry, for revoked documents still on disk.
+    pub registry: Option<registry::Registry>,
 }
 
 /// The policy an inventory was made under.
@@ -315,6 +318,9 @@ pub fn build(
     let policy = labeler.policy;
     let rows = rows::group(policy, &mut files, now);
     let mut findings = findings::check(policy, &files, &unreadable);
+    if let Some(registry) = &options.registry {
+        findings.extend(registry::findings(registry, &files));
+    }
     let review = options.previous.as_ref().map(|previous| {
         let (review, disappeared) = review::diff(previous, &files);
         findings.extend(disappeared);

@@ -1,0 +1,129 @@
+//! The key service's directory as the trust store for label signatures.
+//!
+//! - A **remote** service configured (`fuda init --service`): the signers are the active
+//!   users enrolled in its directory, replacing `trust.toml`. They are fetched with the
+//!   user's token and cached for [`TTL`] seconds in `signers.json` in the cache directory;
+//!   when the service is unreachable, the last fetched directory is used, and without one
+//!   `trust.toml` (with a warning).
+//! - **Embedded** (no service configured): `trust.toml` stays the trust store; the
+//!   signers of the embedded directory, when it exists, are added to it.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
+use fuda_keyd::client::{Embedded, KeyService};
+use fuda_keyd::directory::EnrolledSigner;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{self, Config, ServiceConfig};
+
+/// How long a fetched directory is used before it is fetched again (seconds).
+pub const TTL: i64 = 600;
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    /// The service id the directory came from.
+    service: String,
+    /// Unix seconds of the fetch.
+    fetched_at: i64,
+    signers: Vec<EnrolledSigner>,
+}
+
+fn cache_path() -> Result<PathBuf> {
+    Ok(config::cache_dir()?.join("signers.json"))
+}
+
+/// The trust store for `config`: the directory of its key service, or `local`.
+pub fn trust_store(config: &Config, local: TrustStore) -> Result<TrustStore> {
+    match &config.service {
+        Some(service) => Ok(remote(service).unwrap_or_else(|e| {
+            eprintln!(
+                "fuda: warning: the key service's directory is unavailable ({e:#}); verifying label signers against the local trust store"
+            );
+            local
+        })),
+        None => embedded(config, local),
+    }
+}
+
+fn to_store(signers: &[EnrolledSigner]) -> TrustStore {
+    let mut store = TrustStore::default();
+    add(&mut store, signers);
+    store
+}
+
+fn add(store: &mut TrustStore, signers: &[EnrolledSigner]) {
+    for s in signers {
+        // A malformed key in the directory trusts nobody; the others still count.
+        if let Ok(public_key) = decode_public_key(&s.public_key) {
+            store.add(Signer {
+                name: s.name.clone(),
+                kind: SignerKind::User,
+                public_key,
+            });
+        }
+    }
+}
+
+fn remote(service: &ServiceConfig) -> Result<TrustStore> {
+    let path = cache_path()?;
+    let cached: Option<Cached> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|c: &Cached| c.service == service.id);
+    let now = fuda_keyd::now();
+    if let Some(c) = cached
+        .as_ref()
+        .filter(|c| (0..TTL).contains(&(now - c.fetched_at)))
+    {
+        return Ok(to_store(&c.signers));
+    }
+    match crate::keyservice::remote(service).and_then(|r| r.signers().map_err(Into::into)) {
+        Ok(signers) => {
+            let fresh = Cached {
+                service: service.id.clone(),
+                fetched_at: now,
+                signers,
+            };
+            if let Some(dir) = path.parent() {
+                let _ = fuda_core::fsutil::create_private_dir(dir);
+            }
+            // A failed write only costs a fetch next time.
+            if let Ok(json) = serde_json::to_vec(&fresh) {
+                let _ = fuda_core::fsutil::write_atomic(&path, &json, 0o600);
+            }
+            Ok(to_store(&fresh.signers))
+        }
+        Err(e) => match cached {
+            Some(c) => {
+                eprintln!(
+                    "fuda: note: the key service is unreachable ({e:#}); verifying label signers against its directory as fetched at {}",
+                    crate::output::timestamp(c.fetched_at)
+                );
+                Ok(to_store(&c.signers))
+            }
+            None => Err(e),
+        },
+    }
+}
+
+fn embedded(config: &Config, mut local: TrustStore) -> Result<TrustStore> {
+    let dir = crate::keyservice::embedded_dir()?;
+    if !dir.join(fuda_keyd::service::DB_FILE).exists() {
+        return Ok(local);
+    }
+    let signers = fuda_keyd::Service::open(&dir).and_then(|service| {
+        let signers = Embedded::new(service.clone(), &config.user).signers();
+        service.close();
+        signers
+    });
+    match signers {
+        Ok(signers) => add(&mut local, &signers),
+        Err(e) => eprintln!(
+            "fuda: warning: cannot read the embedded key service's directory in {} ({e}); verifying label signers against the local trust store only",
+            dir.display()
+        ),
+    }
+    Ok(local)
+}
