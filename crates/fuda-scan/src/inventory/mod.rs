@@ -24,8 +24,8 @@
 
 pub mod envelope;
 pub mod findings;
-pub mod remembered;
 pub mod registry;
+pub mod remembered;
 pub mod review;
 pub mod rows;
 pub mod walk;
