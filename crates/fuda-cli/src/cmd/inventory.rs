@@ -118,8 +118,8 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let now = fuda_core::labeling::now();
-    let plan = plan(&args, &ledger::date(now))?;
     let session = Session::load(args.policy.as_deref())?;
+    let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
         Some(path) => Some(Inventory::load(path)?),
         None => None,
@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     if !args.quiet {
-        let report = summary(&inv, &written);
+        let report = summary(&inv, &written, session.policy.utc_offset);
         if plan.out.is_some() {
             print!("{report}");
         } else {
@@ -177,7 +177,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn summary(inv: &Inventory, written: &[PathBuf]) -> String {
+fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> String {
     let s = &inv.summary;
     let mut out = String::new();
     for path in written {
@@ -190,7 +190,7 @@ fn summary(inv: &Inventory, written: &[PathBuf]) -> String {
     if let Some(r) = &inv.review {
         out.push_str(&format!(
             "since {}: {} added, {} removed, {} reclassified, {} moved\n",
-            ledger::date(r.since),
+            ledger::date(r.since, offset),
             r.added,
             r.removed,
             r.reclassified,

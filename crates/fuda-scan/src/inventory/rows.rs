@@ -6,23 +6,19 @@
 //! label (missing, tampered) are in no row: they are listed per file and as findings,
 //! because their level is unknown.
 //!
-//! Row values follow the IPA ledger: 機密性 is the highest IPA confidentiality value of
-//! the levels in the row; 完全性 and 可用性 default to 1 (the policy does not rate them
-//! yet); 重要度 is the maximum of the three, and 2 whenever personal data is present.
+//! Row values follow the IPA ledger: 機密性, 完全性 and 可用性 are the highest IPA values of
+//! the levels in the row (`ipa_confidentiality`, `ipa_integrity`, `ipa_availability` in
+//! the policy; the last two are 1 where the policy does not rate them); 重要度 is the
+//! maximum of the three, and 2 whenever personal data is present.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use fuda_core::label::Flag;
-use fuda_core::policy::{Asset, Policy};
+use fuda_core::policy::{Asset, Policy, DEFAULT_IPA_RATING};
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
-
-/// IPA 完全性 and 可用性 when the policy does not rate them.
-pub const DEFAULT_INTEGRITY: u8 = 1;
-/// See [`DEFAULT_INTEGRITY`].
-pub const DEFAULT_AVAILABILITY: u8 = 1;
 
 /// One row of the ledger (情報資産管理台帳).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +85,8 @@ struct Acc {
     rank: Option<u8>,
     level: String,
     confidentiality: u8,
+    integrity: u8,
+    availability: u8,
     personal: bool,
     sensitive: bool,
     specific: bool,
@@ -150,10 +148,14 @@ pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow
                 acc.level = level.id.clone();
             }
             acc.confidentiality = acc.confidentiality.max(level.ipa_confidentiality);
+            acc.integrity = acc.integrity.max(level.ipa_integrity);
+            acc.availability = acc.availability.max(level.ipa_availability);
         } else if acc.rank.is_none() {
             // A level this policy does not know (reported as a finding): assume the worst.
             acc.level = file.level.clone().unwrap_or_default();
             acc.confidentiality = 2;
+            acc.integrity = acc.integrity.max(DEFAULT_IPA_RATING);
+            acc.availability = acc.availability.max(DEFAULT_IPA_RATING);
         }
         let has = |f: Flag| file.flags.contains(&f);
         acc.specific |= has(Flag::SpecificPersonalData);
@@ -196,9 +198,7 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
     let importance = if any_personal {
         2
     } else {
-        acc.confidentiality
-            .max(DEFAULT_INTEGRITY)
-            .max(DEFAULT_AVAILABILITY)
+        acc.confidentiality.max(acc.integrity).max(acc.availability)
     };
     let recipients = {
         let mut parts: Vec<String> = asset
@@ -234,8 +234,8 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
         sensitive_personal_data: sensitive,
         specific_personal_data: specific,
         confidentiality: acc.confidentiality,
-        integrity: DEFAULT_INTEGRITY,
-        availability: DEFAULT_AVAILABILITY,
+        integrity: acc.integrity,
+        availability: acc.availability,
         importance,
         retention: asset.and_then(|a| a.retention.clone()),
         registered: acc.registered,
