@@ -535,7 +535,10 @@ fn csv_opens_with_a_bom_and_english_headers_follow_lang_en() {
     assert!(lines.next().unwrap().starts_with(&IPA_COLUMNS.join(",")));
     let row = lines.next().unwrap();
     assert!(row.starts_with("設計,顧客図面,"), "{row}");
-    assert!(row.contains(",2,1,1,2,"), "機密性 2 … 重要度 2: {row}");
+    assert!(
+        row.contains(",2,2,1,2,"),
+        "機密性 2, 完全性 2 and 可用性 1 as the policy rates 秘, 重要度 2: {row}"
+    );
     for sheet in ["confidential", "files", "findings"] {
         let sibling = out.path().join(format!("ledger-{sheet}.csv"));
         assert!(std::fs::read(&sibling)

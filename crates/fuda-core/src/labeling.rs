@@ -320,7 +320,10 @@ impl Labeler<'_> {
             .collect();
         let verdicts = label::verify_many(&claims, self.trust, self.memo);
         drop(claims);
-        let read = files.iter_mut().filter(|f| signed(f)).filter_map(|f| f.as_mut().ok());
+        let read = files
+            .iter_mut()
+            .filter(|f| signed(f))
+            .filter_map(|f| f.as_mut().ok());
         for (file, v) in read.zip(verdicts) {
             file.status = v.status;
             file.signer = v.signer;

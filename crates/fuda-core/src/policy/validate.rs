@@ -339,7 +339,11 @@ fn build_levels(c: &mut Checker<'_>, raw: Vec<Spanned<RawLevel>>) -> Vec<Level> 
             (&l.ipa_availability, "ipa_availability", "可用性"),
         ] {
             if let Some(r) = rating.as_ref().filter(|r| *r.get_ref() > 2) {
-                c.report(r.span(), key(name), format!("must be 0, 1 or 2 (IPA {what})"));
+                c.report(
+                    r.span(),
+                    key(name),
+                    format!("must be 0, 1 or 2 (IPA {what})"),
+                );
             }
         }
         let protect = match l.protect.get_ref().as_str() {
@@ -648,7 +652,8 @@ mod tests {
             (p.levels[0].ipa_integrity, p.levels[0].ipa_availability),
             (2, 0)
         );
-        let problems = parse(&format!("{level}ipa_integrity = 3\nipa_availability = 9\n")).unwrap_err();
+        let problems =
+            parse(&format!("{level}ipa_integrity = 3\nipa_availability = 9\n")).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(
             (problems[0].line, problems[0].key.as_str()),
@@ -671,7 +676,10 @@ mod tests {
             policy("utc_offset = \"-05:30\"").unwrap().utc_offset,
             time::macros::offset!(-5:30)
         );
-        assert_eq!(policy("utc_offset = \"+00:00\"").unwrap().utc_offset, time::UtcOffset::UTC);
+        assert_eq!(
+            policy("utc_offset = \"+00:00\"").unwrap().utc_offset,
+            time::UtcOffset::UTC
+        );
         for bad in ["Asia/Tokyo", "+9", "+09:60", "+15:00", "09:00"] {
             let problems = policy(&format!("utc_offset = \"{bad}\"")).unwrap_err();
             assert_eq!(

@@ -82,12 +82,12 @@ fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, Stor
 }
 
 fn lookup(index: &Index, name: &str) -> Option<Stored> {
-    index.labels.get(name).map(|b64| {
-        match base64::engine::general_purpose::STANDARD.decode(b64) {
+    index.labels.get(name).map(
+        |b64| match base64::engine::general_purpose::STANDARD.decode(b64) {
             Ok(bytes) => decode_stored(&bytes),
             Err(e) => Stored::Corrupt(format!("the label value is not base64: {e}")),
-        }
-    })
+        },
+    )
 }
 
 /// Sidecar indexes read once per folder, for reading the labels of many files in a row

@@ -253,3 +253,55 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
         id,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuda_core::label::Status;
+
+    fn labeled(path: &str, level: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            root: "/s".into(),
+            size: 1,
+            modified: 0,
+            status: Status::Valid,
+            store: None,
+            protected: false,
+            doc: None,
+            level: Some(level.into()),
+            owner: None,
+            dept: None,
+            asset: None,
+            method: None,
+            set_at: None,
+            flags: Vec::new(),
+            origin: None,
+            signer: None,
+            problem: None,
+            sha256: None,
+            row: None,
+        }
+    }
+
+    #[test]
+    fn integrity_and_availability_come_from_the_levels_of_the_row() {
+        let text = fuda_core::policy::BUILTIN[0]
+            .1
+            .replacen("ipa_availability = 1", "ipa_availability = 2", 1)
+            .replacen("ipa_integrity = 1", "ipa_integrity = 0", 1);
+        let policy = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
+        let mut files = [
+            labeled("/s/catalogue/a.pdf", "public"),
+            labeled("/s/design/b.dwg", "confidential"),
+        ];
+        let rows = group(&policy, &mut files, 0);
+        let rated = |folder: &str| {
+            let r = rows.iter().find(|r| r.locations == [folder]).unwrap();
+            (r.confidentiality, r.integrity, r.availability, r.importance)
+        };
+        // 公開 rated 完全性 0, 可用性 2 here: 重要度 follows the highest value.
+        assert_eq!(rated("/s/catalogue"), (0, 0, 2, 2));
+        assert_eq!(rated("/s/design"), (2, 2, 1, 2));
+    }
+}

@@ -496,3 +496,17 @@ pub fn text_width(s: &str) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+
+    #[test]
+    fn dates_are_the_organisations_calendar_day() {
+        // 2026-11-25 15:30 UTC is already the 26th in Tokyo.
+        let t = 1_795_620_600;
+        assert_eq!(date(t, time::macros::offset!(+9)), "2026-11-26");
+        assert_eq!(date(t, time::UtcOffset::UTC), "2026-11-25");
+        assert_eq!(date(t, time::macros::offset!(-10)), "2026-11-25");
+    }
+}
