@@ -535,7 +535,10 @@ fn csv_opens_with_a_bom_and_english_headers_follow_lang_en() {
     assert!(lines.next().unwrap().starts_with(&IPA_COLUMNS.join(",")));
     let row = lines.next().unwrap();
     assert!(row.starts_with("設計,顧客図面,"), "{row}");
-    assert!(row.contains(",2,1,1,2,"), "機密性 2 … 重要度 2: {row}");
+    assert!(
+        row.contains(",2,2,1,2,"),
+        "機密性 2, 完全性 2 and 可用性 1 as the policy rates 秘, 重要度 2: {row}"
+    );
     for sheet in ["confidential", "files", "findings"] {
         let sibling = out.path().join(format!("ledger-{sheet}.csv"));
         assert!(std::fs::read(&sibling)
@@ -823,5 +826,73 @@ fn names_are_shown_in_nfc_and_paths_too_long_for_windows_are_flagged() {
             "path-too-long-for-windows".to_owned(),
             long.to_str().unwrap().to_owned()
         )]
+    );
+}
+
+#[test]
+fn a_folder_of_sidecar_labels_is_read_whole_and_one_bad_label_is_found_among_hundreds() {
+    use base64::Engine as _;
+    let admin = User::init("admin");
+    let dir = common::workdir();
+    let share = dir.path().join("share");
+    // More files than one batch of signatures, so the bad one shares a batch with good ones.
+    let many = share.join("many");
+    for i in 0..300 {
+        write(&many.join(format!("memo{i:03}.txt")), format!("memo {i}"));
+    }
+    admin
+        .fuda(&[
+            "label",
+            "set",
+            "社外秘",
+            "--store",
+            "sidecar",
+            "-r",
+            "-q",
+            p(&many),
+        ])
+        .expect(0);
+    // Flip one bit of one label's signature inside the index.
+    let index_path = many.join(".fuda/labels.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entry = &mut index["labels"]["memo123.txt"];
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(entry.as_str().unwrap())
+        .unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    *entry = Value::from(base64::engine::general_purpose::STANDARD.encode(&bytes));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    // Another folder's index is corrupt: its files are reported, the rest is unaffected.
+    let broken = share.join("broken");
+    write(&broken.join("a.txt"), "a");
+    write(&broken.join(".fuda/labels.json"), "{not json");
+
+    let run = admin
+        .fuda(&["inventory", p(&share), "--format", "json", "--out", "-"])
+        .expect(1);
+    let inv: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(inv["summary"]["files"], 301);
+    assert_eq!(inv["summary"]["valid"], 299, "{}", inv["summary"]);
+    assert_eq!(inv["summary"]["tampered"], 1);
+    let file = |name: &str| {
+        inv["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(file("many/memo123.txt")["status"], "tampered");
+    assert_eq!(file("many/memo124.txt")["status"], "valid");
+    assert_eq!(file("many/memo124.txt")["store"], "sidecar");
+    let unreadable = file("broken/a.txt");
+    assert!(
+        unreadable["problem"]
+            .as_str()
+            .unwrap()
+            .contains("labels.json"),
+        "{unreadable}"
     );
 }

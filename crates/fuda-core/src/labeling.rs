@@ -15,7 +15,7 @@ use crate::label::{
 use crate::policy::{Level, MsipMapping, Policy};
 use crate::store::envelope::{is_protected, EnvelopeStore};
 use crate::store::ooxml::OoxmlStore;
-use crate::store::sidecar::SidecarStore;
+use crate::store::sidecar::{SidecarCache, SidecarStore};
 use crate::store::xattr::XattrStore;
 use crate::store::{ForeignLabel, LabelStore, StoreError, StoreKind, Stored, WriteContext};
 use crate::trust::TrustStore;
@@ -221,8 +221,12 @@ impl Labeler<'_> {
     fn read_stored(
         &self,
         path: &Path,
+        sidecars: &mut SidecarCache,
     ) -> Result<Option<(&'static dyn LabelStore, Stored)>, StoreError> {
         let primary = self.store_for(path);
+        if primary.kind() == StoreKind::Sidecar {
+            return Ok(sidecars.read(path)?.map(|s| (primary, s)));
+        }
         match primary.read(path) {
             Ok(Some(s)) => return Ok(Some((primary, s))),
             Ok(None) => {}
@@ -230,7 +234,7 @@ impl Labeler<'_> {
             Err(e) => return Err(e),
         }
         if primary.kind() == StoreKind::Xattr {
-            if let Some(s) = SidecarStore.read(path)? {
+            if let Some(s) = sidecars.read(path)? {
                 return Ok(Some((&SidecarStore, s)));
             }
         }
@@ -239,7 +243,25 @@ impl Labeler<'_> {
 
     /// Reads and verifies the label of one file.
     pub fn inspect(&self, path: &Path) -> Result<FileLabel, LabelingError> {
-        self.read_label(path, true)
+        self.inspect_many(&[path])
+            .pop()
+            .expect("one result per file")
+    }
+
+    /// Reads and verifies the labels of many files (an inventory's batch), with the same
+    /// result per file as [`Labeler::inspect`]: each folder's sidecar index is read once,
+    /// and the signatures are verified together ([`label::verify_many`]).
+    pub fn inspect_many<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+    ) -> Vec<Result<FileLabel, LabelingError>> {
+        let mut sidecars = SidecarCache::default();
+        let mut files: Vec<_> = paths
+            .iter()
+            .map(|p| self.read_unverified(p.as_ref(), true, &mut sidecars))
+            .collect();
+        self.verify_read(&mut files);
+        files
     }
 
     /// Reads a file's label and checks its signature without reading the content (a good
@@ -252,6 +274,20 @@ impl Labeler<'_> {
     /// Reads and verifies a label; without `staleness`, the content is not read and a good
     /// signature counts as valid (enough to decide on downgrades).
     fn read_label(&self, path: &Path, staleness: bool) -> Result<FileLabel, LabelingError> {
+        let mut files = [self.read_unverified(path, staleness, &mut SidecarCache::default())];
+        self.verify_read(&mut files);
+        let [file] = files;
+        file
+    }
+
+    /// Reads a file's label and, for a signed one, the digest of its content now; the
+    /// signature is left to [`Labeler::verify_read`].
+    fn read_unverified(
+        &self,
+        path: &Path,
+        staleness: bool,
+        sidecars: &mut SidecarCache,
+    ) -> Result<FileLabel, LabelingError> {
         let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
         if !meta.is_file() {
             return Err(LabelingError::NotAFile(path.to_owned()));
@@ -268,7 +304,7 @@ impl Labeler<'_> {
             content_sha256: None,
             signed: None,
         };
-        let Some((store, stored)) = self.read_stored(path)? else {
+        let Some((store, stored)) = self.read_stored(path, sidecars)? else {
             return Ok(out);
         };
         out.store = Some(store.kind());
@@ -279,15 +315,9 @@ impl Labeler<'_> {
             }
             Stored::Signed(signed) => {
                 // A protected file's label is bound to its content by the header MAC.
-                let digest = if staleness && store.kind() != StoreKind::Envelope {
-                    Some(store.content_digest(path)?)
-                } else {
-                    None
-                };
-                let v = label::verify(&signed, self.trust, digest.as_ref(), self.memo);
-                out.content_sha256 = digest;
-                out.status = v.status;
-                out.signer = v.signer;
+                if staleness && store.kind() != StoreKind::Envelope {
+                    out.content_sha256 = Some(store.content_digest(path)?);
+                }
                 out.key = Some(signed.key.to_string());
                 out.label = Some(signed.label.clone());
                 out.signed = Some(*signed);
@@ -299,6 +329,33 @@ impl Labeler<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Verifies the signed labels among `files` in one batch and sets their status.
+    fn verify_read(&self, files: &mut [Result<FileLabel, LabelingError>]) {
+        let signed = |f: &Result<FileLabel, LabelingError>| {
+            f.as_ref().ok().filter(|f| f.signed.is_some()).is_some()
+        };
+        let claims: Vec<label::Claim<'_>> = files
+            .iter()
+            .filter_map(|f| f.as_ref().ok())
+            .filter_map(|f| {
+                f.signed.as_ref().map(|signed| label::Claim {
+                    signed,
+                    current: f.content_sha256.as_ref(),
+                })
+            })
+            .collect();
+        let verdicts = label::verify_many(&claims, self.trust, self.memo);
+        drop(claims);
+        let read = files
+            .iter_mut()
+            .filter(|f| signed(f))
+            .filter_map(|f| f.as_mut().ok());
+        for (file, v) in read.zip(verdicts) {
+            file.status = v.status;
+            file.signer = v.signer;
+        }
     }
 
     /// Maps a Purview label through the policy into an (unsigned) imported label.

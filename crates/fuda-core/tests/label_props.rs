@@ -3,8 +3,8 @@
 use fuda_core::digest::Digest;
 use fuda_core::identity::Identity;
 use fuda_core::label::{
-    canonical, compact, verify, DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef,
-    SignedLabel, Status,
+    canonical, compact, verify, verify_many, Claim, DocId, Evidence, Flag, KeyId, Label, Method,
+    PolicyRef, SignedLabel, Status,
 };
 use fuda_core::trust::{SignerKind, TrustStore};
 use proptest::prelude::*;
@@ -296,5 +296,99 @@ fn evidence_extends_the_compact_form_without_changing_labels_that_have_none() {
     let stripped = &bytes[..plain_bytes.len()];
     if let Ok(l) = compact::decode(stripped) {
         assert_eq!(verify(&l, &s.trust, None, None).status, Status::Tampered);
+    }
+}
+
+/// What can happen to a label between signing and an inventory.
+#[derive(Clone, Copy, Debug)]
+enum Fate {
+    Intact,
+    SignatureFlipped(usize),
+    FieldChanged,
+    UnknownSigner,
+    ContentChanged,
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        6 => Just(Fate::Intact),
+        1 => (0usize..64).prop_map(Fate::SignatureFlipped),
+        1 => Just(Fate::FieldChanged),
+        1 => Just(Fate::UnknownSigner),
+        1 => Just(Fate::ContentChanged),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Batches of a few hundred labels, some broken: the batch verdicts are exactly the
+    /// one-at-a-time verdicts, so one bad label neither hides nor taints its batch.
+    #[test]
+    fn batch_verification_agrees_with_single_verification(
+        fates in proptest::collection::vec(fate(), 1..300),
+        memoised in any::<bool>(),
+    ) {
+        let s = signer();
+        let stranger = signer();
+        let now = Digest([1; 32]);
+        let signed: Vec<SignedLabel> = fates
+            .iter()
+            .enumerate()
+            .map(|(i, fate)| {
+                let label = Label {
+                    v: 1,
+                    doc: DocId::new(),
+                    level: "internal".into(),
+                    policy: PolicyRef { id: "default".into(), version: 1 },
+                    owner: format!("user{i}"),
+                    dept: None,
+                    asset: None,
+                    method: Method::Manual,
+                    rule: None,
+                    origin: None,
+                    set_by: "prop".into(),
+                    set_at: i as i64,
+                    content_sha256: Some(match fate {
+                        Fate::ContentChanged => Digest([2; 32]),
+                        _ => now,
+                    }),
+                    justification: None,
+                    flags: vec![],
+                    evidence: vec![],
+                };
+                let mut signed = match fate {
+                    Fate::UnknownSigner => stranger.identity.sign(label),
+                    _ => s.identity.sign(label),
+                };
+                match fate {
+                    Fate::SignatureFlipped(b) => signed.sig[*b] ^= 0x01,
+                    Fate::FieldChanged => signed.label.level = "public".into(),
+                    _ => {}
+                }
+                signed
+            })
+            .collect();
+        let memo = fuda_core::label::VerificationMemo::ephemeral();
+        let memo = memoised.then_some(&memo);
+        let claims: Vec<Claim<'_>> = signed
+            .iter()
+            .map(|signed| Claim { signed, current: Some(&now) })
+            .collect();
+        let batch = verify_many(&claims, &s.trust, memo);
+        prop_assert_eq!(batch.len(), fates.len());
+        for ((fate, signed), got) in fates.iter().zip(&signed).zip(&batch) {
+            let single = verify(signed, &s.trust, Some(&now), None);
+            prop_assert_eq!(got, &single, "{:?}", fate);
+            let expected = match fate {
+                Fate::Intact => Status::Valid,
+                Fate::SignatureFlipped(_) | Fate::FieldChanged => Status::Tampered,
+                Fate::UnknownSigner => Status::Unverified,
+                Fate::ContentChanged => Status::Stale,
+            };
+            prop_assert_eq!(got.status, expected, "{:?}", fate);
+        }
+        // A second pass answers from the memo with the same verdicts.
+        prop_assert_eq!(verify_many(&claims, &s.trust, memo), batch);
     }
 }

@@ -120,8 +120,8 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let now = fuda_core::labeling::now();
-    let plan = plan(&args, &ledger::date(now))?;
     let session = Session::load(args.policy.as_deref())?;
+    let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
         Some(path) => Some(Inventory::load(path)?),
         None => None,
@@ -174,7 +174,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     if !args.quiet {
-        let report = summary(&inv, &written);
+        let report = summary(&inv, &written, session.policy.utc_offset);
         if plan.out.is_some() {
             print!("{report}");
         } else {
@@ -250,7 +250,7 @@ fn registry(session: &Session) -> Result<Registry> {
     })
 }
 
-fn summary(inv: &Inventory, written: &[PathBuf]) -> String {
+fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> String {
     let s = &inv.summary;
     let mut out = String::new();
     for path in written {
@@ -263,7 +263,7 @@ fn summary(inv: &Inventory, written: &[PathBuf]) -> String {
     if let Some(r) = &inv.review {
         out.push_str(&format!(
             "since {}: {} added, {} removed, {} reclassified, {} moved\n",
-            ledger::date(r.since),
+            ledger::date(r.since, offset),
             r.added,
             r.removed,
             r.reclassified,

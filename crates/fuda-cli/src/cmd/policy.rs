@@ -104,6 +104,8 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
         "名称",
         "NAME",
         "機密性",
+        "完全性",
+        "可用性",
         "PROTECT",
         "MARKING",
         "ALIASES",
@@ -115,6 +117,8 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
             l.name_ja.clone(),
             l.name_en.clone(),
             l.ipa_confidentiality.to_string(),
+            l.ipa_integrity.to_string(),
+            l.ipa_availability.to_string(),
             match l.protect {
                 Protect::Never => "never",
                 Protect::Optional => "optional",

@@ -9,7 +9,7 @@ pub mod canonical;
 pub mod compact;
 mod flags;
 pub mod memo;
-mod verify;
+pub mod verify;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use flags::{Flag, UnknownFlag};
 pub use memo::VerificationMemo;
-pub use verify::{verify, Verification};
+pub use verify::{verify, verify_many, Claim, Verification};
 
 use crate::digest::Digest;
 

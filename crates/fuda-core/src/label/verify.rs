@@ -1,10 +1,30 @@
-//! Verifying a signed label against the trust store and the current content.
+//! Verifying signed labels against the trust store and the current content.
+//!
+//! [`verify`] checks one label; [`verify_many`] checks a whole batch and is what an
+//! inventory of a million files uses: signatures are checked together with Ed25519 batch
+//! verification (about three times cheaper per signature than one at a time), and a batch
+//! that fails is checked again one signature at a time, so exactly the bad labels are
+//! reported as tampered. Both read the signed bytes from [`canonical::signing_input`], the
+//! single definition of what a label signature covers.
+//!
+//! Batch verification accepts every batch whose signatures each verify on their own. It
+//! checks the combined equation over the decoded points, so it could accept a signature
+//! that the one-at-a-time check refuses only for its byte encoding (a non-canonical `R`);
+//! making such a signature needs the signer's private key, so it is not a way to forge or
+//! alter a label.
+
+use std::collections::HashMap;
 
 use ring::signature::{UnparsedPublicKey, ED25519};
 
-use super::{canonical, compact, SignedLabel, Status, VerificationMemo};
+use super::{canonical, compact, KeyId, SignedLabel, Status, VerificationMemo};
 use crate::digest::Digest;
-use crate::trust::TrustStore;
+use crate::trust::{Signer, TrustStore};
+
+/// Signatures verified together in one batch: large enough that the shared work of the
+/// batch equation is small per signature, small enough that a bad label in a batch costs
+/// few single checks.
+pub const BATCH: usize = 128;
 
 /// The outcome of verifying a label.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +33,16 @@ pub struct Verification {
     pub status: Status,
     /// Name of the signer in the trust store, when known.
     pub signer: Option<String>,
+}
+
+/// One label for [`verify_many`], with the digest of its content now.
+#[derive(Clone, Copy, Debug)]
+pub struct Claim<'a> {
+    /// The label.
+    pub signed: &'a SignedLabel,
+    /// Digest of the content now; `None` where the label is bound to the content by other
+    /// means (the envelope's header MAC).
+    pub current: Option<&'a Digest>,
 }
 
 /// Verifies `signed`: signer known, signature good, content unchanged.
@@ -26,34 +56,131 @@ pub fn verify(
     current: Option<&Digest>,
     memo: Option<&VerificationMemo>,
 ) -> Verification {
-    let Some(signer) = trust.get(&signed.key) else {
-        return Verification {
-            status: Status::Unverified,
-            signer: None,
+    verify_many(&[Claim { signed, current }], trust, memo)
+        .pop()
+        .expect("one verification per claim")
+}
+
+/// Verifies many labels at once; the result has one [`Verification`] per claim, in order,
+/// each exactly what [`verify`] gives for it alone.
+pub fn verify_many(
+    claims: &[Claim<'_>],
+    trust: &TrustStore,
+    memo: Option<&VerificationMemo>,
+) -> Vec<Verification> {
+    let mut good = vec![false; claims.len()];
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    let mut signers: Vec<Option<&Signer>> = Vec::with_capacity(claims.len());
+    for (i, claim) in claims.iter().enumerate() {
+        let signer = trust.get(&claim.signed.key);
+        signers.push(signer);
+        let Some(signer) = signer else { continue };
+        let compact = memo.map(|_| compact::encode(claim.signed));
+        if let (Some(m), Some(c)) = (memo, &compact) {
+            if m.contains(c) {
+                good[i] = true;
+                continue;
+            }
+        }
+        pending.push(Pending {
+            index: i,
+            key: claim.signed.key,
+            public_key: &signer.public_key,
+            message: canonical::signing_input(&claim.signed.label),
+            sig: &claim.signed.sig,
+            compact,
+        });
+    }
+
+    let mut keys = KeyCache::default();
+    for batch in pending.chunks(BATCH) {
+        let verdicts: Vec<bool> = if batch.len() > 1 && keys.verify_batch(batch) {
+            vec![true; batch.len()]
+        } else {
+            batch.iter().map(Pending::verify_one).collect()
         };
-    };
-    let compact = memo.map(|_| compact::encode(signed));
-    let remembered = matches!((memo, &compact), (Some(m), Some(c)) if m.contains(c));
-    let good = remembered || {
-        let input = canonical::signing_input(&signed.label);
-        let good = UnparsedPublicKey::new(&ED25519, &signer.public_key)
-            .verify(&input, &signed.sig)
-            .is_ok();
-        if let (true, Some(m), Some(c)) = (good, memo, &compact) {
-            m.insert(c);
+        for (p, ok) in batch.iter().zip(verdicts) {
+            good[p.index] = ok;
+            if let (true, Some(m), Some(c)) = (ok, memo, &p.compact) {
+                m.insert(c);
+            }
         }
-        good
-    };
-    let status = if !good {
-        Status::Tampered
-    } else {
-        match (&signed.label.content_sha256, current) {
-            (Some(signed_digest), Some(now)) if signed_digest != now => Status::Stale,
-            _ => Status::Valid,
+    }
+
+    claims
+        .iter()
+        .zip(signers)
+        .zip(good)
+        .map(|((claim, signer), good)| {
+            let Some(signer) = signer else {
+                return Verification {
+                    status: Status::Unverified,
+                    signer: None,
+                };
+            };
+            let status = if !good {
+                Status::Tampered
+            } else {
+                match (&claim.signed.label.content_sha256, claim.current) {
+                    (Some(signed_digest), Some(now)) if signed_digest != now => Status::Stale,
+                    _ => Status::Valid,
+                }
+            };
+            Verification {
+                status,
+                signer: Some(signer.name.clone()),
+            }
+        })
+        .collect()
+}
+
+/// A signature still to check.
+struct Pending<'a> {
+    index: usize,
+    key: KeyId,
+    public_key: &'a [u8],
+    message: Vec<u8>,
+    sig: &'a [u8; 64],
+    compact: Option<Vec<u8>>,
+}
+
+impl Pending<'_> {
+    /// The one-at-a-time check (ring), the reference for every verdict.
+    fn verify_one(&self) -> bool {
+        UnparsedPublicKey::new(&ED25519, self.public_key)
+            .verify(&self.message, self.sig)
+            .is_ok()
+    }
+}
+
+/// Public keys decoded once per run of [`verify_many`] (a decoding costs a square root).
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<KeyId, Option<ed25519_dalek::VerifyingKey>>,
+}
+
+impl KeyCache {
+    fn get(&mut self, p: &Pending<'_>) -> Option<ed25519_dalek::VerifyingKey> {
+        *self.keys.entry(p.key).or_insert_with(|| {
+            let bytes: [u8; 32] = p.public_key.try_into().ok()?;
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
+        })
+    }
+
+    /// Whether every signature of the batch verifies; `false` means at least one may not.
+    fn verify_batch(&mut self, batch: &[Pending<'_>]) -> bool {
+        let mut keys = Vec::with_capacity(batch.len());
+        for p in batch {
+            match self.get(p) {
+                Some(k) => keys.push(k),
+                None => return false,
+            }
         }
-    };
-    Verification {
-        status,
-        signer: Some(signer.name.clone()),
+        let messages: Vec<&[u8]> = batch.iter().map(|p| p.message.as_slice()).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = batch
+            .iter()
+            .map(|p| ed25519_dalek::Signature::from_bytes(p.sig))
+            .collect();
+        ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok()
     }
 }

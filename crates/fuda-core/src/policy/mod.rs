@@ -31,6 +31,10 @@ pub const BUILTIN: [(&str, &str); 2] = [
     ("ipa-sme", include_str!("../../../../policies/ipa-sme.toml")),
 ];
 
+/// The organisation's offset from UTC when the policy does not give one: +09:00, Japan
+/// Standard Time (Asia/Tokyo keeps it all year: Japan has no daylight saving).
+pub const DEFAULT_UTC_OFFSET: time::UtcOffset = time::macros::offset!(+9);
+
 /// A validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -44,6 +48,9 @@ pub struct Policy {
     pub language: Language,
     /// Level id given to files nobody classified (method `default`).
     pub default_level: Option<String>,
+    /// The organisation's offset from UTC, for the dates people read (the ledger):
+    /// [`DEFAULT_UTC_OFFSET`] (Japan) unless the policy says otherwise.
+    pub utc_offset: time::UtcOffset,
     /// Microsoft 365 tenant id written into MSIP properties.
     pub msip_site_id: String,
     /// Levels ordered by rank, lowest first.
@@ -80,6 +87,10 @@ pub enum Protect {
     Required,
 }
 
+/// IPA 完全性 and 可用性 of a level whose policy does not rate them: 1, "an error or an
+/// outage would be felt but not be serious".
+pub const DEFAULT_IPA_RATING: u8 = 1;
+
 /// One classification level.
 #[derive(Debug, Clone, Serialize)]
 pub struct Level {
@@ -97,6 +108,12 @@ pub struct Level {
     pub description: String,
     /// IPA 機密性 value (0, 1 or 2).
     pub ipa_confidentiality: u8,
+    /// IPA 完全性 value (0, 1 or 2) of the assets at this level; [`DEFAULT_IPA_RATING`]
+    /// when the policy does not say.
+    pub ipa_integrity: u8,
+    /// IPA 可用性 value (0, 1 or 2) of the assets at this level; [`DEFAULT_IPA_RATING`]
+    /// when the policy does not say.
+    pub ipa_availability: u8,
     /// Encryption requirement.
     pub protect: Protect,
     /// Default grants when protected: principal → rights.

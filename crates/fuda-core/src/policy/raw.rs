@@ -29,6 +29,7 @@ pub(super) struct RawHeader {
     pub name: Option<String>,
     pub language: Option<Spanned<String>>,
     pub default_level: Option<Spanned<String>>,
+    pub utc_offset: Option<Spanned<String>>,
     #[serde(default)]
     pub msip: RawMsip,
 }
@@ -56,6 +57,8 @@ pub(super) struct RawLevel {
     pub aliases: Vec<Spanned<String>>,
     pub description: Option<String>,
     pub ipa_confidentiality: Spanned<u8>,
+    pub ipa_integrity: Option<Spanned<u8>>,
+    pub ipa_availability: Option<Spanned<u8>>,
     pub protect: Spanned<String>,
     #[serde(default)]
     pub grants: BTreeMap<String, Spanned<String>>,

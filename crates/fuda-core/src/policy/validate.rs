@@ -195,6 +195,21 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
             Language::En
         }
     };
+    let utc_offset = match &header.utc_offset {
+        None => super::DEFAULT_UTC_OFFSET,
+        Some(o) => parse_utc_offset(o.get_ref()).unwrap_or_else(|| {
+            c.report(
+                o.span(),
+                "policy.utc_offset",
+                format!(
+                    "{:?} is not an offset from UTC: write it as \"+09:00\" (Japan) or \"-05:00\"; \
+                     time-zone names and daylight saving are not supported",
+                    o.get_ref()
+                ),
+            );
+            super::DEFAULT_UTC_OFFSET
+        }),
+    };
     let site_id = match &header.msip.site_id {
         None => "00000000-0000-0000-0000-000000000000".to_owned(),
         Some(s) => normalise_guid(s.get_ref()).unwrap_or_else(|| {
@@ -243,6 +258,7 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
         name: header.name.unwrap_or_default(),
         language,
         default_level: header.default_level.map(Spanned::into_inner),
+        utc_offset,
         msip_site_id: site_id,
         levels,
         assets,
@@ -250,6 +266,24 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
         msip_imports,
         recovery_recipients: recovery,
     }
+}
+
+/// Parses `+HH:MM` / `-HH:MM` (hours up to 14, as in real time zones).
+fn parse_utc_offset(text: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 {
+        return None;
+    }
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
 fn build_levels(c: &mut Checker<'_>, raw: Vec<Spanned<RawLevel>>) -> Vec<Level> {
@@ -299,6 +333,18 @@ fn build_levels(c: &mut Checker<'_>, raw: Vec<Spanned<RawLevel>>) -> Vec<Level> 
                 key("ipa_confidentiality"),
                 "must be 0, 1 or 2 (IPA 機密性)",
             );
+        }
+        for (rating, name, what) in [
+            (&l.ipa_integrity, "ipa_integrity", "完全性"),
+            (&l.ipa_availability, "ipa_availability", "可用性"),
+        ] {
+            if let Some(r) = rating.as_ref().filter(|r| *r.get_ref() > 2) {
+                c.report(
+                    r.span(),
+                    key(name),
+                    format!("must be 0, 1 or 2 (IPA {what})"),
+                );
+            }
         }
         let protect = match l.protect.get_ref().as_str() {
             "never" => Protect::Never,
@@ -365,6 +411,12 @@ fn build_levels(c: &mut Checker<'_>, raw: Vec<Spanned<RawLevel>>) -> Vec<Level> 
             aliases: l.aliases.into_iter().map(Spanned::into_inner).collect(),
             description: l.description.unwrap_or_default(),
             ipa_confidentiality: l.ipa_confidentiality.into_inner(),
+            ipa_integrity: l
+                .ipa_integrity
+                .map_or(super::DEFAULT_IPA_RATING, Spanned::into_inner),
+            ipa_availability: l
+                .ipa_availability
+                .map_or(super::DEFAULT_IPA_RATING, Spanned::into_inner),
             protect,
             grants,
             max_rights,
@@ -585,6 +637,58 @@ mod tests {
             (problems[1].line, problems[1].key.as_str()),
             (10, "levels[0].protect")
         );
+    }
+
+    #[test]
+    fn integrity_and_availability_are_rated_like_confidentiality() {
+        let level = "[policy]\nid = \"x\"\nversion = 1\n\n[[levels]]\nid = \"a\"\nrank = 0\nname = { ja = \"公開\", en = \"Public\" }\nipa_confidentiality = 0\nprotect = \"never\"\n";
+        let p = parse(level).unwrap();
+        assert_eq!(
+            (p.levels[0].ipa_integrity, p.levels[0].ipa_availability),
+            (1, 1)
+        );
+        let p = parse(&format!("{level}ipa_integrity = 2\nipa_availability = 0\n")).unwrap();
+        assert_eq!(
+            (p.levels[0].ipa_integrity, p.levels[0].ipa_availability),
+            (2, 0)
+        );
+        let problems =
+            parse(&format!("{level}ipa_integrity = 3\nipa_availability = 9\n")).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(
+            (problems[0].line, problems[0].key.as_str()),
+            (11, "levels[0].ipa_integrity")
+        );
+        assert!(problems[0].message.contains("完全性"), "{problems:?}");
+        assert_eq!(
+            (problems[1].line, problems[1].key.as_str()),
+            (12, "levels[0].ipa_availability")
+        );
+    }
+
+    #[test]
+    fn utc_offsets_are_fixed_offsets_checked_on_load() {
+        let policy = |header: &str| {
+            parse(&format!("[policy]\nid = \"x\"\nversion = 1\n{header}\n[[levels]]\nid = \"a\"\nrank = 0\nname = {{ ja = \"公開\", en = \"Public\" }}\nipa_confidentiality = 0\nprotect = \"never\"\n"))
+        };
+        assert_eq!(policy("").unwrap().utc_offset, time::macros::offset!(+9));
+        assert_eq!(
+            policy("utc_offset = \"-05:30\"").unwrap().utc_offset,
+            time::macros::offset!(-5:30)
+        );
+        assert_eq!(
+            policy("utc_offset = \"+00:00\"").unwrap().utc_offset,
+            time::UtcOffset::UTC
+        );
+        for bad in ["Asia/Tokyo", "+9", "+09:60", "+15:00", "09:00"] {
+            let problems = policy(&format!("utc_offset = \"{bad}\"")).unwrap_err();
+            assert_eq!(
+                (problems[0].line, problems[0].key.as_str()),
+                (4, "policy.utc_offset"),
+                "{bad}"
+            );
+            assert!(problems[0].message.contains("+09:00"), "{problems:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! copying the file leaves it behind, which is why fuda uses it only when asked to or when
 //! xattrs are refused — and says so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +81,63 @@ fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, Stor
     Ok(result)
 }
 
+fn lookup(index: &Index, name: &str) -> Option<Stored> {
+    index.labels.get(name).map(
+        |b64| match base64::engine::general_purpose::STANDARD.decode(b64) {
+            Ok(bytes) => decode_stored(&bytes),
+            Err(e) => Stored::Corrupt(format!("the label value is not base64: {e}")),
+        },
+    )
+}
+
+/// Sidecar indexes read once per folder, for reading the labels of many files in a row
+/// (an inventory): without it every file would read its folder's whole index again.
+///
+/// The cache holds what was on disk when each folder was first asked about; use it for
+/// one pass over files, not across changes.
+#[derive(Default)]
+pub struct SidecarCache {
+    /// Per sidecar folder: its index (`None` when there is none), or why it is unreadable.
+    folders: HashMap<PathBuf, Result<Option<Index>, String>>,
+}
+
+impl std::fmt::Debug for SidecarCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidecarCache")
+            .field("folders", &self.folders.len())
+            .finish()
+    }
+}
+
+impl SidecarCache {
+    /// What the sidecar index beside `path` holds for it, as [`SidecarStore`] reads it.
+    /// A corrupt index is remembered (and reported for every file); an index that could
+    /// not be read is tried again for the next file.
+    pub fn read(&mut self, path: &Path) -> Result<Option<Stored>, StoreError> {
+        let (dir, name) = locate(path)?;
+        let index_path = dir.join(INDEX);
+        if !self.folders.contains_key(&dir) {
+            let loaded = if index_path.exists() {
+                match load(&dir) {
+                    Ok(index) => Ok(Some(index)),
+                    Err(StoreError::BadSidecar { reason, .. }) => Err(reason),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                Ok(None)
+            };
+            self.folders.insert(dir.clone(), loaded);
+        }
+        match &self.folders[&dir] {
+            Ok(index) => Ok(index.as_ref().and_then(|i| lookup(i, &name))),
+            Err(reason) => Err(StoreError::BadSidecar {
+                path: index_path,
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
 impl LabelStore for SidecarStore {
     fn kind(&self) -> StoreKind {
         StoreKind::Sidecar
@@ -91,13 +148,7 @@ impl LabelStore for SidecarStore {
         if !dir.join(INDEX).exists() {
             return Ok(None);
         }
-        let index = load(&dir)?;
-        Ok(index.labels.get(&name).map(|b64| {
-            match base64::engine::general_purpose::STANDARD.decode(b64) {
-                Ok(bytes) => decode_stored(&bytes),
-                Err(e) => Stored::Corrupt(format!("the label value is not base64: {e}")),
-            }
-        }))
+        Ok(lookup(&load(&dir)?, &name))
     }
 
     fn content_digest(&self, path: &Path) -> Result<Digest, StoreError> {

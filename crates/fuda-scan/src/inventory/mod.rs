@@ -306,10 +306,12 @@ pub fn build(
                 .cmp(b.path.as_os_str().as_encoded_bytes())
         });
         walked.files.dedup_by(|a, b| a.path == b.path);
+        // Files in path order, so that a chunk is mostly one folder: its sidecar index
+        // is read once and its signatures are verified in one batch.
         let files: Vec<FileEntry> = walked
             .files
-            .par_iter()
-            .map(|found| read_entry(labeler, found))
+            .par_chunks(CHUNK)
+            .flat_map_iter(|chunk| read_entries(labeler, chunk))
             .collect();
         Ok::<_, InventoryError>((files, walked.unreadable))
     })?;
@@ -319,7 +321,7 @@ pub fn build(
     let rows = rows::group(policy, &mut files, now);
     let mut findings = findings::check(policy, &files, &unreadable);
     if let Some(registry) = &options.registry {
-        findings.extend(registry::findings(registry, &files));
+        findings.extend(registry::findings(registry, &files, policy.utc_offset));
     }
     let review = options.previous.as_ref().map(|previous| {
         let (review, disappeared) = review::diff(previous, &files);
@@ -332,7 +334,12 @@ pub fn build(
             .filter(|f| f.kind == FindingKind::LabelDisappeared)
             .map(|f| f.path.clone())
             .collect();
-        findings.extend(remembered::findings(memory, &files, &already));
+        findings.extend(remembered::findings(
+            memory,
+            &files,
+            &already,
+            policy.utc_offset,
+        ));
     }
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path).cmp(&(b.severity, b.kind, &b.path)));
 
@@ -369,11 +376,27 @@ pub fn build(
     })
 }
 
-/// Reads and verifies one file's label into an entry; a file that cannot be read becomes
-/// an entry with status `missing` and the reason in `problem`.
-fn read_entry(labeler: &Labeler<'_>, found: &walk::Found) -> FileEntry {
+/// Files read and verified together by one worker (a multiple of the signature batch).
+const CHUNK: usize = 2 * fuda_core::label::verify::BATCH;
+
+/// Reads and verifies the labels of a chunk of files into entries.
+fn read_entries(labeler: &Labeler<'_>, chunk: &[walk::Found]) -> Vec<FileEntry> {
+    let paths: Vec<&Path> = chunk.iter().map(|f| f.path.as_path()).collect();
+    let results = labeler.inspect_many(&paths);
+    chunk
+        .iter()
+        .zip(results)
+        .map(|(found, result)| read_entry(found, result))
+        .collect()
+}
+
+/// One file's label as read into an entry; a file that cannot be read becomes an entry
+/// with status `missing` and the reason in `problem`.
+fn read_entry(
+    found: &walk::Found,
+    result: Result<FileLabel, fuda_core::labeling::LabelingError>,
+) -> FileEntry {
     let protected = envelope::is_protected(&found.path);
-    let result = labeler.inspect(&found.path);
     let mut entry = FileEntry {
         path: display_path(&found.path),
         root: display_path(&found.root),

@@ -47,7 +47,7 @@ pub struct Registry {
 }
 
 /// The findings of comparing `files` with `registry`: revoked documents still on disk.
-pub fn findings(registry: &Registry, files: &[FileEntry]) -> Vec<Finding> {
+pub fn findings(registry: &Registry, files: &[FileEntry], offset: time::UtcOffset) -> Vec<Finding> {
     let revoked: HashMap<&str, (&RegisteredDocument, &Revoked)> = registry
         .documents
         .iter()
@@ -61,7 +61,7 @@ pub fn findings(registry: &Registry, files: &[FileEntry]) -> Vec<Finding> {
         .filter_map(|f| {
             let doc = f.doc.as_ref()?.to_string();
             let (d, r) = revoked.get(doc.as_str())?;
-            let when = crate::ledger::date(r.at);
+            let when = crate::ledger::date(r.at, offset);
             let copy = if f.protected {
                 "nobody can open it any more"
             } else {
@@ -125,7 +125,7 @@ mod tests {
             file("/srv/old-plain.dxf", a, false),
             file("/srv/current.dxf.fuda", b, true),
         ];
-        let found = findings(&registry, &files);
+        let found = findings(&registry, &files, time::UtcOffset::UTC);
         let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/srv/old.dxf.fuda", "/srv/old-plain.dxf"]);
         assert!(found
@@ -136,6 +136,6 @@ mod tests {
             "{}",
             found[1].detail
         );
-        assert!(findings(&Registry::default(), &files).is_empty());
+        assert!(findings(&Registry::default(), &files, time::UtcOffset::UTC).is_empty());
     }
 }

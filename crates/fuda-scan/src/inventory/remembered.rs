@@ -11,22 +11,26 @@ use super::findings::{Finding, FindingKind};
 use super::{display_path, FileEntry};
 use crate::memory::{EventKind, Recollection};
 
-fn when(at: i64) -> String {
+/// The moment `at` (Unix seconds) at the organisation's offset from UTC, RFC 3339.
+fn when(at: i64, offset: time::UtcOffset) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)
         .ok()
         .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
+            t.to_offset(offset)
+                .format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
         .unwrap_or_else(|| at.to_string())
 }
 
 /// The findings the memory adds; `already` holds paths that have a `label-disappeared`
-/// finding from the review, so that a file is not listed twice.
+/// finding from the review, so that a file is not listed twice. Times are shown at
+/// `offset` from UTC (the policy's `utc_offset`).
 pub fn findings(
     memory: &Recollection,
     files: &[FileEntry],
     already: &HashSet<String>,
+    offset: time::UtcOffset,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in &memory.events {
@@ -39,21 +43,21 @@ pub fn findings(
                     Some(lower) => (
                         format!(
                             "at {}: the file was replaced ({}) carrying a lower label ({lower}); fuda watch kept {level} (doc {doc}). Check who saved it and why",
-                            when(e.at), e.cause
+                            when(e.at, offset), e.cause
                         ),
                         format!(
                             "{}: ファイルが置き換えられ ({})、より低い区分 ({lower}) が付いていました。fuda watch が {level} (文書ID {doc}) を維持しました。保存者と理由を確認してください",
-                            when(e.at), e.cause
+                            when(e.at, offset), e.cause
                         ),
                     ),
                     None => (
                         format!(
                             "at {}: the file was replaced ({}) without its label; fuda watch restored {level} (doc {doc}). Nothing to do unless the level should change",
-                            when(e.at), e.cause
+                            when(e.at, offset), e.cause
                         ),
                         format!(
                             "{}: 保存によりラベルが失われました ({})。fuda watch が {level} (文書ID {doc}) を復元しました",
-                            when(e.at), e.cause
+                            when(e.at, offset), e.cause
                         ),
                     ),
                 };
@@ -88,8 +92,8 @@ pub fn findings(
         let (level, doc) = (&r.label.level, r.label.doc);
         let (why, why_ja) = match removed.get(&path) {
             Some(at) => (
-                format!("removed from the file in place at {}", when(*at)),
-                format!("{} にファイルから直接削除されました", when(*at)),
+                format!("removed from the file in place at {}", when(*at, offset)),
+                format!("{} にファイルから直接削除されました", when(*at, offset)),
             ),
             None => (
                 "no known cause (fuda watch was not running, or the file was edited in place)"

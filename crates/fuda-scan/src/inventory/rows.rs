@@ -6,23 +6,19 @@
 //! label (missing, tampered) are in no row: they are listed per file and as findings,
 //! because their level is unknown.
 //!
-//! Row values follow the IPA ledger: 機密性 is the highest IPA confidentiality value of
-//! the levels in the row; 完全性 and 可用性 default to 1 (the policy does not rate them
-//! yet); 重要度 is the maximum of the three, and 2 whenever personal data is present.
+//! Row values follow the IPA ledger: 機密性, 完全性 and 可用性 are the highest IPA values of
+//! the levels in the row (`ipa_confidentiality`, `ipa_integrity`, `ipa_availability` in
+//! the policy; the last two are 1 where the policy does not rate them); 重要度 is the
+//! maximum of the three, and 2 whenever personal data is present.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use fuda_core::label::Flag;
-use fuda_core::policy::{Asset, Policy};
+use fuda_core::policy::{Asset, Policy, DEFAULT_IPA_RATING};
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
-
-/// IPA 完全性 and 可用性 when the policy does not rate them.
-pub const DEFAULT_INTEGRITY: u8 = 1;
-/// See [`DEFAULT_INTEGRITY`].
-pub const DEFAULT_AVAILABILITY: u8 = 1;
 
 /// One row of the ledger (情報資産管理台帳).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +85,8 @@ struct Acc {
     rank: Option<u8>,
     level: String,
     confidentiality: u8,
+    integrity: u8,
+    availability: u8,
     personal: bool,
     sensitive: bool,
     specific: bool,
@@ -150,10 +148,14 @@ pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow
                 acc.level = level.id.clone();
             }
             acc.confidentiality = acc.confidentiality.max(level.ipa_confidentiality);
+            acc.integrity = acc.integrity.max(level.ipa_integrity);
+            acc.availability = acc.availability.max(level.ipa_availability);
         } else if acc.rank.is_none() {
             // A level this policy does not know (reported as a finding): assume the worst.
             acc.level = file.level.clone().unwrap_or_default();
             acc.confidentiality = 2;
+            acc.integrity = acc.integrity.max(DEFAULT_IPA_RATING);
+            acc.availability = acc.availability.max(DEFAULT_IPA_RATING);
         }
         let has = |f: Flag| file.flags.contains(&f);
         acc.specific |= has(Flag::SpecificPersonalData);
@@ -196,9 +198,7 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
     let importance = if any_personal {
         2
     } else {
-        acc.confidentiality
-            .max(DEFAULT_INTEGRITY)
-            .max(DEFAULT_AVAILABILITY)
+        acc.confidentiality.max(acc.integrity).max(acc.availability)
     };
     let recipients = {
         let mut parts: Vec<String> = asset
@@ -234,8 +234,8 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
         sensitive_personal_data: sensitive,
         specific_personal_data: specific,
         confidentiality: acc.confidentiality,
-        integrity: DEFAULT_INTEGRITY,
-        availability: DEFAULT_AVAILABILITY,
+        integrity: acc.integrity,
+        availability: acc.availability,
         importance,
         retention: asset.and_then(|a| a.retention.clone()),
         registered: acc.registered,
@@ -251,5 +251,57 @@ fn row(id: String, asset: Option<&Asset>, acc: Acc, now: i64) -> AssetRow {
         last_modified: acc.last_modified,
         inventoried_at: now,
         id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuda_core::label::Status;
+
+    fn labeled(path: &str, level: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            root: "/s".into(),
+            size: 1,
+            modified: 0,
+            status: Status::Valid,
+            store: None,
+            protected: false,
+            doc: None,
+            level: Some(level.into()),
+            owner: None,
+            dept: None,
+            asset: None,
+            method: None,
+            set_at: None,
+            flags: Vec::new(),
+            origin: None,
+            signer: None,
+            problem: None,
+            sha256: None,
+            row: None,
+        }
+    }
+
+    #[test]
+    fn integrity_and_availability_come_from_the_levels_of_the_row() {
+        let text = fuda_core::policy::BUILTIN[0]
+            .1
+            .replacen("ipa_availability = 1", "ipa_availability = 2", 1)
+            .replacen("ipa_integrity = 1", "ipa_integrity = 0", 1);
+        let policy = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
+        let mut files = [
+            labeled("/s/catalogue/a.pdf", "public"),
+            labeled("/s/design/b.dwg", "confidential"),
+        ];
+        let rows = group(&policy, &mut files, 0);
+        let rated = |folder: &str| {
+            let r = rows.iter().find(|r| r.locations == [folder]).unwrap();
+            (r.confidentiality, r.integrity, r.availability, r.importance)
+        };
+        // 公開 rated 完全性 0, 可用性 2 here: 重要度 follows the highest value.
+        assert_eq!(rated("/s/catalogue"), (0, 0, 2, 2));
+        assert_eq!(rated("/s/design"), (2, 2, 1, 2));
     }
 }

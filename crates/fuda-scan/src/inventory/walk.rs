@@ -7,7 +7,7 @@
 //! read is an error.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use super::InventoryError;
@@ -17,8 +17,8 @@ use super::InventoryError;
 pub struct Found {
     /// The file.
     pub path: PathBuf,
-    /// The root it was found under.
-    pub root: PathBuf,
+    /// The root it was found under (shared by all its files).
+    pub root: Arc<Path>,
     /// Size in bytes.
     pub size: u64,
     /// Last modification, Unix seconds.
@@ -57,19 +57,24 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
             })?;
             dirs.push(root.clone());
         } else if meta.is_file() {
-            push(&out, vec![found(root.clone(), root, &meta)], Vec::new());
+            push(
+                &out,
+                vec![found(root.clone(), &Arc::from(root.as_path()), &meta)],
+                Vec::new(),
+            );
         }
     }
     rayon::scope(|s| {
-        for dir in &dirs {
+        for dir in dirs {
             let out = &out;
-            s.spawn(move |s| visit(s, dir.clone(), dir, out));
+            let root: Arc<Path> = Arc::from(dir.as_path());
+            s.spawn(move |s| visit(s, dir, root, out));
         }
     });
     Ok(out.into_inner().expect("walk lock"))
 }
 
-fn found(path: PathBuf, root: &Path, meta: &std::fs::Metadata) -> Found {
+fn found(path: PathBuf, root: &Arc<Path>, meta: &std::fs::Metadata) -> Found {
     let modified = meta
         .modified()
         .ok()
@@ -77,7 +82,7 @@ fn found(path: PathBuf, root: &Path, meta: &std::fs::Metadata) -> Found {
         .map_or(0, |d| d.as_secs() as i64);
     Found {
         path,
-        root: root.to_owned(),
+        root: Arc::clone(root),
         size: meta.len(),
         modified,
     }
@@ -89,7 +94,7 @@ fn push(out: &Mutex<Walked>, files: Vec<Found>, unreadable: Vec<(PathBuf, String
     w.unreadable.extend(unreadable);
 }
 
-fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: &'s Path, out: &'s Mutex<Walked>) {
+fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<Path>, out: &'s Mutex<Walked>) {
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
     match std::fs::read_dir(&dir) {
@@ -116,10 +121,11 @@ fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: &'s Path, out: &'s Mutex<
                     }
                 };
                 if file_type.is_dir() {
+                    let root = Arc::clone(&root);
                     s.spawn(move |s| visit(s, path, root, out));
                 } else if file_type.is_file() {
                     match entry.metadata() {
-                        Ok(meta) => files.push(found(path, root, &meta)),
+                        Ok(meta) => files.push(found(path, &root, &meta)),
                         Err(e) => unreadable.push((path, e.to_string())),
                     }
                 }

@@ -215,9 +215,12 @@ const REVIEW_HEADER_EN: [&str; 6] = [
     "Document ID",
 ];
 
-/// A date (UTC) as `YYYY-MM-DD`.
-pub fn date(secs: i64) -> String {
+/// The calendar date, `YYYY-MM-DD`, of a Unix time at the organisation's offset from UTC
+/// ([`Policy::utc_offset`]): a file saved at 08:00 in Tokyo is dated that day, not the
+/// day before as in UTC.
+pub fn date(secs: i64, offset: time::UtcOffset) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| t.to_offset(offset))
         .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_default()
 }
@@ -302,7 +305,7 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         Cell::Int(r.availability.into()),
         Cell::Int(r.importance.into()),
         r.retention.clone().into(),
-        r.registered.map(date).into(),
+        r.registered.map(|t| date(t, policy.utc_offset)).into(),
         level_name(policy, Some(&r.level), lang),
         r.custodian.clone().into(),
         r.contact.clone().into(),
@@ -310,8 +313,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         locations.into(),
         encryption.into(),
         Cell::Int(r.files as i64),
-        Some(date(r.last_modified)).into(),
-        Some(date(r.inventoried_at)).into(),
+        Some(date(r.last_modified, policy.utc_offset)).into(),
+        Some(date(r.inventoried_at, policy.utc_offset)).into(),
         r.id.clone().into(),
     ]
 }
@@ -327,11 +330,11 @@ fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
         f.owner.clone().into(),
         f.dept.clone().into(),
         f.method.map(|m| m.as_str().to_owned()).into(),
-        f.set_at.map(date).into(),
+        f.set_at.map(|t| date(t, policy.utc_offset)).into(),
         f.doc.map(|d| d.to_string()).into(),
         f.sha256.map(|d| d.to_string()).into(),
         Cell::Int(f.size.min(i64::MAX as u64) as i64),
-        Some(date(f.modified)).into(),
+        Some(date(f.modified, policy.utc_offset)).into(),
         yes_no(f.protected, ja),
         f.problem.clone().into(),
     ]
@@ -492,4 +495,18 @@ pub fn text_width(s: &str) -> usize {
         })
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+
+    #[test]
+    fn dates_are_the_organisations_calendar_day() {
+        // 2026-11-25 15:30 UTC is already the 26th in Tokyo.
+        let t = 1_795_620_600;
+        assert_eq!(date(t, time::macros::offset!(+9)), "2026-11-26");
+        assert_eq!(date(t, time::UtcOffset::UTC), "2026-11-25");
+        assert_eq!(date(t, time::macros::offset!(-10)), "2026-11-25");
+    }
 }

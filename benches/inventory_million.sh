@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One run of `fuda inventory` over a tree of N labeled 1-KiB files (default 1,000,000 in
+# folders of 1,000), with `find` and `getfattr -R -d` over the same tree as baselines, in
+# the same run and with the page cache warm. Prints one line per measurement: wall time,
+# files/s, user+sys CPU per file, peak RSS, and the load average when it started.
+#
+#   cargo build --release -p fuda-cli && benches/inventory_million.sh [FILES] [DIR]
+#
+# The tree is made once under DIR (default target/bench-inventory-FILES; about 8 KiB of
+# disk per file on ext4: a data block and an xattr block) and kept for later runs; delete
+# DIR to start afresh. Needs python3 (to write the files), getfattr (attr) and GNU time.
+set -euo pipefail
+
+files=${1:-1000000}
+dir=$(realpath -m "${2:-target/bench-inventory-$files}")
+fuda=$(realpath target/release/fuda)
+tree=$dir/share
+export HOME=$dir/home
+unset XDG_CONFIG_HOME XDG_CACHE_HOME FUDA_CONFIG_DIR
+
+[ -x "$fuda" ] || { echo "build it first: cargo build --release -p fuda-cli" >&2; exit 2; }
+command -v getfattr >/dev/null || { echo "getfattr missing: apt-get install attr" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "GNU time missing: apt-get install time" >&2; exit 2; }
+
+if [ ! -e "$dir/ready" ]; then
+    echo "making $files files under $tree ..." >&2
+    mkdir -p "$dir"
+    python3 - "$tree" "$files" <<'PY'
+import os, sys
+tree, n = sys.argv[1], int(sys.argv[2])
+body = bytearray(b"x" * 1024)
+for i in range(n):
+    d = os.path.join(tree, "d%04d" % (i // 1000))
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    body[:8] = i.to_bytes(8, "little")  # every file a different digest
+    with open(os.path.join(d, "f%07d.txt" % i), "wb") as f:
+        f.write(body)
+PY
+    "$fuda" init --name bench >/dev/null
+    echo "labeling ..." >&2
+    "$fuda" label set 社外秘 -r -q "$tree"
+    sync
+    touch "$dir/ready"
+fi
+
+# $1: name; the rest: the command. Exit code 1 of fuda inventory (findings) is success.
+measure() {
+    local name=$1 load rc=0
+    shift
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    /usr/bin/time -f "%e %U %S %M" -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt" || rc=$?
+    if [ "$rc" -gt 1 ]; then
+        echo "$name failed ($rc):" >&2
+        cat "$dir/stderr.txt" >&2
+        exit 1
+    fi
+    read -r wall user sys rss <"$dir/time.txt"
+    awk -v n="$name" -v f="$files" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v l="$load" \
+        'BEGIN { printf "%-44s %7.2f s %9.0f files/s  cpu %5.2f+%5.2f s = %5.1f us/file  rss %6.0f MB  load %s\n",
+                 n, w, f / w, u, s, (u + s) * 1e6 / f, r / 1024, l }'
+}
+
+memo=$HOME/.cache/fuda/verified-labels
+getfattr -R -d "$tree" >/dev/null 2>&1 # warm the page cache
+measure "find TREE -type f" find "$tree" -type f
+measure "getfattr -R -d TREE" getfattr -R -d "$tree"
+rm -f "$memo"
+measure "fuda inventory --format json (cold)" "$fuda" inventory "$tree" --format json --out "$dir/inv.json" -q
+measure "fuda inventory --format json (repeat)" "$fuda" inventory "$tree" --format json --out "$dir/inv.json" -q
+measure "fuda inventory --format xlsx (repeat)" "$fuda" inventory "$tree" --out "$dir/inv.xlsx" -q
+measure "fuda inventory EMPTY (process baseline)" "$fuda" inventory "$HOME" --format json --out "$dir/empty.json" -q
