@@ -136,6 +136,10 @@ pub struct SetRequest<'a> {
     pub flags: Vec<Flag>,
     /// Why an automatic label was chosen (rule conditions and hit counts).
     pub evidence: Vec<Evidence>,
+    /// SHA-256 of the file's whole content as the caller read it (e.g. to classify it),
+    /// so that the file is not read again to check the old label and sign the new one.
+    /// The label then covers exactly the content that was classified.
+    pub content_sha256: Option<Digest>,
 }
 
 /// The outcome of `set` on one file.
@@ -218,12 +222,18 @@ impl Labeler<'_> {
 
     /// Reads and verifies the label of one file.
     pub fn inspect(&self, path: &Path) -> Result<FileLabel, LabelingError> {
-        self.read_label(path, true)
+        self.read_label(path, true, None)
     }
 
     /// Reads and verifies a label; without `staleness`, the content is not read and a good
-    /// signature counts as valid (enough to decide on downgrades).
-    fn read_label(&self, path: &Path, staleness: bool) -> Result<FileLabel, LabelingError> {
+    /// signature counts as valid (enough to decide on downgrades). `known` is the digest of
+    /// the whole file when the caller has it.
+    fn read_label(
+        &self,
+        path: &Path,
+        staleness: bool,
+        known: Option<Digest>,
+    ) -> Result<FileLabel, LabelingError> {
         let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
         if !meta.is_file() {
             return Err(LabelingError::NotAFile(path.to_owned()));
@@ -251,10 +261,10 @@ impl Labeler<'_> {
             }
             Stored::Signed(signed) => {
                 // A protected file's label is bound to its content by the header MAC.
-                let digest = if staleness && store.kind() != StoreKind::Envelope {
-                    Some(store.content_digest(path)?)
-                } else {
-                    None
+                let digest = match (staleness, store.kind(), known) {
+                    (false, _, _) | (_, StoreKind::Envelope, _) => None,
+                    (true, StoreKind::Xattr | StoreKind::Sidecar, Some(d)) => Some(d),
+                    (true, _, _) => Some(store.content_digest(path)?),
                 };
                 let v = label::verify(&signed, self.trust, digest.as_ref(), self.memo);
                 out.content_sha256 = digest;
@@ -319,7 +329,7 @@ impl Labeler<'_> {
 
     /// Applies a label to one file.
     pub fn set(&self, path: &Path, req: &SetRequest<'_>) -> Result<SetOutcome, LabelingError> {
-        let current = self.inspect(path)?;
+        let current = self.read_label(path, true, req.content_sha256)?;
         let current_level = current
             .label
             .as_ref()
@@ -430,6 +440,7 @@ impl Labeler<'_> {
         let ctx = WriteContext {
             policy: self.policy,
             level: req.level,
+            content_sha256: req.content_sha256.filter(|_| !is_ooxml(path)),
         };
         let mut sign = |digest: Digest| {
             let mut l = label.clone();
@@ -473,7 +484,7 @@ impl Labeler<'_> {
         if justification.trim().is_empty() {
             return Err(LabelingError::RemoveNeedsJustification(path.to_owned()));
         }
-        let current = self.read_label(path, false)?;
+        let current = self.read_label(path, false, None)?;
         if let Some(kind) = current.store {
             let store: &dyn LabelStore = match kind {
                 StoreKind::Ooxml => &OoxmlStore,

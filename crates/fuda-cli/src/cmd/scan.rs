@@ -79,7 +79,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let session = Session::load(args.policy.as_deref())?;
     let policy = &session.policy;
-    let classifier = classifier(policy)?;
+    let mut classifier = classifier(policy)?;
+    // Labels are signed over the bytes that were classified, read once.
+    classifier.hash_content = args.apply;
     let preference = match args.store.as_deref() {
         Some("sidecar") => StorePreference::Sidecar,
         Some("auto") => StorePreference::Auto,
@@ -106,14 +108,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         HashMap::new()
     };
-    let todo: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| {
-            let key = stat_key(f);
-            key.is_none() || done_before.get(*f) != key.as_ref()
-        })
-        .cloned()
-        .collect();
+    let todo: Vec<PathBuf> = if done_before.is_empty() {
+        files.clone()
+    } else {
+        files
+            .iter()
+            .filter(|f| {
+                let key = stat_key(f);
+                key.is_none() || done_before.get(*f) != key.as_ref()
+            })
+            .cloned()
+            .collect()
+    };
     let resumed = files.len() - todo.len();
     if resumed > 0 && !args.quiet {
         eprintln!(
@@ -139,7 +145,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let text = c.text_bytes as u64;
         let problem = c.problem.clone();
         let outcome = if args.apply {
-            match fuda_scan::rules::apply(&labeler, f, &c.classification)? {
+            match fuda_scan::rules::apply_file(&labeler, &c)? {
                 None => Done::NoRule,
                 Some(SetOutcome::Applied { label, .. }) => {
                     Done::Labeled(label.level.clone(), evidence_text(&label.evidence))

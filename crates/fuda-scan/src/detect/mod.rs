@@ -107,14 +107,25 @@ impl Counts {
 
 /// Runs the `wanted` detectors over `text` in one pass over its digits, adding to `counts`.
 pub fn scan(text: &str, wanted: &[Detector], counts: &mut Counts) {
+    let keywords = if wanted.contains(&Detector::MyNumber) {
+        my_number_keywords(text)
+    } else {
+        Vec::new()
+    };
+    scan_with_keywords(text, wanted, &keywords, counts);
+}
+
+/// [`scan`] for a caller that already searched `text` for [`MY_NUMBER_KEYWORDS`] (ASCII ones
+/// case-insensitively) in its own pass: `keywords` are the byte offsets where they start.
+pub fn scan_with_keywords(
+    text: &str,
+    wanted: &[Detector],
+    keywords: &[usize],
+    counts: &mut Counts,
+) {
     let want = |d| wanted.contains(&d);
     let digits = want(Detector::MyNumber) || want(Detector::CreditCard) || want(Detector::JpPhone);
     if digits {
-        let keywords = if want(Detector::MyNumber) {
-            my_number_keywords(text)
-        } else {
-            Vec::new()
-        };
         let header_end = text.find('\n').unwrap_or(text.len());
         let header_has_keyword = keywords.iter().any(|&k| k < header_end);
         for token in NumberTokens::new(text.as_bytes()) {
