@@ -212,16 +212,6 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
 }
 
 #[test]
-fn protect_is_refused_until_the_key_service_exists() {
-    let tanaka = User::init("tanaka");
-    let dir = common::workdir();
-    let run = tanaka
-        .fuda(&["scan", "--apply", "--protect", p(dir.path())])
-        .expect(2);
-    assert!(run.stderr.contains("key service"), "{}", run.stderr);
-}
-
-#[test]
 fn an_interrupted_scan_resumes_where_it_stopped() {
     let tanaka = User::init("tanaka");
     let dir = common::workdir();
@@ -415,22 +405,17 @@ fn scan_protect_encrypts_what_the_policy_requires_and_loses_nothing() {
         "【極秘】原価計画 2027\n"
     );
     let shown = tanaka.show(&sealed);
-    assert_eq!(shown["label"]["level"], "strictly-confidential", "{shown}");
-    assert_eq!(shown["label"]["method"], "auto", "{shown}");
-    assert_eq!(
-        shown["label"]["rule"], "marked-strictly-confidential",
-        "{shown}"
-    );
+    assert_eq!(shown["level"], "strictly-confidential", "{shown}");
+    assert_eq!(shown["store"], "envelope", "{shown}");
+    assert_eq!(shown["method"], "auto", "{shown}");
+    assert_eq!(shown["rule"], "marked-strictly-confidential", "{shown}");
     // 社外秘 is only optionally protected: labeled, left as it is; unmatched files untouched.
-    assert_eq!(tanaka.show(&memo)["label"]["level"], "internal");
+    assert_eq!(tanaka.show(&memo)["level"], "internal");
     assert!(memo.exists() && plain.exists());
     assert!(!root.join("memo.txt.fuda").exists());
     // The failure lost nothing: the original is there, labeled, and the other file kept.
     assert!(blocked.exists());
-    assert_eq!(
-        tanaka.show(&blocked)["label"]["level"],
-        "strictly-confidential"
-    );
+    assert_eq!(tanaka.show(&blocked)["level"], "strictly-confidential");
     assert_eq!(
         std::fs::read_to_string(root.join("blocked.txt.fuda")).unwrap(),
         "someone else's file"
