@@ -212,16 +212,6 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
 }
 
 #[test]
-fn protect_is_refused_until_the_key_service_exists() {
-    let tanaka = User::init("tanaka");
-    let dir = common::workdir();
-    let run = tanaka
-        .fuda(&["scan", "--apply", "--protect", p(dir.path())])
-        .expect(2);
-    assert!(run.stderr.contains("key service"), "{}", run.stderr);
-}
-
-#[test]
 fn an_interrupted_scan_resumes_where_it_stopped() {
     let tanaka = User::init("tanaka");
     let dir = common::workdir();
@@ -365,4 +355,77 @@ fn hostile_files_are_reported_and_never_stop_the_scan() {
     assert_eq!(tanaka.show(&bomb)["status"], "missing");
     let c = classify(&tanaka, &root.join("garbage.txt"));
     assert_eq!(c["extracted"]["lossy"], true, "{c}");
+}
+
+#[test]
+fn scan_protect_encrypts_what_the_policy_requires_and_loses_nothing() {
+    // Embedded key service: no daemon, the user is the admin of their own service.
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let root = dir.path();
+    let secret = root.join("原価.txt");
+    write(&secret, "【極秘】原価計画 2027\n");
+    let memo = root.join("memo.txt");
+    write(&memo, "社外秘：定例会議\n");
+    let plain = root.join("readme.txt");
+    write(&plain, "ただのメモ\n");
+    // A 極秘 file whose protected name is taken: protecting it must fail and keep it.
+    let blocked = root.join("blocked.txt");
+    write(&blocked, "極秘の見積\n");
+    write(&root.join("blocked.txt.fuda"), "someone else's file");
+
+    // --protect only makes sense with --apply.
+    let r = tanaka.fuda(&["scan", "--protect", p(root)]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(secret.exists());
+
+    let run = tanaka
+        .fuda(&["scan", "--apply", "--protect", "--json", p(root)])
+        .expect(2);
+    assert!(
+        run.stderr.contains("blocked.txt") && run.stderr.contains("not protected"),
+        "{}",
+        run.stderr
+    );
+    let lines = run.json_lines();
+    let summary = lines.iter().find(|l| l["summary"] == true).unwrap();
+    assert_eq!(summary["protected"], 1, "{summary}");
+    let protected: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("protected").is_some_and(|v| v.is_string()))
+        .collect();
+    assert_eq!(protected.len(), 1, "{lines:?}");
+
+    // The 極秘 file is now only its protected copy, which opens to the same content and
+    // carries the automatic label (level, rule) in its envelope.
+    let sealed = root.join("原価.txt.fuda");
+    assert!(!secret.exists(), "plaintext left behind");
+    assert_eq!(
+        tanaka.fuda(&["open", p(&sealed)]).expect(0).stdout,
+        "【極秘】原価計画 2027\n"
+    );
+    let shown = tanaka.show(&sealed);
+    assert_eq!(shown["level"], "strictly-confidential", "{shown}");
+    assert_eq!(shown["store"], "envelope", "{shown}");
+    assert_eq!(shown["method"], "auto", "{shown}");
+    assert_eq!(shown["rule"], "marked-strictly-confidential", "{shown}");
+    // 社外秘 is only optionally protected: labeled, left as it is; unmatched files untouched.
+    assert_eq!(tanaka.show(&memo)["level"], "internal");
+    assert!(memo.exists() && plain.exists());
+    assert!(!root.join("memo.txt.fuda").exists());
+    // The failure lost nothing: the original is there, labeled, and the other file kept.
+    assert!(blocked.exists());
+    assert_eq!(tanaka.show(&blocked)["level"], "strictly-confidential");
+    assert_eq!(
+        std::fs::read_to_string(root.join("blocked.txt.fuda")).unwrap(),
+        "someone else's file"
+    );
+    // Once the name is free, scanning again protects it (the failure was not recorded).
+    std::fs::remove_file(root.join("blocked.txt.fuda")).unwrap();
+    let again = tanaka
+        .fuda(&["scan", "--apply", "--protect", "--json", p(root)])
+        .expect(0);
+    let summary = again.json_lines().pop().unwrap();
+    assert_eq!(summary["protected"], 1, "{summary}");
+    assert!(!blocked.exists() && root.join("blocked.txt.fuda").exists());
 }

@@ -146,6 +146,10 @@ pub struct SetRequest<'a> {
     pub flags: Vec<Flag>,
     /// Why an automatic label was chosen (rule conditions and hit counts).
     pub evidence: Vec<Evidence>,
+    /// SHA-256 of the file's whole content as the caller read it (e.g. to classify it),
+    /// so that the file is not read again to check the old label and sign the new one.
+    /// The label then covers exactly the content that was classified.
+    pub content_sha256: Option<Digest>,
 }
 
 /// The outcome of `set` on one file.
@@ -258,7 +262,7 @@ impl Labeler<'_> {
         let mut sidecars = SidecarCache::default();
         let mut files: Vec<_> = paths
             .iter()
-            .map(|p| self.read_unverified(p.as_ref(), true, &mut sidecars))
+            .map(|p| self.read_unverified(p.as_ref(), true, None, &mut sidecars))
             .collect();
         self.verify_read(&mut files);
         files
@@ -268,24 +272,33 @@ impl Labeler<'_> {
     /// signature counts as valid; staleness is not checked): enough to tell which label a
     /// file carries, cheaply.
     pub fn peek(&self, path: &Path) -> Result<FileLabel, LabelingError> {
-        self.read_label(path, false)
+        self.read_label(path, false, None)
     }
 
     /// Reads and verifies a label; without `staleness`, the content is not read and a good
-    /// signature counts as valid (enough to decide on downgrades).
-    fn read_label(&self, path: &Path, staleness: bool) -> Result<FileLabel, LabelingError> {
-        let mut files = [self.read_unverified(path, staleness, &mut SidecarCache::default())];
+    /// signature counts as valid (enough to decide on downgrades). `known` is the digest of
+    /// the whole file when the caller has it.
+    fn read_label(
+        &self,
+        path: &Path,
+        staleness: bool,
+        known: Option<Digest>,
+    ) -> Result<FileLabel, LabelingError> {
+        let mut files =
+            [self.read_unverified(path, staleness, known, &mut SidecarCache::default())];
         self.verify_read(&mut files);
         let [file] = files;
         file
     }
 
     /// Reads a file's label and, for a signed one, the digest of its content now; the
-    /// signature is left to [`Labeler::verify_read`].
+    /// signature is left to [`Labeler::verify_read`]. `known` is the digest of the whole
+    /// file when the caller has it (xattr and sidecar labels cover the whole file).
     fn read_unverified(
         &self,
         path: &Path,
         staleness: bool,
+        known: Option<Digest>,
         sidecars: &mut SidecarCache,
     ) -> Result<FileLabel, LabelingError> {
         let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
@@ -315,9 +328,11 @@ impl Labeler<'_> {
             }
             Stored::Signed(signed) => {
                 // A protected file's label is bound to its content by the header MAC.
-                if staleness && store.kind() != StoreKind::Envelope {
-                    out.content_sha256 = Some(store.content_digest(path)?);
-                }
+                out.content_sha256 = match (staleness, store.kind(), known) {
+                    (false, _, _) | (_, StoreKind::Envelope, _) => None,
+                    (true, StoreKind::Xattr | StoreKind::Sidecar, Some(d)) => Some(d),
+                    (true, _, _) => Some(store.content_digest(path)?),
+                };
                 out.key = Some(signed.key.to_string());
                 out.label = Some(signed.label.clone());
                 out.signed = Some(*signed);
@@ -404,7 +419,7 @@ impl Labeler<'_> {
 
     /// Applies a label to one file.
     pub fn set(&self, path: &Path, req: &SetRequest<'_>) -> Result<SetOutcome, LabelingError> {
-        let current = self.inspect(path)?;
+        let current = self.read_label(path, true, req.content_sha256)?;
         let current_level = current
             .label
             .as_ref()
@@ -512,7 +527,8 @@ impl Labeler<'_> {
             flags,
             evidence: req.evidence.clone(),
         };
-        let (signed, kind, fallback) = self.write(path, label, req.level, current.store)?;
+        let known = req.content_sha256.filter(|_| !is_ooxml(path));
+        let (signed, kind, fallback) = self.write(path, label, req.level, current.store, known)?;
         Ok(SetOutcome::Applied {
             previous: previous.map(|l| l.level.clone()),
             downgrade,
@@ -524,17 +540,21 @@ impl Labeler<'_> {
 
     /// Signs `label` for the content of `path` as it is now and writes it to the file's
     /// store; `current` is where the file's label was found before, so that a label that
-    /// moved out of the sidecar does not leave a stale copy behind.
+    /// moved out of the sidecar does not leave a stale copy behind. `content_sha256` is
+    /// the digest of the whole file when the caller has it (not for Office documents,
+    /// whose label covers the content without the label parts).
     fn write(
         &self,
         path: &Path,
         label: Label,
         level: &Level,
         current: Option<StoreKind>,
+        content_sha256: Option<Digest>,
     ) -> Result<(SignedLabel, StoreKind, bool), LabelingError> {
         let ctx = WriteContext {
             policy: self.policy,
             level,
+            content_sha256,
         };
         let mut sign = |digest: Digest| {
             let mut l = label.clone();
@@ -584,7 +604,7 @@ impl Labeler<'_> {
                 policy: self.policy.to_string(),
             });
         };
-        let current = self.read_label(path, false)?;
+        let current = self.read_label(path, false, None)?;
         let label = Label {
             v: label::LABEL_VERSION,
             policy: self.policy_ref(),
@@ -593,7 +613,7 @@ impl Labeler<'_> {
             content_sha256: None,
             ..previous.clone()
         };
-        let (signed, store, fallback) = self.write(path, label, level, current.store)?;
+        let (signed, store, fallback) = self.write(path, label, level, current.store, None)?;
         Ok(Restored {
             store,
             fallback,
@@ -606,7 +626,7 @@ impl Labeler<'_> {
         if justification.trim().is_empty() {
             return Err(LabelingError::RemoveNeedsJustification(path.to_owned()));
         }
-        let current = self.read_label(path, false)?;
+        let current = self.read_label(path, false, None)?;
         if let Some(kind) = current.store {
             let store: &dyn LabelStore = match kind {
                 StoreKind::Ooxml => &OoxmlStore,

@@ -144,6 +144,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         rule: None,
         flags: Vec::new(),
         evidence: Vec::new(),
+        content_sha256: None,
     };
     let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| {
         labeler.set(f, &request)

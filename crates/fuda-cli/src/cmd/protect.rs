@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use fuda_core::digest::Digest;
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
-use fuda_core::label::{DocId, Label, Method, PolicyRef, LABEL_VERSION};
+use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
 use fuda_core::policy::{Level, Protect};
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::registry::{Grant, Principal, Registration};
@@ -140,26 +140,15 @@ fn stanza_body(compact: &[u8], grants: &[Grant], service: &str) -> Vec<u8> {
 
 pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
-    let policy = &session.policy;
     let extra: Vec<Grant> = args
         .grants
         .iter()
         .map(|g| parse_grant(g))
         .collect::<Result<_>>()?;
-    let conn = keyservice::connect(&session)?;
-    let info = conn.client.info()?;
-    let mut recipients = vec![info
-        .recipient
-        .parse::<envelope::x25519::Recipient>()
-        .map_err(|_| anyhow!("the key service's recipient is not an age recipient"))?];
-    for r in &policy.recovery_recipients {
-        recipients.push(r.parse().map_err(|_| {
-            anyhow!("policy {policy}: recovery recipient {r:?} is not an age X25519 recipient")
-        })?);
-    }
+    let protector = Protector::connect(&session)?;
     let mut failed = 0;
     for path in &args.paths {
-        match protect_one(&session, &conn, &info.id, &recipients, &extra, &args, path) {
+        match protect_one(&protector, &extra, &args, path) {
             Ok(out) => {
                 if args.json {
                     println!("{out}");
@@ -187,23 +176,13 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
 }
 
 fn protect_one(
-    session: &Session,
-    conn: &Connection,
-    service_id: &str,
-    recipients: &[envelope::x25519::Recipient],
+    protector: &Protector<'_>,
     extra: &[Grant],
     args: &ProtectArgs,
     path: &Path,
 ) -> Result<serde_json::Value> {
+    let session = protector.session;
     let policy = &session.policy;
-    let meta = std::fs::symlink_metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("not a regular file");
-    }
-    if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
-        bail!("already protected (ends in .fuda)");
-    }
     let labeler = fuda_core::labeling::Labeler {
         policy,
         identity: &session.identity,
@@ -231,149 +210,251 @@ fn protect_one(
             .ok_or_else(|| anyhow!("the policy's default level {default:?} is unknown"))?,
         (None, None, None) => bail!("no --level given and the file has no label: pass --level"),
     };
-    if level.protect == Protect::Never {
-        bail!(
-            "level {} ({}) is never protected under the policy {policy}: choose a higher level",
-            level.name_ja,
-            level.id
-        );
-    }
-    let mut grants = default_grants(level, session.config.dept.as_deref())?;
-    for g in extra {
-        if g.principal != Principal::Owner && !level.max_rights.covers(g.rights) {
-            bail!(
-                "level {} allows at most {} for people outside its default grants; {}={} is more",
-                level.name_ja,
-                level.max_rights,
-                g.principal,
-                g.rights
-            );
-        }
-        grants.retain(|d| d.principal != g.principal);
-        grants.push(g.clone());
-    }
-    if !grants.iter().any(|g| g.principal == Principal::Owner) {
-        grants.push(Grant {
-            principal: Principal::Owner,
-            rights: Rights::NONE.with(Right::Owner),
-        });
-    }
-    let now = fuda_keyd::now();
-    let policy_expiry =
-        (level.expires_days > 0).then(|| now + i64::from(level.expires_days) * 86_400);
-    let expires_at = match (&args.expires, policy_expiry) {
-        (Some(d), Some(max)) => {
-            let e = parse_date_end(d)?;
-            if e > max {
-                bail!(
-                    "level {} expires after {} days; --expires {d} is later",
-                    level.name_ja,
-                    level.expires_days
-                );
-            }
-            Some(e)
-        }
-        (Some(d), None) => Some(parse_date_end(d)?),
-        (None, max) => max,
-    };
-
-    let digest =
-        Digest::of_file(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let doc = DocId::new();
-    let me = session.config.user.clone();
-    let label = Label {
-        v: LABEL_VERSION,
-        doc,
-        level: level.id.clone(),
-        policy: PolicyRef {
-            id: policy.id.clone(),
-            version: policy.version,
-        },
-        owner: me.clone(),
-        dept: session.config.dept.clone(),
-        asset: current.as_ref().and_then(|l| l.asset.clone()).or_else(|| {
-            policy
-                .asset_for(path, Some(&level.id))
-                .map(|a| a.id.clone())
-        }),
-        method: Method::Manual,
-        rule: None,
-        origin: current.as_ref().and_then(|l| l.origin.clone()),
-        set_by: me.clone(),
-        set_at: now,
-        content_sha256: Some(digest),
-        justification: None,
-        flags: current
-            .as_ref()
-            .map(|l| l.flags.clone())
-            .unwrap_or_default(),
-        evidence: Vec::new(),
-    };
-    let signed = session.identity.sign(label);
-    let compact = fuda_core::label::compact::encode(&signed);
-    let stanza = LabelStanza::new(doc.to_string(), stanza_body(&compact, &grants, service_id))?;
-    let dst = envelope::protected_path(path);
-    let header = envelope::encrypt_to_path(
+    let done = protector.protect(
         path,
-        recipients,
-        Some(&stanza),
-        &dst,
-        false,
-        &StreamOptions::default(),
-    )?;
-    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let registered = conn.client.register(Registration {
-        header: header.to_bytes(),
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        level: level.id.clone(),
-        grants: grants.clone(),
-        max_rights: level.max_rights,
-        expires_at,
-        offline_days: level.offline_days,
-        size: meta.len(),
-        digest: digest.to_string(),
-        host: crate::keyservice::hostname(),
-        path: absolute.to_string_lossy().into_owned(),
-    });
-    if let Err(e) = registered {
-        let _ = std::fs::remove_file(&dst);
-        return Err(anyhow::Error::new(e)
-            .context("the key service refused to register it; nothing changed"));
-    }
-    // Verify: the owner opens the protected copy through the service and compares.
-    let verified = keyservice::open(conn, session, &dst, Rights::NONE.with(Right::View)).and_then(
-        |(key, decryptor, _)| {
-            let reader = decryptor.into_reader(&key, &StreamOptions::default())?;
-            Ok(Digest::of_reader(reader)?)
+        &Protection {
+            level,
+            extra,
+            expires: args.expires.as_deref(),
+            keep: args.keep,
+            current: current.as_ref(),
+            method: Method::Manual,
+            rule: None,
+            evidence: Vec::new(),
         },
-    );
-    match verified {
-        Ok(d) if d == digest => {}
-        Ok(_) => {
-            let _ = std::fs::remove_file(&dst);
-            bail!("the file changed while it was being protected; the original is kept, try again");
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&dst);
-            return Err(e.context("the protected copy did not open; the original is kept"));
-        }
-    }
-    if !args.keep {
-        std::fs::remove_file(path).with_context(|| {
-            format!(
-                "protected as {}, but cannot remove the original",
-                dst.display()
-            )
-        })?;
-    }
+    )?;
     Ok(serde_json::json!({
-        "path": path, "protected": dst, "doc": doc.to_string(), "level": level.id,
-        "level_name": level.name_ja, "grants": grants, "expires_at": expires_at,
+        "path": path, "protected": done.path, "doc": done.doc.to_string(), "level": level.id,
+        "level_name": level.name_ja, "grants": done.grants, "expires_at": done.expires_at,
         "kept_original": args.keep,
     }))
+}
+
+/// Protecting files through the key service: connected once, used for every file.
+pub struct Protector<'a> {
+    session: &'a Session,
+    conn: Connection,
+    service_id: String,
+    /// The key service's recipient, then the policy's recovery recipients.
+    recipients: Vec<envelope::x25519::Recipient>,
+}
+
+/// How to protect one file.
+pub struct Protection<'a> {
+    /// The level the protected file carries.
+    pub level: &'a Level,
+    /// Grants on top of the level's default grants.
+    pub extra: &'a [Grant],
+    /// Last day the document may be opened (YYYY-MM-DD), within the level's expiry.
+    pub expires: Option<&'a str>,
+    /// Keep the original file.
+    pub keep: bool,
+    /// The label the file carries now: its asset, origin and flags are kept.
+    pub current: Option<&'a Label>,
+    /// How the level was chosen (manual for `fuda protect`, auto for `fuda scan --protect`).
+    pub method: Method,
+    /// The rule that chose an automatic level.
+    pub rule: Option<String>,
+    /// Why an automatic level was chosen.
+    pub evidence: Vec<Evidence>,
+}
+
+/// A file protected by [`Protector::protect`].
+pub struct Protected {
+    /// The protected file (`NAME.fuda`).
+    pub path: PathBuf,
+    /// Its document id in the key service's registry.
+    pub doc: DocId,
+    /// Who may do what.
+    pub grants: Vec<Grant>,
+    /// When it expires.
+    pub expires_at: Option<i64>,
+}
+
+impl<'a> Protector<'a> {
+    /// Connects to the session's key service (remote, else embedded).
+    pub fn connect(session: &'a Session) -> Result<Protector<'a>> {
+        let policy = &session.policy;
+        let conn = keyservice::connect(session)?;
+        let info = conn.client.info()?;
+        let mut recipients = vec![info
+            .recipient
+            .parse::<envelope::x25519::Recipient>()
+            .map_err(|_| anyhow!("the key service's recipient is not an age recipient"))?];
+        for r in &policy.recovery_recipients {
+            recipients.push(r.parse().map_err(|_| {
+                anyhow!("policy {policy}: recovery recipient {r:?} is not an age X25519 recipient")
+            })?);
+        }
+        Ok(Protector {
+            session,
+            conn,
+            service_id: info.id,
+            recipients,
+        })
+    }
+
+    /// Encrypts `path` into `NAME.fuda`, registers it with the key service, opens the
+    /// protected copy through the service and compares it with the original, and only then
+    /// removes the original (unless `keep`). On any failure the original is untouched and
+    /// no protected copy is left behind.
+    pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected> {
+        let (session, conn) = (self.session, &self.conn);
+        let policy = &session.policy;
+        let level = p.level;
+        let meta = std::fs::symlink_metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if !meta.is_file() {
+            bail!("not a regular file");
+        }
+        if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
+            bail!("already protected (ends in .fuda)");
+        }
+        if level.protect == Protect::Never {
+            bail!(
+                "level {} ({}) is never protected under the policy {policy}: choose a higher level",
+                level.name_ja,
+                level.id
+            );
+        }
+        let mut grants = default_grants(level, session.config.dept.as_deref())?;
+        for g in p.extra {
+            if g.principal != Principal::Owner && !level.max_rights.covers(g.rights) {
+                bail!(
+                    "level {} allows at most {} for people outside its default grants; {}={} is more",
+                    level.name_ja,
+                    level.max_rights,
+                    g.principal,
+                    g.rights
+                );
+            }
+            grants.retain(|d| d.principal != g.principal);
+            grants.push(g.clone());
+        }
+        if !grants.iter().any(|g| g.principal == Principal::Owner) {
+            grants.push(Grant {
+                principal: Principal::Owner,
+                rights: Rights::NONE.with(Right::Owner),
+            });
+        }
+        let now = fuda_keyd::now();
+        let policy_expiry =
+            (level.expires_days > 0).then(|| now + i64::from(level.expires_days) * 86_400);
+        let expires_at = match (p.expires, policy_expiry) {
+            (Some(d), Some(max)) => {
+                let e = parse_date_end(d)?;
+                if e > max {
+                    bail!(
+                        "level {} expires after {} days; --expires {d} is later",
+                        level.name_ja,
+                        level.expires_days
+                    );
+                }
+                Some(e)
+            }
+            (Some(d), None) => Some(parse_date_end(d)?),
+            (None, max) => max,
+        };
+
+        let digest =
+            Digest::of_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let doc = DocId::new();
+        let me = session.config.user.clone();
+        let current = p.current;
+        let label = Label {
+            v: LABEL_VERSION,
+            doc,
+            level: level.id.clone(),
+            policy: PolicyRef {
+                id: policy.id.clone(),
+                version: policy.version,
+            },
+            owner: me.clone(),
+            dept: session.config.dept.clone(),
+            asset: current.and_then(|l| l.asset.clone()).or_else(|| {
+                policy
+                    .asset_for(path, Some(&level.id))
+                    .map(|a| a.id.clone())
+            }),
+            method: p.method,
+            rule: p.rule.clone(),
+            origin: current.and_then(|l| l.origin.clone()),
+            set_by: me.clone(),
+            set_at: now,
+            content_sha256: Some(digest),
+            justification: None,
+            flags: current.map(|l| l.flags.clone()).unwrap_or_default(),
+            evidence: p.evidence.clone(),
+        };
+        let signed = session.identity.sign(label);
+        let compact = fuda_core::label::compact::encode(&signed);
+        let stanza = LabelStanza::new(
+            doc.to_string(),
+            stanza_body(&compact, &grants, &self.service_id),
+        )?;
+        let dst = envelope::protected_path(path);
+        let header = envelope::encrypt_to_path(
+            path,
+            &self.recipients,
+            Some(&stanza),
+            &dst,
+            false,
+            &StreamOptions::default(),
+        )?;
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let registered = conn.client.register(Registration {
+            header: header.to_bytes(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            level: level.id.clone(),
+            grants: grants.clone(),
+            max_rights: level.max_rights,
+            expires_at,
+            offline_days: level.offline_days,
+            size: meta.len(),
+            digest: digest.to_string(),
+            host: crate::keyservice::hostname(),
+            path: absolute.to_string_lossy().into_owned(),
+        });
+        if let Err(e) = registered {
+            let _ = std::fs::remove_file(&dst);
+            return Err(anyhow::Error::new(e)
+                .context("the key service refused to register it; nothing changed"));
+        }
+        // Verify: the owner opens the protected copy through the service and compares.
+        let verified = keyservice::open(conn, session, &dst, Rights::NONE.with(Right::View))
+            .and_then(|(key, decryptor, _)| {
+                let reader = decryptor.into_reader(&key, &StreamOptions::default())?;
+                Ok(Digest::of_reader(reader)?)
+            });
+        match verified {
+            Ok(d) if d == digest => {}
+            Ok(_) => {
+                let _ = std::fs::remove_file(&dst);
+                bail!("the file changed while it was being protected; the original is kept, try again");
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&dst);
+                return Err(e.context("the protected copy did not open; the original is kept"));
+            }
+        }
+        if !p.keep {
+            std::fs::remove_file(path).with_context(|| {
+                format!(
+                    "protected as {}, but cannot remove the original",
+                    dst.display()
+                )
+            })?;
+        }
+        Ok(Protected {
+            path: dst,
+            doc,
+            grants,
+            expires_at,
+        })
+    }
 }
 
 pub fn open(args: OpenArgs) -> Result<ExitCode> {

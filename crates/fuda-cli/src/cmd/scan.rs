@@ -5,6 +5,12 @@
 //! file). An interrupted scan started again with the same roots skips the files that are
 //! recorded and unchanged; a scan that finishes removes its state file. `--restart`
 //! ignores an old state file.
+//!
+//! `--protect` (with `--apply`) then encrypts, through the key service, every file that
+//! the rules put at a level whose policy says `protect = "required"` and whose label (after
+//! this scan) is at such a level — one at a time, each verified by opening the protected
+//! copy before the original is removed ([`Protector`]). A file that could not be protected
+//! is not recorded as done, so the next scan tries again.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -14,11 +20,13 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+use fuda_core::policy::Protect;
 
 use super::classify::{classifier, evidence_text};
 use super::exit_error;
+use super::protect::{Protection, Protector};
 use crate::config::{self, Session};
 use crate::walk;
 
@@ -30,8 +38,9 @@ pub struct Args {
     /// Write the labels (without it, only count what would be labeled).
     #[arg(long)]
     apply: bool,
-    /// Also encrypt files whose level requires it (needs the key service).
-    #[arg(long)]
+    /// Also encrypt files whose level requires protection (through the key service:
+    /// the configured one, else the embedded one).
+    #[arg(long, requires = "apply")]
     protect: bool,
     /// Worker threads (0 = one per core).
     #[arg(short, long, default_value_t = 0)]
@@ -64,6 +73,7 @@ struct Summary {
     unreadable_content: usize,
     failed: usize,
     text_bytes: u64,
+    protected: usize,
 }
 
 enum Done {
@@ -73,13 +83,19 @@ enum Done {
     NoRule,
 }
 
+/// A labeled file that `--protect` must encrypt.
+struct ToProtect {
+    path: PathBuf,
+    /// Its state-file line, written once it is protected.
+    state_line: Option<String>,
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.protect {
-        bail!("--protect needs the key service, which this build of fuda does not have yet; run `fuda scan --apply` to label now and protect the files once the key service is set up");
-    }
     let session = Session::load(args.policy.as_deref())?;
     let policy = &session.policy;
-    let classifier = classifier(policy)?;
+    let mut classifier = classifier(policy)?;
+    // Labels are signed over the bytes that were classified, read once.
+    classifier.hash_content = args.apply;
     let preference = match args.store.as_deref() {
         Some("sidecar") => StorePreference::Sidecar,
         Some("auto") => StorePreference::Auto,
@@ -106,14 +122,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         HashMap::new()
     };
-    let todo: Vec<PathBuf> = files
-        .iter()
-        .filter(|f| {
-            let key = stat_key(f);
-            key.is_none() || done_before.get(*f) != key.as_ref()
-        })
-        .cloned()
-        .collect();
+    let todo: Vec<PathBuf> = if done_before.is_empty() {
+        files.clone()
+    } else {
+        files
+            .iter()
+            .filter(|f| {
+                let key = stat_key(f);
+                key.is_none() || done_before.get(*f) != key.as_ref()
+            })
+            .cloned()
+            .collect()
+    };
     let resumed = files.len() - todo.len();
     if resumed > 0 && !args.quiet {
         eprintln!(
@@ -138,14 +158,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let c = classifier.classify_file(f)?;
         let text = c.text_bytes as u64;
         let problem = c.problem.clone();
+        let mut now_at = None;
         let outcome = if args.apply {
-            match fuda_scan::rules::apply(&labeler, f, &c.classification)? {
+            match fuda_scan::rules::apply_file(&labeler, &c)? {
                 None => Done::NoRule,
                 Some(SetOutcome::Applied { label, .. }) => {
+                    now_at = Some(label.level.clone());
                     Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
                 }
-                Some(SetOutcome::KeptManual { .. }) => Done::KeptManual,
-                Some(SetOutcome::KeptHigher { .. }) => Done::KeptHigher,
+                Some(SetOutcome::KeptManual { level }) => {
+                    now_at = Some(level);
+                    Done::KeptManual
+                }
+                Some(SetOutcome::KeptHigher { level }) => {
+                    now_at = Some(level);
+                    Done::KeptHigher
+                }
             }
         } else {
             match &c.classification.level {
@@ -153,12 +181,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 None => Done::NoRule,
             }
         };
-        if let (Some(state), Some((mtime, size))) = (&state, stat_key(f)) {
+        let required = |level: Option<&str>| {
+            level
+                .and_then(|l| policy.level(l))
+                .is_some_and(|l| l.protect == Protect::Required)
+        };
+        let protect = args.protect
+            && required(c.classification.level.as_deref())
+            && required(now_at.as_deref());
+        let line = stat_key(f).map(|(mtime, size)| format!("{mtime}\t{size}\t{}\n", f.display()));
+        let to_protect = protect.then(|| ToProtect {
+            path: f.to_owned(),
+            state_line: line.clone(),
+        });
+        if let (Some(state), Some(line), false) = (&state, &line, protect) {
             // One write per line on an O_APPEND file: a kill leaves whole lines only.
-            let line = format!("{mtime}\t{size}\t{}\n", f.display());
             let _ = state.lock().expect("state lock").write_all(line.as_bytes());
         }
-        Ok::<_, anyhow::Error>((outcome, text, problem))
+        Ok::<_, anyhow::Error>((outcome, text, problem, to_protect))
     })?;
     session.save_memo();
 
@@ -169,10 +209,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut to_protect = Vec::new();
     for (path, result) in todo.iter().zip(results) {
         match result {
-            Ok((outcome, text, problem)) => {
+            Ok((outcome, text, problem, protect)) => {
                 s.text_bytes += text;
+                to_protect.extend(protect);
                 if let Some(p) = problem {
                     s.unreadable_content += 1;
                     out.flush()?;
@@ -204,6 +246,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    if !to_protect.is_empty() {
+        out.flush()?;
+        let protector = Protector::connect(&session).context(
+            "--protect: cannot reach the key service; the files were labeled but not protected",
+        )?;
+        protect_all(
+            &protector,
+            &labeler,
+            &to_protect,
+            state.as_ref(),
+            &args,
+            &mut s,
+            &mut out,
+        )?;
+    }
     let failed = s.failed + problems.len();
     if args.apply && failed == 0 {
         let _ = std::fs::remove_file(&state_path);
@@ -221,7 +278,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 "labeled": labeled, "by_level": s.labeled, "kept_manual": s.kept_manual,
                 "kept_higher": s.kept_higher, "no_rule": s.no_rule, "failed": failed,
                 "content_unreadable": s.unreadable_content, "text_bytes": s.text_bytes,
-                "seconds": secs,
+                "protected": s.protected, "seconds": secs,
             })
         )?;
     } else {
@@ -235,7 +292,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .join(", ");
         writeln!(
             out,
-            "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {labeled}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}",
+            "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {labeled}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
             if args.apply { "scanned" } else { "classified" },
             s.files,
             plural(s.files),
@@ -248,6 +305,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             s.kept_higher,
             plural(s.kept_manual + s.kept_higher),
             s.no_rule,
+            if args.protect { format!("; protected {}", s.protected) } else { String::new() },
             if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
             if failed > 0 { format!("; {failed} failed") } else { String::new() },
         )?;
@@ -258,6 +316,81 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Encrypts the files `--protect` selected, one at a time, each at the level of the label
+/// it now carries (method, rule and evidence kept). A failure leaves the file as it was,
+/// labeled, and counts as failed.
+fn protect_all(
+    protector: &Protector<'_>,
+    labeler: &Labeler<'_>,
+    files: &[ToProtect],
+    state: Option<&Mutex<std::fs::File>>,
+    args: &Args,
+    s: &mut Summary,
+    out: &mut impl Write,
+) -> Result<()> {
+    let policy = labeler.policy;
+    for f in files {
+        let done = labeler
+            .inspect(&f.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|current| {
+                let label = current
+                    .label
+                    .ok_or_else(|| anyhow::anyhow!("its label disappeared before protection"))?;
+                let level = policy
+                    .level(&label.level)
+                    .ok_or_else(|| anyhow::anyhow!("unknown level {}", label.level))?;
+                let done = protector.protect(
+                    &f.path,
+                    &Protection {
+                        level,
+                        extra: &[],
+                        expires: None,
+                        keep: false,
+                        current: Some(&label),
+                        method: label.method,
+                        rule: label.rule.clone(),
+                        evidence: label.evidence.clone(),
+                    },
+                )?;
+                Ok((done, level))
+            });
+        match done {
+            Ok((done, level)) => {
+                s.protected += 1;
+                if let (Some(state), Some(line)) = (state, &f.state_line) {
+                    let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+                }
+                if args.json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"path": f.path, "protected": done.path, "doc": done.doc.to_string(), "level": level.id})
+                    )?;
+                } else if !args.quiet {
+                    writeln!(
+                        out,
+                        "{} → {}  [{}, doc {}]",
+                        f.path.display(),
+                        done.path.display(),
+                        level.name_ja,
+                        done.doc
+                    )?;
+                }
+            }
+            Err(e) => {
+                s.failed += 1;
+                out.flush()?;
+                eprintln!(
+                    "fuda: {}: not protected (it keeps its label): {e:#}",
+                    f.path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {

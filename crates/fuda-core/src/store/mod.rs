@@ -148,6 +148,20 @@ pub struct WriteContext<'a> {
     pub policy: &'a Policy,
     /// The label's level.
     pub level: &'a Level,
+    /// SHA-256 of the file's content as the caller read it (e.g. to classify it). Stores
+    /// whose labels cover the whole file (xattr, sidecar) sign over it instead of reading
+    /// the file again; the Office store computes its own digest of the package's parts.
+    pub content_sha256: Option<Digest>,
+}
+
+impl WriteContext<'_> {
+    /// The digest the caller gave, else the file's content read now.
+    pub(crate) fn whole_file_digest(&self, path: &Path) -> Result<Digest, StoreError> {
+        match self.content_sha256 {
+            Some(d) => Ok(d),
+            None => Digest::of_file(path).map_err(|e| StoreError::io(path, e)),
+        }
+    }
 }
 
 /// One place labels live.

@@ -158,11 +158,11 @@ impl LabelStore for SidecarStore {
     fn write(
         &self,
         path: &Path,
-        _ctx: WriteContext<'_>,
+        ctx: WriteContext<'_>,
         sign: &mut dyn FnMut(Digest) -> SignedLabel,
     ) -> Result<SignedLabel, StoreError> {
         ensure_writable(path)?;
-        let signed = sign(self.content_digest(path)?);
+        let signed = sign(ctx.whole_file_digest(path)?);
         let (dir, name) = locate(path)?;
         let value = base64::engine::general_purpose::STANDARD.encode(compact::encode(&signed));
         update(&dir, |index| index.labels.insert(name, value))?;

@@ -95,7 +95,7 @@ impl LabelStore for XattrStore {
         sign: &mut dyn FnMut(Digest) -> SignedLabel,
     ) -> Result<SignedLabel, StoreError> {
         ensure_writable(path)?;
-        let signed = sign(self.content_digest(path)?);
+        let signed = sign(ctx.whole_file_digest(path)?);
         xattr::set(path, LABEL_ATTR, &compact::encode(&signed))
             .map_err(|e| StoreError::io(path, e))?;
         update_tags(

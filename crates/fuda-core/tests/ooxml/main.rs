@@ -89,7 +89,15 @@ impl World {
             l.content_sha256 = Some(digest);
             self.me.sign(l)
         };
-        OoxmlStore.write(path, WriteContext { policy, level }, &mut sign)
+        OoxmlStore.write(
+            path,
+            WriteContext {
+                policy,
+                level,
+                content_sha256: None,
+            },
+            &mut sign,
+        )
     }
 
     fn trust(&self) -> TrustStore {
@@ -851,6 +859,7 @@ fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
         rule: None,
         flags: Vec::new(),
         evidence: Vec::new(),
+        content_sha256: None,
     };
 
     // An OEM's drawing arrives with the OEM's Purview label.

@@ -107,14 +107,25 @@ impl Counts {
 
 /// Runs the `wanted` detectors over `text` in one pass over its digits, adding to `counts`.
 pub fn scan(text: &str, wanted: &[Detector], counts: &mut Counts) {
+    let keywords = if wanted.contains(&Detector::MyNumber) {
+        my_number_keywords(text)
+    } else {
+        Vec::new()
+    };
+    scan_with_keywords(text, wanted, &keywords, counts);
+}
+
+/// [`scan`] for a caller that already searched `text` for [`MY_NUMBER_KEYWORDS`] (ASCII ones
+/// case-insensitively) in its own pass: `keywords` are the byte offsets where they start.
+pub fn scan_with_keywords(
+    text: &str,
+    wanted: &[Detector],
+    keywords: &[usize],
+    counts: &mut Counts,
+) {
     let want = |d| wanted.contains(&d);
     let digits = want(Detector::MyNumber) || want(Detector::CreditCard) || want(Detector::JpPhone);
     if digits {
-        let keywords = if want(Detector::MyNumber) {
-            my_number_keywords(text)
-        } else {
-            Vec::new()
-        };
         let header_end = text.find('\n').unwrap_or(text.len());
         let header_has_keyword = keywords.iter().any(|&k| k < header_end);
         for token in NumberTokens::new(text.as_bytes()) {
@@ -237,26 +248,58 @@ pub fn card_issuer_known(digits: &[u8]) -> bool {
         || ((16..=19).contains(&len) && p2 == 62)
 }
 
+/// Up to [`Small::CAP`] small numbers, on the stack: a token's digits or group lengths
+/// (the tokenizer runs on every number in every file, so it allocates nothing).
+#[derive(Clone, Copy, Debug)]
+struct Small {
+    buf: [u8; Small::CAP],
+    len: usize,
+}
+
+impl Small {
+    /// Tokens with this many digits or more are discarded, so they never need more.
+    const CAP: usize = 32;
+
+    fn new() -> Small {
+        Small {
+            buf: [0; Small::CAP],
+            len: 0,
+        }
+    }
+
+    /// Appends `x`; beyond the capacity only the count grows.
+    fn push(&mut self, x: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = x;
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len.min(Small::CAP)]
+    }
+}
+
 /// A run of digits, possibly grouped by single spaces or hyphens.
 #[derive(Debug)]
 struct NumberToken {
     start: usize,
     end: usize,
-    digits: Vec<u8>,
-    groups: Vec<u8>,
+    digits: Small,
+    groups: Small,
     plus81: bool,
     paren: bool,
 }
 
 impl NumberToken {
     fn is_my_number_shape(&self) -> bool {
-        self.digits.len() == 12 && matches!(self.groups.as_slice(), [12] | [4, 4, 4])
+        self.digits.len == 12 && matches!(self.groups.as_slice(), [12] | [4, 4, 4])
     }
 
     fn my_number_valid(&self) -> bool {
         let mut first = [0u8; 11];
-        first.copy_from_slice(&self.digits[..11]);
-        my_number_check_digit(&first) == self.digits[11]
+        first.copy_from_slice(&self.digits.buf[..11]);
+        my_number_check_digit(&first) == self.digits.buf[11]
     }
 
     fn is_card(&self) -> bool {
@@ -265,26 +308,31 @@ impl NumberToken {
             [4, 4, 4, 4] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 4, 3] => true,
             _ => false,
         };
-        shape && luhn_valid(&self.digits) && card_issuer_known(&self.digits)
+        let digits = self.digits.as_slice();
+        shape && luhn_valid(digits) && card_issuer_known(digits)
     }
 
     fn is_jp_phone(&self) -> bool {
-        let mut d = self.digits.clone();
-        if self.plus81 {
-            // +81-90-1234-5678 is 090-1234-5678.
-            if !d.starts_with(&[8, 1]) {
+        // The national form: +81-90-1234-5678 is 090-1234-5678.
+        let mut national = [0u8; Small::CAP + 1];
+        let d: &[u8] = if self.plus81 {
+            let Some(rest) = self.digits.as_slice().strip_prefix(&[8, 1]) else {
                 return false;
+            };
+            if rest.first() == Some(&0) {
+                rest
+            } else {
+                national[1..=rest.len()].copy_from_slice(rest);
+                &national[..=rest.len()]
             }
-            d.drain(..2);
-            if d.first() != Some(&0) {
-                d.insert(0, 0);
-            }
-        }
+        } else {
+            self.digits.as_slice()
+        };
         if d.first() != Some(&0) || d.get(1) == Some(&0) {
             return false;
         }
-        let grouped = self.groups.len() == 3 || self.paren || self.plus81;
-        if !grouped && self.groups.len() != 1 {
+        let grouped = self.groups.len == 3 || self.paren || self.plus81;
+        if !grouped && self.groups.len != 1 {
             return false;
         }
         let mobile = matches!(d.get(1..3), Some([7..=9, 0]) | Some([5, 0]));
@@ -363,16 +411,14 @@ impl Iterator for NumberTokens<'_> {
             let glued = self.is_ascii_alnum_before(start);
             let plus81 = start >= 1 && self.text[start - 1] == b'+';
             let paren = start >= 1 && self.text[start - 1] == b'(';
-            let mut digits = Vec::new();
-            let mut groups = Vec::new();
+            let mut digits = Small::new();
+            let mut groups = Small::new();
             let mut group = 0u8;
             let mut i = start;
             let mut paren_closed = false;
             loop {
                 if let Some((d, n)) = self.digit_at(i) {
-                    if digits.len() < 32 {
-                        digits.push(d);
-                    }
+                    digits.push(d);
                     group = group.saturating_add(1);
                     i += n;
                     continue;
@@ -399,7 +445,7 @@ impl Iterator for NumberTokens<'_> {
             let glued_after = self.text.get(i).is_some_and(|b| {
                 b.is_ascii_alphabetic() || *b == b'.' && self.digit_at(i + 1).is_some()
             });
-            if glued || glued_after || digits.len() >= 32 {
+            if glued || glued_after || digits.len >= Small::CAP {
                 continue;
             }
             return Some(NumberToken {

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use text::{decode, Decoded};
+pub use text::{decode, decode_owned, Decoded};
+
+use fuda_core::digest::Digest;
 
 /// Bounds on what extraction reads and inflates.
 #[derive(Clone, Copy, Debug)]
@@ -148,20 +150,43 @@ impl ExtractError {
 /// The kind is decided by extension first (Office, PDF), then by content: a file whose
 /// first 8 KiB hold a NUL byte (and no UTF-16 BOM) is binary.
 pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+    extract_file(path, limits, false).map(|(x, _)| x)
+}
+
+/// [`extract`], and the SHA-256 of the file's whole content when extraction read all of
+/// it anyway (plain text and PDFs within the limits), so that a label can be signed over
+/// the bytes that were classified without reading the file a second time.
+pub fn extract_and_hash(
+    path: &Path,
+    limits: &Limits,
+) -> Result<(Extracted, Option<Digest>), ExtractError> {
+    extract_file(path, limits, true)
+}
+
+fn extract_file(
+    path: &Path,
+    limits: &Limits,
+    hash: bool,
+) -> Result<(Extracted, Option<Digest>), ExtractError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    match ext.as_str() {
-        "docx" | "docm" | "dotx" | "dotm" => return ooxml::extract(path, DocKind::Docx, limits),
-        "xlsx" | "xlsm" | "xltx" | "xltm" => return ooxml::extract(path, DocKind::Xlsx, limits),
-        "pptx" | "pptm" | "potx" | "potm" => return ooxml::extract(path, DocKind::Pptx, limits),
-        "pdf" => return pdf::extract(path, limits),
-        _ => {}
+    let office = match ext.as_str() {
+        "docx" | "docm" | "dotx" | "dotm" => Some(DocKind::Docx),
+        "xlsx" | "xlsm" | "xltx" | "xltm" => Some(DocKind::Xlsx),
+        "pptx" | "pptm" | "potx" | "potm" => Some(DocKind::Pptx),
+        _ => None,
+    };
+    if let Some(kind) = office {
+        return Ok((ooxml::extract(path, kind, limits)?, None));
+    }
+    if ext == "pdf" {
+        return pdf::extract_hashing(path, limits, hash);
     }
     if BINARY_EXTENSIONS.contains(&ext.as_str()) {
-        return Ok(Extracted::binary(None));
+        return Ok((Extracted::binary(None), None));
     }
     let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
     let len = file
@@ -173,18 +198,22 @@ pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> 
         .read_to_end(&mut bytes)
         .map_err(|e| ExtractError::io(path, e))?;
     let truncated = len > limits.max_text_bytes;
+    // Only a file read to its end (shorter than the limit) has its digest here.
+    let digest =
+        (hash && (bytes.len() as u64) < limits.max_text_bytes).then(|| Digest::of_bytes(&bytes));
     if looks_binary(&bytes) {
-        return Ok(Extracted::binary(None));
+        return Ok((Extracted::binary(None), digest));
     }
-    let decoded = decode(&bytes);
-    Ok(Extracted {
+    let decoded = decode_owned(bytes);
+    let extracted = Extracted {
         kind: DocKind::Text,
         text: decoded.text,
         encoding: Some(decoded.encoding),
         lossy: decoded.lossy,
         truncated,
         note: None,
-    })
+    };
+    Ok((extracted, digest))
 }
 
 /// Extensions never read as text (CAD, images, archives, executables, media).

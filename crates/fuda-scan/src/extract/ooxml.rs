@@ -6,7 +6,7 @@
 //! and description from `docProps/core.xml`. Paragraphs, rows and cells are separated by
 //! newlines and tabs so that detectors see a CSV-like text.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use quick_xml::events::Event;
@@ -22,13 +22,23 @@ const MAX_ENTRIES: usize = 20_000;
 
 /// Reads the text of an Office document.
 pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted, ExtractError> {
+    let file = std::fs::File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    extract_from(std::io::BufReader::new(file), path, kind, limits)
+}
+
+/// Reads the text of an Office document from `reader` (`path` names it in errors).
+pub fn extract_from(
+    reader: impl Read + Seek,
+    path: &Path,
+    kind: DocKind,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
     let bad = |reason: String| ExtractError::BadPackage {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| ExtractError::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| bad(format!("not a zip package ({e})")))?;
+    let mut zip =
+        zip::ZipArchive::new(reader).map_err(|e| bad(format!("not a zip package ({e})")))?;
     if zip.len() > MAX_ENTRIES {
         return Err(bad(format!(
             "{} entries (at most {MAX_ENTRIES})",

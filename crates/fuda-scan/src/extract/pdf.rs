@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use fuda_core::digest::Digest;
+
 use super::{DocKind, ExtractError, Extracted, Limits};
 
 /// Most pages read from one PDF.
@@ -19,18 +21,44 @@ const MAX_PAGE_CONTENT: usize = 16 << 20;
 /// Reads the text of a PDF; a PDF that cannot be parsed is reported in the note, not as an
 /// error, because its name and type still classify it.
 pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
+    extract_hashing(path, limits, false).map(|(x, _)| x)
+}
+
+/// [`extract`], and the SHA-256 of the whole file when `hash` (the file is read whole).
+pub(super) fn extract_hashing(
+    path: &Path,
+    limits: &Limits,
+    hash: bool,
+) -> Result<(Extracted, Option<Digest>), ExtractError> {
     let meta = std::fs::metadata(path).map_err(|e| ExtractError::io(path, e))?;
     if meta.len() > limits.max_pdf_bytes {
-        return Ok(note(format!(
-            "PDF larger than {} MiB: classified by name only",
-            limits.max_pdf_bytes >> 20
-        )));
+        return Ok((
+            note(format!(
+                "PDF larger than {} MiB: classified by name only",
+                limits.max_pdf_bytes >> 20
+            )),
+            None,
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| ExtractError::io(path, e))?;
+    let digest = hash.then(|| Digest::of_bytes(&bytes));
+    Ok((extract_bytes(&bytes, path, limits), digest))
+}
+
+/// The text of a PDF held in memory (`path` names it in notes). Never fails: what cannot
+/// be read is reported in [`Extracted::note`].
+pub fn extract_bytes(bytes: &[u8], path: &Path, limits: &Limits) -> Extracted {
+    if bytes.len() as u64 > limits.max_pdf_bytes {
+        return note(format!(
+            "{}: PDF larger than {} MiB: classified by name only",
+            path.display(),
+            limits.max_pdf_bytes >> 20
+        ));
+    }
     // lopdf is not hardened against every malformed file; a panic in it must not take
     // the scan down with it.
     let result = std::panic::catch_unwind(|| -> Result<String, String> {
-        let doc = lopdf::Document::load_mem(&bytes).map_err(|e| e.to_string())?;
+        let doc = lopdf::Document::load_mem(bytes).map_err(|e| e.to_string())?;
         if doc.is_encrypted() {
             return Err("encrypted PDF".into());
         }
@@ -51,16 +79,16 @@ pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> 
         Ok(text)
     });
     match result {
-        Ok(Ok(text)) => Ok(Extracted {
+        Ok(Ok(text)) => Extracted {
             kind: DocKind::Pdf,
             text,
             encoding: None,
             lossy: false,
             truncated: false,
             note: None,
-        }),
-        Ok(Err(reason)) => Ok(note(format!("PDF text not readable ({reason})"))),
-        Err(_) => Ok(note("PDF text not readable (parser failure)".into())),
+        },
+        Ok(Err(reason)) => note(format!("PDF text not readable ({reason})")),
+        Err(_) => note("PDF text not readable (parser failure)".into()),
     }
 }
 

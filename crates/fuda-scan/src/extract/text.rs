@@ -15,10 +15,15 @@ pub struct Decoded {
 
 /// Decodes bytes in the most likely encoding.
 ///
-/// A BOM decides; else valid UTF-8 is UTF-8; else CP932 and EUC-JP are both tried and the
-/// one that decodes without errors (or with fewer, preferring more kana and kanji) wins.
-/// `encoding_rs`'s `Shift_JIS` is the WHATWG one, which is Windows-31J (CP932): it
-/// includes the NEC and IBM extensions (①, ㈱, 髙 …) that plain Shift_JIS lacks.
+/// A BOM decides; else valid UTF-8 is UTF-8; else CP932 and EUC-JP are told apart by
+/// their bytes and the text is decoded once: bytes 0x80–0xA0 (other than EUC-JP's 0x8E
+/// and 0x8F) occur in CP932 and never in EUC-JP, so text with such bytes that decodes
+/// cleanly as CP932 (without half-width katakana, which is what EUC-JP bytes turn into in
+/// CP932) is CP932; text without them that decodes cleanly as EUC-JP into Japanese is
+/// EUC-JP. Anything else is decoded both ways and the decoding with fewer errors (then
+/// more kana and kanji) wins. `encoding_rs`'s `Shift_JIS` is the WHATWG one, which is
+/// Windows-31J (CP932): it includes the NEC and IBM extensions (①, ㈱, 髙 …) that plain
+/// Shift_JIS lacks.
 ///
 /// ```
 /// let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("【極秘】設計変更");
@@ -27,7 +32,20 @@ pub struct Decoded {
 /// assert_eq!(decoded.encoding, "Shift_JIS");
 /// ```
 pub fn decode(bytes: &[u8]) -> Decoded {
-    if let Some((enc, bom)) = Encoding::for_bom(bytes) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if Encoding::for_bom(bytes).is_none() => Decoded {
+            text: s.to_owned(),
+            encoding: UTF_8.name(),
+            lossy: false,
+        },
+        _ => decode_owned(bytes.to_vec()),
+    }
+}
+
+/// [`decode`] for bytes the caller no longer needs: UTF-8 text (the common case) becomes
+/// the `String` without a copy.
+pub fn decode_owned(bytes: Vec<u8>) -> Decoded {
+    if let Some((enc, bom)) = Encoding::for_bom(&bytes) {
         let (text, lossy) = enc.decode_without_bom_handling(&bytes[bom..]);
         return Decoded {
             text: text.into_owned(),
@@ -35,22 +53,53 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             lossy,
         };
     }
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        return Decoded {
-            text: s.to_owned(),
-            encoding: UTF_8.name(),
-            lossy: false,
-        };
-    }
-    // Truncation may cut a multi-byte character: allow an invalid UTF-8 tail of ≤ 3 bytes.
-    if let Err(e) = std::str::from_utf8(bytes) {
-        if e.error_len().is_none() && bytes.len() - e.valid_up_to() < 4 && e.valid_up_to() > 0 {
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => {
             return Decoded {
-                text: String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+                text,
+                encoding: UTF_8.name(),
+                lossy: false,
+            }
+        }
+        Err(e) => e.into_bytes(),
+    };
+    // Truncation may cut a multi-byte character: allow an invalid UTF-8 tail of ≤ 3 bytes.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let valid = e.valid_up_to();
+        if e.error_len().is_none() && bytes.len() - valid < 4 && valid > 0 {
+            let mut bytes = bytes;
+            bytes.truncate(valid);
+            return Decoded {
+                text: String::from_utf8(bytes).expect("valid up to here"),
                 encoding: UTF_8.name(),
                 lossy: false,
             };
         }
+    }
+    decode_legacy(&bytes)
+}
+
+/// CP932 or EUC-JP (or, failing both, UTF-8 with replacements).
+fn decode_legacy(bytes: &[u8]) -> Decoded {
+    let cp932_only = bytes
+        .iter()
+        .any(|&b| (0x80..=0xA0).contains(&b) && b != 0x8E && b != 0x8F);
+    let (enc, clean) = if cp932_only {
+        let text = SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes);
+        (
+            SHIFT_JIS,
+            text.filter(|t| !t.chars().any(is_halfwidth_katakana)),
+        )
+    } else {
+        let text = EUC_JP.decode_without_bom_handling_and_without_replacement(bytes);
+        (EUC_JP, text.filter(|t| japanese_score(t) > 0))
+    };
+    if let Some(text) = clean {
+        return Decoded {
+            text: text.into_owned(),
+            encoding: enc.name(),
+            lossy: false,
+        };
     }
     let candidates = [SHIFT_JIS, EUC_JP];
     let mut best: Option<(i64, Decoded)> = None;
@@ -77,6 +126,10 @@ pub fn decode(bytes: &[u8]) -> Decoded {
         };
     }
     d
+}
+
+fn is_halfwidth_katakana(c: char) -> bool {
+    ('\u{FF61}'..='\u{FF9F}').contains(&c)
 }
 
 /// Hiragana, katakana and common kanji count for a decoding; half-width katakana (what
@@ -114,6 +167,20 @@ mod tests {
         let d = decode(&euc);
         assert_eq!((d.text.as_str(), d.encoding), (plain, "EUC-JP"));
         assert_eq!(decode(plain.as_bytes()).encoding, "UTF-8");
+    }
+
+    #[test]
+    fn the_one_pass_choice_agrees_with_decoding_both_ways() {
+        // Half-width katakana in CP932 look like EUC-JP bytes: both are decoded and scored.
+        let kana = "ｶﾀｶﾅの社外秘資料";
+        let (sjis, _, _) = SHIFT_JIS.encode(kana);
+        assert_eq!(decode(&sjis).text, kana);
+        // Owned and borrowed decoding agree, also on a UTF-8 tail cut by truncation.
+        let mut cut = "極秘".as_bytes().to_vec();
+        cut.pop();
+        let (a, b) = (decode(&cut), decode_owned(cut.clone()));
+        assert_eq!((a.text.as_str(), a.encoding), ("極", "UTF-8"));
+        assert_eq!((b.text, b.encoding), (a.text, a.encoding));
     }
 
     #[test]

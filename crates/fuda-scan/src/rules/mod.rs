@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use aho_corasick::AhoCorasick;
+use fuda_core::digest::Digest;
 use fuda_core::label::{Evidence, Flag};
 use fuda_core::policy::Policy;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -65,10 +66,15 @@ struct Compiled {
 pub struct Classifier {
     rules: Vec<Compiled>,
     keywords: Vec<String>,
+    /// The policy's keywords, then (when a rule asks for `my-number`) the My Number
+    /// keywords: one pass over the text finds both.
     automaton: Option<AhoCorasick>,
     detectors: Vec<Detector>,
     /// Extraction bounds.
     pub limits: Limits,
+    /// Also compute the SHA-256 of files whose content extraction reads whole
+    /// ([`FileClassification::content_sha256`]), for labeling them without a second read.
+    pub hash_content: bool,
 }
 
 /// One matching rule.
@@ -111,6 +117,10 @@ pub struct FileClassification {
     pub text_bytes: usize,
     /// Why the content could not be read (the name and type were still classified).
     pub problem: Option<String>,
+    /// SHA-256 of the content that was classified, when [`Classifier::hash_content`] is set
+    /// and extraction read the whole file.
+    #[serde(skip)]
+    pub content_sha256: Option<Digest>,
 }
 
 impl Classifier {
@@ -166,7 +176,11 @@ impl Classifier {
                 flags: r.flags.clone(),
             });
         }
-        let automaton = if keywords.is_empty() {
+        let mut patterns: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        if all_detectors.contains(&Detector::MyNumber) {
+            patterns.extend(detect::MY_NUMBER_KEYWORDS);
+        }
+        let automaton = if patterns.is_empty() {
             None
         } else {
             Some(
@@ -175,7 +189,7 @@ impl Classifier {
                     // A DFA: a few KiB per policy, and several times faster than the
                     // default NFA on Japanese text (see benches/classify.rs).
                     .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&keywords)
+                    .build(&patterns)
                     .map_err(|e| RuleError::Invalid {
                         rule: "keywords".into(),
                         reason: e.to_string(),
@@ -188,6 +202,7 @@ impl Classifier {
             automaton,
             detectors: all_detectors,
             limits: Limits::default(),
+            hash_content: false,
         })
     }
 
@@ -202,14 +217,19 @@ impl Classifier {
     /// (corrupt package, zip bomb) is still classified by its name and type, with the
     /// problem reported; only I/O errors (unreadable, vanished) are errors.
     pub fn classify_file(&self, path: &Path) -> Result<FileClassification, ExtractError> {
-        let (extracted, problem) = if self.needs_text() {
-            match extract::extract(path, &self.limits) {
-                Ok(x) => (Some(x), None),
+        let (extracted, problem, content_sha256) = if self.needs_text() {
+            let read = if self.hash_content {
+                extract::extract_and_hash(path, &self.limits)
+            } else {
+                extract::extract(path, &self.limits).map(|x| (x, None))
+            };
+            match read {
+                Ok((x, digest)) => (Some(x), None, digest),
                 Err(e @ ExtractError::Io { .. }) => return Err(e),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(e.to_string()), None),
             }
         } else {
-            (None, None)
+            (None, None, None)
         };
         let text = extracted.as_ref().map_or("", |x| x.text.as_str());
         let classification = self.evaluate(path, text);
@@ -219,6 +239,7 @@ impl Classifier {
             text_bytes: text.len(),
             extracted,
             problem,
+            content_sha256,
         })
     }
 
@@ -235,17 +256,22 @@ impl Classifier {
             .map(str::to_lowercase)
             .unwrap_or_default();
         let mut keyword_hits = vec![0u32; self.keywords.len()];
+        // Where My Number keywords are in the text, for the detector.
+        let mut my_number_at = Vec::new();
         if let Some(ac) = &self.automaton {
-            for source in [name.as_ref(), text] {
+            for (source, is_text) in [(name.as_ref(), false), (text, true)] {
                 for m in ac.find_overlapping_iter(source) {
-                    let hit = &mut keyword_hits[m.pattern().as_usize()];
-                    *hit = hit.saturating_add(1);
+                    match keyword_hits.get_mut(m.pattern().as_usize()) {
+                        Some(hit) => *hit = hit.saturating_add(1),
+                        None if is_text => my_number_at.push(m.start()),
+                        None => {}
+                    }
                 }
             }
         }
         let mut counts = Counts::default();
         if !self.detectors.is_empty() && !text.is_empty() {
-            detect::scan(text, &self.detectors, &mut counts);
+            detect::scan_with_keywords(text, &self.detectors, &my_number_at, &mut counts);
         }
 
         let mut out = Classification::default();
@@ -349,6 +375,30 @@ pub fn apply(
     path: &Path,
     c: &Classification,
 ) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
+    apply_with_digest(labeler, path, c, None)
+}
+
+/// [`apply`] to a file classified by [`Classifier::classify_file`]: the label is signed over
+/// the content that was classified ([`FileClassification::content_sha256`], when known)
+/// instead of reading the file again.
+pub fn apply_file(
+    labeler: &fuda_core::labeling::Labeler<'_>,
+    file: &FileClassification,
+) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
+    apply_with_digest(
+        labeler,
+        &file.path,
+        &file.classification,
+        file.content_sha256,
+    )
+}
+
+fn apply_with_digest(
+    labeler: &fuda_core::labeling::Labeler<'_>,
+    path: &Path,
+    c: &Classification,
+    content_sha256: Option<Digest>,
+) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
     let Some(level) = c.level.as_deref().and_then(|l| labeler.policy.level(l)) else {
         return Ok(None);
     };
@@ -361,6 +411,7 @@ pub fn apply(
         rule: c.rule.clone(),
         flags: c.flags.clone(),
         evidence: c.evidence.clone(),
+        content_sha256,
     };
     labeler.set(path, &request).map(Some)
 }
