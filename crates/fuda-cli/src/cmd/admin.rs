@@ -1,6 +1,7 @@
 //! `fuda admin`: users, groups, revocations, documents, audit and key rotation on the key
 //! service (the remote one, or your embedded one, of which you are the admin).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -154,36 +155,45 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 admin,
             })?;
             if json {
-                println!("{}", serde_json::to_string(&added)?);
+                writeln!(out, "{}", serde_json::to_string(&added)?)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "Added {} ({})",
                     added.user.name,
                     added.user.dept.as_deref().unwrap_or("no department")
-                );
-                println!("One-time enrollment code (valid 7 days): {}", added.code);
+                )?;
+                writeln!(
+                    out,
+                    "One-time enrollment code (valid 7 days): {}",
+                    added.code
+                )?;
             }
         }
         Command::User(UserCommand::Disable { name }) => {
             ks.user_status(&name, UserStatus::Disabled)?;
-            println!("{name} is disabled: every request of theirs is refused from now on");
+            writeln!(
+                out,
+                "{name} is disabled: every request of theirs is refused from now on"
+            )?;
         }
         Command::User(UserCommand::Enable { name }) => {
             ks.user_status(&name, UserStatus::Active)?;
-            println!("{name} is enabled");
+            writeln!(out, "{name} is enabled")?;
         }
         Command::User(UserCommand::Code { name }) => {
             let added = ks.user_code(&name)?;
-            println!(
+            writeln!(
+                out,
                 "One-time enrollment code for {name} (valid 7 days): {}",
                 added.code
-            );
+            )?;
         }
         Command::User(UserCommand::List(a)) => {
             let users = ks.user_list()?;
             if a.json {
                 for u in &users {
-                    println!("{}", serde_json::to_string(u)?);
+                    writeln!(out, "{}", serde_json::to_string(u)?)?;
                 }
             } else {
                 let mut t = Table::new(&[
@@ -211,21 +221,21 @@ pub fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Group(GroupCommand::Add { name }) => {
             ks.group_add(&name)?;
-            println!("group {name} created");
+            writeln!(out, "group {name} created")?;
         }
         Command::Group(GroupCommand::AddMember { group, user }) => {
             ks.group_member(&group, &user, true)?;
-            println!("{user} is in {group}");
+            writeln!(out, "{user} is in {group}")?;
         }
         Command::Group(GroupCommand::RemoveMember { group, user }) => {
             ks.group_member(&group, &user, false)?;
-            println!("{user} is no longer in {group}");
+            writeln!(out, "{user} is no longer in {group}")?;
         }
         Command::Group(GroupCommand::List(a)) => {
             let groups = ks.group_list()?;
             if a.json {
                 for g in &groups {
-                    println!("{}", serde_json::to_string(g)?);
+                    writeln!(out, "{}", serde_json::to_string(g)?)?;
                 }
             } else {
                 let mut t = Table::new(&["group", "members"]);
@@ -239,19 +249,19 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let target = target(a)?;
             let what = describe(&target);
             ks.revoke(target)?;
-            println!("revoked {what}: effective at the next request");
+            writeln!(out, "revoked {what}: effective at the next request")?;
         }
         Command::Unrevoke(a) => {
             let target = target(a)?;
             let what = describe(&target);
             ks.unrevoke(target)?;
-            println!("lifted the revocation of {what}");
+            writeln!(out, "lifted the revocation of {what}")?;
         }
         Command::Documents(a) => {
             let docs = ks.documents()?;
             if a.json {
                 for d in &docs {
-                    println!("{}", serde_json::to_string(d)?);
+                    writeln!(out, "{}", serde_json::to_string(d)?)?;
                 }
             } else {
                 let mut t = Table::new(&[
@@ -280,17 +290,19 @@ pub fn run(command: Command) -> Result<ExitCode> {
             if a.verify {
                 let v = ks.audit_verify()?;
                 if a.json {
-                    println!("{}", serde_json::to_string(&v)?);
+                    writeln!(out, "{}", serde_json::to_string(&v)?)?;
                 } else if v.ok {
-                    println!(
+                    writeln!(
+                        out,
                         "audit log intact: {} records, hash chain verified",
                         v.records
-                    );
+                    )?;
                 } else {
-                    println!(
+                    writeln!(
+                        out,
                         "AUDIT LOG TAMPERED: {}",
                         v.problem.as_deref().unwrap_or("unknown problem")
-                    );
+                    )?;
                 }
                 return Ok(if v.ok {
                     ExitCode::SUCCESS
@@ -307,7 +319,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             })?;
             if a.json {
                 for r in &records {
-                    println!("{}", serde_json::to_string(r)?);
+                    writeln!(out, "{}", serde_json::to_string(r)?)?;
                 }
             } else {
                 let mut t = Table::new(&[
@@ -332,12 +344,13 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::RotateKey(a) => {
             let info = ks.rotate_key()?;
             if a.json {
-                println!("{}", serde_json::to_string(&info)?);
+                writeln!(out, "{}", serde_json::to_string(&info)?)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "wrapping key version {} is now current ({}); older versions keep opening existing files",
                     info.key_version, info.recipient
-                );
+                )?;
             }
         }
     }
