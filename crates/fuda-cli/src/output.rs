@@ -10,27 +10,9 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Display width of a string in a terminal (CJK characters count two columns).
+/// Display width of a string in a terminal (East Asian wide characters count two columns).
 pub fn width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let c = c as u32;
-            let wide = (0x1100..=0x115F).contains(&c)
-                || (0x2E80..=0xA4CF).contains(&c)
-                || (0xAC00..=0xD7A3).contains(&c)
-                || (0xF900..=0xFAFF).contains(&c)
-                || (0xFE30..=0xFE4F).contains(&c)
-                || (0xFF00..=0xFF60).contains(&c)
-                || (0xFFE0..=0xFFE6).contains(&c)
-                || (0x1F300..=0x1FAFF).contains(&c)
-                || (0x20000..=0x3FFFD).contains(&c);
-            if wide {
-                2
-            } else {
-                1
-            }
-        })
-        .sum()
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 /// A table printed with columns padded to their widest cell.
@@ -84,4 +66,27 @@ pub fn timestamp(secs: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| secs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japanese_text_takes_two_columns_per_character() {
+        assert_eq!(width("設計部"), 6);
+        assert_eq!(width("ﾃｽﾄ"), 3, "half-width katakana is narrow");
+        assert_eq!(width("秘 (confidential)"), 17);
+        let mut t = Table::new(&["区分", "n"]);
+        t.row(vec!["極秘".into(), "1".into()]);
+        t.row(vec!["public".into(), "2".into()]);
+        let mut out = Vec::new();
+        t.print(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|l| width(&l[..l.rfind(' ').unwrap() + 1]))
+            .collect();
+        assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
 }

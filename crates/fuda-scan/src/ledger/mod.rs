@@ -470,31 +470,11 @@ pub fn write(
     }
 }
 
-/// Display width of text in a spreadsheet column (CJK and full-width characters count 2).
+/// Display width of text in a spreadsheet column: its widest line, East Asian wide and
+/// full-width characters counting 2.
 pub fn text_width(s: &str) -> usize {
-    s.lines()
-        .map(|line| {
-            line.chars()
-                .map(|c| {
-                    let c = c as u32;
-                    let wide = (0x1100..=0x115F).contains(&c)
-                        || (0x2E80..=0xA4CF).contains(&c)
-                        || (0xAC00..=0xD7A3).contains(&c)
-                        || (0xF900..=0xFAFF).contains(&c)
-                        || (0xFE30..=0xFE4F).contains(&c)
-                        || (0xFF00..=0xFF60).contains(&c)
-                        || (0xFFE0..=0xFFE6).contains(&c)
-                        || (0x20000..=0x3FFFD).contains(&c);
-                    if wide {
-                        2
-                    } else {
-                        1
-                    }
-                })
-                .sum::<usize>()
-        })
-        .max()
-        .unwrap_or(0)
+    use unicode_width::UnicodeWidthStr as _;
+    s.lines().map(|line| line.width()).max().unwrap_or(0)
 }
 
 #[cfg(test)]
