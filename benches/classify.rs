@@ -9,8 +9,10 @@
 //! for one thread in-process (`Classifier::classify_file`), and `fuda scan` as the real
 //! process with `--jobs 1` (dry run and `--apply` on unlabeled files).
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,19 +20,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fuda_core::policy::Policy;
 use fuda_scan::rules::Classifier;
 
-fn fuda_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("fuda");
-    assert!(
-        bin.exists(),
-        "build it first: cargo build --release -p fuda-cli"
-    );
-    bin
-}
-
 struct Tree {
-    _root: tempfile::TempDir,
-    home: PathBuf,
+    scratch: common::Scratch,
     tree: PathBuf,
     files: Vec<PathBuf>,
     text_bytes: u64,
@@ -56,17 +47,9 @@ fn docx(body: &str) -> Vec<u8> {
 
 impl Tree {
     fn new() -> Tree {
-        let n: usize = std::env::var("FUDA_BENCH_FILES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        let root = tempfile::Builder::new()
-            .prefix("bench-classify-")
-            .tempdir_in(base)
-            .unwrap();
-        let home = root.path().join("home");
-        let tree = root.path().join("tree");
+        let n = common::files_wanted(100_000) as usize;
+        let scratch = common::Scratch::new("bench-classify-");
+        let tree = scratch.path("tree");
         let per_dir = n.div_ceil(100).max(1);
         // ~4 KiB of Japanese text; a tenth carries a marking.
         let body: String = (0..28).map(|i| format!("{i}. {PARAGRAPH}\n")).collect();
@@ -107,8 +90,7 @@ impl Tree {
             .map(|f| classifier.classify_file(f).unwrap().text_bytes as u64)
             .sum();
         let t = Tree {
-            _root: root,
-            home,
+            scratch,
             tree,
             files,
             text_bytes,
@@ -119,20 +101,7 @@ impl Tree {
     }
 
     fn fuda(&self, args: &[&str]) -> Duration {
-        let start = Instant::now();
-        let status = Command::new(fuda_bin())
-            .args(args)
-            .env("HOME", &self.home)
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("FUDA_CONFIG_DIR")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        let took = start.elapsed();
-        assert!(status.success(), "fuda {args:?} failed");
-        took
+        self.scratch.fuda(args, &[])
     }
 
     fn tool(&self, program: &str, args: &[&str]) -> Option<Duration> {

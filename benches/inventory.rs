@@ -6,104 +6,52 @@
 //! The tree lives under `target/` (the project's disk, not tmpfs) and is read warm: every
 //! measurement follows earlier runs over the same tree.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-fn fuda_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("fuda");
-    assert!(
-        bin.exists(),
-        "build it first: cargo build --release -p fuda-cli"
-    );
-    bin
-}
-
 struct Bench {
-    root: tempfile::TempDir,
-    home: PathBuf,
+    scratch: common::Scratch,
     tree: PathBuf,
     files: u64,
 }
 
 impl Bench {
     fn new() -> Bench {
-        let files: u64 = std::env::var("FUDA_BENCH_FILES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        let root = tempfile::Builder::new()
-            .prefix("bench-inventory-")
-            .tempdir_in(base)
-            .unwrap();
-        let home = root.path().join("home");
-        let tree = root.path().join("share");
-        let per_dir = 1000;
-        let mut content = vec![b'x'; 1024];
-        for i in 0..files {
-            let dir = tree.join(format!("d{:04}", i / per_dir));
-            if i % per_dir == 0 {
-                std::fs::create_dir_all(&dir).unwrap();
-            }
-            content[..8].copy_from_slice(&i.to_le_bytes());
-            std::fs::write(dir.join(format!("f{i:07}.txt")), &content).unwrap();
-        }
+        let files = common::files_wanted(100_000);
+        let scratch = common::Scratch::new("bench-inventory-");
+        let tree = scratch.path("share");
+        common::uniform_tree(&tree, files);
         let bench = Bench {
-            root,
-            home,
+            scratch,
             tree,
             files,
         };
-        bench.fuda(&["init", "--name", "bench"], false);
-        bench.fuda(&["label", "set", "社外秘", "-r", "-q", bench.tree()], false);
+        bench.scratch.fuda(&["init", "--name", "bench"], &[]);
+        let tree = bench.tree();
+        bench
+            .scratch
+            .fuda(&["label", "set", "社外秘", "-r", "-q", tree], &[]);
         Command::new("sync").status().unwrap();
         bench
-    }
-
-    /// Runs fuda; `findings_ok` accepts exit code 1 (findings) as success.
-    fn fuda(&self, args: &[&str], findings_ok: bool) -> Duration {
-        let start = Instant::now();
-        let status = Command::new(fuda_bin())
-            .args(args)
-            .env("HOME", &self.home)
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("FUDA_CONFIG_DIR")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        let took = start.elapsed();
-        let ok = status.success() || (findings_ok && status.code() == Some(1));
-        assert!(ok, "fuda {args:?} failed: {status}");
-        took
     }
 
     fn tree(&self) -> &str {
         self.tree.to_str().unwrap()
     }
 
-    fn out(&self, ext: &str) -> String {
-        self.root
-            .path()
-            .join(format!("ledger.{ext}"))
-            .to_string_lossy()
-            .into_owned()
-    }
-
+    /// One inventory; exit code 1 (findings) counts as success.
     fn inventory(&self, format: &str) -> Duration {
-        let out = self.out(format);
-        self.fuda(
-            &["inventory", self.tree(), "--format", format, "--out", &out],
-            true,
+        let out = self.scratch.path(&format!("ledger.{format}"));
+        let out = out.to_str().unwrap();
+        self.scratch.fuda(
+            &["inventory", self.tree(), "--format", format, "--out", out],
+            &[1],
         )
-    }
-
-    fn forget_memo(&self) {
-        let _ = std::fs::remove_file(self.home.join(".cache/fuda/verified-labels"));
     }
 
     fn baseline(&self, program: &str, args: &[&str]) -> Duration {
@@ -135,7 +83,7 @@ fn inventory(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    b.forget_memo();
+                    b.scratch.forget_memo();
                     b.inventory("json")
                 })
                 .sum()

@@ -4,56 +4,28 @@
 //! Run: `cargo build --release -p fuda-cli && cargo bench --bench labels`
 //! (`FUDA_BENCH_FILES` changes the tree size; default 100,000 files in 100 folders).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-fn fuda_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("fuda");
-    assert!(
-        bin.exists(),
-        "build it first: cargo build --release -p fuda-cli"
-    );
-    bin
-}
-
 struct Bench {
-    _root: tempfile::TempDir,
-    home: PathBuf,
+    scratch: common::Scratch,
     tree: PathBuf,
     files: u64,
 }
 
 impl Bench {
     fn new() -> Bench {
-        let files: u64 = std::env::var("FUDA_BENCH_FILES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100_000);
-        // Under target/, on the same disk as the project (not tmpfs).
-        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        let root = tempfile::Builder::new()
-            .prefix("bench-labels-")
-            .tempdir_in(base)
-            .unwrap();
-        let home = root.path().join("home");
-        let tree = root.path().join("tree");
-        let per_dir = 1000;
-        let mut content = vec![b'x'; 1024];
-        for i in 0..files {
-            let dir = tree.join(format!("d{:04}", i / per_dir));
-            if i % per_dir == 0 {
-                std::fs::create_dir_all(&dir).unwrap();
-            }
-            content[..8].copy_from_slice(&i.to_le_bytes());
-            std::fs::write(dir.join(format!("f{i:06}.txt")), &content).unwrap();
-        }
+        let files = common::files_wanted(100_000);
+        let scratch = common::Scratch::new("bench-labels-");
+        let tree = scratch.path("tree");
+        common::uniform_tree(&tree, files);
         let bench = Bench {
-            _root: root,
-            home,
+            scratch,
             tree,
             files,
         };
@@ -63,27 +35,11 @@ impl Bench {
     }
 
     fn fuda(&self, args: &[&str]) -> Duration {
-        let start = Instant::now();
-        let status = Command::new(fuda_bin())
-            .args(args)
-            .env("HOME", &self.home)
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("FUDA_CONFIG_DIR")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        let took = start.elapsed();
-        assert!(status.success(), "fuda {args:?} failed");
-        took
+        self.scratch.fuda(args, &[])
     }
 
     fn tree(&self) -> &str {
         self.tree.to_str().unwrap()
-    }
-
-    fn forget_memo(&self) {
-        let _ = std::fs::remove_file(self.home.join(".cache/fuda/verified-labels"));
     }
 }
 
@@ -130,7 +86,7 @@ fn labels(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    b.forget_memo();
+                    b.scratch.forget_memo();
                     b.fuda(&["label", "check", "-r", b.tree()])
                 })
                 .sum()
