@@ -1,5 +1,5 @@
 //! Label signatures: one at a time with ring (`label::verify`) against batches with
-//! ed25519-dalek (`label::verify_many`), over the same 1,024 signed labels, no memo.
+//! our batch equation (`label::verify_many`), over the same 1,024 signed labels, no memo.
 //!
 //! Run: `cargo bench --bench verify`.
 
@@ -62,7 +62,7 @@ fn verify(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("ed25519-dalek batches (label::verify_many)", |b| {
+    group.bench_function("batches (label::verify_many)", |b| {
         b.iter(|| {
             let v = label::verify_many(&claims, &trust, None);
             assert!(v.iter().all(|v| v.status == Status::Valid));

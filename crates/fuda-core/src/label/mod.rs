@@ -5,6 +5,7 @@
 //! encoding](canonical). Labels are stored in three places (see [`crate::store`]) using the
 //! [compact](compact) binary form, and verified into a [`Status`].
 
+mod batch;
 pub mod canonical;
 pub mod compact;
 mod flags;
