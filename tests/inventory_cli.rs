@@ -896,3 +896,61 @@ fn a_folder_of_sidecar_labels_is_read_whole_and_one_bad_label_is_found_among_hun
         "{unreadable}"
     );
 }
+
+#[test]
+fn a_repeat_inventory_still_sees_content_changed_behind_a_restored_modification_time() {
+    use std::os::unix::fs::PermissionsExt;
+    let admin = User::init("admin");
+    let dir = common::workdir();
+    let share = dir.path().join("share");
+    let plan = share.join("plan.txt");
+    write(&plan, "budget: 100");
+    write(&share.join("notes.txt"), "unlabeled");
+    admin
+        .fuda(&["label", "set", "社外秘", "-q", p(&plan)])
+        .expect(0);
+    // Older than the settle time, so the first inventory remembers the digests.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let inventory = || {
+        let run = admin.fuda(&["inventory", p(&share), "--format", "json", "--out", "-"]);
+        serde_json::from_str::<Value>(&run.stdout).unwrap()
+    };
+    let status = |inv: &Value| {
+        inv["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with("plan.txt"))
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&inventory()), "valid");
+    let cache = admin.home.path().join(".cache/fuda/content-digests");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Same size, modification time put back: only the change time tells.
+    let modified = std::fs::metadata(&plan).unwrap().modified().unwrap();
+    std::fs::write(&plan, "budget: 900").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&plan)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&plan).unwrap().modified().unwrap(),
+        modified
+    );
+    let inv = inventory();
+    assert_eq!(status(&inv), "stale", "{}", inv["files"]);
+
+    // A cache someone altered is ignored, not believed.
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    std::fs::write(&cache, &bytes).unwrap();
+    let inv = inventory();
+    assert_eq!(status(&inv), "stale");
+    assert_eq!(inv["summary"]["files"], 2);
+}

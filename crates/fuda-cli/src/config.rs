@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use fuda_core::digest_cache::DigestCache;
 use fuda_core::identity::Identity;
 use fuda_core::label::VerificationMemo;
 use fuda_core::labeling::StorePreference;
@@ -203,6 +204,19 @@ impl Session {
             trust,
             memo,
         })
+    }
+
+    /// The content digests remembered from earlier runs (`~/.cache/fuda/content-digests`),
+    /// authenticated with the memo key; empty when there is none or it does not check.
+    pub fn digest_cache(&self, now: i64) -> DigestCache {
+        match (config_dir(), cache_dir()) {
+            (Ok(config), Ok(cache)) => DigestCache::open(
+                &config.join("memo.key"),
+                &cache.join("content-digests"),
+                now,
+            ),
+            _ => DigestCache::ephemeral(now),
+        }
     }
 
     /// Saves what this run verified; a failure only costs speed next time.

@@ -12,8 +12,14 @@ pub struct Digest(pub [u8; 32]);
 
 impl Digest {
     /// Digest of everything `reader` yields.
-    pub fn of_reader(mut reader: impl Read) -> io::Result<Digest> {
+    pub fn of_reader(reader: impl Read) -> io::Result<Digest> {
+        Digest::of_prefix_and_reader(&[], reader)
+    }
+
+    /// Digest of `prefix` followed by everything `reader` yields.
+    fn of_prefix_and_reader(prefix: &[u8], mut reader: impl Read) -> io::Result<Digest> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(prefix);
         let mut buf = [0u8; 16 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -30,6 +36,34 @@ impl Digest {
     /// Digest of a file's content, read without touching its access time where allowed.
     pub fn of_file(path: &std::path::Path) -> io::Result<Digest> {
         Digest::of_reader(crate::fsutil::open_quietly(path)?)
+    }
+
+    /// Digest of a file whose size was just read from its metadata. A small file is read
+    /// with one `read`: on a regular file, a read that returns fewer bytes than asked for
+    /// and exactly `size` in all is the end. A larger file, or one whose size changed, is
+    /// read to its end as usual.
+    pub fn of_file_sized(path: &std::path::Path, size: u64) -> io::Result<Digest> {
+        const SMALL: usize = 16 * 1024;
+        let mut file = crate::fsutil::open_quietly(path)?;
+        let mut buf = [0u8; SMALL];
+        let mut len = 0;
+        loop {
+            if len == SMALL {
+                return Digest::of_prefix_and_reader(&buf, file);
+            }
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if len as u64 == size && len < SMALL {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Digest::of_bytes(&buf[..len]))
     }
 
     /// Digest of a byte slice.
@@ -77,5 +111,37 @@ impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_reads_give_the_digest_of_the_whole_file_whatever_the_size_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for len in [
+            0usize,
+            1,
+            1023,
+            16 * 1024 - 1,
+            16 * 1024,
+            16 * 1024 + 1,
+            100_000,
+        ] {
+            let content: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            std::fs::write(&path, &content).unwrap();
+            let want = Digest::of_bytes(&content);
+            // The true size, and sizes a file had before it grew or shrank.
+            for hint in [len as u64, 0, len as u64 / 2, len as u64 + 1, 1 << 40] {
+                assert_eq!(
+                    Digest::of_file_sized(&path, hint).unwrap(),
+                    want,
+                    "len {len} hint {hint}"
+                );
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::digest::Digest;
+use crate::digest_cache::{DigestCache, FileStamp};
 use crate::identity::Identity;
 use crate::label::{
     self, compact, DocId, Evidence, Flag, Label, Method, PolicyRef, SignedLabel, Status,
@@ -124,6 +125,9 @@ pub struct FileLabel {
     /// The signed label as read, for callers that re-encode or re-sign it.
     #[serde(skip)]
     pub signed: Option<SignedLabel>,
+    /// The file's metadata as read with the label (size, times, inode).
+    #[serde(skip)]
+    pub stamp: Option<FileStamp>,
 }
 
 /// What `set` should apply.
@@ -206,6 +210,8 @@ pub struct Labeler<'a> {
     pub preference: StorePreference,
     /// Signatures verified before, to skip verifying them again.
     pub memo: Option<&'a VerificationMemo>,
+    /// Content digests of files unchanged since they were last hashed.
+    pub digests: Option<&'a DigestCache>,
 }
 
 impl Labeler<'_> {
@@ -305,6 +311,7 @@ impl Labeler<'_> {
         if !meta.is_file() {
             return Err(LabelingError::NotAFile(path.to_owned()));
         }
+        let stamp = FileStamp::of(&meta);
         let mut out = FileLabel {
             path: path.to_owned(),
             status: Status::Missing,
@@ -316,6 +323,7 @@ impl Labeler<'_> {
             foreign: None,
             content_sha256: None,
             signed: None,
+            stamp: Some(stamp),
         };
         let Some((store, stored)) = self.read_stored(path, sidecars)? else {
             return Ok(out);
@@ -331,7 +339,7 @@ impl Labeler<'_> {
                 out.content_sha256 = match (staleness, store.kind(), known) {
                     (false, _, _) | (_, StoreKind::Envelope, _) => None,
                     (true, StoreKind::Xattr | StoreKind::Sidecar, Some(d)) => Some(d),
-                    (true, _, _) => Some(store.content_digest(path)?),
+                    (true, kind, _) => Some(self.digest_of(path, kind, &stamp)?),
                 };
                 out.key = Some(signed.key.to_string());
                 out.label = Some(signed.label.clone());
@@ -344,6 +352,31 @@ impl Labeler<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// The digest of a file's content as a label of `kind` covers it (the whole file, or
+    /// an Office document without its label parts), from the digest cache when the file
+    /// is unchanged since it was last hashed. `stamp` is its metadata, read before.
+    pub fn digest_of(
+        &self,
+        path: &Path,
+        kind: StoreKind,
+        stamp: &FileStamp,
+    ) -> Result<Digest, StoreError> {
+        if let Some(d) = self.digests.and_then(|c| c.get(stamp, kind)) {
+            return Ok(d);
+        }
+        let digest = match kind {
+            StoreKind::Ooxml => OoxmlStore.content_digest(path)?,
+            StoreKind::Envelope => return Err(StoreError::Protected(path.to_owned())),
+            StoreKind::Xattr | StoreKind::Sidecar => {
+                Digest::of_file_sized(path, stamp.size).map_err(|e| StoreError::io(path, e))?
+            }
+        };
+        if let Some(cache) = self.digests {
+            cache.insert(*stamp, kind, digest);
+        }
+        Ok(digest)
     }
 
     /// Verifies the signed labels among `files` in one batch and sets their status.

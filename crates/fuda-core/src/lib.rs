@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod digest_cache;
 pub mod envelope;
 pub mod fsutil;
 pub mod identity;

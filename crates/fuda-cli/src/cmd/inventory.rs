@@ -131,6 +131,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
+    let digests = session.digest_cache(now);
     let labeler = Labeler {
         policy: &session.policy,
         identity: &session.identity,
@@ -138,6 +139,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dept: session.config.dept.clone(),
         preference: session.config.store_preference()?,
         memo: Some(&session.memo),
+        digests: Some(&digests),
     };
     let since = previous.as_ref().map(|p| p.generated_at);
     let memory = recollect(&args, since)?;
@@ -153,6 +155,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
     session.save_memo();
+    if let Err(e) = digests.save() {
+        eprintln!("fuda: note: could not update the content digest cache: {e}");
+    }
 
     let written = match &plan.out {
         Some(dest) => ledger::write(&inv, &session.policy, plan.format, plan.lang, dest)?,

@@ -110,6 +110,7 @@ fn labeler<'a>(session: &'a Session, preference: StorePreference) -> Labeler<'a>
         dept: session.config.dept.clone(),
         preference,
         memo: Some(&session.memo),
+        digests: None,
     }
 }
 

@@ -190,6 +190,7 @@ fn protect_one(
         dept: session.config.dept.clone(),
         preference: session.config.store_preference()?,
         memo: None,
+        digests: None,
     };
     let current = labeler.inspect(path).ok().and_then(|f| f.label);
     let level = match (&args.level, &current, &policy.default_level) {

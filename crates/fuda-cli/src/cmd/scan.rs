@@ -109,6 +109,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dept: session.config.dept.clone(),
         preference,
         memo: Some(&session.memo),
+        digests: None,
     };
     let started = Instant::now();
     let (files, problems) = walk::expand_lenient(&args.paths);

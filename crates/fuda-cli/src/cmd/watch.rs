@@ -157,6 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dept: session.config.dept.clone(),
         preference,
         memo: Some(&session.memo),
+        digests: None,
     };
     let mut roots = Vec::new();
     for p in &args.paths {

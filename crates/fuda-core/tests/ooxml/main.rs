@@ -121,6 +121,7 @@ impl World {
             dept: Some("設計部".into()),
             preference: Default::default(),
             memo: None,
+            digests: None,
         }
     }
 

@@ -33,8 +33,10 @@ pub mod walk;
 use std::path::{Path, PathBuf};
 
 use fuda_core::digest::Digest;
+use fuda_core::digest_cache::FileStamp;
 use fuda_core::label::{DocId, Flag, Method, Status};
 use fuda_core::labeling::{FileLabel, Labeler};
+use fuda_core::store::StoreKind;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
@@ -318,8 +320,10 @@ pub fn build(
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
 
     let policy = labeler.policy;
-    let rows = rows::group(policy, &mut files, now);
-    let mut findings = findings::check(policy, &files, &unreadable);
+    let (rows, mut findings) = pool.install(|| {
+        let rows = rows::group(policy, &mut files, now);
+        (rows, findings::check(policy, &files, &unreadable))
+    });
     if let Some(registry) = &options.registry {
         findings.extend(registry::findings(registry, &files, policy.utc_offset));
     }
@@ -376,8 +380,8 @@ pub fn build(
     })
 }
 
-/// Files read and verified together by one worker (a multiple of the signature batch).
-const CHUNK: usize = 2 * fuda_core::label::verify::BATCH;
+/// Files read and verified together by one worker (one signature batch).
+const CHUNK: usize = fuda_core::label::verify::BATCH;
 
 /// Reads and verifies the labels of a chunk of files into entries.
 fn read_entries(labeler: &Labeler<'_>, chunk: &[walk::Found]) -> Vec<FileEntry> {
@@ -386,22 +390,30 @@ fn read_entries(labeler: &Labeler<'_>, chunk: &[walk::Found]) -> Vec<FileEntry> 
     chunk
         .iter()
         .zip(results)
-        .map(|(found, result)| read_entry(found, result))
+        .map(|(found, result)| read_entry(labeler, found, result))
         .collect()
 }
 
 /// One file's label as read into an entry; a file that cannot be read becomes an entry
 /// with status `missing` and the reason in `problem`.
 fn read_entry(
+    labeler: &Labeler<'_>,
     found: &walk::Found,
     result: Result<FileLabel, fuda_core::labeling::LabelingError>,
 ) -> FileEntry {
     let protected = envelope::is_protected(&found.path);
+    let stamp = match &result {
+        Ok(file) => file.stamp,
+        // The label could not be read; the size and date may still be known.
+        Err(_) => std::fs::symlink_metadata(&found.path)
+            .ok()
+            .map(|m| FileStamp::of(&m)),
+    };
     let mut entry = FileEntry {
         path: display_path(&found.path),
         root: display_path(&found.root),
-        size: found.size,
-        modified: found.modified,
+        size: stamp.map_or(0, |s| s.size),
+        modified: stamp.map_or(0, |s| s.mtime.0),
         status: Status::Missing,
         store: None,
         protected,
@@ -423,18 +435,15 @@ fn read_entry(
         Ok(file) => fill(&mut entry, file),
         Err(e) => entry.problem = Some(format!("unreadable: {e}")),
     }
-    if entry.sha256.is_none() && entry.problem.is_none() && !protected {
+    if let (None, None, false, Some(stamp)) = (&entry.sha256, &entry.problem, protected, stamp) {
         // Unlabeled (or corrupt-labeled) files still get a digest, so that a file that
         // lost its label can be matched to last year's entry when it also moved.
-        let digest = if fuda_core::labeling::is_ooxml(&found.path) {
-            use fuda_core::store::LabelStore;
-            fuda_core::store::ooxml::OoxmlStore
-                .content_digest(&found.path)
-                .ok()
+        let kind = if fuda_core::labeling::is_ooxml(&found.path) {
+            StoreKind::Ooxml
         } else {
-            Digest::of_file(&found.path).ok()
+            StoreKind::Xattr
         };
-        entry.sha256 = digest;
+        entry.sha256 = labeler.digest_of(&found.path, kind, &stamp).ok();
     }
     entry
 }

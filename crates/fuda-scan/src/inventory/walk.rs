@@ -8,21 +8,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::UNIX_EPOCH;
 
 use super::InventoryError;
 
-/// A regular file found by the walk.
+/// A regular file found by the walk (by the type the folder listing gives, without a
+/// `stat` of its own: the label reader reads its metadata once, with the label).
 #[derive(Clone, Debug)]
 pub struct Found {
     /// The file.
     pub path: PathBuf,
     /// The root it was found under (shared by all its files).
     pub root: Arc<Path>,
-    /// Size in bytes.
-    pub size: u64,
-    /// Last modification, Unix seconds.
-    pub modified: i64,
 }
 
 /// What the walk found.
@@ -57,11 +53,11 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
             })?;
             dirs.push(root.clone());
         } else if meta.is_file() {
-            push(
-                &out,
-                vec![found(root.clone(), &Arc::from(root.as_path()), &meta)],
-                Vec::new(),
-            );
+            let found = Found {
+                path: root.clone(),
+                root: Arc::from(root.as_path()),
+            };
+            push(&out, vec![found], Vec::new());
         }
     }
     rayon::scope(|s| {
@@ -72,20 +68,6 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
         }
     });
     Ok(out.into_inner().expect("walk lock"))
-}
-
-fn found(path: PathBuf, root: &Arc<Path>, meta: &std::fs::Metadata) -> Found {
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs() as i64);
-    Found {
-        path,
-        root: Arc::clone(root),
-        size: meta.len(),
-        modified,
-    }
 }
 
 fn push(out: &Mutex<Walked>, files: Vec<Found>, unreadable: Vec<(PathBuf, String)>) {
@@ -124,10 +106,10 @@ fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<Path>, out: &'s Mutex
                     let root = Arc::clone(&root);
                     s.spawn(move |s| visit(s, path, root, out));
                 } else if file_type.is_file() {
-                    match entry.metadata() {
-                        Ok(meta) => files.push(found(path, &root, &meta)),
-                        Err(e) => unreadable.push((path, e.to_string())),
-                    }
+                    files.push(Found {
+                        path,
+                        root: Arc::clone(&root),
+                    });
                 }
             }
         }
