@@ -23,6 +23,7 @@ use std::path::Path;
 use fuda_core::label::{Flag, Status};
 use fuda_core::policy::Policy;
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
@@ -283,9 +284,11 @@ pub fn check(
             format!("読み取れません ({reason})。この場所の棚卸は不完全です"),
         ));
     }
-    for file in files {
-        check_file(policy, &expect, file, &mut out);
-    }
+    out.par_extend(files.par_iter().flat_map_iter(|file| {
+        let mut found = Vec::new();
+        check_file(policy, &expect, file, &mut found);
+        found
+    }));
     out
 }
 

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use fuda_core::label::Flag;
 use fuda_core::policy::{Asset, Policy, DEFAULT_IPA_RATING};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
@@ -117,29 +118,47 @@ pub fn row_of<'p>(policy: &'p Policy, file: &FileEntry) -> Option<(String, Optio
     Some(match asset {
         Some(a) => (a.id.clone(), Some(a)),
         None => (
-            format!("{}@{}", level.unwrap_or("?"), folder(&file.path)),
+            format!("{}@{}", level.unwrap_or("?"), folder_of(&file.path)),
             None,
         ),
     })
 }
 
 /// The folder of a path string.
-pub fn folder(path: &str) -> String {
+fn folder_of(path: &str) -> &str {
     Path::new(path)
         .parent()
-        .map(|p| p.to_string_lossy().into_owned())
+        .and_then(|p| p.to_str())
         .unwrap_or_default()
+}
+
+/// Adds `value` to `set` unless it is there (without allocating when it is).
+fn note(set: &mut BTreeSet<String>, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !set.contains(*v)) {
+        set.insert(v.to_owned());
+    }
 }
 
 /// Groups files into rows and records each file's row id in `files`.
 pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow> {
+    // Which row each file belongs to (glob matching), on every core.
+    let assets: Vec<Option<Option<&Asset>>> = files
+        .par_iter_mut()
+        .map(|file| {
+            let (id, asset) = row_of(policy, file)?;
+            file.row = Some(id);
+            Some(asset)
+        })
+        .collect();
     let mut accs: BTreeMap<String, (Option<&Asset>, Acc)> = BTreeMap::new();
-    for file in files.iter_mut() {
-        let Some((id, asset)) = row_of(policy, file) else {
+    for (file, asset) in files.iter().zip(assets) {
+        let (Some(asset), Some(id)) = (asset, file.row.as_deref()) else {
             continue;
         };
-        file.row = Some(id.clone());
-        let (_, acc) = accs.entry(id).or_insert_with(|| (asset, Acc::default()));
+        if !accs.contains_key(id) {
+            accs.insert(id.to_owned(), (asset, Acc::default()));
+        }
+        let (_, acc) = accs.get_mut(id).expect("inserted above");
         acc.files += 1;
         acc.encrypted += usize::from(file.protected);
         if let Some(level) = file.level.as_deref().and_then(|l| policy.level(l)) {
@@ -165,10 +184,10 @@ pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow
             acc.registered = Some(acc.registered.map_or(t, |r: i64| r.min(t)));
         }
         acc.last_modified = acc.last_modified.max(file.modified);
-        acc.owners.extend(file.owner.clone());
-        acc.depts.extend(file.dept.clone());
-        acc.origins.extend(file.origin.clone());
-        acc.folders.insert(folder(&file.path));
+        note(&mut acc.owners, file.owner.as_deref());
+        note(&mut acc.depts, file.dept.as_deref());
+        note(&mut acc.origins, file.origin.as_deref());
+        note(&mut acc.folders, Some(folder_of(&file.path)));
     }
 
     let mut rows: Vec<AssetRow> = accs
