@@ -76,10 +76,10 @@ fn inventory(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(30))
         .throughput(Throughput::Elements(b.files));
 
-    group.bench_function("fuda inventory --format json (memo warm)", |bench| {
+    group.bench_function("fuda inventory --format json (repeat)", |bench| {
         bench.iter_custom(|iters| (0..iters).map(|_| b.inventory("json")).sum())
     });
-    group.bench_function("fuda inventory --format json (memo cold)", |bench| {
+    group.bench_function("fuda inventory --format json (cold)", |bench| {
         bench.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
@@ -89,7 +89,7 @@ fn inventory(c: &mut Criterion) {
                 .sum()
         })
     });
-    group.bench_function("fuda inventory --format xlsx (memo warm)", |bench| {
+    group.bench_function("fuda inventory --format xlsx (repeat)", |bench| {
         bench.iter_custom(|iters| (0..iters).map(|_| b.inventory("xlsx")).sum())
     });
     group.bench_function("baseline: find -type f", |bench| {

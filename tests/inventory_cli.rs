@@ -909,8 +909,9 @@ fn a_repeat_inventory_still_sees_content_changed_behind_a_restored_modification_
     admin
         .fuda(&["label", "set", "社外秘", "-q", p(&plan)])
         .expect(0);
-    // Older than the settle time, so the first inventory remembers the digests.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Older than the settle time (2 s, in whole seconds), so the first inventory remembers
+    // the digests.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let inventory = || {
         let run = admin.fuda(&["inventory", p(&share), "--format", "json", "--out", "-"]);
         serde_json::from_str::<Value>(&run.stdout).unwrap()
@@ -926,8 +927,13 @@ fn a_repeat_inventory_still_sees_content_changed_behind_a_restored_modification_
     };
     assert_eq!(status(&inventory()), "valid");
     let cache = admin.home.path().join(".cache/fuda/content-digests");
-    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    for kept in [
+        &cache,
+        &admin.home.path().join(".cache/fuda/verified-labels"),
+    ] {
+        let mode = std::fs::metadata(kept).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", kept.display());
+    }
 
     // Same size, modification time put back: only the change time tells.
     let modified = std::fs::metadata(&plan).unwrap().modified().unwrap();

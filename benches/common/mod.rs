@@ -73,9 +73,12 @@ impl Scratch {
         took
     }
 
-    /// Forgets the verification memo, so that every signature is verified again.
+    /// Forgets the verification memo and the content digests, so that every signature
+    /// is verified and every file hashed again (a user's first inventory).
     pub fn forget_memo(&self) {
-        let _ = std::fs::remove_file(self.home.join(".cache/fuda/verified-labels"));
+        for cache in ["verified-labels", "content-digests"] {
+            let _ = std::fs::remove_file(self.home.join(".cache/fuda").join(cache));
+        }
     }
 }
 

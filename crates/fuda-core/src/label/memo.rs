@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -138,10 +139,14 @@ impl VerificationMemo {
         if let Some(dir) = self.path.parent() {
             crate::fsutil::create_private_dir(dir)?;
         }
+        // Only this user's runs add to the memo (0600, like the key beside it).
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.path)?;
+        // A memo from before this rule may still be readable by others.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         file.write_all(&fresh.concat())
     }
 }

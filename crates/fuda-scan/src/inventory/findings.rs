@@ -261,7 +261,7 @@ pub const WINDOWS_MAX_PATH: usize = 259;
 fn windows_length(file: &FileEntry) -> usize {
     let below = file
         .path
-        .strip_prefix(file.root.as_str())
+        .strip_prefix(&*file.root)
         .unwrap_or(&file.path)
         .trim_start_matches('/');
     3 + below.encode_utf16().count()

@@ -31,6 +31,7 @@ pub mod rows;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fuda_core::digest::Digest;
 use fuda_core::digest_cache::FileStamp;
@@ -117,7 +118,7 @@ pub struct FileEntry {
     /// Absolute path, Unicode NFC.
     pub path: String,
     /// The root it was found under.
-    pub root: String,
+    pub root: Arc<str>,
     /// Size in bytes.
     pub size: u64,
     /// Last modification, Unix seconds.
@@ -168,7 +169,7 @@ pub struct FileEntry {
     pub sha256: Option<Digest>,
     /// Id of the ledger row the file is counted in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub row: Option<String>,
+    pub row: Option<Arc<str>>,
 }
 
 impl FileEntry {
@@ -276,6 +277,15 @@ pub fn display_path(path: &Path) -> String {
     }
 }
 
+/// [`display_path`] of an owned path, reusing its memory when it is already NFC UTF-8.
+fn into_display_path(path: PathBuf) -> String {
+    match path.into_os_string().into_string() {
+        Ok(text) if unicode_normalization::is_nfc(&text) => text,
+        Ok(text) => text.nfc().collect(),
+        Err(raw) => display_path(Path::new(&raw)),
+    }
+}
+
 /// Builds the inventory of `roots` with the labeler's policy and trust store.
 pub fn build(
     labeler: &Labeler<'_>,
@@ -310,9 +320,10 @@ pub fn build(
         walked.files.dedup_by(|a, b| a.path == b.path);
         // Files in path order, so that a chunk is mostly one folder: its sidecar index
         // is read once and its signatures are verified in one batch.
-        let files: Vec<FileEntry> = walked
-            .files
-            .par_chunks(CHUNK)
+        // Each chunk is moved into its entries, so a path is not held twice.
+        let files: Vec<FileEntry> = std::mem::take(&mut walked.files)
+            .into_par_iter()
+            .chunks(CHUNK)
             .flat_map_iter(|chunk| read_entries(labeler, chunk))
             .collect();
         Ok::<_, InventoryError>((files, walked.unreadable))
@@ -384,11 +395,12 @@ pub fn build(
 const CHUNK: usize = fuda_core::label::verify::BATCH;
 
 /// Reads and verifies the labels of a chunk of files into entries.
-fn read_entries(labeler: &Labeler<'_>, chunk: &[walk::Found]) -> Vec<FileEntry> {
+fn read_entries(labeler: &Labeler<'_>, chunk: Vec<walk::Found>) -> Vec<FileEntry> {
     let paths: Vec<&Path> = chunk.iter().map(|f| f.path.as_path()).collect();
     let results = labeler.inspect_many(&paths);
+    drop(paths);
     chunk
-        .iter()
+        .into_iter()
         .zip(results)
         .map(|(found, result)| read_entry(labeler, found, result))
         .collect()
@@ -398,7 +410,7 @@ fn read_entries(labeler: &Labeler<'_>, chunk: &[walk::Found]) -> Vec<FileEntry> 
 /// with status `missing` and the reason in `problem`.
 fn read_entry(
     labeler: &Labeler<'_>,
-    found: &walk::Found,
+    found: walk::Found,
     result: Result<FileLabel, fuda_core::labeling::LabelingError>,
 ) -> FileEntry {
     let protected = envelope::is_protected(&found.path);
@@ -410,8 +422,8 @@ fn read_entry(
             .map(|m| FileStamp::of(&m)),
     };
     let mut entry = FileEntry {
-        path: display_path(&found.path),
-        root: display_path(&found.root),
+        path: String::new(),
+        root: found.root,
         size: stamp.map_or(0, |s| s.size),
         modified: stamp.map_or(0, |s| s.mtime.0),
         status: Status::Missing,
@@ -445,6 +457,7 @@ fn read_entry(
         };
         entry.sha256 = labeler.digest_of(&found.path, kind, &stamp).ok();
     }
+    entry.path = into_display_path(found.path);
     entry
 }
 

@@ -11,8 +11,9 @@
 //! the policy; the last two are 1 where the policy does not rate them); 重要度 is the
 //! maximum of the three, and 2 whenever personal data is present.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use fuda_core::label::Flag;
 use fuda_core::policy::{Asset, Policy, DEFAULT_IPA_RATING};
@@ -142,23 +143,32 @@ fn note(set: &mut BTreeSet<String>, value: Option<&str>) {
 /// Groups files into rows and records each file's row id in `files`.
 pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow> {
     // Which row each file belongs to (glob matching), on every core.
-    let assets: Vec<Option<Option<&Asset>>> = files
-        .par_iter_mut()
-        .map(|file| {
-            let (id, asset) = row_of(policy, file)?;
-            file.row = Some(id);
-            Some(asset)
-        })
-        .collect();
-    let mut accs: BTreeMap<String, (Option<&Asset>, Acc)> = BTreeMap::new();
-    for (file, asset) in files.iter().zip(assets) {
-        let (Some(asset), Some(id)) = (asset, file.row.as_deref()) else {
+    let found: Vec<Option<(String, Option<&Asset>)>> =
+        files.par_iter().map(|file| row_of(policy, file)).collect();
+    // The rows in order of appearance; files in path order mostly follow the row before.
+    let mut accs: Vec<(Arc<str>, Option<&Asset>, Acc)> = Vec::new();
+    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut last = usize::MAX;
+    for (file, found) in files.iter_mut().zip(found) {
+        let Some((id, asset)) = found else {
             continue;
         };
-        if !accs.contains_key(id) {
-            accs.insert(id.to_owned(), (asset, Acc::default()));
+        if accs
+            .get(last)
+            .is_none_or(|(last_id, _, _)| **last_id != *id)
+        {
+            last = match index.get(id.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let id: Arc<str> = Arc::from(id);
+                    index.insert(Arc::clone(&id), accs.len());
+                    accs.push((id, asset, Acc::default()));
+                    accs.len() - 1
+                }
+            };
         }
-        let (_, acc) = accs.get_mut(id).expect("inserted above");
+        let (id, _, acc) = &mut accs[last];
+        file.row = Some(Arc::clone(id));
         acc.files += 1;
         acc.encrypted += usize::from(file.protected);
         if let Some(level) = file.level.as_deref().and_then(|l| policy.level(l)) {
@@ -192,7 +202,7 @@ pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow
 
     let mut rows: Vec<AssetRow> = accs
         .into_iter()
-        .map(|(id, (asset, acc))| row(id, asset, acc, now))
+        .map(|(id, asset, acc)| row(id.to_string(), asset, acc, now))
         .collect();
     // Policy assets first, in policy order; then fallback rows by folder and level.
     let order = |r: &AssetRow| {

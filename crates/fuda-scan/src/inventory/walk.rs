@@ -6,7 +6,7 @@
 //! cannot be read inside a root is reported (and becomes a finding); a root that cannot be
 //! read is an error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::InventoryError;
@@ -17,8 +17,8 @@ use super::InventoryError;
 pub struct Found {
     /// The file.
     pub path: PathBuf,
-    /// The root it was found under (shared by all its files).
-    pub root: Arc<Path>,
+    /// The root it was found under, as the ledger shows it (shared by all its files).
+    pub root: Arc<str>,
 }
 
 /// What the walk found.
@@ -55,7 +55,7 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
         } else if meta.is_file() {
             let found = Found {
                 path: root.clone(),
-                root: Arc::from(root.as_path()),
+                root: Arc::from(super::display_path(root)),
             };
             push(&out, vec![found], Vec::new());
         }
@@ -63,7 +63,7 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
     rayon::scope(|s| {
         for dir in dirs {
             let out = &out;
-            let root: Arc<Path> = Arc::from(dir.as_path());
+            let root: Arc<str> = Arc::from(super::display_path(&dir));
             s.spawn(move |s| visit(s, dir, root, out));
         }
     });
@@ -76,7 +76,7 @@ fn push(out: &Mutex<Walked>, files: Vec<Found>, unreadable: Vec<(PathBuf, String
     w.unreadable.extend(unreadable);
 }
 
-fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<Path>, out: &'s Mutex<Walked>) {
+fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<str>, out: &'s Mutex<Walked>) {
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
     match std::fs::read_dir(&dir) {

@@ -323,7 +323,7 @@ fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
     let ja = lang == Language::Ja;
     vec![
         f.path.clone().into(),
-        f.row.clone().into(),
+        f.row.as_deref().map(str::to_owned).into(),
         level_name(policy, f.level.as_deref(), lang),
         status_name(f.status, ja).into(),
         f.store.clone().into(),
