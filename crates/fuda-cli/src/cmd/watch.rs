@@ -143,7 +143,9 @@ enum Outcome {
 pub fn run(args: Args) -> Result<ExitCode> {
     let session = Session::load(args.policy.as_deref())?;
     let policy = &session.policy;
-    let classifier = classifier(policy)?;
+    let mut classifier = classifier(policy)?;
+    // Label what was classified: the digest comes from the same read.
+    classifier.hash_content = true;
     let preference = match args.store.as_deref() {
         Some("sidecar") => StorePreference::Sidecar,
         Some("auto") => StorePreference::Auto,
@@ -510,10 +512,7 @@ fn label_file(
             if let Some(p) = &c.problem {
                 log(serde_json::json!({"event": "note", "path": path, "problem": p}));
             }
-            Ok((
-                fuda_scan::rules::apply(labeler, path, &c.classification)?,
-                c,
-            ))
+            Ok((fuda_scan::rules::apply_file(labeler, &c)?, c))
         });
     match result {
         Ok((

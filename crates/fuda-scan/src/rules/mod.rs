@@ -366,39 +366,17 @@ fn ev(what: &str, count: u32) -> Evidence {
     }
 }
 
-/// Applies what the rules propose as an automatic label (`method: auto`, the deciding
-/// rule, flags and evidence). Returns `None` when no rule matched. Through
+/// Applies what the rules propose for a file classified by [`Classifier::classify_file`]
+/// as an automatic label (`method: auto`, the deciding rule, flags and evidence), signed
+/// over the content that was classified ([`FileClassification::content_sha256`], when
+/// known) instead of reading the file again. Returns `None` when no rule matched. Through
 /// [`Labeler::set`](fuda_core::labeling::Labeler::set), a manual or imported label is never
 /// replaced and no label is ever lowered.
-pub fn apply(
-    labeler: &fuda_core::labeling::Labeler<'_>,
-    path: &Path,
-    c: &Classification,
-) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
-    apply_with_digest(labeler, path, c, None)
-}
-
-/// [`apply`] to a file classified by [`Classifier::classify_file`]: the label is signed over
-/// the content that was classified ([`FileClassification::content_sha256`], when known)
-/// instead of reading the file again.
 pub fn apply_file(
     labeler: &fuda_core::labeling::Labeler<'_>,
     file: &FileClassification,
 ) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
-    apply_with_digest(
-        labeler,
-        &file.path,
-        &file.classification,
-        file.content_sha256,
-    )
-}
-
-fn apply_with_digest(
-    labeler: &fuda_core::labeling::Labeler<'_>,
-    path: &Path,
-    c: &Classification,
-    content_sha256: Option<Digest>,
-) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
+    let c = &file.classification;
     let Some(level) = c.level.as_deref().and_then(|l| labeler.policy.level(l)) else {
         return Ok(None);
     };
@@ -411,7 +389,7 @@ fn apply_with_digest(
         rule: c.rule.clone(),
         flags: c.flags.clone(),
         evidence: c.evidence.clone(),
-        content_sha256,
+        content_sha256: file.content_sha256,
     };
-    labeler.set(path, &request).map(Some)
+    labeler.set(&file.path, &request).map(Some)
 }
