@@ -517,6 +517,34 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["action"], "label-set");
     assert_eq!(records[0]["detail"]["to"], "internal");
+    // So do the labels the rules apply: `fuda scan --apply` and `fuda watch`.
+    let scanned = work.path().join("scanned");
+    let memo = scanned.join("memo.txt");
+    write(&memo, "本資料は極秘です。");
+    tanaka
+        .fuda(&["scan", "--apply", "-q", p(&scanned)])
+        .expect(0);
+    let memo_doc = tanaka.show(&memo)["doc"].as_str().unwrap().to_owned();
+    let records = audit_of(&tanaka, &memo_doc);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["action"], "label-set");
+    assert_eq!(records[0]["detail"]["to"], "strictly-confidential");
+    assert_eq!(records[0]["detail"]["path"], p(&memo));
+    let watched = work.path().join("watched");
+    std::fs::create_dir(&watched).unwrap();
+    let watch = common::watch::Watch::start(&tanaka, &watched, None);
+    let arrived = watched.join("arrived.txt");
+    write(&arrived, "社外秘の資料です。");
+    watch.wait_for(|events| events.iter().any(|e| e["event"] == "labeled"), 30);
+    let (_, events) = watch.stop();
+    assert!(
+        !events.iter().any(|e| e["event"] == "audit-failed"),
+        "{events:#?}"
+    );
+    let arrived_doc = tanaka.show(&arrived)["doc"].as_str().unwrap().to_owned();
+    let records = audit_of(&tanaka, &arrived_doc);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["detail"]["path"], p(&arrived));
     // The embedded registry feeds the inventory: a revoked document still on disk.
     tanaka.fuda(&["admin", "revoke", "--doc", &doc]).expect(0);
     let run = tanaka.fuda(&[

@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fuda_core::envelope::{Decryptor, FileKey};
 use fuda_core::rights::Rights;
-use fuda_keyd::audit::LabelChange;
+use fuda_keyd::audit::{LabelAction, LabelChange};
 use fuda_keyd::client::{Embedded, KeyService, Remote};
 use fuda_keyd::directory::NewUser;
 use fuda_keyd::licence::{Granted, Request};
@@ -90,6 +90,32 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// The audit record of a label applied to `path` on `host` (`previous`: the level before).
+pub fn label_set_change(
+    path: &Path,
+    label: &fuda_core::label::Label,
+    previous: Option<String>,
+    downgrade: bool,
+    host: &str,
+) -> LabelChange {
+    LabelChange {
+        doc: label.doc.to_string(),
+        action: if downgrade {
+            LabelAction::Downgrade
+        } else {
+            LabelAction::Set
+        },
+        from: previous,
+        to: Some(label.level.clone()),
+        path: std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .to_string_lossy()
+            .into_owned(),
+        host: host.to_owned(),
+        justification: label.justification.clone(),
+    }
 }
 
 /// Sends label changes to the audit log of the key service: the configured one, else the

@@ -170,19 +170,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 {
                     applied += 1;
                     fallbacks += usize::from(*fallback);
-                    changes.push(LabelChange {
-                        doc: label.doc.to_string(),
-                        action: if *downgrade {
-                            LabelAction::Downgrade
-                        } else {
-                            LabelAction::Set
-                        },
-                        from: previous.clone(),
-                        to: Some(label.level.clone()),
-                        path: absolute(path).to_string_lossy().into_owned(),
-                        host: host.clone(),
-                        justification: label.justification.clone(),
-                    });
+                    changes.push(crate::keyservice::label_set_change(
+                        path,
+                        label,
+                        previous.clone(),
+                        *downgrade,
+                        &host,
+                    ));
                     if *downgrade {
                         config::log_change(&serde_json::json!({
                             "at": timestamp(label.set_at), "action": "downgrade", "by": label.set_by,
@@ -253,7 +247,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
 
 /// Records label changes in the key service's audit log; says so when it cannot (the
 /// changes are made, and downgrades and removals are in the local change log).
-fn audit(session: &Session, changes: &[LabelChange]) -> bool {
+pub(crate) fn audit(session: &Session, changes: &[LabelChange]) -> bool {
     match crate::keyservice::audit_label_changes(session, changes) {
         Ok(_) => true,
         Err(e) => {

@@ -155,16 +155,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None
     };
 
+    let host = crate::keyservice::hostname();
     let results = walk::run_parallel(&todo, args.jobs, "scanning", |f| {
         let c = classifier.classify_file(f)?;
         let text = c.text_bytes as u64;
         let problem = c.problem.clone();
         let mut now_at = None;
+        let mut change = None;
         let outcome = if args.apply {
             match fuda_scan::rules::apply_file(&labeler, &c)? {
                 None => Done::NoRule,
-                Some(SetOutcome::Applied { label, .. }) => {
+                Some(SetOutcome::Applied {
+                    label,
+                    previous,
+                    downgrade,
+                    ..
+                }) => {
                     now_at = Some(label.level.clone());
+                    change = Some(crate::keyservice::label_set_change(
+                        f, &label, previous, downgrade, &host,
+                    ));
                     Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
                 }
                 Some(SetOutcome::KeptManual { level }) => {
@@ -199,7 +209,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             // One write per line on an O_APPEND file: a kill leaves whole lines only.
             let _ = state.lock().expect("state lock").write_all(line.as_bytes());
         }
-        Ok::<_, anyhow::Error>((outcome, text, problem, to_protect))
+        Ok::<_, anyhow::Error>((outcome, text, problem, to_protect, change))
     })?;
     session.save_memo();
 
@@ -211,11 +221,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut to_protect = Vec::new();
+    let mut changes = Vec::new();
     for (path, result) in todo.iter().zip(results) {
         match result {
-            Ok((outcome, text, problem, protect)) => {
+            Ok((outcome, text, problem, protect, change)) => {
                 s.text_bytes += text;
                 to_protect.extend(protect);
+                changes.extend(change);
                 if let Some(p) = problem {
                     s.unreadable_content += 1;
                     out.flush()?;
@@ -262,7 +274,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &mut out,
         )?;
     }
-    let failed = s.failed + problems.len();
+    out.flush()?;
+    // The labels are on the files; the audit log must hear of them too.
+    let unaudited = usize::from(!super::label::audit(&session, &changes));
+    let failed = s.failed + problems.len() + unaudited;
     if args.apply && failed == 0 {
         let _ = std::fs::remove_file(&state_path);
     }

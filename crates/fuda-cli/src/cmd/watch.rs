@@ -57,6 +57,7 @@ use super::classify::classifier;
 use crate::config::Session;
 use crate::output::timestamp;
 use crate::walk;
+use fuda_keyd::audit::LabelChange;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -138,6 +139,8 @@ enum Outcome {
     Own,
     Gone,
     Done(Option<Stat>),
+    /// Labeled by the rules: done, and the change goes to the audit log.
+    Labeled(Option<Stat>, Box<LabelChange>),
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -274,8 +277,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .collect()
         });
         let now = Instant::now();
-        for (path, hint, outcome, changes) in results {
+        let mut audits = Vec::new();
+        for (path, hint, mut outcome, changes) in results {
             book.changes.extend(changes);
+            if let Outcome::Labeled(stat, change) = outcome {
+                audits.push(*change);
+                outcome = Outcome::Done(stat);
+            }
             match outcome {
                 Outcome::Postpone(wait) => {
                     pending.insert(path.clone(), now + wait);
@@ -289,8 +297,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     }
                     own.insert(path, stat);
                 }
-                Outcome::Done(None) | Outcome::Own | Outcome::Gone => {}
+                Outcome::Done(None) | Outcome::Own | Outcome::Gone | Outcome::Labeled(..) => {}
             }
+        }
+        if let Err(e) = crate::keyservice::audit_label_changes(&session, &audits) {
+            log(serde_json::json!({
+                "event": "audit-failed", "labels": audits.len(),
+                "error": format!("the key service's audit log did not record these labels: {e:#}"),
+                "paths": audits.iter().map(|c| &c.path).collect::<Vec<_>>(),
+            }));
         }
         // Attribute changes: a label set, changed or removed in place.
         for path in book.due_attributes(pending) {
@@ -464,7 +479,7 @@ fn handle(
         (remembered, hint),
         changes,
     );
-    if matches!(outcome, Outcome::Done(_)) {
+    if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
         persist::remember(path, labeler, remembered, changes);
     }
     outcome
@@ -518,6 +533,7 @@ fn label_file(
         Ok((
             Some(SetOutcome::Applied {
                 previous,
+                downgrade,
                 label,
                 store,
                 ..
@@ -529,7 +545,17 @@ fn label_file(
                 "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
                 "doc": label.doc,
             }));
-            Outcome::Done(std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m)))
+            let change = crate::keyservice::label_set_change(
+                path,
+                &label,
+                previous,
+                downgrade,
+                &crate::keyservice::hostname(),
+            );
+            Outcome::Labeled(
+                std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m)),
+                Box::new(change),
+            )
         }
         Ok((Some(SetOutcome::KeptManual { level }), _)) => {
             if verbose {
