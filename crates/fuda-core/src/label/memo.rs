@@ -25,7 +25,7 @@ const TAG_LEN: usize = 16;
 /// Memos larger than this are discarded and started afresh.
 const MAX_BYTES: u64 = 64 << 20;
 
-type Tag = [u8; TAG_LEN];
+pub(crate) type Tag = [u8; TAG_LEN];
 
 /// Remembered verifications; shared by the threads of one run.
 pub struct VerificationMemo {
@@ -94,7 +94,9 @@ impl VerificationMemo {
         }
     }
 
-    fn tag(&self, compact: &[u8]) -> Tag {
+    /// The memo's tag of these compact label bytes (for [`VerificationMemo::contains_tag`]
+    /// and [`VerificationMemo::insert_tag`], when one label is looked up and then added).
+    pub(crate) fn tag(&self, compact: &[u8]) -> Tag {
         let full = hmac::sign(&self.key, compact);
         let mut t = [0; TAG_LEN];
         t.copy_from_slice(&full.as_ref()[..TAG_LEN]);
@@ -103,13 +105,19 @@ impl VerificationMemo {
 
     /// Whether these exact compact label bytes verified before.
     pub fn contains(&self, compact: &[u8]) -> bool {
-        let tag = self.tag(compact);
-        self.seen.read().map(|s| s.contains(&tag)).unwrap_or(false)
+        self.contains_tag(&self.tag(compact))
+    }
+
+    pub(crate) fn contains_tag(&self, tag: &Tag) -> bool {
+        self.seen.read().map(|s| s.contains(tag)).unwrap_or(false)
     }
 
     /// Remembers that these compact label bytes carry a good signature.
     pub fn insert(&self, compact: &[u8]) {
-        let tag = self.tag(compact);
+        self.insert_tag(self.tag(compact));
+    }
+
+    pub(crate) fn insert_tag(&self, tag: Tag) {
         let added = self
             .seen
             .write()

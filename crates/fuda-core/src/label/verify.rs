@@ -75,9 +75,9 @@ pub fn verify_many(
         let signer = trust.get(&claim.signed.key);
         signers.push(signer);
         let Some(signer) = signer else { continue };
-        let compact = memo.map(|_| compact::encode(claim.signed));
-        if let (Some(m), Some(c)) = (memo, &compact) {
-            if m.contains(c) {
+        let tag = memo.map(|m| m.tag(&compact::encode(claim.signed)));
+        if let (Some(m), Some(t)) = (memo, &tag) {
+            if m.contains_tag(t) {
                 good[i] = true;
                 continue;
             }
@@ -88,7 +88,7 @@ pub fn verify_many(
             public_key: &signer.public_key,
             message: canonical::signing_input(&claim.signed.label),
             sig: &claim.signed.sig,
-            compact,
+            tag,
         });
     }
 
@@ -101,8 +101,8 @@ pub fn verify_many(
         };
         for (p, ok) in batch.iter().zip(verdicts) {
             good[p.index] = ok;
-            if let (true, Some(m), Some(c)) = (ok, memo, &p.compact) {
-                m.insert(c);
+            if let (true, Some(m), Some(t)) = (ok, memo, p.tag) {
+                m.insert_tag(t);
             }
         }
     }
@@ -141,7 +141,8 @@ struct Pending<'a> {
     public_key: &'a [u8],
     message: Vec<u8>,
     sig: &'a [u8; 64],
-    compact: Option<Vec<u8>>,
+    /// The label's memo tag, to remember it once verified.
+    tag: Option<super::memo::Tag>,
 }
 
 impl Pending<'_> {
