@@ -28,6 +28,9 @@ pub fn write(sheets: Vec<Sheet<'_>>, dest: &Path) -> Result<(), LedgerError> {
         reason: e.to_string(),
     };
     let mut workbook = Workbook::new();
+    // Deflate level 1 instead of the default 6: ~8 µs less CPU per file listed (a third
+    // of the writer's time), for a file ~1.5 times as large (benches/README.md).
+    workbook.set_zip_compression_level(1);
     // Stream rows to temporary files beside the destination, not to a shared /tmp.
     if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         workbook.set_tempdir(dir).map_err(xlsx_err)?;
