@@ -103,7 +103,10 @@ impl FromStr for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Hex on the stack: an inventory writes a million of these.
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut hex).expect("64 hex digits for 32 bytes");
+        s.serialize_str(std::str::from_utf8(&hex).expect("hex is ASCII"))
     }
 }
 

@@ -75,7 +75,8 @@ impl FromStr for DocId {
 
 impl Serialize for DocId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut text = [0u8; ulid::ULID_LEN];
+        s.serialize_str(self.0.array_to_str(&mut text))
     }
 }
 
