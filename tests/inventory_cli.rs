@@ -787,6 +787,32 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     admin
         .fuda(&["inventory", p(&share), "--out", p(&out)])
         .expect(0);
+    // A device or FIFO given as --out (`--out /dev/null`) is refused, never replaced by a
+    // regular file.
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for format in ["xlsx", "csv", "json"] {
+        let run = admin
+            .fuda(&[
+                "inventory",
+                p(&share),
+                "--format",
+                format,
+                "--out",
+                p(&fifo),
+            ])
+            .expect(2);
+        assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -99,7 +99,7 @@ fn main() -> ExitCode {
             if output::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("fuda: {e:#}");
+            eprintln!("fuda: {}", output::describe(&e));
             cmd::exit_error()
         }
     }

@@ -10,6 +10,23 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// An error and its causes, one after another, leaving out a cause whose text an earlier
+/// message already quotes (library errors often name their cause in their own message).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Display width of a string in a terminal (East Asian wide characters count two columns).
 pub fn width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
@@ -70,6 +87,19 @@ pub fn timestamp(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cause_quoted_by_its_error_is_said_once() {
+        let io = std::io::Error::other("disk full");
+        let quoted = anyhow::Error::new(std::io::Error::other(format!("cannot write x: {io}")))
+            .context("saving the ledger");
+        assert_eq!(
+            describe(&quoted),
+            "saving the ledger: cannot write x: disk full"
+        );
+        let chained = anyhow::Error::new(io).context("cannot write x");
+        assert_eq!(describe(&chained), "cannot write x: disk full");
+    }
+
     use super::*;
 
     #[test]

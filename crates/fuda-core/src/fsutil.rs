@@ -40,6 +40,17 @@ pub fn create_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
+/// Refuses a destination that exists and is not a regular file or a symbolic link.
+fn refuse_special(dest: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a device, folder, FIFO or socket) and writing would replace it; name a file",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A temporary file next to its destination; removed on drop unless committed.
 pub struct TempSibling {
     path: PathBuf,
@@ -47,8 +58,12 @@ pub struct TempSibling {
 }
 
 impl TempSibling {
-    /// Creates `.<name>.fuda-tmp-<random>` in `dest`'s directory with `mode`.
+    /// Creates `.<name>.fuda-tmp-<random>` in `dest`'s directory with `mode`. Fails with
+    /// [`io::ErrorKind::InvalidInput`] when `dest` exists and is neither a regular file nor
+    /// a symbolic link: committing would replace a device (`/dev/null`), a FIFO or a socket
+    /// with a regular file.
     pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
+        refuse_special(dest)?;
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -90,9 +105,13 @@ impl TempSibling {
         &self.path
     }
 
-    /// Flushes to disk and renames over `dest`, then syncs the directory.
+    /// Flushes to disk and renames over `dest`, then syncs the directory; refuses, like
+    /// [`TempSibling::new`], to replace anything but a regular file or a symbolic link.
     pub fn commit(self, dest: &Path) -> io::Result<()> {
-        self.publish(dest, |tmp, dest| fs::rename(tmp, dest))
+        self.publish(dest, |tmp, dest| {
+            refuse_special(dest)?;
+            fs::rename(tmp, dest)
+        })
     }
 
     /// Like [`TempSibling::commit`] but never replaces an existing `dest`: fails with
@@ -185,5 +204,45 @@ mod tests {
         let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(entries(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn a_fifo_or_a_folder_is_never_replaced_and_nothing_is_left_behind() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let folder = dir.path().join("folder");
+        fs::create_dir(&folder).unwrap();
+        for dest in [&fifo, &folder] {
+            let err = TempSibling::new(dest, 0o600).err().unwrap();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::InvalidInput,
+                "{}",
+                dest.display()
+            );
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        // Made a FIFO after the temp file was created: commit refuses too.
+        let late = dir.path().join("late");
+        let mut tmp = TempSibling::new(&late, 0o600).unwrap();
+        tmp.file().write_all(b"x").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&late)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            tmp.commit(&late).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(fs::symlink_metadata(&late).unwrap().file_type().is_fifo());
+        assert_eq!(entries(dir.path()), ["folder", "late", "pipe"]);
     }
 }
