@@ -262,6 +262,26 @@ impl Inventory {
         serde_json::from_value(head).map_err(|e| e.to_string())
     }
 
+    /// An inventory of `/s` holding just `files`, taken at time 0 (for tests).
+    #[cfg(test)]
+    pub(crate) fn of_files(files: Vec<FileEntry>) -> Inventory {
+        Inventory {
+            format: FORMAT.into(),
+            version: VERSION,
+            generated_at: 0,
+            policy: PolicyInfo {
+                id: "default".into(),
+                version: 1,
+            },
+            roots: vec!["/s".into()],
+            summary: Summary::default(),
+            rows: Vec::new(),
+            findings: Vec::new(),
+            review: None,
+            files,
+        }
+    }
+
     /// Whether a person needs to look at something (the CLI exits 1).
     pub fn has_findings(&self) -> bool {
         !self.findings.is_empty()

@@ -258,7 +258,6 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{PolicyInfo, Summary, FORMAT, VERSION};
 
     fn entry(path: &str, doc: Option<DocId>, level: Option<&str>, sha: u8) -> FileEntry {
         FileEntry {
@@ -290,21 +289,7 @@ mod tests {
     }
 
     fn inventory(files: Vec<FileEntry>) -> Inventory {
-        Inventory {
-            format: FORMAT.into(),
-            version: VERSION,
-            generated_at: 0,
-            policy: PolicyInfo {
-                id: "default".into(),
-                version: 1,
-            },
-            roots: vec!["/s".into()],
-            summary: Summary::default(),
-            rows: Vec::new(),
-            findings: Vec::new(),
-            review: None,
-            files,
-        }
+        Inventory::of_files(files)
     }
 
     #[test]

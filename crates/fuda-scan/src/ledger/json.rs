@@ -109,7 +109,7 @@ pub fn write(inventory: &Inventory, dest: &Path) -> Result<(), LedgerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{FileEntry, FORMAT, VERSION};
+    use crate::inventory::FileEntry;
 
     fn review() -> Option<Review> {
         Some(Review {
@@ -134,19 +134,8 @@ mod tests {
             })
             .collect();
         Inventory {
-            format: FORMAT.into(),
-            version: VERSION,
-            generated_at: 1_795_000_000,
-            policy: PolicyInfo {
-                id: "default".into(),
-                version: 1,
-            },
-            roots: vec!["/s".into()],
-            summary: Summary::default(),
-            rows: Vec::new(),
-            findings: Vec::new(),
             review,
-            files,
+            ..Inventory::of_files(files)
         }
     }
 
