@@ -240,7 +240,7 @@ impl fmt::Debug for SignedLabel {
 }
 
 /// The verification status of a file's label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Signed by a known key, content unchanged since labeling.
@@ -252,6 +252,7 @@ pub enum Status {
     /// The signature does not match the record, or the record is corrupt.
     Tampered,
     /// No label.
+    #[default]
     Missing,
 }
 

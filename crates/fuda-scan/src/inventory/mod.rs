@@ -112,8 +112,8 @@ pub struct PolicyInfo {
     pub version: u32,
 }
 
-/// One file as the inventory saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One file as the inventory saw it (the default: a file without a label).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// Absolute path, Unicode NFC.
     pub path: String,
@@ -442,26 +442,11 @@ fn read_entry(
             .map(|m| FileStamp::of(&m)),
     };
     let mut entry = FileEntry {
-        path: String::new(),
         root: found.root,
         size: stamp.map_or(0, |s| s.size),
         modified: stamp.map_or(0, |s| s.mtime.0),
-        status: Status::Missing,
-        store: None,
         protected,
-        doc: None,
-        level: None,
-        owner: None,
-        dept: None,
-        asset: None,
-        method: None,
-        set_at: None,
-        flags: Vec::new(),
-        origin: None,
-        signer: None,
-        problem: None,
-        sha256: None,
-        row: None,
+        ..FileEntry::default()
     };
     match result {
         Ok(file) => fill(&mut entry, file),

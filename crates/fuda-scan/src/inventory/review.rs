@@ -264,27 +264,15 @@ mod tests {
             path: path.into(),
             root: "/s".into(),
             size: 1,
-            modified: 0,
             status: if level.is_some() {
                 Status::Valid
             } else {
                 Status::Missing
             },
-            store: None,
-            protected: false,
             doc,
             level: level.map(str::to_owned),
-            owner: None,
-            dept: None,
-            asset: None,
-            method: None,
-            set_at: None,
-            flags: Vec::new(),
-            origin: None,
-            signer: None,
-            problem: None,
             sha256: Some(Digest([sha; 32])),
-            row: None,
+            ..FileEntry::default()
         }
     }
 

@@ -293,23 +293,9 @@ mod tests {
             path: path.into(),
             root: "/s".into(),
             size: 1,
-            modified: 0,
             status: Status::Valid,
-            store: None,
-            protected: false,
-            doc: None,
             level: Some(level.into()),
-            owner: None,
-            dept: None,
-            asset: None,
-            method: None,
-            set_at: None,
-            flags: Vec::new(),
-            origin: None,
-            signer: None,
-            problem: None,
-            sha256: None,
-            row: None,
+            ..FileEntry::default()
         }
     }
 
