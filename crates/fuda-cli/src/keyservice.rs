@@ -82,14 +82,19 @@ pub fn connect(session: &Session) -> Result<Connection> {
     }
 }
 
-/// This machine's name, as the registry and the audit log record it.
+/// This machine's name, as the registry and the audit log record it; read once per
+/// process (`fuda watch` records it with every label it applies).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into())
+    })
+    .clone()
 }
 
 /// The audit record of a label applied to `path` on `host` (`previous`: the level before).
