@@ -75,5 +75,6 @@ measure "fuda inventory --format json (cold)" "$fuda" inventory "$tree" --format
 measure "fuda inventory --format json (repeat)" "$fuda" inventory "$tree" --format json --out "$dir/inv.json" -q
 rm -f "${caches[0]}" # every signature verified again, contents known from the digest cache
 measure "fuda inventory --format json (memo forgotten)" "$fuda" inventory "$tree" --format json --out "$dir/inv.json" -q
+measure "fuda inventory --since (repeat, review)" "$fuda" inventory "$tree" --format json --since "$dir/inv.json" --out "$dir/inv2.json" -q
 measure "fuda inventory --format xlsx (repeat)" "$fuda" inventory "$tree" --out "$dir/inv.xlsx" -q
 measure "fuda inventory EMPTY (process baseline)" "$fuda" inventory "$HOME" --format json --out "$dir/empty.json" -q

@@ -1,14 +1,14 @@
 //! `fuda inventory`: the confidential-asset ledger (情報資産管理台帳) and the yearly review.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use fuda_core::labeling::Labeler;
 use fuda_core::policy::Language;
 use fuda_scan::inventory::registry::{RegisteredDocument, Registry, Revoked};
-use fuda_scan::inventory::{self, Inventory, Options, Severity};
+use fuda_scan::inventory::{self, Inventory, Options, Previous, Severity};
 use fuda_scan::ledger::{self, Format};
 use fuda_scan::memory::{self, LabelMemory, Recollection};
 
@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let session = Session::load(args.policy.as_deref())?;
     let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
-        Some(path) => Some(Inventory::load(path)?),
+        Some(path) => Some(Previous::load(path)?),
         None => None,
     };
     let registry = if args.from_service {
@@ -152,6 +152,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             now: Some(now),
             memory,
             registry,
+            // The per-file records wait beside the ledger, as the workbook's parts do.
+            spill_dir: plan
+                .out
+                .as_ref()
+                .and_then(|o| o.parent())
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(Path::to_owned),
         },
     )?;
     session.save_memo();
@@ -165,12 +172,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             match plan.format {
                 Format::Json => ledger::json::to_writer(&inv, &mut stdout),
-                _ => stdout.write_all(&ledger::csv::render(
+                _ => ledger::csv::write_sheet(
                     ledger::sheets(&inv, &session.policy, plan.lang)
                         .into_iter()
                         .next()
                         .expect("the ledger sheet"),
-                )),
+                    &mut stdout,
+                ),
             }
             .context("writing to stdout")?;
             stdout.flush().context("writing to stdout")?;

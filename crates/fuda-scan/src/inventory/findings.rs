@@ -21,9 +21,8 @@
 use std::path::Path;
 
 use fuda_core::label::{Flag, Status};
-use fuda_core::policy::Policy;
+use fuda_core::policy::{Asset, Policy};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
@@ -267,37 +266,31 @@ fn windows_length(file: &FileEntry) -> usize {
     3 + below.encode_utf16().count()
 }
 
-/// Checks every file against the policy.
-pub fn check(
-    policy: &Policy,
-    files: &[FileEntry],
-    unreadable: &[(std::path::PathBuf, String)],
-) -> Vec<Finding> {
-    let expect = Expectations::new(policy);
-    let mut out = Vec::new();
-    for (path, reason) in unreadable {
-        out.push(Finding::new(
-            FindingKind::Unreadable,
-            super::display_path(path),
-            None,
-            format!("cannot be read ({reason}); the inventory is incomplete here"),
-            format!("読み取れません ({reason})。この場所の棚卸は不完全です"),
-        ));
-    }
-    out.par_extend(files.par_iter().flat_map_iter(|file| {
-        let mut found = Vec::new();
-        check_file(policy, &expect, file, &mut found);
-        found
-    }));
-    out
+/// The findings for folders and files the walk could not read.
+pub fn unreadable(unreadable: &[super::walk::Unreadable]) -> Vec<Finding> {
+    unreadable
+        .iter()
+        .map(|(path, reason)| {
+            Finding::new(
+                FindingKind::Unreadable,
+                super::display_path(path),
+                None,
+                format!("cannot be read ({reason}); the inventory is incomplete here"),
+                format!("読み取れません ({reason})。この場所の棚卸は不完全です"),
+            )
+        })
+        .collect()
 }
 
-fn check_file(
-    policy: &Policy,
+/// Checks one file against the policy; `asset` is the policy asset of its row
+/// ([`super::rows::row_of`]).
+pub fn check_file(
     expect: &Expectations<'_>,
     file: &FileEntry,
+    asset: Option<&Asset>,
     out: &mut Vec<Finding>,
 ) {
+    let policy = expect.policy;
     let path = Path::new(&file.path);
     let mut push = |kind, detail: String, detail_ja: String| {
         out.push(Finding::new(
@@ -390,11 +383,6 @@ fn check_file(
             ),
         );
     }
-    let asset = file
-        .asset
-        .as_deref()
-        .and_then(|a| policy.asset(a))
-        .or_else(|| policy.asset_for(super::envelope::plaintext_name(path), Some(level_id)));
     let personal = file.flags.iter().any(|f| {
         matches!(
             f,

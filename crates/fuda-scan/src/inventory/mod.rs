@@ -1,19 +1,22 @@
 //! The inventory: every file under some roots, its verified label, the ledger rows it
 //! forms, the problems a person must look at, and what changed since the last inventory.
 //!
-//! [`build`] walks the roots in parallel ([`walk`]), reads and verifies each file's label
-//! through the [`Labeler`] (xattr, OOXML, sidecar; protected `*.fuda` files through
-//! [`envelope`]), groups the files into ledger rows ([`rows`]: one row per policy asset,
+//! [`build`] walks the roots in path order ([`walk`]), reads and verifies each file's label
+//! on every core through the [`Labeler`] (xattr, OOXML, sidecar; protected `*.fuda` files
+//! through [`envelope`]), groups the files into ledger rows ([`rows`]: one row per policy asset,
 //! otherwise one per folder and level), lists the [findings](findings) and, given the
 //! previous inventory, the [review](review) of what was added, removed, reclassified and
 //! moved; given the label memory of `fuda watch`, the labels it [restored](remembered) and
-//! the ones gone without a known cause. The result is plain data: the [`crate::ledger`] module writes it as xlsx, CSV
-//! or JSON, and the JSON form is read back by [`Inventory::load`] for the next review.
+//! the ones gone without a known cause. The result is plain data: the [`crate::ledger`]
+//! module writes it as xlsx, CSV or JSON, and the JSON form is read back by [`Previous::load`] for the next review.
+//! The per-file records wait in a temporary file ([`files`]), so memory does not grow
+//! with the number of files (except for the review, which keeps a small [`review::Trace`]
+//! per file, and the findings).
 //!
 //! ```no_run
 //! # fn demo(labeler: &fuda_core::labeling::Labeler<'_>) -> Result<(), fuda_scan::inventory::InventoryError> {
 //! use fuda_scan::inventory::{self, Options};
-//! let previous = inventory::Inventory::load("last-year.json".as_ref())?;
+//! let previous = inventory::Previous::load("last-year.json".as_ref())?;
 //! let inv = inventory::build(labeler, &["/srv/share".into()], &Options {
 //!     previous: Some(previous),
 //!     ..Options::default()
@@ -23,6 +26,7 @@
 //! ```
 
 pub mod envelope;
+pub mod files;
 pub mod findings;
 pub mod registry;
 pub mod remembered;
@@ -42,8 +46,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+pub use files::FileList;
 pub use findings::{Finding, FindingKind, Severity};
-pub use review::{Change, ChangeKind, Review};
+pub use review::{Change, ChangeKind, Previous, Review};
 pub use rows::AssetRow;
 
 /// The `format` value of an inventory JSON document.
@@ -82,6 +87,14 @@ pub enum InventoryError {
         /// What is wrong.
         reason: String,
     },
+    /// The temporary file that holds the per-file records could not be written.
+    #[error("cannot write the inventory's temporary file in {dir} ({source}); free some space there, or choose another folder with --out or TMPDIR")]
+    Spill {
+        /// Its folder.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Running the workers failed.
     #[error("cannot start the worker threads: {0}")]
     Threads(String),
@@ -93,7 +106,7 @@ pub struct Options {
     /// Worker threads (0 = one per core).
     pub jobs: usize,
     /// The previous inventory, for the review and for labels that disappeared.
-    pub previous: Option<Inventory>,
+    pub previous: Option<Previous>,
     /// Time of the inventory (Unix seconds); `None` means now.
     pub now: Option<i64>,
     /// What the label memory of `fuda watch` knows about these roots (restored and lost
@@ -101,6 +114,9 @@ pub struct Options {
     pub memory: Option<crate::memory::Recollection>,
     /// The key service's registry, for revoked documents still on disk.
     pub registry: Option<registry::Registry>,
+    /// Where the per-file records wait until the ledger is written ([`files`]); `None`
+    /// means the system's temporary folder.
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// The policy an inventory was made under.
@@ -208,6 +224,21 @@ pub struct Summary {
     pub findings: usize,
 }
 
+impl Summary {
+    /// Counts one file.
+    fn count(&mut self, f: &FileEntry) {
+        self.files += 1;
+        match f.status {
+            Status::Valid => self.valid += 1,
+            Status::Stale => self.stale += 1,
+            Status::Unverified => self.unverified += 1,
+            Status::Tampered => self.tampered += 1,
+            Status::Missing => self.missing += 1,
+        }
+        self.protected += usize::from(f.protected);
+    }
+}
+
 /// A complete inventory.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Inventory {
@@ -231,37 +262,10 @@ pub struct Inventory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
     /// Every file (ファイル明細), sorted by path.
-    pub files: Vec<FileEntry>,
+    pub files: FileList,
 }
 
 impl Inventory {
-    /// Reads an inventory JSON written earlier (for `--since`).
-    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let bytes = std::fs::read(path).map_err(|source| InventoryError::PreviousRead {
-            path: path.to_owned(),
-            source,
-        })?;
-        Inventory::from_json(&bytes).map_err(|reason| InventoryError::PreviousInvalid {
-            path: path.to_owned(),
-            reason,
-        })
-    }
-
-    /// Parses inventory JSON; the error says what is wrong.
-    pub fn from_json(bytes: &[u8]) -> Result<Inventory, String> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let head: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if head.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(format!("no \"format\": \"{FORMAT}\" field"));
-        }
-        match head.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(VERSION) => {}
-            Some(v) => return Err(format!("version {v}, this fuda reads version {VERSION}")),
-            None => return Err("no \"version\" field".into()),
-        }
-        serde_json::from_value(head).map_err(|e| e.to_string())
-    }
-
     /// An inventory of `/s` holding just `files`, taken at time 0 (for tests).
     #[cfg(test)]
     pub(crate) fn of_files(files: Vec<FileEntry>) -> Inventory {
@@ -278,7 +282,7 @@ impl Inventory {
             rows: Vec::new(),
             findings: Vec::new(),
             review: None,
-            files,
+            files: files.into(),
         }
     }
 
@@ -307,6 +311,12 @@ fn into_display_path(path: PathBuf) -> String {
 }
 
 /// Builds the inventory of `roots` with the labeler's policy and trust store.
+///
+/// The files stream through in path order: a walker lists folders, the workers read and
+/// verify labels a chunk at a time, and this thread sums each chunk, in order, into the
+/// ledger rows and the counts and appends its records to the [`files`] spill. Memory
+/// holds a bounded number of chunks, the rows and the findings; only the review
+/// (`previous`) keeps a [`review::Trace`] of every file.
 pub fn build(
     labeler: &Labeler<'_>,
     roots: &[PathBuf],
@@ -324,46 +334,54 @@ pub fn build(
         })?;
         absolute_roots.push(abs);
     }
+    let walk_roots = walk::roots(&absolute_roots)?;
+    let spill_dir = options.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let spill_error = |source| InventoryError::Spill {
+        dir: spill_dir.clone(),
+        source,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs)
         .build()
         .map_err(|e| InventoryError::Threads(e.to_string()))?;
-    let (mut files, unreadable) = pool.install(|| {
-        let mut walked = walk::walk(&absolute_roots)?;
-        // Nested or repeated roots must not count a file twice.
-        walked.files.sort_unstable_by(|a, b| {
-            a.path
-                .as_os_str()
-                .as_encoded_bytes()
-                .cmp(b.path.as_os_str().as_encoded_bytes())
-        });
-        walked.files.dedup_by(|a, b| a.path == b.path);
-        // Files in path order, so that a chunk is mostly one folder: its sidecar index
-        // is read once and its signatures are verified in one batch.
-        // Each chunk is moved into its entries, so a path is not held twice.
-        let files: Vec<FileEntry> = std::mem::take(&mut walked.files)
-            .into_par_iter()
-            .chunks(CHUNK)
-            .flat_map_iter(|chunk| read_entries(labeler, chunk))
-            .collect();
-        Ok::<_, InventoryError>((files, walked.unreadable))
-    })?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
 
     let policy = labeler.policy;
-    let (rows, mut findings) = pool.install(|| {
-        let rows = rows::group(policy, &mut files, now);
-        (rows, findings::check(policy, &files, &unreadable))
-    });
-    if let Some(registry) = &options.registry {
-        findings.extend(registry::findings(registry, &files, policy.utc_offset));
-    }
+    let reader = ChunkReader {
+        labeler,
+        expect: findings::Expectations::new(policy),
+        revoked: options
+            .registry
+            .as_ref()
+            .map(|r| registry::RevokedDocuments::new(r, policy.utc_offset)),
+    };
+    let mut sums = Sums {
+        grouper: rows::Grouper::new(policy),
+        summary: Summary::default(),
+        findings: Vec::new(),
+        traces: options.previous.as_ref().map(|_| Vec::new()),
+        watched: options.memory.as_ref().map(remembered::Watched::new),
+        spill: files::Spill::new(&spill_dir).map_err(spill_error)?,
+    };
+    let unreadable =
+        stream(&pool, &walk_roots, &reader, |chunk| sums.add(chunk)).map_err(spill_error)?;
+
+    let Sums {
+        grouper,
+        mut summary,
+        findings: file_findings,
+        traces,
+        watched,
+        spill,
+    } = sums;
+    let rows = grouper.finish(now);
+    let mut findings = findings::unreadable(&unreadable);
+    findings.extend(file_findings);
     let review = options.previous.as_ref().map(|previous| {
-        let (review, disappeared) = review::diff(previous, &files);
+        let (review, disappeared) = review::diff(previous, traces.as_deref().unwrap_or_default());
         findings.extend(disappeared);
         review
     });
-    if let Some(memory) = &options.memory {
+    if let (Some(memory), Some(watched)) = (&options.memory, &watched) {
         let already = findings
             .iter()
             .filter(|f| f.kind == FindingKind::LabelDisappeared)
@@ -371,29 +389,14 @@ pub fn build(
             .collect();
         findings.extend(remembered::findings(
             memory,
-            &files,
+            watched,
             &already,
             policy.utc_offset,
         ));
     }
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path).cmp(&(b.severity, b.kind, &b.path)));
-
-    let mut summary = Summary {
-        files: files.len(),
-        rows: rows.len(),
-        findings: findings.len(),
-        ..Summary::default()
-    };
-    for f in &files {
-        match f.status {
-            Status::Valid => summary.valid += 1,
-            Status::Stale => summary.stale += 1,
-            Status::Unverified => summary.unverified += 1,
-            Status::Tampered => summary.tampered += 1,
-            Status::Missing => summary.missing += 1,
-        }
-        summary.protected += usize::from(f.protected);
-    }
+    summary.rows = rows.len();
+    summary.findings = findings.len();
     Ok(Inventory {
         format: FORMAT.into(),
         version: VERSION,
@@ -402,13 +405,134 @@ pub fn build(
             id: policy.id.clone(),
             version: policy.version,
         },
-        roots: absolute_roots.iter().map(|r| display_path(r)).collect(),
+        roots: walk_roots.iter().map(|(r, _)| display_path(r)).collect(),
         summary,
         rows,
         findings,
         review,
-        files,
+        files: spill.finish().map_err(spill_error)?,
     })
+}
+
+/// Chunks read ahead of the one being summed, at most (bounds the memory).
+const WINDOW: usize = 8;
+
+/// Walks `roots` in path order, reads the chunks on `pool` and hands them to `sum` in
+/// walk order. Returns what could not be read; stops at `sum`'s first error.
+fn stream<'p>(
+    pool: &rayon::ThreadPool,
+    roots: &[(PathBuf, bool)],
+    reader: &ChunkReader<'_, 'p>,
+    mut sum: impl FnMut(ReadChunk<'p>) -> std::io::Result<()>,
+) -> std::io::Result<Vec<walk::Unreadable>> {
+    use std::sync::mpsc;
+    std::thread::scope(|s| {
+        let (found_tx, found_rx) = mpsc::sync_channel::<Vec<walk::Found>>(WINDOW);
+        let walker = s.spawn(move || walk::ordered(roots, CHUNK, |c| found_tx.send(c).is_ok()));
+        // A chunk is taken up only with a token; a token comes back when a chunk has been
+        // summed, so no more than WINDOW chunks are ever read and waiting.
+        let (token_tx, token_rx) = mpsc::channel::<()>();
+        for _ in 0..WINDOW {
+            token_tx.send(()).expect("the receiver is here");
+        }
+        let (read_tx, read_rx) = mpsc::channel::<(usize, ReadChunk<'p>)>();
+        s.spawn(move || {
+            let feed = std::iter::from_fn(move || {
+                token_rx.recv().ok()?;
+                found_rx.recv().ok()
+            });
+            pool.install(|| {
+                feed.enumerate()
+                    .par_bridge()
+                    .for_each_with(read_tx, |tx, (i, chunk)| {
+                        // The summing side has stopped when this fails.
+                        let _ = tx.send((i, reader.read(chunk)));
+                    })
+            });
+        });
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (i, chunk) in read_rx {
+            waiting.insert(i, chunk);
+            while let Some(chunk) = waiting.remove(&next) {
+                sum(chunk)?;
+                next += 1;
+                // The reader may be done and gone: no more tokens are needed then.
+                let _ = token_tx.send(());
+            }
+        }
+        Ok(walker.join().expect("the walker does not panic"))
+    })
+}
+
+/// What the workers need to read a chunk.
+struct ChunkReader<'a, 'p> {
+    labeler: &'a Labeler<'p>,
+    expect: findings::Expectations<'p>,
+    revoked: Option<registry::RevokedDocuments<'a>>,
+}
+
+/// A chunk of files as the workers read it.
+struct ReadChunk<'p> {
+    entries: Vec<FileEntry>,
+    /// The policy asset of each entry's row, for those in a row.
+    assets: Vec<Option<&'p fuda_core::policy::Asset>>,
+    findings: Vec<Finding>,
+    /// The entries' records for the spill.
+    lines: Vec<u8>,
+}
+
+impl<'p> ChunkReader<'_, 'p> {
+    fn read(&self, chunk: Vec<walk::Found>) -> ReadChunk<'p> {
+        let policy = self.labeler.policy;
+        let mut entries = read_entries(self.labeler, chunk);
+        let mut assets = Vec::with_capacity(entries.len());
+        let mut findings = Vec::new();
+        for entry in &mut entries {
+            let row = rows::row_of(policy, entry);
+            let asset = row.as_ref().and_then(|(_, a)| *a);
+            entry.row = row.map(|(id, _)| Arc::from(id));
+            findings::check_file(&self.expect, entry, asset, &mut findings);
+            findings.extend(self.revoked.as_ref().and_then(|r| r.finding(entry)));
+            assets.push(asset);
+        }
+        let lines = files::Spill::lines(&entries);
+        ReadChunk {
+            entries,
+            assets,
+            findings,
+            lines,
+        }
+    }
+}
+
+/// What is summed as the chunks come in, in path order.
+struct Sums<'p> {
+    grouper: rows::Grouper<'p>,
+    summary: Summary,
+    findings: Vec<Finding>,
+    traces: Option<Vec<review::Trace>>,
+    watched: Option<remembered::Watched>,
+    spill: files::Spill,
+}
+
+impl<'p> Sums<'p> {
+    fn add(&mut self, chunk: ReadChunk<'p>) -> std::io::Result<()> {
+        for (entry, asset) in chunk.entries.iter().zip(chunk.assets) {
+            self.summary.count(entry);
+            if let Some(row) = &entry.row {
+                self.grouper.add(entry, row, asset);
+            }
+            if let Some(traces) = &mut self.traces {
+                traces.push(review::Trace::from(entry));
+            }
+            if let Some(watched) = &mut self.watched {
+                watched.note(entry);
+            }
+        }
+        self.findings.extend(chunk.findings);
+        self.spill.push(&chunk.lines, chunk.entries.len())
+    }
 }
 
 /// Files read and verified together by one worker (one signature batch).

@@ -46,47 +46,58 @@ pub struct Registry {
     pub documents: Vec<RegisteredDocument>,
 }
 
-/// The findings of comparing `files` with `registry`: revoked documents still on disk.
-pub fn findings(registry: &Registry, files: &[FileEntry], offset: time::UtcOffset) -> Vec<Finding> {
-    let revoked: HashMap<&str, (&RegisteredDocument, &Revoked)> = registry
-        .documents
-        .iter()
-        .filter_map(|d| d.revoked.as_ref().map(|r| (d.id.as_str(), (d, r))))
-        .collect();
-    if revoked.is_empty() {
-        return Vec::new();
+/// The registry's revoked documents by id, to check files against one at a time.
+pub struct RevokedDocuments<'r> {
+    by_id: HashMap<&'r str, (&'r RegisteredDocument, &'r Revoked)>,
+    offset: time::UtcOffset,
+}
+
+impl<'r> RevokedDocuments<'r> {
+    /// The revoked documents of `registry`; dates are shown at `offset` from UTC.
+    pub fn new(registry: &'r Registry, offset: time::UtcOffset) -> RevokedDocuments<'r> {
+        RevokedDocuments {
+            by_id: registry
+                .documents
+                .iter()
+                .filter_map(|d| d.revoked.as_ref().map(|r| (d.id.as_str(), (d, r))))
+                .collect(),
+            offset,
+        }
     }
-    files
-        .iter()
-        .filter_map(|f| {
-            let doc = f.doc.as_ref()?.to_string();
-            let (d, r) = revoked.get(doc.as_str())?;
-            let when = crate::ledger::date(r.at, offset);
-            let copy = if f.protected {
-                "nobody can open it any more"
-            } else {
-                "this unprotected copy is still readable"
-            };
-            let copy_ja = if f.protected {
-                "もう誰も開けません"
-            } else {
-                "この暗号化されていないコピーは読めてしまいます"
-            };
-            Some(Finding::new(
-                FindingKind::RevokedStillPresent,
-                f.path.clone(),
-                f.level.clone(),
-                format!(
-                    "document {doc} ({}, owner {}) was revoked by {} on {when}; {copy}: delete the file or ask the owner for a current version",
-                    d.name, d.owner, r.by
-                ),
-                format!(
-                    "文書 {doc}（{}、所有者 {}）は {when} に {} が失効させました。{copy_ja}。ファイルを削除するか、所有者に最新版を依頼してください",
-                    d.name, d.owner, r.by
-                ),
-            ))
-        })
-        .collect()
+
+    /// The `revoked-still-present` finding for `f`, when its label names a revoked
+    /// document.
+    pub fn finding(&self, f: &FileEntry) -> Option<Finding> {
+        if self.by_id.is_empty() {
+            return None;
+        }
+        let doc = f.doc.as_ref()?.to_string();
+        let (d, r) = self.by_id.get(doc.as_str())?;
+        let when = crate::ledger::date(r.at, self.offset);
+        let copy = if f.protected {
+            "nobody can open it any more"
+        } else {
+            "this unprotected copy is still readable"
+        };
+        let copy_ja = if f.protected {
+            "もう誰も開けません"
+        } else {
+            "この暗号化されていないコピーは読めてしまいます"
+        };
+        Some(Finding::new(
+            FindingKind::RevokedStillPresent,
+            f.path.clone(),
+            f.level.clone(),
+            format!(
+                "document {doc} ({}, owner {}) was revoked by {} on {when}; {copy}: delete the file or ask the owner for a current version",
+                d.name, d.owner, r.by
+            ),
+            format!(
+                "文書 {doc}（{}、所有者 {}）は {when} に {} が失効させました。{copy_ja}。ファイルを削除するか、所有者に最新版を依頼してください",
+                d.name, d.owner, r.by
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +136,11 @@ mod tests {
             file("/srv/old-plain.dxf", a, false),
             file("/srv/current.dxf.fuda", b, true),
         ];
-        let found = findings(&registry, &files, time::UtcOffset::UTC);
+        let findings = |registry: &Registry| -> Vec<Finding> {
+            let revoked = RevokedDocuments::new(registry, time::UtcOffset::UTC);
+            files.iter().filter_map(|f| revoked.finding(f)).collect()
+        };
+        let found = findings(&registry);
         let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/srv/old.dxf.fuda", "/srv/old-plain.dxf"]);
         assert!(found
@@ -136,6 +151,6 @@ mod tests {
             "{}",
             found[1].detail
         );
-        assert!(findings(&Registry::default(), &files, time::UtcOffset::UTC).is_empty());
+        assert!(findings(&Registry::default()).is_empty());
     }
 }

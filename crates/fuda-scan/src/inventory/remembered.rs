@@ -23,12 +23,40 @@ fn when(at: i64, offset: time::UtcOffset) -> String {
         .unwrap_or_else(|| at.to_string())
 }
 
-/// The findings the memory adds; `already` holds paths that have a `label-disappeared`
-/// finding from the review, so that a file is not listed twice. Times are shown at
-/// `offset` from UTC (the policy's `utc_offset`).
+/// What the inventory found at the paths the memory knows as labeled: whether each file
+/// is there and unlabeled (noted one file at a time, as the inventory reads them).
+#[derive(Debug, Default)]
+pub struct Watched {
+    unlabeled_now: HashMap<String, bool>,
+}
+
+impl Watched {
+    /// The paths `memory` knows as labeled, none of them seen yet.
+    pub fn new(memory: &Recollection) -> Watched {
+        Watched {
+            unlabeled_now: memory
+                .labels
+                .iter()
+                .map(|r| (display_path(&r.path), false))
+                .collect(),
+        }
+    }
+
+    /// Notes what the inventory found in `file`.
+    pub fn note(&mut self, file: &FileEntry) {
+        if let Some(unlabeled) = self.unlabeled_now.get_mut(file.path.as_str()) {
+            *unlabeled = file.status == Status::Missing && file.problem.is_none();
+        }
+    }
+}
+
+/// The findings the memory adds, given what the inventory found at its paths
+/// (`watched`); `already` holds paths that have a `label-disappeared` finding from the
+/// review, so that a file is not listed twice. Times are shown at `offset` from UTC (the
+/// policy's `utc_offset`).
 pub fn findings(
     memory: &Recollection,
-    files: &[FileEntry],
+    watched: &Watched,
     already: &HashSet<String>,
     offset: time::UtcOffset,
 ) -> Vec<Finding> {
@@ -80,13 +108,10 @@ pub fn findings(
         .filter(|e| e.kind == EventKind::Lost)
         .map(|e| (display_path(&e.path), e.at))
         .collect();
-    let by_path: HashMap<&str, &FileEntry> = files.iter().map(|f| (f.path.as_str(), f)).collect();
     for r in &memory.labels {
         let path = display_path(&r.path);
-        let Some(file) = by_path.get(path.as_str()) else {
-            continue; // deleted since: not a lost label
-        };
-        if file.status != Status::Missing || file.problem.is_some() || already.contains(&path) {
+        // A file deleted since, or still labeled, has not lost its label.
+        if watched.unlabeled_now.get(&path) != Some(&true) || already.contains(&path) {
             continue;
         }
         let (level, doc) = (&r.label.level, r.label.doc);

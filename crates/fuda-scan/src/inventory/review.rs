@@ -8,14 +8,16 @@
 //! and has none now is also a `label-disappeared` finding: typically an editor that saved
 //! by writing a new file stripped the label.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use fuda_core::digest::Digest;
 use fuda_core::label::{DocId, Status};
 use serde::{Deserialize, Serialize};
 
 use super::findings::{Finding, FindingKind};
-use super::{FileEntry, Inventory};
+use std::path::Path;
+
+use super::{FileEntry, InventoryError, FORMAT, VERSION};
 
 /// What happened to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,69 +87,189 @@ pub struct Review {
     pub changes: Vec<Change>,
 }
 
-fn level_of(f: &FileEntry) -> Option<&str> {
+/// What the review needs to know of a file: enough to match it and to tell what changed
+/// (a few dozen bytes and the path, instead of the whole entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Trace {
+    /// Path (NFC).
+    pub path: Box<str>,
+    /// Document id from the label.
+    #[serde(default)]
+    pub doc: Option<DocId>,
+    /// Level id from the label.
+    #[serde(default)]
+    pub level: Option<Box<str>>,
+    /// Verification status.
+    pub status: Status,
+    /// Whether the entry records a problem (a file that could not be read has not lost
+    /// its label).
+    #[serde(default, rename = "problem", deserialize_with = "present")]
+    pub problem: bool,
+    /// Content digest.
+    #[serde(default)]
+    pub sha256: Option<Digest>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<serde::de::IgnoredAny>::deserialize(d)?.is_some())
+}
+
+impl From<&FileEntry> for Trace {
+    fn from(f: &FileEntry) -> Trace {
+        Trace {
+            path: f.path.as_str().into(),
+            doc: f.doc,
+            level: f.level.as_deref().map(Into::into),
+            status: f.status,
+            problem: f.problem.is_some(),
+            sha256: f.sha256,
+        }
+    }
+}
+
+/// The previous inventory, as the review needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Previous {
+    /// When it was taken, Unix seconds.
+    pub generated_at: i64,
+    /// Its files.
+    pub files: Vec<Trace>,
+}
+
+/// The parts of an inventory JSON the review reads; the rest is skipped as it streams by.
+#[derive(Deserialize)]
+struct PreviousJson {
+    #[allow(dead_code)] // checked while parsing, before the files
+    format: FormatTag,
+    #[allow(dead_code)]
+    version: VersionTag,
+    generated_at: i64,
+    files: Vec<Trace>,
+}
+
+/// The `format` field, accepted only when it is [`FORMAT`].
+struct FormatTag;
+
+impl<'de> Deserialize<'de> for FormatTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FormatTag, D::Error> {
+        let format = String::deserialize(d)?;
+        if format == FORMAT {
+            Ok(FormatTag)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "\"format\" is {format:?}, not \"{FORMAT}\""
+            )))
+        }
+    }
+}
+
+/// The `version` field, accepted only when it is [`VERSION`].
+struct VersionTag;
+
+impl<'de> Deserialize<'de> for VersionTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VersionTag, D::Error> {
+        match u64::deserialize(d)? {
+            v if v == u64::from(VERSION) => Ok(VersionTag),
+            v => Err(serde::de::Error::custom(format!(
+                "version {v}, this fuda reads version {VERSION}"
+            ))),
+        }
+    }
+}
+
+impl Previous {
+    /// Reads an inventory JSON written earlier (for `--since`), streaming: only the
+    /// traces of its files are kept.
+    pub fn load(path: &Path) -> Result<Previous, InventoryError> {
+        let file = std::fs::File::open(path).map_err(|source| InventoryError::PreviousRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        Previous::from_reader(&mut reader).map_err(|reason| InventoryError::PreviousInvalid {
+            path: path.to_owned(),
+            reason,
+        })
+    }
+
+    /// Parses inventory JSON (a byte-order mark is allowed); the error says what is wrong.
+    pub fn from_reader(reader: &mut impl std::io::BufRead) -> Result<Previous, String> {
+        let start = reader.fill_buf().map_err(|e| e.to_string())?;
+        if start.starts_with(b"\xEF\xBB\xBF") {
+            reader.consume(3);
+        }
+        let json: PreviousJson = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
+        Ok(Previous {
+            generated_at: json.generated_at,
+            files: json.files,
+        })
+    }
+}
+
+fn level_of(f: &Trace) -> Option<&str> {
     f.level.as_deref().filter(|_| f.status != Status::Missing)
 }
 
-/// Compares `files` with `previous`; returns the review and the `label-disappeared`
-/// findings.
-pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>) {
+/// Compares the files now (their traces, in any order) with `previous`; returns the
+/// review and the `label-disappeared` findings.
+pub fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
     let old = &previous.files;
     let mut old_used = vec![false; old.len()];
     let mut pairs: Vec<(usize, usize)> = Vec::new(); // (old, new)
     let mut new_used = vec![false; files.len()];
 
     // 1. Document id. Copies share an id: same path pairs first, then the rest in order.
-    let mut old_by_doc: HashMap<DocId, Vec<usize>> = HashMap::new();
-    for (i, f) in old.iter().enumerate() {
-        if let Some(d) = f.doc {
-            old_by_doc.entry(d).or_default().push(i);
-        }
-    }
-    let mut new_by_doc: BTreeMap<DocId, Vec<usize>> = BTreeMap::new();
-    for (i, f) in files.iter().enumerate() {
-        if let Some(d) = f.doc {
-            new_by_doc.entry(d).or_default().push(i);
-        }
-    }
-    for (doc, news) in &new_by_doc {
-        let Some(olds) = old_by_doc.get(doc) else {
-            continue;
-        };
-        for &n in news {
-            if let Some(&o) = olds
+    // Both sides as (doc, position) sorted: a few bytes per file instead of maps of lists.
+    let by_doc = |traces: &[Trace]| {
+        let mut sorted: Vec<(DocId, usize)> = traces
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((f.doc?, i)))
+            .collect();
+        sorted.sort_unstable();
+        sorted
+    };
+    let old_by_doc = by_doc(old);
+    for news in by_doc(files).chunk_by(|a, b| a.0 == b.0) {
+        let doc = news[0].0;
+        let from = old_by_doc.partition_point(|(d, _)| *d < doc);
+        let olds = &old_by_doc[from..];
+        let olds = &olds[..olds.partition_point(|(d, _)| *d == doc)];
+        for &(_, n) in news {
+            if let Some(&(_, o)) = olds
                 .iter()
-                .find(|&&o| !old_used[o] && old[o].path == files[n].path)
+                .find(|&&(_, o)| !old_used[o] && old[o].path == files[n].path)
             {
                 old_used[o] = true;
                 new_used[n] = true;
                 pairs.push((o, n));
             }
         }
-        for &n in news {
+        for &(_, n) in news {
             if new_used[n] {
                 continue;
             }
-            if let Some(&o) = olds.iter().find(|&&o| !old_used[o]) {
+            if let Some(&(_, o)) = olds.iter().find(|&&(_, o)| !old_used[o]) {
                 old_used[o] = true;
                 new_used[n] = true;
                 pairs.push((o, n));
             }
         }
     }
+    drop(old_by_doc);
 
     // 2. Path.
     let old_by_path: HashMap<&str, usize> = old
         .iter()
         .enumerate()
         .filter(|(i, _)| !old_used[*i])
-        .map(|(i, f)| (f.path.as_str(), i))
+        .map(|(i, f)| (&*f.path, i))
         .collect();
     for (n, f) in files.iter().enumerate() {
         if new_used[n] {
             continue;
         }
-        if let Some(&o) = old_by_path.get(f.path.as_str()) {
+        if let Some(&o) = old_by_path.get(&*f.path) {
             if !old_used[o] {
                 old_used[o] = true;
                 new_used[n] = true;
@@ -187,10 +309,10 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
             changes.push(Change {
                 kind: ChangeKind::Moved,
                 doc,
-                path: now.path.clone(),
-                previous_path: Some(then.path.clone()),
-                level: now.level.clone(),
-                previous_level: then.level.clone(),
+                path: now.path.to_string(),
+                previous_path: Some(then.path.to_string()),
+                level: now.level.as_deref().map(str::to_owned),
+                previous_level: then.level.as_deref().map(str::to_owned),
             });
         }
         let (lt, ln) = (level_of(then), level_of(now));
@@ -198,17 +320,17 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
             changes.push(Change {
                 kind: ChangeKind::Reclassified,
                 doc,
-                path: now.path.clone(),
-                previous_path: (then.path != now.path).then(|| then.path.clone()),
+                path: now.path.to_string(),
+                previous_path: (then.path != now.path).then(|| then.path.to_string()),
                 level: ln.map(str::to_owned),
                 previous_level: lt.map(str::to_owned),
             });
         }
-        if lt.is_some() && now.status == Status::Missing && now.problem.is_none() {
+        if lt.is_some() && now.status == Status::Missing && !now.problem {
             findings.push(Finding::new(
                 FindingKind::LabelDisappeared,
-                now.path.clone(),
-                then.level.clone(),
+                now.path.to_string(),
+                then.level.as_deref().map(str::to_owned),
                 format!(
                     "labeled {} (doc {}) in the previous inventory, no label now: a save or copy probably stripped it; restore the label with `fuda label set`",
                     lt.unwrap_or_default(),
@@ -226,7 +348,7 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
         changes.push(Change {
             kind: ChangeKind::Added,
             doc: f.doc,
-            path: f.path.clone(),
+            path: f.path.to_string(),
             previous_path: None,
             level: level_of(f).map(str::to_owned),
             previous_level: None,
@@ -236,7 +358,7 @@ pub fn diff(previous: &Inventory, files: &[FileEntry]) -> (Review, Vec<Finding>)
         changes.push(Change {
             kind: ChangeKind::Removed,
             doc: f.doc,
-            path: f.path.clone(),
+            path: f.path.to_string(),
             previous_path: None,
             level: None,
             previous_level: level_of(f).map(str::to_owned),
@@ -276,8 +398,15 @@ mod tests {
         }
     }
 
-    fn inventory(files: Vec<FileEntry>) -> Inventory {
-        Inventory::of_files(files)
+    fn inventory(files: Vec<FileEntry>) -> Previous {
+        Previous {
+            generated_at: 0,
+            files: traces(&files),
+        }
+    }
+
+    fn traces(files: &[FileEntry]) -> Vec<Trace> {
+        files.iter().map(Trace::from).collect()
     }
 
     #[test]
@@ -297,7 +426,7 @@ mod tests {
             // the unlabeled file moved: matched by content.
             entry("/s/old/plain.txt", None, None, 3),
         ];
-        let (review, findings) = diff(&before, &now);
+        let (review, findings) = diff(&before, &traces(&now));
         let kinds: Vec<(ChangeKind, &str)> = review
             .changes
             .iter()
@@ -315,5 +444,25 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].kind, FindingKind::LabelDisappeared);
         assert_eq!(findings[0].path, "/s/old/b.txt");
+    }
+
+    #[test]
+    fn the_previous_inventory_must_be_an_inventory_of_this_version() {
+        let parse = |text: &str| Previous::from_reader(&mut text.as_bytes());
+        let good = r#"{"format":"fuda-inventory","version":1,"generated_at":7,"rows":[],
+            "files":[{"path":"/s/a.txt","root":"/s","size":1,"modified":0,"status":"missing",
+            "problem":"unreadable: denied"}]}"#;
+        let previous = parse(good).unwrap();
+        assert_eq!(previous.generated_at, 7);
+        assert!(previous.files[0].problem);
+        // Excel and Notepad like to add a byte-order mark.
+        assert_eq!(parse(&format!("\u{feff}{good}")).unwrap(), previous);
+        let wrong_format = parse(r#"{"format":"something-else","version":1}"#).unwrap_err();
+        assert!(wrong_format.contains("something-else"), "{wrong_format}");
+        let wrong_version =
+            parse(r#"{"format":"fuda-inventory","version":9,"files":[]}"#).unwrap_err();
+        assert!(wrong_version.contains("version 9"), "{wrong_version}");
+        assert!(parse(r#"{"files":[]}"#).unwrap_err().contains("format"));
+        assert!(parse("not json").is_err());
     }
 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use fuda_core::label::Flag;
 use fuda_core::policy::{Asset, Policy, DEFAULT_IPA_RATING};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::FileEntry;
@@ -140,35 +139,46 @@ fn note(set: &mut BTreeSet<String>, value: Option<&str>) {
     }
 }
 
-/// Groups files into rows and records each file's row id in `files`.
-pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow> {
-    // Which row each file belongs to (glob matching), on every core.
-    let found: Vec<Option<(String, Option<&Asset>)>> =
-        files.par_iter().map(|file| row_of(policy, file)).collect();
-    // The rows in order of appearance; files in path order mostly follow the row before.
-    let mut accs: Vec<(Arc<str>, Option<&Asset>, Acc)> = Vec::new();
-    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
-    let mut last = usize::MAX;
-    for (file, found) in files.iter_mut().zip(found) {
-        let Some((id, asset)) = found else {
-            continue;
-        };
-        if accs
-            .get(last)
+/// Sums files into their rows, one file at a time, in any order.
+pub struct Grouper<'p> {
+    policy: &'p Policy,
+    /// The rows in order of appearance.
+    accs: Vec<(Arc<str>, Option<&'p Asset>, Acc)>,
+    index: HashMap<Arc<str>, usize>,
+    /// The row of the previous file: files in path order mostly follow it.
+    last: usize,
+}
+
+impl<'p> Grouper<'p> {
+    /// No rows yet.
+    pub fn new(policy: &'p Policy) -> Grouper<'p> {
+        Grouper {
+            policy,
+            accs: Vec::new(),
+            index: HashMap::new(),
+            last: usize::MAX,
+        }
+    }
+
+    /// Counts `file` in the row [`row_of`] found for it (`id`, `asset`).
+    pub fn add(&mut self, file: &FileEntry, id: &str, asset: Option<&'p Asset>) {
+        if self
+            .accs
+            .get(self.last)
             .is_none_or(|(last_id, _, _)| **last_id != *id)
         {
-            last = match index.get(id.as_str()) {
+            self.last = match self.index.get(id) {
                 Some(&i) => i,
                 None => {
                     let id: Arc<str> = Arc::from(id);
-                    index.insert(Arc::clone(&id), accs.len());
-                    accs.push((id, asset, Acc::default()));
-                    accs.len() - 1
+                    self.index.insert(Arc::clone(&id), self.accs.len());
+                    self.accs.push((id, asset, Acc::default()));
+                    self.accs.len() - 1
                 }
             };
         }
-        let (id, _, acc) = &mut accs[last];
-        file.row = Some(Arc::clone(id));
+        let policy = self.policy;
+        let (_, _, acc) = &mut self.accs[self.last];
         acc.files += 1;
         acc.encrypted += usize::from(file.protected);
         if let Some(level) = file.level.as_deref().and_then(|l| policy.level(l)) {
@@ -200,19 +210,24 @@ pub fn group(policy: &Policy, files: &mut [FileEntry], now: i64) -> Vec<AssetRow
         note(&mut acc.folders, Some(folder_of(&file.path)));
     }
 
-    let mut rows: Vec<AssetRow> = accs
-        .into_iter()
-        .map(|(id, asset, acc)| row(id.to_string(), asset, acc, now))
-        .collect();
-    // Policy assets first, in policy order; then fallback rows by folder and level.
-    let order = |r: &AssetRow| {
-        r.asset
-            .as_deref()
-            .and_then(|a| policy.assets.iter().position(|x| x.id == a))
-            .unwrap_or(usize::MAX)
-    };
-    rows.sort_by(|a, b| (order(a), &a.id).cmp(&(order(b), &b.id)));
-    rows
+    /// The rows: policy assets first, in policy order; then fallback rows by folder and
+    /// level.
+    pub fn finish(self, now: i64) -> Vec<AssetRow> {
+        let policy = self.policy;
+        let mut rows: Vec<AssetRow> = self
+            .accs
+            .into_iter()
+            .map(|(id, asset, acc)| row(id.to_string(), asset, acc, now))
+            .collect();
+        let order = |r: &AssetRow| {
+            r.asset
+                .as_deref()
+                .and_then(|a| policy.assets.iter().position(|x| x.id == a))
+                .unwrap_or(usize::MAX)
+        };
+        rows.sort_by(|a, b| (order(a), &a.id).cmp(&(order(b), &b.id)));
+        rows
+    }
 }
 
 fn join(set: &BTreeSet<String>) -> Option<String> {
@@ -306,11 +321,16 @@ mod tests {
             .replacen("ipa_availability = 1", "ipa_availability = 2", 1)
             .replacen("ipa_integrity = 1", "ipa_integrity = 0", 1);
         let policy = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
-        let mut files = [
+        let files = [
             labeled("/s/catalogue/a.pdf", "public"),
             labeled("/s/design/b.dwg", "confidential"),
         ];
-        let rows = group(&policy, &mut files, 0);
+        let mut grouper = Grouper::new(&policy);
+        for file in &files {
+            let (id, asset) = row_of(&policy, file).unwrap();
+            grouper.add(file, &id, asset);
+        }
+        let rows = grouper.finish(0);
         let rated = |folder: &str| {
             let r = rows.iter().find(|r| r.locations == [folder]).unwrap();
             (r.confidentiality, r.integrity, r.availability, r.importance)

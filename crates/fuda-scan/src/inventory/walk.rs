@@ -1,13 +1,19 @@
-//! Walking the roots in parallel: every directory is read by its own rayon task, so a
-//! share with many folders keeps every core busy while the disk answers.
+//! Walking the roots in path order, one folder listing at a time.
+//!
+//! The walk yields files in the byte order of their full paths (a folder's entries are
+//! sorted, a sub-folder sorting as its name followed by `/`), so the inventory's file list
+//! comes out sorted without a global sort, and the walk holds only the listings of the
+//! folders on the current path: its memory does not grow with the size of the share.
 //!
 //! Symbolic links are not followed (a link can point outside the share or loop);
 //! `.fuda` sidecar folders and fuda's own temporary files are skipped. A folder that
 //! cannot be read inside a root is reported (and becomes a finding); a root that cannot be
-//! read is an error.
+//! read is an error, raised before anything is walked.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::cmp::Ordering;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::InventoryError;
 
@@ -21,14 +27,8 @@ pub struct Found {
     pub root: Arc<str>,
 }
 
-/// What the walk found.
-#[derive(Debug, Default)]
-pub struct Walked {
-    /// Regular files, in no particular order.
-    pub files: Vec<Found>,
-    /// Folders and files below a root that could not be read, with the reason.
-    pub unreadable: Vec<(PathBuf, String)>,
-}
+/// A folder or file below a root that could not be read, with the reason.
+pub type Unreadable = (PathBuf, String);
 
 /// Whether the walk skips this name (sidecar folders, fuda's temporary files).
 pub fn is_ignored(name: &str) -> bool {
@@ -36,10 +36,28 @@ pub fn is_ignored(name: &str) -> bool {
         || (name.starts_with('.') && name.contains(".fuda-tmp-"))
 }
 
-/// Walks `roots` (absolute paths) on the current rayon pool.
-pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
-    let out = Mutex::new(Walked::default());
-    let mut dirs = Vec::new();
+/// One entry of a folder listing.
+struct Entry {
+    name: OsString,
+    dir: bool,
+}
+
+impl Entry {
+    /// Order of full paths: a folder sorts as its name followed by `/`.
+    fn path_order(&self, other: &Entry) -> Ordering {
+        self.key().cmp(other.key())
+    }
+
+    fn key(&self) -> impl Iterator<Item = u8> + '_ {
+        let slash: &[u8] = if self.dir { b"/" } else { b"" };
+        self.name.as_encoded_bytes().iter().chain(slash).copied()
+    }
+}
+
+/// The roots to walk, checked: sorted in path order, each a folder or a file; roots inside
+/// another root are dropped (their files must not count twice).
+pub fn roots(roots: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, InventoryError> {
+    let mut checked = Vec::with_capacity(roots.len());
     for root in roots {
         let meta = std::fs::metadata(root).map_err(|source| InventoryError::Root {
             path: root.clone(),
@@ -51,42 +69,89 @@ pub fn walk(roots: &[PathBuf]) -> Result<Walked, InventoryError> {
                 path: root.clone(),
                 source,
             })?;
-            dirs.push(root.clone());
+            checked.push((root.clone(), true));
         } else if meta.is_file() {
-            let found = Found {
-                path: root.clone(),
-                root: Arc::from(super::display_path(root)),
-            };
-            push(&out, vec![found], Vec::new());
+            checked.push((root.clone(), false));
         }
     }
-    rayon::scope(|s| {
-        for dir in dirs {
-            let out = &out;
-            let root: Arc<str> = Arc::from(super::display_path(&dir));
-            s.spawn(move |s| visit(s, dir, root, out));
-        }
+    checked.sort_by(|a, b| {
+        let entry = |(p, dir): &(PathBuf, bool)| Entry {
+            name: p.clone().into_os_string(),
+            dir: *dir,
+        };
+        entry(a).path_order(&entry(b))
     });
-    Ok(out.into_inner().expect("walk lock"))
+    let mut kept: Vec<(PathBuf, bool)> = Vec::with_capacity(checked.len());
+    for root in checked {
+        if !kept
+            .iter()
+            .any(|(k, dir)| *dir && root.0.starts_with(k) || *k == root.0)
+        {
+            kept.push(root);
+        }
+    }
+    Ok(kept)
 }
 
-fn push(out: &Mutex<Walked>, files: Vec<Found>, unreadable: Vec<(PathBuf, String)>) {
-    let mut w = out.lock().expect("walk lock");
-    w.files.extend(files);
-    w.unreadable.extend(unreadable);
-}
-
-fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<str>, out: &'s Mutex<Walked>) {
-    let mut files = Vec::new();
+/// Walks `roots` (from [`roots`]) in path order, handing the files to `emit` `chunk` at a
+/// time; stops early when `emit` returns `false`. Returns what could not be read.
+pub fn ordered(
+    roots: &[(PathBuf, bool)],
+    chunk: usize,
+    mut emit: impl FnMut(Vec<Found>) -> bool,
+) -> Vec<Unreadable> {
     let mut unreadable = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Err(e) => unreadable.push((dir, e.to_string())),
+    let mut batch = Vec::with_capacity(chunk);
+    for (root_path, is_dir) in roots {
+        let root: Arc<str> = Arc::from(super::display_path(root_path));
+        if !is_dir {
+            batch.push(Found {
+                path: root_path.clone(),
+                root: Arc::clone(&root),
+            });
+        } else {
+            // The listings of the folders on the current path, deepest last.
+            let mut stack = vec![(root_path.clone(), list(root_path, &mut unreadable))];
+            while let Some((dir, entries)) = stack.last_mut() {
+                let Some(entry) = entries.next() else {
+                    stack.pop();
+                    continue;
+                };
+                let path = dir.join(&entry.name);
+                if entry.dir {
+                    let listing = list(&path, &mut unreadable);
+                    stack.push((path, listing));
+                    continue;
+                }
+                batch.push(Found {
+                    path,
+                    root: Arc::clone(&root),
+                });
+                if batch.len() == chunk
+                    && !emit(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))
+                {
+                    return unreadable;
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        emit(batch);
+    }
+    unreadable
+}
+
+/// The files and sub-folders of `dir`, in path order.
+fn list(dir: &Path, unreadable: &mut Vec<Unreadable>) -> std::vec::IntoIter<Entry> {
+    let mut out = Vec::new();
+    match std::fs::read_dir(dir) {
+        Err(e) => unreadable.push((dir.to_owned(), e.to_string())),
         Ok(entries) => {
             for entry in entries {
                 let entry = match entry {
                     Ok(e) => e,
                     Err(e) => {
-                        unreadable.push((dir.clone(), e.to_string()));
+                        unreadable.push((dir.to_owned(), e.to_string()));
                         continue;
                     }
                 };
@@ -94,25 +159,89 @@ fn visit<'s>(s: &rayon::Scope<'s>, dir: PathBuf, root: Arc<str>, out: &'s Mutex<
                 if name.to_str().is_some_and(is_ignored) {
                     continue;
                 }
-                let path = entry.path();
-                let file_type = match entry.file_type() {
-                    Ok(t) => t,
-                    Err(e) => {
-                        unreadable.push((path, e.to_string()));
-                        continue;
-                    }
-                };
-                if file_type.is_dir() {
-                    let root = Arc::clone(&root);
-                    s.spawn(move |s| visit(s, path, root, out));
-                } else if file_type.is_file() {
-                    files.push(Found {
-                        path,
-                        root: Arc::clone(&root),
-                    });
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => out.push(Entry { name, dir: true }),
+                    Ok(t) if t.is_file() => out.push(Entry { name, dir: false }),
+                    Ok(_) => {}
+                    Err(e) => unreadable.push((entry.path(), e.to_string())),
                 }
             }
         }
     }
-    push(out, files, unreadable);
+    out.sort_unstable_by(Entry::path_order);
+    out.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk_all(roots: &[PathBuf], chunk: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        let checked = super::roots(roots).unwrap();
+        let unreadable = ordered(&checked, chunk, |files| {
+            assert!(files.len() <= chunk);
+            seen.extend(
+                files
+                    .into_iter()
+                    .map(|f| f.path.to_string_lossy().into_owned()),
+            );
+            true
+        });
+        assert!(unreadable.is_empty(), "{unreadable:?}");
+        seen
+    }
+
+    #[test]
+    fn files_come_in_the_byte_order_of_their_paths_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        // `a-b` < `a/…` < `a0` in bytes ('-' < '/' < '0'): a naive per-folder sort by name
+        // would give a, a-b, a0.
+        for rel in [
+            "a/x.txt",
+            "a/y/z.txt",
+            "a-b/f.txt",
+            "a0.txt",
+            "b.txt",
+            ".fuda/idx",
+            "c/d/e/f.txt",
+        ] {
+            let p = base.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(base.join("a"), base.join("link")).unwrap();
+        let mut want: Vec<String> = [
+            "a/x.txt",
+            "a/y/z.txt",
+            "a-b/f.txt",
+            "a0.txt",
+            "b.txt",
+            "c/d/e/f.txt",
+        ]
+        .iter()
+        .map(|r| base.join(r).to_string_lossy().into_owned())
+        .collect();
+        want.sort();
+        for chunk in [1, 2, 512] {
+            assert_eq!(walk_all(&[base.to_owned()], chunk), want);
+        }
+        // A root inside another root, the same root twice, and a file root inside a root:
+        // every file once.
+        let nested = [
+            base.join("a"),
+            base.to_owned(),
+            base.to_owned(),
+            base.join("b.txt"),
+        ];
+        assert_eq!(walk_all(&nested, 3), want);
+        // Two sibling roots whose names sort differently from their paths.
+        let siblings = [base.join("a0.txt"), base.join("a"), base.join("a-b")];
+        assert_eq!(
+            walk_all(&siblings, 2),
+            want[..4].to_vec(),
+            "a-b/…, a/…, a0.txt"
+        );
+    }
 }

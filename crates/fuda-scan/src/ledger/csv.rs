@@ -51,14 +51,17 @@ fn line(out: &mut Vec<u8>, cells: impl IntoIterator<Item = Cell>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// One sheet as CSV bytes (with BOM).
-pub fn render(sheet: Sheet<'_>) -> Vec<u8> {
-    let mut out = BOM.to_vec();
-    line(&mut out, sheet.header.iter().map(|h| Cell::from(*h)));
+/// Writes one sheet as CSV (with BOM), a line at a time.
+pub fn write_sheet(sheet: Sheet<'_>, out: &mut impl Write) -> std::io::Result<()> {
+    let mut bytes = BOM.to_vec();
+    line(&mut bytes, sheet.header.iter().map(|h| Cell::from(*h)));
+    out.write_all(&bytes)?;
     for row in sheet.rows {
-        line(&mut out, row);
+        bytes.clear();
+        line(&mut bytes, row?);
+        out.write_all(&bytes)?;
     }
-    out
+    out.flush()
 }
 
 /// Where the CSV of `slug` goes when the main sheet goes to `dest`.
@@ -78,12 +81,17 @@ pub fn write(sheets: Vec<Sheet<'_>>, dest: &Path) -> Result<Vec<PathBuf>, Ledger
         } else {
             sibling(dest, sheet.slug)
         };
-        fuda_core::fsutil::write_atomic(&path, &render(sheet), super::OUTPUT_MODE).map_err(
-            |source| LedgerError::Io {
-                path: path.clone(),
-                source,
-            },
-        )?;
+        let io = |source| LedgerError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut tmp = fuda_core::fsutil::TempSibling::new(&path, super::OUTPUT_MODE).map_err(io)?;
+        write_sheet(
+            sheet,
+            &mut std::io::BufWriter::with_capacity(1 << 20, tmp.file()),
+        )
+        .map_err(io)?;
+        tmp.commit(&path).map_err(io)?;
         written.push(path);
     }
     Ok(written)

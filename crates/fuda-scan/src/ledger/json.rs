@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::LedgerError;
@@ -13,8 +12,9 @@ use crate::inventory::{AssetRow, Finding, Inventory, PolicyInfo, Review, Summary
 /// Writes the inventory as JSON (UTF-8, no byte-order mark, one line and a newline: a
 /// million-file inventory stays a few hundred megabytes; `jq .` pretty-prints it).
 ///
-/// The same bytes as `serde_json::to_writer(inventory)`, but the files (nearly all of it)
-/// are serialized on every core, a few thousand at a time, and written in order.
+/// The same bytes as `serde_json::to_writer(inventory)`; the files (nearly all of it) are
+/// copied from the records the inventory spilled as it read them
+/// ([`FileList::write_json_items`](crate::inventory::FileList::write_json_items)).
 pub fn to_writer(inventory: &Inventory, mut out: impl Write) -> std::io::Result<()> {
     let head = serde_json::to_vec(&Head::of(inventory))?;
     // `…,"files":[]}`: the files go between the brackets.
@@ -22,33 +22,10 @@ pub fn to_writer(inventory: &Inventory, mut out: impl Write) -> std::io::Result<
         .strip_suffix(b"]}")
         .expect("the files are the last field");
     out.write_all(open)?;
-    for (round, files) in inventory.files.chunks(ROUND).enumerate() {
-        let parts: Vec<std::io::Result<Vec<u8>>> = files
-            .par_chunks(PART)
-            .enumerate()
-            .map(|(part, files)| {
-                let mut bytes = Vec::with_capacity(files.len() * 512);
-                for (i, file) in files.iter().enumerate() {
-                    if round + part + i > 0 {
-                        bytes.push(b',');
-                    }
-                    serde_json::to_writer(&mut bytes, file)?;
-                }
-                Ok(bytes)
-            })
-            .collect();
-        for part in parts {
-            out.write_all(&part?)?;
-        }
-    }
+    inventory.files.write_json_items(&mut out)?;
     out.write_all(b"]}\n")?;
     out.flush()
 }
-
-/// Files serialized by one worker at a time.
-const PART: usize = 1024;
-/// Files serialized before they are written (bounds the memory: ~8 MB).
-const ROUND: usize = 16 * PART;
 
 /// Everything of an [`Inventory`] but the files, in the same order, with an empty list
 /// of files last (the `to_writer` test holds it to serde's output of the whole).
@@ -84,13 +61,6 @@ impl Head<'_> {
     }
 }
 
-/// The inventory as JSON bytes (see [`to_writer`]).
-pub fn render(inventory: &Inventory) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    to_writer(inventory, &mut bytes).expect("writing to memory");
-    bytes
-}
-
 /// Writes the inventory JSON to `dest` atomically, streaming it (never whole in memory).
 pub fn write(inventory: &Inventory, dest: &Path) -> Result<(), LedgerError> {
     let io = |source| LedgerError::Io {
@@ -109,7 +79,14 @@ pub fn write(inventory: &Inventory, dest: &Path) -> Result<(), LedgerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::FileEntry;
+    use crate::inventory::review::Trace;
+    use crate::inventory::{FileEntry, Previous};
+
+    fn render(inventory: &Inventory) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        to_writer(inventory, &mut bytes).unwrap();
+        bytes
+    }
 
     fn review() -> Option<Review> {
         Some(Review {
@@ -140,20 +117,23 @@ mod tests {
     }
 
     #[test]
-    fn the_parallel_writer_writes_exactly_what_serde_writes() {
-        // Empty, one part, and across rounds and parts; with and without a review.
-        for (count, review) in [
-            (0, None),
-            (1, review()),
-            (PART + 1, None),
-            (ROUND * 2 + PART + 3, review()),
-        ] {
+    fn the_writer_writes_exactly_what_serde_writes() {
+        // With and without files and a review.
+        for (count, review) in [(0, None), (1, review()), (3, None), (40, review())] {
             let inv = inventory(count, review);
             let mut want = serde_json::to_vec(&inv).unwrap();
             want.push(b'\n');
             assert!(render(&inv) == want, "{count} files");
-            let back = Inventory::from_json(&render(&inv)).unwrap();
-            assert_eq!(back.files, inv.files);
+            let back: Inventory = serde_json::from_slice(&render(&inv)).unwrap();
+            let files = |inv: &Inventory| -> Vec<FileEntry> {
+                inv.files.iter().map(Result::unwrap).collect()
+            };
+            assert_eq!(files(&back), files(&inv));
+            // What the next review reads of it.
+            let previous = Previous::from_reader(&mut &render(&inv)[..]).unwrap();
+            assert_eq!(previous.generated_at, inv.generated_at);
+            let traces: Vec<Trace> = files(&inv).iter().map(Trace::from).collect();
+            assert_eq!(previous.files, traces);
         }
     }
 }

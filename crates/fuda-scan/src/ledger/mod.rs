@@ -99,7 +99,8 @@ impl From<Option<String>> for Cell {
 }
 
 /// One table of the ledger; rows are produced as they are written, so a million-file
-/// inventory is never held twice.
+/// inventory is never held in memory (a row is an error when the inventory's records
+/// cannot be read back).
 pub struct Sheet<'a> {
     /// Sheet name in the chosen language.
     pub name: &'static str,
@@ -108,7 +109,7 @@ pub struct Sheet<'a> {
     /// Column headings.
     pub header: &'static [&'static str],
     /// The rows.
-    pub rows: Box<dyn Iterator<Item = Vec<Cell>> + 'a>,
+    pub rows: Box<dyn Iterator<Item = std::io::Result<Vec<Cell>>> + 'a>,
 }
 
 /// The ledger's columns in IPA order (A–O), then the automotive guideline's additions.
@@ -386,7 +387,7 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 inventory
                     .rows
                     .iter()
-                    .map(move |r| ledger_row(policy, r, lang)),
+                    .map(move |r| Ok(ledger_row(policy, r, lang))),
             ),
         },
         Sheet {
@@ -402,7 +403,7 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                     .rows
                     .iter()
                     .filter(confidential)
-                    .map(move |r| ledger_row(policy, r, lang)),
+                    .map(move |r| Ok(ledger_row(policy, r, lang))),
             ),
         },
         Sheet {
@@ -413,7 +414,7 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 inventory
                     .files
                     .iter()
-                    .map(move |f| file_row(policy, f, lang)),
+                    .map(move |f| f.map(|f| file_row(policy, &f, lang))),
             ),
         },
         Sheet {
@@ -424,7 +425,7 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 inventory
                     .findings
                     .iter()
-                    .map(move |f| finding_row(policy, f, lang)),
+                    .map(move |f| Ok(finding_row(policy, f, lang))),
             ),
         },
     ];
@@ -434,14 +435,14 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
             slug: "review",
             header: pick(&REVIEW_HEADER_JA, &REVIEW_HEADER_EN),
             rows: Box::new(review.changes.iter().map(move |c| {
-                vec![
+                Ok(vec![
                     c.kind.title(ja).into(),
                     c.path.clone().into(),
                     c.previous_path.clone().into(),
                     level_name(policy, c.previous_level.as_deref(), lang),
                     level_name(policy, c.level.as_deref(), lang),
                     c.doc.map(|d| d.to_string()).into(),
-                ]
+                ])
             })),
         });
     }

@@ -81,7 +81,7 @@ fn fill(
     ws: &mut Worksheet,
     name: &str,
     header: &[&str],
-    rows: &mut std::iter::Peekable<Box<dyn Iterator<Item = Vec<Cell>> + '_>>,
+    rows: &mut std::iter::Peekable<Box<dyn Iterator<Item = std::io::Result<Vec<Cell>>> + '_>>,
     header_format: &Format,
     wrap: &Format,
 ) -> Result<u32, XlsxError> {
@@ -93,6 +93,7 @@ fn fill(
     let mut r: u32 = 0;
     while r + 1 < MAX_ROWS {
         let Some(row) = rows.next() else { break };
+        let row = row?;
         r += 1;
         for (c, cell) in row.iter().enumerate() {
             let col = c as u16;
