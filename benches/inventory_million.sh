@@ -77,4 +77,5 @@ rm -f "${caches[0]}" # every signature verified again, contents known from the d
 measure "fuda inventory --format json (memo forgotten)" "$fuda" inventory "$tree" --format json --out "$dir/inv.json" -q
 measure "fuda inventory --since (repeat, review)" "$fuda" inventory "$tree" --format json --since "$dir/inv.json" --out "$dir/inv2.json" -q
 measure "fuda inventory --format xlsx (repeat)" "$fuda" inventory "$tree" --out "$dir/inv.xlsx" -q
-measure "fuda inventory EMPTY (process baseline)" "$fuda" inventory "$HOME" --format json --out "$dir/empty.json" -q
+mkdir -p "$dir/empty" # the process alone: start, load the caches, write an empty ledger
+measure "fuda inventory EMPTY (process baseline)" "$fuda" inventory "$dir/empty" --format json --out "$dir/empty.json" -q

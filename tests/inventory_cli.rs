@@ -773,6 +773,21 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     );
     assert!(!out.exists());
 
+    // Nowhere to keep the per-file records: the folder is named, nothing is written.
+    let missing_tmp = dir.path().join("no-such-tmp");
+    let run = admin
+        .fuda_env(
+            &["inventory", p(&share), "--format", "json"],
+            &[("TMPDIR", p(&missing_tmp))],
+        )
+        .expect(2);
+    assert!(
+        run.stderr.contains("no-such-tmp") && run.stderr.contains("temporary file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
     let run = admin
         .fuda(&["inventory", p(&share), "--from-service", "--out", p(&out)])
         .expect(2);

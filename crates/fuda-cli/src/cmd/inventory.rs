@@ -143,7 +143,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let since = previous.as_ref().map(|p| p.generated_at);
     let memory = recollect(&args, since)?;
-    let inv = inventory::build(
+    // A spinner on a terminal (hidden otherwise): the number of files is not known ahead.
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {human_pos} files ({elapsed})")
+            .expect("valid template"),
+    );
+    bar.set_message("reading labels:");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let inv = inventory::build_reporting(
         &labeler,
         &args.roots,
         &Options {
@@ -160,12 +172,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .filter(|d| !d.as_os_str().is_empty())
                 .map(Path::to_owned),
         },
+        &|files| bar.set_position(files as u64),
     )?;
     session.save_memo();
     if let Err(e) = digests.save() {
         eprintln!("fuda: note: could not update the content digest cache: {e}");
     }
 
+    bar.set_message("writing the ledger;");
     let written = match &plan.out {
         Some(dest) => ledger::write(&inv, &session.policy, plan.format, plan.lang, dest)?,
         None => {
@@ -185,6 +199,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Vec::new()
         }
     };
+
+    bar.finish_and_clear();
 
     if !args.quiet {
         let report = summary(&inv, &written, session.policy.utc_offset);

@@ -88,7 +88,7 @@ pub enum InventoryError {
         reason: String,
     },
     /// The temporary file that holds the per-file records could not be written.
-    #[error("cannot write the inventory's temporary file in {dir} ({source}); free some space there, or choose another folder with --out or TMPDIR")]
+    #[error("cannot write the inventory's temporary file in {dir} ({source}); check that the folder exists, is writable and has space, or choose another with --out or TMPDIR")]
     Spill {
         /// Its folder.
         dir: PathBuf,
@@ -322,6 +322,17 @@ pub fn build(
     roots: &[PathBuf],
     options: &Options,
 ) -> Result<Inventory, InventoryError> {
+    build_reporting(labeler, roots, options, &|_| {})
+}
+
+/// [`build`], calling `progress` with the number of files read so far, a chunk at a time
+/// (for a progress display).
+pub fn build_reporting(
+    labeler: &Labeler<'_>,
+    roots: &[PathBuf],
+    options: &Options,
+    progress: &dyn Fn(usize),
+) -> Result<Inventory, InventoryError> {
     if roots.is_empty() {
         return Err(InventoryError::NoRoots);
     }
@@ -362,8 +373,12 @@ pub fn build(
         watched: options.memory.as_ref().map(remembered::Watched::new),
         spill: files::Spill::new(&spill_dir).map_err(spill_error)?,
     };
-    let unreadable =
-        stream(&pool, &walk_roots, &reader, |chunk| sums.add(chunk)).map_err(spill_error)?;
+    let unreadable = stream(&pool, &walk_roots, &reader, |chunk| {
+        sums.add(chunk)?;
+        progress(sums.summary.files);
+        Ok(())
+    })
+    .map_err(spill_error)?;
 
     let Sums {
         grouper,
