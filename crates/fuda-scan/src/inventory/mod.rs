@@ -11,7 +11,7 @@
 //! module writes it as xlsx, CSV or JSON, and the JSON form is read back by [`Previous::load`] for the next review.
 //! The per-file records wait in a temporary file ([`files`]), so memory does not grow
 //! with the number of files (except for the review, which keeps a small [`review::Trace`]
-//! per file, and the findings).
+//! per file of the previous inventory and per file that changed, and the findings).
 //!
 //! ```no_run
 //! # fn demo(labeler: &fuda_core::labeling::Labeler<'_>) -> Result<(), fuda_scan::inventory::InventoryError> {
@@ -315,8 +315,9 @@ fn into_display_path(path: PathBuf) -> String {
 /// The files stream through in path order: a walker lists folders, the workers read and
 /// verify labels a chunk at a time, and this thread sums each chunk, in order, into the
 /// ledger rows and the counts and appends its records to the [`files`] spill. Memory
-/// holds a bounded number of chunks, the rows and the findings; only the review
-/// (`previous`) keeps a [`review::Trace`] of every file.
+/// holds a bounded number of chunks, the rows and the findings; the review (`previous`)
+/// adds the previous inventory's traces and a [`review::Trace`] of each file that
+/// changed.
 pub fn build(
     labeler: &Labeler<'_>,
     roots: &[PathBuf],
@@ -369,7 +370,7 @@ pub fn build_reporting(
         grouper: rows::Grouper::new(policy),
         summary: Summary::default(),
         findings: Vec::new(),
-        traces: options.previous.as_ref().map(|_| Vec::new()),
+        review: options.previous.as_ref().map(review::Matcher::new),
         watched: options.memory.as_ref().map(remembered::Watched::new),
         spill: files::Spill::new(&spill_dir).map_err(spill_error)?,
     };
@@ -384,15 +385,15 @@ pub fn build_reporting(
         grouper,
         mut summary,
         findings: file_findings,
-        traces,
+        review,
         watched,
         spill,
     } = sums;
     let rows = grouper.finish(now);
     let mut findings = findings::unreadable(&unreadable);
     findings.extend(file_findings);
-    let review = options.previous.as_ref().map(|previous| {
-        let (review, disappeared) = review::diff(previous, traces.as_deref().unwrap_or_default());
+    let review = review.map(|matcher| {
+        let (review, disappeared) = matcher.finish();
         findings.extend(disappeared);
         review
     });
@@ -526,7 +527,7 @@ struct Sums<'p> {
     grouper: rows::Grouper<'p>,
     summary: Summary,
     findings: Vec<Finding>,
-    traces: Option<Vec<review::Trace>>,
+    review: Option<review::Matcher<'p>>,
     watched: Option<remembered::Watched>,
     spill: files::Spill,
 }
@@ -538,8 +539,8 @@ impl<'p> Sums<'p> {
             if let Some(row) = &entry.row {
                 self.grouper.add(entry, row, asset);
             }
-            if let Some(traces) = &mut self.traces {
-                traces.push(review::Trace::from(entry));
+            if let Some(review) = &mut self.review {
+                review.see(entry);
             }
             if let Some(watched) = &mut self.watched {
                 watched.note(entry);

@@ -210,103 +210,192 @@ fn level_of(f: &Trace) -> Option<&str> {
     f.level.as_deref().filter(|_| f.status != Status::Missing)
 }
 
-/// Compares the files now (their traces, in any order) with `previous`; returns the
-/// review and the `label-disappeared` findings.
-pub fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
-    let old = &previous.files;
-    let mut old_used = vec![false; old.len()];
-    let mut pairs: Vec<(usize, usize)> = Vec::new(); // (old, new)
-    let mut new_used = vec![false; files.len()];
+/// Compares the files now with `previous` as they stream by.
+///
+/// A file found at the path it had, with the same document id (or without one then and
+/// now), is matched at once, since no other rule could claim either side: only its
+/// changes are kept. Every other file (new, moved, copied, or its label gone or replaced)
+/// waits, as a [`Trace`], for [`Matcher::finish`], which matches the waiting files by
+/// document id, then by path, then by content digest. So the memory needed beyond the
+/// previous inventory is a trace per file that changed.
+pub struct Matcher<'a> {
+    previous: &'a Previous,
+    old_by_path: HashMap<&'a str, usize>,
+    old_used: Vec<bool>,
+    waiting: Vec<Trace>,
+    changes: Vec<Change>,
+    findings: Vec<Finding>,
+}
 
-    // 1. Document id. Copies share an id: same path pairs first, then the rest in order.
-    // Both sides as (doc, position) sorted: a few bytes per file instead of maps of lists.
-    let by_doc = |traces: &[Trace]| {
-        let mut sorted: Vec<(DocId, usize)> = traces
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| Some((f.doc?, i)))
-            .collect();
-        sorted.sort_unstable();
-        sorted
-    };
-    let old_by_doc = by_doc(old);
-    for news in by_doc(files).chunk_by(|a, b| a.0 == b.0) {
-        let doc = news[0].0;
-        let from = old_by_doc.partition_point(|(d, _)| *d < doc);
-        let olds = &old_by_doc[from..];
-        let olds = &olds[..olds.partition_point(|(d, _)| *d == doc)];
-        for &(_, n) in news {
-            if let Some(&(_, o)) = olds
+impl<'a> Matcher<'a> {
+    /// Nothing seen yet.
+    pub fn new(previous: &'a Previous) -> Matcher<'a> {
+        Matcher {
+            previous,
+            old_by_path: previous
+                .files
                 .iter()
-                .find(|&&(_, o)| !old_used[o] && old[o].path == files[n].path)
-            {
-                old_used[o] = true;
-                new_used[n] = true;
-                pairs.push((o, n));
+                .enumerate()
+                .map(|(i, f)| (&*f.path, i))
+                .collect(),
+            old_used: vec![false; previous.files.len()],
+            waiting: Vec::new(),
+            changes: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Takes one file of the inventory now (each path once).
+    pub fn see(&mut self, now: &FileEntry) {
+        let now = Trace::from(now);
+        if let Some(&o) = self.old_by_path.get(&*now.path) {
+            let then = &self.previous.files[o];
+            if !self.old_used[o] && then.doc == now.doc {
+                self.old_used[o] = true;
+                self.pair(o, &now);
+                return;
             }
         }
-        for &(_, n) in news {
+        self.waiting.push(now);
+    }
+
+    /// Takes one file without trying to match it yet.
+    #[cfg(test)]
+    fn wait(&mut self, now: Trace) {
+        self.waiting.push(now);
+    }
+
+    /// Matches the files that waited; returns the review and the `label-disappeared`
+    /// findings.
+    pub fn finish(mut self) -> (Review, Vec<Finding>) {
+        let files = std::mem::take(&mut self.waiting);
+        let old = &self.previous.files;
+        let mut new_used = vec![false; files.len()];
+        let mut pairs: Vec<(usize, usize)> = Vec::new(); // (old, new)
+
+        // 1. Document id. Copies share an id: same path pairs first, then the rest in
+        // order. Both sides as (doc, position) sorted: a few bytes per file.
+        let by_doc = |traces: &[Trace], used: &[bool]| {
+            let mut sorted: Vec<(DocId, usize)> = traces
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .filter_map(|(i, f)| Some((f.doc?, i)))
+                .collect();
+            sorted.sort_unstable();
+            sorted
+        };
+        let old_by_doc = by_doc(old, &self.old_used);
+        let old_used = &mut self.old_used;
+        for news in by_doc(&files, &new_used).chunk_by(|a, b| a.0 == b.0) {
+            let doc = news[0].0;
+            let from = old_by_doc.partition_point(|(d, _)| *d < doc);
+            let olds = &old_by_doc[from..];
+            let olds = &olds[..olds.partition_point(|(d, _)| *d == doc)];
+            for &(_, n) in news {
+                if let Some(&(_, o)) = olds
+                    .iter()
+                    .find(|&&(_, o)| !old_used[o] && old[o].path == files[n].path)
+                {
+                    old_used[o] = true;
+                    new_used[n] = true;
+                    pairs.push((o, n));
+                }
+            }
+            for &(_, n) in news {
+                if new_used[n] {
+                    continue;
+                }
+                if let Some(&(_, o)) = olds.iter().find(|&&(_, o)| !old_used[o]) {
+                    old_used[o] = true;
+                    new_used[n] = true;
+                    pairs.push((o, n));
+                }
+            }
+        }
+        drop(old_by_doc);
+
+        // 2. Path.
+        for (n, f) in files.iter().enumerate() {
             if new_used[n] {
                 continue;
             }
-            if let Some(&(_, o)) = olds.iter().find(|&&(_, o)| !old_used[o]) {
-                old_used[o] = true;
-                new_used[n] = true;
-                pairs.push((o, n));
+            if let Some(&o) = self.old_by_path.get(&*f.path) {
+                if !old_used[o] {
+                    old_used[o] = true;
+                    new_used[n] = true;
+                    pairs.push((o, n));
+                }
             }
         }
-    }
-    drop(old_by_doc);
 
-    // 2. Path.
-    let old_by_path: HashMap<&str, usize> = old
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !old_used[*i])
-        .map(|(i, f)| (&*f.path, i))
-        .collect();
-    for (n, f) in files.iter().enumerate() {
-        if new_used[n] {
-            continue;
-        }
-        if let Some(&o) = old_by_path.get(&*f.path) {
-            if !old_used[o] {
-                old_used[o] = true;
-                new_used[n] = true;
-                pairs.push((o, n));
+        // 3. Content digest.
+        let mut old_by_digest: HashMap<Digest, Vec<usize>> = HashMap::new();
+        for (i, f) in old.iter().enumerate() {
+            if let (false, Some(d)) = (old_used[i], f.sha256) {
+                old_by_digest.entry(d).or_default().push(i);
             }
         }
-    }
-
-    // 3. Content digest.
-    let mut old_by_digest: HashMap<Digest, Vec<usize>> = HashMap::new();
-    for (i, f) in old.iter().enumerate() {
-        if let (false, Some(d)) = (old_used[i], f.sha256) {
-            old_by_digest.entry(d).or_default().push(i);
-        }
-    }
-    for (n, f) in files.iter().enumerate() {
-        if new_used[n] {
-            continue;
-        }
-        let Some(d) = f.sha256 else { continue };
-        if let Some(candidates) = old_by_digest.get_mut(&d) {
-            if let Some(pos) = candidates.iter().position(|&o| !old_used[o]) {
-                let o = candidates.remove(pos);
-                old_used[o] = true;
-                new_used[n] = true;
-                pairs.push((o, n));
+        for (n, f) in files.iter().enumerate() {
+            if new_used[n] {
+                continue;
+            }
+            let Some(d) = f.sha256 else { continue };
+            if let Some(candidates) = old_by_digest.get_mut(&d) {
+                if let Some(pos) = candidates.iter().position(|&o| !old_used[o]) {
+                    let o = candidates.remove(pos);
+                    old_used[o] = true;
+                    new_used[n] = true;
+                    pairs.push((o, n));
+                }
             }
         }
+
+        for (o, n) in pairs {
+            self.pair(o, &files[n]);
+        }
+        for (_, f) in files.iter().enumerate().filter(|(n, _)| !new_used[*n]) {
+            self.changes.push(Change {
+                kind: ChangeKind::Added,
+                doc: f.doc,
+                path: f.path.to_string(),
+                previous_path: None,
+                level: level_of(f).map(str::to_owned),
+                previous_level: None,
+            });
+        }
+        for (_, f) in old.iter().enumerate().filter(|(o, _)| !self.old_used[*o]) {
+            self.changes.push(Change {
+                kind: ChangeKind::Removed,
+                doc: f.doc,
+                path: f.path.to_string(),
+                previous_path: None,
+                level: None,
+                previous_level: level_of(f).map(str::to_owned),
+            });
+        }
+        let mut changes = self.changes;
+        changes.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+        let mut findings = self.findings;
+        findings.sort_by(|a, b| a.path.cmp(&b.path));
+        let count = |k| changes.iter().filter(|c| c.kind == k).count();
+        let review = Review {
+            since: self.previous.generated_at,
+            added: count(ChangeKind::Added),
+            removed: count(ChangeKind::Removed),
+            reclassified: count(ChangeKind::Reclassified),
+            moved: count(ChangeKind::Moved),
+            changes,
+        };
+        (review, findings)
     }
 
-    let mut changes = Vec::new();
-    let mut findings = Vec::new();
-    for (o, n) in pairs {
-        let (then, now) = (&old[o], &files[n]);
+    /// Records what changed between the previous file `o` and the file `now`.
+    fn pair(&mut self, o: usize, now: &Trace) {
+        let then = &self.previous.files[o];
         let doc = now.doc.or(then.doc);
         if then.path != now.path {
-            changes.push(Change {
+            self.changes.push(Change {
                 kind: ChangeKind::Moved,
                 doc,
                 path: now.path.to_string(),
@@ -317,7 +406,7 @@ pub fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
         }
         let (lt, ln) = (level_of(then), level_of(now));
         if lt != ln && now.status != Status::Tampered {
-            changes.push(Change {
+            self.changes.push(Change {
                 kind: ChangeKind::Reclassified,
                 doc,
                 path: now.path.to_string(),
@@ -327,7 +416,7 @@ pub fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
             });
         }
         if lt.is_some() && now.status == Status::Missing && !now.problem {
-            findings.push(Finding::new(
+            self.findings.push(Finding::new(
                 FindingKind::LabelDisappeared,
                 now.path.to_string(),
                 then.level.as_deref().map(str::to_owned),
@@ -344,42 +433,12 @@ pub fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
             ));
         }
     }
-    for (_, f) in files.iter().enumerate().filter(|(n, _)| !new_used[*n]) {
-        changes.push(Change {
-            kind: ChangeKind::Added,
-            doc: f.doc,
-            path: f.path.to_string(),
-            previous_path: None,
-            level: level_of(f).map(str::to_owned),
-            previous_level: None,
-        });
-    }
-    for (_, f) in old.iter().enumerate().filter(|(o, _)| !old_used[*o]) {
-        changes.push(Change {
-            kind: ChangeKind::Removed,
-            doc: f.doc,
-            path: f.path.to_string(),
-            previous_path: None,
-            level: None,
-            previous_level: level_of(f).map(str::to_owned),
-        });
-    }
-    changes.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
-    let count = |k| changes.iter().filter(|c| c.kind == k).count();
-    let review = Review {
-        since: previous.generated_at,
-        added: count(ChangeKind::Added),
-        removed: count(ChangeKind::Removed),
-        reclassified: count(ChangeKind::Reclassified),
-        moved: count(ChangeKind::Moved),
-        changes,
-    };
-    (review, findings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn entry(path: &str, doc: Option<DocId>, level: Option<&str>, sha: u8) -> FileEntry {
         FileEntry {
@@ -409,6 +468,24 @@ mod tests {
         files.iter().map(Trace::from).collect()
     }
 
+    /// The review with every file matched by the rules in order (nothing settled early).
+    fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
+        let mut matcher = Matcher::new(previous);
+        for f in files {
+            matcher.wait(f.clone());
+        }
+        matcher.finish()
+    }
+
+    /// The review as the inventory makes it, settling unchanged files as they stream by.
+    fn streamed(previous: &Previous, files: &[FileEntry]) -> (Review, Vec<Finding>) {
+        let mut matcher = Matcher::new(previous);
+        for f in files {
+            matcher.see(f);
+        }
+        matcher.finish()
+    }
+
     #[test]
     fn copies_moves_and_unlabeled_moves_are_told_apart() {
         let (a, b) = (DocId::new(), DocId::new());
@@ -427,6 +504,7 @@ mod tests {
             entry("/s/old/plain.txt", None, None, 3),
         ];
         let (review, findings) = diff(&before, &traces(&now));
+        assert_eq!(streamed(&before, &now), (review.clone(), findings.clone()));
         let kinds: Vec<(ChangeKind, &str)> = review
             .changes
             .iter()
@@ -464,5 +542,57 @@ mod tests {
         assert!(wrong_version.contains("version 9"), "{wrong_version}");
         assert!(parse(r#"{"files":[]}"#).unwrap_err().contains("format"));
         assert!(parse("not json").is_err());
+    }
+
+    /// A file as (path, doc id, level, content, unreadable), each an index into a few values.
+    type FileSpec = (u8, Option<u8>, Option<u8>, u8, bool);
+
+    fn arbitrary_file() -> impl Strategy<Value = FileSpec> {
+        // Small domains, so that paths, ids, levels and contents collide often.
+        (
+            0u8..12,
+            proptest::option::of(0u8..6),
+            proptest::option::of(0u8..3),
+            0u8..6,
+            any::<bool>(),
+        )
+    }
+
+    fn files_of(specs: Vec<FileSpec>) -> Vec<FileEntry> {
+        let mut seen = std::collections::HashSet::new();
+        // The same six ids in both inventories.
+        let docs: Vec<DocId> = (0..6)
+            .map(|d| format!("01JB00000000000000000000{d:02}").parse().unwrap())
+            .collect();
+        let levels = ["public", "internal", "secret"];
+        specs
+            .into_iter()
+            .filter(|(path, ..)| seen.insert(*path)) // each path once
+            .map(|(path, doc, level, sha, problem)| {
+                let mut e = entry(
+                    &format!("/s/{path}.txt"),
+                    doc.map(|d| docs[usize::from(d)]),
+                    level.map(|l| levels[usize::from(l)]),
+                    sha,
+                );
+                if problem && e.level.is_none() {
+                    e.problem = Some("unreadable: denied".into());
+                }
+                e
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Settling unchanged files early never changes the review.
+        #[test]
+        fn settling_files_as_they_stream_matches_the_rules_in_order(
+            then in proptest::collection::vec(arbitrary_file(), 0..12),
+            now in proptest::collection::vec(arbitrary_file(), 0..12),
+        ) {
+            let (then, now) = (files_of(then), files_of(now));
+            let previous = Previous { generated_at: 0, files: traces(&then) };
+            proptest::prop_assert_eq!(streamed(&previous, &now), diff(&previous, &traces(&now)));
+        }
     }
 }
