@@ -257,21 +257,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let hint = book.hints.remove(&p);
             work.push((p, remembered, hint));
         }
-        let own_now: &HashMap<PathBuf, Stat> = own;
+        let worker = Worker {
+            classifier: &classifier,
+            labeler: &labeler,
+            own,
+            settle,
+            verbose: args.verbose,
+        };
         let results: Vec<(PathBuf, Option<Hint>, Outcome, Vec<Change>)> = pool.install(|| {
             work.into_par_iter()
                 .map(|(path, remembered, hint)| {
                     let mut changes = Vec::new();
-                    let outcome = handle(
-                        &path,
-                        &classifier,
-                        &labeler,
-                        own_now,
-                        settle,
-                        args.verbose,
-                        (remembered.as_ref(), hint),
-                        &mut changes,
-                    );
+                    let outcome = worker.handle(&path, (remembered.as_ref(), hint), &mut changes);
                     (path, hint, outcome, changes)
                 })
                 .collect()
@@ -458,134 +455,138 @@ fn on_event(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle(
-    path: &Path,
-    classifier: &fuda_scan::rules::Classifier,
-    labeler: &Labeler<'_>,
-    own: &HashMap<PathBuf, Stat>,
+/// What labeling a file needs, shared by the workers of one batch.
+struct Worker<'a> {
+    classifier: &'a fuda_scan::rules::Classifier,
+    labeler: &'a Labeler<'a>,
+    /// The files this watcher labeled last, as it left them.
+    own: &'a HashMap<PathBuf, Stat>,
     settle: Duration,
     verbose: bool,
-    (remembered, hint): (Option<&Remembered>, Option<Hint>),
-    changes: &mut Vec<Change>,
-) -> Outcome {
-    let outcome = label_file(
-        path,
-        classifier,
-        labeler,
-        own,
-        settle,
-        verbose,
-        (remembered, hint),
-        changes,
-    );
-    if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
-        persist::remember(path, labeler, remembered, changes);
-    }
-    outcome
 }
 
-#[allow(clippy::too_many_arguments)]
-fn label_file(
-    path: &Path,
-    classifier: &fuda_scan::rules::Classifier,
-    labeler: &Labeler<'_>,
-    own: &HashMap<PathBuf, Stat>,
-    settle: Duration,
-    verbose: bool,
-    (remembered, hint): (Option<&Remembered>, Option<Hint>),
-    changes: &mut Vec<Change>,
-) -> Outcome {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() => m,
-        _ => return Outcome::Gone,
-    };
-    let age = meta
-        .modified()
-        .ok()
-        .and_then(|m| SystemTime::now().duration_since(m).ok())
-        .unwrap_or(settle);
-    if age < settle {
-        return Outcome::Postpone(settle - age);
+impl Worker<'_> {
+    /// Labels `path` if a rule applies, restores a label a save stripped (`remembered`,
+    /// `hint`), and records what the label memory must learn in `changes`.
+    fn handle(
+        &self,
+        path: &Path,
+        (remembered, hint): (Option<&Remembered>, Option<Hint>),
+        changes: &mut Vec<Change>,
+    ) -> Outcome {
+        let outcome = self.label_file(path, (remembered, hint), changes);
+        if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
+            persist::remember(path, self.labeler, remembered, changes);
+        }
+        outcome
     }
-    if own.get(path) == Some(&stat_of(&meta)) {
-        return Outcome::Own;
-    }
-    let restored =
-        remembered.is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes));
-    let written = |restored: bool| {
-        if restored {
-            std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m))
-        } else {
-            None
+
+    fn label_file(
+        &self,
+        path: &Path,
+        (remembered, hint): (Option<&Remembered>, Option<Hint>),
+        changes: &mut Vec<Change>,
+    ) -> Outcome {
+        let Worker {
+            classifier,
+            labeler,
+            own,
+            settle,
+            verbose,
+        } = *self;
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => m,
+            _ => return Outcome::Gone,
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or(settle);
+        if age < settle {
+            return Outcome::Postpone(settle - age);
         }
-    };
-    let result = classifier
-        .classify_file(path)
-        .map_err(anyhow::Error::from)
-        .and_then(|c| {
-            if let Some(p) = &c.problem {
-                log(serde_json::json!({"event": "note", "path": path, "problem": p}));
+        if own.get(path) == Some(&stat_of(&meta)) {
+            return Outcome::Own;
+        }
+        let restored =
+            remembered.is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes));
+        let written = |restored: bool| {
+            if restored {
+                std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m))
+            } else {
+                None
             }
-            Ok((fuda_scan::rules::apply_file(labeler, &c)?, c))
-        });
-    match result {
-        Ok((
-            Some(SetOutcome::Applied {
-                previous,
-                downgrade,
-                label,
-                store,
-                ..
-            }),
-            _,
-        )) => {
-            log(serde_json::json!({
-                "event": "labeled", "path": path, "level": label.level, "previous": previous,
-                "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
-                "doc": label.doc,
-            }));
-            let change = crate::keyservice::label_set_change(
-                path,
-                &label,
-                previous,
-                downgrade,
-                &crate::keyservice::hostname(),
-            );
-            Outcome::Labeled(
-                std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m)),
-                Box::new(change),
-            )
-        }
-        Ok((Some(SetOutcome::KeptManual { level }), _)) => {
-            if verbose {
-                log(
-                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}),
+        };
+        let result = classifier
+            .classify_file(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                if let Some(p) = &c.problem {
+                    log(serde_json::json!({"event": "note", "path": path, "problem": p}));
+                }
+                Ok((fuda_scan::rules::apply_file(labeler, &c)?, c))
+            });
+        match result {
+            Ok((
+                Some(SetOutcome::Applied {
+                    previous,
+                    downgrade,
+                    label,
+                    store,
+                    ..
+                }),
+                _,
+            )) => {
+                log(serde_json::json!({
+                    "event": "labeled", "path": path, "level": label.level, "previous": previous,
+                    "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
+                    "doc": label.doc,
+                }));
+                let change = crate::keyservice::label_set_change(
+                    path,
+                    &label,
+                    previous,
+                    downgrade,
+                    &crate::keyservice::hostname(),
                 );
+                Outcome::Labeled(
+                    std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m)),
+                    Box::new(change),
+                )
             }
-            Outcome::Done(written(restored))
-        }
-        Ok((Some(SetOutcome::KeptHigher { level }), _)) => {
-            if verbose {
+            Ok((Some(SetOutcome::KeptManual { level }), _)) => {
+                if verbose {
+                    log(
+                        serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}),
+                    );
+                }
+                Outcome::Done(written(restored))
+            }
+            Ok((Some(SetOutcome::KeptHigher { level }), _)) => {
+                if verbose {
+                    log(
+                        serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}),
+                    );
+                }
+                Outcome::Done(written(restored))
+            }
+            Ok((None, _)) => {
+                if verbose {
+                    log(serde_json::json!({"event": "no-rule", "path": path}));
+                }
+                Outcome::Done(written(restored))
+            }
+            Err(e) => {
+                // A file that vanished or was replaced mid-way is not a failure.
+                if !path.exists() {
+                    return Outcome::Gone;
+                }
                 log(
-                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}),
+                    serde_json::json!({"event": "failed", "path": path, "error": format!("{e:#}")}),
                 );
+                Outcome::Done(written(restored))
             }
-            Outcome::Done(written(restored))
-        }
-        Ok((None, _)) => {
-            if verbose {
-                log(serde_json::json!({"event": "no-rule", "path": path}));
-            }
-            Outcome::Done(written(restored))
-        }
-        Err(e) => {
-            // A file that vanished or was replaced mid-way is not a failure.
-            if !path.exists() {
-                return Outcome::Gone;
-            }
-            log(serde_json::json!({"event": "failed", "path": path, "error": format!("{e:#}")}));
-            Outcome::Done(written(restored))
         }
     }
 }
