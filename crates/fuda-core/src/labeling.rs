@@ -122,9 +122,10 @@ pub struct FileLabel {
     /// such as the inventory need not read the file a second time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_sha256: Option<Digest>,
-    /// The signed label as read, for callers that re-encode or re-sign it.
+    /// The signed label between reading and verifying it (its label then moves to
+    /// `label`, without a copy).
     #[serde(skip)]
-    pub signed: Option<SignedLabel>,
+    signed: Option<SignedLabel>,
     /// The file's metadata as read with the label (size, times, inode).
     #[serde(skip)]
     pub stamp: Option<FileStamp>,
@@ -342,7 +343,7 @@ impl Labeler<'_> {
                     (true, kind, _) => Some(self.digest_of(path, kind, &stamp)?),
                 };
                 out.key = Some(signed.key.to_string());
-                out.label = Some(signed.label.clone());
+                // `label` is filled once the signature is checked (verify_read).
                 out.signed = Some(*signed);
             }
             Stored::Foreign(foreign) => {
@@ -403,6 +404,7 @@ impl Labeler<'_> {
         for (file, v) in read.zip(verdicts) {
             file.status = v.status;
             file.signer = v.signer;
+            file.label = file.signed.take().map(|s| s.label);
         }
     }
 
