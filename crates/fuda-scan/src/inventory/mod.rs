@@ -261,7 +261,8 @@ pub struct Inventory {
     /// What changed since the previous inventory (棚卸), when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
-    /// Every file (ファイル明細), sorted by path.
+    /// Every file (ファイル明細), in walk order: sorted by the bytes of the names on disk
+    /// (a folder's files before the files of a sibling whose name sorts after it).
     pub files: FileList,
 }
 
@@ -374,7 +375,8 @@ pub fn build_reporting(
         watched: options.memory.as_ref().map(remembered::Watched::new),
         spill: files::Spill::new(&spill_dir).map_err(spill_error)?,
     };
-    let unreadable = stream(&pool, &walk_roots, &reader, |chunk| {
+    let read = |chunk| reader.read(chunk);
+    let unreadable = stream(&pool, &walk_roots, CHUNK, &read, |chunk| {
         sums.add(chunk)?;
         progress(sums.summary.files);
         Ok(())
@@ -421,7 +423,10 @@ pub fn build_reporting(
             id: policy.id.clone(),
             version: policy.version,
         },
-        roots: walk_roots.iter().map(|(r, _)| display_path(r)).collect(),
+        roots: absolute_roots
+            .iter()
+            .map(|r| display_path(&r.components().collect::<PathBuf>()))
+            .collect(),
         summary,
         rows,
         findings,
@@ -431,27 +436,32 @@ pub fn build_reporting(
 }
 
 /// Chunks read ahead of the one being summed, at most (bounds the memory).
-const WINDOW: usize = 8;
+/// Chunks read ahead of the one being summed, per worker (bounds the memory: a slow
+/// chunk holds up at most this many behind it per worker).
+const WINDOW_PER_WORKER: usize = 4;
 
 /// Walks `roots` in path order, reads the chunks on `pool` and hands them to `sum` in
-/// walk order. Returns what could not be read; stops at `sum`'s first error.
-fn stream<'p>(
+/// walk order. Returns what could not be read; stops at `sum`'s first error. A panic
+/// while reading a chunk is passed on here, after every thread has stopped.
+fn stream<T: Send>(
     pool: &rayon::ThreadPool,
     roots: &[(PathBuf, bool)],
-    reader: &ChunkReader<'_, 'p>,
-    mut sum: impl FnMut(ReadChunk<'p>) -> std::io::Result<()>,
+    chunk: usize,
+    read: &(dyn Fn(Vec<walk::Found>) -> T + Sync),
+    mut sum: impl FnMut(T) -> std::io::Result<()>,
 ) -> std::io::Result<Vec<walk::Unreadable>> {
     use std::sync::mpsc;
+    let window = WINDOW_PER_WORKER * pool.current_num_threads().max(1);
     std::thread::scope(|s| {
-        let (found_tx, found_rx) = mpsc::sync_channel::<Vec<walk::Found>>(WINDOW);
-        let walker = s.spawn(move || walk::ordered(roots, CHUNK, |c| found_tx.send(c).is_ok()));
+        let (found_tx, found_rx) = mpsc::sync_channel::<Vec<walk::Found>>(window);
+        let walker = s.spawn(move || walk::ordered(roots, chunk, |c| found_tx.send(c).is_ok()));
         // A chunk is taken up only with a token; a token comes back when a chunk has been
-        // summed, so no more than WINDOW chunks are ever read and waiting.
+        // summed, so no more than `window` chunks are ever read and waiting.
         let (token_tx, token_rx) = mpsc::channel::<()>();
-        for _ in 0..WINDOW {
+        for _ in 0..window {
             token_tx.send(()).expect("the receiver is here");
         }
-        let (read_tx, read_rx) = mpsc::channel::<(usize, ReadChunk<'p>)>();
+        let (read_tx, read_rx) = mpsc::channel::<(usize, std::thread::Result<T>)>();
         s.spawn(move || {
             let feed = std::iter::from_fn(move || {
                 token_rx.recv().ok()?;
@@ -461,17 +471,22 @@ fn stream<'p>(
                 feed.enumerate()
                     .par_bridge()
                     .for_each_with(read_tx, |tx, (i, chunk)| {
+                        // A panic goes to the summing side, which stops everything: left
+                        // here, the other workers would wait for tokens forever.
+                        let read =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(chunk)));
                         // The summing side has stopped when this fails.
-                        let _ = tx.send((i, reader.read(chunk)));
+                        let _ = tx.send((i, read));
                     })
             });
         });
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0;
-        for (i, chunk) in read_rx {
-            waiting.insert(i, chunk);
-            while let Some(chunk) = waiting.remove(&next) {
-                sum(chunk)?;
+        for (i, read) in read_rx {
+            waiting.insert(i, read);
+            while let Some(read) = waiting.remove(&next) {
+                // A reader's panic ends the inventory at its chunk's turn.
+                sum(read.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
                 next += 1;
                 // The reader may be done and gone: no more tokens are needed then.
                 let _ = token_tx.send(());
@@ -625,5 +640,47 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
         entry.set_at = Some(label.set_at).filter(|t| *t > 0);
         entry.flags = label.flags;
         entry.origin = label.origin;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_reading_stops_the_inventory_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..40 {
+            let folder = dir.path().join(format!("d{}", i / 10));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join(format!("f{i:02}.txt")), b"x").unwrap();
+        }
+        let roots = walk::roots(&[dir.path().to_owned()]).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let read = |chunk: Vec<walk::Found>| {
+                assert!(!chunk[0].path.ends_with("f06.txt"), "a reader bug");
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                chunk.len()
+            };
+            let mut summed = 0;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                stream(&pool, &roots, 2, &read, |n| {
+                    summed += n;
+                    Ok(())
+                })
+            }));
+            done_tx.send((outcome.is_err(), summed)).unwrap();
+        });
+        let (panicked, summed) = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the inventory stops within a minute");
+        assert!(panicked);
+        // Chunks before the bad one were summed in order; none after it.
+        assert_eq!(summed, 6);
     }
 }

@@ -12,7 +12,7 @@
 
 use std::cmp::Ordering;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::InventoryError;
@@ -54,24 +54,25 @@ impl Entry {
     }
 }
 
-/// The roots to walk, checked: sorted in path order, each a folder or a file; roots inside
-/// another root are dropped (their files must not count twice).
+/// The roots to walk, checked: sorted in path order, each a folder or a file (`a/b/` and
+/// `a/./b` taken as `a/b`); a root that the walk of another root reaches is dropped, so its
+/// files count once. A root below another that the walk does not reach (through a
+/// symbolic link, an unreadable or skipped folder) is kept and walked on its own.
 pub fn roots(roots: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, InventoryError> {
     let mut checked = Vec::with_capacity(roots.len());
-    for root in roots {
-        let meta = std::fs::metadata(root).map_err(|source| InventoryError::Root {
-            path: root.clone(),
+    for given in roots {
+        let error = |source| InventoryError::Root {
+            path: given.clone(),
             source,
-        })?;
+        };
+        let root: PathBuf = given.components().collect();
+        let meta = std::fs::metadata(&root).map_err(error)?;
         if meta.is_dir() {
             // Fail now, before any output, if the root itself cannot be listed.
-            std::fs::read_dir(root).map_err(|source| InventoryError::Root {
-                path: root.clone(),
-                source,
-            })?;
-            checked.push((root.clone(), true));
+            std::fs::read_dir(&root).map_err(error)?;
+            checked.push((root, true));
         } else if meta.is_file() {
-            checked.push((root.clone(), false));
+            checked.push((root, false));
         }
     }
     checked.sort_by(|a, b| {
@@ -83,14 +84,38 @@ pub fn roots(roots: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, InventoryError> 
     });
     let mut kept: Vec<(PathBuf, bool)> = Vec::with_capacity(checked.len());
     for root in checked {
-        if !kept
+        let walked = kept
             .iter()
-            .any(|(k, dir)| *dir && root.0.starts_with(k) || *k == root.0)
-        {
+            .any(|(k, dir)| *k == root.0 || *dir && reached_by(k, &root.0));
+        if !walked {
             kept.push(root);
         }
     }
     Ok(kept)
+}
+
+/// Whether walking the folder `outer` reaches `inner`: every folder on the way can be
+/// listed, and it and `inner` are real folders (or, last, a regular file) with names the
+/// walk does not skip.
+fn reached_by(outer: &Path, inner: &Path) -> bool {
+    let Ok(below) = inner.strip_prefix(outer) else {
+        return false;
+    };
+    let mut at = outer.to_path_buf();
+    for part in below.components() {
+        let Component::Normal(name) = part else {
+            return false;
+        };
+        if std::fs::read_dir(&at).is_err() || name.to_str().is_some_and(is_ignored) {
+            return false;
+        }
+        at.push(name);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() || m.is_file() && at == inner => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Walks `roots` (from [`roots`]) in path order, handing the files to `emit` `chunk` at a
@@ -102,36 +127,42 @@ pub fn ordered(
 ) -> Vec<Unreadable> {
     let mut unreadable = Vec::new();
     let mut batch = Vec::with_capacity(chunk);
+    // Adds a file; hands the batch over when it is full. False: stop.
+    let mut add = |found: Found, batch: &mut Vec<Found>| {
+        batch.push(found);
+        batch.len() < chunk || emit(std::mem::replace(batch, Vec::with_capacity(chunk)))
+    };
     for (root_path, is_dir) in roots {
         let root: Arc<str> = Arc::from(super::display_path(root_path));
         if !is_dir {
-            batch.push(Found {
+            let found = Found {
                 path: root_path.clone(),
+                root,
+            };
+            if !add(found, &mut batch) {
+                return unreadable;
+            }
+            continue;
+        }
+        // The listings of the folders on the current path, deepest last.
+        let mut stack = vec![(root_path.clone(), list(root_path, &mut unreadable))];
+        while let Some((dir, entries)) = stack.last_mut() {
+            let Some(entry) = entries.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = dir.join(&entry.name);
+            if entry.dir {
+                let listing = list(&path, &mut unreadable);
+                stack.push((path, listing));
+                continue;
+            }
+            let found = Found {
+                path,
                 root: Arc::clone(&root),
-            });
-        } else {
-            // The listings of the folders on the current path, deepest last.
-            let mut stack = vec![(root_path.clone(), list(root_path, &mut unreadable))];
-            while let Some((dir, entries)) = stack.last_mut() {
-                let Some(entry) = entries.next() else {
-                    stack.pop();
-                    continue;
-                };
-                let path = dir.join(&entry.name);
-                if entry.dir {
-                    let listing = list(&path, &mut unreadable);
-                    stack.push((path, listing));
-                    continue;
-                }
-                batch.push(Found {
-                    path,
-                    root: Arc::clone(&root),
-                });
-                if batch.len() == chunk
-                    && !emit(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))
-                {
-                    return unreadable;
-                }
+            };
+            if !add(found, &mut batch) {
+                return unreadable;
             }
         }
     }
@@ -236,6 +267,26 @@ mod tests {
             base.join("b.txt"),
         ];
         assert_eq!(walk_all(&nested, 3), want);
+        // A trailing slash names the same folder; a nested root whose name sorts before
+        // `/` is still inside it.
+        let slashed = [
+            PathBuf::from(format!("{}/", base.display())),
+            base.join("a-b"),
+            base.join("./a"),
+        ];
+        assert_eq!(walk_all(&slashed, 3), want);
+        // The walk does not follow links: a root reached only through one is walked too.
+        let linked = walk_all(&[base.to_owned(), base.join("link")], 2);
+        let through_link: Vec<String> = ["link/x.txt", "link/y/z.txt"]
+            .iter()
+            .map(|r| base.join(r).to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(linked, [want.clone(), through_link].concat());
+        // Many file roots: still handed over a chunk at a time.
+        let files: Vec<PathBuf> = (0..7).map(|_| base.join("b.txt")).collect();
+        assert_eq!(walk_all(&files, 2), [base.join("b.txt").to_string_lossy()]);
+        let many: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+        assert_eq!(walk_all(&many, 2), want);
         // Two sibling roots whose names sort differently from their paths.
         let siblings = [base.join("a0.txt"), base.join("a"), base.join("a-b")];
         assert_eq!(
