@@ -89,7 +89,7 @@ pub struct Review {
 
 /// What the review needs to know of a file: enough to match it and to tell what changed
 /// (a few dozen bytes and the path, instead of the whole entry).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Trace {
     /// Path (NFC).
     pub path: Box<str>,
@@ -220,7 +220,11 @@ fn level_of(f: &Trace) -> Option<&str> {
 /// previous inventory is a trace per file that changed.
 pub struct Matcher<'a> {
     previous: &'a Previous,
+    /// The last previous file at each path.
     old_by_path: HashMap<&'a str, usize>,
+    /// Every previous file at the paths listed more than once (a hand-edited inventory,
+    /// or names that differ on disk but not once normalised), in order.
+    repeated: HashMap<&'a str, Vec<usize>>,
     old_used: Vec<bool>,
     waiting: Vec<Trace>,
     changes: Vec<Change>,
@@ -230,14 +234,20 @@ pub struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     /// Nothing seen yet.
     pub fn new(previous: &'a Previous) -> Matcher<'a> {
+        let mut old_by_path = HashMap::with_capacity(previous.files.len());
+        let mut repeated: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, f) in previous.files.iter().enumerate() {
+            if let Some(before) = old_by_path.insert(&*f.path, i) {
+                repeated
+                    .entry(&*f.path)
+                    .or_insert_with(|| vec![before])
+                    .push(i);
+            }
+        }
         Matcher {
             previous,
-            old_by_path: previous
-                .files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (&*f.path, i))
-                .collect(),
+            old_by_path,
+            repeated,
             old_used: vec![false; previous.files.len()],
             waiting: Vec::new(),
             changes: Vec::new(),
@@ -245,10 +255,11 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// Takes one file of the inventory now (each path once).
+    /// Takes one file of the inventory now.
     pub fn see(&mut self, now: &FileEntry) {
         let now = Trace::from(now);
-        if let Some(&o) = self.old_by_path.get(&*now.path) {
+        let unique = !self.repeated.contains_key(&*now.path);
+        if let Some(&o) = self.old_by_path.get(&*now.path).filter(|_| unique) {
             let then = &self.previous.files[o];
             if !self.old_used[o] && then.doc == now.doc {
                 self.old_used[o] = true;
@@ -315,17 +326,23 @@ impl<'a> Matcher<'a> {
         }
         drop(old_by_doc);
 
-        // 2. Path.
+        // 2. Path: the last previous file at the path that is still unmatched.
         for (n, f) in files.iter().enumerate() {
             if new_used[n] {
                 continue;
             }
-            if let Some(&o) = self.old_by_path.get(&*f.path) {
-                if !old_used[o] {
-                    old_used[o] = true;
-                    new_used[n] = true;
-                    pairs.push((o, n));
-                }
+            let o = match self.repeated.get(&*f.path) {
+                Some(all) => all.iter().rev().find(|&&o| !old_used[o]).copied(),
+                None => self
+                    .old_by_path
+                    .get(&*f.path)
+                    .copied()
+                    .filter(|&o| !old_used[o]),
+            };
+            if let Some(o) = o {
+                old_used[o] = true;
+                new_used[n] = true;
+                pairs.push((o, n));
             }
         }
 
@@ -558,7 +575,8 @@ mod tests {
         )
     }
 
-    fn files_of(specs: Vec<FileSpec>) -> Vec<FileEntry> {
+    /// Files from specs; with `unique`, each path once (as on a disk).
+    fn files_of(specs: Vec<FileSpec>, unique: bool) -> Vec<FileEntry> {
         let mut seen = std::collections::HashSet::new();
         // The same six ids in both inventories.
         let docs: Vec<DocId> = (0..6)
@@ -567,7 +585,7 @@ mod tests {
         let levels = ["public", "internal", "secret"];
         specs
             .into_iter()
-            .filter(|(path, ..)| seen.insert(*path)) // each path once
+            .filter(|(path, ..)| seen.insert(*path) || !unique)
             .map(|(path, doc, level, sha, problem)| {
                 let mut e = entry(
                     &format!("/s/{path}.txt"),
@@ -590,7 +608,9 @@ mod tests {
             then in proptest::collection::vec(arbitrary_file(), 0..12),
             now in proptest::collection::vec(arbitrary_file(), 0..12),
         ) {
-            let (then, now) = (files_of(then), files_of(now));
+            // A previous inventory may list a path twice (edited by hand, or two names
+            // that are one once normalised); the files now come from a disk.
+            let (then, now) = (files_of(then, false), files_of(now, true));
             let previous = Previous { generated_at: 0, files: traces(&then) };
             proptest::prop_assert_eq!(streamed(&previous, &now), diff(&previous, &traces(&now)));
         }
