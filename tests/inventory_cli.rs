@@ -773,11 +773,12 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     );
     assert!(!out.exists());
 
-    // Nowhere to keep the per-file records: the folder is named, nothing is written.
+    // Nowhere to keep the per-file records (stdout: in TMPDIR): the folder is named,
+    // nothing is written.
     let missing_tmp = dir.path().join("no-such-tmp");
     let run = admin
         .fuda_env(
-            &["inventory", p(&share), "--format", "json"],
+            &["inventory", p(&share), "--format", "json", "--out", "-"],
             &[("TMPDIR", p(&missing_tmp))],
         )
         .expect(2);

@@ -1,7 +1,7 @@
 //! `fuda inventory`: the confidential-asset ledger (情報資産管理台帳) and the yearly review.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -148,7 +148,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new_spinner()
-    };
+    }
+    // Gone from the screen however the run ends (an error is printed after it).
+    .with_finish(indicatif::ProgressFinish::AndClear);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} {human_pos} files ({elapsed})")
             .expect("valid template"),
@@ -164,19 +166,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
             now: Some(now),
             memory,
             registry,
-            // The per-file records wait beside the ledger, as the workbook's parts do.
-            spill_dir: plan
-                .out
-                .as_ref()
-                .and_then(|o| o.parent())
-                .filter(|d| !d.as_os_str().is_empty())
-                .map(Path::to_owned),
+            // The per-file records wait beside the ledger (in TMPDIR for stdout).
+            spill_dir: plan.out.as_ref().and_then(|o| o.parent()).map(|d| {
+                if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d.to_owned()
+                }
+            }),
         },
         &|files| bar.set_position(files as u64),
     )?;
     session.save_memo();
     if let Err(e) = digests.save() {
-        eprintln!("fuda: note: could not update the content digest cache: {e}");
+        bar.suspend(|| eprintln!("fuda: note: could not update the content digest cache: {e}"));
     }
 
     bar.set_message("writing the ledger;");

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::FileEntry;
 
-/// Every file of an inventory, sorted by path.
+/// Every file of an inventory, in walk order.
 #[derive(Clone)]
 pub struct FileList {
     len: usize,
@@ -99,7 +99,7 @@ impl FileList {
                 let mut block = vec![0; block];
                 let mut held_newline = false;
                 loop {
-                    let n = reader.read(&mut block)?;
+                    let n = reader.read(&mut block).map_err(read_back)?;
                     if n == 0 {
                         return Ok(());
                     }
@@ -182,6 +182,15 @@ impl Spill {
     }
 }
 
+/// An error reading the records back, saying so (the writers report it with the file
+/// they were writing).
+fn read_back(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!("reading back the inventory's temporary file: {e}"),
+    )
+}
+
 /// Reads a shared file from the start with positional reads, so that several readers
 /// never disturb each other's offset.
 struct At<'a> {
@@ -227,9 +236,9 @@ impl Iterator for Lines<'_> {
             Ok(0) => None,
             Ok(_) => Some(
                 serde_json::from_slice(self.line.strip_suffix(b"\n").unwrap_or(&self.line))
-                    .map_err(std::io::Error::from),
+                    .map_err(|e| read_back(e.into())),
             ),
-            Err(e) => Some(Err(e)),
+            Err(e) => Some(Err(read_back(e))),
         }
     }
 }

@@ -25,7 +25,7 @@ fn when(at: i64, offset: time::UtcOffset) -> String {
 
 /// What the inventory found at the paths the memory knows as labeled: whether each file
 /// is there and unlabeled (noted one file at a time, as the inventory reads them).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Watched {
     unlabeled_now: HashMap<String, bool>,
 }
