@@ -157,7 +157,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     bar.set_message("reading labels:");
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let inv = inventory::build_reporting(
+    // A workbook's file sheet is written while the labels are read.
+    let mut workbook = match (&plan.out, plan.format) {
+        (Some(dest), Format::Xlsx) => {
+            Some(ledger::xlsx::Writer::new(dest, &session.policy, plan.lang)?)
+        }
+        _ => None,
+    };
+    let mut read = 0;
+    let inv = inventory::build_streaming(
         &labeler,
         &args.roots,
         &Options {
@@ -175,7 +183,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }),
         },
-        &|files| bar.set_position(files as u64),
+        &mut |files| {
+            read += files.len();
+            bar.set_position(read as u64);
+            if let Some(workbook) = &mut workbook {
+                workbook.add_files(files)?;
+            }
+            Ok(())
+        },
     )?;
     session.save_memo();
     if let Err(e) = digests.save() {
@@ -183,9 +198,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     bar.set_message("writing the ledger;");
-    let written = match &plan.out {
-        Some(dest) => ledger::write(&inv, &session.policy, plan.format, plan.lang, dest)?,
-        None => {
+    let written = match (&plan.out, workbook) {
+        (Some(dest), Some(workbook)) => {
+            workbook.finish(&inv)?;
+            vec![dest.clone()]
+        }
+        (Some(dest), None) => ledger::write(&inv, &session.policy, plan.format, plan.lang, dest)?,
+        (None, _) => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             match plan.format {
                 Format::Json => ledger::json::to_writer(&inv, &mut stdout),

@@ -95,6 +95,9 @@ pub enum InventoryError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Whatever took the files as they were read (a ledger being written) failed.
+    #[error("{0}")]
+    Output(Box<dyn std::error::Error + Send + Sync>),
     /// Running the workers failed.
     #[error("cannot start the worker threads: {0}")]
     Threads(String),
@@ -324,16 +327,21 @@ pub fn build(
     roots: &[PathBuf],
     options: &Options,
 ) -> Result<Inventory, InventoryError> {
-    build_reporting(labeler, roots, options, &|_| {})
+    build_streaming(labeler, roots, options, &mut |_| Ok(()))
 }
 
-/// [`build`], calling `progress` with the number of files read so far, a chunk at a time
-/// (for a progress display).
-pub fn build_reporting(
+/// What takes the files as the inventory reads them; an error stops the inventory.
+pub type FileSink<'s> =
+    dyn FnMut(&[FileEntry]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + 's;
+
+/// [`build`], handing the files to `sink` a chunk at a time, in walk order, as they are
+/// read: for a progress display, or a ledger that is written while the files are read
+/// ([`crate::ledger::xlsx::Writer`]).
+pub fn build_streaming(
     labeler: &Labeler<'_>,
     roots: &[PathBuf],
     options: &Options,
-    progress: &dyn Fn(usize),
+    sink: &mut FileSink<'_>,
 ) -> Result<Inventory, InventoryError> {
     if roots.is_empty() {
         return Err(InventoryError::NoRoots);
@@ -377,11 +385,9 @@ pub fn build_reporting(
     };
     let read = |chunk| reader.read(chunk);
     let unreadable = stream(&pool, &walk_roots, CHUNK, &read, |chunk| {
-        sums.add(chunk)?;
-        progress(sums.summary.files);
-        Ok(())
-    })
-    .map_err(spill_error)?;
+        sink(&chunk.entries).map_err(InventoryError::Output)?;
+        sums.add(chunk).map_err(spill_error)
+    })?;
 
     let Sums {
         grouper,
@@ -443,13 +449,13 @@ const WINDOW_PER_WORKER: usize = 4;
 /// Walks `roots` in path order, reads the chunks on `pool` and hands them to `sum` in
 /// walk order. Returns what could not be read; stops at `sum`'s first error. A panic
 /// while reading a chunk is passed on here, after every thread has stopped.
-fn stream<T: Send>(
+fn stream<T: Send, E>(
     pool: &rayon::ThreadPool,
     roots: &[(PathBuf, bool)],
     chunk: usize,
     read: &(dyn Fn(Vec<walk::Found>) -> T + Sync),
-    mut sum: impl FnMut(T) -> std::io::Result<()>,
-) -> std::io::Result<Vec<walk::Unreadable>> {
+    mut sum: impl FnMut(T) -> Result<(), E>,
+) -> Result<Vec<walk::Unreadable>, E> {
     use std::sync::mpsc;
     let window = WINDOW_PER_WORKER * pool.current_num_threads().max(1);
     std::thread::scope(|s| {
@@ -671,7 +677,7 @@ mod tests {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 stream(&pool, &roots, 2, &read, |n| {
                     summed += n;
-                    Ok(())
+                    Ok::<(), ()>(())
                 })
             }));
             done_tx.send((outcome.is_err(), summed)).unwrap();

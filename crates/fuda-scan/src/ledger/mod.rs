@@ -320,7 +320,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
     ]
 }
 
-fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
+/// The ファイル明細 row of one file.
+pub fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
     let ja = lang == Language::Ja;
     vec![
         f.path.clone().into(),
@@ -365,6 +366,25 @@ fn finding_row(policy: &Policy, f: &Finding, lang: Language) -> Vec<Cell> {
     ]
 }
 
+/// The short name of the ファイル明細 sheet.
+pub const FILES_SLUG: &str = "files";
+
+/// The name of the ファイル明細 sheet in `lang`.
+pub fn files_sheet_name(lang: Language) -> &'static str {
+    match lang {
+        Language::Ja => "ファイル明細",
+        Language::En => "Files",
+    }
+}
+
+/// The headings of the ファイル明細 sheet in `lang`.
+pub fn files_header(lang: Language) -> &'static [&'static str] {
+    match lang {
+        Language::Ja => &FILES_HEADER_JA,
+        Language::En => &FILES_HEADER_EN,
+    }
+}
+
 /// The ledger's sheets for `inventory` in `lang`, in workbook order.
 pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) -> Vec<Sheet<'a>> {
     let ja = lang == Language::Ja;
@@ -407,9 +427,9 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
             ),
         },
         Sheet {
-            name: if ja { "ファイル明細" } else { "Files" },
-            slug: "files",
-            header: pick(&FILES_HEADER_JA, &FILES_HEADER_EN),
+            name: files_sheet_name(lang),
+            slug: FILES_SLUG,
+            header: files_header(lang),
             rows: Box::new(
                 inventory
                     .files
@@ -460,7 +480,15 @@ pub fn write(
 ) -> Result<Vec<PathBuf>, LedgerError> {
     match format {
         Format::Xlsx => {
-            xlsx::write(sheets(inventory, policy, lang), dest)?;
+            let mut workbook = xlsx::Writer::new(dest, policy, lang)?;
+            for file in inventory.files.iter() {
+                let file = file.map_err(|source| LedgerError::Io {
+                    path: dest.to_owned(),
+                    source,
+                })?;
+                workbook.add_files(std::slice::from_ref(&file))?;
+            }
+            workbook.finish(inventory)?;
             Ok(vec![dest.to_owned()])
         }
         Format::Csv => csv::write(sheets(inventory, policy, lang), dest),
