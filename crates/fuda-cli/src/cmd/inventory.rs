@@ -182,6 +182,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     d.to_owned()
                 }
             }),
+            files_to_sink_only: workbook.is_some(),
         },
         &mut |files| {
             read += files.len();

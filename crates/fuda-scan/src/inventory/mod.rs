@@ -120,6 +120,10 @@ pub struct Options {
     /// Where the per-file records wait until the ledger is written ([`files`]); `None`
     /// means the system's temporary folder.
     pub spill_dir: Option<PathBuf>,
+    /// Keep no per-file records: the caller takes the files from the sink of
+    /// [`build_streaming`] (a workbook written as the files are read); the inventory's
+    /// `files` is then empty.
+    pub files_to_sink_only: bool,
 }
 
 /// The policy an inventory was made under.
@@ -374,6 +378,7 @@ pub fn build_streaming(
             .registry
             .as_ref()
             .map(|r| registry::RevokedDocuments::new(r, policy.utc_offset)),
+        records: !options.files_to_sink_only,
     };
     let mut sums = Sums {
         grouper: rows::Grouper::new(policy),
@@ -381,7 +386,11 @@ pub fn build_streaming(
         findings: Vec::new(),
         review: options.previous.as_ref().map(review::Matcher::new),
         watched: options.memory.as_ref().map(remembered::Watched::new),
-        spill: files::Spill::new(&spill_dir).map_err(spill_error)?,
+        spill: if options.files_to_sink_only {
+            None
+        } else {
+            Some(files::Spill::new(&spill_dir).map_err(spill_error)?)
+        },
     };
     let read = |chunk| reader.read(chunk);
     let unreadable = stream(&pool, &walk_roots, CHUNK, &read, |chunk| {
@@ -437,7 +446,10 @@ pub fn build_streaming(
         rows,
         findings,
         review,
-        files: spill.finish().map_err(spill_error)?,
+        files: match spill {
+            Some(spill) => spill.finish().map_err(spill_error)?,
+            None => FileList::from(Vec::new()),
+        },
     })
 }
 
@@ -507,6 +519,8 @@ struct ChunkReader<'a, 'p> {
     labeler: &'a Labeler<'p>,
     expect: findings::Expectations<'p>,
     revoked: Option<registry::RevokedDocuments<'a>>,
+    /// Whether the records are kept (serialized for the spill).
+    records: bool,
 }
 
 /// A chunk of files as the workers read it.
@@ -533,7 +547,11 @@ impl<'p> ChunkReader<'_, 'p> {
             findings.extend(self.revoked.as_ref().and_then(|r| r.finding(entry)));
             assets.push(asset);
         }
-        let lines = files::Spill::lines(&entries);
+        let lines = if self.records {
+            files::Spill::lines(&entries)
+        } else {
+            Vec::new()
+        };
         ReadChunk {
             entries,
             assets,
@@ -550,7 +568,8 @@ struct Sums<'p> {
     findings: Vec<Finding>,
     review: Option<review::Matcher<'p>>,
     watched: Option<remembered::Watched>,
-    spill: files::Spill,
+    /// Where the records go (none when only the sink takes the files).
+    spill: Option<files::Spill>,
 }
 
 impl<'p> Sums<'p> {
@@ -568,7 +587,10 @@ impl<'p> Sums<'p> {
             }
         }
         self.findings.extend(chunk.findings);
-        self.spill.push(&chunk.lines, chunk.entries.len())
+        match &mut self.spill {
+            Some(spill) => spill.push(&chunk.lines, chunk.entries.len()),
+            None => Ok(()),
+        }
     }
 }
 
