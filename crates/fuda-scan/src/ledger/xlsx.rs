@@ -66,9 +66,11 @@ impl<'p> Writer<'p> {
         // third of the writer's time), for a file ~1.5 times as large (benches/README.md).
         workbook.set_zip_compression_level(1);
         // Stream rows to temporary files beside the destination, not to a shared /tmp.
-        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            workbook.set_tempdir(dir).map_err(&xlsx_err)?;
-        }
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        workbook.set_tempdir(dir).map_err(&xlsx_err)?;
         let formats = Formats {
             header: Format::new()
                 .set_bold()
