@@ -454,6 +454,9 @@ pub fn build_streaming(
 }
 
 /// Chunks read ahead of the one being summed, at most (bounds the memory).
+/// Threads that walk roots at once (each takes a group of neighbouring roots).
+const WALKERS: usize = 4;
+
 /// Chunks read ahead of the one being summed, per worker (bounds the memory: a slow
 /// chunk holds up at most this many behind it per worker).
 const WINDOW_PER_WORKER: usize = 4;
@@ -471,10 +474,20 @@ fn stream<T: Send, E>(
     use std::sync::mpsc;
     let window = WINDOW_PER_WORKER * pool.current_num_threads().max(1);
     std::thread::scope(|s| {
-        let (found_tx, found_rx) = mpsc::sync_channel::<Vec<walk::Found>>(window);
-        let walker = s.spawn(move || walk::ordered(roots, chunk, |c| found_tx.send(c).is_ok()));
-        // A chunk is taken up only with a token; a token comes back when a chunk has been
-        // summed, so no more than `window` chunks are ever read and waiting.
+        // The roots are walked in parallel, in up to WALKERS groups of neighbours, each
+        // group ahead of the reading by at most `window` chunks; the chunks are taken
+        // group after group, so they still come in path order.
+        let mut found = Vec::new();
+        let mut walkers = Vec::new();
+        for group in roots.chunks(roots.len().div_ceil(WALKERS).max(1)) {
+            let (found_tx, found_rx) = mpsc::sync_channel::<Vec<walk::Found>>(window);
+            walkers
+                .push(s.spawn(move || walk::ordered(group, chunk, |c| found_tx.send(c).is_ok())));
+            found.push(found_rx);
+        }
+        found.reverse(); // the next group last
+                         // A chunk is taken up only with a token; a token comes back when a chunk has been
+                         // summed, so no more than `window` chunks are ever read and waiting.
         let (token_tx, token_rx) = mpsc::channel::<()>();
         for _ in 0..window {
             token_tx.send(()).expect("the receiver is here");
@@ -483,7 +496,14 @@ fn stream<T: Send, E>(
         s.spawn(move || {
             let feed = std::iter::from_fn(move || {
                 token_rx.recv().ok()?;
-                found_rx.recv().ok()
+                while let Some(group) = found.last() {
+                    match group.recv() {
+                        Ok(chunk) => return Some(chunk),
+                        // This group's walk is over.
+                        Err(_) => drop(found.pop()),
+                    }
+                }
+                None
             });
             pool.install(|| {
                 feed.enumerate()
@@ -510,7 +530,11 @@ fn stream<T: Send, E>(
                 let _ = token_tx.send(());
             }
         }
-        Ok(walker.join().expect("the walker does not panic"))
+        let mut unreadable = Vec::new();
+        for walker in walkers {
+            unreadable.extend(walker.join().expect("the walker does not panic"));
+        }
+        Ok(unreadable)
     })
 }
 
@@ -674,6 +698,42 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_roots_are_walked_at_once_and_summed_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut want = Vec::new();
+        let mut roots = Vec::new();
+        for r in 0..9 {
+            let root = dir.path().join(format!("r{r}"));
+            for i in 0..(r * 7) {
+                let file = root
+                    .join(format!("d{}", i % 3))
+                    .join(format!("f{i:02}.txt"));
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, b"x").unwrap();
+                want.push(file);
+            }
+            std::fs::create_dir_all(&root).unwrap();
+            roots.push(root);
+        }
+        want.sort();
+        roots.reverse(); // given in any order
+        let roots = walk::roots(&roots).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let read = |chunk: Vec<walk::Found>| chunk.into_iter().map(|f| f.path).collect();
+        let mut summed: Vec<PathBuf> = Vec::new();
+        let unreadable = stream(&pool, &roots, 4, &read, |paths: Vec<PathBuf>| {
+            summed.extend(paths);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert!(unreadable.is_empty());
+        assert_eq!(summed, want);
+    }
 
     #[test]
     fn a_panic_while_reading_stops_the_inventory_instead_of_hanging() {
