@@ -23,12 +23,12 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use ring::hmac;
 use zeroize::Zeroizing;
 
 use crate::digest::Digest;
+use crate::learnt::Learnt;
 use crate::store::StoreKind;
 
 /// What a digest covers: the whole file (xattr and sidecar labels) or an Office document
@@ -118,7 +118,7 @@ pub struct DigestCache {
     /// One bit per known record: used in this run.
     used: Vec<AtomicU64>,
     /// Records learnt in this run.
-    fresh: Mutex<Vec<[u8; RECORD]>>,
+    fresh: Learnt<[u8; RECORD]>,
 }
 
 impl std::fmt::Debug for DigestCache {
@@ -156,7 +156,7 @@ impl DigestCache {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             known,
-            fresh: Mutex::new(Vec::new()),
+            fresh: Learnt::default(),
         }
     }
 
@@ -168,7 +168,7 @@ impl DigestCache {
             settled_before: now - SETTLE_SECS,
             known: Vec::new(),
             used: Vec::new(),
-            fresh: Mutex::new(Vec::new()),
+            fresh: Learnt::default(),
         }
     }
 
@@ -220,9 +220,7 @@ impl DigestCache {
         let mut record = [0; RECORD];
         record[..ID_LEN].copy_from_slice(&stamp.id(Covers::of(store)));
         record[ID_LEN..].copy_from_slice(&digest.0);
-        if let Ok(mut fresh) = self.fresh.lock() {
-            fresh.push(record);
-        }
+        self.fresh.push(record);
     }
 
     /// Writes the cache back (atomically, 0600): what was known and what was learnt.
@@ -231,12 +229,7 @@ impl DigestCache {
         if self.path.as_os_str().is_empty() {
             return Ok(());
         }
-        let fresh = std::mem::take(
-            &mut *self
-                .fresh
-                .lock()
-                .map_err(|_| std::io::Error::other("digest cache lock poisoned"))?,
-        );
+        let fresh = self.fresh.take("digest cache")?;
         let count = self.known.len() / RECORD;
         let unused = (0..count).filter(|&i| !self.was_used(i)).count();
         if fresh.is_empty() && (unused == 0 || count <= MAX_ENTRIES) {

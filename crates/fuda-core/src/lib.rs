@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod identity;
 pub mod label;
 pub mod labeling;
+mod learnt;
 pub mod policy;
 pub mod rights;
 pub mod store;

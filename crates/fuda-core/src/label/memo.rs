@@ -15,11 +15,13 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use ring::hmac;
 use ring::rand::SecureRandom;
 use zeroize::Zeroizing;
+
+use crate::learnt::Learnt;
 
 const TAG_LEN: usize = 16;
 /// Memos larger than this are discarded and started afresh.
@@ -32,7 +34,7 @@ pub struct VerificationMemo {
     key: hmac::Key,
     path: PathBuf,
     seen: RwLock<HashSet<Tag>>,
-    fresh: Mutex<Vec<Tag>>,
+    fresh: Learnt<Tag>,
 }
 
 impl std::fmt::Debug for VerificationMemo {
@@ -78,7 +80,7 @@ impl VerificationMemo {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             path: memo_path.to_owned(),
             seen: RwLock::new(seen),
-            fresh: Mutex::new(Vec::new()),
+            fresh: Learnt::default(),
         })
     }
 
@@ -90,7 +92,7 @@ impl VerificationMemo {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             path: PathBuf::new(),
             seen: RwLock::new(HashSet::new()),
-            fresh: Mutex::new(Vec::new()),
+            fresh: Learnt::default(),
         }
     }
 
@@ -124,9 +126,7 @@ impl VerificationMemo {
             .map(|mut s| s.insert(tag))
             .unwrap_or(false);
         if added {
-            if let Ok(mut fresh) = self.fresh.lock() {
-                fresh.push(tag);
-            }
+            self.fresh.push(tag);
         }
     }
 
@@ -135,12 +135,7 @@ impl VerificationMemo {
         if self.path.as_os_str().is_empty() {
             return Ok(());
         }
-        let fresh = std::mem::take(
-            &mut *self
-                .fresh
-                .lock()
-                .map_err(|_| std::io::Error::other("memo lock poisoned"))?,
-        );
+        let fresh = self.fresh.take("memo")?;
         if fresh.is_empty() {
             return Ok(());
         }
