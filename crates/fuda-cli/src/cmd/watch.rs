@@ -518,6 +518,15 @@ impl Worker<'_> {
                 None
             }
         };
+        // A label the rules did not change: a manual one, or one higher than theirs.
+        let kept = |level: &str, reason: &str| {
+            if verbose {
+                log(
+                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": reason}),
+                );
+            }
+            Outcome::Done(written(restored))
+        };
         let result = classifier
             .classify_file(path)
             .map_err(anyhow::Error::from)
@@ -555,22 +564,8 @@ impl Worker<'_> {
                     Box::new(change),
                 )
             }
-            Ok((Some(SetOutcome::KeptManual { level }), _)) => {
-                if verbose {
-                    log(
-                        serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "manual"}),
-                    );
-                }
-                Outcome::Done(written(restored))
-            }
-            Ok((Some(SetOutcome::KeptHigher { level }), _)) => {
-                if verbose {
-                    log(
-                        serde_json::json!({"event": "kept", "path": path, "level": level, "reason": "higher"}),
-                    );
-                }
-                Outcome::Done(written(restored))
-            }
+            Ok((Some(SetOutcome::KeptManual { level }), _)) => kept(&level, "manual"),
+            Ok((Some(SetOutcome::KeptHigher { level }), _)) => kept(&level, "higher"),
             Ok((None, _)) => {
                 if verbose {
                     log(serde_json::json!({"event": "no-rule", "path": path}));

@@ -128,7 +128,7 @@ impl From<&FileEntry> for Trace {
 }
 
 /// The previous inventory, as the review needs it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Previous {
     /// When it was taken, Unix seconds.
     pub generated_at: i64,
