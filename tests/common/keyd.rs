@@ -1,0 +1,154 @@
+//! A real `fuda-keyd` process on 127.0.0.1 for the end-to-end tests, and the users it
+//! enrolls.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::{keyd_bin, p, User};
+
+/// A running key service.
+pub struct Keyd {
+    pub data: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub addr: String,
+    pub fingerprint: String,
+    pub admin_code: String,
+}
+
+impl Keyd {
+    pub fn start() -> Keyd {
+        let data = tempfile::tempdir().unwrap();
+        let out = Command::new(keyd_bin())
+            .args([
+                "init",
+                "--data",
+                p(&data.path().join("d")),
+                "--admin",
+                "admin",
+                "--dept",
+                "情報システム部",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut k = Keyd {
+            data,
+            child: None,
+            addr: "127.0.0.1:0".into(),
+            fingerprint: v["fingerprint"].as_str().unwrap().into(),
+            admin_code: v["enrollment_code"].as_str().unwrap().into(),
+        };
+        k.serve();
+        k
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.data.path().join("d")
+    }
+
+    pub fn serve(&mut self) {
+        let mut child = Command::new(keyd_bin())
+            .args(["serve", "--data", p(&self.dir()), "--listen", &self.addr])
+            .env("FUDA_KEYD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the listening line")
+            .to_owned();
+        self.child = Some(child);
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// SIGTERM: a graceful stop.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let status = c.wait().unwrap();
+            assert!(
+                status.success(),
+                "fuda-keyd exited with {status} after SIGTERM"
+            );
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// A user set up with the policy at `policy` and enrolled with `code`.
+    pub fn enroll(&self, name: &str, code: &str, policy: &Path) -> User {
+        let u = User::new(name);
+        u.fuda(&[
+            "init",
+            "--name",
+            name,
+            "--policy",
+            p(policy),
+            "--service",
+            &self.url(),
+            "--enroll",
+            code,
+            "--ca-fingerprint",
+            &self.fingerprint,
+        ])
+        .expect(0);
+        u
+    }
+
+    pub fn add(&self, admin: &User, name: &str, dept: &str, policy: &Path) -> User {
+        let run = admin
+            .fuda(&["admin", "user", "add", name, "--dept", dept, "--json"])
+            .expect(0);
+        let code = run.json_lines()[0]["code"].as_str().unwrap().to_owned();
+        self.enroll(name, &code, policy)
+    }
+}
+
+impl Drop for Keyd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The default policy with a recovery recipient; returns (policy file, identity file).
+pub fn policy_with_recovery(dir: &Path) -> (PathBuf, PathBuf) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let identity = dir.join("recovery.txt");
+    std::fs::write(&identity, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml"),
+    )
+    .unwrap();
+    let text = text.replace(
+        "recipients = []",
+        &format!("recipients = [\"{}\"]", id.to_public()),
+    );
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    (policy, identity)
+}
