@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
@@ -68,13 +69,12 @@ fn load(dir: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'stat
         std::fs::read(dir.join(name))
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(name).display())))
     };
-    let certs = rustls_pemfile::certs(&mut &read(CERT_FILE)?[..])
+    let certs = CertificateDer::pem_slice_iter(&read(CERT_FILE)?)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(CERT_FILE).display())))?;
     let key_bytes = zeroize::Zeroizing::new(read(KEY_FILE)?);
-    let key = rustls_pemfile::private_key(&mut &key_bytes[..])
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
         .ok()
-        .flatten()
         .ok_or_else(|| {
             Error::Invalid(format!(
                 "{} holds no private key",
