@@ -74,6 +74,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `watch` stops on its own terms (after the batch in progress).
+    if !matches!(cli.command, Command::Watch(_)) {
+        if let Err(e) = stop_on_signals() {
+            eprintln!("fuda: cannot handle SIGTERM, SIGINT and SIGHUP: {e}");
+            return cmd::exit_error();
+        }
+    }
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(args),
         Command::Label(c) => cmd::label::run(c),
@@ -103,4 +110,22 @@ fn main() -> ExitCode {
             cmd::exit_error()
         }
     }
+}
+
+/// On SIGTERM, SIGINT or SIGHUP: removes every temporary file and every unverified output
+/// still in flight, then ends as the signal would have (exit status 128 + its number).
+fn stop_on_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                fuda_core::fsutil::end_process_removing_in_flight(|| {
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    std::process::exit(128 + signal)
+                })
+            }
+        })?;
+    Ok(())
 }

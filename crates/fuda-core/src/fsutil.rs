@@ -1,9 +1,11 @@
 //! Small file-system helpers that keep the "never lose data" rule (DESIGN §8).
 
+use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Opens a file for reading without updating its access time when the caller owns it
 /// (`O_NOATIME`), so scans do not dirty every inode; falls back to a plain open.
@@ -51,39 +53,122 @@ fn refuse_special(dest: &Path) -> io::Result<()> {
     }
 }
 
-/// A temporary file next to its destination; removed on drop unless committed.
+/// The named files of this process that must not outlive it. A signal handler removes them
+/// through [`end_process_removing_in_flight`]; everything that creates, publishes or
+/// removes one holds this lock, so the handler sees each file either in flight or settled.
+static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
+    names: Vec::new(),
+    awaited: Vec::new(),
+});
+
+struct InFlight {
+    /// Removed on a signal: named temporary files, and [`Provisional`] outputs once placed.
+    names: Vec<PathBuf>,
+    /// [`Provisional`] outputs not placed yet; [`TempSibling`] moves each to `names` in the
+    /// same step as it places the file.
+    awaited: Vec<PathBuf>,
+}
+
+impl InFlight {
+    fn forget(&mut self, path: &Path) {
+        self.names.retain(|p| p != path);
+        self.awaited.retain(|p| p != path);
+    }
+
+    /// `dest` was just placed by this process: an awaited provisional output is now in flight.
+    fn placed(&mut self, dest: &Path) {
+        if self.awaited.iter().any(|p| p == dest) {
+            self.awaited.retain(|p| p != dest);
+            self.names.push(dest.to_owned());
+        }
+    }
+}
+
+fn in_flight() -> MutexGuard<'static, InFlight> {
+    IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// For a handler of SIGTERM, SIGINT or SIGHUP: removes every named temporary file and every
+/// placed [`Provisional`] output still in flight, then calls `end` (which ends the process)
+/// without letting any other thread create or publish a file in between.
+pub fn end_process_removing_in_flight(end: impl FnOnce() -> Infallible) -> ! {
+    let in_flight = in_flight();
+    for path in &in_flight.names {
+        let _ = fs::remove_file(path);
+    }
+    match end() {}
+}
+
+/// A temporary file next to its destination, published by [`TempSibling::commit`] or
+/// [`TempSibling::commit_new`] once complete and synced, and never seen half-written.
+///
+/// On Linux it is an unnamed file (`O_TMPFILE`) in the destination's directory: it gets a
+/// name only when it is published, so nothing is left behind however the process ends
+/// (SIGKILL, a crash, a power cut). Where the file system cannot make one (some network
+/// mounts), it is a named `.<name>.fuda-tmp-<random>` file, created 0600 whatever the
+/// final mode, removed on drop and, in a process whose signal handler calls
+/// [`end_process_removing_in_flight`], on SIGTERM, SIGINT and SIGHUP.
 pub struct TempSibling {
-    path: PathBuf,
     file: Option<File>,
+    dir: PathBuf,
+    name: String,
+    /// The permission bits of the published file, before the umask.
+    mode: u32,
+    /// The temporary file's name, while it has one and is not published.
+    named: Option<PathBuf>,
 }
 
 impl TempSibling {
-    /// Creates `.<name>.fuda-tmp-<random>` in `dest`'s directory with `mode`. Fails with
+    /// Creates a temporary file in `dest`'s directory; once published it has `mode` less
+    /// the umask, as a file created by `open` would. Fails with
     /// [`io::ErrorKind::InvalidInput`] when `dest` exists and is neither a regular file nor
     /// a symbolic link: committing would replace a device (`/dev/null`), a FIFO or a socket
     /// with a regular file.
     pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
+        let mut tmp = TempSibling::unopened(dest, mode)?;
+        match unnamed::create(&tmp.dir, mode)? {
+            Some(file) => tmp.file = Some(file),
+            None => tmp.create_named()?,
+        }
+        Ok(tmp)
+    }
+
+    /// A temporary file for `dest`, not created yet.
+    fn unopened(dest: &Path, mode: u32) -> io::Result<TempSibling> {
         refuse_special(dest)?;
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+            .unwrap_or(Path::new("."))
+            .to_owned();
         let name = dest
             .file_name()
-            .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        Ok(TempSibling {
+            file: None,
+            dir,
+            name,
+            mode,
+            named: None,
+        })
+    }
+
+    /// Opens a named temporary file, 0600 (or narrower), and records it as in flight.
+    fn create_named(&mut self) -> io::Result<()> {
+        let mut names = in_flight();
         for _ in 0..16 {
-            let path = dir.join(format!(".{name}.fuda-tmp-{:08x}", rand_u32()));
+            let path = self.fresh_name();
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(mode)
+                .mode(self.mode & 0o600)
                 .open(&path)
             {
                 Ok(file) => {
-                    return Ok(TempSibling {
-                        path,
-                        file: Some(file),
-                    })
+                    names.names.push(path.clone());
+                    self.file = Some(file);
+                    self.named = Some(path);
+                    return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -100,53 +185,195 @@ impl TempSibling {
         self.file.as_mut().expect("file is open until commit")
     }
 
-    /// The temporary path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Flushes to disk and renames over `dest`, then syncs the directory; refuses, like
-    /// [`TempSibling::new`], to replace anything but a regular file or a symbolic link.
+    /// Flushes to disk and puts the file at `dest`, replacing what is there, then syncs the
+    /// directory; refuses, like [`TempSibling::new`], to replace anything but a regular file
+    /// or a symbolic link.
     pub fn commit(self, dest: &Path) -> io::Result<()> {
-        self.publish(dest, |tmp, dest| {
-            refuse_special(dest)?;
-            fs::rename(tmp, dest)
-        })
+        self.publish(dest, true)
     }
 
     /// Like [`TempSibling::commit`] but never replaces an existing `dest`: fails with
-    /// [`io::ErrorKind::AlreadyExists`] instead, leaving `dest` untouched. The temp file is
-    /// linked to `dest` (atomic, no-clobber) and then unlinked.
+    /// [`io::ErrorKind::AlreadyExists`] instead, leaving `dest` untouched (the file is
+    /// linked to `dest`, which is atomic and never clobbers).
     pub fn commit_new(self, dest: &Path) -> io::Result<()> {
-        self.publish(dest, |tmp, dest| {
-            fs::hard_link(tmp, dest)?;
-            fs::remove_file(tmp)
-        })
+        self.publish(dest, false)
     }
 
-    fn publish(
-        mut self,
-        dest: &Path,
-        place: impl FnOnce(&Path, &Path) -> io::Result<()>,
-    ) -> io::Result<()> {
+    fn publish(mut self, dest: &Path, replace: bool) -> io::Result<()> {
         let file = self.file.take().expect("file is open until commit");
-        file.sync_all()?;
-        drop(file);
-        place(&self.path, dest)?;
-        self.path = PathBuf::new();
-        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+        if self.named.is_some() && self.mode & !0o600 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(self.mode & !umask()))?;
         }
-        Ok(())
+        file.sync_all()?;
+        {
+            let mut in_flight = in_flight();
+            match self.named.clone() {
+                Some(tmp) => {
+                    if replace {
+                        refuse_special(dest)?;
+                        fs::rename(&tmp, dest)?;
+                    } else {
+                        fs::hard_link(&tmp, dest)?;
+                        let _ = fs::remove_file(&tmp);
+                    }
+                    in_flight.forget(&tmp);
+                    self.named = None;
+                }
+                None => match unnamed::link(&file, dest) {
+                    Err(e) if replace && e.kind() == io::ErrorKind::AlreadyExists => {
+                        // A link cannot replace: link under a fresh name, rename over `dest`.
+                        refuse_special(dest)?;
+                        let fresh = self.link_fresh(&file)?;
+                        if let Err(e) = fs::rename(&fresh, dest) {
+                            let _ = fs::remove_file(&fresh);
+                            return Err(e);
+                        }
+                    }
+                    other => other?,
+                },
+            }
+            in_flight.placed(dest);
+        }
+        drop(file);
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Links the unnamed `file` under a fresh temporary name in its directory.
+    fn link_fresh(&self, file: &File) -> io::Result<PathBuf> {
+        for _ in 0..16 {
+            let path = self.fresh_name();
+            match unnamed::link(file, &path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "could not name a temporary file",
+        ))
+    }
+
+    fn fresh_name(&self) -> PathBuf {
+        self.dir
+            .join(format!(".{}.fuda-tmp-{:08x}", self.name, rand_u32()))
     }
 }
 
 impl Drop for TempSibling {
     fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = fs::remove_file(&self.path);
+        if let Some(path) = self.named.take() {
+            let mut names = in_flight();
+            let _ = fs::remove_file(&path);
+            names.forget(&path);
         }
     }
+}
+
+/// An output whose place is not settled yet, such as a protected copy that has not been
+/// verified, written with [`TempSibling::commit_new`]: once placed, it is removed on drop
+/// (and by [`end_process_removing_in_flight`]) unless [`Provisional::keep`] settles it. A
+/// file at the path that this process did not place is never touched.
+pub struct Provisional {
+    path: Option<PathBuf>,
+}
+
+impl Provisional {
+    /// Awaits the output `path`; make this before writing it.
+    pub fn new(path: &Path) -> Provisional {
+        in_flight().awaited.push(path.to_owned());
+        Provisional {
+            path: Some(path.to_owned()),
+        }
+    }
+
+    /// Keeps the file for good.
+    pub fn keep(mut self) {
+        if let Some(path) = self.path.take() {
+            in_flight().forget(&path);
+        }
+    }
+}
+
+impl Drop for Provisional {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let mut in_flight = in_flight();
+            if in_flight.names.contains(&path) {
+                let _ = fs::remove_file(&path);
+            }
+            in_flight.forget(&path);
+        }
+    }
+}
+
+/// Unnamed temporary files: `O_TMPFILE`, published with `linkat` through `/proc/self/fd`.
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+    use rustix::io::Errno;
+
+    /// An unnamed file in `dir` with `mode` (less the umask); `None` where the file system
+    /// or the kernel cannot make one, or where `/proc` is missing so it could not be
+    /// published — or where `FUDA_TMPFILE=named` asks for named temporary files.
+    pub(super) fn create(dir: &Path, mode: u32) -> io::Result<Option<File>> {
+        if std::env::var_os("FUDA_TMPFILE").is_some_and(|v| v == "named") {
+            return Ok(None);
+        }
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => {
+                let file = File::from(fd);
+                Ok(std::fs::metadata(proc_path(&file)).is_ok().then_some(file))
+            }
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives the unnamed `file` the name `dest`; fails with `AlreadyExists` if it is taken.
+    pub(super) fn link(file: &File, dest: &Path) -> io::Result<()> {
+        rustix::fs::linkat(CWD, proc_path(file), CWD, dest, AtFlags::SYMLINK_FOLLOW)
+            .map_err(io::Error::from)
+    }
+
+    fn proc_path(file: &File) -> String {
+        format!("/proc/self/fd/{}", file.as_raw_fd())
+    }
+}
+
+/// Elsewhere every temporary file is named.
+#[cfg(not(target_os = "linux"))]
+mod unnamed {
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+
+    pub(super) fn create(_dir: &Path, _mode: u32) -> io::Result<Option<File>> {
+        Ok(None)
+    }
+
+    pub(super) fn link(_file: &File, _dest: &Path) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// The process umask, read without changing it (`/proc/self/status`); where it cannot be
+/// read, 077, so a file is never more open than asked.
+fn umask() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o077)
 }
 
 /// Writes `contents` to `dest` atomically (temp file, fsync, rename), with `mode`.
@@ -204,6 +431,84 @@ mod tests {
         let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(entries(dir.path()), ["out.bin"]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_temporary_file_has_no_name_until_it_is_published_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("plain.txt");
+        fs::write(&dest, b"old").unwrap();
+
+        let mut tmp = TempSibling::new(&dest, 0o600).unwrap();
+        tmp.file().write_all(b"new plaintext").unwrap();
+        assert_eq!(
+            entries(dir.path()),
+            ["plain.txt"],
+            "nothing named in flight"
+        );
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        tmp.commit(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new plaintext");
+        assert_eq!(entries(dir.path()), ["plain.txt"]);
+
+        let abandoned = dir.path().join("never.txt");
+        let mut tmp = TempSibling::new(&abandoned, 0o600).unwrap();
+        tmp.file().write_all(b"half").unwrap();
+        drop(tmp);
+        assert_eq!(entries(dir.path()), ["plain.txt"]);
+    }
+
+    #[test]
+    fn a_named_temporary_file_is_private_until_published_with_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("index.json");
+        let mut tmp = TempSibling::unopened(&dest, 0o644).unwrap();
+        tmp.create_named().unwrap();
+        tmp.file().write_all(b"{}").unwrap();
+        let named = tmp.named.clone().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&named), 0o600);
+        assert!(in_flight().names.contains(&named));
+
+        tmp.commit(&dest).unwrap();
+        assert_eq!(mode(&dest), 0o644 & !umask());
+        assert!(!in_flight().names.contains(&named));
+        assert_eq!(entries(dir.path()), ["index.json"]);
+    }
+
+    #[test]
+    fn an_abandoned_named_temporary_file_is_removed_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tmp = TempSibling::unopened(&dir.path().join("x"), 0o600).unwrap();
+        tmp.create_named().unwrap();
+        let named = tmp.named.clone().unwrap();
+        drop(tmp);
+        assert!(!named.exists());
+        assert!(!in_flight().names.contains(&named));
+    }
+
+    #[test]
+    fn a_provisional_output_goes_unless_kept_and_a_foreign_file_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = |name: &str| {
+            let dest = dir.path().join(name);
+            let placed = Provisional::new(&dest);
+            let mut tmp = TempSibling::new(&dest, 0o600).unwrap();
+            tmp.file().write_all(b"x").unwrap();
+            tmp.commit_new(&dest).unwrap();
+            placed
+        };
+        drop(place("gone"));
+        place("kept").keep();
+        let foreign = dir.path().join("foreign");
+        fs::write(&foreign, b"someone else's").unwrap();
+        drop(Provisional::new(&foreign));
+
+        assert_eq!(entries(dir.path()), ["foreign", "kept"]);
+        let in_flight = in_flight();
+        assert!(!in_flight.names.iter().any(|p| p.starts_with(dir.path())));
+        assert!(!in_flight.awaited.iter().any(|p| p.starts_with(dir.path())));
     }
 
     #[test]

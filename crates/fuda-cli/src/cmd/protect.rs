@@ -394,6 +394,9 @@ impl<'a> Protector<'a> {
             stanza_body(&compact, &grants, &self.service_id),
         )?;
         let dst = envelope::protected_path(path);
+        // Until it is registered and verified, the protected copy goes on any failure or on
+        // SIGTERM/SIGINT/SIGHUP; the original stays until then.
+        let placed = fuda_core::fsutil::Provisional::new(&dst);
         let header = envelope::encrypt_to_path(
             path,
             &self.recipients,
@@ -420,7 +423,6 @@ impl<'a> Protector<'a> {
             path: absolute.to_string_lossy().into_owned(),
         });
         if let Err(e) = registered {
-            let _ = std::fs::remove_file(&dst);
             return Err(anyhow::Error::new(e)
                 .context("the key service refused to register it; nothing changed"));
         }
@@ -433,14 +435,13 @@ impl<'a> Protector<'a> {
         match verified {
             Ok(d) if d == digest => {}
             Ok(_) => {
-                let _ = std::fs::remove_file(&dst);
                 bail!("the file changed while it was being protected; the original is kept, try again");
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&dst);
                 return Err(e.context("the protected copy did not open; the original is kept"));
             }
         }
+        placed.keep();
         if !p.keep {
             std::fs::remove_file(path).with_context(|| {
                 format!(

@@ -386,9 +386,10 @@ pub fn rewrap<R: Read, W: Write>(
     Ok(header)
 }
 
-/// Writes a file atomically: `write` fills a temp file (mode 0600) in the same directory,
-/// which is synced and renamed to `dst` only if `write` succeeds. On any error the temp
-/// file is removed and `dst` is untouched.
+/// Writes a file atomically: `write` fills a temporary file (mode 0600, unnamed where the
+/// file system allows: [`TempSibling`]) in the same directory, which is synced and put at
+/// `dst` only if `write` succeeds. On any error the temporary file is gone and `dst` is
+/// untouched.
 pub fn write_atomically<T>(
     dst: &Path,
     overwrite: bool,
@@ -398,11 +399,10 @@ pub fn write_atomically<T>(
         return Err(Error::OutputExists(dst.to_owned()));
     }
     let mut tmp = TempSibling::new(dst, 0o600).map_err(|e| Error::Io(e).in_file(dst))?;
-    let tmp_path = tmp.path().to_owned();
     let value = {
         let mut out = io::BufWriter::with_capacity(1 << 20, &*tmp.file());
         let value = write(&mut out)?;
-        out.flush().map_err(|e| Error::Io(e).in_file(&tmp_path))?;
+        out.flush().map_err(|e| Error::Io(e).in_file(dst))?;
         value
     };
     let placed = if overwrite {

@@ -154,14 +154,8 @@ impl Package {
         parts: &[(&str, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let io_err = |e: io::Error| StoreError::io(dest, e);
-        let mut tmp = TempSibling::new(dest, mode).map_err(io_err)?;
-        // The umask may have narrowed the mode at creation.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.file()
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(io_err)?;
-        }
+        // The copy holds the document's text: private (0600) until it is complete.
+        let mut tmp = TempSibling::new(dest, 0o600).map_err(io_err)?;
         let mut zip = ZipWriter::new(BufWriter::new(tmp.file()));
         let mut written = vec![false; parts.len()];
         for i in 0..self.archive.len() {
@@ -212,6 +206,13 @@ impl Package {
         }
         let out = zip.finish().map_err(|e| write_error(dest, e))?;
         out.into_inner().map_err(|e| io_err(e.into_error()))?;
+        // The document's own mode, exactly (the umask does not narrow it), now complete.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(io_err)?;
+        }
         tmp.commit(dest).map_err(io_err)
     }
 }
