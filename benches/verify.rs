@@ -35,6 +35,7 @@ fn verify(c: &mut Criterion) {
                 origin: None,
                 set_by: "bench".into(),
                 set_at: 1_795_000_000 + i as i64,
+                seq: 0,
                 content_sha256: Some(digest),
                 justification: None,
                 flags: vec![],

@@ -42,6 +42,7 @@ fn protect(owner: &User, dir: &Path, name: &str, level: &str) -> Protected {
         origin: None,
         set_by: owner.name.clone(),
         set_at: fuda_core::labeling::now(),
+        seq: 0,
         content_sha256: None,
         justification: None,
         flags: vec![],

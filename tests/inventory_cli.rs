@@ -130,6 +130,7 @@ fn protect_as(user: &User, dest: &Path, level: &str, content: &[u8], stanza_doc:
         origin: None,
         set_by: user.name.clone(),
         set_at: fuda_core::labeling::now(),
+        seq: 0,
         content_sha256: None,
         justification: None,
         flags: Vec::new(),

@@ -1,12 +1,13 @@
 //! Connecting to the key service: the configured remote one, else the embedded one.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fuda_core::envelope::{Decryptor, FileKey};
 use fuda_core::rights::Rights;
-use fuda_keyd::audit::{LabelAction, LabelChange};
+use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
 use fuda_keyd::client::{Embedded, KeyService, Remote};
 use fuda_keyd::directory::NewUser;
 use fuda_keyd::licence::{Granted, Request};
@@ -120,6 +121,10 @@ pub fn label_set_change(
             .into_owned(),
         host: host.to_owned(),
         justification: label.justification.clone(),
+        version: Some(LabelVersion {
+            seq: label.seq,
+            set_at: label.set_at,
+        }),
     }
 }
 
@@ -127,10 +132,7 @@ pub fn label_set_change(
 /// embedded one when it exists (without either there is no audit log; the local label
 /// change log still has the downgrades and removals). Returns how many were recorded.
 pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<usize> {
-    if changes.is_empty()
-        || (session.config.service.is_none()
-            && !embedded_dir()?.join(fuda_keyd::service::DB_FILE).exists())
-    {
+    if changes.is_empty() || !has_service(session)? {
         return Ok(0);
     }
     let conn = connect(session)?;
@@ -139,6 +141,35 @@ pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result
         recorded += conn.client.label_changes(chunk.to_vec())?;
     }
     Ok(recorded)
+}
+
+/// Whether there is a key service to ask: the configured one, or the embedded one once it
+/// exists.
+fn has_service(session: &Session) -> Result<bool> {
+    Ok(session.config.service.is_some()
+        || embedded_dir()?.join(fuda_keyd::service::DB_FILE).exists())
+}
+
+/// The newest label version the key service's audit log recorded for each of `docs` that
+/// has one; `None` without a key service (nobody then knows a newer label than a file's).
+pub fn newest_labels(
+    session: &Session,
+    docs: &[String],
+) -> Result<Option<HashMap<String, LabelVersion>>> {
+    if !has_service(session)? {
+        return Ok(None);
+    }
+    let mut newest = HashMap::new();
+    if docs.is_empty() {
+        return Ok(Some(newest));
+    }
+    let conn = connect(session)?;
+    for chunk in docs.chunks(fuda_keyd::audit::MAX_LABEL_VERSIONS) {
+        for n in conn.client.label_versions(chunk.to_vec())? {
+            newest.insert(n.doc, n.version);
+        }
+    }
+    Ok(Some(newest))
 }
 
 /// Where offline licences are cached.

@@ -438,6 +438,7 @@ impl Labeler<'_> {
                 .as_deref()
                 .and_then(parse_msip_date)
                 .unwrap_or(0),
+            seq: 0,
             content_sha256: None,
             justification: None,
             flags,
@@ -557,6 +558,9 @@ impl Labeler<'_> {
             origin: previous.and_then(|l| l.origin.clone()),
             set_by: self.identity.name().to_owned(),
             set_at: now(),
+            // A label written over one of the same document comes after it, so the older
+            // one written back later is recognisable as a replay.
+            seq: keep_doc.map_or(0, Label::next_seq),
             content_sha256: None,
             justification: justification.map(str::to_owned),
             flags,
@@ -640,11 +644,20 @@ impl Labeler<'_> {
             });
         };
         let current = self.read_label(path, false, None)?;
+        // After the remembered label and after whatever the file carries of the same
+        // document (an older label written back is replaced by a newer one).
+        let seq = current
+            .label
+            .as_ref()
+            .filter(|l| l.doc == previous.doc && current.status != Status::Tampered)
+            .map_or(0, Label::next_seq)
+            .max(previous.next_seq());
         let label = Label {
             v: label::LABEL_VERSION,
             policy: self.policy_ref(),
             set_by: self.identity.name().to_owned(),
             set_at: now(),
+            seq,
             content_sha256: None,
             ..previous.clone()
         };

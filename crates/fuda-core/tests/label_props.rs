@@ -43,6 +43,8 @@ fn label() -> impl Strategy<Value = Label> {
             proptest::option::of(text()),
             proptest::collection::btree_set(0usize..4, 0..4),
             proptest::collection::vec(("[a-z:-]{1,16}|keyword:[一-龥]{1,3}", any::<u32>()), 0..3),
+            // First labels (seq 0, as every label before seq existed) and relabels.
+            prop_oneof![Just(0u64), 1u64..4, any::<u64>()],
         ),
     )
         .prop_map(
@@ -50,7 +52,7 @@ fn label() -> impl Strategy<Value = Label> {
                 (doc, level, pid, pver),
                 (owner, dept, asset, method),
                 (origin, set_by, set_at, digest),
-                (justification, flags, evidence),
+                (justification, flags, evidence, seq),
             )| Label {
                 v: 1,
                 doc: DocId::from_bytes(doc),
@@ -72,6 +74,7 @@ fn label() -> impl Strategy<Value = Label> {
                 origin: origin.map(nfc),
                 set_by: nfc(set_by),
                 set_at,
+                seq,
                 content_sha256: digest.map(Digest),
                 justification: justification.map(nfc),
                 flags: flags.into_iter().map(|i| Flag::ALL[i]).collect(),
@@ -172,6 +175,7 @@ fn a_typical_label_is_compact() {
         origin: None,
         set_by: "tanaka".into(),
         set_at: 1_795_000_000,
+        seq: 0,
         content_sha256: Some(Digest([7; 32])),
         justification: None,
         flags: vec![],
@@ -205,6 +209,7 @@ fn the_memo_skips_reverification_but_still_catches_tampering() {
         origin: None,
         set_by: "a".into(),
         set_at: 0,
+        seq: 0,
         content_sha256: None,
         justification: None,
         flags: vec![],
@@ -267,6 +272,7 @@ fn evidence_extends_the_compact_form_without_changing_labels_that_have_none() {
         origin: None,
         set_by: "fuda-hook".into(),
         set_at: 1_795_000_000,
+        seq: 0,
         content_sha256: Some(Digest([7; 32])),
         justification: None,
         flags: vec![Flag::PersonalData],
@@ -349,6 +355,7 @@ proptest! {
                     origin: None,
                     set_by: "prop".into(),
                     set_at: i as i64,
+                    seq: 0,
                     content_sha256: Some(match fate {
                         Fate::ContentChanged => Digest([2; 32]),
                         _ => now,
@@ -391,4 +398,62 @@ proptest! {
         // A second pass answers from the memo with the same verdicts.
         prop_assert_eq!(verify_many(&claims, &s.trust, memo), batch);
     }
+}
+
+/// A label written by fuda before labels had a `seq` (`fuda label set 社外秘` on a file
+/// holding "hello, fuda\n", by the user `golden`): its `user.fuda.label` value and the
+/// signer's public key.
+const OLD_XATTR: &str = "f101a2469e7139935a282cc478a19d4be208696e7465726e616c0764656661756c740106676f6c64656e0109e8a8ade8a888e983a80000000006676f6c64656ebc81a1b10d01b5312eb3f52d3a808d22bdd03da22b3e2c0585aaa29ad9c58ddc862748b2d6490000087d2fc53d5acc6b81c4f0bd350f6e9abd74915b8d542edf97c7b521892677abb97643656fa0430ccd5976dc4f574a6bac370235eddc284385b24a7181bcf7e7355a01969213c906";
+const OLD_SIGNER: &str = "T3zaeN3gYtHOXb3v/kDfjXFbFnR/GG9kbSJyVSFCNKU=";
+
+#[test]
+fn a_label_written_before_seq_existed_still_verifies_and_round_trips() {
+    let bytes = hex::decode(OLD_XATTR).unwrap();
+    let old = compact::decode(&bytes).expect("an old compact label decodes");
+    assert_eq!(old.label.seq, 0, "an old label is its document's first");
+    assert_eq!(compact::encode(&old), bytes, "and re-encodes byte for byte");
+    assert!(!canonical::encode(&old.label).contains("seq"));
+    let mut trust = TrustStore::default();
+    trust.add(fuda_core::trust::Signer {
+        name: "golden".into(),
+        kind: SignerKind::User,
+        public_key: fuda_core::trust::decode_public_key(OLD_SIGNER).unwrap(),
+    });
+    let content = Digest::of_bytes(b"hello, fuda\n");
+    let v = verify(&old, &trust, Some(&content), None);
+    assert_eq!(v.status, Status::Valid);
+}
+
+#[test]
+fn a_relabel_carries_its_seq_in_the_signature_and_the_compact_form() {
+    let s = signer();
+    let first = s.identity.sign(
+        canonical::decode(r#"{"doc":"01M8A300T591EP9ZCC1QWWA3M1","level":"public","method":"manual","owner":"a","policy":{"id":"p","version":1},"set_at":100,"set_by":"a","v":1}"#).unwrap(),
+    );
+    let mut next = first.label.clone();
+    next.level = "strictly-confidential".into();
+    next.seq = first.label.next_seq();
+    next.set_at = 200;
+    let relabel = s.identity.sign(next);
+    assert!(first.label.is_older_than(&relabel.label));
+    assert!(!relabel.label.is_older_than(&first.label));
+
+    // seq 0 keeps the old form (0xF1); seq > 0 uses 0xF2 and round-trips.
+    let (old_bytes, new_bytes) = (compact::encode(&first), compact::encode(&relabel));
+    assert_eq!(old_bytes[0], compact::VERSION_BYTE);
+    assert_eq!(new_bytes[0], compact::VERSION_BYTE_SEQ);
+    assert_eq!(compact::decode(&new_bytes).unwrap(), relabel);
+    assert!(canonical::encode(&relabel.label).contains(r#""seq":1"#));
+
+    // The seq is signed: lowering it to pass an old label off as new breaks the signature.
+    let mut forged = relabel.clone();
+    forged.label.seq = 0;
+    assert_eq!(
+        verify(&forged, &s.trust, None, None).status,
+        Status::Tampered
+    );
+    // 0xF2 with seq 0 is not canonical: one label, one encoding.
+    let mut zero = vec![compact::VERSION_BYTE_SEQ, 0];
+    zero.extend_from_slice(&old_bytes[1..]);
+    assert!(compact::decode(&zero).is_err());
 }

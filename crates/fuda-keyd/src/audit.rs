@@ -61,6 +61,10 @@ pub struct LabelChange {
     /// Why (required for downgrades and removals).
     #[serde(default)]
     pub justification: Option<String>,
+    /// The new label's `seq` and `set_at` (its place among the document's labels), for a
+    /// label set or lowered; [`newest_label`] answers from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<LabelVersion>,
 }
 
 impl LabelChange {
@@ -94,9 +98,50 @@ impl LabelChange {
             .doc(&self.doc)
             .detail(serde_json::json!({
                 "from": self.from, "to": self.to, "path": self.path, "host": self.host,
-                "justification": self.justification,
+                "justification": self.justification, "version": self.version,
             }))
     }
+}
+
+/// Where a label stands among its document's labels: later labels have a greater
+/// `(seq, set_at)` (see `fuda_core::label::Label::version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelVersion {
+    /// The label's `seq`.
+    pub seq: u64,
+    /// The label's `set_at`, Unix seconds.
+    pub set_at: i64,
+}
+
+/// The newest label of a document that the audit log recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewestLabel {
+    /// The document id.
+    pub doc: String,
+    /// The newest recorded label's place.
+    pub version: LabelVersion,
+}
+
+/// Most documents one `label-versions` request may ask about.
+pub const MAX_LABEL_VERSIONS: usize = 1_000;
+
+/// The newest label version recorded among `records` (the audit records of one document):
+/// the greatest version of its allowed label sets and downgrades. Changes recorded before
+/// versions were recorded carry none and are skipped.
+pub fn newest_label<'a>(records: impl IntoIterator<Item = &'a Record>) -> Option<LabelVersion> {
+    records
+        .into_iter()
+        .map(|r| &r.event)
+        .filter(|e| {
+            e.outcome == Outcome::Allow
+                && [LabelAction::Set, LabelAction::Downgrade]
+                    .iter()
+                    .any(|a| a.audit_action() == e.action)
+        })
+        .filter_map(|e| serde_json::from_value(e.detail.get("version")?.clone()).ok())
+        .max()
 }
 
 /// How a request ended.

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{LabelChange, Query, Record, Verification};
+use crate::audit::{LabelChange, NewestLabel, Query, Record, Verification};
 use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use crate::licence::{Granted, Request};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
@@ -29,6 +29,8 @@ pub trait KeyService {
     fn signers(&self) -> Result<Vec<EnrolledSigner>, Error>;
     /// Records label changes the caller made in the audit log; how many were recorded.
     fn label_changes(&self, changes: Vec<LabelChange>) -> Result<usize, Error>;
+    /// The newest label version the audit log recorded for each of `docs` that has one.
+    fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error>;
     /// Registers a newly protected document.
     fn register(&self, registration: Registration) -> Result<Document, Error>;
     /// Asks for a file key.
@@ -150,6 +152,10 @@ impl KeyService for Embedded {
     fn label_changes(&self, changes: Vec<LabelChange>) -> Result<usize, Error> {
         self.rt
             .block_on(self.service.label_changes(self.caller(), changes))
+    }
+    fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error> {
+        self.rt
+            .block_on(self.service.label_versions(self.caller(), docs))
     }
     fn register(&self, r: Registration) -> Result<Document, Error> {
         self.rt.block_on(self.service.register(self.caller(), r))
@@ -340,6 +346,9 @@ impl KeyService for Remote {
             serde_json::json!({ "changes": changes }),
         )
         .map(|r| r.recorded)
+    }
+    fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error> {
+        self.post("/v1/label-versions", serde_json::json!({ "docs": docs }))
     }
     fn register(&self, r: Registration) -> Result<Document, Error> {
         self.post("/v1/documents", r)

@@ -153,6 +153,20 @@ async fn label_changes(State(s): Svc, h: HeaderMap, Body(a): Body<LabelChanges>)
         .map(|recorded| Json(Recorded { recorded }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelVersions {
+    docs: Vec<String>,
+}
+
+async fn label_versions(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<LabelVersions>,
+) -> R<Vec<crate::audit::NewestLabel>> {
+    s.label_versions(caller(&h)?, a.docs).await.map(Json)
+}
+
 async fn register(
     State(s): Svc,
     h: HeaderMap,
@@ -328,6 +342,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/signers", get(signers))
         .route("/v1/label-changes", post(label_changes))
+        .route("/v1/label-versions", post(label_versions))
         .route("/v1/documents", post(register))
         .route("/v1/document", post(document))
         .route("/v1/grant", post(grant))

@@ -948,6 +948,46 @@ impl Service {
         })
         .await
     }
+
+    /// The newest label version the audit log recorded for each of `docs` that has one
+    /// (`fuda label check` calls an older label on a file `replayed`). Any active user may
+    /// ask: the answer holds no level, owner or path.
+    pub async fn label_versions(
+        &self,
+        caller: Caller,
+        docs: Vec<String>,
+    ) -> Result<Vec<audit::NewestLabel>, Error> {
+        if docs.len() > audit::MAX_LABEL_VERSIONS {
+            return Err(Error::Invalid(format!(
+                "at most {} documents per request",
+                audit::MAX_LABEL_VERSIONS
+            )));
+        }
+        if let Some(bad) = docs
+            .iter()
+            .find(|d| d.parse::<fuda_core::label::DocId>().is_err())
+        {
+            return Err(Error::Invalid(format!("{bad:?} is not a document id")));
+        }
+        let key = self.keys();
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller)?;
+            require_active(tx, key.audit_key(), &user, "label-versions", None)?;
+            let mut out = Vec::new();
+            for doc in docs {
+                let q = audit::Query {
+                    doc: Some(doc.clone()),
+                    limit: Some(u32::MAX),
+                    ..audit::Query::default()
+                };
+                if let Some(version) = audit::newest_label(&tx.audit_query(&q)?) {
+                    out.push(audit::NewestLabel { doc, version });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 /// Administration.

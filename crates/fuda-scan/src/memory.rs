@@ -16,8 +16,10 @@
 //!   inode and birth time, whether the label is still there (`labeled`) or went missing
 //!   in place (`lost`), and the whole label record for a faithful restore;
 //! - `events`: what happened: `restored` (with the cause), `downgrade-flagged` (the new
-//!   content carried a lower label of its own; the higher one was kept) and `lost` (a
-//!   label vanished without a replacement, so nothing was restored).
+//!   content carried a lower label of its own; the higher one was kept), `lost` (a
+//!   label vanished without a replacement, so nothing was restored) and `replayed` (an
+//!   older label of the same document was written back over the remembered one; the
+//!   remembered, newer one was put back).
 //!
 //! Writes come in batches ([`LabelMemory::commit`]), one transaction each, so the watcher
 //! pays one fsync per settle batch rather than one per file.
@@ -198,6 +200,9 @@ pub enum EventKind {
     DowngradeFlagged,
     /// A label vanished from a file that was not replaced; nothing was restored.
     Lost,
+    /// The file carried an older label of the remembered document (an old label written
+    /// back); the remembered, newer label was put back.
+    Replayed,
 }
 
 impl EventKind {
@@ -207,6 +212,7 @@ impl EventKind {
             EventKind::Restored => "restored",
             EventKind::DowngradeFlagged => "downgrade-flagged",
             EventKind::Lost => "lost",
+            EventKind::Replayed => "replayed",
         }
     }
 
@@ -215,6 +221,7 @@ impl EventKind {
             EventKind::Restored,
             EventKind::DowngradeFlagged,
             EventKind::Lost,
+            EventKind::Replayed,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -234,7 +241,8 @@ pub struct Event {
     pub doc: Option<String>,
     /// Level of the remembered label (the level the file has after a restore).
     pub level: Option<String>,
-    /// Level the new content carried of its own (for `downgrade-flagged`).
+    /// Level the new content carried of its own (for `downgrade-flagged`), or of the older
+    /// label found (for `replayed`).
     pub found_level: Option<String>,
     /// Why, in words: `renamed over`, `deleted and re-created`, `replaced while the
     /// watcher was stopped` …
@@ -317,6 +325,13 @@ pub enum Verdict {
     },
     /// The label vanished from the same file: report it, restore nothing.
     Lost,
+    /// The file carries an older label of the remembered document than the remembered one
+    /// (an old signed label was written back, e.g. with `setfattr`): report it and put the
+    /// remembered, newer label back.
+    Replayed {
+        /// The level of the older label found.
+        found_level: String,
+    },
 }
 
 /// Decides whether a file at a remembered path gets its remembered label back.
@@ -327,8 +342,10 @@ pub enum Verdict {
 /// back; one whose own label (another document's, an Office document's embedded one) is
 /// lower gets the remembered label too, and the attempted downgrade is flagged; a label
 /// that is as high or higher wins. A label that vanished from the very same file was
-/// removed in place: it is reported, not restored. `rank` gives a level's rank in the
-/// policy in force.
+/// removed in place: it is reported, not restored. A label of the remembered document that
+/// is older than the remembered one (a smaller `(seq, set_at)`) was written back over it:
+/// it is `replayed`, whatever its level. `rank` gives a level's rank in the policy in
+/// force.
 pub fn decide(
     remembered: &Remembered,
     now: &FileId,
@@ -340,6 +357,9 @@ pub fn decide(
     let cause = || hint.map_or(REPLACED_UNSEEN, Hint::cause).to_owned();
     match found {
         Found::Tampered => Verdict::Keep,
+        Found::Label(label) if label.is_older_than(&remembered.label) => Verdict::Replayed {
+            found_level: label.level.clone(),
+        },
         Found::Label(label) if label.doc == remembered.label.doc => Verdict::Keep,
         Found::Label(label) => {
             let lower = match (rank(&label.level), rank(&remembered.label.level)) {
@@ -777,6 +797,7 @@ mod tests {
             origin: None,
             set_by: "tanaka".into(),
             set_at: 1,
+            seq: 0,
             content_sha256: None,
             justification: None,
             flags: Vec::new(),
@@ -940,6 +961,57 @@ mod tests {
         );
         assert_eq!(
             decide(&r, &FILE, hint, Found::Tampered, rank),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn an_older_label_of_the_document_written_back_is_replayed() {
+        // 公開 first (seq 0), then relabeled 極秘 (seq 1): the watcher remembers 極秘.
+        let public = label("public");
+        let secret = Label {
+            level: "strictly-confidential".into(),
+            seq: 1,
+            set_at: public.set_at + 60,
+            ..public.clone()
+        };
+        let r = remembered(&secret, State::Labeled);
+        // The saved 公開 label written back onto the very same file.
+        assert_eq!(
+            decide(&r, &FILE, None, Found::Label(&public), rank),
+            Verdict::Replayed {
+                found_level: "public".into()
+            }
+        );
+        // The same seq, signed earlier (labels written before seq existed): still older.
+        let earlier = Label {
+            seq: 1,
+            set_at: secret.set_at - 1,
+            ..public.clone()
+        };
+        assert!(matches!(
+            decide(&r, &FILE, None, Found::Label(&earlier), rank),
+            Verdict::Replayed { .. }
+        ));
+        // A relabel through fuda comes after the remembered label: not a replay.
+        let relabeled = Label {
+            level: "public".into(),
+            seq: 2,
+            set_at: secret.set_at + 60,
+            ..secret.clone()
+        };
+        assert_eq!(
+            decide(&r, &FILE, None, Found::Label(&relabeled), rank),
+            Verdict::Keep
+        );
+        // The remembered label itself, and another document's older label, are no replay.
+        assert_eq!(
+            decide(&r, &FILE, None, Found::Label(&secret), rank),
+            Verdict::Keep
+        );
+        let other = label("public");
+        assert_eq!(
+            decide(&r, &FILE, None, Found::Label(&other), rank),
             Verdict::Keep
         );
     }

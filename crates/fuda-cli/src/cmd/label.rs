@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use fuda_core::label::{Method, Status};
-use fuda_core::labeling::{FileLabel, Labeler, SetOutcome, SetRequest, StorePreference};
+use fuda_core::labeling::{
+    FileLabel, Labeler, LabelingError, SetOutcome, SetRequest, StorePreference,
+};
 use fuda_core::policy::Policy;
 use fuda_keyd::audit::{LabelAction, LabelChange};
 
@@ -27,7 +29,10 @@ pub enum Command {
     /// Show the labels of files.
     Show(ShowArgs),
     /// Verify labels: exit 0 when every file has a valid label, 1 when any is stale,
-    /// unverified, tampered or missing, 2 on errors.
+    /// unverified, tampered, replayed or missing, 2 on errors.
+    ///
+    /// Under a key service, a label older than the newest one its audit log recorded for
+    /// the document (an old label written back over a newer one) is `replayed`.
     Check(ShowArgs),
     /// Remove labels (needs --justify; logged).
     Remove(RemoveArgs),
@@ -263,15 +268,17 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
     let session = Session::load(args.files.policy.as_deref())?;
     let labeler = labeler(&session, session.config.store_preference()?);
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
-    let results = walk::run_parallel(&files, args.files.jobs, "checking", |f| labeler.inspect(f))?;
+    let mut results =
+        walk::run_parallel(&files, args.files.jobs, "checking", |f| labeler.inspect(f))?;
     session.save_memo();
+    mark_replayed(&session, &mut results);
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut table = Table::new(&[
         "PATH", "LEVEL", "STATUS", "STORE", "OWNER", "METHOD", "SET BY", "SET AT",
     ]);
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
     let mut failed = 0;
     for result in results {
         let file = match result {
@@ -295,10 +302,10 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
             table.print(&mut out)?;
         }
         if check {
-            let [valid, stale, unverified, tampered, missing] = counts;
+            let [valid, stale, unverified, tampered, missing, replayed] = counts;
             writeln!(
                 out,
-                "checked {} file{}: {valid} valid, {stale} stale, {unverified} unverified, {tampered} tampered, {missing} missing{}",
+                "checked {} file{}: {valid} valid, {stale} stale, {unverified} unverified, {tampered} tampered, {replayed} replayed, {missing} missing{}",
                 files.len() - failed,
                 plural(files.len() - failed),
                 if failed > 0 { format!(", {failed} unreadable") } else { String::new() }
@@ -345,6 +352,7 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     path: absolute(path).to_string_lossy().into_owned(),
                     host: host.clone(),
                     justification: Some(args.justify.clone()),
+                    version: None,
                 });
                 config::log_change(&serde_json::json!({
                     "at": timestamp(fuda_core::labeling::now()), "action": "remove",
@@ -388,6 +396,47 @@ fn status_index(s: Status) -> usize {
         Status::Unverified => 2,
         Status::Tampered => 3,
         Status::Missing => 4,
+        Status::Replayed => 5,
+    }
+}
+
+/// Calls a file's label `replayed` when the key service recorded a newer label of its
+/// document (an old label was written back over it). Without a service nothing is known
+/// beyond the file; when the service cannot be asked, says so and changes nothing.
+fn mark_replayed(session: &Session, results: &mut [Result<FileLabel, LabelingError>]) {
+    let checkable = |f: &FileLabel| matches!(f.status, Status::Valid | Status::Stale);
+    let mut docs: Vec<String> = results
+        .iter()
+        .flatten()
+        .filter(|f| checkable(f))
+        .filter_map(|f| f.label.as_ref().map(|l| l.doc.to_string()))
+        .collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let newest = match crate::keyservice::newest_labels(session, &docs) {
+        Ok(Some(newest)) => newest,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!(
+                "fuda: warning: could not ask the key service for the newest labels ({e:#}); older labels written back over newer ones (replays) are not detected in this check"
+            );
+            return;
+        }
+    };
+    for file in results.iter_mut().flatten().filter(|f| checkable(f)) {
+        let Some(label) = &file.label else { continue };
+        let Some(known) = newest.get(&label.doc.to_string()) else {
+            continue;
+        };
+        if label.version() < (known.seq, known.set_at) {
+            file.status = Status::Replayed;
+            file.problem = Some(format!(
+                "a newer label of this document (seq {}, set {}) was recorded by the key service; this one (seq {}) was written back over it",
+                known.seq,
+                timestamp(known.set_at),
+                label.seq
+            ));
+        }
     }
 }
 

@@ -382,6 +382,7 @@ impl<'a> Protector<'a> {
             origin: current.and_then(|l| l.origin.clone()),
             set_by: me.clone(),
             set_at: now,
+            seq: 0,
             content_sha256: Some(digest),
             justification: None,
             flags: current.map(|l| l.flags.clone()).unwrap_or_default(),

@@ -8,6 +8,11 @@
 //! (a list of `(what, count)` pairs); labels without evidence end at the signature, exactly
 //! as before the evidence existed.
 //!
+//! A label written over an earlier one of its document (`seq` > 0) starts with `0xF2`
+//! instead, followed by the `seq` as a postcard varint and then the same body; labels with
+//! `seq` 0 are written as `0xF1`, byte for byte as before `seq` existed, so older labels
+//! keep decoding and older fuda versions keep reading first labels.
+//!
 //! Decoding is strict: unknown versions, malformed fields and trailing bytes are refused,
 //! so a value either round-trips exactly or is reported as corrupt.
 
@@ -16,8 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::{DocId, Evidence, Flag, KeyId, Label, Method, PolicyRef, SignedLabel};
 use crate::digest::Digest;
 
-/// First byte of every compact label.
+/// First byte of every compact label with `seq` 0.
 pub const VERSION_BYTE: u8 = 0xF1;
+
+/// First byte of a compact label with `seq` > 0 (the varint `seq` follows).
+pub const VERSION_BYTE_SEQ: u8 = 0xF2;
 
 /// Why bytes are not a compact label.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +95,13 @@ pub fn encode(signed: &SignedLabel) -> Vec<u8> {
         key: signed.key.0,
         sig,
     };
-    let mut out = vec![VERSION_BYTE];
+    let mut out = if l.seq == 0 {
+        vec![VERSION_BYTE]
+    } else {
+        let mut out = vec![VERSION_BYTE_SEQ];
+        out.extend(postcard::to_allocvec(&l.seq).expect("a number always serialises"));
+        out
+    };
     out.extend(postcard::to_allocvec(&wire).expect("a label always serialises"));
     if !l.evidence.is_empty() {
         let evidence: Vec<(&str, u32)> = l
@@ -107,9 +121,12 @@ fn flag_bit(flag: Flag) -> u8 {
 /// Decodes a signed label; every byte must be accounted for.
 pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
     let (&version, body) = bytes.split_first().ok_or(CompactError::Empty)?;
-    if version != VERSION_BYTE {
-        return Err(CompactError::UnknownVersion(version));
-    }
+    let (seq, body) = match version {
+        VERSION_BYTE => (0, body),
+        VERSION_BYTE_SEQ => postcard::take_from_bytes::<u64>(body)
+            .map_err(|e| CompactError::Malformed(format!("seq: {e}")))?,
+        _ => return Err(CompactError::UnknownVersion(version)),
+    };
     let (wire, rest): (Wire<'_>, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| CompactError::Malformed(e.to_string()))?;
     let evidence = if rest.is_empty() {
@@ -165,6 +182,7 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
             origin: owned(wire.origin),
             set_by: wire.set_by.to_owned(),
             set_at: wire.set_at,
+            seq,
             content_sha256: wire.content.map(Digest),
             justification: owned(wire.justification),
             flags,
@@ -174,7 +192,8 @@ pub fn decode(bytes: &[u8]) -> Result<SignedLabel, CompactError> {
         sig,
     };
     // One record, one encoding: refuse anything that does not re-encode to the same bytes
-    // (over-long integers, unsorted flags, an empty evidence list), so no two byte strings mean the same label.
+    // (over-long integers, unsorted flags, an empty evidence list, `0xF2` with seq 0), so no
+    // two byte strings mean the same label.
     if encode(&signed) != bytes {
         return Err(CompactError::Malformed("not in canonical form".into()));
     }

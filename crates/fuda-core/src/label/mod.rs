@@ -154,6 +154,13 @@ pub struct Label {
     pub set_by: String,
     /// When, in seconds since the Unix epoch (UTC).
     pub set_at: i64,
+    /// How many times this document was labeled before: 0 for its first label, the
+    /// previous label's `seq` + 1 for every label written over it. With `set_at` it orders
+    /// the labels of one document, so an older signed label written back over a newer one
+    /// (a replay) can be told from a relabel ([`Label::is_older_than`]). 0 is absent from
+    /// the encodings, so labels written before this field existed keep their signatures.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
     /// Digest of the content the label was set on, where the label lives outside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_sha256: Option<Digest>,
@@ -168,6 +175,30 @@ pub struct Label {
     /// labels written before this field existed keep their signatures).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Evidence>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Label {
+    /// Where this label stands among the labels of its document: later labels have a
+    /// greater `(seq, set_at)`.
+    pub fn version(&self) -> (u64, i64) {
+        (self.seq, self.set_at)
+    }
+
+    /// Whether this label is an older label of the same document than `newer`: written
+    /// before it, so finding it on a file where `newer` was seen means the old label was
+    /// written back (replayed).
+    pub fn is_older_than(&self, newer: &Label) -> bool {
+        self.doc == newer.doc && self.version() < newer.version()
+    }
+
+    /// The `seq` of a label written over this one.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.saturating_add(1)
+    }
 }
 
 /// One reason for an automatic label: a condition of a rule and how many hits it had.
@@ -254,6 +285,10 @@ pub enum Status {
     /// No label.
     #[default]
     Missing,
+    /// A good signature, but an older label of the document than one known to have been
+    /// set on it since (by the key service's audit log or `fuda watch`'s label memory):
+    /// an old label was written back over a newer one.
+    Replayed,
 }
 
 impl Status {
@@ -265,6 +300,7 @@ impl Status {
             Status::Unverified => "unverified",
             Status::Tampered => "tampered",
             Status::Missing => "missing",
+            Status::Replayed => "replayed",
         }
     }
 }

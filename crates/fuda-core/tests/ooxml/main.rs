@@ -79,6 +79,7 @@ impl World {
             origin: None,
             set_by: "tester".into(),
             set_at: 1_795_600_800, // 2026-11-25T10:00:00Z
+            seq: 0,
             content_sha256: None,
             justification: None,
             flags: Vec::new(),

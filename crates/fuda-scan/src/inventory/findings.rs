@@ -3,6 +3,7 @@
 //! | kind | when |
 //! | --- | --- |
 //! | `tampered` | the label does not match its signature, or is corrupt |
+//! | `replayed` | the file carries an older label of its document than the previous inventory saw on it: an old signed label was written back (a silent relabel, often a downgrade) |
 //! | `label-disappeared` | a file labeled in the previous inventory, or known to the label memory of `fuda watch`, has no label now |
 //! | `personal-data-under-low-level` | personal data (flag or asset) under a level whose IPA 機密性 is below 2 |
 //! | `unlabeled` | no label where the policy expects one: the file matches an asset or a path/extension rule, or lies in a restricted folder (an `allowed_locations` entry of a level with IPA 機密性 2 that is not `**`) |
@@ -48,6 +49,8 @@ pub enum FindingKind {
     Tampered,
     /// The file was labeled in the previous inventory and is not now.
     LabelDisappeared,
+    /// The file carries an older label of its document than the one seen on it before.
+    Replayed,
     /// A protected document that the key service revoked is still on disk.
     RevokedStillPresent,
     /// Personal data under a level too low for it.
@@ -78,6 +81,7 @@ impl FindingKind {
         match self {
             FindingKind::Tampered => "tampered",
             FindingKind::LabelDisappeared => "label-disappeared",
+            FindingKind::Replayed => "replayed",
             FindingKind::RevokedStillPresent => "revoked-still-present",
             FindingKind::PersonalDataUnderLowLevel => "personal-data-under-low-level",
             FindingKind::Unlabeled => "unlabeled",
@@ -97,6 +101,7 @@ impl FindingKind {
         let (j, e) = match self {
             FindingKind::Tampered => ("ラベル改ざん", "Tampered label"),
             FindingKind::LabelDisappeared => ("ラベル消失", "Label disappeared"),
+            FindingKind::Replayed => ("旧ラベルの再使用", "Replayed label"),
             FindingKind::RevokedStillPresent => {
                 ("失効済み文書の残存", "Revoked document still present")
             }
@@ -127,6 +132,7 @@ impl FindingKind {
         match self {
             FindingKind::Tampered
             | FindingKind::LabelDisappeared
+            | FindingKind::Replayed
             | FindingKind::RevokedStillPresent
             | FindingKind::PersonalDataUnderLowLevel => Severity::High,
             FindingKind::Unlabeled
@@ -339,6 +345,14 @@ pub fn check_file(
                 FindingKind::Tampered,
                 format!("the label was altered or is corrupt ({why}); its level cannot be trusted: investigate, then re-label with --justify"),
                 format!("ラベルが改ざんまたは破損しています ({why})。区分は信頼できません。調査のうえ --justify 付きで再設定してください"),
+            );
+            return;
+        }
+        Status::Replayed => {
+            push(
+                FindingKind::Replayed,
+                "an older label of this document was written back over a newer one; its level cannot be trusted: investigate, then re-label with --justify".into(),
+                "新しいラベルの上に同じ文書の古いラベルが書き戻されています。区分は信頼できません。調査のうえ --justify 付きで再設定してください".into(),
             );
             return;
         }

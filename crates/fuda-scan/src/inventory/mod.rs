@@ -175,6 +175,9 @@ pub struct FileEntry {
     /// When the label was set, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_at: Option<i64>,
+    /// The label's place among its document's labels (`seq`; absent for a first label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Flags from the label.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
@@ -221,6 +224,9 @@ pub struct Summary {
     pub unverified: usize,
     /// Tampered labels.
     pub tampered: usize,
+    /// Older labels written back over newer ones (see the `replayed` findings).
+    #[serde(default)]
+    pub replayed: usize,
     /// Files without a label.
     pub missing: usize,
     /// Protected files.
@@ -240,6 +246,7 @@ impl Summary {
             Status::Stale => self.stale += 1,
             Status::Unverified => self.unverified += 1,
             Status::Tampered => self.tampered += 1,
+            Status::Replayed => self.replayed += 1,
             Status::Missing => self.missing += 1,
         }
         self.protected += usize::from(f.protected);
@@ -690,6 +697,7 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
         entry.asset = label.asset;
         entry.method = Some(label.method);
         entry.set_at = Some(label.set_at).filter(|t| *t > 0);
+        entry.seq = Some(label.seq).filter(|s| *s > 0);
         entry.flags = label.flags;
         entry.origin = label.origin;
     }

@@ -1,6 +1,7 @@
 //! Findings from the label memory of `fuda watch` ([`crate::memory`]): labels the watcher
 //! had to restore after a save or a tool stripped them (`label-restored`, with when and
-//! why), and files the memory knows as labeled that carry no label now
+//! why), older labels written back over the remembered ones (`replayed`: the watcher put
+//! the newer one back), and files the memory knows as labeled that carry no label now
 //! (`label-disappeared`, with the cause when the watcher saw one).
 
 use std::collections::{HashMap, HashSet};
@@ -95,6 +96,22 @@ pub fn findings(
                     e.level.clone(),
                     detail,
                     detail_ja,
+                ));
+            }
+            EventKind::Replayed => {
+                let found = e.found_level.clone().unwrap_or_default();
+                out.push(Finding::new(
+                    FindingKind::Replayed,
+                    path,
+                    e.level.clone(),
+                    format!(
+                        "at {}: an older label of this document ({found}) was written back over {level} (doc {doc}); fuda watch put {level} back. Check who wrote the old label and why",
+                        when(e.at, offset)
+                    ),
+                    format!(
+                        "{}: この文書の古いラベル ({found}) が {level} (文書ID {doc}) の上に書き戻されました。fuda watch が {level} を復元しました。誰が何のために書き戻したか確認してください",
+                        when(e.at, offset)
+                    ),
                 ));
             }
             // Reported with the restore that followed it.

@@ -6,7 +6,9 @@
 //! whose level changed was **reclassified** (both can happen to one file). Files left
 //! over are **added** (now only) or **removed** (then only). A file that had a label then
 //! and has none now is also a `label-disappeared` finding: typically an editor that saved
-//! by writing a new file stripped the label.
+//! by writing a new file stripped the label. A file of the same document that carries an
+//! older label than it had then (a smaller `(seq, set_at)`: an old signed label was
+//! written back) is a `replayed` finding, not a reclassification.
 
 use std::collections::HashMap;
 
@@ -108,6 +110,31 @@ pub struct Trace {
     /// Content digest.
     #[serde(default)]
     pub sha256: Option<Digest>,
+    /// The label's `seq` (absent: 0).
+    #[serde(default)]
+    pub seq: Option<u64>,
+    /// When the label was set.
+    #[serde(default)]
+    pub set_at: Option<i64>,
+}
+
+impl Trace {
+    /// The label's place among its document's labels, when it has a label whose signature
+    /// holds (a tampered label's fields cannot be believed).
+    fn version(&self) -> Option<(u64, i64)> {
+        matches!(
+            self.status,
+            Status::Valid | Status::Stale | Status::Unverified
+        )
+        .then(|| (self.seq.unwrap_or(0), self.set_at.unwrap_or(0)))
+    }
+
+    /// Whether this file carries an older label of the document `then` carried.
+    fn replays(&self, then: &Trace) -> bool {
+        self.doc.is_some()
+            && self.doc == then.doc
+            && matches!((self.version(), then.version()), (Some(now), Some(was)) if now < was)
+    }
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -123,6 +150,8 @@ impl From<&FileEntry> for Trace {
             status: f.status,
             problem: f.problem.is_some(),
             sha256: f.sha256,
+            seq: f.seq,
+            set_at: f.set_at,
         }
     }
 }
@@ -422,6 +451,26 @@ impl<'a> Matcher<'a> {
             });
         }
         let (lt, ln) = (level_of(then), level_of(now));
+        if now.replays(then) {
+            let doc = then.doc.map(|d| d.to_string()).unwrap_or_default();
+            let (was, is) = (lt.unwrap_or_default(), ln.unwrap_or_default());
+            self.findings.push(Finding::new(
+                FindingKind::Replayed,
+                now.path.to_string(),
+                ln.map(str::to_owned),
+                format!(
+                    "carries an older label of its document ({is}, seq {}) than the previous inventory saw on it ({was}, seq {}, doc {doc}): an old label was written back. Its level cannot be trusted: investigate, then re-label with --justify",
+                    now.seq.unwrap_or(0),
+                    then.seq.unwrap_or(0)
+                ),
+                format!(
+                    "前回の棚卸で確認したラベル ({was}、seq {}、文書ID {doc}) より古いラベル ({is}、seq {}) が付いています。古いラベルが書き戻されました。区分は信頼できません。調査のうえ --justify 付きで再設定してください",
+                    then.seq.unwrap_or(0),
+                    now.seq.unwrap_or(0)
+                ),
+            ));
+            return;
+        }
         if lt != ln && now.status != Status::Tampered {
             self.changes.push(Change {
                 kind: ChangeKind::Reclassified,
@@ -539,6 +588,36 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].kind, FindingKind::LabelDisappeared);
         assert_eq!(findings[0].path, "/s/old/b.txt");
+    }
+
+    #[test]
+    fn an_older_label_written_back_is_replayed_not_reclassified() {
+        let doc = DocId::new();
+        // Last year: labeled 公開 (seq 0), then relabeled 極秘 (seq 1) before the inventory.
+        let mut secret = entry("/s/plan.txt", Some(doc), Some("strictly-confidential"), 1);
+        (secret.seq, secret.set_at) = (Some(1), Some(2_000));
+        let before = inventory(vec![secret]);
+        // Now it carries the saved 公開 label again (seq 0, signed earlier).
+        let mut public = entry("/s/plan.txt", Some(doc), Some("public"), 1);
+        public.set_at = Some(1_000);
+        let now = vec![public];
+        let (review, findings) = streamed(&before, &now);
+        assert_eq!(
+            diff(&before, &traces(&now)),
+            (review.clone(), findings.clone())
+        );
+        assert!(review.changes.is_empty(), "{:?}", review.changes);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, FindingKind::Replayed);
+        assert_eq!(findings[0].path, "/s/plan.txt");
+        assert_eq!(findings[0].level.as_deref(), Some("public"));
+
+        // A relabel through fuda (seq 2) is a reclassification, as before.
+        let mut relabeled = entry("/s/plan.txt", Some(doc), Some("public"), 1);
+        (relabeled.seq, relabeled.set_at) = (Some(2), Some(3_000));
+        let (review, findings) = streamed(&before, &[relabeled]);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(review.reclassified, 1);
     }
 
     #[test]

@@ -256,6 +256,7 @@ fn status_name(s: Status, ja: bool) -> &'static str {
         Status::Unverified => "署名者不明",
         Status::Tampered => "改ざん",
         Status::Missing => "ラベルなし",
+        Status::Replayed => "旧ラベル再使用",
     }
 }
 

@@ -7,7 +7,9 @@
 //! [`memory::decide`] whether it is a replacement that lost its label and restores it,
 //! and [`remember`] records what the file carries afterwards. Attribute changes (a person
 //! relabeling with `fuda label set`, or removing a label in place) are followed by
-//! [`refresh`], which only reads the label.
+//! [`refresh`], which reads the label and remembers it, except an older label of the
+//! remembered document written back (a replay), which is reported and replaced by the
+//! remembered one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -206,6 +208,30 @@ pub(super) fn check(
             changes.push(event(path, EventKind::Lost, had, None, "removed in place"));
             false
         }
+        Verdict::Replayed { found_level } => match labeler.restore(path, had) {
+            Ok(restored) => {
+                log(serde_json::json!({
+                    "event": "replayed", "path": path, "level": restored.label.level,
+                    "found": found_level, "doc": had.doc,
+                    "action": "an older label of this document was written back over the remembered one; the remembered label was put back",
+                }));
+                changes.push(event(
+                    path,
+                    EventKind::Replayed,
+                    had,
+                    Some(found_level),
+                    "an older label written back",
+                ));
+                true
+            }
+            Err(e) => {
+                log(serde_json::json!({
+                    "event": "failed", "path": path, "error": e.to_string(), "found": found_level,
+                    "action": "an older label of this document was written back and the remembered label could not be put back",
+                }));
+                false
+            }
+        },
         Verdict::Restore {
             cause,
             downgrade_from,
@@ -304,6 +330,14 @@ pub(super) fn refresh(
         return false;
     };
     if let Some(label) = keepable(&file) {
+        // An older label of the remembered document written back in place (a replay) is
+        // not learnt: the remembered, newer one goes back on.
+        if let Some(r) = remembered
+            .as_ref()
+            .filter(|r| label.is_older_than(&r.label))
+        {
+            return check(path, &meta, r, None, labeler, changes);
+        }
         if remembered.as_ref().is_none_or(|r| r.label != *label) {
             log(serde_json::json!({
                 "event": "remembered", "path": path, "level": label.level, "doc": label.doc.to_string(),
