@@ -594,3 +594,47 @@ fn the_inventory_finds_revoked_documents_still_on_disk() {
         .expect(2);
     assert!(r.stderr.contains("admin"), "{}", r.stderr);
 }
+
+#[test]
+fn an_older_label_written_back_over_a_newer_one_is_replayed() {
+    let keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let sato = keyd.add(&admin, "sato", "生産技術部", &policy);
+
+    // tanaka labels the plan 公開 and someone keeps a copy of that label's xattr …
+    let plan = work.path().join("plan.txt");
+    write(&plan, "来期の製品計画\n");
+    tanaka.fuda(&["label", "set", "公開", p(&plan)]).expect(0);
+    let saved = xattr::get(&plan, "user.fuda.label").unwrap().unwrap();
+    // … the plan becomes 極秘 …
+    tanaka.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
+    tanaka.fuda(&["label", "check", p(&plan)]).expect(0);
+    // … and the old 公開 label is written back (`setfattr`): a silent downgrade.
+    xattr::set(&plan, "user.fuda.label", &saved).unwrap();
+
+    // Its signature is good, but the key service knows a newer label of the document.
+    let r = tanaka.fuda(&["label", "check", p(&plan)]).expect(1);
+    assert!(r.stdout.contains("replayed"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 replayed"), "{}", r.stdout);
+    for who in [&tanaka, &sato] {
+        let shown = who
+            .fuda(&["label", "check", "--json", p(&plan)])
+            .expect(1)
+            .json_lines()
+            .remove(0);
+        assert_eq!(shown["status"], "replayed", "{shown}");
+        assert_eq!(shown["level"], "public", "{shown}");
+    }
+
+    // The label changes in the audit log carry each label's place.
+    let doc = tanaka.show(&plan)["doc"].as_str().unwrap().to_owned();
+    let records = audit_of(&admin, &doc);
+    let seqs: Vec<u64> = records
+        .iter()
+        .map(|r| r["detail"]["version"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [0, 1], "{records:#?}");
+}

@@ -287,3 +287,75 @@ fn a_wrong_certificate_fingerprint_is_refused() {
     assert!(err.contains("fingerprint"), "{err}");
     assert!(Remote::new(&s.url, "not-hex", None).is_err());
 }
+
+#[test]
+fn the_newest_recorded_label_of_a_document_is_answered_to_enrolled_users_only() {
+    let s = server();
+    let json = Some("application/json");
+    let doc = "01JB0000000000000000000001";
+    let change = |seq: u64, set_at: i64, action: &str| {
+        format!(
+            r#"{{"doc":"{doc}","action":"{action}","from":null,"to":"public","path":"/srv/plan.txt","host":"pc-1","justification":"公開","version":{{"seq":{seq},"set_at":{set_at}}}}}"#
+        )
+    };
+    // 公開 (seq 0), then 極秘 (seq 1); a change recorded without a version (an older
+    // client) counts for nothing.
+    let body = format!(
+        r#"{{"changes":[{},{},{{"doc":"{doc}","action":"set","path":"/srv/plan.txt","host":"pc-1"}}]}}"#,
+        change(0, 100, "set"),
+        change(1, 200, "downgrade")
+    );
+    let (st, _, msg) = raw(
+        &s,
+        "POST",
+        "/v1/label-changes",
+        Some(&s.user_token),
+        json,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(st, 200, "{msg}");
+
+    let user = Remote::new(&s.url, &s.fingerprint, Some(s.user_token.clone())).unwrap();
+    let newest = user
+        .label_versions(vec![doc.into(), "01JB0000000000000000000002".into()])
+        .unwrap();
+    assert_eq!(newest.len(), 1, "{newest:?}");
+    assert_eq!(newest[0].doc, doc);
+    assert_eq!((newest[0].version.seq, newest[0].version.set_at), (1, 200));
+
+    // Without a token: refused. A path-like or overlong id, or too many ids: a 4xx that
+    // names the problem.
+    let ask = |docs: &str| format!(r#"{{"docs":{docs}}}"#);
+    let one = ask(&format!(r#"["{doc}"]"#));
+    let (st, code, _) = raw(
+        &s,
+        "POST",
+        "/v1/label-versions",
+        None,
+        json,
+        Some(one.as_bytes()),
+    );
+    assert_eq!((st, code.as_str()), (401, "unauthorized"));
+    let bad = ask(r#"["../../etc/passwd"]"#);
+    let (st, _, msg) = raw(
+        &s,
+        "POST",
+        "/v1/label-versions",
+        Some(&s.user_token),
+        json,
+        Some(bad.as_bytes()),
+    );
+    assert_eq!(st, 400, "{msg}");
+    assert!(msg.contains("not a document id"), "{msg}");
+    let many = ask(&serde_json::to_string(&vec![doc; 1_001]).unwrap());
+    let (st, _, msg) = raw(
+        &s,
+        "POST",
+        "/v1/label-versions",
+        Some(&s.user_token),
+        json,
+        Some(many.as_bytes()),
+    );
+    assert_eq!(st, 400, "{msg}");
+    assert!(msg.contains("at most 1000"), "{msg}");
+}
