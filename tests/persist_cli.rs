@@ -593,3 +593,43 @@ fn the_office_save_dance_and_a_trip_outside_the_tree_keep_the_label() {
     );
     assert!(std::fs::read_to_string(&csv).unwrap().contains("佐藤"));
 }
+
+#[test]
+fn the_watcher_puts_the_newer_label_back_when_an_older_one_is_written_over_it() {
+    let user = User::init("tanaka");
+    let work = common::workdir();
+    let root = work.path().join("share");
+    let memory = work.path().join("memory.sqlite");
+    let log = work.path().join("watch.log");
+    // The plan was 公開 once (and someone kept that label's xattr), then became 極秘.
+    let plan = root.join("plan.txt");
+    write(&plan, "来期の製品計画\n");
+    user.fuda(&["label", "set", "public", p(&plan)]).expect(0);
+    let saved = xattr::get(&plan, "user.fuda.label").unwrap().unwrap();
+    user.fuda(&["label", "set", "strictly-confidential", p(&plan)])
+        .expect(0);
+    let doc = label_of(&user, &plan).1.unwrap();
+
+    let watch = Watch::start(&user, &root, &memory, &log);
+    // The old 公開 label is written back in place (`setfattr -n user.fuda.label`).
+    xattr::set(&plan, "user.fuda.label", &saved).unwrap();
+    watch.wait_for("replayed", |e| {
+        e["event"] == "replayed" && e["path"] == p(&plan)
+    });
+    let (status, now_doc, level) = label_of(&user, &plan);
+    assert_eq!(
+        (status.as_str(), now_doc.as_deref(), level.as_deref()),
+        ("valid", Some(doc.as_str()), Some("strictly-confidential")),
+        "the remembered, newer label is back"
+    );
+    watch.stop();
+
+    let inv = inventory(&user, &root, &["--memory", p(&memory)]);
+    let replayed = findings_of(&inv, "replayed", &plan);
+    assert_eq!(replayed.len(), 1, "{inv:#}");
+    assert_eq!(replayed[0]["level"], "strictly-confidential");
+    assert!(
+        replayed[0]["detail"].as_str().unwrap().contains("public"),
+        "{inv:#}"
+    );
+}
