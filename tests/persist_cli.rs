@@ -633,3 +633,42 @@ fn the_watcher_puts_the_newer_label_back_when_an_older_one_is_written_over_it() 
         "{inv:#}"
     );
 }
+
+#[test]
+fn the_yearly_review_reports_an_older_label_written_back_as_replayed() {
+    let user = User::init("tanaka");
+    let work = common::workdir();
+    let root = work.path().join("share");
+    let plan = root.join("plan.txt");
+    write(&plan, "来期の製品計画\n");
+    user.fuda(&["label", "set", "public", p(&plan)]).expect(0);
+    let saved = xattr::get(&plan, "user.fuda.label").unwrap().unwrap();
+    user.fuda(&["label", "set", "strictly-confidential", p(&plan)])
+        .expect(0);
+    // Last year's inventory saw the plan as 極秘.
+    let last_year = work.path().join("last-year.json");
+    std::fs::write(
+        &last_year,
+        serde_json::to_vec(&inventory(&user, &root, &[])).unwrap(),
+    )
+    .unwrap();
+
+    // The old 公開 label is written back: valid on its own …
+    xattr::set(&plan, "user.fuda.label", &saved).unwrap();
+    assert_eq!(label_of(&user, &plan).0, "valid");
+    // … but older than what the previous inventory saw on the file.
+    let inv = inventory(&user, &root, &["--since", p(&last_year)]);
+    let replayed = findings_of(&inv, "replayed", &plan);
+    assert_eq!(replayed.len(), 1, "{inv:#}");
+    assert_eq!(replayed[0]["severity"], "high", "{inv:#}");
+    let reclassified = inv["review"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "reclassified")
+        .count();
+    assert_eq!(
+        reclassified, 0,
+        "a replay is not a reclassification: {inv:#}"
+    );
+}
