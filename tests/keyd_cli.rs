@@ -638,3 +638,41 @@ fn an_older_label_written_back_over_a_newer_one_is_replayed() {
         .collect();
     assert_eq!(seqs, [0, 1], "{records:#?}");
 }
+
+#[test]
+fn a_replayed_label_is_not_relabeled_silently() {
+    let keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let tanaka = keyd.add(&admin, "tanaka", "設計部", &policy);
+    let plan = work.path().join("plan.txt");
+    write(&plan, "来期の製品計画\n");
+    tanaka.fuda(&["label", "set", "公開", p(&plan)]).expect(0);
+    let saved = xattr::get(&plan, "user.fuda.label").unwrap().unwrap();
+    for _ in 0..3 {
+        tanaka.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
+    }
+    xattr::set(&plan, "user.fuda.label", &saved).unwrap();
+
+    // "Relabeling" the replayed 公開 as 公開 would launder it into a fresh label: like a
+    // tampered label, it needs a reason.
+    let r = tanaka.fuda(&["label", "set", "公開", p(&plan)]).expect(2);
+    assert!(r.stderr.contains("replayed"), "{}", r.stderr);
+    assert!(r.stderr.contains("--justify"), "{}", r.stderr);
+    tanaka.fuda(&["label", "check", p(&plan)]).expect(1);
+
+    // With one, the new label comes after the newest known (seq 3), so it is valid.
+    tanaka
+        .fuda(&[
+            "label",
+            "set",
+            "公開",
+            p(&plan),
+            "--justify",
+            "公開資料になった",
+        ])
+        .expect(0);
+    tanaka.fuda(&["label", "check", p(&plan)]).expect(0);
+    assert_eq!(tanaka.show(&plan)["seq"], 4);
+}

@@ -145,7 +145,7 @@ pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result
 
 /// Whether there is a key service to ask: the configured one, or the embedded one once it
 /// exists.
-fn has_service(session: &Session) -> Result<bool> {
+pub fn has_service(session: &Session) -> Result<bool> {
     Ok(session.config.service.is_some()
         || embedded_dir()?.join(fuda_keyd::service::DB_FILE).exists())
 }

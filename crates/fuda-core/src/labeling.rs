@@ -2,6 +2,7 @@
 //! downgrades and removals need a justification; automatic labels never replace a manual
 //! label and never lower any label.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -65,7 +66,8 @@ pub enum LabelingError {
         /// Requested level id.
         to: String,
     },
-    /// Replacing a label whose signature is broken needs a reason.
+    /// Replacing a label whose signature is broken, or an older label written back over a
+    /// newer one, needs a reason.
     #[error("{path}: the current label is {status} (its true level is unknown); replacing it needs a reason: add --justify \"why\"")]
     ReplaceNeedsJustification {
         /// The file.
@@ -155,6 +157,11 @@ pub struct SetRequest<'a> {
     /// so that the file is not read again to check the old label and sign the new one.
     /// The label then covers exactly the content that was classified.
     pub content_sha256: Option<Digest>,
+    /// The newest label version (`(seq, set_at)`) known elsewhere for documents, e.g. by
+    /// the key service's audit log. A file whose label is older carries a replayed label:
+    /// replacing it needs a justification (its true level is unknown, as for a tampered
+    /// label), and the new label is placed after the newest known one.
+    pub newest: Option<&'a HashMap<DocId, (u64, i64)>>,
 }
 
 /// The outcome of `set` on one file.
@@ -455,7 +462,21 @@ impl Labeler<'_> {
 
     /// Applies a label to one file.
     pub fn set(&self, path: &Path, req: &SetRequest<'_>) -> Result<SetOutcome, LabelingError> {
-        let current = self.read_label(path, true, req.content_sha256)?;
+        let mut current = self.read_label(path, true, req.content_sha256)?;
+        // The newest version of this document known elsewhere, when the file's is older.
+        let newer = current
+            .label
+            .as_ref()
+            .filter(|_| matches!(current.status, Status::Valid | Status::Stale))
+            .and_then(|l| {
+                req.newest?
+                    .get(&l.doc)
+                    .copied()
+                    .filter(|v| l.version() < *v)
+            });
+        if newer.is_some() {
+            current.status = Status::Replayed;
+        }
         let current_level = current
             .label
             .as_ref()
@@ -495,7 +516,8 @@ impl Labeler<'_> {
             .as_deref()
             .map(str::trim)
             .filter(|j| !j.is_empty());
-        if current.status == Status::Tampered && justification.is_none() {
+        if matches!(current.status, Status::Tampered | Status::Replayed) && justification.is_none()
+        {
             return Err(LabelingError::ReplaceNeedsJustification {
                 path: path.to_owned(),
                 status: current.status,
@@ -560,7 +582,9 @@ impl Labeler<'_> {
             set_at: now(),
             // A label written over one of the same document comes after it, so the older
             // one written back later is recognisable as a replay.
-            seq: keep_doc.map_or(0, Label::next_seq),
+            seq: keep_doc
+                .map_or(0, Label::next_seq)
+                .max(newer.map_or(0, |(seq, _)| seq.saturating_add(1))),
             content_sha256: None,
             justification: justification.map(str::to_owned),
             flags,

@@ -1,11 +1,12 @@
 //! `fuda label set|show|check|remove`.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
-use fuda_core::label::{Method, Status};
+use fuda_core::label::{DocId, Method, Status};
 use fuda_core::labeling::{
     FileLabel, Labeler, LabelingError, SetOutcome, SetRequest, StorePreference,
 };
@@ -141,6 +142,14 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     })?;
     let labeler = labeler(&session, preference(&session, args.store.as_deref())?);
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    // Under a key service: the newest label of each document, so that a replayed label is
+    // not silently relabeled (it needs --justify, like a tampered one).
+    let newest = if crate::keyservice::has_service(&session)? {
+        let current = walk::run_parallel(&files, args.files.jobs, "reading", |f| labeler.peek(f))?;
+        newest_known(&session, &current)
+    } else {
+        None
+    };
     let request = SetRequest {
         level,
         method: Method::Manual,
@@ -151,6 +160,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         flags: Vec::new(),
         evidence: Vec::new(),
         content_sha256: None,
+        newest: newest.as_ref(),
     };
     let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| {
         labeler.set(f, &request)
@@ -400,40 +410,56 @@ fn status_index(s: Status) -> usize {
     }
 }
 
-/// Calls a file's label `replayed` when the key service recorded a newer label of its
-/// document (an old label was written back over it). Without a service nothing is known
-/// beyond the file; when the service cannot be asked, says so and changes nothing.
-fn mark_replayed(session: &Session, results: &mut [Result<FileLabel, LabelingError>]) {
-    let checkable = |f: &FileLabel| matches!(f.status, Status::Valid | Status::Stale);
-    let mut docs: Vec<String> = results
+/// The newest label version the key service recorded for the documents of the signed
+/// labels among `files`; `None` without a service, or (said on stderr) when it cannot be
+/// asked.
+fn newest_known(
+    session: &Session,
+    files: &[Result<FileLabel, LabelingError>],
+) -> Option<HashMap<DocId, (u64, i64)>> {
+    let mut docs: Vec<String> = files
         .iter()
         .flatten()
-        .filter(|f| checkable(f))
+        .filter(|f| matches!(f.status, Status::Valid | Status::Stale))
         .filter_map(|f| f.label.as_ref().map(|l| l.doc.to_string()))
         .collect();
     docs.sort_unstable();
     docs.dedup();
-    let newest = match crate::keyservice::newest_labels(session, &docs) {
-        Ok(Some(newest)) => newest,
-        Ok(None) => return,
+    match crate::keyservice::newest_labels(session, &docs) {
+        Ok(newest) => newest.map(|n| {
+            n.into_iter()
+                .filter_map(|(doc, v)| Some((doc.parse().ok()?, (v.seq, v.set_at))))
+                .collect()
+        }),
         Err(e) => {
             eprintln!(
-                "fuda: warning: could not ask the key service for the newest labels ({e:#}); older labels written back over newer ones (replays) are not detected in this check"
+                "fuda: warning: could not ask the key service for the newest labels ({e:#}); older labels written back over newer ones (replays) are not detected"
             );
-            return;
+            None
         }
+    }
+}
+
+/// Calls a file's label `replayed` when the key service recorded a newer label of its
+/// document (an old label was written back over it). Without a service nothing is known
+/// beyond the file.
+fn mark_replayed(session: &Session, results: &mut [Result<FileLabel, LabelingError>]) {
+    let Some(newest) = newest_known(session, results) else {
+        return;
     };
-    for file in results.iter_mut().flatten().filter(|f| checkable(f)) {
-        let Some(label) = &file.label else { continue };
-        let Some(known) = newest.get(&label.doc.to_string()) else {
+    for file in results.iter_mut().flatten() {
+        let Some(label) = file.label.as_ref() else {
             continue;
         };
-        if label.version() < (known.seq, known.set_at) {
+        let known = newest.get(&label.doc).copied();
+        let Some((seq, set_at)) = known.filter(|v| label.version() < *v) else {
+            continue;
+        };
+        if matches!(file.status, Status::Valid | Status::Stale) {
             file.status = Status::Replayed;
             file.problem = Some(format!(
-                "a newer label of this document (seq {}, set {}) was recorded by the key service; this one (seq {}) was written back over it",
-                known.seq,
-                timestamp(known.set_at),
+                "the key service recorded a newer label of this document (seq {seq}, set {}); this one (seq {}) was written back over it",
+                timestamp(set_at),
                 label.seq
             ));
         }

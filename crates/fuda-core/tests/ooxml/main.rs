@@ -862,6 +862,7 @@ fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
         flags: Vec::new(),
         evidence: Vec::new(),
         content_sha256: None,
+        newest: None,
     };
 
     // An OEM's drawing arrives with the OEM's Purview label.

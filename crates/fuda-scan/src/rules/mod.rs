@@ -390,6 +390,7 @@ pub fn apply_file(
         flags: c.flags.clone(),
         evidence: c.evidence.clone(),
         content_sha256: file.content_sha256,
+        newest: None,
     };
     labeler.set(&file.path, &request).map(Some)
 }
