@@ -975,12 +975,7 @@ impl Service {
             require_active(tx, key.audit_key(), &user, "label-versions", None)?;
             let mut out = Vec::new();
             for doc in docs {
-                let q = audit::Query {
-                    doc: Some(doc.clone()),
-                    limit: Some(u32::MAX),
-                    ..audit::Query::default()
-                };
-                if let Some(version) = audit::newest_label(&tx.audit_query(&q)?) {
+                if let Some(version) = audit::newest_label(&tx.audit_label_sets(&doc)?) {
                     out.push(audit::NewestLabel { doc, version });
                 }
             }

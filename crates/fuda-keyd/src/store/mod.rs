@@ -115,6 +115,9 @@ pub trait Tx {
     fn audit_query(&mut self, q: &Query) -> Result<Vec<Record>, StoreError>;
     /// Every record in sequence order.
     fn audit_all(&mut self) -> Result<Vec<Record>, StoreError>;
+    /// The allowed label sets and downgrades recorded for `doc`, in sequence order (by
+    /// the document index: a lookup per document, whatever the size of the log).
+    fn audit_label_sets(&mut self, doc: &str) -> Result<Vec<Record>, StoreError>;
 
     /// Starts a savepoint.
     fn savepoint(&mut self) -> Result<(), StoreError>;

@@ -676,6 +676,23 @@ impl Tx for SqliteTx<'_> {
         Ok(rows)
     }
 
+    fn audit_label_sets(&mut self, doc: &str) -> Result<Vec<Record>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {AUDIT_COLS} FROM audit WHERE doc = ?1
+                 AND action IN ('label-set', 'label-downgrade') AND outcome = 'allow'
+                 ORDER BY seq"
+            ))
+            .map_err(self.e())?;
+        let rows = st
+            .query_map([doc], record_from_row)
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())?;
+        Ok(rows)
+    }
+
     fn savepoint(&mut self) -> Result<(), StoreError> {
         self.conn.execute_batch("SAVEPOINT job").map_err(self.e())
     }
