@@ -887,6 +887,17 @@ fn the_labeler_sets_checks_and_imports_office_labels_through_the_store() {
         .unwrap()
         .contains(OEM_GUID));
 
+    // Relabeling places the new embedded label after the old one (seq), so the old one
+    // written back would be recognisable as replayed.
+    let first = now.label.unwrap();
+    assert_eq!(first.seq, 0);
+    labeler
+        .set(&path, &request("strictly-confidential"))
+        .unwrap();
+    let again = labeler.inspect(&path).unwrap().label.unwrap();
+    assert_eq!((again.doc, again.seq), (first.doc, 1));
+    assert!(first.is_older_than(&again));
+
     // Lowering it needs a reason, and the refusal leaves the file alone.
     let bytes = std::fs::read(&path).unwrap();
     assert!(labeler.set(&path, &request("public")).is_err());
