@@ -327,10 +327,13 @@ pub enum Verdict {
     Lost,
     /// The file carries an older label of the remembered document than the remembered one
     /// (an old signed label was written back, e.g. with `setfattr`): report it and put the
-    /// remembered, newer label back.
+    /// remembered, newer label back — unless that label was removed in place (`lost`):
+    /// a label a person took off is not put back, the replay is only reported.
     Replayed {
         /// The level of the older label found.
         found_level: String,
+        /// Whether to put the remembered label back.
+        restore: bool,
     },
 }
 
@@ -359,6 +362,7 @@ pub fn decide(
         Found::Tampered => Verdict::Keep,
         Found::Label(label) if label.is_older_than(&remembered.label) => Verdict::Replayed {
             found_level: label.level.clone(),
+            restore: remembered.state == State::Labeled,
         },
         Found::Label(label) if label.doc == remembered.label.doc => Verdict::Keep,
         Found::Label(label) => {
@@ -980,7 +984,18 @@ mod tests {
         assert_eq!(
             decide(&r, &FILE, None, Found::Label(&public), rank),
             Verdict::Replayed {
-                found_level: "public".into()
+                found_level: "public".into(),
+                restore: true,
+            }
+        );
+        // After the 極秘 label was removed in place, the old 公開 one written back is
+        // reported, but the removed label is not put back.
+        let removed = remembered(&secret, State::Lost);
+        assert_eq!(
+            decide(&removed, &FILE, None, Found::Label(&public), rank),
+            Verdict::Replayed {
+                found_level: "public".into(),
+                restore: false,
             }
         );
         // The same seq, signed earlier (labels written before seq existed): still older.

@@ -105,12 +105,12 @@ pub fn findings(
                     path,
                     e.level.clone(),
                     format!(
-                        "at {}: an older label of this document ({found}) was written back over {level} (doc {doc}); fuda watch put {level} back. Check who wrote the old label and why",
-                        when(e.at, offset)
+                        "at {}: an older label of this document ({found}) was written back over {level} (doc {doc}); {}. Check who wrote the old label and why",
+                        when(e.at, offset), e.cause
                     ),
                     format!(
-                        "{}: この文書の古いラベル ({found}) が {level} (文書ID {doc}) の上に書き戻されました。fuda watch が {level} を復元しました。誰が何のために書き戻したか確認してください",
-                        when(e.at, offset)
+                        "{}: この文書の古いラベル ({found}) が {level} (文書ID {doc}) の上に書き戻されました ({})。誰が何のために書き戻したか確認してください",
+                        when(e.at, offset), e.cause
                     ),
                 ));
             }

@@ -208,7 +208,28 @@ pub(super) fn check(
             changes.push(event(path, EventKind::Lost, had, None, "removed in place"));
             false
         }
-        Verdict::Replayed { found_level } => match labeler.restore(path, had) {
+        Verdict::Replayed {
+            found_level,
+            restore: false,
+        } => {
+            log(serde_json::json!({
+                "event": "replayed", "path": path, "level": had.level, "found": found_level,
+                "doc": had.doc,
+                "action": "an older label of this document was written back after its label was removed in place; reported, not accepted as the file's label",
+            }));
+            changes.push(event(
+                path,
+                EventKind::Replayed,
+                had,
+                Some(found_level),
+                "its label had been removed in place: not put back",
+            ));
+            false
+        }
+        Verdict::Replayed {
+            found_level,
+            restore: true,
+        } => match labeler.restore(path, had) {
             Ok(restored) => {
                 log(serde_json::json!({
                     "event": "replayed", "path": path, "level": restored.label.level,
@@ -220,7 +241,7 @@ pub(super) fn check(
                     EventKind::Replayed,
                     had,
                     Some(found_level),
-                    "an older label written back",
+                    "fuda watch put the newer label back",
                 ));
                 true
             }
