@@ -299,18 +299,28 @@ fn a_registration_must_match_its_signed_label_and_the_service_caps() {
     let (_, template) = t.protect("極秘/plan.txt", "strictly-confidential", &[]);
     let alice = token(&t.alice);
     let now = fuda_keyd::now();
-    let register = |header: &str, level: &str, offline_days: u32, expires_at: Option<i64>| {
-        api.json(
+    let register_with =
+        |header: &str, level: &str, offline_days: u32, expires_at: Option<i64>, grants: Value| {
+            api.json(
             "POST",
             "/v1/documents",
             &alice,
             &json!({
                 "header": header, "name": "plan.txt", "level": level,
-                "grants": [{"principal": "owner", "rights": "owner"},
-                           {"principal": "group:営業部", "rights": "view"}],
+                "grants": grants,
                 "max_rights": "view,export", "expires_at": expires_at,
                 "offline_days": offline_days, "size": 4, "digest": "00", "host": "h", "path": "/p",
             }),
+        )
+        };
+    let register = |header: &str, level: &str, offline_days: u32, expires_at: Option<i64>| {
+        register_with(
+            header,
+            level,
+            offline_days,
+            expires_at,
+            json!([{"principal": "owner", "rights": "owner"},
+                   {"principal": "group:営業部", "rights": "view"}]),
         )
     };
 
@@ -339,7 +349,17 @@ fn a_registration_must_match_its_signed_label_and_the_service_caps() {
         );
         assert!(t.registered(&doc).is_none(), "{what}: nothing is stored");
     }
-    assert_eq!(deny_records(&t.audit(&doc), "alice", "protect"), 3);
+    // A grant of nothing is refused too.
+    let (st, v) = register_with(
+        &header,
+        "strictly-confidential",
+        0,
+        None,
+        json!([{"principal": "user:bob", "rights": ""}]),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(t.registered(&doc).is_none());
+    assert_eq!(deny_records(&t.audit(&doc), "alice", "protect"), 4);
 
     // A label whose level was changed after signing is refused even when the levels agree.
     let (forged, header_forged) = crafted_header(&t, &template, "public", true);

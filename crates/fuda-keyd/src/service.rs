@@ -915,6 +915,9 @@ fn check_registration(
     label: Result<SignedLabel, String>,
 ) -> Result<(), String> {
     let signed = label?;
+    if let Some(g) = r.grants.iter().find(|g| g.rights.is_empty()) {
+        return Err(format!("the grant for {} gives no rights", g.principal));
+    }
     if signed.label.level != r.level {
         return Err(format!(
             "the registration says level {:?} but the file's signed label says {:?}: the service registers the level the file carries",
