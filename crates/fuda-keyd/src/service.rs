@@ -847,7 +847,7 @@ fn register(
         .doc(&doc_id)
         .detail(serde_json::json!({
             "level": r.level, "offline_days": r.offline_days, "expires_at": r.expires_at}));
-    if let Err(message) = check_registration(tx, limits, &r, label) {
+    if let Err(message) = check_registration(tx, limits, &user, &r, label) {
         return refuse_invalid(tx, k, ev, message);
     }
     for g in &r.grants {
@@ -911,6 +911,7 @@ fn signed_label(header: &[u8]) -> Result<SignedLabel, String> {
 fn check_registration(
     tx: &mut dyn Tx,
     limits: &Limits,
+    user: &User,
     r: &Registration,
     label: Result<SignedLabel, String>,
 ) -> Result<(), String> {
@@ -924,15 +925,26 @@ fn check_registration(
             r.level, signed.label.level
         ));
     }
+    // `fuda protect` signs with the caller's own key: check that one without reading the
+    // whole directory (this runs in the writer); any other enrolled signer is looked up.
+    let signer_of = |u: &User| {
+        let key = decode_public_key(u.signing_key.as_deref()?).ok()?;
+        Some(Signer {
+            name: u.name.clone(),
+            kind: SignerKind::User,
+            public_key: key,
+        })
+    };
     let mut trust = TrustStore::default();
-    let users = tx.user_list().map_err(|e| e.to_string())?;
-    for u in users.into_iter().filter(|u| u.status == UserStatus::Active) {
-        if let Some(key) = u.signing_key.and_then(|k| decode_public_key(&k).ok()) {
-            trust.add(Signer {
-                name: u.name,
-                kind: SignerKind::User,
-                public_key: key,
-            });
+    match signer_of(user).filter(|s| s.key_id() == signed.key) {
+        Some(me) => trust.add(me),
+        None => {
+            let users = tx.user_list().map_err(|e| e.to_string())?;
+            for u in users.iter().filter(|u| u.status == UserStatus::Active) {
+                if let Some(s) = signer_of(u) {
+                    trust.add(s);
+                }
+            }
         }
     }
     if verify(&signed, &trust, None, None).status == Status::Tampered {
