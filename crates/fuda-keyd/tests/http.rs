@@ -196,7 +196,11 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
     );
     assert_eq!((st, code.as_str()), (404, "not-found"));
 
-    // A used enrollment code cannot be replayed.
+    // An unknown (or used) enrollment code is refused; keys that are not keys are refused
+    // before the code is even looked at.
+    let unknown = serde_json::to_vec(&enrollment("fudaenroll_x".into())).unwrap();
+    let (st, _, msg) = raw(&s, "POST", "/v1/enroll", None, json, Some(&unknown));
+    assert_eq!(st, 401, "{msg}");
     let (st, _, msg) = raw(
         &s,
         "POST",
@@ -205,7 +209,7 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
         json,
         Some(br#"{"code":"fudaenroll_x","recipient":"age1x","signing_key":"x"}"#),
     );
-    assert_eq!(st, 401, "{msg}");
+    assert_eq!(st, 400, "{msg}");
 
     // Label changes: unknown fields, a downgrade without a reason, too many in one batch
     // and no token are refused, and none of the batch is recorded.
