@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/signed_label.rs"]
+mod signed_label;
+
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_keyd::client::{KeyService, Remote};
 use fuda_keyd::directory::{Enrollment, NewUser};
@@ -108,9 +111,12 @@ fn main() {
     let tanaka = Remote::new(&url, &init.fingerprint, Some(token.clone())).unwrap();
     let info = tanaka.info().unwrap();
     let recipient: age::x25519::Recipient = info.recipient.parse().unwrap();
+    let (_keys, signer) = signed_label::signer("tanaka");
     let headers: Vec<Vec<u8>> = (0..docs)
         .map(|i| {
-            let label = LabelStanza::new(ulid::Ulid::new().to_string(), vec![b'L'; 200]).unwrap();
+            let doc = ulid::Ulid::new().to_string();
+            let body = signed_label::body(&signer, &doc, "confidential");
+            let label = LabelStanza::new(doc, body).unwrap();
             let header = envelope::encrypt(
                 std::slice::from_ref(&recipient),
                 Some(&label),

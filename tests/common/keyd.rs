@@ -54,8 +54,15 @@ impl Keyd {
     }
 
     pub fn serve(&mut self) {
+        self.serve_with(&[], &[]);
+    }
+
+    /// Serves with extra `serve` flags and environment (e.g. `FUDA_KEYD_NOW`).
+    pub fn serve_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
         let mut child = Command::new(keyd_bin())
             .args(["serve", "--data", p(&self.dir()), "--listen", &self.addr])
+            .args(args)
+            .envs(env.iter().copied())
             .env("FUDA_KEYD_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -75,6 +82,11 @@ impl Keyd {
 
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)
+    }
+
+    /// A raw HTTPS client of this service.
+    pub fn api(&self) -> super::raw::Api {
+        super::raw::Api::new(&self.url(), &self.fingerprint)
     }
 
     /// SIGTERM: a graceful stop.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fuda_core::envelope::{Decryptor, FileKey};
-use fuda_core::rights::Rights;
+use fuda_core::rights::{Right, Rights};
 use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
 use fuda_keyd::client::{Embedded, KeyService, Remote};
 use fuda_keyd::directory::NewUser;
@@ -25,13 +25,20 @@ pub struct Connection {
 /// A client of the configured remote service, with the user's token.
 pub fn remote(s: &ServiceConfig) -> Result<Remote> {
     let token_path = config::token_path()?;
-    let token = std::fs::read_to_string(&token_path).with_context(|| {
-        format!(
-            "cannot read the key service token {}: run `fuda init --service {} --enroll CODE` again",
-            token_path.display(),
-            s.url
-        )
-    })?;
+    // Like the key files: a token others can read is refused, not used.
+    let token = match fuda_core::identity::read_secret(&token_path) {
+        Ok(t) => t,
+        Err(e @ fuda_core::identity::IdentityError::Permissions { .. }) => {
+            return Err(anyhow::Error::new(e).context("the key service token is not private"))
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot read the key service token {}: run `fuda init --service {} --enroll CODE` again",
+                token_path.display(),
+                s.url
+            )))
+        }
+    };
     Ok(Remote::new(
         &s.url,
         &s.fingerprint,
@@ -210,7 +217,15 @@ pub fn open(
             cache(&doc, &granted);
             Ok((key, decryptor, granted))
         }
-        Err(fuda_keyd::Error::Transport(why)) => {
+        Err(e @ (fuda_keyd::Error::Transport(_) | fuda_keyd::Error::CertificateMismatch(_))) => {
+            if let fuda_keyd::Error::CertificateMismatch(m) = &e {
+                // Falling back is no weaker than a blocked connection, but never silent.
+                eprintln!(
+                    "fuda: WARNING: the key service's TLS certificate does not match the pinned one (expected {}, seen {}): someone may be intercepting the connection; tell your administrator. Falling back to offline licences.",
+                    m.expected, m.seen
+                );
+            }
+            let why = e.message();
             let cached = load_cached(&doc).ok_or_else(|| {
                 anyhow!(
                     "the key service is unreachable ({why}) and there is no offline licence for {}",
@@ -226,7 +241,7 @@ pub fn open(
                     crate::output::timestamp(l.offline_until)
                 ));
             }
-            if !l.rights.covers(rights) {
+            if !l.rights.allows(Right::View) || !l.rights.covers(rights) {
                 return Err(anyhow!(
                     "the offline licence for {} allows {} only",
                     path.display(),

@@ -198,7 +198,9 @@ impl Identity {
     }
 }
 
-fn read_secret(path: &Path) -> Result<Zeroizing<String>, IdentityError> {
+/// Reads a secret file (a key, an API token), refusing one that other users can read
+/// ([`IdentityError::Permissions`]: the message says `chmod 600 …`).
+pub fn read_secret(path: &Path) -> Result<Zeroizing<String>, IdentityError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

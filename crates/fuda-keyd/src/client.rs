@@ -47,6 +47,8 @@ pub trait KeyService {
     fn user_code(&self, name: &str) -> Result<UserAdded, Error>;
     /// Admin: enables or disables a user.
     fn user_status(&self, name: &str, status: UserStatus) -> Result<User, Error>;
+    /// Admin: ends every API token of a user; how many ended.
+    fn revoke_tokens(&self, name: &str) -> Result<usize, Error>;
     /// Admin: every user.
     fn user_list(&self) -> Result<Vec<User>, Error>;
     /// Admin: creates a group.
@@ -190,6 +192,10 @@ impl KeyService for Embedded {
                 .user_status(self.caller(), name.to_owned(), status),
         )
     }
+    fn revoke_tokens(&self, name: &str) -> Result<usize, Error> {
+        self.rt
+            .block_on(self.service.revoke_tokens(self.caller(), name.to_owned()))
+    }
     fn user_list(&self) -> Result<Vec<User>, Error> {
         self.rt.block_on(self.service.user_list(self.caller()))
     }
@@ -302,7 +308,10 @@ impl Remote {
                     .unwrap_or_else(|| format!("HTTP {status}"));
                 Err(Error::from_code(&code, msg))
             }
-            Err(ureq::Error::Transport(t)) => Err(Error::Transport(format!("{}: {t}", self.base))),
+            Err(ureq::Error::Transport(t)) => Err(match crate::tls::PinMismatch::find(&t) {
+                Some(m) => Error::CertificateMismatch(m),
+                None => Error::Transport(format!("{}: {t}", self.base)),
+            }),
         }
     }
 
@@ -379,6 +388,14 @@ impl KeyService for Remote {
             "/v1/admin/user-status",
             serde_json::json!({"name": name, "status": status}),
         )
+    }
+    fn revoke_tokens(&self, name: &str) -> Result<usize, Error> {
+        #[derive(serde::Deserialize)]
+        struct Ended {
+            revoked: usize,
+        }
+        self.post::<Ended>("/v1/admin/revoke-tokens", serde_json::json!({"name": name}))
+            .map(|e| e.revoked)
     }
     fn user_list(&self) -> Result<Vec<User>, Error> {
         self.get("/v1/admin/users")

@@ -81,6 +81,10 @@ pub enum Error {
     /// The service is not reachable or answered nonsense (remote client).
     #[error("key service unreachable: {0}")]
     Transport(String),
+    /// The server's TLS certificate is not the pinned one (remote client): the connection
+    /// was refused before anything was sent.
+    #[error("{0}")]
+    CertificateMismatch(crate::tls::PinMismatch),
     /// The service's answer failed verification (remote client).
     #[error("the key service's answer is not trustworthy: {0}")]
     Untrusted(String),
@@ -101,6 +105,7 @@ impl Error {
             Error::Invalid(_) => "invalid",
             Error::Store(_) | Error::Keys(_) => "internal",
             Error::Transport(_) => "transport",
+            Error::CertificateMismatch(_) => "certificate-mismatch",
             Error::Untrusted(_) => "untrusted",
             Error::ShuttingDown => "unavailable",
         }
@@ -148,7 +153,7 @@ impl Error {
             Error::Store(_) | Error::Keys(_) => {
                 "the key service failed internally; the administrator can see why in its log".into()
             }
-            Error::ShuttingDown => self.to_string(),
+            Error::CertificateMismatch(_) | Error::ShuttingDown => self.to_string(),
         }
     }
 }

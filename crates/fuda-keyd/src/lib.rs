@@ -23,6 +23,7 @@ mod error;
 pub mod http;
 pub mod keys;
 pub mod licence;
+pub mod limits;
 pub mod registry;
 pub mod service;
 pub mod store;

@@ -18,7 +18,8 @@ pub struct Request {
     /// The protected file's header bytes (base64 in JSON).
     #[serde(with = "crate::registry::b64")]
     pub header: Vec<u8>,
-    /// The rights needed (`view` to open, `export` to write plaintext out, …).
+    /// The rights needed: always `view` (a key opens the file), plus e.g. `export` to
+    /// write plaintext out. A request without `view` is refused.
     pub rights: Rights,
 }
 

@@ -12,7 +12,11 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use fuda_core::envelope::{FileKey, Header};
+use fuda_core::label::verify::verify;
+use fuda_core::label::{SignedLabel, Status};
 use fuda_core::rights::{Right, Rights};
+use fuda_core::store::Stored;
+use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Event, LabelChange};
@@ -23,6 +27,7 @@ use crate::directory::{
 use crate::error::{Denial, DenyCode, Error};
 use crate::keys::ServiceKeys;
 use crate::licence::{self, Granted, Licence, SignedLicence};
+use crate::limits::Limits;
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{append_audit, DocRow, Store, StoreError, Tx};
@@ -109,6 +114,7 @@ struct Inner {
     sealed: Cache<Vec<u8>>,
     dir: PathBuf,
     id: String,
+    limits: Limits,
 }
 
 /// The key service. Cheap to clone; every clone shares one writer.
@@ -238,8 +244,14 @@ impl Service {
         })
     }
 
-    /// Opens the service in `dir` (keys and database) and starts its writer thread.
+    /// Opens the service in `dir` (keys and database) with the default [`Limits`] and
+    /// starts its writer thread.
     pub fn open(dir: &Path) -> Result<Service, Error> {
+        Service::open_with(dir, Limits::default())
+    }
+
+    /// Opens the service in `dir` with the given caps.
+    pub fn open_with(dir: &Path, limits: Limits) -> Result<Service, Error> {
         let keys = ServiceKeys::load(&dir.join("keys"))?;
         let mut store = SqliteStore::open(&dir.join(DB_FILE))?;
         let mut id = None;
@@ -257,11 +269,18 @@ impl Service {
             keys,
             dir,
             id.unwrap_or_default(),
+            limits,
         ))
     }
 
     /// Starts a service over any store.
-    pub fn start(store: Box<dyn Store>, keys: ServiceKeys, dir: &Path, id: String) -> Service {
+    pub fn start(
+        store: Box<dyn Store>,
+        keys: ServiceKeys,
+        dir: &Path,
+        id: String,
+        limits: Limits,
+    ) -> Service {
         let (tx, rx) = mpsc::channel::<Job>();
         let writer = std::thread::Builder::new()
             .name("fuda-keyd-writer".into())
@@ -276,6 +295,7 @@ impl Service {
                 sealed: Cache::new(cache::DEFAULT_CAPACITY),
                 dir: dir.to_owned(),
                 id,
+                limits,
             }),
         }
     }
@@ -358,14 +378,23 @@ impl Service {
 }
 
 /// Resolves the caller to a user. Bad credentials write nothing.
-fn resolve(tx: &mut dyn Tx, caller: &Caller) -> Result<User, Error> {
+fn resolve(tx: &mut dyn Tx, caller: &Caller, limits: &Limits) -> Result<User, Error> {
     let name = match caller {
         Caller::Local(n) => n.clone(),
-        Caller::Token(t) => tx.token_user(&directory::secret_hash(t))?.ok_or_else(|| {
-            Error::Unauthorized(
-                "the API token is not valid: enroll again with `fuda init --service URL --enroll CODE` (ask an admin for a code)".into(),
-            )
-        })?,
+        Caller::Token(t) => {
+            let invalid = || {
+                Error::Unauthorized(
+                    "the API token is not valid (revoked, expired, replaced by a newer enrollment, or mistyped): enroll again with `fuda init --service URL --enroll CODE` (ask an admin for a code)".into(),
+                )
+            };
+            let (name, created_at) = tx
+                .token_user(&directory::secret_hash(t))?
+                .ok_or_else(invalid)?;
+            if !limits.token_valid(created_at, crate::now()) {
+                return Err(invalid());
+            }
+            name
+        }
     };
     tx.user_get(&name)?
         .ok_or_else(|| Error::Unauthorized(format!("user {name} is not in the directory")))
@@ -493,27 +522,52 @@ impl Service {
 
     /// The caller's directory entry.
     pub async fn whoami(&self, caller: Caller) -> Result<User, Error> {
-        self.run_async(move |tx| resolve(tx, &caller)).await
+        let limits = self.inner.limits;
+        self.run_async(move |tx| resolve(tx, &caller, &limits))
+            .await
     }
 
     /// Registers a protected document (at `fuda protect`).
     pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
         let keys = self.keys();
         let check = check_header(&keys, &self.inner.unwrapped, &r.header);
-        let key = keys.clone();
-        self.run_async(move |tx| register(tx, &key, &caller, r, check))
+        let label = signed_label(&r.header);
+        let (key, limits) = (keys.clone(), self.inner.limits);
+        self.run_async(move |tx| register(tx, &key, &limits, &caller, r, (check, label)))
             .await
     }
 
     /// Decides a licence request; on yes, seals the key to the user and signs a licence.
     pub async fn licence(&self, caller: Caller, req: licence::Request) -> Result<Granted, Error> {
+        self.licence_asked(caller, req.header, Ok(req.rights)).await
+    }
+
+    /// Decides a licence request whose rights are still text (as the HTTP API receives
+    /// them): a list that does not parse is refused like any other request, and audited.
+    pub async fn licence_text(
+        &self,
+        caller: Caller,
+        header: Vec<u8>,
+        rights: &str,
+    ) -> Result<Granted, Error> {
+        let asked = rights
+            .parse::<Rights>()
+            .map_err(|e| format!("the licence request names {e}"));
+        self.licence_asked(caller, header, asked).await
+    }
+
+    async fn licence_asked(
+        &self,
+        caller: Caller,
+        header: Vec<u8>,
+        rights: Result<Rights, String>,
+    ) -> Result<Granted, Error> {
         let keys = self.keys();
-        let check = check_header(&keys, &self.inner.unwrapped, &req.header);
+        let check = check_header(&keys, &self.inner.unwrapped, &header);
         let digest = check.digest;
-        let key = keys.clone();
-        let rights = req.rights;
+        let (key, limits) = (keys.clone(), self.inner.limits);
         let (file_key, decision) = self
-            .run_async(move |tx| decide(tx, &key, &caller, rights, check))
+            .run_async(move |tx| decide(tx, &key, &limits, &caller, rights, check))
             .await?;
         self.grant_licence(&keys, &file_key, &digest, decision)
     }
@@ -565,8 +619,9 @@ impl Service {
     /// A document and the caller's rights on it (any right, or admin, needed).
     pub async fn document(&self, caller: Caller, doc: String) -> Result<DocumentRights, Error> {
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             require_active(tx, key.audit_key(), &user, "rights", Some(&doc))?;
             let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
             let rights = effective_rights(&row.doc, &user);
@@ -592,14 +647,20 @@ impl Service {
         grant: Grant,
     ) -> Result<Document, Error> {
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             let k = key.audit_key();
             require_active(tx, k, &user, "grant", Some(&doc))?;
             let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
             let mine = effective_rights(&row.doc, &user);
             let ev = Event::allow(&user.name, "grant").doc(&doc).detail(serde_json::json!({
                 "principal": grant.principal.to_string(), "rights": grant.rights.to_string()}));
+            if grant.rights.is_empty() {
+                return refuse_invalid(tx, k, ev, format!(
+                    "a grant must give at least one right; to take {}'s rights away, ask the owner {} (`fuda unshare`)",
+                    grant.principal, row.doc.owner));
+            }
             if !mine.allows(Right::Owner) {
                 if !mine.allows(Right::Share) {
                     return deny(tx, k, ev, DenyCode::NoRights, format!(
@@ -609,6 +670,17 @@ impl Service {
                 if !mine.covers(grant.rights) || grant.rights.allows(Right::Owner) {
                     return deny(tx, k, ev, DenyCode::NoRights, format!(
                         "you can share at most your own rights ({}) on {doc}", show_rights(mine)));
+                }
+                // A sharer adds; only the owner changes what someone already holds.
+                if grant.principal == Principal::Owner {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "only the owner ({}) can change the owner's grant on {doc}", row.doc.owner));
+                }
+                let held = row.doc.grants.iter().find(|g| g.principal == grant.principal);
+                if let Some(held) = held.filter(|h| !grant.rights.covers(h.rights)) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "{} holds {} on {doc}; only the owner ({}) can reduce an existing grant",
+                        grant.principal, held.rights, row.doc.owner));
                 }
             }
             if grant.principal != Principal::Owner && !row.doc.max_rights.covers(grant.rights) {
@@ -632,8 +704,9 @@ impl Service {
         principal: Principal,
     ) -> Result<Document, Error> {
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             let k = key.audit_key();
             require_active(tx, k, &user, "ungrant", Some(&doc))?;
             let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
@@ -713,12 +786,8 @@ fn enroll(
             "the enrollment code is not valid (already used, expired or mistyped): ask an admin for a new one".into(),
         )
     };
-    let (name, expires) = tx
-        .enrollment_take(&directory::secret_hash(&e.code))?
-        .ok_or_else(bad_code)?;
-    if expires < crate::now() {
-        return Err(bad_code());
-    }
+    // Check the keys before taking the code: a typo in them must not burn it. (A refusal
+    // is kept, not rolled back: see `Service::submit`.)
     e.recipient
         .parse::<age::x25519::Recipient>()
         .map_err(|_| Error::Invalid("the age recipient is not an age1… X25519 recipient".into()))?;
@@ -729,10 +798,18 @@ fn enroll(
         .ok_or_else(|| {
             Error::Invalid("the signing key is not a base64 Ed25519 public key".into())
         })?;
+    let (name, expires) = tx
+        .enrollment_take(&directory::secret_hash(&e.code))?
+        .ok_or_else(bad_code)?;
+    if expires < crate::now() {
+        return Err(bad_code());
+    }
     let mut user = tx.user_get(&name)?.ok_or_else(bad_code)?;
     user.recipient = Some(e.recipient);
     user.signing_key = Some(STANDARD.encode(sk));
     tx.user_put(&user)?;
+    // A new enrollment replaces the user's tokens: a lost or stolen one stops working.
+    tx.token_delete_user(&user.name)?;
     let token = directory::new_secret("fudatok")?;
     tx.token_add(&directory::secret_hash(&token), &user.name, crate::now())?;
     append_audit(
@@ -751,11 +828,12 @@ fn enroll(
 fn register(
     tx: &mut dyn Tx,
     keys: &ServiceKeys,
+    limits: &Limits,
     caller: &Caller,
     r: Registration,
-    check: HeaderCheck,
+    (check, label): (HeaderCheck, Result<SignedLabel, String>),
 ) -> Result<Document, Error> {
-    let user = resolve(tx, caller)?;
+    let user = resolve(tx, caller, limits)?;
     let k = keys.audit_key();
     require_active(tx, k, &user, "protect", check.doc.as_deref())?;
     let (file_key, version) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
@@ -764,6 +842,13 @@ fn register(
         return Err(Error::Conflict(format!(
             "document {doc_id} is already registered"
         )));
+    }
+    let ev = Event::allow(&user.name, "protect")
+        .doc(&doc_id)
+        .detail(serde_json::json!({
+            "level": r.level, "offline_days": r.offline_days, "expires_at": r.expires_at}));
+    if let Err(message) = check_registration(tx, limits, &user, &r, label) {
+        return refuse_invalid(tx, k, ev, message);
     }
     for g in &r.grants {
         check_principal(tx, &g.principal)?;
@@ -802,6 +887,75 @@ fn register(
     Ok(tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc))
 }
 
+/// The signed label in a header's `fuda/label` stanza (checked outside the writer).
+fn signed_label(header: &[u8]) -> Result<SignedLabel, String> {
+    let (header, _) = Header::parse_bytes(header)
+        .map_err(|e| format!("the request does not carry a valid fuda file header: {e}"))?;
+    let stanza = header
+        .label()
+        .ok_or("the file has no fuda/label stanza: it was not protected with fuda")?;
+    match fuda_core::store::envelope::decode_body(stanza.body()) {
+        Stored::Signed(signed) if signed.label.doc.to_string() == stanza.doc_id() => Ok(*signed),
+        Stored::Signed(signed) => Err(format!(
+            "the header names document {} but its label is for {}",
+            stanza.doc_id(),
+            signed.label.doc
+        )),
+        Stored::Corrupt(why) => Err(format!("the file's label is not readable: {why}")),
+        Stored::Foreign(_) => Err("the file's label is not a fuda label".into()),
+    }
+}
+
+/// A registration must agree with the file's own signed label (level; signature, when the
+/// signer is enrolled here) and stay within the service's caps.
+fn check_registration(
+    tx: &mut dyn Tx,
+    limits: &Limits,
+    user: &User,
+    r: &Registration,
+    label: Result<SignedLabel, String>,
+) -> Result<(), String> {
+    let signed = label?;
+    if let Some(g) = r.grants.iter().find(|g| g.rights.is_empty()) {
+        return Err(format!("the grant for {} gives no rights", g.principal));
+    }
+    if signed.label.level != r.level {
+        return Err(format!(
+            "the registration says level {:?} but the file's signed label says {:?}: the service registers the level the file carries",
+            r.level, signed.label.level
+        ));
+    }
+    // `fuda protect` signs with the caller's own key: check that one without reading the
+    // whole directory (this runs in the writer); any other enrolled signer is looked up.
+    let signer_of = |u: &User| {
+        let key = decode_public_key(u.signing_key.as_deref()?).ok()?;
+        Some(Signer {
+            name: u.name.clone(),
+            kind: SignerKind::User,
+            public_key: key,
+        })
+    };
+    let mut trust = TrustStore::default();
+    match signer_of(user).filter(|s| s.key_id() == signed.key) {
+        Some(me) => trust.add(me),
+        None => {
+            let users = tx.user_list().map_err(|e| e.to_string())?;
+            for u in users.iter().filter(|u| u.status == UserStatus::Active) {
+                if let Some(s) = signer_of(u) {
+                    trust.add(s);
+                }
+            }
+        }
+    }
+    if verify(&signed, &trust, None, None).status == Status::Tampered {
+        return Err(
+            "the file's label signature does not verify with its signer's enrolled key: the label was altered"
+                .into(),
+        );
+    }
+    limits.check_registration(r.offline_days, r.expires_at, crate::now())
+}
+
 struct Decision {
     doc: String,
     user: String,
@@ -811,20 +965,58 @@ struct Decision {
     expires_at: Option<i64>,
 }
 
+/// Audits a refused malformed request and returns it as a 400.
+fn refuse_invalid<T>(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    ev: Event,
+    message: String,
+) -> Result<T, Error> {
+    append_audit(tx, key, ev.deny(INVALID_REQUEST)).map_err(audit_err)?;
+    Err(Error::Invalid(message))
+}
+
+/// The audit reason of a request refused as malformed (unknown or missing rights, a
+/// registration that contradicts its own label).
+pub const INVALID_REQUEST: &str = "invalid-request";
+
+/// What a licence request may ask: a key opens the file, so every request must ask for
+/// `view` (an empty list, or `print` alone, is covered by any grant — even none).
+fn check_asked(asked: Result<Rights, String>) -> Result<Rights, String> {
+    let asked = asked?;
+    if asked.is_empty() {
+        return Err("the licence request asks for no rights: ask for view (and what else you need, e.g. view,export)".into());
+    }
+    if !asked.allows(Right::View) {
+        return Err(format!(
+            "the licence request asks for {asked} without view: a file key is only handed out to open the file, so ask for view,{asked}"
+        ));
+    }
+    Ok(asked)
+}
+
 fn decide(
     tx: &mut dyn Tx,
     keys: &ServiceKeys,
+    limits: &Limits,
     caller: &Caller,
-    asked: Rights,
+    asked: Result<Rights, String>,
     check: HeaderCheck,
 ) -> Result<(FileKey, Decision), Error> {
-    let user = resolve(tx, caller)?;
+    let user = resolve(tx, caller, limits)?;
     let k = keys.audit_key();
     let doc_id = check.doc.clone();
     require_active(tx, k, &user, "open", doc_id.as_deref())?;
-    let mut ev =
-        Event::allow(&user.name, "open").detail(serde_json::json!({"rights": asked.to_string()}));
+    let shown = match &asked {
+        Ok(r) => r.to_string(),
+        Err(_) => "(invalid)".to_owned(),
+    };
+    let mut ev = Event::allow(&user.name, "open").detail(serde_json::json!({"rights": shown}));
     ev.doc = doc_id.clone();
+    let asked = match check_asked(asked) {
+        Ok(a) => a,
+        Err(message) => return refuse_invalid(tx, k, ev, message),
+    };
     let (file_key, _version) = match check.outcome {
         Ok(v) => v,
         Err(d) => return deny(tx, k, ev, d.code, d.message),
@@ -871,7 +1063,8 @@ fn decide(
         }
     }
     let rights = effective_rights(&doc, &user);
-    if !rights.covers(asked) {
+    // Never rely on `covers` alone: the key leaves only for someone who may view.
+    if !rights.allows(Right::View) || !rights.covers(asked) {
         return deny(tx, k, ev, DenyCode::NoRights, format!(
             "you ({}) have {} on {} ({doc_id}); {asked} needs a grant from the owner {} (`fuda share`)",
             user.name, show_rights(rights), doc.name, doc.owner));
@@ -902,8 +1095,9 @@ impl Service {
     /// the trust store of every client of this service. Any active user may ask.
     pub async fn signers(&self, caller: Caller) -> Result<Vec<EnrolledSigner>, Error> {
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             require_active(tx, key.audit_key(), &user, "signers", None)?;
             Ok(tx
                 .user_list()?
@@ -937,8 +1131,9 @@ impl Service {
             c.validate().map_err(Error::Invalid)?;
         }
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             let k = key.audit_key();
             require_active(tx, k, &user, "label", None)?;
             for c in &changes {
@@ -970,8 +1165,9 @@ impl Service {
             return Err(Error::Invalid(format!("{bad:?} is not a document id")));
         }
         let key = self.keys();
+        let limits = self.inner.limits;
         self.run_async(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             require_active(tx, key.audit_key(), &user, "label-versions", None)?;
             let mut out = Vec::new();
             for doc in docs {
@@ -993,8 +1189,9 @@ impl Service {
         caller: Caller,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
         let key = self.keys();
+        let limits = self.inner.limits;
         self.submit(move |tx| {
-            let user = resolve(tx, &caller)?;
+            let user = resolve(tx, &caller, &limits)?;
             require_active(tx, key.audit_key(), &user, "admin", None)?;
             require_admin(&user)?;
             f(tx, key.audit_key(), &user)
@@ -1084,6 +1281,12 @@ impl Service {
             if user.name == me.name && status == UserStatus::Disabled {
                 return Err(Error::Conflict("you cannot disable yourself".into()));
             }
+            // Disabled, a user's token still names them, so every refusal is audited and
+            // tells them why; enabled again, no token from before the disabling works:
+            // they enroll with a new code.
+            if user.status == UserStatus::Disabled && status == UserStatus::Active {
+                tx.token_delete_user(&user.name)?;
+            }
             user.status = status;
             tx.user_put(&user)?;
             let action = if status == UserStatus::Active {
@@ -1094,6 +1297,27 @@ impl Service {
             append_audit(tx, k, Event::allow(&me.name, action).subject(&name))
                 .map_err(audit_err)?;
             Ok(user)
+        })
+        .await
+    }
+
+    /// Ends every API token of a user (a lost laptop, a leaked token); they enroll again
+    /// with a new code. Returns how many tokens ended.
+    pub async fn revoke_tokens(&self, caller: Caller, name: String) -> Result<usize, Error> {
+        self.admin(caller, move |tx, k, me| {
+            if tx.user_get(&name)?.is_none() {
+                return Err(Error::NotFound(format!("user {name} does not exist")));
+            }
+            let ended = tx.token_delete_user(&name)?;
+            append_audit(
+                tx,
+                k,
+                Event::allow(&me.name, "revoke-tokens")
+                    .subject(&name)
+                    .detail(serde_json::json!({"tokens": ended})),
+            )
+            .map_err(audit_err)?;
+            Ok(ended)
         })
         .await
     }

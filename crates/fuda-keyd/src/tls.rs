@@ -27,12 +27,50 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// SHA-256 of a certificate's DER, as colon-separated upper-case hex (like `openssl x509
 /// -fingerprint -sha256`).
 pub fn fingerprint(der: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, der);
-    d.as_ref()
+    show(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+}
+
+fn show(sha256: &[u8]) -> String {
+    sha256
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// The server presented a certificate other than the pinned one (the handshake failed).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the key service's certificate has fingerprint {seen}, not the pinned {expected}: someone may be intercepting the connection, or the service got a new certificate (ask the admin)")]
+pub struct PinMismatch {
+    /// The pinned fingerprint.
+    pub expected: String,
+    /// The fingerprint of the certificate the server presented.
+    pub seen: String,
+}
+
+impl PinMismatch {
+    /// The mismatch behind a failed connection, if a pin check is what failed: looks through
+    /// the error's sources (and the I/O and rustls errors that wrap it).
+    pub fn find(err: &(dyn std::error::Error + 'static)) -> Option<PinMismatch> {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if let Some(m) = e.downcast_ref::<PinMismatch>() {
+                return Some(m.clone());
+            }
+            if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o))) =
+                e.downcast_ref::<rustls::Error>()
+            {
+                return o.0.downcast_ref::<PinMismatch>().cloned();
+            }
+            next = match e.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => e.source(),
+            };
+        }
+        None
+    }
 }
 
 /// Parses a fingerprint (hex, any case, colons or spaces allowed).
@@ -138,10 +176,13 @@ impl ServerCertVerifier for Pinned {
         if crate::directory::constant_time_eq(got.as_ref(), &self.pin) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(format!(
-                "the key service's certificate has fingerprint {}, not the pinned one: someone may be intercepting the connection, or the service got a new certificate (ask the admin)",
-                fingerprint(end_entity.as_ref())
-            )))
+            let mismatch = PinMismatch {
+                expected: show(&self.pin),
+                seen: show(got.as_ref()),
+            };
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(mismatch))),
+            ))
         }
     }
 

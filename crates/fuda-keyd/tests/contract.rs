@@ -1,6 +1,9 @@
 //! The contract every key service keeps, run against the embedded service and against a
 //! real HTTPS server: the same story, the same answers.
 
+#[path = "../../../tests/common/signed_label.rs"]
+mod signed_label;
+
 use base64::Engine as _;
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_core::rights::Rights;
@@ -24,6 +27,8 @@ trait Harness {
     fn service_key(&self) -> Vec<u8>;
     fn recipient(&self) -> age::x25519::Recipient;
     fn person(&self, name: &str, dept: &str) -> Person;
+    /// Enrolls an existing user again with a new code (new keys, new client).
+    fn reenroll(&self, name: &str) -> Person;
 }
 
 fn enrollment(code: String) -> (age::x25519::Identity, Enrollment) {
@@ -96,6 +101,15 @@ impl Harness for EmbeddedHarness {
     fn person(&self, name: &str, dept: &str) -> Person {
         let added = self.admin.user_add(new_user(name, dept)).unwrap();
         let (age, e) = enrollment(added.code);
+        self.service.enroll(e).unwrap();
+        Person {
+            name: name.into(),
+            age,
+            client: Box::new(Embedded::new(self.service.clone(), name)),
+        }
+    }
+    fn reenroll(&self, name: &str) -> Person {
+        let (age, e) = enrollment(self.admin.user_code(name).unwrap().code);
         self.service.enroll(e).unwrap();
         Person {
             name: name.into(),
@@ -176,11 +190,24 @@ impl Harness for RemoteHarness {
             client: Box::new(client),
         }
     }
+    fn reenroll(&self, name: &str) -> Person {
+        let (age, e) = enrollment(self.admin.user_code(name).unwrap().code);
+        let anon = Remote::new(&self.url, &self.fingerprint, None).unwrap();
+        let enrolled = anon.enroll(&e).unwrap();
+        let client = Remote::new(&self.url, &self.fingerprint, Some(enrolled.token)).unwrap();
+        Person {
+            name: name.into(),
+            age,
+            client: Box::new(client),
+        }
+    }
 }
 
 /// A protected file (bytes) for `doc`, wrapped to the service.
 fn protect(h: &dyn Harness, doc: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let label = LabelStanza::new(doc, b"label".to_vec()).unwrap();
+    let (_keys, signer) = signed_label::signer("tanaka");
+    let body = signed_label::body(&signer, doc, "confidential");
+    let label = LabelStanza::new(doc, body).unwrap();
     let mut file = Vec::new();
     let header = envelope::encrypt(
         &[h.recipient()],
@@ -254,7 +281,7 @@ fn story(h: &dyn Harness) {
     assert_eq!(open(h, &tanaka, &file, "view").unwrap(), b"drawing");
     assert_eq!(open(h, &sato, &file, "view,edit").unwrap(), b"drawing");
     assert_eq!(open(h, &yamada, &file, "view").unwrap(), b"drawing");
-    let (code, msg) = denied(open(h, &yamada, &file, "edit"));
+    let (code, msg) = denied(open(h, &yamada, &file, "view,edit"));
     assert_eq!(code, DenyCode::NoRights);
     assert!(msg.contains("view") && msg.contains("tanaka"), "{msg}");
 
@@ -344,7 +371,10 @@ fn story(h: &dyn Harness) {
         yamada.client.document(&doc),
         Err(Error::Denied(_))
     ));
+    // Enabled again, yamada enrolls with a new code (a remote token from before the
+    // disabling is over) and opens.
     h.admin().user_status("yamada", UserStatus::Active).unwrap();
+    let yamada = h.reenroll("yamada");
     assert_eq!(open(h, &yamada, &file2, "view").unwrap(), b"plan");
 
     // An expired document is refused.

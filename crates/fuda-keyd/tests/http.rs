@@ -1,7 +1,8 @@
 //! Hostile and broken requests get a 4xx with a clear JSON message, never a 500, and
 //! write nothing.
 
-use std::sync::Arc;
+#[path = "../../../tests/common/raw.rs"]
+mod raw;
 
 use fuda_keyd::client::{KeyService, Remote};
 use fuda_keyd::directory::{Enrollment, NewUser};
@@ -71,13 +72,6 @@ impl Drop for Server {
     }
 }
 
-fn agent(fp: &str) -> ureq::Agent {
-    let pin = fuda_keyd::tls::parse_fingerprint(fp).unwrap();
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(fuda_keyd::tls::pinned_client_config(pin)))
-        .build()
-}
-
 /// (status, error code, message) of a raw request.
 fn raw(
     s: &Server,
@@ -87,32 +81,7 @@ fn raw(
     content_type: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, String, String) {
-    let mut req = agent(&s.fingerprint).request(method, &format!("{}{path}", s.url));
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    if let Some(ct) = content_type {
-        req = req.set("Content-Type", ct);
-    }
-    let resp = match body {
-        Some(b) => req.send_bytes(b),
-        None => req.call(),
-    };
-    let r = match resp {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        // The server may answer 413 and close before a large body is sent in full.
-        Err(e) => return (0, "transport".into(), e.to_string()),
-    };
-    let status = r.status();
-    let v: serde_json::Value = r
-        .into_json()
-        .unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
-    (
-        status,
-        v["error"].as_str().unwrap_or("").into(),
-        v["message"].as_str().unwrap_or("").into(),
-    )
+    raw::Api::new(&s.url, &s.fingerprint).call(method, path, token, content_type, body)
 }
 
 #[test]
@@ -155,7 +124,7 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
         json,
         Some(br#"{"header":"!!!","rights":"view"}"#),
     );
-    assert_eq!(st, 422);
+    assert_eq!(st, 400);
 
     let (st, _, _) = raw(
         &s,
@@ -227,7 +196,11 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
     );
     assert_eq!((st, code.as_str()), (404, "not-found"));
 
-    // A used enrollment code cannot be replayed.
+    // An unknown (or used) enrollment code is refused; keys that are not keys are refused
+    // before the code is even looked at.
+    let unknown = serde_json::to_vec(&enrollment("fudaenroll_x".into())).unwrap();
+    let (st, _, msg) = raw(&s, "POST", "/v1/enroll", None, json, Some(&unknown));
+    assert_eq!(st, 401, "{msg}");
     let (st, _, msg) = raw(
         &s,
         "POST",
@@ -236,13 +209,13 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
         json,
         Some(br#"{"code":"fudaenroll_x","recipient":"age1x","signing_key":"x"}"#),
     );
-    assert_eq!(st, 401, "{msg}");
+    assert_eq!(st, 400, "{msg}");
 
     // Label changes: unknown fields, a downgrade without a reason, too many in one batch
     // and no token are refused, and none of the batch is recorded.
     let change = r#"{"doc":"01JB0000000000000000000001","action":"set","to":"internal","path":"/a","host":"h"}"#;
     for (body, want) in [
-        (format!(r#"{{"changes":[{change}],"extra":1}}"#), 422),
+        (format!(r#"{{"changes":[{change}],"extra":1}}"#), 400),
         (
             format!(
                 r#"{{"changes":[{change},{}]}}"#,
@@ -283,8 +256,13 @@ fn a_wrong_certificate_fingerprint_is_refused() {
     let s = server();
     let wrong = "00".repeat(32);
     let r = Remote::new(&s.url, &wrong, Some(s.user_token.clone())).unwrap();
-    let err = r.whoami().unwrap_err().to_string();
-    assert!(err.contains("fingerprint"), "{err}");
+    let err = r.whoami().unwrap_err();
+    let fuda_keyd::Error::CertificateMismatch(m) = &err else {
+        panic!("a pin failure is its own error, not {err:?}")
+    };
+    assert_eq!(m.seen, s.fingerprint);
+    assert_eq!(m.expected, ["00"; 32].join(":"));
+    assert!(err.to_string().contains("fingerprint"), "{err}");
     assert!(Remote::new(&s.url, "not-hex", None).is_err());
 }
 

@@ -65,10 +65,20 @@ pub enum UserCommand {
         /// Login name.
         name: String,
     },
-    /// A new one-time enrollment code for a user (new machine, lost token).
+    /// A new one-time enrollment code for a user (new machine, lost token). Redeeming it
+    /// ends the user's older tokens.
     Code {
         /// Login name.
         name: String,
+    },
+    /// End every API token of a user now (lost laptop, leaked token): their next request
+    /// is refused until they enroll again with a new code.
+    RevokeTokens {
+        /// Login name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List users.
     List(JsonArg),
@@ -179,7 +189,25 @@ pub fn run(command: Command) -> Result<ExitCode> {
         }
         Command::User(UserCommand::Enable { name }) => {
             ks.user_status(&name, UserStatus::Active)?;
-            writeln!(out, "{name} is enabled")?;
+            writeln!(
+                out,
+                "{name} is enabled; disabling ended their API tokens, so they enroll again with a new code (`fuda admin user code {name}`)"
+            )?;
+        }
+        Command::User(UserCommand::RevokeTokens { name, json }) => {
+            let revoked = ks.revoke_tokens(&name)?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"user": name, "revoked": revoked})
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "Ended {revoked} API token(s) of {name}: they enroll again with a new code (`fuda admin user code {name}`)"
+                )?;
+            }
         }
         Command::User(UserCommand::Code { name }) => {
             let added = ks.user_code(&name)?;

@@ -46,6 +46,17 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Most days a registered document may be used offline; a registration asking more
+        /// is refused.
+        #[arg(long, default_value_t = fuda_keyd::limits::DEFAULT_MAX_OFFLINE_DAYS)]
+        max_offline_days: u32,
+        /// Latest expiry a registration may set, in days from now; later is refused.
+        #[arg(long, default_value_t = fuda_keyd::limits::DEFAULT_MAX_EXPIRY_DAYS)]
+        max_expiry_days: u32,
+        /// Days an API token stays valid after enrollment (default: until revoked,
+        /// re-enrollment or disabling).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        token_lifetime_days: Option<u32>,
     },
     /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
     Fingerprint {
@@ -123,8 +134,16 @@ fn run(cli: Cli) -> Result<()> {
             data,
             listen,
             threads,
+            max_offline_days,
+            max_expiry_days,
+            token_lifetime_days,
         } => {
-            let service = Service::open(&data)
+            let limits = fuda_keyd::limits::Limits {
+                max_offline_days,
+                max_expiry_days,
+                token_lifetime_days,
+            };
+            let service = Service::open_with(&data, limits)
                 .with_context(|| format!("cannot open the service in {}", data.display()))?;
             let tls = fuda_keyd::tls::server_config(&data.join("tls"))?;
             let mut rt = tokio::runtime::Builder::new_multi_thread();

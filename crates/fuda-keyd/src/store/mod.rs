@@ -58,12 +58,12 @@ pub trait Tx {
     fn user_put(&mut self, user: &User) -> Result<(), StoreError>;
     /// Every user.
     fn user_list(&mut self) -> Result<Vec<User>, StoreError>;
-    /// The user a token hash belongs to.
-    fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError>;
+    /// The user a token hash belongs to, and when the token was made (Unix seconds).
+    fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores a token hash.
     fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError>;
-    /// Deletes a user's tokens.
-    fn token_delete_user(&mut self, user: &str) -> Result<(), StoreError>;
+    /// Deletes a user's tokens; how many there were.
+    fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError>;
     /// Stores an enrollment code hash.
     fn enrollment_add(
         &mut self,

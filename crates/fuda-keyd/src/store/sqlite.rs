@@ -323,11 +323,11 @@ impl Tx for SqliteTx<'_> {
         Ok(users)
     }
 
-    fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<String>, StoreError> {
+    fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
         self.conn
-            .prepare_cached("SELECT user FROM tokens WHERE hash = ?1")
+            .prepare_cached("SELECT user, created_at FROM tokens WHERE hash = ?1")
             .map_err(self.e())?
-            .query_row([&hash[..]], |r| r.get(0))
+            .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(self.e())
     }
@@ -342,10 +342,9 @@ impl Tx for SqliteTx<'_> {
             .map_err(self.e())
     }
 
-    fn token_delete_user(&mut self, user: &str) -> Result<(), StoreError> {
+    fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError> {
         self.conn
             .execute("DELETE FROM tokens WHERE user = ?1", [user])
-            .map(drop)
             .map_err(self.e())
     }
 
