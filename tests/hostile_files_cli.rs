@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::io::{Cursor, Write};
+
 use common::{p, write, User};
 
 /// The `fuda/label` line of a protected file's header with its document id replaced by
@@ -59,6 +61,89 @@ fn a_protected_file_whose_document_id_is_a_path_cannot_touch_the_users_files() {
             );
         }
     }
+}
+
+/// A Word document whose `word/document.xml` is `body`, plus `extra` parts.
+fn docx(body: &str, extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let parts = [
+        ("[Content_Types].xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>".as_bytes().to_vec()),
+        ("_rels/.rels", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/></Relationships>".as_bytes().to_vec()),
+        ("word/document.xml", body.as_bytes().to_vec()),
+    ];
+    for (name, bytes) in parts.iter().chain(extra) {
+        z.start_file(
+            *name,
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+fn word_body(text: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>")
+}
+
+/// `n` attributes ` a0="1" a1="1" …` for one element.
+fn attributes(n: usize) -> String {
+    (0..n).map(|i| format!(" a{i}=\"1\"")).collect()
+}
+
+#[test]
+fn an_element_with_eighty_thousand_attributes_is_refused_with_a_clear_error() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let custom = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Properties xmlns=\"http://schemas.openxmlformats.org/officeDocument/2006/custom-properties\" xmlns:vt=\"http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes\"><property fmtid=\"{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}\" pid=\"2\" name=\"x\"{}><vt:lpwstr>y</vt:lpwstr></property></Properties>",
+        // On the property element, whose name and pid attributes are looked up.
+        attributes(80_000)
+    );
+    let props = dir.path().join("props.docx");
+    let bytes = docx(
+        &word_body("hello"),
+        &[("docProps/custom.xml", custom.into_bytes())],
+    );
+    write(&props, &bytes);
+    for command in [&["label", "show"][..], &["label", "check"]] {
+        let run = tanaka.fuda(&[command, &[p(&props)]].concat()).expect(2);
+        assert!(
+            run.stderr.contains("props.docx")
+                && run.stderr.contains(
+                    "docProps/custom.xml: an element has more than 1024 attributes: the document is malformed or hostile"
+                ),
+            "fuda {command:?}:\n{}",
+            run.stderr
+        );
+    }
+    let run = tanaka.fuda(&["label", "set", "秘", p(&props)]).expect(2);
+    assert!(
+        run.stderr.contains("more than 1024 attributes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&props).unwrap(), bytes);
+
+    // The classifier reads the body: the same bound there.
+    let body = dir.path().join("body.docx");
+    write(
+        &body,
+        docx(
+            &word_body(&format!("極秘<w:x{}/>", attributes(80_000))),
+            &[],
+        ),
+    );
+    let run = tanaka.fuda(&["classify", p(&body)]);
+    assert!(
+        run.stderr.contains("body.docx")
+            && run
+                .stderr
+                .contains("word/document.xml: an element has more than 1024 attributes"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

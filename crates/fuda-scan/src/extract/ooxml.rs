@@ -4,13 +4,15 @@
 //! footnotes, endnotes and comments of a document; shared strings, inline strings and cell
 //! values of a workbook; slides and notes of a presentation; and title, subject, keywords
 //! and description from `docProps/core.xml`. Paragraphs, rows and cells are separated by
-//! newlines and tabs so that detectors see a CSV-like text.
+//! newlines and tabs so that detectors see a CSV-like text. Elements with too many
+//! attributes or namespace declarations are refused ([`fuda_core::store::ooxml::guard`]).
 
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
+use fuda_core::store::ooxml::guard;
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::{Reader, XmlVersion};
 
 use super::{DocKind, ExtractError, Extracted, Limits};
 
@@ -147,7 +149,7 @@ fn natural(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Appends the character data of text-bearing elements, with newlines after paragraphs
 /// and rows and tabs after cells.
-fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::Error> {
+fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), String> {
     let mut reader = Reader::from_reader(xml);
     let core = part == "docProps/core.xml";
     let sheet = part.starts_with("xl/worksheets/");
@@ -157,45 +159,58 @@ fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::E
     let mut take = false;
     let mut shared_index = false;
     loop {
-        match reader.read_event_into(&mut buf)? {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| e.to_string())?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            guard::check_element(e).map_err(|e| e.to_string())?;
+        }
+        match event {
             Event::Start(e) => {
                 let name = e.local_name();
                 let name = name.as_ref();
-                if sheet && name == b"c" {
+                if sheet && name == "c" {
                     shared_index = e
                         .attributes()
                         .flatten()
-                        .any(|a| a.key.local_name().as_ref() == b"t" && a.value.as_ref() == b"s");
+                        .any(|a| a.key.local_name().as_ref() == "t" && a.value == "s");
                 }
                 take = match name {
-                    b"t" => true,
-                    b"v" => sheet && !shared_index,
-                    b"title" | b"subject" | b"keywords" | b"description" => core,
+                    "t" => true,
+                    "v" => sheet && !shared_index,
+                    "title" | "subject" | "keywords" | "description" => core,
                     _ => false,
                 };
             }
-            Event::Text(t) if take => {
-                let s = t
-                    .unescape()
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned().into());
-                out.push_str(&s);
-            }
-            Event::CData(t) if take => out.push_str(&String::from_utf8_lossy(&t)),
+            Event::Text(t) if take => out.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
+            Event::GeneralRef(r) if take => out.push_str(&resolve_ref(&r)),
+            Event::CData(t) if take => out.push_str(&t),
             Event::End(e) => {
                 take = false;
                 match e.local_name().as_ref() {
-                    b"p" | b"row" | b"si" | b"title" | b"subject" | b"keywords"
-                    | b"description" => out.push('\n'),
-                    b"c" | b"tc" => out.push('\t'),
-                    b"tab" => out.push('\t'),
+                    "p" | "row" | "si" | "title" | "subject" | "keywords" | "description" => {
+                        out.push('\n')
+                    }
+                    "c" | "tc" => out.push('\t'),
+                    "tab" => out.push('\t'),
                     _ => {}
                 }
             }
-            Event::Empty(e) if matches!(e.local_name().as_ref(), b"tab") => out.push('\t'),
-            Event::Empty(e) if matches!(e.local_name().as_ref(), b"br") => out.push('\n'),
+            Event::Empty(e) if e.local_name().as_ref() == "tab" => out.push('\t'),
+            Event::Empty(e) if e.local_name().as_ref() == "br" => out.push('\n'),
             Event::Eof => return Ok(()),
             _ => {}
         }
         buf.clear();
+    }
+}
+
+/// The text an entity or character reference stands for; an unknown entity (which a
+/// document without a DTD cannot define) is kept as written.
+fn resolve_ref(r: &BytesRef<'_>) -> String {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => c.to_string(),
+        _ => quick_xml::escape::resolve_predefined_entity(r)
+            .map_or_else(|| format!("&{};", &**r), str::to_owned),
     }
 }

@@ -57,12 +57,14 @@
 //!
 //! # Limits
 //!
-//! XML parts are read into memory only up to 16 MiB each; document type declarations are
+//! XML parts are read into memory only up to 16 MiB each; elements with more than
+//! [`guard::MAX_ATTRIBUTES`] attributes ([`guard`]) and document type declarations are
 //! refused; parts in encodings other than UTF-8 are reported as bad packages. Packages whose
 //! custom properties live in a part other than `/docProps/custom.xml` are refused rather
 //! than split in two.
 
 mod custom_props;
+pub mod guard;
 mod label_info;
 mod opc;
 mod package;
