@@ -146,6 +146,128 @@ fn an_element_with_eighty_thousand_attributes_is_refused_with_a_clear_error() {
     );
 }
 
+/// CRC-32 of `data`.
+fn crc32(data: &[u8]) -> u32 {
+    let mut h = flate2::Crc::new();
+    h.update(data);
+    h.sum()
+}
+
+/// A docx written by hand whose central directory points `aliases` entries
+/// (`word/header1.xml` …) at the local header of one deflated stream of `zeros` zeros.
+fn aliased_docx(aliases: usize, zeros: usize) -> Vec<u8> {
+    let plain = [
+        ("[Content_Types].xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/></Types>".to_vec()),
+        ("_rels/.rels", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/></Relationships>".to_vec()),
+        ("word/document.xml", word_body("hello").into_bytes()),
+    ];
+    // (name, method, crc, compressed, size, local header offset)
+    let mut central: Vec<(String, u16, u32, u32, u32, u32)> = Vec::new();
+    let mut out = Vec::new();
+    let mut local =
+        |out: &mut Vec<u8>, name: &str, method: u16, data: &[u8], crc: u32, size: u32| {
+            let offset = out.len() as u32;
+            out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+            out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            out.extend_from_slice(&0u16.to_le_bytes()); // flags
+            out.extend_from_slice(&method.to_le_bytes());
+            out.extend_from_slice(&[0, 0, 0x21, 0]); // 1980-01-01 00:00
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // extra length
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.push((
+                name.to_owned(),
+                method,
+                crc,
+                data.len() as u32,
+                size,
+                offset,
+            ));
+        };
+    for (name, data) in &plain {
+        local(&mut out, name, 0, data, crc32(data), data.len() as u32);
+    }
+    let zeros_bytes = vec![0u8; zeros];
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&zeros_bytes).unwrap();
+    let stream = deflate.finish().unwrap();
+    local(
+        &mut out,
+        "word/header1.xml",
+        8,
+        &stream,
+        crc32(&zeros_bytes),
+        zeros as u32,
+    );
+    let (_, method, crc, compressed, size, offset) = central.last().cloned().unwrap();
+    for i in 2..=aliases {
+        central.push((
+            format!("word/header{i}.xml"),
+            method,
+            crc,
+            compressed,
+            size,
+            offset,
+        ));
+    }
+    let cd_start = out.len() as u32;
+    for (name, method, crc, compressed, size, offset) in &central {
+        out.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        out.extend_from_slice(&0x0314u16.to_le_bytes()); // made by: Unix, 2.0
+        out.extend_from_slice(&20u16.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&method.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0x21, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&compressed.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0; 8]); // extra, comment, disk, internal attributes
+        out.extend_from_slice(&0o100644u32.wrapping_shl(16).to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    let cd_len = out.len() as u32 - cd_start;
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(central.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u16).to_le_bytes());
+    out.extend_from_slice(&cd_len.to_le_bytes());
+    out.extend_from_slice(&cd_start.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+#[test]
+fn a_docx_whose_entries_alias_one_stream_is_refused_and_left_unchanged() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    // 3000 entries, each naming the same 1 MiB of zeros (just under the ratio exemption):
+    // 3 GiB to inflate and hash for a file of about 200 KB.
+    let bytes = aliased_docx(3000, (1 << 20) - 1);
+    assert!(bytes.len() < 300 << 10, "{} bytes", bytes.len());
+    let bomb = dir.path().join("aliased.docx");
+    write(&bomb, &bytes);
+    let refused = |run: &common::Run| {
+        run.stderr.contains("aliased.docx") && run.stderr.contains("share the same bytes")
+    };
+
+    let run = tanaka.fuda(&["label", "set", "秘", p(&bomb)]).expect(2);
+    assert!(refused(&run), "label set:\n{}", run.stderr);
+    assert_eq!(std::fs::read(&bomb).unwrap(), bytes, "label set changed it");
+
+    let run = tanaka.fuda(&["label", "check", p(&bomb)]).expect(2);
+    assert!(refused(&run), "label check:\n{}", run.stderr);
+
+    let run = tanaka.fuda(&["classify", p(&bomb)]);
+    assert!(refused(&run), "classify:\n{}", run.stderr);
+    assert_eq!(std::fs::read(&bomb).unwrap(), bytes);
+}
+
 #[test]
 fn the_key_service_answers_a_malformed_document_id_with_a_400() {
     let keyd = common::keyd::Keyd::start();

@@ -4,23 +4,21 @@
 //! footnotes, endnotes and comments of a document; shared strings, inline strings and cell
 //! values of a workbook; slides and notes of a presentation; and title, subject, keywords
 //! and description from `docProps/core.xml`. Paragraphs, rows and cells are separated by
-//! newlines and tabs so that detectors see a CSV-like text. Elements with too many
-//! attributes or namespace declarations are refused ([`fuda_core::store::ooxml::guard`]).
+//! newlines and tabs so that detectors see a CSV-like text.
+//!
+//! The package is read through fuda-core's guard ([`fuda_core::store::ooxml::guard`]), the
+//! same one labeling uses: entries sharing bytes are refused, inflation is held to
+//! [`Limits::max_ratio`] and [`Limits::max_unpacked`], and elements with too many
+//! attributes or namespace declarations are refused.
 
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use fuda_core::store::ooxml::guard;
+use fuda_core::store::ooxml::guard::{self, Budget, GuardError, Unpacker};
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use super::{DocKind, ExtractError, Extracted, Limits};
-
-/// Entries below this uncompressed size are not held to the ratio limit.
-const RATIO_EXEMPT: u64 = 1 << 20;
-
-/// Most entries a package may have before it is refused.
-const MAX_ENTRIES: usize = 20_000;
 
 /// Reads the text of an Office document.
 pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted, ExtractError> {
@@ -39,14 +37,17 @@ pub fn extract_from(
         path: path.to_owned(),
         reason,
     };
+    let refused = |e: GuardError| match e {
+        GuardError::Inflates { entry, detail } => ExtractError::ZipBomb {
+            path: path.to_owned(),
+            entry,
+            detail,
+        },
+        e => bad(e.to_string()),
+    };
     let mut zip =
         zip::ZipArchive::new(reader).map_err(|e| bad(format!("not a zip package ({e})")))?;
-    if zip.len() > MAX_ENTRIES {
-        return Err(bad(format!(
-            "{} entries (at most {MAX_ENTRIES})",
-            zip.len()
-        )));
-    }
+    guard::check_layout(&mut zip).map_err(refused)?;
     let mut names: Vec<String> = zip
         .file_names()
         .filter(|n| wanted(kind, n))
@@ -54,35 +55,15 @@ pub fn extract_from(
         .collect();
     names.sort_by(|a, b| part_order(a).cmp(&part_order(b)).then(natural(a, b)));
     let mut text = String::new();
-    let mut budget = limits.max_unpacked;
+    let mut unpacker = Unpacker::new(Budget {
+        max_unpacked: limits.max_unpacked,
+        max_ratio: limits.max_ratio,
+    });
     for name in names {
-        let mut entry = zip
-            .by_name(&name)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        let compressed = entry.compressed_size().max(1);
-        // Never trust the declared size: count what actually comes out.
-        let cap = budget.min(RATIO_EXEMPT.max(compressed.saturating_mul(limits.max_ratio)));
-        let mut xml = Vec::new();
-        (&mut entry)
-            .take(cap + 1)
-            .read_to_end(&mut xml)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        if xml.len() as u64 > cap {
-            let detail = if cap == budget {
-                format!("beyond {} MiB in total", limits.max_unpacked >> 20)
-            } else {
-                format!(
-                    "more than {}× its compressed size of {compressed} bytes",
-                    limits.max_ratio
-                )
-            };
-            return Err(ExtractError::ZipBomb {
-                path: path.to_owned(),
-                entry: name,
-                detail,
-            });
-        }
-        budget -= xml.len() as u64;
+        let Some(index) = zip.index_for_name(&name) else {
+            continue;
+        };
+        let xml = unpacker.read(&mut zip, index, u64::MAX).map_err(refused)?;
         xml_text(&xml, &name, &mut text).map_err(|e| bad(format!("{name}: {e}")))?;
         text.push('\n');
     }
