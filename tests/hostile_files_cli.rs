@@ -269,6 +269,25 @@ fn a_docx_whose_entries_alias_one_stream_is_refused_and_left_unchanged() {
 }
 
 #[test]
+fn a_cp932_text_with_one_stray_nul_is_still_classified_by_its_marking() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let (cp932, _, _) =
+        encoding_rs::SHIFT_JIS.encode("①髙橋様\r\n本資料は極秘です。取扱注意。\r\n");
+    let mut text = cp932.into_owned();
+    // A NUL between the greeting and the marking (as an old tool's padding leaves one).
+    let line_end = text.iter().position(|&b| b == b'\n').unwrap();
+    text.insert(line_end + 1, 0);
+    let memo = dir.path().join("連絡.txt");
+    write(&memo, &text);
+    let run = tanaka.fuda(&["classify", "--json", p(&memo)]).expect(0);
+    let c = run.json_lines().remove(0);
+    assert_eq!(c["level"], "strictly-confidential", "{c}");
+    assert_eq!(c["extracted"]["kind"], "text", "{c}");
+    assert_eq!(c["extracted"]["encoding"], "Shift_JIS", "{c}");
+}
+
+#[test]
 fn the_key_service_answers_a_malformed_document_id_with_a_400() {
     let keyd = common::keyd::Keyd::start();
     let work = common::workdir();
