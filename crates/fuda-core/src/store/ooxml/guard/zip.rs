@@ -53,7 +53,7 @@ pub enum GuardError {
         count: usize,
     },
     /// Two entries' bytes overlap in the file.
-    #[error("entries {first} and {second} share the same bytes of the file (a zip bomb trick; no Office application writes that)")]
+    #[error("entries {first} and {second} share the same bytes of the file, a zip bomb trick no Office application uses")]
     Overlap {
         /// The entry that starts first.
         first: String,
