@@ -116,7 +116,7 @@ fn main() {
         .map(|i| {
             let doc = ulid::Ulid::new().to_string();
             let body = signed_label::body(&signer, &doc, "confidential");
-            let label = LabelStanza::new(doc, body).unwrap();
+            let label = LabelStanza::new(doc.parse().unwrap(), body);
             let header = envelope::encrypt(
                 std::slice::from_ref(&recipient),
                 Some(&label),

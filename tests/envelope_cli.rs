@@ -48,7 +48,7 @@ fn protect(owner: &User, dir: &Path, name: &str, level: &str) -> Protected {
         flags: vec![],
         evidence: vec![],
     });
-    let stanza = LabelStanza::new(doc.to_string(), compact::encode(&signed)).unwrap();
+    let stanza = LabelStanza::new(doc, compact::encode(&signed));
     let service = x25519::Identity::generate();
     let recovery = x25519::Identity::generate();
     let recovery_key = dir.join("recovery.key");

@@ -79,10 +79,9 @@ fn tool_decrypts_fuda_files(tool: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let k = keys(dir.path());
     let label = LabelStanza::new(
-        "01HZX0000000000000000000AB",
+        "01HZX0000000000000000000AB".parse().unwrap(),
         br#"{"level":"secret"}"#.to_vec(),
-    )
-    .unwrap();
+    );
     for &len in SIZES {
         let plaintext = content(len);
         let src = dir.path().join(format!("doc-{len}.bin"));

@@ -137,7 +137,7 @@ fn protect_as(user: &User, dest: &Path, level: &str, content: &[u8], stanza_doc:
         evidence: vec![],
     });
     let doc = stanza_doc.unwrap_or(signed.label.doc);
-    let stanza = LabelStanza::new(doc.to_string(), compact::encode(&signed)).unwrap();
+    let stanza = LabelStanza::new(doc, compact::encode(&signed));
     let key_service = envelope::x25519::Identity::generate().to_public();
     let mut out = Vec::new();
     envelope::encrypt(

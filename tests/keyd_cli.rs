@@ -138,7 +138,7 @@ fn rights_revocation_and_audit_across_users() {
         .label()
         .unwrap()
         .doc_id()
-        .to_owned();
+        .to_string();
     let text = String::from_utf8_lossy(&a[..la]).replace(&doc, &docb);
     let mut swapped = text.into_bytes();
     swapped.extend_from_slice(&a[la..]);

@@ -276,7 +276,7 @@ fn crafted_header(t: &Team, template: &Path, level: &str, tamper: bool) -> (Stri
         &Default::default(),
         "",
     );
-    let stanza = fuda_core::envelope::LabelStanza::new(doc.clone(), body).unwrap();
+    let stanza = fuda_core::envelope::LabelStanza::new(signed.label.doc, body);
     let (st, info) = t.keyd.api().call_json_get("/v1/info", &token(&t.alice));
     assert_eq!(st, 200);
     let recipient: fuda_core::envelope::x25519::Recipient =

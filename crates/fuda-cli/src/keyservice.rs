@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use base64::Engine as _;
 use fuda_core::envelope::{Decryptor, FileKey};
+use fuda_core::label::DocId;
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
 use fuda_keyd::client::{Embedded, KeyService, Remote};
@@ -179,8 +180,9 @@ pub fn newest_labels(
     Ok(Some(newest))
 }
 
-/// Where offline licences are cached.
-fn cache_path(doc: &str) -> Result<std::path::PathBuf> {
+/// Where the offline licence of `doc` is cached: a file name made from a checked
+/// [`DocId`] (26 characters of Crockford base32), never from text a file supplied.
+fn cache_path(doc: DocId) -> Result<std::path::PathBuf> {
     Ok(config::cache_dir()?
         .join("licences")
         .join(format!("{doc}.json")))
@@ -203,8 +205,8 @@ pub fn open(
         .header()
         .label()
         .ok_or_else(|| anyhow!("{} has no fuda label: it was not protected with fuda (try `fuda recover` with the recovery key)", path.display()))?
-        .doc_id()
-        .to_owned();
+        .doc_id();
+    let doc_text = doc.to_string();
     let me = &session.config.user;
     let age = session.identity.age_identity();
     let request = Request {
@@ -213,8 +215,8 @@ pub fn open(
     };
     match conn.client.licence(request) {
         Ok(granted) => {
-            let key = granted.open(&conn.service_key, age, me, &doc)?;
-            cache(&doc, &granted);
+            let key = granted.open(&conn.service_key, age, me, &doc_text)?;
+            cache(doc, &granted);
             Ok((key, decryptor, granted))
         }
         Err(e @ (fuda_keyd::Error::Transport(_) | fuda_keyd::Error::CertificateMismatch(_))) => {
@@ -226,7 +228,7 @@ pub fn open(
                 );
             }
             let why = e.message();
-            let cached = load_cached(&doc).ok_or_else(|| {
+            let cached = load_cached(doc).ok_or_else(|| {
                 anyhow!(
                     "the key service is unreachable ({why}) and there is no offline licence for {}",
                     path.display()
@@ -248,7 +250,7 @@ pub fn open(
                     l.rights
                 ));
             }
-            let key = cached.open(&conn.service_key, age, me, &doc)?;
+            let key = cached.open(&conn.service_key, age, me, &doc_text)?;
             eprintln!(
                 "fuda: note: the key service is unreachable; using the offline licence valid until {}",
                 crate::output::timestamp(l.offline_until)
@@ -257,7 +259,7 @@ pub fn open(
         }
         Err(e) => {
             // A refusal ends any offline licence for this document.
-            if let Ok(p) = cache_path(&doc) {
+            if let Ok(p) = cache_path(doc) {
                 let _ = std::fs::remove_file(p);
             }
             Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())))
@@ -265,7 +267,7 @@ pub fn open(
     }
 }
 
-fn cache(doc: &str, granted: &Granted) {
+fn cache(doc: DocId, granted: &Granted) {
     let Ok(path) = cache_path(doc) else { return };
     if granted.licence.licence.offline_until <= granted.licence.licence.issued_at {
         let _ = std::fs::remove_file(path);
@@ -280,7 +282,7 @@ fn cache(doc: &str, granted: &Granted) {
     }
 }
 
-fn load_cached(doc: &str) -> Option<Granted> {
+fn load_cached(doc: DocId) -> Option<Granted> {
     let bytes = std::fs::read(cache_path(doc).ok()?).ok()?;
     serde_json::from_slice(&bytes).ok()
 }

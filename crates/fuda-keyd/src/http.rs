@@ -22,6 +22,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use fuda_core::label::DocId;
+
 use crate::audit::Query;
 use crate::directory::{Enrollment, NewUser, UserStatus};
 use crate::registry::{Grant, Principal, Registration};
@@ -200,7 +202,7 @@ async fn licence(
 
 #[derive(Deserialize)]
 struct DocArg {
-    doc: String,
+    doc: DocId,
 }
 
 async fn document(
@@ -208,12 +210,12 @@ async fn document(
     h: HeaderMap,
     Body(a): Body<DocArg>,
 ) -> R<crate::service::DocumentRights> {
-    s.document(caller(&h)?, a.doc).await.map(Json)
+    s.document(caller(&h)?, a.doc.to_string()).await.map(Json)
 }
 
 #[derive(Deserialize)]
 struct GrantArg {
-    doc: String,
+    doc: DocId,
     grant: Grant,
 }
 
@@ -222,12 +224,14 @@ async fn grant(
     h: HeaderMap,
     Body(a): Body<GrantArg>,
 ) -> R<crate::registry::Document> {
-    s.grant(caller(&h)?, a.doc, a.grant).await.map(Json)
+    s.grant(caller(&h)?, a.doc.to_string(), a.grant)
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]
 struct UngrantArg {
-    doc: String,
+    doc: DocId,
     principal: Principal,
 }
 
@@ -236,7 +240,9 @@ async fn ungrant(
     h: HeaderMap,
     Body(a): Body<UngrantArg>,
 ) -> R<crate::registry::Document> {
-    s.ungrant(caller(&h)?, a.doc, a.principal).await.map(Json)
+    s.ungrant(caller(&h)?, a.doc.to_string(), a.principal)
+        .await
+        .map(Json)
 }
 
 async fn user_add(State(s): Svc, h: HeaderMap, Body(u): Body<NewUser>) -> R<UserAdded> {
@@ -312,11 +318,24 @@ async fn revoke(
     h: HeaderMap,
     Body(t): Body<RevokeTarget>,
 ) -> R<crate::registry::Revocation> {
+    check_doc(t.doc.as_deref())?;
     s.revoke(caller(&h)?, t).await.map(Json)
 }
 
 async fn unrevoke(State(s): Svc, h: HeaderMap, Body(t): Body<RevokeTarget>) -> R<Empty> {
+    check_doc(t.doc.as_deref())?;
     s.unrevoke(caller(&h)?, t).await.map(|_| Json(Empty {}))
+}
+
+/// A document id named in a request must be one (a ULID): anything else is a 400.
+fn check_doc(doc: Option<&str>) -> Result<(), Error> {
+    match doc.map(str::parse::<DocId>) {
+        Some(Err(_)) => Err(Error::Invalid(format!(
+            "{:?} is not a document id (26 characters of Crockford base32, a ULID)",
+            doc.unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<crate::registry::Revocation>> {

@@ -471,7 +471,7 @@ fn check_header(keys: &ServiceKeys, cache: &Cache<(FileKey, u32)>, bytes: &[u8])
             }
         }
     };
-    let doc = header.label().map(|l| l.doc_id().to_owned());
+    let doc = header.label().map(|l| l.doc_id().to_string());
     let digest = cache::digest(&[&bytes[..len]]);
     if doc.is_none() {
         return HeaderCheck {
@@ -895,7 +895,7 @@ fn signed_label(header: &[u8]) -> Result<SignedLabel, String> {
         .label()
         .ok_or("the file has no fuda/label stanza: it was not protected with fuda")?;
     match fuda_core::store::envelope::decode_body(stanza.body()) {
-        Stored::Signed(signed) if signed.label.doc.to_string() == stanza.doc_id() => Ok(*signed),
+        Stored::Signed(signed) if signed.label.doc == stanza.doc_id() => Ok(*signed),
         Stored::Signed(signed) => Err(format!(
             "the header names document {} but its label is for {}",
             stanza.doc_id(),

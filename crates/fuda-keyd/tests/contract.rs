@@ -207,7 +207,7 @@ impl Harness for RemoteHarness {
 fn protect(h: &dyn Harness, doc: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (_keys, signer) = signed_label::signer("tanaka");
     let body = signed_label::body(&signer, doc, "confidential");
-    let label = LabelStanza::new(doc, body).unwrap();
+    let label = LabelStanza::new(doc.parse().unwrap(), body);
     let mut file = Vec::new();
     let header = envelope::encrypt(
         &[h.recipient()],
@@ -244,7 +244,7 @@ fn open(h: &dyn Harness, p: &Person, file: &[u8], rights: &str) -> Result<Vec<u8
         header: header.to_bytes(),
         rights: rights.parse::<Rights>().unwrap(),
     })?;
-    let doc = header.label().unwrap().doc_id().to_owned();
+    let doc = header.label().unwrap().doc_id().to_string();
     let key = granted.open(&h.service_key(), &p.age, &p.name, &doc)?;
     let mut out = Vec::new();
     envelope::Decryptor::new(file)
@@ -402,8 +402,8 @@ fn story(h: &dyn Harness) {
     let mut forged = hdr.to_bytes();
     // Rebuild the header text with the swapped stanza but the old MAC.
     let text = String::from_utf8_lossy(&forged).into_owned();
-    let doc2 = hdr.label().unwrap().doc_id().to_owned();
-    forged = text.replace(&doc2, &doc).into_bytes();
+    let doc2 = hdr.label().unwrap().doc_id();
+    forged = text.replace(&doc2.to_string(), &doc).into_bytes();
     let r = tanaka.client.licence(Request {
         header: forged,
         rights: "view".parse().unwrap(),
@@ -413,7 +413,7 @@ fn story(h: &dyn Harness) {
         "{r:?}"
     );
     // A registered doc id with a header made with another key (a forged file) is refused.
-    let label_for_doc2 = LabelStanza::new(&doc2, b"x".to_vec()).unwrap();
+    let label_for_doc2 = LabelStanza::new(doc2, b"x".to_vec());
     let mut other = Vec::new();
     envelope::encrypt(
         &[h.recipient()],

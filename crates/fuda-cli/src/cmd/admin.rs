@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use fuda_core::label::DocId;
 use fuda_keyd::audit::Query;
 use fuda_keyd::directory::{NewUser, UserStatus};
 use fuda_keyd::service::RevokeTarget;
@@ -120,7 +121,7 @@ pub struct JsonArg {
 pub struct RevokeArgs {
     /// The document id.
     #[arg(long)]
-    doc: Option<String>,
+    doc: Option<DocId>,
     /// The user.
     #[arg(long)]
     user: Option<String>,
@@ -130,7 +131,7 @@ pub struct RevokeArgs {
 pub struct AuditArgs {
     /// Only this document.
     #[arg(long)]
-    doc: Option<String>,
+    doc: Option<DocId>,
     /// Only records by or about this user.
     #[arg(long)]
     user: Option<String>,
@@ -339,7 +340,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 });
             }
             let records = ks.audit(Query {
-                doc: a.doc,
+                doc: a.doc.map(|d| d.to_string()),
                 user: a.user,
                 since: None,
                 until: None,
@@ -390,7 +391,7 @@ fn target(a: RevokeArgs) -> Result<RevokeTarget> {
         bail!("name --doc ID, --user NAME, or both");
     }
     Ok(RevokeTarget {
-        doc: a.doc,
+        doc: a.doc.map(|d| d.to_string()),
         user: a.user,
     })
 }

@@ -390,10 +390,7 @@ impl<'a> Protector<'a> {
         };
         let signed = session.identity.sign(label);
         let compact = fuda_core::label::compact::encode(&signed);
-        let stanza = LabelStanza::new(
-            doc.to_string(),
-            stanza_body(&compact, &grants, &self.service_id),
-        )?;
+        let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
         // Until it is registered and verified, the protected copy goes on any failure or on
         // SIGTERM/SIGINT/SIGHUP; the original stays until then.

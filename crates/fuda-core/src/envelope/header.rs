@@ -293,7 +293,7 @@ impl Header {
         if let Some(label) = labels.next() {
             LabelStanza::from_stanza(label).map_err(|e| match e {
                 Error::InvalidDocId(id) => Error::Header(format!(
-                    "the {LABEL_TAG} stanza has an invalid document id {id:?}"
+                    "the {LABEL_TAG} stanza names {id:?}, which is not a document id (a ULID): the file is damaged or was crafted"
                 )),
                 other => other,
             })?;

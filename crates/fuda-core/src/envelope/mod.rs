@@ -28,14 +28,15 @@
 //! use fuda_core::envelope::x25519::Identity;
 //!
 //! let recovery = Identity::generate();
-//! let label = LabelStanza::new("01J9ZK3Q2N8V4X6Y7T5R3P1M0A", b"{\"level\":\"secret\"}".to_vec())?;
+//! let doc = "01J9ZK3Q2N8V4X6Y7T5R3P1M0A".parse().expect("a ULID");
+//! let label = LabelStanza::new(doc, b"{\"level\":\"secret\"}".to_vec());
 //! let mut file = Vec::new();
 //! envelope::encrypt(&[recovery.to_public()], Some(&label), &b"drawing"[..], &mut file,
 //!                   &StreamOptions::default())?;
 //!
 //! // Anyone can read the label…
 //! let decryptor = Decryptor::new(&file[..])?;
-//! assert_eq!(decryptor.header().label().unwrap().doc_id(), "01J9ZK3Q2N8V4X6Y7T5R3P1M0A");
+//! assert_eq!(decryptor.header().label().unwrap().doc_id(), doc);
 //! // …only a recipient can read the content.
 //! let mut plaintext = Vec::new();
 //! decryptor.decrypt_to(&recovery, &mut plaintext, &StreamOptions::default())?;
@@ -200,8 +201,8 @@ pub enum Error {
     /// The payload is bad.
     #[error(transparent)]
     Payload(#[from] PayloadError),
-    /// A document id is not usable as a stanza argument.
-    #[error("document id {0:?} must be 1 to 128 visible ASCII characters")]
+    /// The label stanza's argument is not a document id (a ULID).
+    #[error("{0:?} is not a document id (26 characters of Crockford base32, a ULID): the file is damaged or was crafted")]
     InvalidDocId(String),
     /// The output file already exists.
     #[error("{0} already exists: choose another output path or remove it first")]
@@ -537,7 +538,7 @@ impl Header {
                 })
                 .collect(),
             label: self.label().map(|l| LabelSummary {
-                doc_id: l.doc_id().to_owned(),
+                doc_id: l.doc_id().to_string(),
                 body_text: std::str::from_utf8(l.body()).ok().map(str::to_owned),
                 body_base64: STANDARD.encode(l.body()),
             }),

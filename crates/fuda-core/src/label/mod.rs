@@ -83,7 +83,11 @@ impl Serialize for DocId {
 impl<'de> Deserialize<'de> for DocId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        s.parse().map_err(|e| {
+            serde::de::Error::custom(format_args!(
+                "{s:?} is not a document id (a ULID: 26 characters of Crockford base32): {e}"
+            ))
+        })
     }
 }
 

@@ -88,7 +88,7 @@ impl LabelStore for EnvelopeStore {
         };
         Ok(Some(match decode_body(stanza.body()) {
             // The stanza's doc id is what the key service looks up: it must be the label's.
-            Stored::Signed(signed) if signed.label.doc.to_string() != stanza.doc_id() => {
+            Stored::Signed(signed) if signed.label.doc != stanza.doc_id() => {
                 Stored::Corrupt(format!(
                     "the header names document {} but its label is for {}",
                     stanza.doc_id(),

@@ -148,7 +148,9 @@ impl ExtractError {
 /// Reads the text of the file at `path` within `limits`.
 ///
 /// The kind is decided by extension first (Office, PDF), then by content: a file whose
-/// first 8 KiB hold a NUL byte (and no UTF-16 BOM) is binary.
+/// first 8 KiB are more than 1/32 NUL and other control bytes that text never holds (and
+/// that has no UTF-16 BOM) is binary ([`looks_binary`]); a text with a few stray control
+/// bytes is still text.
 pub fn extract(path: &Path, limits: &Limits) -> Result<Extracted, ExtractError> {
     extract_file(path, limits, false).map(|(x, _)| x)
 }
@@ -253,10 +255,53 @@ pub const BINARY_EXTENSIONS: [&str; 33] = [
     "fuda",
 ];
 
-/// A NUL byte in the first 8 KiB (and no UTF-16 byte order mark) means binary.
+/// Whether a file is binary, from its first 8 KiB: more than one byte in 32 (or, in a
+/// file under 64 bytes, more than two bytes) are NUL or other control bytes that text
+/// never holds. Tab, line feed, carriage return, form feed, escape (ISO-2022-JP) and
+/// Ctrl-Z (the end of old DOS texts) are text; a file with a UTF-16 byte order mark is
+/// text. A text with one stray NUL (a CP932 file from an old tool, say) stays text, so its
+/// markings are still seen; executables, images and UTF-16 without a BOM are binary.
 pub fn looks_binary(bytes: &[u8]) -> bool {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return false;
     }
-    bytes[..bytes.len().min(8192)].contains(&0)
+    let sample = &bytes[..bytes.len().min(8192)];
+    let stray = sample
+        .iter()
+        .filter(|&&b| {
+            (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1a | 0x1b)) || b == 0x7f
+        })
+        .count();
+    stray * 32 > sample.len().max(64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_binary;
+
+    #[test]
+    fn a_text_with_a_stray_nul_is_text() {
+        let (mut cp932, _, _) = encoding_rs::SHIFT_JIS.encode("本資料は極秘です。取扱注意。\r\n");
+        let mut text = cp932.to_mut().clone();
+        text.insert(4, 0);
+        assert!(!looks_binary(&text));
+        assert!(!looks_binary(b"a\0b"));
+        assert!(!looks_binary(
+            b"ESC \x1b$B kanji \x1b(B, form feed \x0c, DOS end \x1a"
+        ));
+    }
+
+    #[test]
+    fn binaries_stay_binary() {
+        let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3e\0\x01\0\0\0";
+        assert!(looks_binary(elf));
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0\0\0\x01\0\x08\x06\0\0\0";
+        assert!(looks_binary(png));
+        let utf16_without_bom: Vec<u8> = "極秘 memo"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(looks_binary(&utf16_without_bom));
+        assert!(!looks_binary(b"\xff\xfe\0a\0b"));
+    }
 }

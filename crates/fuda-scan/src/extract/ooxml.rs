@@ -5,20 +5,20 @@
 //! values of a workbook; slides and notes of a presentation; and title, subject, keywords
 //! and description from `docProps/core.xml`. Paragraphs, rows and cells are separated by
 //! newlines and tabs so that detectors see a CSV-like text.
+//!
+//! The package is read through fuda-core's guard ([`fuda_core::store::ooxml::guard`]), the
+//! same one labeling uses: entries sharing bytes are refused, inflation is held to
+//! [`Limits::max_ratio`] and [`Limits::max_unpacked`], and elements with too many
+//! attributes or namespace declarations are refused.
 
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
+use fuda_core::store::ooxml::guard::{self, Budget, GuardError, Unpacker};
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::{Reader, XmlVersion};
 
 use super::{DocKind, ExtractError, Extracted, Limits};
-
-/// Entries below this uncompressed size are not held to the ratio limit.
-const RATIO_EXEMPT: u64 = 1 << 20;
-
-/// Most entries a package may have before it is refused.
-const MAX_ENTRIES: usize = 20_000;
 
 /// Reads the text of an Office document.
 pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted, ExtractError> {
@@ -37,14 +37,17 @@ pub fn extract_from(
         path: path.to_owned(),
         reason,
     };
+    let refused = |e: GuardError| match e {
+        GuardError::Inflates { entry, detail } => ExtractError::ZipBomb {
+            path: path.to_owned(),
+            entry,
+            detail,
+        },
+        e => bad(e.to_string()),
+    };
     let mut zip =
         zip::ZipArchive::new(reader).map_err(|e| bad(format!("not a zip package ({e})")))?;
-    if zip.len() > MAX_ENTRIES {
-        return Err(bad(format!(
-            "{} entries (at most {MAX_ENTRIES})",
-            zip.len()
-        )));
-    }
+    guard::check_layout(&mut zip).map_err(refused)?;
     let mut names: Vec<String> = zip
         .file_names()
         .filter(|n| wanted(kind, n))
@@ -52,35 +55,15 @@ pub fn extract_from(
         .collect();
     names.sort_by(|a, b| part_order(a).cmp(&part_order(b)).then(natural(a, b)));
     let mut text = String::new();
-    let mut budget = limits.max_unpacked;
+    let mut unpacker = Unpacker::new(Budget {
+        max_unpacked: limits.max_unpacked,
+        max_ratio: limits.max_ratio,
+    });
     for name in names {
-        let mut entry = zip
-            .by_name(&name)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        let compressed = entry.compressed_size().max(1);
-        // Never trust the declared size: count what actually comes out.
-        let cap = budget.min(RATIO_EXEMPT.max(compressed.saturating_mul(limits.max_ratio)));
-        let mut xml = Vec::new();
-        (&mut entry)
-            .take(cap + 1)
-            .read_to_end(&mut xml)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        if xml.len() as u64 > cap {
-            let detail = if cap == budget {
-                format!("beyond {} MiB in total", limits.max_unpacked >> 20)
-            } else {
-                format!(
-                    "more than {}× its compressed size of {compressed} bytes",
-                    limits.max_ratio
-                )
-            };
-            return Err(ExtractError::ZipBomb {
-                path: path.to_owned(),
-                entry: name,
-                detail,
-            });
-        }
-        budget -= xml.len() as u64;
+        let Some(index) = zip.index_for_name(&name) else {
+            continue;
+        };
+        let xml = unpacker.read(&mut zip, index, u64::MAX).map_err(refused)?;
         xml_text(&xml, &name, &mut text).map_err(|e| bad(format!("{name}: {e}")))?;
         text.push('\n');
     }
@@ -147,7 +130,7 @@ fn natural(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Appends the character data of text-bearing elements, with newlines after paragraphs
 /// and rows and tabs after cells.
-fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::Error> {
+fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), String> {
     let mut reader = Reader::from_reader(xml);
     let core = part == "docProps/core.xml";
     let sheet = part.starts_with("xl/worksheets/");
@@ -157,45 +140,58 @@ fn xml_text(xml: &[u8], part: &str, out: &mut String) -> Result<(), quick_xml::E
     let mut take = false;
     let mut shared_index = false;
     loop {
-        match reader.read_event_into(&mut buf)? {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| e.to_string())?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            guard::check_element(e).map_err(|e| e.to_string())?;
+        }
+        match event {
             Event::Start(e) => {
                 let name = e.local_name();
                 let name = name.as_ref();
-                if sheet && name == b"c" {
+                if sheet && name == "c" {
                     shared_index = e
                         .attributes()
                         .flatten()
-                        .any(|a| a.key.local_name().as_ref() == b"t" && a.value.as_ref() == b"s");
+                        .any(|a| a.key.local_name().as_ref() == "t" && a.value == "s");
                 }
                 take = match name {
-                    b"t" => true,
-                    b"v" => sheet && !shared_index,
-                    b"title" | b"subject" | b"keywords" | b"description" => core,
+                    "t" => true,
+                    "v" => sheet && !shared_index,
+                    "title" | "subject" | "keywords" | "description" => core,
                     _ => false,
                 };
             }
-            Event::Text(t) if take => {
-                let s = t
-                    .unescape()
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&t).into_owned().into());
-                out.push_str(&s);
-            }
-            Event::CData(t) if take => out.push_str(&String::from_utf8_lossy(&t)),
+            Event::Text(t) if take => out.push_str(&t.xml_content(XmlVersion::Implicit1_0)),
+            Event::GeneralRef(r) if take => out.push_str(&resolve_ref(&r)),
+            Event::CData(t) if take => out.push_str(&t),
             Event::End(e) => {
                 take = false;
                 match e.local_name().as_ref() {
-                    b"p" | b"row" | b"si" | b"title" | b"subject" | b"keywords"
-                    | b"description" => out.push('\n'),
-                    b"c" | b"tc" => out.push('\t'),
-                    b"tab" => out.push('\t'),
+                    "p" | "row" | "si" | "title" | "subject" | "keywords" | "description" => {
+                        out.push('\n')
+                    }
+                    "c" | "tc" => out.push('\t'),
+                    "tab" => out.push('\t'),
                     _ => {}
                 }
             }
-            Event::Empty(e) if matches!(e.local_name().as_ref(), b"tab") => out.push('\t'),
-            Event::Empty(e) if matches!(e.local_name().as_ref(), b"br") => out.push('\n'),
+            Event::Empty(e) if e.local_name().as_ref() == "tab" => out.push('\t'),
+            Event::Empty(e) if e.local_name().as_ref() == "br" => out.push('\n'),
             Event::Eof => return Ok(()),
             _ => {}
         }
         buf.clear();
+    }
+}
+
+/// The text an entity or character reference stands for; an unknown entity (which a
+/// document without a DTD cannot define) is kept as written.
+fn resolve_ref(r: &BytesRef<'_>) -> String {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => c.to_string(),
+        _ => quick_xml::escape::resolve_predefined_entity(r)
+            .map_or_else(|| format!("&{};", &**r), str::to_owned),
     }
 }

@@ -138,9 +138,7 @@ impl<'a> CustomProps<'a> {
 /// Whether the root declares namespace prefix `prefix`.
 fn declares(root: &quick_xml::events::BytesStart<'_>, prefix: &str) -> bool {
     let key = format!("xmlns:{prefix}");
-    root.attributes()
-        .flatten()
-        .any(|a| a.key.as_ref() == key.as_bytes())
+    root.attributes().flatten().any(|a| a.key.as_ref() == key)
 }
 
 /// A copy of a start tag with its `pid` attribute set to `pid`.
@@ -148,12 +146,12 @@ fn with_pid(
     start: &quick_xml::events::BytesStart<'_>,
     pid: u32,
 ) -> quick_xml::events::BytesStart<'static> {
-    let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+    let name = start.name().as_ref().to_owned();
     let mut out = quick_xml::events::BytesStart::new(name);
     let pid = pid.to_string();
     let mut had = false;
     for a in start.attributes().flatten() {
-        if a.key.local_name().as_ref() == b"pid" {
+        if a.key.local_name().as_ref() == "pid" {
             out.push_attribute(("pid", pid.as_str()));
             had = true;
         } else {

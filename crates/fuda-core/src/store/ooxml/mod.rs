@@ -57,12 +57,15 @@
 //!
 //! # Limits
 //!
-//! XML parts are read into memory only up to 16 MiB each; document type declarations are
-//! refused; parts in encodings other than UTF-8 are reported as bad packages. Packages whose
+//! XML parts are read into memory only up to 16 MiB each; everything inflated from a
+//! package is held to one budget and packages whose entries share bytes are refused
+//! ([`guard`]); elements with more than [`guard::MAX_ATTRIBUTES`] attributes and document
+//! type declarations are refused; parts in encodings other than UTF-8 are reported as bad packages. Packages whose
 //! custom properties live in a part other than `/docProps/custom.xml` are refused rather
 //! than split in two.
 
 mod custom_props;
+pub mod guard;
 mod label_info;
 mod opc;
 mod package;

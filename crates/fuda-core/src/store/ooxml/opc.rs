@@ -16,7 +16,7 @@ pub(super) struct PartSpec {
 
 /// Adds an `Override` for every part in `parts` that has none; `None` if nothing changed.
 pub(super) fn ensure_overrides(ct: &[u8], parts: &[&PartSpec]) -> Result<Option<Vec<u8>>, String> {
-    let doc = Doc::parse(ct)?;
+    let doc = Doc::parse(ct).map_err(|e| format!("[Content_Types].xml: {e}"))?;
     if !xml::is(doc.root(), "Types") {
         return Err("[Content_Types].xml: the root element is not <Types>".into());
     }
@@ -57,7 +57,7 @@ pub(super) fn ensure_relationships(
     rels: &[u8],
     parts: &[&PartSpec],
 ) -> Result<Option<Vec<u8>>, String> {
-    let doc = Doc::parse(rels)?;
+    let doc = Doc::parse(rels).map_err(|e| format!("_rels/.rels: {e}"))?;
     if !xml::is(doc.root(), "Relationships") {
         return Err("_rels/.rels: the root element is not <Relationships>".into());
     }

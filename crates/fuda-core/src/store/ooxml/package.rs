@@ -1,9 +1,11 @@
 //! The zip container: bounded reads of parts, the content digest, and rewriting the
-//! package with a few parts replaced while every other entry is copied raw.
+//! package with a few parts replaced while every other entry is copied raw. Everything
+//! read is held to [`Budget::LABELING`] and the package's layout is checked on opening
+//! ([`super::guard`]).
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use zip::result::ZipError;
@@ -14,6 +16,8 @@ use crate::digest::Digest;
 use crate::fsutil::TempSibling;
 use crate::store::StoreError;
 
+use super::guard::{self, Budget, GuardError, Unpacker};
+
 /// Largest decompressed XML part we read into memory.
 pub(super) const MAX_PART: u64 = 16 * 1024 * 1024;
 
@@ -21,13 +25,15 @@ pub(super) const MAX_PART: u64 = 16 * 1024 * 1024;
 pub(super) struct Package {
     path: PathBuf,
     archive: ZipArchive<BufReader<File>>,
+    unpacker: Unpacker,
 }
 
 impl Package {
     /// Opens `path` as a zip archive.
     pub fn open(path: &Path) -> Result<Package, StoreError> {
         let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-        let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+        let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
+        guard::check_layout(&mut archive).map_err(|e| guard_error(path, e))?;
         let mut seen = HashSet::new();
         for name in archive.file_names() {
             if !seen.insert(name.to_ascii_lowercase()) {
@@ -47,6 +53,7 @@ impl Package {
         Ok(Package {
             path: path.to_owned(),
             archive,
+            unpacker: Unpacker::new(Budget::LABELING),
         })
     }
 
@@ -69,31 +76,16 @@ impl Package {
         let Some(i) = self.find(name) else {
             return Ok(None);
         };
-        let path = self.path.clone();
-        let entry = self.archive.by_index(i).map_err(|e| zip_error(&path, e))?;
-        let too_big = || {
-            bad(
-                &path,
-                format!("{name} is larger than {} MiB", MAX_PART >> 20),
-            )
-        };
-        if entry.size() > MAX_PART {
-            return Err(too_big());
-        }
-        let mut out = Vec::with_capacity(entry.size() as usize);
-        entry
-            .take(MAX_PART + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| entry_error(&path, name, e))?;
-        if out.len() as u64 > MAX_PART {
-            return Err(too_big());
-        }
+        let out = self
+            .unpacker
+            .read(&mut self.archive, i, MAX_PART)
+            .map_err(|e| guard_error(&self.path, e))?;
         Ok(Some(out))
     }
 
     /// SHA-256 over every entry except those named in `excluded`, in name order, each as
     /// u32-BE name length ‖ name ‖ u64-BE length ‖ bytes, with the entries in `replaced`
-    /// hashed as their new bytes. Entries are streamed, so no size limit applies.
+    /// hashed as their new bytes. Entries are streamed, within the package's budget.
     pub fn digest(
         &mut self,
         excluded: &[&str],
@@ -105,7 +97,6 @@ impl Package {
             .collect();
         names.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut buf = vec![0u8; 64 * 1024];
         for (name, i) in names {
             let name_len = u32::try_from(name.len())
                 .map_err(|_| self.bad(format!("an entry name is {} bytes long", name.len())))?;
@@ -116,30 +107,15 @@ impl Package {
                 ctx.update(bytes);
                 continue;
             }
-            let path = self.path.clone();
-            let mut entry = self.archive.by_index(i).map_err(|e| zip_error(&path, e))?;
-            let declared = entry.size();
+            let declared = self
+                .archive
+                .by_index_raw(i)
+                .map_err(|e| zip_error(&self.path, e))?
+                .size();
             ctx.update(&declared.to_be_bytes());
-            let mut seen = 0u64;
-            loop {
-                let n = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(entry_error(&path, &name, e)),
-                };
-                seen += n as u64;
-                if seen > declared {
-                    break;
-                }
-                ctx.update(&buf[..n]);
-            }
-            if seen != declared {
-                return Err(bad(
-                    &path,
-                    format!("{name} holds {seen} bytes but its header says {declared}"),
-                ));
-            }
+            self.unpacker
+                .stream(&mut self.archive, i, |chunk| ctx.update(chunk))
+                .map_err(|e| guard_error(&self.path, e))?;
         }
         Ok(Digest::from_ring(ctx.finish()))
     }
@@ -236,6 +212,16 @@ fn zip_error(path: &Path, e: ZipError) -> StoreError {
         ZipError::InvalidArchive(m) => bad(path, format!("not a zip archive or damaged: {m}")),
         ZipError::UnsupportedArchive(m) => bad(path, format!("unsupported zip feature: {m}")),
         ZipError::FileNotFound => bad(path, "a zip entry is missing".into()),
+        e => bad(path, e.to_string()),
+    }
+}
+
+/// Errors of the package guard: the archive's own errors as [`zip_error`], damaged entries
+/// as [`entry_error`], and every refusal as a bad package that says why.
+fn guard_error(path: &Path, e: GuardError) -> StoreError {
+    match e {
+        GuardError::Zip(e) => zip_error(path, e),
+        GuardError::Entry { entry, source } => entry_error(path, &entry, source),
         e => bad(path, e.to_string()),
     }
 }

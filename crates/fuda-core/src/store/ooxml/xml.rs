@@ -7,12 +7,14 @@
 //! were — same declaration, prefixes, quoting and escaping — and new children appended.
 //!
 //! Hostile input is refused rather than interpreted: document type declarations (and so
-//! entity definitions) are rejected, nesting is bounded, and there must be exactly one root.
+//! entity definitions) are rejected, nesting, attributes and namespace declarations per
+//! element are bounded ([`super::guard::check_element`]), and there must be exactly one root.
 
 use std::borrow::Cow;
 
-use quick_xml::events::{BytesEnd, BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::events::{BytesEnd, BytesRef, BytesStart, Event};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::{Reader, XmlVersion};
 
 /// Deepest element nesting accepted in a label-related part.
 const MAX_DEPTH: usize = 64;
@@ -82,7 +84,8 @@ impl<'a> Doc<'a> {
                 Event::DocType(_) => {
                     return Err("document type declarations are not allowed".into());
                 }
-                Event::Start(_) | Event::Empty(_) => {
+                Event::Start(start) | Event::Empty(start) => {
+                    super::guard::check_element(start).map_err(|e| e.to_string())?;
                     if depth == 0 {
                         if root.is_some() {
                             return Err("more than one root element".into());
@@ -119,7 +122,15 @@ impl<'a> Doc<'a> {
                     }
                 }
                 Event::Text(t) => {
-                    if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) {
+                    if depth == 0 && !t.bytes().all(|b| b.is_ascii_whitespace()) {
+                        return Err("text outside the root element".into());
+                    }
+                    if depth == 1 {
+                        nodes.push(Node::Other(index));
+                    }
+                }
+                Event::GeneralRef(_) => {
+                    if depth == 0 {
                         return Err("text outside the root element".into());
                     }
                     if depth == 1 {
@@ -197,12 +208,15 @@ impl<'a> Doc<'a> {
                     }
                 }
                 Event::Text(t) if depth == 1 => {
-                    let s = t.unescape().map_err(|e| format!("bad text: {e}"))?;
-                    text.get_or_insert_with(String::new).push_str(&s);
+                    text.get_or_insert_with(String::new)
+                        .push_str(&t.xml_content(XmlVersion::Implicit1_0));
+                }
+                Event::GeneralRef(r) if depth == 1 => {
+                    text.get_or_insert_with(String::new)
+                        .push_str(&resolve_ref(r)?);
                 }
                 Event::CData(c) if depth == 1 => {
-                    let s = std::str::from_utf8(c).map_err(|e| format!("bad CDATA: {e}"))?;
-                    text.get_or_insert_with(String::new).push_str(s);
+                    text.get_or_insert_with(String::new).push_str(c);
                 }
                 _ => {}
             }
@@ -226,7 +240,7 @@ impl<'a> Doc<'a> {
         for (k, v) in &edit.root_attrs {
             root.push_attribute((k.as_str(), v.as_str()));
         }
-        let root_name = String::from_utf8_lossy(root.name().as_ref()).into_owned();
+        let root_name = root.name().as_ref().to_owned();
         let self_closing = self.root_end == Some(self.root);
         let mut inserted = false;
         if self_closing && edit.insert.is_empty() {
@@ -276,13 +290,28 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// The text an entity or character reference in character data stands for: the five
+/// predefined entities and character references; anything else is refused (a document
+/// without a DTD cannot define entities).
+fn resolve_ref(r: &BytesRef<'_>) -> Result<String, String> {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|e| format!("bad character reference: {e}"))?
+    {
+        return Ok(c.to_string());
+    }
+    quick_xml::escape::resolve_predefined_entity(r)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("unknown entity &{};", &**r))
+}
+
 /// The value of the attribute with local name `name`, unescaped.
 pub(super) fn attr(start: &BytesStart<'_>, name: &str) -> Result<Option<String>, String> {
     for a in start.attributes().with_checks(true) {
         let a = a.map_err(|e| format!("bad attribute: {e}"))?;
-        if a.key.local_name().as_ref() == name.as_bytes() {
+        if a.key.local_name().as_ref() == name {
             let v = a
-                .unescape_value()
+                .normalized_value(XmlVersion::Implicit1_0)
                 .map_err(|e| format!("bad attribute value: {e}"))?;
             return Ok(Some(v.into_owned()));
         }
@@ -292,7 +321,7 @@ pub(super) fn attr(start: &BytesStart<'_>, name: &str) -> Result<Option<String>,
 
 /// Whether an element's local name is `name`.
 pub(super) fn is(start: &BytesStart<'_>, name: &str) -> bool {
-    start.local_name().as_ref() == name.as_bytes()
+    start.local_name().as_ref() == name
 }
 
 /// The prefix (with its colon) of an element's name, to give new siblings the same one.
@@ -300,23 +329,20 @@ pub(super) fn prefix_of(start: &BytesStart<'_>) -> String {
     start
         .name()
         .prefix()
-        .map(|p| format!("{}:", String::from_utf8_lossy(p.as_ref())))
+        .map(|p| format!("{}:", p.as_ref()))
         .unwrap_or_default()
 }
 
 /// The prefix the root declares for namespace `ns` (`Some("")` for the default namespace).
 pub(super) fn declared_prefix(root: &BytesStart<'_>, ns: &str) -> Option<String> {
     root.attributes().flatten().find_map(|a| {
-        let key = a.key.as_ref();
-        let value = a.unescape_value().ok()?;
+        let value = a.normalized_value(XmlVersion::Implicit1_0).ok()?;
         if value != ns {
             return None;
         }
-        if key == b"xmlns" {
-            Some(String::new())
-        } else {
-            key.strip_prefix(b"xmlns:")
-                .map(|p| String::from_utf8_lossy(p).into_owned())
+        match a.key.as_namespace_binding()? {
+            PrefixDeclaration::Default => Some(String::new()),
+            PrefixDeclaration::Named(p) => Some(p.to_owned()),
         }
     })
 }
