@@ -572,7 +572,9 @@ impl Worker<'_> {
             Ok((Some(SetOutcome::KeptHigher { level }), _)) => kept(&level, "higher"),
             Ok((None, _)) => {
                 if verbose {
-                    log(serde_json::json!({"event": "no-rule", "path": path}));
+                    log(
+                        serde_json::json!({"event": "no-rule", "path": fuda_core::pathname::JsonPath::new(&path)}),
+                    );
                 }
                 Outcome::Done(written(restored))
             }
