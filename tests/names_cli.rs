@@ -142,3 +142,32 @@ fn scan_apply_labels_files_with_non_utf8_names() {
     }
     assert_eq!(json_paths(&shown.json_lines()), files);
 }
+
+#[test]
+fn watch_labels_files_with_non_utf8_names_created_while_it_runs() {
+    let hook = User::init("fuda-hook");
+    let dir = common::workdir();
+    let watch = common::watch::Watch::start(&hook, dir.path(), None);
+    let files = share(dir.path());
+    watch.wait_for(
+        |events| {
+            let labeled: BTreeSet<PathBuf> = events
+                .iter()
+                .filter(|e| e["event"] == "labeled")
+                .map(|e| path_of(&e["path"]))
+                .collect();
+            labeled == files
+        },
+        30,
+    );
+    let (code, events) = watch.stop();
+    assert_eq!(code, 0, "{events:?}");
+    assert!(!events.iter().any(|e| e["event"] == "failed"), "{events:?}");
+    let shown = hook
+        .fuda(&["label", "show", "--json", "-r", p(dir.path())])
+        .expect(0);
+    assert_eq!(json_paths(&shown.json_lines()), files);
+    for v in shown.json_lines() {
+        assert_eq!(v["level"], "strictly-confidential", "{v}");
+    }
+}
