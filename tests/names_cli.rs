@@ -171,3 +171,26 @@ fn watch_labels_files_with_non_utf8_names_created_while_it_runs() {
         assert_eq!(v["level"], "strictly-confidential", "{v}");
     }
 }
+
+#[test]
+fn inventory_lists_files_with_non_utf8_names() {
+    let admin = User::init("admin");
+    let dir = common::workdir();
+    share(dir.path());
+    admin
+        .fuda(&["label", "set", "関係者外秘", "-r", p(dir.path())])
+        .expect(0);
+    let out = common::workdir();
+    let json = out.path().join("inventory.json");
+    let run = admin.fuda(&[
+        "inventory",
+        p(dir.path()),
+        "--format",
+        "json",
+        "--out",
+        p(&json),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let inv: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(inv["files"].as_array().unwrap().len(), 5, "{inv:#}");
+}
