@@ -217,3 +217,33 @@ impl LabelStore for SidecarStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn an_index_written_before_names_by_bytes_still_reads() {
+        let old = br#"{"version": 1, "labels": {"memo.txt": "AAAA"}}"#;
+        let index: Index = serde_json::from_slice(old).unwrap();
+        assert_eq!(index.labels["memo.txt"], "AAAA");
+        assert!(index.labels_by_bytes.is_empty());
+        let text = serde_json::to_string(&index).unwrap();
+        assert!(!text.contains("labels_by_bytes"), "{text}");
+    }
+
+    #[test]
+    fn a_cp932_name_is_keyed_by_its_bytes() {
+        let name = OsStr::from_bytes(b"\x8b\xc9\x94\xe9.txt");
+        let (dir, key) = locate(&Path::new("/share").join(name)).unwrap();
+        assert_eq!(dir, Path::new("/share/.fuda"));
+        let mut index = Index::default();
+        let (labels, k) = index.map_mut(key);
+        labels.insert(k, "AAAA".into());
+        assert!(index.labels.is_empty());
+        let (_, again) = locate(&Path::new("/share").join(name)).unwrap();
+        assert!(lookup(&index, &again).is_some());
+    }
+}
