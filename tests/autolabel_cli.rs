@@ -392,7 +392,7 @@ fn scan_protect_encrypts_what_the_policy_requires_and_loses_nothing() {
     assert_eq!(summary["protected"], 1, "{summary}");
     let protected: Vec<_> = lines
         .iter()
-        .filter(|l| l.get("protected").is_some_and(|v| v.is_string()))
+        .filter(|l| l.get("protected").is_some_and(|v| v.get("text").is_some()))
         .collect();
     assert_eq!(protected.len(), 1, "{lines:?}");
 

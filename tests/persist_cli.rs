@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{p, write, User};
+use common::{jp, p, write, User};
 
 /// How users change a labeled file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -397,16 +397,16 @@ fn with_the_watcher_every_file_keeps_its_level_and_doc_id() {
         // One save at a time, as people work: wait until the watcher dealt with it.
         if tool.without_watcher() == Outcome::Lost {
             watch.wait_for(tool.name(), |e| {
-                e["event"] == "restored" && e["path"] == p(file)
+                e["event"] == "restored" && e["path"] == jp(file)
             });
         }
     }
     std::fs::rename(&low, &high).unwrap();
     watch.wait_for("downgrade", |e| {
-        e["event"] == "downgrade-flagged" && e["path"] == p(&high)
+        e["event"] == "downgrade-flagged" && e["path"] == jp(&high)
     });
     watch.wait_for("restore of spec.docx", |e| {
-        e["event"] == "restored" && e["path"] == p(&high)
+        e["event"] == "restored" && e["path"] == jp(&high)
     });
     watch.stop();
 
@@ -489,7 +489,7 @@ fn the_memory_survives_a_restart_and_reports_labels_removed_in_place() {
         "restored when the watcher started again"
     );
     assert!(watch.events().iter().any(|e| e["event"] == "restored"
-        && e["path"] == p(&edited)
+        && e["path"] == jp(&edited)
         && e["cause"].as_str().unwrap().contains("not looking")));
     assert_eq!(
         label_of(&user, &moved_to).1.as_deref(),
@@ -499,7 +499,7 @@ fn the_memory_survives_a_restart_and_reports_labels_removed_in_place() {
     // A label taken off the very same file is not put back, but reported.
     xattr::remove(&stripped, "user.fuda.label").unwrap();
     watch.wait_for("lost", |e| {
-        e["event"] == "lost" && e["path"] == p(&stripped)
+        e["event"] == "lost" && e["path"] == jp(&stripped)
     });
     watch.stop();
     assert_eq!(label_of(&user, &stripped).0, "missing");
@@ -567,7 +567,7 @@ fn the_office_save_dance_and_a_trip_outside_the_tree_keep_the_label() {
     std::fs::rename(&new, &csv).unwrap();
     std::fs::remove_file(&old).unwrap();
     watch.wait_for("csv restore", |e| {
-        e["event"] == "restored" && e["path"] == p(&csv)
+        e["event"] == "restored" && e["path"] == jp(&csv)
     });
     // Moved out to a place without the label (another file system, a USB stick), and back.
     let away = work.path().join("drawing.txt");
@@ -575,7 +575,7 @@ fn the_office_save_dance_and_a_trip_outside_the_tree_keep_the_label() {
     xattr::remove(&away, "user.fuda.label").unwrap();
     std::fs::rename(&away, &trip).unwrap();
     watch.wait_for("trip restore", |e| {
-        e["event"] == "restored" && e["path"] == p(&trip)
+        e["event"] == "restored" && e["path"] == jp(&trip)
     });
     watch.stop();
 
@@ -614,7 +614,7 @@ fn the_watcher_puts_the_newer_label_back_when_an_older_one_is_written_over_it() 
     // The old 公開 label is written back in place (`setfattr -n user.fuda.label`).
     xattr::set(&plan, "user.fuda.label", &saved).unwrap();
     watch.wait_for("replayed", |e| {
-        e["event"] == "replayed" && e["path"] == p(&plan)
+        e["event"] == "replayed" && e["path"] == jp(&plan)
     });
     let (status, now_doc, level) = label_of(&user, &plan);
     assert_eq!(

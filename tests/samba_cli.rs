@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::samba::Samba;
 use common::watch::Watch;
-use common::{p, write, User};
+use common::{jp, p, write, User};
 
 const LABEL_ATTR: &str = "user.fuda.label";
 
@@ -202,7 +202,7 @@ fn a_save_through_a_temporary_file_over_smb_keeps_its_level_and_doc_id() {
     share.watch.wait_for(
         |events| {
             events.iter().any(|e| {
-                e["event"] == "remembered" && e["path"] == p(&path) && e["doc"] == doc.as_str()
+                e["event"] == "remembered" && e["path"] == jp(&path) && e["doc"] == doc.as_str()
             })
         },
         15,

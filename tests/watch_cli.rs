@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::watch::Watch;
-use common::{p, write, User};
+use common::{jp, p, path_of, write, User};
 use fuda_core::label::compact;
 
 /// The level a file's xattr label has, if any.
@@ -198,7 +198,7 @@ fn assert_all_labeled(user: &User, watch: &Watch, root: &Path, expect: &Expect) 
     let by_path: HashMap<PathBuf, serde_json::Value> = shown
         .json_lines()
         .into_iter()
-        .map(|v| (PathBuf::from(v["path"].as_str().unwrap()), v))
+        .map(|v| (path_of(&v["path"]), v))
         .collect();
     for (path, level) in &expect.files {
         if level.is_none() {
@@ -229,7 +229,7 @@ fn assert_all_labeled(user: &User, watch: &Watch, root: &Path, expect: &Expect) 
     for path in &expect.slow {
         let labeled: Vec<&serde_json::Value> = events
             .iter()
-            .filter(|e| e["event"] == "labeled" && e["path"] == p(path))
+            .filter(|e| e["event"] == "labeled" && e["path"] == jp(path))
             .collect();
         assert_eq!(labeled.len(), 1, "{}: {labeled:?}", path.display());
         assert_eq!(labeled[0]["level"], "strictly-confidential");
@@ -282,9 +282,7 @@ fn every_file_that_lands_on_the_share_gets_its_label() {
     // Its own label writes did not make it label any file twice.
     let mut seen = HashMap::new();
     for e in events.iter().filter(|e| e["event"] == "labeled") {
-        *seen
-            .entry(e["path"].as_str().unwrap().to_owned())
-            .or_insert(0) += 1;
+        *seen.entry(path_of(&e["path"])).or_insert(0) += 1;
     }
     assert!(
         seen.values().all(|&n| n == 1),

@@ -185,6 +185,19 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
+/// A path as fuda's JSON output writes it: `{"text": …}` (UTF-8) or `{"bytes": base64}`.
+pub fn jp(path: &Path) -> serde_json::Value {
+    fuda_core::pathname::JsonPath::new(path).value()
+}
+
+/// The path a JSON record carries, with its exact bytes.
+pub fn path_of(value: &serde_json::Value) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = fuda_core::pathname::decode_json_path(value)
+        .unwrap_or_else(|| panic!("not a JSON path: {value}"));
+    std::ffi::OsString::from_vec(bytes).into()
+}
+
 /// A ramfs mount (a file system without any xattr support), unmounted on drop.
 pub struct RamFs {
     dir: tempfile::TempDir,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{fuda_bin, p, User};
+use super::{fuda_bin, jp, p, User};
 
 /// A running `fuda watch`, its log in a file; killed on drop if still running.
 pub struct Watch {
@@ -64,7 +64,7 @@ impl Watch {
     pub fn events_for(&self, path: &Path) -> Vec<serde_json::Value> {
         self.events()
             .into_iter()
-            .filter(|e| e["path"] == p(path))
+            .filter(|e| e["path"] == jp(path))
             .collect()
     }
 

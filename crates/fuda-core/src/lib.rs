@@ -20,6 +20,7 @@ pub mod identity;
 pub mod label;
 pub mod labeling;
 mod learnt;
+pub mod pathname;
 pub mod policy;
 pub mod rights;
 pub mod store;

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 let cl = &c.classification;
                 table.row(vec![
-                    c.path.display().to_string(),
+                    fuda_core::pathname::escaped(&c.path),
                     cl.level
                         .as_deref()
                         .and_then(|l| policy.level(l))

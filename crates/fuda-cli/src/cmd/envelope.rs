@@ -74,7 +74,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let mut out = stdout.lock();
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
-        v["path"] = serde_json::json!(args.file);
+        v["path"] = fuda_core::pathname::JsonPath::new(&args.file).value();
         v["status"] = serde_json::json!(status);
         if let Some(l) = label {
             v["label"]["record"] = serde_json::to_value(l)?;
@@ -144,7 +144,7 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
         .and_then(|s| s.label)
         .map(|l| l.doc_id);
     let _ = config::log_change(&serde_json::json!({
-        "at": timestamp(fuda_core::labeling::now()), "action": "recover", "path": std::path::absolute(&args.file).unwrap_or(args.file.clone()),
+        "at": timestamp(fuda_core::labeling::now()), "action": "recover", "path": fuda_core::pathname::JsonPath::new(&std::path::absolute(&args.file).unwrap_or(args.file.clone())),
         "doc": doc, "out": std::path::absolute(&out).unwrap_or(out.clone()),
     }));
     println!(

@@ -193,7 +193,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         let out = serde_json::json!({
             "user": name,
-            "config_dir": dir,
+            "config_dir": fuda_core::pathname::JsonPath::new(&dir),
             "policy": format!("{policy}"),
             "recipient": identity.recipient().to_string(),
             "signing_key": public_key,

@@ -195,12 +195,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                     if *downgrade {
                         config::log_change(&serde_json::json!({
                             "at": timestamp(label.set_at), "action": "downgrade", "by": label.set_by,
-                            "path": absolute(path), "doc": label.doc, "from": previous, "to": label.level,
+                            "path": fuda_core::pathname::JsonPath::new(&absolute(path)), "doc": label.doc, "from": previous, "to": label.level,
                             "justification": label.justification,
                         }))?;
                     }
                     if args.files.json {
-                        let mut v = serde_json::json!({"path": path, "store": store});
+                        let mut v = serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "store": store});
                         merge(&mut v, serde_json::to_value(&outcome)?);
                         writeln!(out, "{v}")?;
                     } else if !args.quiet {
@@ -217,7 +217,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                         writeln!(
                             out,
                             "{}  {from}{}  [{store}]{note}",
-                            path.display(),
+                            fuda_core::pathname::escaped(path),
                             level.name_ja
                         )?;
                     }
@@ -349,7 +349,7 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
             Ok(previous) => {
                 let Some(label) = previous.label.filter(|_| previous.store.is_some()) else {
                     if !args.files.json {
-                        println!("{}  (no label)", path.display());
+                        println!("{}  (no label)", fuda_core::pathname::escaped(path));
                     }
                     continue;
                 };
@@ -366,18 +366,18 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                 });
                 config::log_change(&serde_json::json!({
                     "at": timestamp(fuda_core::labeling::now()), "action": "remove",
-                    "by": session.identity.name(), "path": absolute(path), "doc": label.doc,
+                    "by": session.identity.name(), "path": fuda_core::pathname::JsonPath::new(&absolute(path)), "doc": label.doc,
                     "from": label.level, "justification": args.justify,
                 }))?;
                 if args.files.json {
                     println!(
                         "{}",
-                        serde_json::json!({"path": path, "removed": label.level, "doc": label.doc})
+                        serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "removed": label.level, "doc": label.doc})
                     );
                 } else {
                     println!(
                         "{}  removed {}",
-                        path.display(),
+                        fuda_core::pathname::escaped(path),
                         level_name(&session.policy, &label.level)
                     );
                 }
@@ -477,7 +477,7 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
     let l = file.label.as_ref();
     let dash = || "-".to_owned();
     vec![
-        file.path.display().to_string(),
+        fuda_core::pathname::escaped(&file.path),
         l.map_or_else(dash, |l| level_name(policy, &l.level)),
         match &file.problem {
             Some(p) => format!("{} ({p})", file.status),
@@ -499,7 +499,7 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
 
 fn json_of(file: &FileLabel, policy: &Policy) -> serde_json::Value {
     let mut v = serde_json::json!({
-        "path": file.path,
+        "path": fuda_core::pathname::JsonPath::new(&file.path),
         "status": file.status,
         "store": file.store,
         "signer": file.signer,

@@ -44,7 +44,7 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"path": file, "valid": true, "id": p.id, "version": p.version, "problems": []})
+                    serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&file), "valid": true, "id": p.id, "version": p.version, "problems": []})
                 );
             } else {
                 println!(
@@ -68,7 +68,7 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"path": path, "valid": false, "problems": problems})
+                    serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "valid": false, "problems": problems})
                 );
             } else {
                 eprintln!("{}", PolicyError::Invalid { path, problems });

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -155,8 +156,10 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
                 } else {
                     println!(
                         "{} → {}  [{}, doc {}]",
-                        path.display(),
-                        out["protected"].as_str().unwrap_or_default(),
+                        fuda_core::pathname::escaped(path),
+                        fuda_core::pathname::decode_json_path(&out["protected"])
+                            .map(|b| fuda_core::pathname::escaped(std::ffi::OsStr::from_bytes(&b)))
+                            .unwrap_or_default(),
                         out["level_name"].as_str().unwrap_or_default(),
                         out["doc"].as_str().unwrap_or_default()
                     );
@@ -225,7 +228,7 @@ fn protect_one(
         },
     )?;
     Ok(serde_json::json!({
-        "path": path, "protected": done.path, "doc": done.doc.to_string(), "level": level.id,
+        "path": fuda_core::pathname::JsonPath::new(&path), "protected": fuda_core::pathname::JsonPath::new(&done.path), "doc": done.doc.to_string(), "level": level.id,
         "level_name": level.name_ja, "grants": done.grants, "expires_at": done.expires_at,
         "kept_original": args.keep,
     }))

@@ -240,11 +240,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                             writeln!(
                                 out,
                                 "{}",
-                                serde_json::json!({"path": path, "level": level, "evidence": evidence, "applied": args.apply})
+                                serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "level": level, "evidence": evidence, "applied": args.apply})
                             )?;
                         } else if !args.quiet {
                             let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
-                            writeln!(out, "{}  {name}  ({evidence})", path.display())?;
+                            writeln!(
+                                out,
+                                "{}  {name}  ({evidence})",
+                                fuda_core::pathname::escaped(path)
+                            )?;
                         }
                     }
                     Done::KeptManual => s.kept_manual += 1,
@@ -383,14 +387,14 @@ fn protect_all(
                     writeln!(
                         out,
                         "{}",
-                        serde_json::json!({"path": f.path, "protected": done.path, "doc": done.doc.to_string(), "level": level.id})
+                        serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&f.path), "protected": fuda_core::pathname::JsonPath::new(&done.path), "doc": done.doc.to_string(), "level": level.id})
                     )?;
                 } else if !args.quiet {
                     writeln!(
                         out,
                         "{} → {}  [{}, doc {}]",
-                        f.path.display(),
-                        done.path.display(),
+                        fuda_core::pathname::escaped(&f.path),
+                        fuda_core::pathname::escaped(&done.path),
                         level.name_ja,
                         done.doc
                     )?;

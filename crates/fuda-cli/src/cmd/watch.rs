@@ -220,9 +220,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             })?;
     }
     log(serde_json::json!({
-        "event": "started", "roots": roots, "policy": format!("{policy}"),
+        "event": "started", "roots": roots.iter().map(fuda_core::pathname::JsonPath::new).collect::<Vec<_>>(), "policy": format!("{policy}"),
         "identity": session.identity.name(), "settle_ms": args.settle_ms, "queue": bound,
-        "memory": memory_path,
+        "memory": fuda_core::pathname::JsonPath::new(&memory_path),
     }));
 
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
@@ -250,7 +250,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let remembered = match memory.recall(&p) {
                 Ok(r) => r,
                 Err(e) => {
-                    log(serde_json::json!({"event": "failed", "path": p, "error": e.to_string()}));
+                    log(
+                        serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&p), "error": e.to_string()}),
+                    );
                     None
                 }
             };
@@ -326,7 +328,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     log(
         serde_json::json!({"event": "reconciled", "files": n, "seconds": started.elapsed().as_secs_f64()}),
     );
-    log(serde_json::json!({"event": "watching", "roots": roots}));
+    log(
+        serde_json::json!({"event": "watching", "roots": roots.iter().map(fuda_core::pathname::JsonPath::new).collect::<Vec<_>>()}),
+    );
 
     while !stop.load(Ordering::SeqCst) {
         if overflow.swap(false, Ordering::SeqCst) {
@@ -522,7 +526,7 @@ impl Worker<'_> {
         let kept = |level: &str, reason: &str| {
             if verbose {
                 log(
-                    serde_json::json!({"event": "kept", "path": path, "level": level, "reason": reason}),
+                    serde_json::json!({"event": "kept", "path": fuda_core::pathname::JsonPath::new(&path), "level": level, "reason": reason}),
                 );
             }
             Outcome::Done(written(restored))
@@ -532,7 +536,7 @@ impl Worker<'_> {
             .map_err(anyhow::Error::from)
             .and_then(|c| {
                 if let Some(p) = &c.problem {
-                    log(serde_json::json!({"event": "note", "path": path, "problem": p}));
+                    log(serde_json::json!({"event": "note", "path": fuda_core::pathname::JsonPath::new(&path), "problem": p}));
                 }
                 Ok((fuda_scan::rules::apply_file(labeler, &c)?, c))
             });
@@ -548,7 +552,7 @@ impl Worker<'_> {
                 _,
             )) => {
                 log(serde_json::json!({
-                    "event": "labeled", "path": path, "level": label.level, "previous": previous,
+                    "event": "labeled", "path": fuda_core::pathname::JsonPath::new(&path), "level": label.level, "previous": previous,
                     "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
                     "doc": label.doc,
                 }));
@@ -568,7 +572,9 @@ impl Worker<'_> {
             Ok((Some(SetOutcome::KeptHigher { level }), _)) => kept(&level, "higher"),
             Ok((None, _)) => {
                 if verbose {
-                    log(serde_json::json!({"event": "no-rule", "path": path}));
+                    log(
+                        serde_json::json!({"event": "no-rule", "path": fuda_core::pathname::JsonPath::new(&path)}),
+                    );
                 }
                 Outcome::Done(written(restored))
             }
@@ -578,7 +584,7 @@ impl Worker<'_> {
                     return Outcome::Gone;
                 }
                 log(
-                    serde_json::json!({"event": "failed", "path": path, "error": format!("{e:#}")}),
+                    serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": format!("{e:#}")}),
                 );
                 Outcome::Done(written(restored))
             }

@@ -1,7 +1,9 @@
 //! Labels in a per-directory index, for file systems that refuse user xattrs.
 //!
 //! The index is `.fuda/labels.json` in the file's directory: a JSON object mapping file
-//! names to base64 compact labels. Updates take an exclusive lock on `.fuda/lock`, then
+//! names to base64 compact labels. A name that is not UTF-8 (a CP932 share) is kept in a
+//! second object, `labels_by_bytes`, keyed by the standard base64 of its raw bytes; indexes
+//! without it read as before. Updates take an exclusive lock on `.fuda/lock`, then
 //! rewrite the index atomically. A sidecar label does not travel with the file: moving or
 //! copying the file leaves it behind, which is why fuda uses it only when asked to or when
 //! xattrs are refused — and says so.
@@ -32,18 +34,49 @@ pub struct SidecarStore;
 struct Index {
     version: u32,
     labels: BTreeMap<String, String>,
+    /// Labels of names that are not UTF-8, keyed by the base64 of the name's bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels_by_bytes: BTreeMap<String, String>,
 }
 
-fn locate(path: &Path) -> Result<(PathBuf, String), StoreError> {
+/// Where a file's label sits in its folder's index.
+enum Key {
+    /// A UTF-8 name, in `labels`.
+    Text(String),
+    /// Any other name, as base64 of its bytes, in `labels_by_bytes`.
+    Bytes(String),
+}
+
+impl Index {
+    fn map<'a>(&'a self, key: &'a Key) -> (&'a BTreeMap<String, String>, &'a str) {
+        match key {
+            Key::Text(k) => (&self.labels, k),
+            Key::Bytes(k) => (&self.labels_by_bytes, k),
+        }
+    }
+
+    fn map_mut(&mut self, key: Key) -> (&mut BTreeMap<String, String>, String) {
+        match key {
+            Key::Text(k) => (&mut self.labels, k),
+            Key::Bytes(k) => (&mut self.labels_by_bytes, k),
+        }
+    }
+}
+
+fn locate(path: &Path) -> Result<(PathBuf, Key), StoreError> {
+    use std::os::unix::ffi::OsStrExt;
     let name = path
         .file_name()
-        .and_then(|n| n.to_str())
         .ok_or_else(|| StoreError::NotFound(path.to_owned()))?;
+    let key = match name.to_str() {
+        Some(text) => Key::Text(text.to_owned()),
+        None => Key::Bytes(base64::engine::general_purpose::STANDARD.encode(name.as_bytes())),
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    Ok((dir.join(SIDECAR_DIR), name.to_owned()))
+    Ok((dir.join(SIDECAR_DIR), key))
 }
 
 fn load(dir: &Path) -> Result<Index, StoreError> {
@@ -81,8 +114,9 @@ fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, Stor
     Ok(result)
 }
 
-fn lookup(index: &Index, name: &str) -> Option<Stored> {
-    index.labels.get(name).map(
+fn lookup(index: &Index, key: &Key) -> Option<Stored> {
+    let (labels, name) = index.map(key);
+    labels.get(name).map(
         |b64| match base64::engine::general_purpose::STANDARD.decode(b64) {
             Ok(bytes) => decode_stored(&bytes),
             Err(e) => Stored::Corrupt(format!("the label value is not base64: {e}")),
@@ -165,7 +199,10 @@ impl LabelStore for SidecarStore {
         let signed = sign(ctx.whole_file_digest(path)?);
         let (dir, name) = locate(path)?;
         let value = base64::engine::general_purpose::STANDARD.encode(compact::encode(&signed));
-        update(&dir, |index| index.labels.insert(name, value))?;
+        update(&dir, |index| {
+            let (labels, name) = index.map_mut(name);
+            labels.insert(name, value)
+        })?;
         Ok(signed)
     }
 
@@ -174,6 +211,39 @@ impl LabelStore for SidecarStore {
         if !dir.join(INDEX).exists() {
             return Ok(false);
         }
-        update(&dir, |index| index.labels.remove(&name).is_some())
+        update(&dir, |index| {
+            let (labels, name) = index.map_mut(name);
+            labels.remove(&name).is_some()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn an_index_written_before_names_by_bytes_still_reads() {
+        let old = br#"{"version": 1, "labels": {"memo.txt": "AAAA"}}"#;
+        let index: Index = serde_json::from_slice(old).unwrap();
+        assert_eq!(index.labels["memo.txt"], "AAAA");
+        assert!(index.labels_by_bytes.is_empty());
+        let text = serde_json::to_string(&index).unwrap();
+        assert!(!text.contains("labels_by_bytes"), "{text}");
+    }
+
+    #[test]
+    fn a_cp932_name_is_keyed_by_its_bytes() {
+        let name = OsStr::from_bytes(b"\x8b\xc9\x94\xe9.txt");
+        let (dir, key) = locate(&Path::new("/share").join(name)).unwrap();
+        assert_eq!(dir, Path::new("/share/.fuda"));
+        let mut index = Index::default();
+        let (labels, k) = index.map_mut(key);
+        labels.insert(k, "AAAA".into());
+        assert!(index.labels.is_empty());
+        let (_, again) = locate(&Path::new("/share").join(name)).unwrap();
+        assert!(lookup(&index, &again).is_some());
     }
 }

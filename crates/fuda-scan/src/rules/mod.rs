@@ -106,7 +106,8 @@ pub struct Classification {
 /// A classification with what extraction found.
 #[derive(Debug, Serialize)]
 pub struct FileClassification {
-    /// The file.
+    /// The file (in JSON: `{"text": …}` or `{"bytes": base64}`).
+    #[serde(serialize_with = "fuda_core::pathname::serialize")]
     pub path: PathBuf,
     /// What the rules propose.
     #[serde(flatten)]

@@ -183,7 +183,9 @@ pub(super) fn check(
     let file = match labeler.peek(path) {
         Ok(f) => f,
         Err(e) => {
-            log(serde_json::json!({"event": "failed", "path": path, "error": e.to_string()}));
+            log(
+                serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string()}),
+            );
             return false;
         }
     };
@@ -201,7 +203,7 @@ pub(super) fn check(
         Verdict::Keep => false,
         Verdict::Lost => {
             log(serde_json::json!({
-                "event": "lost", "path": path, "level": had.level, "doc": had.doc,
+                "event": "lost", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level, "doc": had.doc,
                 "action": "the label vanished from this file in place; not restored, reported by fuda inventory",
             }));
             changes.push(Change::MarkLost(path.to_owned()));
@@ -213,7 +215,7 @@ pub(super) fn check(
             restore: false,
         } => {
             log(serde_json::json!({
-                "event": "replayed", "path": path, "level": had.level, "found": found_level,
+                "event": "replayed", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level, "found": found_level,
                 "doc": had.doc,
                 "action": "an older label of this document was written back after its label was removed in place; reported, not accepted as the file's label",
             }));
@@ -232,7 +234,7 @@ pub(super) fn check(
         } => match labeler.restore(path, had) {
             Ok(restored) => {
                 log(serde_json::json!({
-                    "event": "replayed", "path": path, "level": restored.label.level,
+                    "event": "replayed", "path": fuda_core::pathname::JsonPath::new(&path), "level": restored.label.level,
                     "found": found_level, "doc": had.doc,
                     "action": "an older label of this document was written back over the remembered one; the remembered label was put back",
                 }));
@@ -247,7 +249,7 @@ pub(super) fn check(
             }
             Err(e) => {
                 log(serde_json::json!({
-                    "event": "failed", "path": path, "error": e.to_string(), "found": found_level,
+                    "event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string(), "found": found_level,
                     "action": "an older label of this document was written back and the remembered label could not be put back",
                 }));
                 false
@@ -260,7 +262,7 @@ pub(super) fn check(
             Ok(restored) => {
                 if let Some(lower) = &downgrade_from {
                     log(serde_json::json!({
-                        "event": "downgrade-flagged", "path": path, "level": had.level,
+                        "event": "downgrade-flagged", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level,
                         "found": lower, "doc": had.doc, "cause": cause,
                         "action": "the new content carried a lower label; the higher one was kept",
                     }));
@@ -273,7 +275,7 @@ pub(super) fn check(
                     ));
                 }
                 log(serde_json::json!({
-                    "event": "restored", "path": path, "level": restored.label.level,
+                    "event": "restored", "path": fuda_core::pathname::JsonPath::new(&path), "level": restored.label.level,
                     "doc": restored.label.doc, "owner": restored.label.owner,
                     "method": restored.label.method, "cause": cause, "store": restored.store,
                 }));
@@ -288,7 +290,7 @@ pub(super) fn check(
             }
             Err(e) => {
                 log(serde_json::json!({
-                    "event": "failed", "path": path, "error": e.to_string(),
+                    "event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string(),
                     "action": "could not restore the remembered label",
                 }));
                 false
@@ -343,7 +345,9 @@ pub(super) fn refresh(
     let remembered = match memory.recall(path) {
         Ok(r) => r,
         Err(e) => {
-            log(serde_json::json!({"event": "failed", "path": path, "error": e.to_string()}));
+            log(
+                serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string()}),
+            );
             return false;
         }
     };
@@ -361,7 +365,7 @@ pub(super) fn refresh(
         }
         if remembered.as_ref().is_none_or(|r| r.label != *label) {
             log(serde_json::json!({
-                "event": "remembered", "path": path, "level": label.level, "doc": label.doc.to_string(),
+                "event": "remembered", "path": fuda_core::pathname::JsonPath::new(&path), "level": label.level, "doc": label.doc.to_string(),
             }));
         }
         remember(path, labeler, remembered.as_ref(), changes);
