@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fuda_classify::rules::Classifier;
 use fuda_core::policy::Policy;
-use fuda_scan::rules::Classifier;
 
 struct Tree {
     scratch: common::Scratch,

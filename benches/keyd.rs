@@ -58,7 +58,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("keyd");
-    let init = fuda_keyd::http::init(
+    let init = fuda_keyd_server::http::init(
         &data,
         NewUser {
             name: "admin".into(),

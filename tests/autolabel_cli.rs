@@ -48,7 +48,7 @@ fn my_number(seed: u64) -> String {
         })
         .collect();
     let first: [u8; 11] = digits.clone().try_into().unwrap();
-    digits.push(fuda_scan::detect::my_number_check_digit(&first));
+    digits.push(fuda_classify::detect::my_number_check_digit(&first));
     digits.iter().map(|d| char::from(b'0' + d)).collect()
 }
 

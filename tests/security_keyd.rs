@@ -524,7 +524,7 @@ fn a_wrong_certificate_is_named_loudly_before_any_offline_fallback() {
     t.keyd.stop();
     let tls = t.keyd.dir().join("tls");
     std::fs::remove_dir_all(&tls).unwrap();
-    let seen = fuda_keyd::tls::generate(&tls, &["127.0.0.1".to_owned()]).unwrap();
+    let seen = fuda_keyd_server::tls::generate(&tls, &["127.0.0.1".to_owned()]).unwrap();
     t.keyd.serve();
 
     let run = t.bob.fuda(&["open", p(&file)]).expect(0);

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use fuda_core::policy::Policy;
-use fuda_scan::detect::{self, Counts, Detector};
-use fuda_scan::rules::Classifier;
+use fuda_classify::detect::{self, Counts, Detector};
+use fuda_classify::rules::Classifier;
 use libfuzzer_sys::fuzz_target;
 
 fn classifier() -> &'static Classifier {

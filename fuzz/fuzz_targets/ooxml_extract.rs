@@ -5,7 +5,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use fuda_scan::extract::{ooxml, DocKind, Limits};
+use fuda_classify::extract::{ooxml, DocKind, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fuda_scan::extract::{pdf, Limits};
+use fuda_classify::extract::{pdf, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

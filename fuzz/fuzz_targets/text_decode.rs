@@ -3,7 +3,7 @@
 //! clean (non-lossy) CP932 or EUC-JP result re-encodes to the input bytes.
 #![no_main]
 
-use fuda_scan::extract::{decode, decode_owned};
+use fuda_classify::extract::{decode, decode_owned};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,8 +6,9 @@
 //! and a hash-chained [`audit`] log written in the same transaction as every decision.
 //! [`keys`] holds the service's versioned X25519 wrapping keys and its Ed25519 signing key.
 //!
-//! Two fronts reach the same `Service`: [`http`] (the `fuda-keyd` daemon: HTTPS, JSON under
-//! `/v1`) and [`client::Embedded`] (in-process, for a single user who needs no daemon).
+//! Two fronts reach the same `Service`: the `fuda-keyd` daemon (crate `fuda-keyd-server`:
+//! HTTPS, JSON under `/v1`) and [`client::Embedded`] (in-process, for a single user who
+//! needs no daemon). This library carries no HTTP server, so the staff CLI links none.
 //! The CLI talks to either through the one [`client::KeyService`] trait; [`client::Remote`]
 //! is the HTTPS implementation.
 //!
@@ -20,7 +21,6 @@ pub mod cache;
 pub mod client;
 pub mod directory;
 mod error;
-pub mod http;
 pub mod keys;
 pub mod licence;
 pub mod limits;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use fuda_classify::rules::{Classifier, FileClassification};
 use fuda_core::label::Evidence;
 use fuda_core::policy::Policy;
-use fuda_scan::rules::{Classifier, FileClassification};
 
 use super::exit_error;
 use crate::config::{self, Config};

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use fuda_classify::memory::{self, LabelMemory, Recollection};
 use fuda_core::labeling::Labeler;
 use fuda_core::policy::Language;
-use fuda_scan::inventory::registry::{RegisteredDocument, Registry, Revoked};
-use fuda_scan::inventory::{self, Inventory, Options, Previous, Severity};
-use fuda_scan::ledger::{self, Format};
-use fuda_scan::memory::{self, LabelMemory, Recollection};
+use fuda_ledger::inventory::registry::{RegisteredDocument, Registry, Revoked};
+use fuda_ledger::inventory::{self, Inventory, Options, Previous, Severity};
+use fuda_ledger::ledger::{self, Format};
 
 use super::exit_findings;
 use crate::config::Session;

@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut now_at = None;
         let mut change = None;
         let outcome = if args.apply {
-            match fuda_scan::rules::apply_file(&labeler, &c)? {
+            match fuda_classify::rules::apply_file(&labeler, &c)? {
                 None => Done::NoRule,
                 Some(SetOutcome::Applied {
                     label,

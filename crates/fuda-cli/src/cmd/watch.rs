@@ -47,8 +47,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
+use fuda_classify::memory::{self, Change, FileId, Hint, LabelMemory, Remembered};
 use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
-use fuda_scan::memory::{self, Change, FileId, Hint, LabelMemory, Remembered};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use rayon::prelude::*;
@@ -461,7 +461,7 @@ fn on_event(
 
 /// What labeling a file needs, shared by the workers of one batch.
 struct Worker<'a> {
-    classifier: &'a fuda_scan::rules::Classifier,
+    classifier: &'a fuda_classify::rules::Classifier,
     labeler: &'a Labeler<'a>,
     /// The files this watcher labeled last, as it left them.
     own: &'a HashMap<PathBuf, Stat>,
@@ -538,7 +538,7 @@ impl Worker<'_> {
                 if let Some(p) = &c.problem {
                     log(serde_json::json!({"event": "note", "path": fuda_core::pathname::JsonPath::new(&path), "problem": p}));
                 }
-                Ok((fuda_scan::rules::apply_file(labeler, &c)?, c))
+                Ok((fuda_classify::rules::apply_file(labeler, &c)?, c))
             });
         match result {
             Ok((

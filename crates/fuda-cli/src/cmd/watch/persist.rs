@@ -1,5 +1,5 @@
 //! Labels that survive editing: the watcher's side of the label memory
-//! ([`fuda_scan::memory`]).
+//! ([`fuda_classify::memory`]).
 //!
 //! The watcher remembers every label it sees or writes. What it saw happen at a path
 //! (renamed onto, deleted and re-created, renamed away to an editor's backup) goes into a
@@ -15,13 +15,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fuda_core::label::Label;
-use fuda_core::label::Status;
-use fuda_core::labeling::{FileLabel, Labeler};
-use fuda_scan::memory::{
+use fuda_classify::memory::{
     self, Change, Event as MemoryEvent, EventKind, FileId, Found, Hint, LabelMemory, Remembered,
     State, Verdict,
 };
+use fuda_core::label::Label;
+use fuda_core::label::Status;
+use fuda_core::labeling::{FileLabel, Labeler};
 use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind as NotifyKind};
 

@@ -91,7 +91,7 @@ fn run(cli: Cli) -> Result<()> {
             dept,
             json,
         } => {
-            let init = fuda_keyd::http::init(
+            let init = fuda_keyd_server::http::init(
                 &data,
                 NewUser {
                     name: admin.clone(),
@@ -145,7 +145,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let service = Service::open_with(&data, limits)
                 .with_context(|| format!("cannot open the service in {}", data.display()))?;
-            let tls = fuda_keyd::tls::server_config(&data.join("tls"))?;
+            let tls = fuda_keyd_server::tls::server_config(&data.join("tls"))?;
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = threads {
                 rt.worker_threads(n.max(1));
@@ -159,7 +159,8 @@ fn run(cli: Cli) -> Result<()> {
                 tracing::info!(%addr, id = %service.info().id, "fuda-keyd listening");
                 // Tests and scripts read this line to learn a random port.
                 println!("listening on {addr}");
-                fuda_keyd::http::serve(service.clone(), tls, listener, shutdown_signal()).await;
+                fuda_keyd_server::http::serve(service.clone(), tls, listener, shutdown_signal())
+                    .await;
                 anyhow::Ok(())
             })?;
             service.close();
@@ -167,7 +168,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Fingerprint { data } => {
-            println!("{}", fuda_keyd::tls::fingerprint_of(&data.join("tls"))?);
+            println!(
+                "{}",
+                fuda_keyd_server::tls::fingerprint_of(&data.join("tls"))?
+            );
             Ok(())
         }
     }

@@ -13,7 +13,7 @@
 //! | `email-list`  | the number of distinct e-mail addresses, when there are at least [`EMAIL_LIST_MIN`] (a list, not a signature line). |
 //!
 //! ```
-//! use fuda_scan::detect::{Detector, my_number_check_digit};
+//! use fuda_classify::detect::{Detector, my_number_check_digit};
 //! let body = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1];
 //! let number: String = body.iter().map(|d| char::from(b'0' + d)).collect::<String>()
 //!     + &my_number_check_digit(&body).to_string();

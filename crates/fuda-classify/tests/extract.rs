@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use fuda_classify::extract::{extract, DocKind, ExtractError, Limits};
+use fuda_classify::rules::Classifier;
 use fuda_core::policy::Policy;
-use fuda_scan::extract::{extract, DocKind, ExtractError, Limits};
-use fuda_scan::rules::Classifier;
 
 fn zip_file(path: &Path, entries: &[(&str, &[u8])]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());

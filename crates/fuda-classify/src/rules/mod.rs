@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use fuda_core::policy::Policy;
-//! use fuda_scan::rules::Classifier;
+//! use fuda_classify::rules::Classifier;
 //! let policy = Policy::builtin("default").unwrap();
 //! let classifier = Classifier::new(&policy).unwrap();
 //! let c = classifier.evaluate(std::path::Path::new("/srv/share/議事録.txt"), "【社外秘】定例会議");

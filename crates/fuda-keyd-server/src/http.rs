@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use fuda_core::label::DocId;
 
-use crate::audit::Query;
-use crate::directory::{Enrollment, NewUser, UserStatus};
-use crate::registry::{Grant, Principal, Registration};
-use crate::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
-use crate::Error;
+use fuda_keyd::audit::Query;
+use fuda_keyd::directory::{Enrollment, NewUser, UserStatus};
+use fuda_keyd::registry::{Grant, Principal, Registration};
+use fuda_keyd::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
+use fuda_keyd::Error;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -37,9 +37,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest the TLS handshake and request headers may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl IntoResponse for Error {
+/// A service error on its way to the client: the status and JSON body it becomes.
+pub struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self {
+        let ApiError(e) = self;
+        let status = match &e {
             Error::Denied(_) | Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -50,11 +60,12 @@ impl IntoResponse for Error {
                 StatusCode::BAD_GATEWAY
             }
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %e, "request failed");
         }
-        let body = serde_json::json!({"error": self.code(), "message": self.message()});
+        let body = serde_json::json!({"error": e.code(), "message": e.message()});
         (status, Json(body)).into_response()
     }
 }
@@ -119,7 +130,7 @@ fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
 }
 
 type Svc = State<Service>;
-type R<T> = Result<Json<T>, Error>;
+type R<T> = Result<Json<T>, ApiError>;
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
@@ -129,22 +140,22 @@ async fn info(State(s): Svc) -> Json<ServiceInfo> {
     Json(s.info())
 }
 
-async fn enroll(State(s): Svc, Body(e): Body<Enrollment>) -> R<crate::directory::Enrolled> {
-    s.enroll_async(e).await.map(Json)
+async fn enroll(State(s): Svc, Body(e): Body<Enrollment>) -> R<fuda_keyd::directory::Enrolled> {
+    s.enroll_async(e).await.map(Json).map_err(ApiError)
 }
 
-async fn me(State(s): Svc, h: HeaderMap) -> R<crate::directory::User> {
-    s.whoami(caller(&h)?).await.map(Json)
+async fn me(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::directory::User> {
+    s.whoami(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
-async fn signers(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::EnrolledSigner>> {
-    s.signers(caller(&h)?).await.map(Json)
+async fn signers(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::directory::EnrolledSigner>> {
+    s.signers(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LabelChanges {
-    changes: Vec<crate::audit::LabelChange>,
+    changes: Vec<fuda_keyd::audit::LabelChange>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +167,7 @@ async fn label_changes(State(s): Svc, h: HeaderMap, Body(a): Body<LabelChanges>)
     s.label_changes(caller(&h)?, a.changes)
         .await
         .map(|recorded| Json(Recorded { recorded }))
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -168,16 +180,19 @@ async fn label_versions(
     State(s): Svc,
     h: HeaderMap,
     Body(a): Body<LabelVersions>,
-) -> R<Vec<crate::audit::NewestLabel>> {
-    s.label_versions(caller(&h)?, a.docs).await.map(Json)
+) -> R<Vec<fuda_keyd::audit::NewestLabel>> {
+    s.label_versions(caller(&h)?, a.docs)
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }
 
 async fn register(
     State(s): Svc,
     h: HeaderMap,
     Body(r): Body<Registration>,
-) -> R<crate::registry::Document> {
-    s.register(caller(&h)?, r).await.map(Json)
+) -> R<fuda_keyd::registry::Document> {
+    s.register(caller(&h)?, r).await.map(Json).map_err(ApiError)
 }
 
 /// A licence request as sent: the rights stay text until the caller is known, so that a
@@ -185,7 +200,7 @@ async fn register(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LicenceArg {
-    #[serde(with = "crate::registry::b64")]
+    #[serde(with = "fuda_keyd::registry::b64")]
     header: Vec<u8>,
     rights: String,
 }
@@ -194,10 +209,11 @@ async fn licence(
     State(s): Svc,
     h: HeaderMap,
     Body(r): Body<LicenceArg>,
-) -> R<crate::licence::Granted> {
+) -> R<fuda_keyd::licence::Granted> {
     s.licence_text(caller(&h)?, r.header, &r.rights)
         .await
         .map(Json)
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -209,8 +225,11 @@ async fn document(
     State(s): Svc,
     h: HeaderMap,
     Body(a): Body<DocArg>,
-) -> R<crate::service::DocumentRights> {
-    s.document(caller(&h)?, a.doc.to_string()).await.map(Json)
+) -> R<fuda_keyd::service::DocumentRights> {
+    s.document(caller(&h)?, a.doc.to_string())
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -223,10 +242,11 @@ async fn grant(
     State(s): Svc,
     h: HeaderMap,
     Body(a): Body<GrantArg>,
-) -> R<crate::registry::Document> {
+) -> R<fuda_keyd::registry::Document> {
     s.grant(caller(&h)?, a.doc.to_string(), a.grant)
         .await
         .map(Json)
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -239,18 +259,19 @@ async fn ungrant(
     State(s): Svc,
     h: HeaderMap,
     Body(a): Body<UngrantArg>,
-) -> R<crate::registry::Document> {
+) -> R<fuda_keyd::registry::Document> {
     s.ungrant(caller(&h)?, a.doc.to_string(), a.principal)
         .await
         .map(Json)
+        .map_err(ApiError)
 }
 
 async fn user_add(State(s): Svc, h: HeaderMap, Body(u): Body<NewUser>) -> R<UserAdded> {
-    s.user_add(caller(&h)?, u).await.map(Json)
+    s.user_add(caller(&h)?, u).await.map(Json).map_err(ApiError)
 }
 
-async fn user_list(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::User>> {
-    s.user_list(caller(&h)?).await.map(Json)
+async fn user_list(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::directory::User>> {
+    s.user_list(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -259,7 +280,10 @@ struct NameArg {
 }
 
 async fn user_code(State(s): Svc, h: HeaderMap, Body(a): Body<NameArg>) -> R<UserAdded> {
-    s.user_code(caller(&h)?, a.name).await.map(Json)
+    s.user_code(caller(&h)?, a.name)
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }
 
 #[derive(Serialize)]
@@ -271,6 +295,7 @@ async fn revoke_tokens(State(s): Svc, h: HeaderMap, Body(a): Body<NameArg>) -> R
     s.revoke_tokens(caller(&h)?, a.name)
         .await
         .map(|revoked| Json(Revoked { revoked }))
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -283,8 +308,11 @@ async fn user_status(
     State(s): Svc,
     h: HeaderMap,
     Body(a): Body<StatusArg>,
-) -> R<crate::directory::User> {
-    s.user_status(caller(&h)?, a.name, a.status).await.map(Json)
+) -> R<fuda_keyd::directory::User> {
+    s.user_status(caller(&h)?, a.name, a.status)
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }
 
 #[derive(Serialize)]
@@ -294,6 +322,7 @@ async fn group_add(State(s): Svc, h: HeaderMap, Body(a): Body<NameArg>) -> R<Emp
     s.group_add(caller(&h)?, a.name)
         .await
         .map(|_| Json(Empty {}))
+        .map_err(ApiError)
 }
 
 #[derive(Deserialize)]
@@ -307,24 +336,28 @@ async fn group_member(State(s): Svc, h: HeaderMap, Body(a): Body<MemberArg>) -> 
     s.group_member(caller(&h)?, a.group, a.user, a.member)
         .await
         .map(|_| Json(Empty {}))
+        .map_err(ApiError)
 }
 
-async fn group_list(State(s): Svc, h: HeaderMap) -> R<Vec<crate::directory::Group>> {
-    s.group_list(caller(&h)?).await.map(Json)
+async fn group_list(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::directory::Group>> {
+    s.group_list(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
 async fn revoke(
     State(s): Svc,
     h: HeaderMap,
     Body(t): Body<RevokeTarget>,
-) -> R<crate::registry::Revocation> {
+) -> R<fuda_keyd::registry::Revocation> {
     check_doc(t.doc.as_deref())?;
-    s.revoke(caller(&h)?, t).await.map(Json)
+    s.revoke(caller(&h)?, t).await.map(Json).map_err(ApiError)
 }
 
 async fn unrevoke(State(s): Svc, h: HeaderMap, Body(t): Body<RevokeTarget>) -> R<Empty> {
     check_doc(t.doc.as_deref())?;
-    s.unrevoke(caller(&h)?, t).await.map(|_| Json(Empty {}))
+    s.unrevoke(caller(&h)?, t)
+        .await
+        .map(|_| Json(Empty {}))
+        .map_err(ApiError)
 }
 
 /// A document id named in a request must be one (a ULID): anything else is a 400.
@@ -338,28 +371,37 @@ fn check_doc(doc: Option<&str>) -> Result<(), Error> {
     }
 }
 
-async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<crate::registry::Revocation>> {
-    s.revocations(caller(&h)?).await.map(Json)
+async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Revocation>> {
+    s.revocations(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
-async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<crate::registry::Document>> {
-    s.documents(caller(&h)?).await.map(Json)
+async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
+    s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
-async fn audit(State(s): Svc, h: HeaderMap, Body(q): Body<Query>) -> R<Vec<crate::audit::Record>> {
-    s.audit(caller(&h)?, q).await.map(Json)
+async fn audit(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(q): Body<Query>,
+) -> R<Vec<fuda_keyd::audit::Record>> {
+    s.audit(caller(&h)?, q).await.map(Json).map_err(ApiError)
 }
 
-async fn audit_verify(State(s): Svc, h: HeaderMap) -> R<crate::audit::Verification> {
-    s.audit_verify(caller(&h)?).await.map(Json)
+async fn audit_verify(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::audit::Verification> {
+    s.audit_verify(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }
 
 async fn rotate_key(State(s): Svc, h: HeaderMap) -> R<ServiceInfo> {
-    s.rotate_key(caller(&h)?).await.map(Json)
+    s.rotate_key(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
-async fn not_found() -> Error {
-    Error::NotFound("no such endpoint: the API is under /v1 (see docs/key-service.md)".into())
+async fn not_found() -> ApiError {
+    ApiError(Error::NotFound(
+        "no such endpoint: the API is under /v1 (see docs/key-service.md)".into(),
+    ))
 }
 
 async fn log(req: Request, next: Next) -> Response {

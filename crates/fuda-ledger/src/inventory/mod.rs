@@ -14,8 +14,8 @@
 //! per file of the previous inventory and per file that changed, and the findings).
 //!
 //! ```no_run
-//! # fn demo(labeler: &fuda_core::labeling::Labeler<'_>) -> Result<(), fuda_scan::inventory::InventoryError> {
-//! use fuda_scan::inventory::{self, Options};
+//! # fn demo(labeler: &fuda_core::labeling::Labeler<'_>) -> Result<(), fuda_ledger::inventory::InventoryError> {
+//! use fuda_ledger::inventory::{self, Options};
 //! let previous = inventory::Previous::load("last-year.json".as_ref())?;
 //! let inv = inventory::build(labeler, &["/srv/share".into()], &Options {
 //!     previous: Some(previous),
@@ -114,7 +114,7 @@ pub struct Options {
     pub now: Option<i64>,
     /// What the label memory of `fuda watch` knows about these roots (restored and lost
     /// labels).
-    pub memory: Option<crate::memory::Recollection>,
+    pub memory: Option<fuda_classify::memory::Recollection>,
     /// The key service's registry, for revoked documents still on disk.
     pub registry: Option<registry::Registry>,
     /// Where the per-file records wait until the ledger is written ([`files`]); `None`

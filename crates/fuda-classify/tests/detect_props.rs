@@ -1,7 +1,7 @@
 //! Property tests: numbers built with the official check-digit and Luhn algorithms are
 //! found by the detectors, in every spelling, and numbers with any other check digit are not.
 
-use fuda_scan::detect::{card_issuer_known, luhn_valid, my_number_check_digit, Detector};
+use fuda_classify::detect::{card_issuer_known, luhn_valid, my_number_check_digit, Detector};
 use proptest::prelude::*;
 
 fn digits(d: &[u8]) -> String {
@@ -108,6 +108,6 @@ proptest! {
             let _ = d.count(&text);
             let _ = d.count(&lossy);
         }
-        let _ = fuda_scan::extract::decode(&bytes);
+        let _ = fuda_classify::extract::decode(&bytes);
     }
 }

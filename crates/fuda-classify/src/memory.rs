@@ -25,8 +25,8 @@
 //! pays one fsync per settle batch rather than one per file.
 //!
 //! ```no_run
-//! # fn demo() -> Result<(), fuda_scan::memory::MemoryError> {
-//! use fuda_scan::memory::LabelMemory;
+//! # fn demo() -> Result<(), fuda_classify::memory::MemoryError> {
+//! use fuda_classify::memory::LabelMemory;
 //! let memory = LabelMemory::open_existing("/var/lib/fuda/share.sqlite".as_ref())?;
 //! for event in memory.events(None)? {
 //!     println!("{} {} {}", event.kind.as_str(), event.path.display(), event.cause);

@@ -14,7 +14,7 @@ struct Server {
     admin: Remote,
     admin_token: String,
     user_token: String,
-    running: Option<fuda_keyd::http::Running>,
+    running: Option<fuda_keyd_server::http::Running>,
 }
 
 fn enrollment(code: String) -> Enrollment {
@@ -28,7 +28,7 @@ fn enrollment(code: String) -> Enrollment {
 fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("keyd");
-    let init = fuda_keyd::http::init(
+    let init = fuda_keyd_server::http::init(
         &data,
         NewUser {
             name: "admin".into(),
@@ -38,7 +38,8 @@ fn server() -> Server {
         },
     )
     .unwrap();
-    let running = fuda_keyd::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let running =
+        fuda_keyd_server::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
     let url = format!("https://{}", running.addr());
     let anon = Remote::new(&url, &init.fingerprint, None).unwrap();
     let admin_token = anon.enroll(&enrollment(init.admin.code)).unwrap().token;

@@ -1,4 +1,4 @@
-//! Findings from the label memory of `fuda watch` ([`crate::memory`]): labels the watcher
+//! Findings from the label memory of `fuda watch` ([`fuda_classify::memory`]): labels the watcher
 //! had to restore after a save or a tool stripped them (`label-restored`, with when and
 //! why), older labels written back over the remembered ones (`replayed`: the watcher put
 //! the newer one back), and files the memory knows as labeled that carry no label now
@@ -10,7 +10,7 @@ use fuda_core::label::Status;
 
 use super::findings::{Finding, FindingKind};
 use super::{display_path, FileEntry};
-use crate::memory::{EventKind, Recollection};
+use fuda_classify::memory::{EventKind, Recollection};
 
 /// The moment `at` (Unix seconds) at the organisation's offset from UTC, RFC 3339.
 fn when(at: i64, offset: time::UtcOffset) -> String {

@@ -124,14 +124,14 @@ struct RemoteHarness {
     url: String,
     fingerprint: String,
     admin: Remote,
-    server: Option<fuda_keyd::http::Running>,
+    server: Option<fuda_keyd_server::http::Running>,
 }
 
 impl RemoteHarness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keyd");
-        let init = fuda_keyd::http::init(
+        let init = fuda_keyd_server::http::init(
             &data,
             NewUser {
                 name: "admin".into(),
@@ -142,7 +142,7 @@ impl RemoteHarness {
         )
         .unwrap();
         let server =
-            fuda_keyd::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
+            fuda_keyd_server::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
         let url = format!("https://{}", server.addr());
         let anon = Remote::new(&url, &init.fingerprint, None).unwrap();
         let (_age, e) = enrollment(init.admin.code);

@@ -27,7 +27,7 @@ pub struct Decoded {
 ///
 /// ```
 /// let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("【極秘】設計変更");
-/// let decoded = fuda_scan::extract::decode(&bytes);
+/// let decoded = fuda_classify::extract::decode(&bytes);
 /// assert_eq!(decoded.text, "【極秘】設計変更");
 /// assert_eq!(decoded.encoding, "Shift_JIS");
 /// ```
