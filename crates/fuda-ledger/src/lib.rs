@@ -9,5 +9,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod calendar;
 pub mod inventory;
 pub mod ledger;

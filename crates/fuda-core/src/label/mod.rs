@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use flags::{Flag, UnknownFlag};
 pub use memo::VerificationMemo;
 pub use verify::{verify, verify_many, Claim, Verification};
+// The signer key id is the trust store's concept; labels carry it.
+pub use crate::trust::KeyId;
 
 use crate::digest::Digest;
 
@@ -216,42 +218,6 @@ pub struct Evidence {
     pub what: String,
     /// How many hits it had (1 for path and extension conditions).
     pub count: u32,
-}
-
-/// 8-byte id of an Ed25519 signing key: the first bytes of SHA-256 of the public key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(pub [u8; 8]);
-
-impl KeyId {
-    /// The key id of an Ed25519 public key.
-    pub fn of(public_key: &[u8]) -> KeyId {
-        let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
-        let mut id = [0; 8];
-        id.copy_from_slice(&digest.as_ref()[..8]);
-        KeyId(id)
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({self})")
-    }
-}
-
-impl FromStr for KeyId {
-    type Err = hex::FromHexError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut id = [0; 8];
-        hex::decode_to_slice(s, &mut id)?;
-        Ok(KeyId(id))
-    }
 }
 
 /// A label with its signature.

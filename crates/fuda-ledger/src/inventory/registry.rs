@@ -73,7 +73,7 @@ impl<'r> RevokedDocuments<'r> {
         }
         let doc = f.doc.as_ref()?.to_string();
         let (d, r) = self.by_id.get(doc.as_str())?;
-        let when = crate::ledger::date(r.at, self.offset);
+        let when = crate::calendar::date(r.at, self.offset);
         let copy = if f.protected {
             "nobody can open it any more"
         } else {

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use fuda_core::label::Status;
 use fuda_core::policy::{Language, Policy};
 
+pub use crate::calendar::date;
 use crate::inventory::{AssetRow, FileEntry, Finding, Inventory, Severity};
 
 /// Permissions of written ledgers: owner and group (auditors) may read, others may not.
@@ -215,16 +216,6 @@ const REVIEW_HEADER_EN: [&str; 6] = [
     "Classification",
     "Document ID",
 ];
-
-/// The calendar date, `YYYY-MM-DD`, of a Unix time at the organisation's offset from UTC
-/// ([`Policy::utc_offset`]): a file saved at 08:00 in Tokyo is dated that day, not the
-/// day before as in UTC.
-pub fn date(secs: i64, offset: time::UtcOffset) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .map(|t| t.to_offset(offset))
-        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
-        .unwrap_or_default()
-}
 
 fn yes_no(b: bool, ja: bool) -> Cell {
     Cell::from(match (b, ja) {
