@@ -1,5 +1,5 @@
 //! The label memory of watched trees: what label each path carried, kept durably, so that
-//! a label that an editor's save stripped can be put back (issue 7).
+//! a label that an editor's save stripped can be put back (docs/file-server.md).
 //!
 //! Most editors save by writing a new file and renaming it over the old one (vim with some
 //! settings, `sed -i`, LibreOffice, gedit, Office over SMB); tools such as `tar` and

@@ -1,7 +1,8 @@
 //! fuda core: policies, signed labels, label stores and the protected-file envelope.
 //!
-//! This crate knows nothing about HTTP, SQL or directory walking (DESIGN §1). The CLI, the
-//! scanner and the key service build on it:
+//! This crate knows nothing about HTTP, SQL or directory walking (see docs/architecture.md
+//! for where those live). Auto-labeling, the ledger, the key service and the CLI build on
+//! it:
 //!
 //! - [`policy`]: an organisation's classification scheme, validated with precise errors;
 //! - [`label`]: the signed label record, its canonical and compact encodings, statuses;

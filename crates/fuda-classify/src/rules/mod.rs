@@ -1,6 +1,6 @@
 //! Evaluating a policy's `[[rules]]` on a file: which level the rules propose, and why.
 //!
-//! A rule matches when any of its conditions does (DESIGN §6, `policies/default.toml`):
+//! A rule matches when any of its conditions does (docs/policy.md, `policies/default.toml`):
 //! its path globs match the file's path, its extensions the file's extension, or its
 //! keywords (in the file name and text), detectors and regex together reach `min_count`
 //! hits. The highest level among matching rules wins (the first such rule in the policy

@@ -128,7 +128,7 @@ pub struct PolicyRef {
     pub version: u32,
 }
 
-/// The unsigned label record (DESIGN §3).
+/// The unsigned label record (docs/labels.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Label {
