@@ -25,6 +25,7 @@ use crate::directory::{
     self, Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus,
 };
 use crate::error::{Denial, DenyCode, Error};
+pub use crate::keys::ServiceInfo;
 use crate::keys::ServiceKeys;
 use crate::licence::{self, Granted, Licence, SignedLicence};
 use crate::limits::Limits;
@@ -57,19 +58,6 @@ impl std::fmt::Debug for Caller {
             Caller::Local(n) => write!(f, "Caller::Local({n})"),
         }
     }
-}
-
-/// What a client pins and uses: the service's id and public keys.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceInfo {
-    /// Service id (a ULID made at init).
-    pub id: String,
-    /// The age recipient new files are wrapped to.
-    pub recipient: String,
-    /// Its version.
-    pub key_version: u32,
-    /// The licence signing key, base64 Ed25519.
-    pub signing_key: String,
 }
 
 /// A document with the caller's own rights on it.
@@ -362,13 +350,7 @@ impl Service {
 
     /// The service's id and public keys.
     pub fn info(&self) -> ServiceInfo {
-        let keys = self.keys();
-        ServiceInfo {
-            id: self.inner.id.clone(),
-            recipient: keys.current_recipient().to_string(),
-            key_version: keys.current_version(),
-            signing_key: STANDARD.encode(keys.signing_public()),
-        }
+        self.keys().info(&self.inner.id)
     }
 
     /// The data directory.
