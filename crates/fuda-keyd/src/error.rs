@@ -50,6 +50,30 @@ pub struct Denial {
     pub message: String,
 }
 
+/// A storage failure.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database {path}: {message}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The database was written by a newer version.
+    #[error("database {path} has schema version {found}, newer than this fuda-keyd ({supported}): upgrade fuda-keyd")]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+}
+
 /// Errors of the key service and its clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -74,7 +98,7 @@ pub enum Error {
     Invalid(String),
     /// The store failed.
     #[error("key service storage: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     /// The service keys could not be used.
     #[error("key service keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
