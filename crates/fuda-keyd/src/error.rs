@@ -74,6 +74,17 @@ pub enum StoreError {
     },
 }
 
+/// The server presented a certificate other than the pinned one (the handshake failed);
+/// [`crate::tls`] finds it behind a failed connection.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the key service's certificate has fingerprint {seen}, not the pinned {expected}: someone may be intercepting the connection, or the service got a new certificate (ask the admin)")]
+pub struct PinMismatch {
+    /// The pinned fingerprint.
+    pub expected: String,
+    /// The fingerprint of the certificate the server presented.
+    pub seen: String,
+}
+
 /// Errors of the key service and its clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -108,7 +119,7 @@ pub enum Error {
     /// The server's TLS certificate is not the pinned one (remote client): the connection
     /// was refused before anything was sent.
     #[error("{0}")]
-    CertificateMismatch(crate::tls::PinMismatch),
+    CertificateMismatch(PinMismatch),
     /// The service's answer failed verification (remote client).
     #[error("the key service's answer is not trustworthy: {0}")]
     Untrusted(String),
