@@ -209,7 +209,8 @@ pub(crate) struct ChangeLogEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<&'a str>,
     pub path: JsonPath<'a>,
-    pub doc: Option<&'a DocId>,
+    /// The document id (as the file recorded it).
+    pub doc: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,12 +293,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                         &host,
                     ));
                     if downgrade {
+                        let doc = label.doc.to_string();
                         ChangeLogEntry {
                             at: timestamp(label.set_at),
                             action: "downgrade",
                             by: Some(&label.set_by),
                             path: JsonPath::new(&absolute(path)),
-                            doc: Some(&label.doc),
+                            doc: Some(&doc),
                             from: previous.as_deref(),
                             to: Some(&label.level),
                             justification: label.justification.as_deref(),
@@ -477,8 +479,9 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     continue;
                 };
                 removed += 1;
+                let doc = label.doc.to_string();
                 changes.push(LabelChange {
-                    doc: label.doc.to_string(),
+                    doc: doc.clone(),
                     action: LabelAction::Remove,
                     from: Some(label.level.clone()),
                     to: None,
@@ -492,7 +495,7 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     action: "remove",
                     by: Some(session.identity.name()),
                     path: JsonPath::new(&absolute(path)),
-                    doc: Some(&label.doc),
+                    doc: Some(&doc),
                     from: Some(&label.level),
                     to: None,
                     justification: Some(&args.justify),
