@@ -151,6 +151,24 @@ impl User {
         Run::from(out)
     }
 
+    /// Runs `fuda ARGS…` as this user in the folder `dir` (so that relative names in the
+    /// arguments, and in what fuda prints, stay the same from run to run).
+    pub fn fuda_in<S: AsRef<std::ffi::OsStr>>(&self, dir: &Path, args: &[S]) -> Run {
+        let out = Command::new(fuda_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("FUDA_CONFIG_DIR")
+            .env_remove("FUDA_KEYD_NOW")
+            .output()
+            .expect("run fuda");
+        Run::from(out)
+    }
+
     /// This user's base64 signing public key, from `fuda trust list --json`.
     pub fn public_key(&self) -> String {
         let run = self.fuda(&["trust", "list", "--json"]).expect(0);
