@@ -86,6 +86,14 @@ impl Run {
         self
     }
 
+    /// The `file` records of the stdout (JSON lines), without the `summary`.
+    pub fn file_records(&self) -> Vec<serde_json::Value> {
+        self.json_lines()
+            .into_iter()
+            .filter(|r| r["type"] == "file")
+            .collect()
+    }
+
     /// The stdout as JSON lines.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
