@@ -296,7 +296,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else if !args.quiet {
         let report = summary(&inv, &written, session.policy.utc_offset);
         if plan.out.is_some() {
-            print!("{report}");
+            let mut out = output::stdout();
+            out.write_all(report.as_bytes())?;
+            out.flush()?;
         } else {
             eprint!("{report}");
         }
