@@ -270,6 +270,39 @@ fn classify_scan_and_inventory_print_typed_records() {
     );
     snapshot("inventory", &records(&inventory, &folders));
     assert!(dir.join("ledger.json").is_file(), "{}", inventory.stderr);
+
+    // The yearly review: what changed since that inventory.
+    std::fs::remove_file(dir.join("share/readme.txt")).unwrap();
+    write(&dir.join("share/追加.txt"), "社外秘 追加");
+    tanaka
+        .fuda_in(dir, &["label", "set", "社外秘", "share/追加.txt"])
+        .expect(0);
+    let review = tanaka.fuda_in(
+        dir,
+        &[
+            "inventory",
+            "share",
+            "--since",
+            "ledger.json",
+            "--format",
+            "csv",
+            "--out",
+            "ledger.csv",
+            "--json",
+        ],
+    );
+    let summary = records(&review, &folders).pop().unwrap();
+    snapshot("inventory_since_summary", &[summary]);
+
+    // Files whose level must be protected, protected as they are labeled.
+    write(&dir.join("vault/原価表.txt"), "極秘 原価");
+    let protect = tanaka
+        .fuda_in(
+            dir,
+            &["scan", "vault", "--apply", "--protect", "--json", "-j", "1"],
+        )
+        .expect(0);
+    snapshot("scan_apply_protect", &records(&protect, &folders));
 }
 
 #[test]
