@@ -481,3 +481,32 @@ fn watch_logs_typed_events() {
     let text: Vec<String> = events.iter().map(Value::to_string).collect();
     snapshot("watch_events", &lines(&text.join("\n"), &folders));
 }
+
+#[test]
+fn inventory_json_refuses_to_mix_its_records_with_a_ledger_on_stdout() {
+    let tanaka = User::init("tanaka");
+    let work = common::workdir();
+    let dir = work.path();
+    write(&dir.join("share/a.txt"), "社外秘");
+    let run = tanaka
+        .fuda_in(
+            dir,
+            &[
+                "inventory",
+                "share",
+                "--format",
+                "json",
+                "--out",
+                "-",
+                "--json",
+            ],
+        )
+        .expect(2);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("--out FILE"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        1,
+        "nothing written beside the share"
+    );
+}
