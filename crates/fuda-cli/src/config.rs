@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use fuda_core::digest_cache::DigestCache;
 use fuda_core::identity::Identity;
 use fuda_core::label::VerificationMemo;
-use fuda_core::labeling::StorePreference;
+use fuda_core::labeling::{Labeler, StorePreference};
 use fuda_core::policy::Policy;
 use fuda_core::trust::TrustStore;
 use serde::{Deserialize, Serialize};
@@ -170,7 +170,8 @@ impl Config {
     }
 }
 
-/// Everything a labeling command needs, loaded once.
+/// Everything a labeling command needs, loaded once ([`Session::load`], next to the key
+/// service's directory that supplies its trust store: see [`crate::directory`]).
 pub struct Session {
     /// Settings.
     pub config: Config,
@@ -186,23 +187,20 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads config, policy (or `policy_override`), identity and trust store.
-    pub fn load(policy_override: Option<&str>) -> Result<Session> {
-        let config = Config::load()?;
-        let policy = load_policy(policy_override.unwrap_or(&config.policy))?;
-        let identity = Identity::load(&config_dir()?, &config.user)?;
-        let trust = crate::directory::trust_store(&config, TrustStore::load(&trust_path()?)?)?;
-        let memo = VerificationMemo::open(
-            &config_dir()?.join("memo.key"),
-            &cache_dir()?.join("verified-labels"),
-        )
-        .unwrap_or_else(|_| VerificationMemo::ephemeral());
-        Ok(Session {
-            config,
-            policy,
-            identity,
-            trust,
-            memo,
+    /// The labeler of this session's user; labels of non-Office files go to `store`, else
+    /// where config.toml says.
+    pub fn labeler(&self, store: Option<StorePreference>) -> Result<Labeler<'_>> {
+        Ok(Labeler {
+            policy: &self.policy,
+            identity: &self.identity,
+            trust: &self.trust,
+            dept: self.config.dept.clone(),
+            preference: match store {
+                Some(p) => p,
+                None => self.config.store_preference()?,
+            },
+            memo: Some(&self.memo),
+            digests: None,
         })
     }
 
