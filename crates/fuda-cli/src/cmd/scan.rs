@@ -1,34 +1,37 @@
 //! `fuda scan DIR… --apply`: auto-label whole trees, in parallel, resumably.
 //!
 //! Progress is recorded as files are done in a state file under the state directory
-//! (`scan-<hash of the roots and policy>.state`: one `mtime size path` line per finished
-//! file). An interrupted scan started again with the same roots skips the files that are
-//! recorded and unchanged; a scan that finishes removes its state file. `--restart`
-//! ignores an old state file.
+//! ([`ScanState`]). An interrupted scan started again with the same roots skips the files
+//! that are recorded and unchanged; a scan that finishes removes its state file.
+//! `--restart` ignores an old state file.
 //!
 //! `--protect` (with `--apply`) then encrypts, through the key service, every file that
 //! the rules put at a level whose policy says `protect = "required"` and whose label (after
 //! this scan) is at such a level — one at a time, each verified by opening the protected
 //! copy before the original is removed ([`Protector`]). A file that could not be protected
 //! is not recorded as done, so the next scan tries again.
+//!
+//! `--json` prints one record per labeled file (`"type": "file"`), per protected file
+//! (`"type": "protected"`) and a summary (`"type": "summary"`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use fuda_classify::resume::ScanState;
 use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+use fuda_core::pathname::{escaped, JsonPath};
 use fuda_core::policy::Protect;
+use fuda_protect::{Protection, Protector};
+use serde::Serialize;
 
 use super::classify::{classifier, evidence_text};
 use super::exit_error;
-use super::protect::{Protection, Protector};
 use crate::config::{self, Session};
-use crate::walk;
+use crate::{keyservice, walk};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -62,18 +65,44 @@ pub struct Args {
     quiet: bool,
 }
 
-#[derive(Default)]
+/// What a scan did (with `--json`, its last record).
+#[derive(Default, Serialize)]
 struct Summary {
+    r#type: &'static str,
+    applied: bool,
     files: usize,
     resumed: usize,
-    labeled: HashMap<String, usize>,
+    labeled: usize,
+    by_level: HashMap<String, usize>,
     kept_manual: usize,
     kept_higher: usize,
     no_rule: usize,
-    unreadable_content: usize,
     failed: usize,
+    #[serde(rename = "content_unreadable")]
+    unreadable_content: usize,
     text_bytes: u64,
     protected: usize,
+    seconds: f64,
+}
+
+/// `--json`: a file a rule labeled (or would label, without `--apply`).
+#[derive(Serialize)]
+struct FileRecord<'a> {
+    r#type: &'static str,
+    path: JsonPath<'a>,
+    level: &'a str,
+    evidence: &'a str,
+    applied: bool,
+}
+
+/// `--json`: a file `--protect` encrypted.
+#[derive(Serialize)]
+struct ProtectedRecord<'a> {
+    r#type: &'static str,
+    path: JsonPath<'a>,
+    protected: JsonPath<'a>,
+    doc: String,
+    level: &'a str,
 }
 
 enum Done {
@@ -83,57 +112,47 @@ enum Done {
     NoRule,
 }
 
-/// A labeled file that `--protect` must encrypt.
-struct ToProtect {
-    path: PathBuf,
-    /// Its state-file line, written once it is protected.
-    state_line: Option<String>,
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let session = Session::load(args.policy.as_deref())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
     // Labels are signed over the bytes that were classified, read once.
     classifier.hash_content = args.apply;
-    let preference = match args.store.as_deref() {
-        Some("sidecar") => StorePreference::Sidecar,
-        Some("auto") => StorePreference::Auto,
-        Some(_) => StorePreference::Xattr,
-        None => session.config.store_preference()?,
+    let store = match args.store.as_deref() {
+        Some("sidecar") => Some(StorePreference::Sidecar),
+        Some("auto") => Some(StorePreference::Auto),
+        Some(_) => Some(StorePreference::Xattr),
+        None => None,
     };
-    let labeler = Labeler {
-        policy,
-        identity: &session.identity,
-        trust: &session.trust,
-        dept: session.config.dept.clone(),
-        preference,
-        memo: Some(&session.memo),
-        digests: None,
-    };
+    let labeler = session.labeler(store)?;
     let started = Instant::now();
     let (files, problems) = walk::expand_lenient(&args.paths);
     for p in &problems {
         eprintln!("fuda: {p}");
     }
 
-    let state_path = state_path(&args.paths, policy)?;
-    let done_before = if args.apply && !args.restart {
-        load_state(&state_path)
-    } else {
-        HashMap::new()
-    };
-    let todo: Vec<PathBuf> = if done_before.is_empty() {
-        files.clone()
-    } else {
-        files
+    // Progress is kept only when labels are written.
+    let state =
+        if args.apply {
+            let path = ScanState::location(&config::state_dir()?, &args.paths, policy);
+            let opened = if args.restart {
+                ScanState::restart(&path)
+            } else {
+                ScanState::resume(&path)
+            };
+            Some(opened.with_context(|| {
+                format!("cannot keep the scan's progress in {}", path.display())
+            })?)
+        } else {
+            None
+        };
+    let todo: Vec<PathBuf> = match &state {
+        Some(state) if state.recorded() > 0 => files
             .iter()
-            .filter(|f| {
-                let key = stat_key(f);
-                key.is_none() || done_before.get(*f) != key.as_ref()
-            })
+            .filter(|f| !state.is_done(f))
             .cloned()
-            .collect()
+            .collect(),
+        _ => files.clone(),
     };
     let resumed = files.len() - todo.len();
     if resumed > 0 && !args.quiet {
@@ -142,18 +161,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             plural(resumed)
         );
     }
-    let state = if args.apply {
-        fuda_core::fsutil::create_private_dir(state_path.parent().expect("state dir"))
-            .with_context(|| format!("cannot create {}", state_path.display()))?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&state_path)
-            .with_context(|| format!("cannot open {}", state_path.display()))?;
-        Some(Mutex::new(f))
-    } else {
-        None
-    };
 
     let host = crate::keyservice::hostname();
     let results = walk::run_parallel(&todo, args.jobs, "scanning", |f| {
@@ -200,20 +207,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let protect = args.protect
             && required(c.classification.level.as_deref())
             && required(now_at.as_deref());
-        let line = stat_key(f).map(|(mtime, size)| format!("{mtime}\t{size}\t{}\n", f.display()));
-        let to_protect = protect.then(|| ToProtect {
-            path: f.to_owned(),
-            state_line: line.clone(),
-        });
-        if let (Some(state), Some(line), false) = (&state, &line, protect) {
-            // One write per line on an O_APPEND file: a kill leaves whole lines only.
-            let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+        let to_protect = protect.then(|| f.to_owned());
+        if let (Some(state), false) = (&state, protect) {
+            state.record(f);
         }
         Ok::<_, anyhow::Error>((outcome, text, problem, to_protect, change))
     })?;
     session.save_memo();
 
     let mut s = Summary {
+        r#type: "summary",
+        applied: args.apply,
         files: files.len(),
         resumed,
         ..Summary::default()
@@ -235,20 +239,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 match outcome {
                     Done::Labeled(level, evidence) => {
-                        *s.labeled.entry(level.clone()).or_default() += 1;
+                        *s.by_level.entry(level.clone()).or_default() += 1;
                         if args.json {
-                            writeln!(
-                                out,
-                                "{}",
-                                serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "level": level, "evidence": evidence, "applied": args.apply})
-                            )?;
+                            let record = FileRecord {
+                                r#type: "file",
+                                path: JsonPath::new(path),
+                                level: &level,
+                                evidence: &evidence,
+                                applied: args.apply,
+                            };
+                            writeln!(out, "{}", serde_json::to_string(&record)?)?;
                         } else if !args.quiet {
                             let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
-                            writeln!(
-                                out,
-                                "{}  {name}  ({evidence})",
-                                fuda_core::pathname::escaped(path)
-                            )?;
+                            writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
                         }
                     }
                     Done::KeptManual => s.kept_manual += 1,
@@ -265,9 +268,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if !to_protect.is_empty() {
         out.flush()?;
-        let protector = Protector::connect(&session).context(
-            "--protect: cannot reach the key service; the files were labeled but not protected",
-        )?;
+        let unprotected =
+            "--protect: cannot reach the key service; the files were labeled but not protected";
+        let conn = keyservice::connect(&session).context(unprotected)?;
+        let account = keyservice::account(&conn, &session)?;
+        let protector = Protector::new(
+            &account,
+            policy,
+            session.config.dept.clone(),
+            keyservice::hostname(),
+        )
+        .context(unprotected)?;
         protect_all(
             &protector,
             &labeler,
@@ -282,25 +293,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // The labels are on the files; the audit log must hear of them too.
     let unaudited = usize::from(!super::label::audit(&session, &changes));
     let failed = s.failed + problems.len() + unaudited;
-    if args.apply && failed == 0 {
-        let _ = std::fs::remove_file(&state_path);
+    if let (Some(state), 0) = (state, failed) {
+        state.finish();
     }
     let secs = started.elapsed().as_secs_f64().max(1e-6);
-    let mut levels: Vec<_> = s.labeled.iter().collect();
+    let mut levels: Vec<_> = s.by_level.iter().collect();
     levels.sort_by_key(|(l, _)| policy.level(l).map_or(0, |l| l.rank));
-    let labeled: usize = s.labeled.values().sum();
+    let labeled: usize = s.by_level.values().sum();
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
-                "summary": true, "applied": args.apply, "files": s.files, "resumed": s.resumed,
-                "labeled": labeled, "by_level": s.labeled, "kept_manual": s.kept_manual,
-                "kept_higher": s.kept_higher, "no_rule": s.no_rule, "failed": failed,
-                "content_unreadable": s.unreadable_content, "text_bytes": s.text_bytes,
-                "protected": s.protected, "seconds": secs,
-            })
-        )?;
+        s.labeled = labeled;
+        s.failed = failed;
+        s.seconds = secs;
+        writeln!(out, "{}", serde_json::to_string(&s)?)?;
     } else {
         let by_level = levels
             .iter()
@@ -340,12 +344,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Encrypts the files `--protect` selected, one at a time, each at the level of the label
 /// it now carries (method, rule and evidence kept). A failure leaves the file as it was,
-/// labeled, and counts as failed.
+/// labeled, and counts as failed; a success is recorded as done.
 fn protect_all(
     protector: &Protector<'_>,
     labeler: &Labeler<'_>,
-    files: &[ToProtect],
-    state: Option<&Mutex<std::fs::File>>,
+    files: &[PathBuf],
+    state: Option<&ScanState>,
     args: &Args,
     s: &mut Summary,
     out: &mut impl Write,
@@ -353,7 +357,7 @@ fn protect_all(
     let policy = labeler.policy;
     for f in files {
         let done = labeler
-            .inspect(&f.path)
+            .inspect(f)
             .map_err(anyhow::Error::from)
             .and_then(|current| {
                 let label = current
@@ -363,16 +367,13 @@ fn protect_all(
                     .level(&label.level)
                     .ok_or_else(|| anyhow::anyhow!("unknown level {}", label.level))?;
                 let done = protector.protect(
-                    &f.path,
+                    f,
                     &Protection {
-                        level,
-                        extra: &[],
-                        expires: None,
-                        keep: false,
                         current: Some(&label),
                         method: label.method,
                         rule: label.rule.clone(),
                         evidence: label.evidence.clone(),
+                        ..Protection::manual(level)
                     },
                 )?;
                 Ok((done, level))
@@ -380,21 +381,24 @@ fn protect_all(
         match done {
             Ok((done, level)) => {
                 s.protected += 1;
-                if let (Some(state), Some(line)) = (state, &f.state_line) {
-                    let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+                if let Some(state) = state {
+                    state.record(f);
                 }
                 if args.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&f.path), "protected": fuda_core::pathname::JsonPath::new(&done.path), "doc": done.doc.to_string(), "level": level.id})
-                    )?;
+                    let record = ProtectedRecord {
+                        r#type: "protected",
+                        path: JsonPath::new(f),
+                        protected: JsonPath::new(&done.path),
+                        doc: done.doc.to_string(),
+                        level: &level.id,
+                    };
+                    writeln!(out, "{}", serde_json::to_string(&record)?)?;
                 } else if !args.quiet {
                     writeln!(
                         out,
                         "{} → {}  [{}, doc {}]",
-                        fuda_core::pathname::escaped(&f.path),
-                        fuda_core::pathname::escaped(&done.path),
+                        escaped(f),
+                        escaped(&done.path),
                         level.name_ja,
                         done.doc
                     )?;
@@ -404,8 +408,9 @@ fn protect_all(
                 s.failed += 1;
                 out.flush()?;
                 eprintln!(
-                    "fuda: {}: not protected (it keeps its label): {e:#}",
-                    f.path.display()
+                    "fuda: {}: not protected (it keeps its label): {}",
+                    escaped(f),
+                    crate::output::describe(&e)
                 );
             }
         }
@@ -419,42 +424,4 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
-}
-
-/// Modification time (ns) and size: what must be unchanged for a file to count as done.
-fn stat_key(path: &Path) -> Option<(i64, u64)> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some((m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size()))
-}
-
-fn state_path(roots: &[PathBuf], policy: &fuda_core::policy::Policy) -> Result<PathBuf> {
-    let mut key = format!("{}@{}", policy.id, policy.version);
-    for r in roots {
-        key.push('\0');
-        key.push_str(
-            &std::path::absolute(r)
-                .unwrap_or_else(|_| r.clone())
-                .to_string_lossy(),
-        );
-    }
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Ok(config::state_dir()?.join(format!("scan-{hash:016x}.state")))
-}
-
-fn load_state(path: &Path) -> HashMap<PathBuf, (i64, u64)> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return HashMap::new();
-    };
-    std::io::BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, '\t');
-            let mtime = parts.next()?.parse().ok()?;
-            let size = parts.next()?.parse().ok()?;
-            Some((PathBuf::from(parts.next()?), (mtime, size)))
-        })
-        .collect()
 }
