@@ -4,6 +4,7 @@
 //! valid, an invalid policy); 2 errors (bad arguments, unreadable files, refused changes).
 #![forbid(unsafe_code)]
 
+mod args;
 mod cmd;
 mod config;
 mod directory;
