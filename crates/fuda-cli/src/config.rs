@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use fuda_core::digest_cache::DigestCache;
 use fuda_core::identity::Identity;
 use fuda_core::label::VerificationMemo;
-use fuda_core::labeling::{Labeler, StorePreference};
+use fuda_core::labeling::StorePreference;
 use fuda_core::policy::Policy;
 use fuda_core::trust::TrustStore;
 use serde::{Deserialize, Serialize};
@@ -187,23 +187,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// The labeler of this session's user; labels of non-Office files go to `store`, else
-    /// where config.toml says.
-    pub fn labeler(&self, store: Option<StorePreference>) -> Result<Labeler<'_>> {
-        Ok(Labeler {
-            policy: &self.policy,
-            identity: &self.identity,
-            trust: &self.trust,
-            dept: self.config.dept.clone(),
-            preference: match store {
-                Some(p) => p,
-                None => self.config.store_preference()?,
-            },
-            memo: Some(&self.memo),
-            digests: None,
-        })
-    }
-
     /// The content digests remembered from earlier runs (`~/.cache/fuda/content-digests`),
     /// authenticated with the memo key; empty when there is none or it does not check.
     pub fn digest_cache(&self, now: i64) -> DigestCache {

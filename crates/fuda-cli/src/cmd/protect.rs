@@ -12,13 +12,14 @@ use fuda_core::policy::Level;
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::registry::{Grant, Principal};
 use fuda_keyd::service::DocumentRights;
-use fuda_protect::{Account, LicenceSource, Protected, Protection, Protector};
+use fuda_protect::{LicenceSource, Protected, Protection, Protector};
 use serde::Serialize;
 
 use super::exit_error;
+use crate::args::{self, OutputArgs};
 use crate::config::Session;
 use crate::keyservice;
-use crate::output::{timestamp, Table};
+use crate::output::{self, timestamp, Record, Table};
 
 /// Protect files: encrypt them to the key service (and the recovery key) and register them.
 #[derive(clap::Args)]
@@ -41,9 +42,8 @@ pub struct ProtectArgs {
     /// Keep the original file.
     #[arg(long)]
     keep: bool,
-    /// Print one JSON object per file.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Open a protected file (the view right).
@@ -74,9 +74,8 @@ pub struct ShareArgs {
     /// user:NAME=RIGHTS or group:NAME=RIGHTS; repeatable.
     #[arg(long = "grant", value_name = "PRINCIPAL=RIGHTS", required = true, value_parser = parse_grant)]
     grants: Vec<Grant>,
-    /// Print one JSON object per grant.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Take a user's or group's grant away (owner only).
@@ -90,9 +89,8 @@ pub struct UnshareArgs {
     /// The group.
     #[arg(long)]
     group: Option<String>,
-    /// Print a JSON object.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Show who may do what with a protected file (from the key service).
@@ -100,9 +98,8 @@ pub struct UnshareArgs {
 pub struct RightsArgs {
     /// The protected file.
     file: PathBuf,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_grant(s: &str) -> Result<Grant, String> {
@@ -116,7 +113,6 @@ fn parse_date(s: &str) -> Result<time::Date, String> {
 /// `fuda protect --json`: one record per protected file.
 #[derive(Serialize)]
 struct ProtectedRecord<'a> {
-    r#type: &'static str,
     path: JsonPath<'a>,
     protected: JsonPath<'a>,
     doc: String,
@@ -125,6 +121,10 @@ struct ProtectedRecord<'a> {
     grants: &'a [Grant],
     expires_at: Option<i64>,
     kept_original: bool,
+}
+
+impl Record for ProtectedRecord<'_> {
+    const TYPE: &'static str = "protected";
 }
 
 pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
@@ -138,13 +138,12 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
         keyservice::hostname(),
     )?;
     let mut failed = 0;
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     for path in &args.paths {
         match protect_one(&session, &protector, &args, path) {
             Ok((done, level)) => {
-                if args.json {
+                if args.output.json {
                     let record = ProtectedRecord {
-                        r#type: "protected",
                         path: JsonPath::new(path),
                         protected: JsonPath::new(&done.path),
                         doc: done.doc.to_string(),
@@ -154,7 +153,7 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
                         expires_at: done.expires_at,
                         kept_original: args.keep,
                     };
-                    writeln!(out, "{}", serde_json::to_string(&record)?)?;
+                    output::write_json(&mut out, &record)?;
                 } else {
                     writeln!(
                         out,
@@ -173,6 +172,7 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
             }
         }
     }
+    out.flush()?;
     Ok(if failed > 0 {
         exit_error()
     } else {
@@ -187,8 +187,7 @@ fn protect_one<'s>(
     args: &ProtectArgs,
     path: &Path,
 ) -> Result<(Protected, &'s Level)> {
-    let current = session
-        .labeler(None)?
+    let current = args::configured_labeler(session)?
         .inspect(path)
         .ok()
         .and_then(|f| f.label);
@@ -248,9 +247,9 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
             eprintln!("{} → {}", escaped(&args.file), escaped(out));
         }
         None => {
-            let mut stdout = std::io::stdout().lock();
-            opened.write_to(&mut stdout)?;
-            stdout.flush()?;
+            let mut out = output::stdout();
+            opened.write_to(&mut out)?;
+            out.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -268,7 +267,6 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
 /// `fuda share --json` and `fuda unshare --json`: a principal's grant as it now stands.
 #[derive(Serialize)]
 struct GrantRecord<'a> {
-    r#type: &'static str,
     path: JsonPath<'a>,
     doc: &'a str,
     principal: String,
@@ -276,22 +274,25 @@ struct GrantRecord<'a> {
     rights: Rights,
 }
 
+impl Record for GrantRecord<'_> {
+    const TYPE: &'static str = "grant";
+}
+
 pub fn share(args: ShareArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     for grant in &args.grants {
         let doc = account.share(&args.file, grant.clone())?;
-        if args.json {
+        if args.output.json {
             let record = GrantRecord {
-                r#type: "grant",
                 path: JsonPath::new(&args.file),
                 doc: &doc.id,
                 principal: grant.principal.to_string(),
                 rights: grant.rights,
             };
-            writeln!(out, "{}", serde_json::to_string(&record)?)?;
+            output::write_json(&mut out, &record)?;
         } else {
             writeln!(
                 out,
@@ -302,6 +303,7 @@ pub fn share(args: ShareArgs) -> Result<ExitCode> {
             )?;
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -315,46 +317,51 @@ pub fn unshare(args: UnshareArgs) -> Result<ExitCode> {
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
     let doc = account.unshare(&args.file, &principal)?;
-    if args.json {
+    let mut out = output::stdout();
+    if args.output.json {
         let record = GrantRecord {
-            r#type: "grant",
             path: JsonPath::new(&args.file),
             doc: &doc.id,
             principal: principal.to_string(),
             rights: Rights::NONE,
         };
-        println!("{}", serde_json::to_string(&record)?);
+        output::write_json(&mut out, &record)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{}: {principal} has no grant any more (effective at their next request)",
             escaped(&args.file)
-        );
+        )?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `fuda rights --json`: the registration and the caller's rights.
 #[derive(Serialize)]
 struct RightsRecord<'a> {
-    r#type: &'static str,
     path: JsonPath<'a>,
     #[serde(flatten)]
     rights: &'a DocumentRights,
 }
 
+impl Record for RightsRecord<'_> {
+    const TYPE: &'static str = "rights";
+}
+
 pub fn rights(args: RightsArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
-    let account: Account<'_> = keyservice::account(&conn, &session)?;
+    let account = keyservice::account(&conn, &session)?;
     let r = account.rights(&args.file)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
+    let mut out = output::stdout();
+    if args.output.json {
         let record = RightsRecord {
-            r#type: "rights",
             path: JsonPath::new(&args.file),
             rights: &r,
         };
-        writeln!(out, "{}", serde_json::to_string(&record)?)?;
+        output::write_json(&mut out, &record)?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     let d = &r.document;
@@ -390,5 +397,6 @@ pub fn rights(args: RightsArgs) -> Result<ExitCode> {
         t.row(vec![g.principal.to_string(), g.rights.to_string()]);
     }
     t.print(&mut out)?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,14 +15,14 @@
 //! (`"type": "protected"`) and a summary (`"type": "summary"`).
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fuda_classify::resume::ScanState;
-use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+use fuda_core::labeling::{Labeler, SetOutcome};
 use fuda_core::pathname::{escaped, JsonPath};
 use fuda_core::policy::Protect;
 use fuda_protect::{Protection, Protector};
@@ -30,7 +30,9 @@ use serde::Serialize;
 
 use super::classify::{classifier, evidence_text};
 use super::exit_error;
+use crate::args::{JobsArgs, OutputArgs, PolicyArgs, StoreArgs};
 use crate::config::{self, Session};
+use crate::output::{self, Record};
 use crate::{keyservice, walk};
 
 #[derive(clap::Args)]
@@ -45,21 +47,17 @@ pub struct Args {
     /// the configured one, else the embedded one).
     #[arg(long, requires = "apply")]
     protect: bool,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
-    /// Where labels of non-Office files go: xattr, auto, sidecar [default: from config].
-    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
-    store: Option<String>,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Forget an interrupted scan's progress and start from the beginning.
     #[arg(long)]
     restart: bool,
-    /// One JSON object per labeled file, and a JSON summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Print only errors and the summary.
     #[arg(short, long)]
     quiet: bool,
@@ -68,7 +66,6 @@ pub struct Args {
 /// What a scan did (with `--json`, its last record).
 #[derive(Default, Serialize)]
 struct Summary {
-    r#type: &'static str,
     applied: bool,
     files: usize,
     resumed: usize,
@@ -85,24 +82,34 @@ struct Summary {
     seconds: f64,
 }
 
+impl Record for Summary {
+    const TYPE: &'static str = "summary";
+}
+
 /// `--json`: a file a rule labeled (or would label, without `--apply`).
 #[derive(Serialize)]
 struct FileRecord<'a> {
-    r#type: &'static str,
     path: JsonPath<'a>,
     level: &'a str,
     evidence: &'a str,
     applied: bool,
 }
 
+impl Record for FileRecord<'_> {
+    const TYPE: &'static str = "file";
+}
+
 /// `--json`: a file `--protect` encrypted.
 #[derive(Serialize)]
 struct ProtectedRecord<'a> {
-    r#type: &'static str,
     path: JsonPath<'a>,
     protected: JsonPath<'a>,
     doc: String,
     level: &'a str,
+}
+
+impl Record for ProtectedRecord<'_> {
+    const TYPE: &'static str = "protected";
 }
 
 enum Done {
@@ -113,18 +120,12 @@ enum Done {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let session = Session::load(args.policy.as_deref())?;
+    let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
     // Labels are signed over the bytes that were classified, read once.
     classifier.hash_content = args.apply;
-    let store = match args.store.as_deref() {
-        Some("sidecar") => Some(StorePreference::Sidecar),
-        Some("auto") => Some(StorePreference::Auto),
-        Some(_) => Some(StorePreference::Xattr),
-        None => None,
-    };
-    let labeler = session.labeler(store)?;
+    let labeler = args.store.labeler(&session)?;
     let started = Instant::now();
     let (files, problems) = walk::expand_lenient(&args.paths);
     for p in &problems {
@@ -163,7 +164,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let host = crate::keyservice::hostname();
-    let results = walk::run_parallel(&todo, args.jobs, "scanning", |f| {
+    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| {
         let c = classifier.classify_file(f)?;
         let text = c.text_bytes as u64;
         let problem = c.problem.clone();
@@ -216,14 +217,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     session.save_memo();
 
     let mut s = Summary {
-        r#type: "summary",
         applied: args.apply,
         files: files.len(),
         resumed,
         ..Summary::default()
     };
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output::stdout();
     let mut to_protect = Vec::new();
     let mut changes = Vec::new();
     for (path, result) in todo.iter().zip(results) {
@@ -240,15 +239,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 match outcome {
                     Done::Labeled(level, evidence) => {
                         *s.by_level.entry(level.clone()).or_default() += 1;
-                        if args.json {
+                        if args.output.json {
                             let record = FileRecord {
-                                r#type: "file",
                                 path: JsonPath::new(path),
                                 level: &level,
                                 evidence: &evidence,
                                 applied: args.apply,
                             };
-                            writeln!(out, "{}", serde_json::to_string(&record)?)?;
+                            output::write_json(&mut out, &record)?;
                         } else if !args.quiet {
                             let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
                             writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
@@ -300,11 +298,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut levels: Vec<_> = s.by_level.iter().collect();
     levels.sort_by_key(|(l, _)| policy.level(l).map_or(0, |l| l.rank));
     let labeled: usize = s.by_level.values().sum();
-    if args.json {
+    if args.output.json {
         s.labeled = labeled;
         s.failed = failed;
         s.seconds = secs;
-        writeln!(out, "{}", serde_json::to_string(&s)?)?;
+        output::write_json(&mut out, &s)?;
     } else {
         let by_level = levels
             .iter()
@@ -384,15 +382,14 @@ fn protect_all(
                 if let Some(state) = state {
                     state.record(f);
                 }
-                if args.json {
+                if args.output.json {
                     let record = ProtectedRecord {
-                        r#type: "protected",
                         path: JsonPath::new(f),
                         protected: JsonPath::new(&done.path),
                         doc: done.doc.to_string(),
                         level: &level.id,
                     };
-                    writeln!(out, "{}", serde_json::to_string(&record)?)?;
+                    output::write_json(out, &record)?;
                 } else if !args.quiet {
                     writeln!(
                         out,

@@ -47,7 +47,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use fuda_classify::memory::{self, LabelMemory};
 use fuda_classify::watch::{Applied, Engine, FsEvent, Labeling, Report};
-use fuda_core::labeling::StorePreference;
 use fuda_core::pathname::JsonPath;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
@@ -55,8 +54,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::classify::classifier;
+use crate::args::{JobsArgs, PolicyArgs, StoreArgs};
 use crate::config::Session;
-use crate::output::timestamp;
+use crate::output::{self, timestamp, Record};
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -64,18 +64,15 @@ pub struct Args {
     /// Directories to watch (recursively).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// How long a file must stay quiet after its last write before it is labeled.
     #[arg(long, default_value_t = 300)]
     settle_ms: u64,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Where labels of non-Office files go: xattr, auto, sidecar [default: from config].
-    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
-    store: Option<String>,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Also log files that no rule matched and files left as they were.
     #[arg(short, long)]
     verbose: bool,
@@ -131,24 +128,28 @@ enum Status<'a> {
 /// One line on stderr: `{"type": "event", "event": …, …, "at": …}`.
 #[derive(Serialize)]
 struct EventRecord<'a, T: Serialize> {
-    r#type: &'static str,
     #[serde(flatten)]
     event: &'a T,
     at: String,
+}
+
+impl<T: Serialize> Record for EventRecord<'_, T> {
+    const TYPE: &'static str = "event";
 }
 
 fn log<T: Serialize>(event: &T) {
     // Sub-second times: latency from a file's close to its label is what people measure.
     let now = time::OffsetDateTime::now_utc();
     let record = EventRecord {
-        r#type: "event",
         event,
         at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| timestamp(now.unix_timestamp())),
     };
-    if let Ok(line) = serde_json::to_string(&record) {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    // One write per line; a closed stderr loses the log, not the labels.
+    let mut line = Vec::new();
+    if output::write_json(&mut line, &record).is_ok() {
+        let _ = std::io::stderr().lock().write_all(&line);
     }
 }
 
@@ -159,18 +160,12 @@ fn log_all(reports: &[Report]) {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let session = Session::load(args.policy.as_deref())?;
+    let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
     // Label what was classified: the digest comes from the same read.
     classifier.hash_content = true;
-    let store = match args.store.as_deref() {
-        Some("sidecar") => Some(StorePreference::Sidecar),
-        Some("auto") => Some(StorePreference::Auto),
-        Some(_) => Some(StorePreference::Xattr),
-        None => None,
-    };
-    let labeler = session.labeler(store)?;
+    let labeler = args.store.labeler(&session)?;
     let labeling = Labeling {
         classifier: &classifier,
         labeler: &labeler,
@@ -200,7 +195,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .filter(|&n| n > 0)
         .unwrap_or(65_536);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs)
+        .num_threads(args.jobs.jobs)
         .build()?;
 
     let stop = Arc::new(AtomicBool::new(false));
