@@ -194,7 +194,7 @@ pub enum ProtectError {
         source: fuda_keyd::Error,
     },
     /// The key service is unreachable and no usable offline licence is cached.
-    #[error("the key service is unreachable ({reason}) and {why} for {}", path.display())]
+    #[error("{}: the key service is unreachable ({reason}) and {why}", path.display())]
     Offline {
         /// The file.
         path: PathBuf,
@@ -202,6 +202,9 @@ pub enum ProtectError {
         reason: String,
         /// Why no offline licence helps: none cached, it ended, or it allows too little.
         why: String,
+        /// Set when the reason is a TLS certificate that is not the pinned one: someone
+        /// may be intercepting the connection, and the user must hear of it.
+        pin_mismatch: Option<fuda_keyd::tls::PinMismatch>,
     },
     /// The service's licence did not verify (signature, user, document or sealed key).
     #[error("the licence for {} does not verify", path.display())]

@@ -8,10 +8,11 @@
 //! hands the file key sealed to the user's own age identity (docs/key-service.md).
 //!
 //! - [`Connection`]: a [`fuda_keyd::client::KeyService`] (in-process or HTTPS) and the
-//!   licence signing key that its answers are checked against.
-//! - [`Account`]: a user at that service: opening ([`Account::open`], with offline
-//!   licences from a [`LicenceCache`] when the service is unreachable),
-//!   [`Account::export`], [`Account::share`], [`Account::unshare`], [`Account::rights`].
+//!   licence signing key that its answers are checked against; who may do what with a
+//!   protected file: [`Connection::share`], [`Connection::unshare`], [`Connection::rights`].
+//! - [`Account`]: a user at that service with their identity: opening
+//!   ([`Account::open`], with offline licences from a [`LicenceCache`] when the service is
+//!   unreachable) and [`Account::export`].
 //! - [`Protector`]: protecting files ([`Protector::protect`]): default grants from the
 //!   policy ([`grants`]), the stanza body, registration, and verify-before-delete: the
 //!   original goes only after the protected copy opened through the service and matched.

@@ -288,6 +288,7 @@ impl Account<'_> {
             path: path.to_owned(),
             reason: reason.clone(),
             why,
+            pin_mismatch: pin_mismatch.clone(),
         };
         let cached = self
             .licences
@@ -297,7 +298,7 @@ impl Account<'_> {
         let l = &cached.licence.licence;
         if fuda_keyd::now() >= l.offline_until {
             return Err(refuse(format!(
-                "the offline licence ended at {} (connect to the service)",
+                "the offline licence ended at {}: connect to the service",
                 rfc3339(l.offline_until)
             )));
         }

@@ -9,14 +9,14 @@ use fuda_keyd::registry::{Document, Grant, Principal};
 use fuda_keyd::service::DocumentRights;
 
 use crate::open::doc_of;
-use crate::{Account, ProtectError};
+use crate::{Connection, ProtectError};
 
-impl Account<'_> {
+/// Sharing needs no identity (nothing is decrypted): a connection as the user is enough.
+impl Connection {
     /// Gives `grant` on the protected file at `path` (replacing the principal's grant).
     pub fn share(&self, path: &Path, grant: Grant) -> Result<Document, ProtectError> {
         let doc = doc_of(path)?.to_string();
-        self.conn
-            .client
+        self.client
             .grant(&doc, grant)
             .map_err(|source| ProtectError::Service {
                 action: "share",
@@ -28,8 +28,7 @@ impl Account<'_> {
     /// Takes `principal`'s grant on the protected file at `path` away.
     pub fn unshare(&self, path: &Path, principal: &Principal) -> Result<Document, ProtectError> {
         let doc = doc_of(path)?.to_string();
-        self.conn
-            .client
+        self.client
             .ungrant(&doc, principal)
             .map_err(|source| ProtectError::Service {
                 action: "unshare",
@@ -41,8 +40,7 @@ impl Account<'_> {
     /// The protected file's registration (grants, expiry, revocation) and the user's rights.
     pub fn rights(&self, path: &Path) -> Result<DocumentRights, ProtectError> {
         let doc = doc_of(path)?.to_string();
-        self.conn
-            .client
+        self.client
             .document(&doc)
             .map_err(|source| ProtectError::Service {
                 action: "read the rights of",

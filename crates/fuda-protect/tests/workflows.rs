@@ -13,6 +13,7 @@ use fuda_keyd::directory::{EnrolledSigner, Enrollment, Group, NewUser, User, Use
 use fuda_keyd::licence::{Granted, Request};
 use fuda_keyd::registry::{Document, Grant, Principal, Registration, Revocation};
 use fuda_keyd::service::{DocumentRights, RevokeTarget, ServiceInfo, UserAdded};
+use fuda_keyd::tls::PinMismatch;
 use fuda_keyd::Service;
 use fuda_protect::{
     Account, Connection, LicenceCache, LicenceSource, ProtectError, Protection, Protector,
@@ -152,7 +153,7 @@ fn a_protected_file_is_an_age_file_that_opens_with_the_recovery_key_and_no_other
     assert_eq!(opened.doc, done.doc);
     assert_eq!(opened.source, LicenceSource::Service);
     assert_eq!(read_all(opened), content);
-    let rights = account.rights(&done.path).unwrap();
+    let rights = conn.rights(&done.path).unwrap();
     assert_eq!(rights.document.owner, "tanaka");
     assert!(rights
         .document
@@ -273,7 +274,7 @@ fn sharing_gives_a_licence_and_unsharing_takes_it_away() {
 
     // The owner shares with sato: sato's next request gets a licence and the content.
     let grant: Grant = "user:sato=view".parse().unwrap();
-    tanaka.share(&done.path, grant).unwrap();
+    tanaka_conn.share(&done.path, grant).unwrap();
     let opened = sato.open(&done.path, view()).unwrap();
     assert_eq!(opened.rights(), view());
     assert_eq!(read_all(opened), content);
@@ -283,12 +284,12 @@ fn sharing_gives_a_licence_and_unsharing_takes_it_away() {
     assert!(!out.exists());
 
     // The owner takes the grant away: sato's next request is refused.
-    tanaka
+    tanaka_conn
         .unshare(&done.path, &Principal::User("sato".into()))
         .unwrap();
     assert!(sato.open(&done.path, view()).is_err());
     // sato may not share it either (no share right).
-    let e = sato
+    let e = sato_conn
         .share(&done.path, "user:sato=view".parse().unwrap())
         .unwrap_err();
     assert!(
@@ -336,6 +337,20 @@ fn an_unreachable_service_falls_back_to_an_offline_licence_within_its_period() {
         opened.source
     );
     assert_eq!(read_all(opened), content);
+    // A certificate that is not the pinned one is no better than no service: the offline
+    // licence is used, and the mismatch is handed up for the user to hear of.
+    let intercepted = faulty(&o, Fault::WrongCertificate);
+    let account = Account {
+        conn: &intercepted,
+        identity: &o.tanaka,
+        licences: Some(LicenceCache::new(o.dir.path().join("licences"))),
+    };
+    let opened = account.open(&done.path, view()).unwrap();
+    assert!(
+        matches!(&opened.source, LicenceSource::Offline { pin_mismatch: Some(m), .. } if m.seen == "intercepted"),
+        "{:?}",
+        opened.source
+    );
     // Without the cached licence there is nothing to fall back on.
     let nothing = Account {
         conn: &down,
@@ -355,6 +370,8 @@ enum Fault {
     NoLicence,
     /// Cannot be reached for licences.
     Unreachable,
+    /// Answers for licences with a certificate that is not the pinned one.
+    WrongCertificate,
     /// Registers, but the file at this path is edited during the registration.
     EditDuringRegistration(PathBuf),
 }
@@ -398,6 +415,10 @@ impl KeyService for Faulty {
         match self.fault {
             Fault::NoLicence => Err(fuda_keyd::Error::Forbidden("no licences today".into())),
             Fault::Unreachable => Err(fuda_keyd::Error::Transport("connection refused".into())),
+            Fault::WrongCertificate => Err(fuda_keyd::Error::CertificateMismatch(PinMismatch {
+                expected: "pinned".into(),
+                seen: "intercepted".into(),
+            })),
             Fault::EditDuringRegistration(_) => self.inner.licence(request),
         }
     }

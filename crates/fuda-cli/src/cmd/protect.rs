@@ -12,7 +12,8 @@ use fuda_core::policy::Level;
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::registry::{Grant, Principal};
 use fuda_keyd::service::DocumentRights;
-use fuda_protect::{LicenceSource, Protected, Protection, Protector};
+use fuda_keyd::tls::PinMismatch;
+use fuda_protect::{LicenceSource, ProtectError, Protected, Protection, Protector};
 use serde::Serialize;
 
 use super::exit_error;
@@ -213,7 +214,8 @@ fn protect_one<'s>(
     Ok((done, level))
 }
 
-/// Says where an offline licence came from (and a certificate that is not the pinned one).
+/// Says where an offline licence came from, and loudly when the key service's certificate
+/// is not the pinned one.
 fn note_source(source: &LicenceSource) {
     if let LicenceSource::Offline {
         until,
@@ -221,13 +223,7 @@ fn note_source(source: &LicenceSource) {
         ..
     } = source
     {
-        if let Some(m) = pin_mismatch {
-            // Falling back is no weaker than a blocked connection, but never silent.
-            eprintln!(
-                "fuda: WARNING: the key service's TLS certificate does not match the pinned one (expected {}, seen {}): someone may be intercepting the connection; tell your administrator. Falling back to offline licences.",
-                m.expected, m.seen
-            );
-        }
+        warn_pin(pin_mismatch.as_ref());
         eprintln!(
             "fuda: note: the key service is unreachable; using the offline licence valid until {}",
             timestamp(*until)
@@ -235,11 +231,31 @@ fn note_source(source: &LicenceSource) {
     }
 }
 
+/// Falling back to offline licences is no weaker than a blocked connection, but a
+/// certificate that is not the pinned one is never passed over in silence.
+fn warn_pin(mismatch: Option<&PinMismatch>) {
+    if let Some(m) = mismatch {
+        eprintln!(
+            "fuda: WARNING: the key service's TLS certificate does not match the pinned one (expected {}, seen {}): someone may be intercepting the connection; tell your administrator. Falling back to offline licences.",
+            m.expected, m.seen
+        );
+    }
+}
+
+/// The result of asking for a licence, with the warning about a certificate that is not
+/// the pinned one said whether an offline licence helped or not.
+fn warned<T>(result: Result<T, ProtectError>) -> Result<T> {
+    if let Err(ProtectError::Offline { pin_mismatch, .. }) = &result {
+        warn_pin(pin_mismatch.as_ref());
+    }
+    Ok(result?)
+}
+
 pub fn open(args: OpenArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
-    let opened = account.open(&args.file, Rights::NONE.with(Right::View))?;
+    let opened = warned(account.open(&args.file, Rights::NONE.with(Right::View)))?;
     note_source(&opened.source);
     match &args.out {
         Some(out) => {
@@ -259,7 +275,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
-    note_source(&account.export(&args.file, &args.out)?);
+    note_source(&warned(account.export(&args.file, &args.out))?);
     eprintln!("{} → {}", escaped(&args.file), escaped(&args.out));
     Ok(ExitCode::SUCCESS)
 }
@@ -281,10 +297,9 @@ impl Record for GrantRecord<'_> {
 pub fn share(args: ShareArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
-    let account = keyservice::account(&conn, &session)?;
     let mut out = output::stdout();
     for grant in &args.grants {
-        let doc = account.share(&args.file, grant.clone())?;
+        let doc = conn.share(&args.file, grant.clone())?;
         if args.output.json {
             let record = GrantRecord {
                 path: JsonPath::new(&args.file),
@@ -315,8 +330,7 @@ pub fn unshare(args: UnshareArgs) -> Result<ExitCode> {
     };
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
-    let account = keyservice::account(&conn, &session)?;
-    let doc = account.unshare(&args.file, &principal)?;
+    let doc = conn.unshare(&args.file, &principal)?;
     let mut out = output::stdout();
     if args.output.json {
         let record = GrantRecord {
@@ -352,8 +366,7 @@ impl Record for RightsRecord<'_> {
 pub fn rights(args: RightsArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
-    let account = keyservice::account(&conn, &session)?;
-    let r = account.rights(&args.file)?;
+    let r = conn.rights(&args.file)?;
     let mut out = output::stdout();
     if args.output.json {
         let record = RightsRecord {
