@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use fuda_core::pathname::escaped;
 use fuda_core::rights::Rights;
 
 /// An error of a protected-file workflow. Each names the file (where there is one), what is
@@ -10,7 +11,7 @@ use fuda_core::rights::Rights;
 #[non_exhaustive]
 pub enum ProtectError {
     /// The file could not be read.
-    #[error("cannot read {}", path.display())]
+    #[error("cannot read {}", escaped(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -19,19 +20,29 @@ pub enum ProtectError {
         source: std::io::Error,
     },
     /// Only regular files are protected (not directories, symbolic links or devices).
-    #[error("{} is not a regular file: only regular files can be protected", path.display())]
+    #[error(
+        "{} is not a regular file: only regular files can be protected",
+        escaped(path)
+    )]
     NotAFile {
         /// The path.
         path: PathBuf,
     },
     /// The file is a protected file already.
-    #[error("{} is already protected (it ends in .{})", path.display(), fuda_core::envelope::EXTENSION)]
+    #[error(
+        "{} is already protected (it ends in .{})",
+        escaped(path),
+        fuda_core::envelope::EXTENSION
+    )]
     AlreadyProtected {
         /// The file.
         path: PathBuf,
     },
     /// No level was asked for, the file has no label and the policy names no default level.
-    #[error("{} has no label and no level was given: choose a level", path.display())]
+    #[error(
+        "{} has no label and no level was given: choose a level",
+        escaped(path)
+    )]
     NoLevel {
         /// The file.
         path: PathBuf,
@@ -106,7 +117,7 @@ pub enum ProtectError {
     )]
     BadServiceKey,
     /// Writing the protected copy failed; nothing is left behind.
-    #[error("cannot write the protected copy {}", path.display())]
+    #[error("cannot write the protected copy {}", escaped(path))]
     Encrypt {
         /// The protected copy that was to be written.
         path: PathBuf,
@@ -115,7 +126,7 @@ pub enum ProtectError {
         source: fuda_core::envelope::Error,
     },
     /// The content of a protected file did not decrypt (damaged, or the key does not fit).
-    #[error("cannot decrypt {}", path.display())]
+    #[error("cannot decrypt {}", escaped(path))]
     Decrypt {
         /// The protected file.
         path: PathBuf,
@@ -124,7 +135,7 @@ pub enum ProtectError {
         source: fuda_core::envelope::Error,
     },
     /// The plaintext could not be written where it was asked for; nothing is left there.
-    #[error("cannot write {}", path.display())]
+    #[error("cannot write {}", escaped(path))]
     Write {
         /// Where it was to go.
         path: PathBuf,
@@ -133,7 +144,10 @@ pub enum ProtectError {
         source: fuda_core::envelope::Error,
     },
     /// The key service refused to register the protected copy; the original is untouched.
-    #[error("the key service refused to register {}; nothing changed", path.display())]
+    #[error(
+        "the key service refused to register {}; nothing changed",
+        escaped(path)
+    )]
     Register {
         /// The original file.
         path: PathBuf,
@@ -142,7 +156,10 @@ pub enum ProtectError {
         source: fuda_keyd::Error,
     },
     /// The protected copy did not open through the key service; the original is kept.
-    #[error("the protected copy of {} did not open; the original is kept", path.display())]
+    #[error(
+        "the protected copy of {} did not open; the original is kept",
+        escaped(path)
+    )]
     Unverified {
         /// The original file.
         path: PathBuf,
@@ -151,13 +168,20 @@ pub enum ProtectError {
         source: Box<ProtectError>,
     },
     /// The original changed while it was being protected; it is kept.
-    #[error("{} changed while it was being protected; the original is kept: try again", path.display())]
+    #[error(
+        "{} changed while it was being protected; the original is kept: try again",
+        escaped(path)
+    )]
     Changed {
         /// The original file.
         path: PathBuf,
     },
     /// The protected copy is in place and registered, but the original could not be removed.
-    #[error("protected as {}, but cannot remove the original {}: remove it by hand", protected.display(), path.display())]
+    #[error(
+        "protected as {}, but cannot remove the original {}: remove it by hand",
+        escaped(protected),
+        escaped(path)
+    )]
     RemoveOriginal {
         /// The original file.
         path: PathBuf,
@@ -168,7 +192,7 @@ pub enum ProtectError {
         source: std::io::Error,
     },
     /// Not a protected file (or a damaged one).
-    #[error("{} is not a protected file", path.display())]
+    #[error("{} is not a protected file", escaped(path))]
     NotProtected {
         /// The file.
         path: PathBuf,
@@ -177,13 +201,13 @@ pub enum ProtectError {
         source: fuda_core::envelope::Error,
     },
     /// An age file without a fuda label: no key service knows it.
-    #[error("{} has no fuda label: it was not protected with fuda (try `fuda recover` with the recovery key)", path.display())]
+    #[error("{} has no fuda label: it was not protected with fuda (try `fuda recover` with the recovery key)", escaped(path))]
     NoFudaLabel {
         /// The file.
         path: PathBuf,
     },
     /// The key service refused or failed a request about a file.
-    #[error("cannot {action} {}", path.display())]
+    #[error("cannot {action} {}", escaped(path))]
     Service {
         /// What was asked (`open`, `share`, `unshare`, `read the rights of`).
         action: &'static str,
@@ -194,7 +218,10 @@ pub enum ProtectError {
         source: fuda_keyd::Error,
     },
     /// The key service is unreachable and no usable offline licence is cached.
-    #[error("{}: the key service is unreachable ({reason}) and {why}", path.display())]
+    #[error(
+        "{}: the key service is unreachable ({reason}) and {why}",
+        escaped(path)
+    )]
     Offline {
         /// The file.
         path: PathBuf,
@@ -207,7 +234,7 @@ pub enum ProtectError {
         pin_mismatch: Option<fuda_keyd::tls::PinMismatch>,
     },
     /// The service's licence did not verify (signature, user, document or sealed key).
-    #[error("the licence for {} does not verify", path.display())]
+    #[error("the licence for {} does not verify", escaped(path))]
     Licence {
         /// The file.
         path: PathBuf,

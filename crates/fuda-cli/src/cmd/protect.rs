@@ -169,7 +169,13 @@ pub fn protect(args: ProtectArgs) -> Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 out.flush()?;
-                eprintln!("fuda: {}: {}", escaped(path), crate::output::describe(&e));
+                // Most errors name the file; the others get it in front.
+                let message = output::describe(&e);
+                if message.contains(&escaped(path)) {
+                    eprintln!("fuda: {message}");
+                } else {
+                    eprintln!("fuda: {}: {message}", escaped(path));
+                }
             }
         }
     }
