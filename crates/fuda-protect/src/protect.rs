@@ -154,40 +154,19 @@ impl<'a> Protector<'a> {
     /// original is untouched and no protected copy is left behind (nor after SIGTERM: the
     /// copy is provisional until verified, see [`fuda_core::fsutil::Provisional`]).
     pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected, ProtectError> {
-        let policy = self.policy;
-        let level = p.level;
-        let meta = std::fs::symlink_metadata(path).map_err(|source| ProtectError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        if !meta.is_file() {
-            return Err(ProtectError::NotAFile {
-                path: path.to_owned(),
-            });
-        }
-        if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
-            return Err(ProtectError::AlreadyProtected {
-                path: path.to_owned(),
-            });
-        }
-        if level.protect == Protect::Never {
-            return Err(ProtectError::NeverProtected {
-                name: level.name_ja.clone(),
-                id: level.id.clone(),
-                policy: policy.to_string(),
-            });
-        }
-        let grants = grants::grants(policy, level, self.dept.as_deref(), p.extra)?;
+        let meta = self.check(path, p.level)?;
+        let grants = grants::grants(self.policy, p.level, self.dept.as_deref(), p.extra)?;
         let now = fuda_keyd::now();
-        let expires_at = grants::expiry(level, p.expires, now)?;
-
+        let expires_at = grants::expiry(p.level, p.expires, now)?;
         let digest = Digest::of_file(path).map_err(|source| ProtectError::Read {
             path: path.to_owned(),
             source,
         })?;
         let doc = DocId::new();
-        let label = self.label(path, p, doc, digest, now);
-        let signed = self.account.identity.sign(label);
+        let signed = self
+            .account
+            .identity
+            .sign(self.label(path, p, doc, digest, now));
         let compact = fuda_core::label::compact::encode(&signed);
         let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
@@ -216,11 +195,11 @@ impl<'a> Protector<'a> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                level: level.id.clone(),
+                level: p.level.id.clone(),
                 grants: grants.clone(),
-                max_rights: level.max_rights,
+                max_rights: p.level.max_rights,
                 expires_at,
-                offline_days: level.offline_days,
+                offline_days: p.level.offline_days,
                 size: meta.len(),
                 digest: digest.to_string(),
                 host: self.host.clone(),
@@ -230,30 +209,7 @@ impl<'a> Protector<'a> {
                 path: path.to_owned(),
                 source,
             })?;
-        // Verify: the owner opens the protected copy through the service and compares.
-        let unverified = |source| ProtectError::Unverified {
-            path: path.to_owned(),
-            source: Box::new(source),
-        };
-        let reader = self
-            .account
-            .open(&dst, Rights::NONE.with(Right::View))
-            .and_then(|opened| opened.reader())
-            .map_err(unverified)?;
-        let seen = Digest::of_reader(reader).map_err(|source| {
-            unverified(ProtectError::Read {
-                path: dst.clone(),
-                source,
-            })
-        })?;
-        // The copy holds what was read; the original must still be that (an editor may
-        // have saved it since, and that save must not be deleted).
-        let now_meta = std::fs::symlink_metadata(path).ok();
-        if seen != digest || now_meta.map(|m| Stamp::of(&m)) != Some(Stamp::of(&meta)) {
-            return Err(ProtectError::Changed {
-                path: path.to_owned(),
-            });
-        }
+        self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
             std::fs::remove_file(path).map_err(|source| ProtectError::RemoveOriginal {
@@ -268,6 +224,67 @@ impl<'a> Protector<'a> {
             grants,
             expires_at,
         })
+    }
+
+    /// Whether `path` may be protected at `level`: a regular file, not protected yet, at a
+    /// level the policy protects. Returns its metadata.
+    fn check(&self, path: &Path, level: &Level) -> Result<std::fs::Metadata, ProtectError> {
+        let meta = std::fs::symlink_metadata(path).map_err(|source| ProtectError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(ProtectError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
+            return Err(ProtectError::AlreadyProtected {
+                path: path.to_owned(),
+            });
+        }
+        if level.protect == Protect::Never {
+            return Err(ProtectError::NeverProtected {
+                name: level.name_ja.clone(),
+                id: level.id.clone(),
+                policy: self.policy.to_string(),
+            });
+        }
+        Ok(meta)
+    }
+
+    /// The owner opens the protected copy `dst` through the service: it must hold what was
+    /// read (`digest`), and the original must still be the file `meta` described (an
+    /// editor may have saved it since, and that save must not be deleted).
+    fn verify(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        digest: Digest,
+        dst: &Path,
+    ) -> Result<(), ProtectError> {
+        let unverified = |source| ProtectError::Unverified {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let reader = self
+            .account
+            .open(dst, Rights::NONE.with(Right::View))
+            .and_then(|opened| opened.reader())
+            .map_err(unverified)?;
+        let seen = Digest::of_reader(reader).map_err(|source| {
+            unverified(ProtectError::Read {
+                path: dst.to_owned(),
+                source,
+            })
+        })?;
+        let now = std::fs::symlink_metadata(path).ok();
+        if seen != digest || now.map(|m| Stamp::of(&m)) != Some(Stamp::of(meta)) {
+            return Err(ProtectError::Changed {
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The label the protected file carries: the level chosen, the owner, and what the

@@ -16,15 +16,17 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fuda_classify::resume::ScanState;
+use fuda_classify::rules::Classifier;
 use fuda_core::labeling::{Labeler, SetOutcome};
 use fuda_core::pathname::{escaped, JsonPath};
-use fuda_core::policy::Protect;
+use fuda_core::policy::{Policy, Protect};
+use fuda_keyd::audit::LabelChange;
 use fuda_protect::{Protection, Protector};
 use serde::Serialize;
 
@@ -119,6 +121,29 @@ enum Done {
     NoRule,
 }
 
+/// What scanning one file did.
+struct Scanned {
+    done: Done,
+    /// Bytes of text read.
+    text: u64,
+    /// Content that could not be read.
+    problem: Option<String>,
+    /// `--protect` must encrypt it.
+    protect: bool,
+    /// The label applied, for the audit log.
+    change: Option<LabelChange>,
+}
+
+/// What scanning a file needs, shared by the workers.
+struct Scan<'a> {
+    args: &'a Args,
+    policy: &'a Policy,
+    classifier: &'a Classifier,
+    labeler: &'a Labeler<'a>,
+    state: Option<&'a ScanState>,
+    host: String,
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
@@ -131,22 +156,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for p in &problems {
         eprintln!("fuda: {p}");
     }
-
-    // Progress is kept only when labels are written.
-    let state =
-        if args.apply {
-            let path = ScanState::location(&config::state_dir()?, &args.paths, policy);
-            let opened = if args.restart {
-                ScanState::restart(&path)
-            } else {
-                ScanState::resume(&path)
-            };
-            Some(opened.with_context(|| {
-                format!("cannot keep the scan's progress in {}", path.display())
-            })?)
-        } else {
-            None
-        };
+    let state = open_state(&args, policy)?;
     let todo: Vec<PathBuf> = match &state {
         Some(state) if state.recorded() > 0 => files
             .iter()
@@ -163,15 +173,107 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
 
-    let host = crate::keyservice::hostname();
-    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| {
-        let c = classifier.classify_file(f)?;
-        let text = c.text_bytes as u64;
-        let problem = c.problem.clone();
+    let scan = Scan {
+        args: &args,
+        policy,
+        classifier: &classifier,
+        labeler: &labeler,
+        state: state.as_ref(),
+        host: keyservice::hostname(),
+    };
+    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| scan.file(f))?;
+    session.save_memo();
+
+    let mut s = Summary {
+        applied: args.apply,
+        files: files.len(),
+        resumed,
+        ..Summary::default()
+    };
+    let mut out = output::stdout();
+    let mut to_protect = Vec::new();
+    let mut changes = Vec::new();
+    for (path, result) in todo.iter().zip(results) {
+        match result {
+            Ok(scanned) => {
+                if scanned.protect {
+                    to_protect.push(path.clone());
+                }
+                changes.extend(scanned.change);
+                s.text_bytes += scanned.text;
+                if let Some(p) = scanned.problem {
+                    s.unreadable_content += 1;
+                    out.flush()?;
+                    eprintln!("fuda: note: {p}");
+                }
+                scan.count(&mut out, path, scanned.done, &mut s)?;
+            }
+            Err(e) => {
+                s.failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {}", output::describe(&e));
+            }
+        }
+    }
+    if !to_protect.is_empty() {
+        out.flush()?;
+        let unprotected =
+            "--protect: cannot reach the key service; the files were labeled but not protected";
+        let conn = keyservice::connect(&session).context(unprotected)?;
+        let account = keyservice::account(&conn, &session)?;
+        let dept = session.config.dept.clone();
+        let protector =
+            Protector::new(&account, policy, dept, keyservice::hostname()).context(unprotected)?;
+        protect_all(&protector, &scan, &to_protect, &mut s, &mut out)?;
+    }
+    out.flush()?;
+    // The labels are on the files; the audit log must hear of them too.
+    let unaudited = usize::from(!super::label::audit(&session, &changes));
+    s.failed += problems.len() + unaudited;
+    if let (Some(state), 0) = (state, s.failed) {
+        state.finish();
+    }
+    s.labeled = s.by_level.values().sum();
+    s.seconds = started.elapsed().as_secs_f64().max(1e-6);
+    if args.output.json {
+        output::write_json(&mut out, &s)?;
+    } else {
+        writeln!(out, "{}", summary_text(&s, &args, policy, todo.len()))?;
+    }
+    out.flush()?;
+    Ok(if s.failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The progress of a scan that writes labels (resumed, or started over with `--restart`);
+/// none for a dry run.
+fn open_state(args: &Args, policy: &Policy) -> Result<Option<ScanState>> {
+    if !args.apply {
+        return Ok(None);
+    }
+    let path = ScanState::location(&config::state_dir()?, &args.paths, policy);
+    let opened = if args.restart {
+        ScanState::restart(&path)
+    } else {
+        ScanState::resume(&path)
+    };
+    let state =
+        opened.with_context(|| format!("cannot keep the scan's progress in {}", escaped(&path)))?;
+    Ok(Some(state))
+}
+
+impl Scan<'_> {
+    /// Classifies `f` and, with `--apply`, labels it by the rules; records it as done unless
+    /// `--protect` must still encrypt it.
+    fn file(&self, f: &Path) -> Result<Scanned> {
+        let c = self.classifier.classify_file(f)?;
         let mut now_at = None;
         let mut change = None;
-        let outcome = if args.apply {
-            match fuda_classify::rules::apply_file(&labeler, &c)? {
+        let done = if self.args.apply {
+            match fuda_classify::rules::apply_file(self.labeler, &c)? {
                 None => Done::NoRule,
                 Some(SetOutcome::Applied {
                     label,
@@ -180,8 +282,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     ..
                 }) => {
                     now_at = Some(label.level.clone());
-                    change = Some(crate::keyservice::label_set_change(
-                        f, &label, previous, downgrade, &host,
+                    change = Some(keyservice::label_set_change(
+                        f, &label, previous, downgrade, &self.host,
                     ));
                     Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
                 }
@@ -202,142 +304,85 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let required = |level: Option<&str>| {
             level
-                .and_then(|l| policy.level(l))
+                .and_then(|l| self.policy.level(l))
                 .is_some_and(|l| l.protect == Protect::Required)
         };
-        let protect = args.protect
+        let protect = self.args.protect
             && required(c.classification.level.as_deref())
             && required(now_at.as_deref());
-        let to_protect = protect.then(|| f.to_owned());
-        if let (Some(state), false) = (&state, protect) {
+        if let (Some(state), false) = (self.state, protect) {
             state.record(f);
         }
-        Ok::<_, anyhow::Error>((outcome, text, problem, to_protect, change))
-    })?;
-    session.save_memo();
+        Ok(Scanned {
+            done,
+            text: c.text_bytes as u64,
+            problem: c.problem,
+            protect,
+            change,
+        })
+    }
 
-    let mut s = Summary {
-        applied: args.apply,
-        files: files.len(),
-        resumed,
-        ..Summary::default()
-    };
-    let mut out = output::stdout();
-    let mut to_protect = Vec::new();
-    let mut changes = Vec::new();
-    for (path, result) in todo.iter().zip(results) {
-        match result {
-            Ok((outcome, text, problem, protect, change)) => {
-                s.text_bytes += text;
-                to_protect.extend(protect);
-                changes.extend(change);
-                if let Some(p) = problem {
-                    s.unreadable_content += 1;
-                    out.flush()?;
-                    eprintln!("fuda: note: {p}");
-                }
-                match outcome {
-                    Done::Labeled(level, evidence) => {
-                        *s.by_level.entry(level.clone()).or_default() += 1;
-                        if args.output.json {
-                            let record = FileRecord {
-                                path: JsonPath::new(path),
-                                level: &level,
-                                evidence: &evidence,
-                                applied: args.apply,
-                            };
-                            output::write_json(&mut out, &record)?;
-                        } else if !args.quiet {
-                            let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
-                            writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
-                        }
-                    }
-                    Done::KeptManual => s.kept_manual += 1,
-                    Done::KeptHigher => s.kept_higher += 1,
-                    Done::NoRule => s.no_rule += 1,
+    /// Counts what was done to `path` and prints a labeled file.
+    fn count(&self, out: &mut impl Write, path: &Path, done: Done, s: &mut Summary) -> Result<()> {
+        match done {
+            Done::Labeled(level, evidence) => {
+                *s.by_level.entry(level.clone()).or_default() += 1;
+                if self.args.output.json {
+                    let record = FileRecord {
+                        path: JsonPath::new(path),
+                        level: &level,
+                        evidence: &evidence,
+                        applied: self.args.apply,
+                    };
+                    output::write_json(out, &record)?;
+                } else if !self.args.quiet {
+                    let name = self
+                        .policy
+                        .level(&level)
+                        .map_or(level.as_str(), |l| &l.name_ja);
+                    writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
                 }
             }
-            Err(e) => {
-                s.failed += 1;
-                out.flush()?;
-                eprintln!("fuda: {e:#}");
-            }
+            Done::KeptManual => s.kept_manual += 1,
+            Done::KeptHigher => s.kept_higher += 1,
+            Done::NoRule => s.no_rule += 1,
         }
+        Ok(())
     }
-    if !to_protect.is_empty() {
-        out.flush()?;
-        let unprotected =
-            "--protect: cannot reach the key service; the files were labeled but not protected";
-        let conn = keyservice::connect(&session).context(unprotected)?;
-        let account = keyservice::account(&conn, &session)?;
-        let protector = Protector::new(
-            &account,
-            policy,
-            session.config.dept.clone(),
-            keyservice::hostname(),
-        )
-        .context(unprotected)?;
-        protect_all(
-            &protector,
-            &labeler,
-            &to_protect,
-            state.as_ref(),
-            &args,
-            &mut s,
-            &mut out,
-        )?;
-    }
-    out.flush()?;
-    // The labels are on the files; the audit log must hear of them too.
-    let unaudited = usize::from(!super::label::audit(&session, &changes));
-    let failed = s.failed + problems.len() + unaudited;
-    if let (Some(state), 0) = (state, failed) {
-        state.finish();
-    }
-    let secs = started.elapsed().as_secs_f64().max(1e-6);
+}
+
+/// The summary line for people.
+fn summary_text(s: &Summary, args: &Args, policy: &Policy, scanned: usize) -> String {
     let mut levels: Vec<_> = s.by_level.iter().collect();
     levels.sort_by_key(|(l, _)| policy.level(l).map_or(0, |l| l.rank));
-    let labeled: usize = s.by_level.values().sum();
-    if args.output.json {
-        s.labeled = labeled;
-        s.failed = failed;
-        s.seconds = secs;
-        output::write_json(&mut out, &s)?;
-    } else {
-        let by_level = levels
-            .iter()
-            .map(|(l, n)| {
-                let name = policy.level(l).map_or(l.as_str(), |l| &l.name_ja);
-                format!("{n} {name}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        writeln!(
-            out,
-            "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {labeled}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
-            if args.apply { "scanned" } else { "classified" },
-            s.files,
-            plural(s.files),
-            secs,
-            todo.len() as f64 / secs,
-            s.text_bytes as f64 / secs / 1e6,
-            if args.apply { "labeled" } else { "would label" },
-            if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
-            s.kept_manual,
-            s.kept_higher,
-            plural(s.kept_manual + s.kept_higher),
-            s.no_rule,
-            if args.protect { format!("; protected {}", s.protected) } else { String::new() },
-            if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
-            if failed > 0 { format!("; {failed} failed") } else { String::new() },
-        )?;
-    }
-    out.flush()?;
-    Ok(if failed > 0 {
-        exit_error()
-    } else {
-        ExitCode::SUCCESS
-    })
+    let by_level = levels
+        .iter()
+        .map(|(l, n)| {
+            let name = policy.level(l).map_or(l.as_str(), |l| &l.name_ja);
+            format!("{n} {name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let secs = s.seconds;
+    format!(
+        "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
+        if args.apply { "scanned" } else { "classified" },
+        s.files,
+        plural(s.files),
+        secs,
+        scanned as f64 / secs,
+        s.text_bytes as f64 / secs / 1e6,
+        if args.apply { "labeled" } else { "would label" },
+        s.labeled,
+        if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
+        s.kept_manual,
+        s.kept_higher,
+        plural(s.kept_manual + s.kept_higher),
+        s.no_rule,
+        if args.protect { format!("; protected {}", s.protected) } else { String::new() },
+        if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
+        if s.failed > 0 { format!("; {} failed", s.failed) } else { String::new() },
+    )
 }
 
 /// Encrypts the files `--protect` selected, one at a time, each at the level of the label
@@ -345,14 +390,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// labeled, and counts as failed; a success is recorded as done.
 fn protect_all(
     protector: &Protector<'_>,
-    labeler: &Labeler<'_>,
+    scan: &Scan<'_>,
     files: &[PathBuf],
-    state: Option<&ScanState>,
-    args: &Args,
     s: &mut Summary,
     out: &mut impl Write,
 ) -> Result<()> {
-    let policy = labeler.policy;
+    let (labeler, policy, args) = (scan.labeler, scan.policy, scan.args);
     for f in files {
         let done = labeler
             .inspect(f)
@@ -379,7 +422,7 @@ fn protect_all(
         match done {
             Ok((done, level)) => {
                 s.protected += 1;
-                if let Some(state) = state {
+                if let Some(state) = scan.state {
                     state.record(f);
                 }
                 if args.output.json {

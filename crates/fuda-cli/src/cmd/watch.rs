@@ -40,14 +40,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use fuda_classify::memory::{self, LabelMemory};
 use fuda_classify::watch::{Applied, Engine, FsEvent, Labeling, Report};
-use fuda_core::pathname::JsonPath;
+use fuda_core::pathname::{escaped, JsonPath};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use rayon::prelude::*;
@@ -203,29 +203,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
 
-    let overflow = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = sync_channel::<Event>(bound);
-    let flag = Arc::clone(&overflow);
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| match res {
-        Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
-        Ok(ev) => {
-            if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
-                flag.store(true, Ordering::SeqCst);
-            }
-        }
-        Err(_) => flag.store(true, Ordering::SeqCst),
-    })
-    .context("cannot start inotify")?;
-    for root in &roots {
-        watcher
-            .watch(root, RecursiveMode::Recursive)
-            .with_context(|| {
-                format!(
-                    "cannot watch {} (raise fs.inotify.max_user_watches for large trees)",
-                    root.display()
-                )
-            })?;
-    }
+    let inotify = Inotify::start(&roots, bound)?;
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
         policy: policy.to_string(),
@@ -263,41 +241,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         roots: roots.iter().map(JsonPath::new).collect(),
     });
 
-    while !stop.load(Ordering::SeqCst) {
-        if overflow.swap(false, Ordering::SeqCst) {
-            log(&Status::Overflow {
-                action: "rescanning the trees: events were lost",
-            });
-            while rx.try_recv().is_ok() {}
-            let t = Instant::now();
-            let n = walk_into(&mut engine, &roots, Instant::now());
-            log(&Status::Rescanned {
-                files: n,
-                seconds: t.elapsed().as_secs_f64(),
-            });
-        }
-        let now = Instant::now();
-        for dir in engine.due_walks(now) {
-            walk_into(&mut engine, &[dir], now);
-        }
-        let wait = engine.next_due().map_or(Duration::from_millis(200), |d| {
-            d.saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(200))
-        });
-        match rx.recv_timeout(wait) {
-            Ok(ev) => {
-                take(&mut engine, ev);
-                // Take whatever else is queued before doing work.
-                while let Ok(ev) = rx.try_recv() {
-                    take(&mut engine, ev);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        batch(&mut engine, &mut memory);
-    }
-    drop(watcher);
+    inotify.serve(&mut engine, &mut memory, &roots, &stop, &batch);
+    drop(inotify);
     let mut reports = Vec::new();
     engine.commit(&mut memory, &mut reports);
     log_all(&reports);
@@ -306,6 +251,96 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pending: engine.waiting(),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// The event source: inotify on every root, its events in a bounded queue.
+struct Inotify {
+    /// Kept alive for as long as events are wanted.
+    _watcher: notify::RecommendedWatcher,
+    events: Receiver<Event>,
+    /// Set when events were lost (the kernel's queue or ours overflowed).
+    overflow: Arc<AtomicBool>,
+}
+
+impl Inotify {
+    /// Watches `roots` recursively, queueing at most `bound` events.
+    fn start(roots: &[PathBuf], bound: usize) -> Result<Inotify> {
+        let overflow = Arc::new(AtomicBool::new(false));
+        let (tx, events) = sync_channel::<Event>(bound);
+        let flag = Arc::clone(&overflow);
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<Event>| match res {
+                Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
+                Ok(ev) => {
+                    if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(_) => flag.store(true, Ordering::SeqCst),
+            })
+            .context("cannot start inotify")?;
+        for root in roots {
+            watcher
+                .watch(root, RecursiveMode::Recursive)
+                .with_context(|| {
+                    format!(
+                        "cannot watch {} (raise fs.inotify.max_user_watches for large trees)",
+                        escaped(root)
+                    )
+                })?;
+        }
+        Ok(Inotify {
+            _watcher: watcher,
+            events,
+            overflow,
+        })
+    }
+
+    /// Takes events until `stop` (or the source ends): events lost are made up for by
+    /// walking the trees again; each round ends with a `batch`.
+    fn serve(
+        &self,
+        engine: &mut Engine,
+        memory: &mut LabelMemory,
+        roots: &[PathBuf],
+        stop: &AtomicBool,
+        batch: &dyn Fn(&mut Engine, &mut LabelMemory),
+    ) {
+        while !stop.load(Ordering::SeqCst) {
+            if self.overflow.swap(false, Ordering::SeqCst) {
+                log(&Status::Overflow {
+                    action: "rescanning the trees: events were lost",
+                });
+                while self.events.try_recv().is_ok() {}
+                let t = Instant::now();
+                let n = walk_into(engine, roots, Instant::now());
+                log(&Status::Rescanned {
+                    files: n,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+            }
+            let now = Instant::now();
+            for dir in engine.due_walks(now) {
+                walk_into(engine, &[dir], now);
+            }
+            let wait = engine.next_due().map_or(Duration::from_millis(200), |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(200))
+            });
+            match self.events.recv_timeout(wait) {
+                Ok(ev) => {
+                    take(engine, ev);
+                    // Take whatever else is queued before doing work.
+                    while let Ok(ev) = self.events.try_recv() {
+                        take(engine, ev);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            batch(engine, memory);
+        }
+    }
 }
 
 /// Sends the labels the rules applied to the key service's audit log; a failure is logged
