@@ -1,5 +1,5 @@
 //! The progress of `fuda scan --apply`, so that an interrupted scan resumes where it
-//! stopped (docs/auto-labeling.md).
+//! stopped (docs/cli.md, "Auto-labeling").
 //!
 //! Finished files are appended to a state file, one line each: `MTIME_NS \t SIZE \t PATH`.
 //! The path is the file's exact bytes with `\` and newline escaped (`\\`, `\n`), so a name
