@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use fuda_core::label::DocId;
+use fuda_core::pathname::escaped;
 use fuda_keyd::audit::{self, Query, Verification};
 use fuda_keyd::directory::{Group, NewUser, User, UserStatus};
 use fuda_keyd::registry::{Document, Revocation};
@@ -450,9 +451,11 @@ fn execute(
                     "doc", "name", "level", "owner", "grants", "expires", "status", "path",
                 ]);
                 for d in docs {
+                    // Names and paths come from the users who registered the documents:
+                    // a newline in one must not forge a row.
                     t.row(vec![
                         d.id,
-                        d.name,
+                        escaped(&d.name),
                         d.level,
                         d.owner,
                         d.grants
@@ -462,7 +465,7 @@ fn execute(
                             .join(" "),
                         d.expires_at.map(timestamp).unwrap_or_default(),
                         if d.revoked { "revoked" } else { "" }.into(),
-                        format!("{}:{}", d.host, d.path),
+                        format!("{}:{}", escaped(&d.host), escaped(&d.path)),
                     ]);
                 }
                 t.print(out)?;
@@ -516,8 +519,8 @@ fn execute(
                         e.action,
                         e.outcome.as_str().into(),
                         e.doc.unwrap_or_default(),
-                        e.subject.unwrap_or_default(),
-                        e.reason.unwrap_or_default(),
+                        escaped(e.subject.unwrap_or_default()),
+                        escaped(e.reason.unwrap_or_default()),
                     ]);
                 }
                 t.print(out)?;

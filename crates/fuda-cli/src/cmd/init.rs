@@ -111,7 +111,7 @@ fn enroll(
         .with_context(|| format!("cannot enroll with the key service at {url}"))?;
     let token = config::token_path()?;
     fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
-        .with_context(|| format!("cannot write {}", token.display()))?;
+        .with_context(|| format!("cannot write {}", fuda_core::pathname::escaped(&token)))?;
     config.user = enrolled.user.name.clone();
     if config.dept.is_none() {
         config.dept = enrolled.user.dept.clone();
@@ -167,7 +167,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         bail!(
             "fuda is already set up here ({}): fuda never overwrites keys; move the folder away first if you really want a new identity",
-            dir.display()
+            fuda_core::pathname::escaped(&dir)
         );
     }
     let name = match args

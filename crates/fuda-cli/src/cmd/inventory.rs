@@ -180,7 +180,10 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
         .filter(|d| !d.as_os_str().is_empty())
     {
         if !dir.is_dir() {
-            bail!("--out: folder {} does not exist", dir.display());
+            bail!(
+                "--out: folder {} does not exist",
+                fuda_core::pathname::escaped(dir)
+            );
         }
     }
     Ok(Plan { format, lang, out })
@@ -293,7 +296,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else if !args.quiet {
         let report = summary(&inv, &written, session.policy.utc_offset);
         if plan.out.is_some() {
-            print!("{report}");
+            let mut out = output::stdout();
+            out.write_all(report.as_bytes())?;
+            out.flush()?;
         } else {
             eprint!("{report}");
         }
@@ -340,7 +345,7 @@ fn high_findings(inv: &Inventory) -> usize {
 fn recollect(args: &Args, since: Option<i64>) -> Result<Option<Recollection>> {
     let mut roots = Vec::with_capacity(args.roots.len());
     for r in &args.roots {
-        roots.push(std::path::absolute(r).with_context(|| format!("{}", r.display()))?);
+        roots.push(std::path::absolute(r).with_context(|| fuda_core::pathname::escaped(r))?);
     }
     let path = match &args.memory {
         Some(p) => p.clone(),

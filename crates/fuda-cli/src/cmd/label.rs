@@ -197,6 +197,50 @@ impl Record for Removed<'_> {
     const TYPE: &'static str = "file";
 }
 
+/// `label set --json`, after the files: how many were labeled.
+#[derive(Serialize)]
+struct SetSummary<'a> {
+    /// The level set (its id).
+    level: &'a str,
+    labeled: usize,
+    failed: usize,
+    /// Labels that went to the sidecar index because the file system refuses xattrs.
+    fallbacks: usize,
+}
+
+impl Record for SetSummary<'_> {
+    const TYPE: &'static str = "summary";
+}
+
+/// `label check --json`, after the files: how many have each status.
+#[derive(Serialize)]
+struct CheckSummary {
+    checked: usize,
+    valid: usize,
+    stale: usize,
+    unverified: usize,
+    tampered: usize,
+    replayed: usize,
+    missing: usize,
+    /// Files that could not be read (reported on stderr).
+    unreadable: usize,
+}
+
+impl Record for CheckSummary {
+    const TYPE: &'static str = "summary";
+}
+
+/// `label remove --json`, after the files: how many labels were removed.
+#[derive(Serialize)]
+struct RemoveSummary {
+    removed: usize,
+    failed: usize,
+}
+
+impl Record for RemoveSummary {
+    const TYPE: &'static str = "summary";
+}
+
 /// One line of the local label change log (`label-changes.jsonl` in the state
 /// directory): downgrades, removals and break-glass recoveries, kept even without a key
 /// service.
@@ -346,7 +390,15 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !args.files.output.json {
+    if args.files.output.json {
+        let summary = SetSummary {
+            level: &level.id,
+            labeled: applied,
+            failed,
+            fallbacks,
+        };
+        output::write_json(&mut out, &summary)?;
+    } else {
         writeln!(
             out,
             "labeled {applied} file{} as {} ({}){}",
@@ -423,12 +475,26 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
             table.row(row_of(&file, &session.policy));
         }
     }
-    if !args.files.output.json {
+    let [valid, stale, unverified, tampered, missing, replayed] = counts;
+    if args.files.output.json {
+        if check {
+            let summary = CheckSummary {
+                checked: files.len() - failed,
+                valid,
+                stale,
+                unverified,
+                tampered,
+                replayed,
+                missing,
+                unreadable: failed,
+            };
+            output::write_json(&mut out, &summary)?;
+        }
+    } else {
         if !check || counts[0] < files.len() - failed {
             table.print(&mut out)?;
         }
         if check {
-            let [valid, stale, unverified, tampered, missing, replayed] = counts;
             writeln!(
                 out,
                 "checked {} file{}: {valid} valid, {stale} stale, {unverified} unverified, {tampered} tampered, {replayed} replayed, {missing} missing{}",
@@ -525,7 +591,9 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !json {
+    if json {
+        output::write_json(&mut out, &RemoveSummary { removed, failed })?;
+    } else {
         writeln!(out, "removed {removed} label{}", plural(removed))?;
     }
     out.flush()?;
