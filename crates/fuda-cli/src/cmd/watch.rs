@@ -426,3 +426,49 @@ fn fs_events(ev: Event) -> Vec<FsEvent> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::RemoveKind;
+
+    fn ev(kind: EventKind, paths: &[&str]) -> Event {
+        let mut e = Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        e
+    }
+
+    #[test]
+    fn inotify_events_become_the_engines_events() {
+        let close = ev(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            &["/s/a"],
+        );
+        assert_eq!(fs_events(close), vec![FsEvent::Closed("/s/a".into())]);
+        let both = ev(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            &["/s/.tmp1", "/s/a"],
+        );
+        assert_eq!(
+            fs_events(both),
+            vec![FsEvent::Renamed {
+                from: "/s/.tmp1".into(),
+                to: "/s/a".into()
+            }]
+        );
+        let to = ev(
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            &["/s/b"],
+        );
+        assert_eq!(fs_events(to), vec![FsEvent::MovedTo("/s/b".into())]);
+        let gone = ev(EventKind::Remove(RemoveKind::File), &["/s/c"]);
+        assert_eq!(fs_events(gone), vec![FsEvent::Removed("/s/c".into())]);
+        let opened = ev(
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            &["/s/a"],
+        );
+        assert_eq!(fs_events(opened), vec![]);
+    }
+}
