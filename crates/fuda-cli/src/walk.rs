@@ -114,8 +114,3 @@ pub fn expand_lenient(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     }
     (files, problems)
 }
-
-/// Whether `path` is one of fuda's own files (sidecar index, temporary files).
-pub fn is_fuda_internal(path: &Path) -> bool {
-    path.ancestors().any(is_ignored)
-}
