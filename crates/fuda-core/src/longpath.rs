@@ -169,13 +169,13 @@ fn step(rest: &[u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
     /// A folder chain below `base` whose deepest folder's path is over `over` bytes long,
     /// made with `mkdirat`/`openat` (no path ever reaches the kernel whole).
-    fn deep_dir(base: &Path, over: usize) -> PathBuf {
+    pub(crate) fn deep_dir(base: &Path, over: usize) -> PathBuf {
         let segment = "深".repeat(60); // 180 bytes
         let mut path = base.to_owned();
         let mut fd: OwnedFd =
