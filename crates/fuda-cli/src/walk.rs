@@ -224,7 +224,9 @@ mod tests {
     fn a_missing_path_is_reported_by_name() {
         let base = tempfile::tempdir().unwrap();
         let missing = base.path().join("gone\u{a}.txt");
-        let err = expand(std::slice::from_ref(&missing), true).unwrap_err().to_string();
+        let err = expand(std::slice::from_ref(&missing), true)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with(r"gone\n.txt: no such file or directory"),
             "{err}"
