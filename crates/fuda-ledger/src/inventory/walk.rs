@@ -138,7 +138,7 @@ pub fn ordered(
         batch.len() < chunk || emit(std::mem::replace(batch, Vec::with_capacity(chunk)))
     };
     for (root_path, is_dir) in roots {
-        let root: Arc<str> = Arc::from(super::display_path(root_path));
+        let root: Arc<str> = Arc::from(&*super::display_path(root_path));
         if !is_dir {
             let found = Found {
                 path: root_path.clone(),
