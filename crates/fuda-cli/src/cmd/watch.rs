@@ -427,7 +427,7 @@ fn on_event(
         | EventKind::Create(_) => {
             // For Both, the last path is the new name.
             if let Some(p) = ev.paths.last() {
-                match std::fs::symlink_metadata(p) {
+                match fuda_core::longpath::symlink_metadata(p) {
                     Ok(m) if m.is_dir() => {
                         // A file created in a new folder before inotify watched it has no
                         // event of its own: walk the folder now, and once more later.
@@ -498,7 +498,7 @@ impl Worker<'_> {
             settle,
             verbose,
         } = *self;
-        let meta = match std::fs::symlink_metadata(path) {
+        let meta = match fuda_core::longpath::symlink_metadata(path) {
             Ok(m) if m.is_file() => m,
             _ => return Outcome::Gone,
         };
@@ -517,7 +517,9 @@ impl Worker<'_> {
             remembered.is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes));
         let written = |restored: bool| {
             if restored {
-                std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m))
+                fuda_core::longpath::symlink_metadata(path)
+                    .ok()
+                    .map(|m| stat_of(&m))
             } else {
                 None
             }
@@ -564,7 +566,9 @@ impl Worker<'_> {
                     &crate::keyservice::hostname(),
                 );
                 Outcome::Labeled(
-                    std::fs::symlink_metadata(path).ok().map(|m| stat_of(&m)),
+                    fuda_core::longpath::symlink_metadata(path)
+                        .ok()
+                        .map(|m| stat_of(&m)),
                     Box::new(change),
                 )
             }
@@ -580,7 +584,7 @@ impl Worker<'_> {
             }
             Err(e) => {
                 // A file that vanished or was replaced mid-way is not a failure.
-                if !path.exists() {
+                if fuda_core::longpath::metadata(path).is_err() {
                     return Outcome::Gone;
                 }
                 log(

@@ -116,7 +116,7 @@ impl Book {
             keep
         });
         for p in expired {
-            if std::fs::symlink_metadata(&p).is_err() {
+            if fuda_core::longpath::symlink_metadata(&p).is_err() {
                 self.changes.push(Change::Forget(p));
             }
         }
@@ -306,7 +306,7 @@ pub(super) fn remember(
     remembered: Option<&Remembered>,
     changes: &mut Vec<Change>,
 ) {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return;
     };
     let Ok(file) = labeler.peek(path) else {
@@ -336,7 +336,7 @@ pub(super) fn refresh(
     memory: &LabelMemory,
     changes: &mut Vec<Change>,
 ) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return false;
     };
     if !meta.is_file() {
@@ -389,7 +389,7 @@ pub(super) fn forget_missing(memory: &LabelMemory, roots: &[PathBuf], changes: &
         match memory.under(root) {
             Ok(entries) => {
                 for r in entries {
-                    if std::fs::symlink_metadata(&r.path).is_err() {
+                    if fuda_core::longpath::symlink_metadata(&r.path).is_err() {
                         changes.push(Change::Forget(r.path));
                     }
                 }
