@@ -197,8 +197,9 @@ pub fn open(
     path: &Path,
     rights: Rights,
 ) -> Result<(FileKey, Decryptor<std::fs::File>, Granted)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = fuda_core::longpath::reach(path)
+        .and_then(std::fs::File::open)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let decryptor = Decryptor::new(file)
         .with_context(|| format!("{} is not a protected file", path.display()))?;
     let doc = decryptor

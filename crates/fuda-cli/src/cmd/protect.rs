@@ -306,7 +306,7 @@ impl<'a> Protector<'a> {
         let (session, conn) = (self.session, &self.conn);
         let policy = &session.policy;
         let level = p.level;
-        let meta = std::fs::symlink_metadata(path)
+        let meta = fuda_core::longpath::symlink_metadata(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         if !meta.is_file() {
             bail!("not a regular file");
@@ -444,7 +444,7 @@ impl<'a> Protector<'a> {
         }
         placed.keep();
         if !p.keep {
-            std::fs::remove_file(path).with_context(|| {
+            fuda_core::longpath::remove_file(path).with_context(|| {
                 format!(
                     "protected as {}, but cannot remove the original",
                     dst.display()
