@@ -87,7 +87,8 @@ fn exists(path: &Path) -> bool {
 }
 
 /// Writes the tree below `root` (which exists) and returns every file in it. The deep
-/// folder's path is over [`PATH_MAX`]; it holds a CP932 name and a UTF-8 one.
+/// folder's path is over [`PATH_MAX`]; it holds a CP932 name, a UTF-8 one and a Word
+/// document (whose label is written inside it, so the file is rewritten).
 fn grow(root: &Path) -> BTreeSet<PathBuf> {
     let mut files = BTreeSet::new();
     let top = File::open(root).unwrap();
@@ -104,9 +105,17 @@ fn grow(root: &Path) -> BTreeSet<PathBuf> {
         dir = File::open(inside(&dir, segment.as_ref())).unwrap();
         deep.push(&segment);
     }
-    for name in [cp932("深い図面.txt"), "深い図面.txt".as_bytes().to_vec()] {
+    let deep_files = [
+        (cp932("深い図面.txt"), TEXT.as_bytes().to_vec()),
+        ("深い図面.txt".as_bytes().to_vec(), TEXT.as_bytes().to_vec()),
+        (
+            "深い図面.docx".as_bytes().to_vec(),
+            common::office::docx(TEXT),
+        ),
+    ];
+    for (name, content) in deep_files {
         let name = OsString::from_vec(name);
-        std::fs::write(inside(&dir, &name), TEXT).unwrap();
+        std::fs::write(inside(&dir, &name), content).unwrap();
         let file = deep.join(name);
         assert!(file.as_os_str().len() > PATH_MAX);
         files.insert(file);
@@ -114,11 +123,19 @@ fn grow(root: &Path) -> BTreeSet<PathBuf> {
     files
 }
 
+/// The store a file's label goes to: Office documents carry it inside.
+fn store_of(file: &Path, store: &str) -> String {
+    match file.extension() {
+        Some(ext) if ext == "docx" => "ooxml".into(),
+        _ => store.into(),
+    }
+}
+
 /// A folder holding the whole tree.
 fn tree() -> (tempfile::TempDir, BTreeSet<PathBuf>) {
     let dir = common::workdir();
     let files = grow(dir.path());
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), 8);
     (dir, files)
 }
 
@@ -150,7 +167,8 @@ fn the_tree_is_labeled_shown_and_checked(store: Option<&str>) {
     for v in &lines {
         assert_eq!(v["status"], "valid", "{v}");
         assert_eq!(v["level"], "confidential", "{v}");
-        assert_eq!(v["store"], store.unwrap_or("xattr"), "{v}");
+        let want = store_of(&path_of(&v["path"]), store.unwrap_or("xattr"));
+        assert_eq!(v["store"], want.as_str(), "{v}");
     }
 
     // People read every name on one line, the deep ones too.
@@ -167,7 +185,7 @@ fn the_tree_is_labeled_shown_and_checked(store: Option<&str>) {
     let check = tanaka
         .fuda(&["label", "check", "-r", p(dir.path())])
         .expect(0);
-    assert!(check.stdout.contains("7 valid"), "{}", check.stdout);
+    assert!(check.stdout.contains("8 valid"), "{}", check.stdout);
 
     // A deep file named on the command line, and removing its label.
     let deep = files.iter().max_by_key(|f| f.as_os_str().len()).unwrap();
@@ -230,7 +248,7 @@ fn scan_apply_labels_every_file_of_the_tree() {
     let lines = run.json_lines();
     assert_eq!(json_paths(&lines), files, "{}", run.stdout);
     let summary = lines.iter().find(|v| v.get("labeled").is_some()).unwrap();
-    assert_eq!(summary["labeled"], 7, "{summary}");
+    assert_eq!(summary["labeled"], 8, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
     let shown = tanaka
         .fuda(&["label", "show", "--json", "-r", p(dir.path())])
@@ -315,12 +333,37 @@ fn protect_encrypts_every_file_of_the_tree_whose_protected_name_fits() {
         })
         .collect();
     assert_eq!(protected, want, "{stdout}\n{stderr}");
-    assert_eq!(originals.len(), 6);
+    assert_eq!(originals.len(), 7);
     assert!(!originals.contains(too_long) && originals.is_subset(&files));
     for (file, fuda) in files.iter().filter(|f| *f != too_long).zip(&want) {
         assert!(!exists(file), "the original {} is removed", file.display());
         assert!(read(fuda).unwrap().starts_with(b"age-encryption.org/v1"));
     }
+
+    // The deep Word document opens again, into its deep folder.
+    let docx = deepest(&files, "docx");
+    let fuda = want
+        .iter()
+        .find(|f| {
+            f.as_os_str()
+                .as_bytes()
+                .starts_with(docx.as_os_str().as_bytes())
+        })
+        .unwrap();
+    let opened = docx.with_file_name("開いた.docx");
+    tanaka
+        .fuda(&["open", p(fuda), "--out", p(&opened)])
+        .expect(0);
+    assert_eq!(read(&opened).unwrap(), common::office::docx(TEXT));
+}
+
+/// The file with the longest path among those ending in `.ext`.
+fn deepest<'a>(files: &'a BTreeSet<PathBuf>, ext: &str) -> &'a PathBuf {
+    files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == ext))
+        .max_by_key(|f| f.as_os_str().len())
+        .unwrap()
 }
 
 #[test]
@@ -345,7 +388,7 @@ fn inventory_of_the_tree_in_xlsx_csv_and_json() {
     let inv: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let listed = json_paths(inv["files"].as_array().unwrap());
     assert_eq!(listed, files, "{inv:#}");
-    assert_eq!(inv["summary"]["valid"], 7, "{inv:#}");
+    assert_eq!(inv["summary"]["valid"], 8, "{inv:#}");
     // The deep files are too long for a Windows client, and said so by their exact path.
     let too_long: BTreeSet<PathBuf> = inv["findings"]
         .as_array()
@@ -374,7 +417,7 @@ fn inventory_of_the_tree_in_xlsx_csv_and_json() {
     let rows = std::fs::read_to_string(out.path().join("ledger-files.csv")).unwrap();
     assert_eq!(
         rows.matches("\r\n").count(),
-        1 + 7,
+        1 + 8,
         "one line a file: {rows}"
     );
     assert!(rows.contains(r"bad\xff.txt"), "{rows}");
@@ -413,8 +456,8 @@ fn the_tree_really_is_awkward() {
         .iter()
         .filter(|f| f.as_os_str().len() > PATH_MAX)
         .count();
-    assert_eq!(long, 2);
-    let deep = files.iter().max_by_key(|f| f.as_os_str().len()).unwrap();
+    assert_eq!(long, 3);
+    let deep = deepest(&files, "txt");
     assert_eq!(
         std::fs::metadata(deep).unwrap_err().raw_os_error(),
         Some(36),
