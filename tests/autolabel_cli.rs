@@ -388,7 +388,7 @@ fn scan_protect_encrypts_what_the_policy_requires_and_loses_nothing() {
         run.stderr
     );
     let lines = run.json_lines();
-    let summary = lines.iter().find(|l| l["summary"] == true).unwrap();
+    let summary = lines.iter().find(|l| l["type"] == "summary").unwrap();
     assert_eq!(summary["protected"], 1, "{summary}");
     let protected: Vec<_> = lines
         .iter()

@@ -21,7 +21,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use age::secrecy::SecretString;
-use fuda_core::envelope::{stream, Decryptor, Error, FileKey, Header, StreamOptions};
+use fuda_core::envelope::{self, stream, Decryptor, Error, FileKey, Header, StreamOptions};
 
 /// Vectors skipped for their outcome because they need an ML-KEM hybrid identity.
 const HYBRID: &[&str] = &[
@@ -347,6 +347,31 @@ fn cctv_outcomes_and_payload_hashes() {
     }
     assert_eq!(skipped, HYBRID, "exactly the hybrid vectors are skipped");
     assert_eq!(checked, 143 - HYBRID.len());
+}
+
+/// Small messages held in memory (`envelope::decrypt_bytes`, how a sealed licence key is
+/// opened) reach the same outcome as files and release all of the plaintext or none.
+#[test]
+fn cctv_outcomes_in_memory() {
+    let mut checked = 0;
+    for v in load() {
+        if HYBRID.contains(&v.name.as_str()) {
+            continue;
+        }
+        let Some(data) = binary(&v) else { continue };
+        let ids = identities(&v);
+        let (outcome, released) =
+            match envelope::decrypt_bytes(&data, ids.iter().map(|i| i.as_ref())) {
+                Ok(plaintext) => (Outcome::Success, plaintext.to_vec()),
+                Err(e) => (classify(&e), vec![]),
+            };
+        assert_eq!(outcome, v.expect, "{} (in memory): outcome", v.name);
+        if outcome == Outcome::Success {
+            assert_eq!(sha256_hex(&released), v.payload, "{}: plaintext", v.name);
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} vectors checked");
 }
 
 #[test]

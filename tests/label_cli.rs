@@ -266,11 +266,18 @@ fn a_directory_is_labeled_with_r_and_refused_without() {
     let run = tanaka
         .fuda(&["label", "check", "-r", "--json", p(dir.path())])
         .expect(0);
-    let rows = run.json_lines();
+    let rows = run.file_records();
     assert_eq!(rows.len(), 3);
     assert!(rows
         .iter()
         .all(|r| r["status"] == "valid" && r["level"] == "internal"));
+    // The totals come last, as a record of their own.
+    let summary = run.json_lines().pop().unwrap();
+    assert_eq!(
+        (&summary["type"], &summary["checked"], &summary["valid"]),
+        (&"summary".into(), &3.into(), &3.into()),
+        "{summary}"
+    );
 
     // One unlabeled file among them is a finding.
     write(&dir.path().join("sub/new.txt"), "new");

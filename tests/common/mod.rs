@@ -87,6 +87,14 @@ impl Run {
         self
     }
 
+    /// The `file` records of the stdout (JSON lines), without the `summary`.
+    pub fn file_records(&self) -> Vec<serde_json::Value> {
+        self.json_lines()
+            .into_iter()
+            .filter(|r| r["type"] == "file")
+            .collect()
+    }
+
     /// The stdout as JSON lines.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
@@ -147,6 +155,24 @@ impl User {
             .env_remove("XDG_DATA_HOME")
             .env_remove("FUDA_CONFIG_DIR")
             .envs(env.iter().copied())
+            .output()
+            .expect("run fuda");
+        Run::from(out)
+    }
+
+    /// Runs `fuda ARGS…` as this user in the folder `dir` (so that relative names in the
+    /// arguments, and in what fuda prints, stay the same from run to run).
+    pub fn fuda_in<S: AsRef<std::ffi::OsStr>>(&self, dir: &Path, args: &[S]) -> Run {
+        let out = Command::new(fuda_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", self.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("FUDA_CONFIG_DIR")
+            .env_remove("FUDA_KEYD_NOW")
             .output()
             .expect("run fuda");
         Run::from(out)

@@ -6,7 +6,10 @@
 //! - [`rules`]: the policy's auto-labeling rules, which turn detections into a proposed
 //!   level;
 //! - [`memory`]: the label memory of watched trees, which puts labels back after an editor
-//!   saved a copy without them.
+//!   saved a copy without them;
+//! - [`watch`]: what `fuda watch` decides when files appear, change, move or lose their
+//!   labels (the inotify and signal plumbing stays in the CLI);
+//! - [`resume`]: the progress of `fuda scan --apply`, so that an interrupted scan resumes.
 //!
 //! See docs/architecture.md for how this crate sits between `fuda-core` and the CLI.
 #![forbid(unsafe_code)]
@@ -15,4 +18,6 @@
 pub mod detect;
 pub mod extract;
 pub mod memory;
+pub mod resume;
 pub mod rules;
+pub mod watch;

@@ -170,7 +170,8 @@ impl Config {
     }
 }
 
-/// Everything a labeling command needs, loaded once.
+/// Everything a labeling command needs, loaded once ([`Session::load`], next to the key
+/// service's directory that supplies its trust store: see [`crate::directory`]).
 pub struct Session {
     /// Settings.
     pub config: Config,
@@ -186,26 +187,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads config, policy (or `policy_override`), identity and trust store.
-    pub fn load(policy_override: Option<&str>) -> Result<Session> {
-        let config = Config::load()?;
-        let policy = load_policy(policy_override.unwrap_or(&config.policy))?;
-        let identity = Identity::load(&config_dir()?, &config.user)?;
-        let trust = crate::directory::trust_store(&config, TrustStore::load(&trust_path()?)?)?;
-        let memo = VerificationMemo::open(
-            &config_dir()?.join("memo.key"),
-            &cache_dir()?.join("verified-labels"),
-        )
-        .unwrap_or_else(|_| VerificationMemo::ephemeral());
-        Ok(Session {
-            config,
-            policy,
-            identity,
-            trust,
-            memo,
-        })
-    }
-
     /// The content digests remembered from earlier runs (`~/.cache/fuda/content-digests`),
     /// authenticated with the memo key; empty when there is none or it does not check.
     pub fn digest_cache(&self, now: i64) -> DigestCache {

@@ -11,12 +11,38 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use fuda_core::identity::Identity;
+use fuda_core::label::VerificationMemo;
 use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
 use fuda_keyd::client::{Embedded, KeyService};
 use fuda_keyd::directory::EnrolledSigner;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, Config, ServiceConfig};
+use crate::config::{self, Config, ServiceConfig, Session};
+
+impl Session {
+    /// Loads config, policy (or `policy_override`), identity and trust store (the key
+    /// service's directory, see [`trust_store`]). It lives here, above both config and the
+    /// key service client, so that neither needs the other's module.
+    pub fn load(policy_override: Option<&str>) -> Result<Session> {
+        let config = Config::load()?;
+        let policy = config::load_policy(policy_override.unwrap_or(&config.policy))?;
+        let identity = Identity::load(&config::config_dir()?, &config.user)?;
+        let trust = trust_store(&config, TrustStore::load(&config::trust_path()?)?)?;
+        let memo = VerificationMemo::open(
+            &config::config_dir()?.join("memo.key"),
+            &config::cache_dir()?.join("verified-labels"),
+        )
+        .unwrap_or_else(|_| VerificationMemo::ephemeral());
+        Ok(Session {
+            config,
+            policy,
+            identity,
+            trust,
+            memo,
+        })
+    }
+}
 
 /// How long a fetched directory is used before it is fetched again (seconds).
 pub const TTL: i64 = 600;

@@ -3,25 +3,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
-use base64::Engine as _;
-use fuda_core::envelope::{Decryptor, FileKey};
-use fuda_core::label::DocId;
-use fuda_core::rights::{Right, Rights};
+use anyhow::{Context, Result};
 use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
-use fuda_keyd::client::{Embedded, KeyService, Remote};
+use fuda_keyd::client::{Embedded, Remote};
 use fuda_keyd::directory::NewUser;
-use fuda_keyd::licence::{Granted, Request};
+pub use fuda_protect::Connection;
+use fuda_protect::{Account, LicenceCache};
 
 use crate::config::{self, ServiceConfig, Session};
-
-/// A connected key service and what is needed to trust its answers.
-pub struct Connection {
-    /// The client.
-    pub client: Box<dyn KeyService>,
-    /// The licence signing key (pinned at enrollment for a remote service).
-    pub service_key: Vec<u8>,
-}
 
 /// A client of the configured remote service, with the user's token.
 pub fn remote(s: &ServiceConfig) -> Result<Remote> {
@@ -55,16 +44,8 @@ pub fn embedded_dir() -> Result<PathBuf> {
 /// Connects as the session's user.
 pub fn connect(session: &Session) -> Result<Connection> {
     match &session.config.service {
-        Some(s) => {
-            let client = remote(s)?;
-            let service_key = base64::engine::general_purpose::STANDARD
-                .decode(&s.signing_key)
-                .context("config.toml: the key service's signing key is not base64")?;
-            Ok(Connection {
-                client: Box::new(client),
-                service_key,
-            })
-        }
+        Some(s) => Ok(Connection::pinned(Box::new(remote(s)?), &s.signing_key)
+            .context("config.toml: the key service's signing key")?),
         None => {
             let dir = config::data_dir()?;
             fuda_core::fsutil::create_private_dir(&dir)
@@ -80,13 +61,7 @@ pub fn connect(session: &Session) -> Result<Connection> {
                 &session.identity.recipient().to_string(),
                 &fuda_core::trust::encode_public_key(session.identity.public_key()),
             )?;
-            let service_key = base64::engine::general_purpose::STANDARD
-                .decode(embedded.service().info().signing_key)
-                .context("the embedded service's signing key")?;
-            Ok(Connection {
-                client: Box::new(embedded),
-                service_key,
-            })
+            Ok(Connection::embedded(embedded)?)
         }
     }
 }
@@ -180,110 +155,12 @@ pub fn newest_labels(
     Ok(Some(newest))
 }
 
-/// Where the offline licence of `doc` is cached: a file name made from a checked
-/// [`DocId`] (26 characters of Crockford base32), never from text a file supplied.
-fn cache_path(doc: DocId) -> Result<std::path::PathBuf> {
-    Ok(config::cache_dir()?
-        .join("licences")
-        .join(format!("{doc}.json")))
-}
-
-/// Asks for `rights` on the protected file at `path`; returns the file key and the
-/// decryptor positioned at the payload. When the service is unreachable, a cached licence
-/// that is still within its offline period is used instead.
-pub fn open(
-    conn: &Connection,
-    session: &Session,
-    path: &Path,
-    rights: Rights,
-) -> Result<(FileKey, Decryptor<std::fs::File>, Granted)> {
-    let file = fuda_core::longpath::reach(path)
-        .and_then(std::fs::File::open)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let decryptor = Decryptor::new(file)
-        .with_context(|| format!("{} is not a protected file", path.display()))?;
-    let doc = decryptor
-        .header()
-        .label()
-        .ok_or_else(|| anyhow!("{} has no fuda label: it was not protected with fuda (try `fuda recover` with the recovery key)", path.display()))?
-        .doc_id();
-    let doc_text = doc.to_string();
-    let me = &session.config.user;
-    let age = session.identity.age_identity();
-    let request = Request {
-        header: decryptor.header().to_bytes(),
-        rights,
-    };
-    match conn.client.licence(request) {
-        Ok(granted) => {
-            let key = granted.open(&conn.service_key, age, me, &doc_text)?;
-            cache(doc, &granted);
-            Ok((key, decryptor, granted))
-        }
-        Err(e @ (fuda_keyd::Error::Transport(_) | fuda_keyd::Error::CertificateMismatch(_))) => {
-            if let fuda_keyd::Error::CertificateMismatch(m) = &e {
-                // Falling back is no weaker than a blocked connection, but never silent.
-                eprintln!(
-                    "fuda: WARNING: the key service's TLS certificate does not match the pinned one (expected {}, seen {}): someone may be intercepting the connection; tell your administrator. Falling back to offline licences.",
-                    m.expected, m.seen
-                );
-            }
-            let why = e.message();
-            let cached = load_cached(doc).ok_or_else(|| {
-                anyhow!(
-                    "the key service is unreachable ({why}) and there is no offline licence for {}",
-                    path.display()
-                )
-            })?;
-            let l = &cached.licence.licence;
-            let now = fuda_keyd::now();
-            if now >= l.offline_until {
-                return Err(anyhow!(
-                    "the key service is unreachable ({why}) and the offline licence for {} ended at {}: connect to the service",
-                    path.display(),
-                    crate::output::timestamp(l.offline_until)
-                ));
-            }
-            if !l.rights.allows(Right::View) || !l.rights.covers(rights) {
-                return Err(anyhow!(
-                    "the offline licence for {} allows {} only",
-                    path.display(),
-                    l.rights
-                ));
-            }
-            let key = cached.open(&conn.service_key, age, me, &doc_text)?;
-            eprintln!(
-                "fuda: note: the key service is unreachable; using the offline licence valid until {}",
-                crate::output::timestamp(l.offline_until)
-            );
-            Ok((key, decryptor, cached))
-        }
-        Err(e) => {
-            // A refusal ends any offline licence for this document.
-            if let Ok(p) = cache_path(doc) {
-                let _ = std::fs::remove_file(p);
-            }
-            Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())))
-        }
-    }
-}
-
-fn cache(doc: DocId, granted: &Granted) {
-    let Ok(path) = cache_path(doc) else { return };
-    if granted.licence.licence.offline_until <= granted.licence.licence.issued_at {
-        let _ = std::fs::remove_file(path);
-        return;
-    }
-    if let Some(dir) = path.parent() {
-        let _ = fuda_core::fsutil::create_private_dir(dir);
-    }
-    if let Ok(json) = serde_json::to_vec(granted) {
-        // The key inside is sealed to the user's identity; the file is private anyway.
-        let _ = fuda_core::fsutil::write_atomic(&path, &json, 0o600);
-    }
-}
-
-fn load_cached(doc: DocId) -> Option<Granted> {
-    let bytes = std::fs::read(cache_path(doc).ok()?).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// The user at the session's key service, with offline licences kept in the cache
+/// directory (`licences/DOC.json`).
+pub fn account<'a>(conn: &'a Connection, session: &'a Session) -> Result<Account<'a>> {
+    Ok(Account {
+        conn,
+        identity: &session.identity,
+        licences: Some(LicenceCache::new(config::cache_dir()?.join("licences"))),
+    })
 }

@@ -4,6 +4,7 @@
 //! valid, an invalid policy); 2 errors (bad arguments, unreadable files, refused changes).
 #![forbid(unsafe_code)]
 
+mod args;
 mod cmd;
 mod config;
 mod directory;
@@ -128,4 +129,48 @@ fn stop_on_signals() -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The commands below `cmd` (by their full names) that print for people but take no
+    /// `--json`.
+    fn without_json(cmd: &clap::Command, name: &str, out: &mut Vec<String>) {
+        let name = format!("{name} {}", cmd.get_name()).trim().to_owned();
+        if cmd.has_subcommands() {
+            for sub in cmd.get_subcommands() {
+                without_json(sub, &name, out);
+            }
+        } else if !cmd.get_arguments().any(|a| a.get_id() == "json") {
+            out.push(name);
+        }
+    }
+
+    #[test]
+    fn every_command_that_prints_records_takes_json() {
+        let mut missing = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            without_json(sub, "fuda", &mut missing);
+        }
+        // open and export write a file's content, watch logs JSON lines on stderr
+        // whatever the flags; share and unshare are still to gain --json.
+        assert_eq!(
+            missing,
+            [
+                "fuda watch",
+                "fuda open",
+                "fuda export",
+                "fuda share",
+                "fuda unshare"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

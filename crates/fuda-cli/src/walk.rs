@@ -105,10 +105,6 @@ fn list(dir: &Path) -> io::Result<Vec<(OsString, bool)>> {
     Ok(entries)
 }
 
-fn is_ignored(path: &Path) -> bool {
-    path.file_name().is_some_and(is_ignored_name)
-}
-
 fn is_ignored_name(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| {
         n == fuda_core::store::sidecar::SIDECAR_DIR
@@ -172,11 +168,6 @@ pub fn expand_lenient(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     (files, problems)
-}
-
-/// Whether `path` is one of fuda's own files (sidecar index, temporary files).
-pub fn is_fuda_internal(path: &Path) -> bool {
-    path.ancestors().any(is_ignored)
 }
 
 #[cfg(test)]

@@ -512,6 +512,80 @@ fn we_read_what_the_age_crate_writes_and_it_reads_what_we_write() {
     }
 }
 
+#[test]
+fn a_small_message_sealed_in_memory_is_a_plain_age_file_both_ways() {
+    let identity = x25519::Identity::generate();
+    let recipient = identity.to_public();
+    for len in [0, 16, CHUNK, CHUNK + 1, 3 * CHUNK] {
+        let message = content(len, len as u64 + 7);
+        // fuda → age crate
+        let ours = envelope::encrypt_bytes(std::slice::from_ref(&recipient), &message).unwrap();
+        let dec = age::Decryptor::new(&ours[..]).unwrap();
+        let mut back = Vec::new();
+        dec.decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, message, "len {len}");
+        // fuda → fuda
+        let opened = envelope::decrypt_bytes(&ours, [&identity as &dyn age::Identity]).unwrap();
+        assert_eq!(&opened[..], &message[..], "len {len}");
+        // age crate → fuda
+        let mut theirs = Vec::new();
+        let enc =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .unwrap();
+        let mut w = enc.wrap_output(&mut theirs).unwrap();
+        w.write_all(&message).unwrap();
+        w.finish().unwrap();
+        let opened = envelope::decrypt_bytes(&theirs, [&identity as &dyn age::Identity]).unwrap();
+        assert_eq!(&opened[..], &message[..], "len {len}");
+    }
+}
+
+#[test]
+fn a_small_message_opens_all_or_nothing_with_the_same_errors_as_a_file() {
+    let identity = x25519::Identity::generate();
+    let stranger = x25519::Identity::generate();
+    let message = content(2 * CHUNK + 10, 9);
+    let file = envelope::encrypt_bytes(&[identity.to_public()], &message).unwrap();
+    let start = header_len(&file) + stream::NONCE_SIZE;
+    let open_bytes = |bytes: &[u8], who: &x25519::Identity| {
+        envelope::decrypt_bytes(bytes, [who as &dyn age::Identity]).map(|p| p.to_vec())
+    };
+    assert!(matches!(
+        open_bytes(&file, &stranger),
+        Err(Error::NoMatchingIdentity)
+    ));
+    let mut flipped = file.clone();
+    flipped[start + CT_CHUNK + 3] ^= 1;
+    let damaged: [&[u8]; 5] = [
+        &file[..start + 2 * CT_CHUNK],
+        &file[..start],
+        &[&file[..], b"junk"].concat(),
+        &file[..start - 1],
+        &flipped,
+    ];
+    for bytes in damaged {
+        // The in-memory path fails exactly where the file path fails…
+        let as_file = format!("{:?}", open(bytes, &identity).unwrap_err());
+        let in_memory = format!("{:?}", open_bytes(bytes, &identity).unwrap_err());
+        assert_eq!(in_memory, as_file);
+    }
+    // …and a stanza added to the header after sealing fails the header MAC.
+    let version_line = b"age-encryption.org/v1\n".len();
+    let edited = [
+        &file[..version_line],
+        b"-> grease\n\n",
+        &file[version_line..],
+    ]
+    .concat();
+    assert!(matches!(
+        open_bytes(&edited, &identity),
+        Err(Error::HeaderMac)
+    ));
+}
+
 fn sizes() -> impl Strategy<Value = usize> {
     prop_oneof![
         Just(0usize),

@@ -121,7 +121,7 @@ pub struct Enrolled {
     /// The API token; the service keeps only its hash.
     pub token: String,
     /// The service's identity, to pin.
-    pub service: crate::service::ServiceInfo,
+    pub service: crate::keys::ServiceInfo,
 }
 
 /// Makes a random secret (`prefix_` + 32 random bytes, base64url).

@@ -50,6 +50,41 @@ pub struct Denial {
     pub message: String,
 }
 
+/// A storage failure.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database {path}: {message}")]
+    Database {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The database was written by a newer version.
+    #[error("database {path} has schema version {found}, newer than this fuda-keyd ({supported}): upgrade fuda-keyd")]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+}
+
+/// The server presented a certificate other than the pinned one (the handshake failed);
+/// [`crate::tls`] finds it behind a failed connection.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the key service's certificate has fingerprint {seen}, not the pinned {expected}: someone may be intercepting the connection, or the service got a new certificate (ask the admin)")]
+pub struct PinMismatch {
+    /// The pinned fingerprint.
+    pub expected: String,
+    /// The fingerprint of the certificate the server presented.
+    pub seen: String,
+}
+
 /// Errors of the key service and its clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -74,7 +109,7 @@ pub enum Error {
     Invalid(String),
     /// The store failed.
     #[error("key service storage: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     /// The service keys could not be used.
     #[error("key service keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
@@ -84,7 +119,7 @@ pub enum Error {
     /// The server's TLS certificate is not the pinned one (remote client): the connection
     /// was refused before anything was sent.
     #[error("{0}")]
-    CertificateMismatch(crate::tls::PinMismatch),
+    CertificateMismatch(PinMismatch),
     /// The service's answer failed verification (remote client).
     #[error("the key service's answer is not trustworthy: {0}")]
     Untrusted(String),

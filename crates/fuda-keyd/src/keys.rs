@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// A problem with the key files.
@@ -42,6 +43,19 @@ pub enum KeyError {
     /// Randomness failed.
     #[error("the system random generator failed")]
     Random,
+}
+
+/// What a client pins and uses: the service's id and the public half of its keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Service id (a ULID made at init).
+    pub id: String,
+    /// The age recipient new files are wrapped to.
+    pub recipient: String,
+    /// Its version.
+    pub key_version: u32,
+    /// The licence signing key, base64 Ed25519.
+    pub signing_key: String,
 }
 
 /// The service's keys, loaded.
@@ -238,5 +252,15 @@ impl ServiceKeys {
     /// The audit chain key.
     pub fn audit_key(&self) -> &ring::hmac::Key {
         &self.audit
+    }
+
+    /// The public half, as clients pin it, for the service with id `id`.
+    pub fn info(&self, id: &str) -> ServiceInfo {
+        ServiceInfo {
+            id: id.to_owned(),
+            recipient: self.current_recipient().to_string(),
+            key_version: self.current_version(),
+            signing_key: STANDARD.encode(self.signing_public()),
+        }
     }
 }

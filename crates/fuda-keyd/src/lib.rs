@@ -13,6 +13,15 @@
 //! is the HTTPS implementation.
 //!
 //! Data flows one way: CLI → client → service → store. The service never reaches back.
+//! The modules are layered the same way; each uses only modules of the layers below it:
+//!
+//! 1. [`keys`], [`cache`], [`limits`]: no other module of this crate;
+//! 2. [`error`](Error): the errors of every layer;
+//! 3. the records the API carries, with their rules: [`directory`], [`registry`],
+//!    [`audit`], [`licence`];
+//! 4. [`store`]: the state behind one transaction trait;
+//! 5. [`service`]: the decisions;
+//! 6. [`client`] (and [`tls`], the client's certificate pinning).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -7,7 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use fuda_core::envelope::FileKey;
+use fuda_core::envelope::{self, FileKey};
 use fuda_core::rights::Rights;
 use ring::signature::{UnparsedPublicKey, ED25519};
 use serde::{Deserialize, Serialize};
@@ -119,113 +119,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Seals a file key to an age recipient: a standard age file (one X25519 stanza) whose
-/// content is the 16 key bytes, opened by `age::decrypt` with the user's identity.
-///
-/// Built here rather than with `age::encrypt` because it runs once per licence: the
-/// ephemeral X25519 key and agreement use ring's assembly code (several times faster than
-/// the portable code), and the 16-byte payload is written sequentially.
+/// content is the 16 key bytes, written by the envelope's age code
+/// ([`envelope::encrypt_bytes`]); `age -d`, the `age` crate and [`unseal`] open it with the
+/// user's identity.
 pub fn seal(key: &FileKey, recipient: &age::x25519::Recipient) -> Result<Vec<u8>, crate::Error> {
-    use base64::engine::general_purpose::STANDARD_NO_PAD;
-    use fuda_core::envelope::{stream, Header, Stanza};
-    use ring::{aead, agreement, hkdf};
-
-    let fail = |what: &str| crate::Error::Invalid(format!("cannot seal the key: {what}"));
-    let pk = recipient_bytes(&recipient.to_string()).ok_or_else(|| fail("bad recipient"))?;
-    let rng = ring::rand::SystemRandom::new();
-    let eph = agreement::EphemeralPrivateKey::generate(&agreement::X25519, &rng)
-        .map_err(|_| fail("random generator"))?;
-    let epk = eph.compute_public_key().map_err(|_| fail("public key"))?;
-    let mut salt = epk.as_ref().to_vec();
-    salt.extend_from_slice(&pk);
-    let wrap_key = agreement::agree_ephemeral(
-        eph,
-        &agreement::UnparsedPublicKey::new(&agreement::X25519, &pk),
-        |shared| -> Option<zeroize::Zeroizing<[u8; 32]>> {
-            // age rejects an all-zero shared secret (a low-order recipient).
-            if shared.iter().all(|b| *b == 0) {
-                return None;
-            }
-            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(shared);
-            let okm = prk
-                .expand(&[b"age-encryption.org/v1/X25519"], &aead::CHACHA20_POLY1305)
-                .ok()?;
-            let mut k = zeroize::Zeroizing::new([0u8; 32]);
-            okm.fill(&mut k[..]).ok()?;
-            Some(k)
-        },
-    )
-    .map_err(|_| fail("key agreement"))?
-    .ok_or_else(|| fail("the recipient is a low-order point"))?;
-    let inner = FileKey::generate().map_err(|_| fail("random generator"))?;
-    let sealing = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &wrap_key[..]).map_err(|_| fail("aead"))?,
-    );
-    let mut body = inner.expose().to_vec();
-    sealing
-        .seal_in_place_append_tag(
-            aead::Nonce::assume_unique_for_key([0; 12]),
-            aead::Aad::empty(),
-            &mut body,
-        )
-        .map_err(|_| fail("aead"))?;
-    let stanza = Stanza {
-        tag: "X25519".into(),
-        args: vec![STANDARD_NO_PAD.encode(epk.as_ref())],
-        body,
-    };
-    let header = Header::new(vec![stanza], &inner).map_err(|e| fail(&e.to_string()))?;
-    let mut nonce = [0u8; stream::NONCE_SIZE];
-    ring::rand::SecureRandom::fill(&rng, &mut nonce).map_err(|_| fail("random generator"))?;
-    // The payload is one final STREAM chunk (age: key = HKDF-SHA-256(nonce, file key,
-    // "payload"), chunk nonce = counter 0 with the last-chunk flag), written directly:
-    // the general streaming code sizes its buffers for 64 KiB chunks, not 16 bytes.
-    let payload_key = {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &nonce).extract(inner.expose());
-        let okm = prk
-            .expand(&[b"payload"], &aead::CHACHA20_POLY1305)
-            .map_err(|_| fail("hkdf"))?;
-        let mut k = zeroize::Zeroizing::new([0u8; 32]);
-        okm.fill(&mut k[..]).map_err(|_| fail("hkdf"))?;
-        k
-    };
-    let mut chunk_nonce = [0u8; 12];
-    chunk_nonce[11] = 1;
-    let mut payload = key.expose().to_vec();
-    aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &payload_key[..])
-            .map_err(|_| fail("aead"))?,
-    )
-    .seal_in_place_append_tag(
-        aead::Nonce::assume_unique_for_key(chunk_nonce),
-        aead::Aad::empty(),
-        &mut payload,
-    )
-    .map_err(|_| fail("aead"))?;
-    let mut out = header.to_bytes();
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&payload);
-    Ok(out)
-}
-
-/// The 32 bytes of an `age1…` recipient (bech32).
-fn recipient_bytes(s: &str) -> Option<[u8; 32]> {
-    use bech32::FromBase32;
-    let (hrp, data, variant) = bech32::decode(s).ok()?;
-    if hrp != "age" || variant != bech32::Variant::Bech32 {
-        return None;
-    }
-    Vec::<u8>::from_base32(&data).ok()?.try_into().ok()
+    envelope::encrypt_bytes(std::slice::from_ref(recipient), key.expose())
+        .map_err(|e| crate::Error::Invalid(format!("cannot seal the key: {e}")))
 }
 
 /// Opens a sealed file key with the user's identity.
 pub fn unseal(sealed: &[u8], identity: &age::x25519::Identity) -> Result<FileKey, crate::Error> {
-    let bytes = zeroize::Zeroizing::new(age::decrypt(identity, sealed).map_err(|_| {
-        crate::Error::Untrusted(
-            "the sealed key does not open with your identity: it was sealed for someone else"
-                .into(),
-        )
-    })?);
-    let key: [u8; fuda_core::envelope::FILE_KEY_SIZE] = bytes[..]
+    let bytes = envelope::decrypt_bytes(sealed, [identity as &dyn age::Identity]).map_err(|e| {
+        crate::Error::Untrusted(match e {
+            envelope::Error::NoMatchingIdentity => {
+                "the sealed key does not open with your identity: it was sealed for someone else"
+                    .into()
+            }
+            other => format!("the sealed key is damaged: {other}"),
+        })
+    })?;
+    let key: [u8; envelope::FILE_KEY_SIZE] = bytes[..]
         .try_into()
         .map_err(|_| crate::Error::Untrusted("the sealed key has the wrong length".into()))?;
     Ok(FileKey::from_bytes(key))
@@ -233,16 +146,68 @@ pub fn unseal(sealed: &[u8], identity: &age::x25519::Identity) -> Result<FileKey
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read as _, Write as _};
+
     use super::*;
 
     #[test]
-    fn a_sealed_key_opens_with_age_and_only_for_its_recipient() {
+    fn a_sealed_key_opens_only_for_its_recipient() {
         let alice = age::x25519::Identity::generate();
         let bob = age::x25519::Identity::generate();
         let key = FileKey::generate().unwrap();
         let sealed = seal(&key, &alice.to_public()).unwrap();
-        assert_eq!(age::decrypt(&alice, &sealed).unwrap(), key.expose());
         assert_eq!(unseal(&sealed, &alice).unwrap().expose(), key.expose());
-        assert!(unseal(&sealed, &bob).is_err());
+        let err = unseal(&sealed, &bob).unwrap_err().to_string();
+        assert!(err.contains("sealed for someone else"), "{err}");
+    }
+
+    #[test]
+    fn a_key_sealed_by_fuda_opens_with_the_age_crate_and_the_users_identity() {
+        let user = age::x25519::Identity::generate();
+        let key = FileKey::generate().unwrap();
+        let sealed = seal(&key, &user.to_public()).unwrap();
+        assert!(sealed.starts_with(b"age-encryption.org/v1\n-> X25519 "));
+
+        let decryptor = age::Decryptor::new(&sealed[..]).unwrap();
+        let mut reader = decryptor
+            .decrypt(std::iter::once(&user as &dyn age::Identity))
+            .unwrap();
+        let mut opened = Vec::new();
+        reader.read_to_end(&mut opened).unwrap();
+        assert_eq!(opened, key.expose());
+    }
+
+    #[test]
+    fn a_key_sealed_by_the_age_crate_opens_with_fudas_unseal() {
+        let user = age::x25519::Identity::generate();
+        let key = FileKey::generate().unwrap();
+        let recipient = user.to_public();
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .unwrap();
+        let mut sealed = Vec::new();
+        let mut writer = encryptor.wrap_output(&mut sealed).unwrap();
+        writer.write_all(key.expose()).unwrap();
+        writer.finish().unwrap();
+
+        assert_eq!(unseal(&sealed, &user).unwrap().expose(), key.expose());
+        let stranger = age::x25519::Identity::generate();
+        assert!(unseal(&sealed, &stranger).is_err());
+    }
+
+    #[test]
+    fn a_damaged_or_wrong_sized_sealed_key_is_refused_not_opened() {
+        let user = age::x25519::Identity::generate();
+        let key = FileKey::generate().unwrap();
+        let mut sealed = seal(&key, &user.to_public()).unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        let err = unseal(&sealed, &user).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+
+        // A valid age file for the user whose content is not 16 bytes.
+        let long = envelope::encrypt_bytes(&[user.to_public()], &[7u8; 17]).unwrap();
+        let err = unseal(&long, &user).unwrap_err().to_string();
+        assert!(err.contains("wrong length"), "{err}");
     }
 }

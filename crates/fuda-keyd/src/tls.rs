@@ -12,6 +12,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+pub use crate::error::PinMismatch;
 use crate::Error;
 
 /// The crypto provider of every TLS connection: ring, and nothing else.
@@ -31,16 +32,6 @@ fn show(sha256: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-/// The server presented a certificate other than the pinned one (the handshake failed).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the key service's certificate has fingerprint {seen}, not the pinned {expected}: someone may be intercepting the connection, or the service got a new certificate (ask the admin)")]
-pub struct PinMismatch {
-    /// The pinned fingerprint.
-    pub expected: String,
-    /// The fingerprint of the certificate the server presented.
-    pub seen: String,
 }
 
 impl PinMismatch {

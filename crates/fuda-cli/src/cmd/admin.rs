@@ -6,14 +6,18 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use fuda_core::label::DocId;
-use fuda_keyd::audit::Query;
-use fuda_keyd::directory::{NewUser, UserStatus};
-use fuda_keyd::service::RevokeTarget;
+use fuda_core::pathname::escaped;
+use fuda_keyd::audit::{self, Query, Verification};
+use fuda_keyd::directory::{Group, NewUser, User, UserStatus};
+use fuda_keyd::registry::{Document, Revocation};
+use fuda_keyd::service::{RevokeTarget, ServiceInfo, UserAdded};
+use serde::Serialize;
 
 use super::exit_findings;
+use crate::args::OutputArgs;
 use crate::config::Session;
 use crate::keyservice;
-use crate::output::{timestamp, Table};
+use crate::output::{self, timestamp, Record, Table};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -30,11 +34,11 @@ pub enum Command {
     /// Lift a revocation (same arguments as revoke).
     Unrevoke(RevokeArgs),
     /// List registered documents.
-    Documents(JsonArg),
+    Documents(OutputArgs),
     /// Show the audit log, or verify its hash chain (--verify: exit 1 if it was tampered with).
     Audit(AuditArgs),
     /// Add a new wrapping key version: new files use it, old files keep opening.
-    RotateKey(JsonArg),
+    RotateKey(OutputArgs),
 }
 
 #[derive(clap::Subcommand)]
@@ -52,37 +56,41 @@ pub enum UserCommand {
         /// Make them an admin.
         #[arg(long)]
         admin: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Disable a user: every request of theirs is refused from now on.
     Disable {
         /// Login name.
         name: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Enable a disabled user.
     Enable {
         /// Login name.
         name: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// A new one-time enrollment code for a user (new machine, lost token). Redeeming it
     /// ends the user's older tokens.
     Code {
         /// Login name.
         name: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// End every API token of a user now (lost laptop, leaked token): their next request
     /// is refused until they enroll again with a new code.
     RevokeTokens {
         /// Login name.
         name: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// List users.
-    List(JsonArg),
+    List(OutputArgs),
 }
 
 #[derive(clap::Subcommand)]
@@ -91,6 +99,8 @@ pub enum GroupCommand {
     Add {
         /// Group name.
         name: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Add a user to a group.
     AddMember {
@@ -98,6 +108,8 @@ pub enum GroupCommand {
         group: String,
         /// User name.
         user: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Remove a user from a group.
     RemoveMember {
@@ -105,16 +117,11 @@ pub enum GroupCommand {
         group: String,
         /// User name.
         user: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// List groups and members.
-    List(JsonArg),
-}
-
-#[derive(clap::Args)]
-pub struct JsonArg {
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
+    List(OutputArgs),
 }
 
 #[derive(clap::Args)]
@@ -125,6 +132,8 @@ pub struct RevokeArgs {
     /// The user.
     #[arg(long)]
     user: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(clap::Args)]
@@ -141,23 +150,108 @@ pub struct AuditArgs {
     /// Verify the whole chain instead of listing.
     #[arg(long)]
     verify: bool,
-    /// Print JSON lines.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `admin user list|disable|enable --json`: a user of the key service.
+impl Record for User {
+    const TYPE: &'static str = "user";
+}
+
+/// `admin user add|code --json`: a user and their one-time enrollment code.
+impl Record for UserAdded {
+    const TYPE: &'static str = "enrollment_code";
+}
+
+/// `admin group list|add --json`: a group and its members.
+impl Record for Group {
+    const TYPE: &'static str = "group";
+}
+
+/// `admin documents --json`: a protected document the key service registered.
+impl Record for Document {
+    const TYPE: &'static str = "document";
+}
+
+/// `admin audit --json`: one record of the audit log.
+impl Record for audit::Record {
+    const TYPE: &'static str = "audit_record";
+}
+
+/// `admin audit --verify --json`: whether the audit log's hash chain is intact.
+impl Record for Verification {
+    const TYPE: &'static str = "audit_verification";
+}
+
+/// `admin rotate-key --json`: the key service's current wrapping key.
+impl Record for ServiceInfo {
+    const TYPE: &'static str = "wrapping_key";
+}
+
+/// `admin revoke --json`: a revocation in force.
+impl Record for Revocation {
+    const TYPE: &'static str = "revocation";
+}
+
+/// `admin unrevoke --json`: a revocation lifted.
+#[derive(Serialize)]
+struct Lifted<'a> {
+    doc: Option<&'a str>,
+    user: Option<&'a str>,
+}
+
+impl Record for Lifted<'_> {
+    const TYPE: &'static str = "revocation_lifted";
+}
+
+/// `admin user revoke-tokens --json`: the API tokens of a user ended.
+#[derive(Serialize)]
+struct TokensRevoked<'a> {
+    user: &'a str,
+    /// How many tokens ended.
+    revoked: usize,
+}
+
+impl Record for TokensRevoked<'_> {
+    const TYPE: &'static str = "tokens_revoked";
+}
+
+/// `admin group add-member|remove-member --json`: whether a user is in a group now.
+#[derive(Serialize)]
+struct Membership<'a> {
+    group: &'a str,
+    user: &'a str,
+    member: bool,
+}
+
+impl Record for Membership<'_> {
+    const TYPE: &'static str = "membership";
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let ks = &*conn.client;
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
+    let code = execute(ks, command, &mut out)?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// Runs one admin command on the key service `ks`, printing to `out`.
+fn execute(
+    ks: &dyn fuda_keyd::client::KeyService,
+    command: Command,
+    out: &mut impl std::io::Write,
+) -> Result<ExitCode> {
     match command {
         Command::User(UserCommand::Add {
             name,
             dept,
             display_name,
             admin,
-            json,
+            output,
         }) => {
             let added = ks.user_add(NewUser {
                 name,
@@ -165,8 +259,8 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 dept,
                 admin,
             })?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string(&added)?)?;
+            if output.json {
+                output::write_json(out, &added)?;
             } else {
                 writeln!(
                     out,
@@ -181,28 +275,36 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 )?;
             }
         }
-        Command::User(UserCommand::Disable { name }) => {
-            ks.user_status(&name, UserStatus::Disabled)?;
-            writeln!(
-                out,
-                "{name} is disabled: every request of theirs is refused from now on"
-            )?;
-        }
-        Command::User(UserCommand::Enable { name }) => {
-            ks.user_status(&name, UserStatus::Active)?;
-            writeln!(
-                out,
-                "{name} is enabled; disabling ended their API tokens, so they enroll again with a new code (`fuda admin user code {name}`)"
-            )?;
-        }
-        Command::User(UserCommand::RevokeTokens { name, json }) => {
-            let revoked = ks.revoke_tokens(&name)?;
-            if json {
+        Command::User(UserCommand::Disable { name, output }) => {
+            let user = ks.user_status(&name, UserStatus::Disabled)?;
+            if output.json {
+                output::write_json(out, &user)?;
+            } else {
                 writeln!(
                     out,
-                    "{}",
-                    serde_json::json!({"user": name, "revoked": revoked})
+                    "{name} is disabled: every request of theirs is refused from now on"
                 )?;
+            }
+        }
+        Command::User(UserCommand::Enable { name, output }) => {
+            let user = ks.user_status(&name, UserStatus::Active)?;
+            if output.json {
+                output::write_json(out, &user)?;
+            } else {
+                writeln!(
+                    out,
+                    "{name} is enabled; disabling ended their API tokens, so they enroll again with a new code (`fuda admin user code {name}`)"
+                )?;
+            }
+        }
+        Command::User(UserCommand::RevokeTokens { name, output }) => {
+            let revoked = ks.revoke_tokens(&name)?;
+            if output.json {
+                let ended = TokensRevoked {
+                    user: &name,
+                    revoked,
+                };
+                output::write_json(out, &ended)?;
             } else {
                 writeln!(
                     out,
@@ -210,19 +312,23 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 )?;
             }
         }
-        Command::User(UserCommand::Code { name }) => {
+        Command::User(UserCommand::Code { name, output }) => {
             let added = ks.user_code(&name)?;
-            writeln!(
-                out,
-                "One-time enrollment code for {name} (valid 7 days): {}",
-                added.code
-            )?;
+            if output.json {
+                output::write_json(out, &added)?;
+            } else {
+                writeln!(
+                    out,
+                    "One-time enrollment code for {name} (valid 7 days): {}",
+                    added.code
+                )?;
+            }
         }
-        Command::User(UserCommand::List(a)) => {
+        Command::User(UserCommand::List(output)) => {
             let users = ks.user_list()?;
-            if a.json {
+            if output.json {
                 for u in &users {
-                    writeln!(out, "{}", serde_json::to_string(u)?)?;
+                    output::write_json(out, u)?;
                 }
             } else {
                 let mut t = Table::new(&[
@@ -245,61 +351,111 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         if u.recipient.is_some() { "yes" } else { "no" }.into(),
                     ]);
                 }
-                t.print(&mut out)?;
+                t.print(out)?;
             }
         }
-        Command::Group(GroupCommand::Add { name }) => {
+        Command::Group(GroupCommand::Add { name, output }) => {
             ks.group_add(&name)?;
-            writeln!(out, "group {name} created")?;
+            if output.json {
+                let group = Group {
+                    name,
+                    members: Vec::new(),
+                };
+                output::write_json(out, &group)?;
+            } else {
+                writeln!(out, "group {name} created")?;
+            }
         }
-        Command::Group(GroupCommand::AddMember { group, user }) => {
+        Command::Group(GroupCommand::AddMember {
+            group,
+            user,
+            output,
+        }) => {
             ks.group_member(&group, &user, true)?;
-            writeln!(out, "{user} is in {group}")?;
+            if output.json {
+                let membership = Membership {
+                    group: &group,
+                    user: &user,
+                    member: true,
+                };
+                output::write_json(out, &membership)?;
+            } else {
+                writeln!(out, "{user} is in {group}")?;
+            }
         }
-        Command::Group(GroupCommand::RemoveMember { group, user }) => {
+        Command::Group(GroupCommand::RemoveMember {
+            group,
+            user,
+            output,
+        }) => {
             ks.group_member(&group, &user, false)?;
-            writeln!(out, "{user} is no longer in {group}")?;
+            if output.json {
+                let membership = Membership {
+                    group: &group,
+                    user: &user,
+                    member: false,
+                };
+                output::write_json(out, &membership)?;
+            } else {
+                writeln!(out, "{user} is no longer in {group}")?;
+            }
         }
-        Command::Group(GroupCommand::List(a)) => {
+        Command::Group(GroupCommand::List(output)) => {
             let groups = ks.group_list()?;
-            if a.json {
+            if output.json {
                 for g in &groups {
-                    writeln!(out, "{}", serde_json::to_string(g)?)?;
+                    output::write_json(out, g)?;
                 }
             } else {
                 let mut t = Table::new(&["group", "members"]);
                 for g in groups {
                     t.row(vec![g.name, g.members.join(", ")]);
                 }
-                t.print(&mut out)?;
+                t.print(out)?;
             }
         }
         Command::Revoke(a) => {
+            let json = a.output.json;
             let target = target(a)?;
             let what = describe(&target);
-            ks.revoke(target)?;
-            writeln!(out, "revoked {what}: effective at the next request")?;
+            let revocation = ks.revoke(target)?;
+            if json {
+                output::write_json(out, &revocation)?;
+            } else {
+                writeln!(out, "revoked {what}: effective at the next request")?;
+            }
         }
         Command::Unrevoke(a) => {
+            let json = a.output.json;
             let target = target(a)?;
             let what = describe(&target);
-            ks.unrevoke(target)?;
-            writeln!(out, "lifted the revocation of {what}")?;
+            ks.unrevoke(target.clone())?;
+            if json {
+                let lifted = Lifted {
+                    doc: target.doc.as_deref(),
+                    user: target.user.as_deref(),
+                };
+                output::write_json(out, &lifted)?;
+            } else {
+                writeln!(out, "lifted the revocation of {what}")?;
+            }
         }
-        Command::Documents(a) => {
+        Command::Documents(output) => {
             let docs = ks.documents()?;
-            if a.json {
+            if output.json {
                 for d in &docs {
-                    writeln!(out, "{}", serde_json::to_string(d)?)?;
+                    output::write_json(out, d)?;
                 }
             } else {
                 let mut t = Table::new(&[
                     "doc", "name", "level", "owner", "grants", "expires", "status", "path",
                 ]);
                 for d in docs {
+                    // Names and paths come from the users who registered the documents:
+                    // a newline in one must not forge a row.
                     t.row(vec![
                         d.id,
-                        d.name,
+                        escaped(&d.name),
                         d.level,
                         d.owner,
                         d.grants
@@ -309,17 +465,17 @@ pub fn run(command: Command) -> Result<ExitCode> {
                             .join(" "),
                         d.expires_at.map(timestamp).unwrap_or_default(),
                         if d.revoked { "revoked" } else { "" }.into(),
-                        format!("{}:{}", d.host, d.path),
+                        format!("{}:{}", escaped(&d.host), escaped(&d.path)),
                     ]);
                 }
-                t.print(&mut out)?;
+                t.print(out)?;
             }
         }
         Command::Audit(a) => {
             if a.verify {
                 let v = ks.audit_verify()?;
-                if a.json {
-                    writeln!(out, "{}", serde_json::to_string(&v)?)?;
+                if a.output.json {
+                    output::write_json(out, &v)?;
                 } else if v.ok {
                     writeln!(
                         out,
@@ -346,9 +502,9 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 until: None,
                 limit: Some(a.limit),
             })?;
-            if a.json {
+            if a.output.json {
                 for r in &records {
-                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                    output::write_json(out, r)?;
                 }
             } else {
                 let mut t = Table::new(&[
@@ -363,17 +519,17 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         e.action,
                         e.outcome.as_str().into(),
                         e.doc.unwrap_or_default(),
-                        e.subject.unwrap_or_default(),
-                        e.reason.unwrap_or_default(),
+                        escaped(e.subject.unwrap_or_default()),
+                        escaped(e.reason.unwrap_or_default()),
                     ]);
                 }
-                t.print(&mut out)?;
+                t.print(out)?;
             }
         }
-        Command::RotateKey(a) => {
+        Command::RotateKey(output) => {
             let info = ks.rotate_key()?;
-            if a.json {
-                writeln!(out, "{}", serde_json::to_string(&info)?)?;
+            if output.json {
+                output::write_json(out, &info)?;
             } else {
                 writeln!(
                     out,

@@ -1,6 +1,6 @@
 //! `fuda classify`: what the policy's rules would label files, and why (a dry run).
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,8 +10,9 @@ use fuda_core::label::Evidence;
 use fuda_core::policy::Policy;
 
 use super::exit_error;
+use crate::args::{JobsArgs, OutputArgs, PolicyArgs};
 use crate::config::{self, Config};
-use crate::output::Table;
+use crate::output::{self, Record, Table};
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -22,15 +23,17 @@ pub struct Args {
     /// Include everything inside directories.
     #[arg(short, long)]
     recursive: bool,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
-    /// One JSON object per file (JSON lines) instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `classify --json`: what the rules propose for a file, and why.
+impl Record for FileClassification {
+    const TYPE: &'static str = "file";
 }
 
 /// The policy from `--policy`, else the configured one, else the built-in default (so
@@ -65,20 +68,14 @@ pub fn evidence_text(evidence: &[Evidence]) -> String {
         .join(", ")
 }
 
-/// A classification as one JSON object.
-pub fn json_of(c: &FileClassification) -> serde_json::Value {
-    serde_json::to_value(c).expect("classifications serialise")
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
-    let policy = policy(args.policy.as_deref())?;
+    let policy = policy(args.policy.policy())?;
     let classifier = classifier(&policy)?;
     let files = walk::expand(&args.paths, args.recursive)?;
-    let results = walk::run_parallel(&files, args.jobs, "classifying", |f| {
+    let results = walk::run_parallel(&files, args.jobs.jobs, "classifying", |f| {
         classifier.classify_file(f)
     })?;
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output::stdout();
     let mut table = Table::new(&["PATH", "LEVEL", "RULE", "EVIDENCE"]);
     let mut failed = 0;
     for result in results {
@@ -88,8 +85,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     out.flush()?;
                     eprintln!("fuda: note: {p}");
                 }
-                if args.json {
-                    writeln!(out, "{}", json_of(&c))?;
+                if args.output.json {
+                    output::write_json(&mut out, &c)?;
                     continue;
                 }
                 let cl = &c.classification;
@@ -114,7 +111,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    if !args.json {
+    if !args.output.json {
         table.print(&mut out)?;
     }
     out.flush()?;

@@ -5,14 +5,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use fuda_core::envelope;
-use fuda_core::label::{self, Status};
+use fuda_core::envelope::{self, LabelSummary, StanzaSummary};
+use fuda_core::label::{self, Label, Status};
+use fuda_core::pathname::{escaped, JsonPath};
 use fuda_core::store::envelope::decode_body;
 use fuda_core::store::Stored;
 use fuda_core::trust::TrustStore;
+use serde::Serialize;
 
+use super::label::ChangeLogEntry;
+use crate::args::OutputArgs;
 use crate::config;
-use crate::output::timestamp;
+use crate::output::{self, timestamp, Record};
 
 /// Show a protected file's header — label, document id, recipients — without any key.
 ///
@@ -22,9 +26,8 @@ use crate::output::timestamp;
 pub struct InspectArgs {
     /// The protected file (NAME.fuda).
     file: PathBuf,
-    /// Print as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Decrypt a protected file with the organisation's break-glass recovery identity.
@@ -46,10 +49,56 @@ pub struct RecoverArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `inspect --json`: a protected file's header, its label verified.
+#[derive(Serialize)]
+struct Inspected<'a> {
+    path: JsonPath<'a>,
+    /// The label's status against your trust store.
+    status: Status,
+    /// Always `age-encryption.org/v1`.
+    version: &'static str,
+    stanzas: &'a [StanzaSummary],
+    label: Option<InspectedLabel<'a>>,
+    /// The header MAC, base64 (not verified: that needs the file key).
+    mac: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+}
+
+impl Record for Inspected<'_> {
+    const TYPE: &'static str = "file";
+}
+
+/// The label stanza of an inspected file, and the label record it holds.
+#[derive(Serialize)]
+struct InspectedLabel<'a> {
+    #[serde(flatten)]
+    stanza: &'a LabelSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a Label>,
+}
+
+/// `recover --json`: a protected file decrypted with the recovery identity.
+#[derive(Serialize)]
+struct Recovered<'a> {
+    path: JsonPath<'a>,
+    /// Where the plaintext was written.
+    out: JsonPath<'a>,
+    /// Its length.
+    bytes: u64,
+    doc: Option<&'a str>,
+}
+
+impl Record for Recovered<'_> {
+    const TYPE: &'static str = "file";
 }
 
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let summary = envelope::inspect(&args.file).with_context(|| args.file.display().to_string())?;
+    let summary = envelope::inspect(&args.file).with_context(|| escaped(&args.file))?;
     let local = TrustStore::load(&config::trust_path()?)?;
     // Before `fuda init` there is no config: the local trust store (if any) is all there is.
     let trust = match config::Config::load() {
@@ -70,22 +119,25 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         Some(Stored::Corrupt(reason)) => (Status::Tampered, None, Some(reason.clone())),
         Some(Stored::Foreign(_)) => (Status::Unverified, None, None),
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if args.json {
-        let mut v = serde_json::to_value(&summary)?;
-        v["path"] = fuda_core::pathname::JsonPath::new(&args.file).value();
-        v["status"] = serde_json::json!(status);
-        if let Some(l) = label {
-            v["label"]["record"] = serde_json::to_value(l)?;
-        }
-        if let Some(p) = problem {
-            v["problem"] = serde_json::json!(p);
-        }
-        writeln!(out, "{v}")?;
+    let mut out = output::stdout();
+    if args.output.json {
+        let inspected = Inspected {
+            path: JsonPath::new(&args.file),
+            status,
+            version: summary.version,
+            stanzas: &summary.stanzas,
+            label: summary.label.as_ref().map(|stanza| InspectedLabel {
+                stanza,
+                record: label,
+            }),
+            mac: &summary.mac,
+            problem: problem.as_deref(),
+        };
+        output::write_json(&mut out, &inspected)?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "{}: age v1 protected file", args.file.display())?;
+    writeln!(out, "{}: age v1 protected file", escaped(&args.file))?;
     match (&summary.label, label) {
         (Some(stanza), Some(l)) => {
             writeln!(out, "  document: {}", stanza.doc_id)?;
@@ -116,6 +168,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
             s.body_len
         )?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -132,25 +185,48 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
         None => envelope::plaintext_path(&args.file).ok_or_else(|| {
             anyhow!(
                 "{}: the name does not end in .fuda; say where to write with --out",
-                args.file.display()
+                escaped(&args.file)
             )
         })?,
     };
     let bytes = envelope::recover(&args.file, &args.identity, &out, args.force)
-        .with_context(|| format!("recovering {}", args.file.display()))?;
+        .with_context(|| format!("recovering {}", escaped(&args.file)))?;
     // Break-glass use is worth a line in the local change log even without a key service.
     let doc = envelope::inspect(&args.file)
         .ok()
         .and_then(|s| s.label)
         .map(|l| l.doc_id);
-    let _ = config::log_change(&serde_json::json!({
-        "at": timestamp(fuda_core::labeling::now()), "action": "recover", "path": fuda_core::pathname::JsonPath::new(&std::path::absolute(&args.file).unwrap_or(args.file.clone())),
-        "doc": doc, "out": std::path::absolute(&out).unwrap_or(out.clone()),
-    }));
-    println!(
-        "recovered {} ({bytes} bytes) to {}",
-        args.file.display(),
-        out.display()
-    );
+    let absolute_file = std::path::absolute(&args.file).unwrap_or(args.file.clone());
+    let absolute_out = std::path::absolute(&out).unwrap_or(out.clone());
+    let _ = ChangeLogEntry {
+        at: timestamp(fuda_core::labeling::now()),
+        action: "recover",
+        by: None,
+        path: JsonPath::new(&absolute_file),
+        doc: doc.as_deref(),
+        from: None,
+        to: None,
+        justification: None,
+        out: Some(JsonPath::new(&absolute_out)),
+    }
+    .log();
+    let mut stdout = output::stdout();
+    if args.output.json {
+        let recovered = Recovered {
+            path: JsonPath::new(&args.file),
+            out: JsonPath::new(&out),
+            bytes,
+            doc: doc.as_deref(),
+        };
+        output::write_json(&mut stdout, &recovered)?;
+    } else {
+        writeln!(
+            stdout,
+            "recovered {} ({bytes} bytes) to {}",
+            escaped(&args.file),
+            escaped(&out)
+        )?;
+    }
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }

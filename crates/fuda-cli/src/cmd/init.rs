@@ -1,12 +1,17 @@
 //! `fuda init`: create the user's identity and config.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use fuda_core::identity::Identity;
+use fuda_core::pathname::JsonPath;
 use fuda_core::trust::{encode_public_key, SignerKind, TrustStore};
+use serde::Serialize;
 
+use crate::args::{OutputArgs, Store};
 use crate::config::{self, Config};
+use crate::output::{self, Record};
 
 /// Create your identity and config, and enroll with a key service.
 ///
@@ -31,10 +36,9 @@ pub struct Args {
     /// Policy: a built-in name (default, ipa-sme) or a policy file.
     #[arg(long, default_value = "default")]
     policy: String,
-    /// Where labels of non-Office files go: xattr, auto (xattr, else a .fuda sidecar
-    /// index, reported) or sidecar.
-    #[arg(long, default_value = "xattr", value_parser = ["xattr", "auto", "sidecar"])]
-    store: String,
+    /// Where labels of non-Office files go.
+    #[arg(long, value_enum, default_value_t = Store::Xattr)]
+    store: Store,
     /// The key service to enroll with (https://HOST:PORT).
     #[arg(long, requires = "enroll")]
     service: Option<String>,
@@ -45,9 +49,41 @@ pub struct Args {
     /// printed by `fuda-keyd init`); the connection is refused unless it matches.
     #[arg(long, requires = "service")]
     ca_fingerprint: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `init --json`: the identity just created.
+#[derive(Serialize)]
+struct Created<'a> {
+    user: &'a str,
+    config_dir: JsonPath<'a>,
+    /// The policy in force (`id@version`).
+    policy: String,
+    /// The age recipient that file keys are sealed to.
+    recipient: String,
+    /// The Ed25519 public key that signs labels (base64).
+    signing_key: &'a str,
+    key_id: String,
+}
+
+impl Record for Created<'_> {
+    const TYPE: &'static str = "identity";
+}
+
+/// `init --service … --json`: this identity enrolled with a key service.
+#[derive(Serialize)]
+struct Enrolled<'a> {
+    user: &'a str,
+    dept: Option<&'a str>,
+    /// The key service's URL.
+    service: &'a str,
+    service_id: &'a str,
+    admin: bool,
+}
+
+impl Record for Enrolled<'_> {
+    const TYPE: &'static str = "enrollment";
 }
 
 /// Enrolls `identity` with the service and records it in `config` (saved by the caller).
@@ -75,7 +111,7 @@ fn enroll(
         .with_context(|| format!("cannot enroll with the key service at {url}"))?;
     let token = config::token_path()?;
     fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
-        .with_context(|| format!("cannot write {}", token.display()))?;
+        .with_context(|| format!("cannot write {}", fuda_core::pathname::escaped(&token)))?;
     config.user = enrolled.user.name.clone();
     if config.dept.is_none() {
         config.dept = enrolled.user.dept.clone();
@@ -89,20 +125,27 @@ fn enroll(
     Ok(enrolled)
 }
 
-fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) {
+fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) -> Result<()> {
+    let mut out = output::stdout();
     if json {
-        let out = serde_json::json!({
-            "user": e.user.name, "dept": e.user.dept, "service": url, "service_id": e.service.id,
-            "admin": e.user.admin,
-        });
-        println!("{out}");
+        let enrolled = Enrolled {
+            user: &e.user.name,
+            dept: e.user.dept.as_deref(),
+            service: url,
+            service_id: &e.service.id,
+            admin: e.user.admin,
+        };
+        output::write_json(&mut out, &enrolled)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "Enrolled as {} ({}) with the key service {url}",
             e.user.name,
             e.user.dept.as_deref().unwrap_or("no department")
-        );
+        )?;
     }
+    out.flush()?;
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -119,12 +162,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 args.ca_fingerprint.as_deref(),
             )?;
             config.save()?;
-            print_enrolled(&enrolled, url, args.json);
+            print_enrolled(&enrolled, url, args.output.json)?;
             return Ok(ExitCode::SUCCESS);
         }
         bail!(
             "fuda is already set up here ({}): fuda never overwrites keys; move the folder away first if you really want a new identity",
-            dir.display()
+            fuda_core::pathname::escaped(&dir)
         );
     }
     let name = match args
@@ -157,7 +200,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         user: name.clone(),
         dept: args.dept,
         policy: policy_ref,
-        store: args.store,
+        store: args.store.as_str().to_owned(),
         service: None,
     };
     let enrolled = match (&args.service, &args.enroll) {
@@ -185,29 +228,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let name = config.user.clone();
     config.save_new()?;
     if let (Some(e), Some(url)) = (&enrolled, &args.service) {
-        print_enrolled(e, url, args.json);
+        print_enrolled(e, url, args.output.json)?;
         return Ok(ExitCode::SUCCESS);
     }
 
     let public_key = encode_public_key(identity.public_key());
-    if args.json {
-        let out = serde_json::json!({
-            "user": name,
-            "config_dir": fuda_core::pathname::JsonPath::new(&dir),
-            "policy": format!("{policy}"),
-            "recipient": identity.recipient().to_string(),
-            "signing_key": public_key,
-            "key_id": identity.key_id().to_string(),
-        });
-        println!("{out}");
+    let mut out = output::stdout();
+    if args.output.json {
+        let created = Created {
+            user: &name,
+            config_dir: JsonPath::new(&dir),
+            policy: policy.to_string(),
+            recipient: identity.recipient().to_string(),
+            signing_key: &public_key,
+            key_id: identity.key_id().to_string(),
+        };
+        output::write_json(&mut out, &created)?;
     } else {
-        println!("Created the fuda identity of {name} in {}", dir.display());
-        println!("  policy:       {} ({})", policy, policy.name);
-        println!("  age recipient: {}", identity.recipient());
-        println!("  signing key:  {public_key} (id {})", identity.key_id());
-        println!();
-        println!("Colleagues trust your labels after running:");
-        println!("  fuda trust add {name} {public_key}");
+        writeln!(
+            out,
+            "Created the fuda identity of {name} in {}",
+            fuda_core::pathname::escaped(&dir)
+        )?;
+        writeln!(out, "  policy:       {} ({})", policy, policy.name)?;
+        writeln!(out, "  age recipient: {}", identity.recipient())?;
+        writeln!(
+            out,
+            "  signing key:  {public_key} (id {})",
+            identity.key_id()
+        )?;
+        writeln!(out)?;
+        writeln!(out, "Colleagues trust your labels after running:")?;
+        writeln!(out, "  fuda trust add {name} {public_key}")?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,18 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use fuda_classify::memory::{self, LabelMemory, Recollection};
 use fuda_core::labeling::Labeler;
+use fuda_core::pathname::JsonPath;
 use fuda_core::policy::Language;
+use fuda_ledger::inventory::findings::{Finding, FindingKind};
 use fuda_ledger::inventory::registry::{RegisteredDocument, Registry, Revoked};
-use fuda_ledger::inventory::{self, Inventory, Options, Previous, Severity};
+use fuda_ledger::inventory::{self, Inventory, Options, Previous, Severity, Summary};
 use fuda_ledger::ledger::{self, Format};
+use serde::Serialize;
 
 use super::exit_findings;
+use crate::args::{self, JobsArgs, OutputArgs, PolicyArgs};
 use crate::config::Session;
+use crate::output::{self, timestamp, Record};
 
 /// Build the confidential-asset ledger (情報資産管理台帳) from the labels under folders.
 ///
@@ -52,15 +57,75 @@ pub struct Args {
     /// Language of sheet names, headings and values.
     #[arg(long, value_enum, default_value_t = LangArg::Ja)]
     lang: LangArg,
-    /// Use this policy instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    jobs: JobsArgs,
     /// Print only errors.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "json")]
     quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `inventory --json`: something in the inventory that needs a person.
+#[derive(Serialize)]
+struct FindingRecord<'a> {
+    kind: FindingKind,
+    severity: Severity,
+    path: JsonPath<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'a str>,
+    /// What was found and what to do, in English.
+    detail: &'a str,
+    /// The same in Japanese.
+    detail_ja: &'a str,
+}
+
+impl Record for FindingRecord<'_> {
+    const TYPE: &'static str = "finding";
+}
+
+impl<'a> From<&'a Finding> for FindingRecord<'a> {
+    fn from(f: &'a Finding) -> FindingRecord<'a> {
+        FindingRecord {
+            kind: f.kind,
+            severity: f.severity,
+            path: JsonPath::new(&f.path),
+            level: f.level.as_deref(),
+            detail: &f.detail,
+            detail_ja: &f.detail_ja,
+        }
+    }
+}
+
+/// `inventory --json`: the totals, after the findings.
+#[derive(Serialize)]
+struct InventorySummary<'a> {
+    /// The ledger files written (none when it went to stdout).
+    written: Vec<JsonPath<'a>>,
+    #[serde(flatten)]
+    counts: &'a Summary,
+    /// Findings of high severity.
+    high: usize,
+    /// What changed since the previous inventory (with --since).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review: Option<ReviewCounts>,
+}
+
+impl Record for InventorySummary<'_> {
+    const TYPE: &'static str = "summary";
+}
+
+/// The counts of the yearly review.
+#[derive(Serialize)]
+struct ReviewCounts {
+    /// When the previous inventory was taken (RFC 3339).
+    since: String,
+    added: usize,
+    removed: usize,
+    reclassified: usize,
+    moved: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -98,6 +163,9 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
             if format == Format::Xlsx {
                 bail!("an xlsx workbook cannot go to stdout: pass --out FILE.xlsx, or --format json|csv");
             }
+            if args.output.json {
+                bail!("--json prints the findings and totals on stdout, where --out - would write the ledger: pass --out FILE");
+            }
             None
         }
         Some(p) => Some(p.clone()),
@@ -112,7 +180,10 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
         .filter(|d| !d.as_os_str().is_empty())
     {
         if !dir.is_dir() {
-            bail!("--out: folder {} does not exist", dir.display());
+            bail!(
+                "--out: folder {} does not exist",
+                fuda_core::pathname::escaped(dir)
+            );
         }
     }
     Ok(Plan { format, lang, out })
@@ -120,7 +191,7 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let now = fuda_core::labeling::now();
-    let session = Session::load(args.policy.as_deref())?;
+    let session = Session::load(args.policy.policy())?;
     let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
         Some(path) => Some(Previous::load(path)?),
@@ -133,18 +204,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let digests = session.digest_cache(now);
     let labeler = Labeler {
-        policy: &session.policy,
-        identity: &session.identity,
-        trust: &session.trust,
-        dept: session.config.dept.clone(),
-        preference: session.config.store_preference()?,
-        memo: Some(&session.memo),
         digests: Some(&digests),
+        ..args::configured_labeler(&session)?
     };
     let since = previous.as_ref().map(|p| p.generated_at);
     let memory = recollect(&args, since)?;
     // A spinner on a terminal (hidden otherwise): the number of files is not known ahead.
-    let bar = if args.quiet {
+    let bar = if args.quiet || args.output.json {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new_spinner()
@@ -169,7 +235,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &labeler,
         &args.roots,
         &Options {
-            jobs: args.jobs,
+            jobs: args.jobs.jobs,
             previous,
             now: Some(now),
             memory,
@@ -225,10 +291,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     bar.finish_and_clear();
 
-    if !args.quiet {
+    if args.output.json {
+        print_json(&inv, &written)?;
+    } else if !args.quiet {
         let report = summary(&inv, &written, session.policy.utc_offset);
         if plan.out.is_some() {
-            print!("{report}");
+            let mut out = output::stdout();
+            out.write_all(report.as_bytes())?;
+            out.flush()?;
         } else {
             eprint!("{report}");
         }
@@ -240,12 +310,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// The findings, then the totals, as JSON records on stdout.
+fn print_json(inv: &Inventory, written: &[PathBuf]) -> Result<()> {
+    let mut out = output::stdout();
+    for f in &inv.findings {
+        output::write_json(&mut out, &FindingRecord::from(f))?;
+    }
+    let summary = InventorySummary {
+        written: written.iter().map(JsonPath::new).collect(),
+        counts: &inv.summary,
+        high: high_findings(inv),
+        review: inv.review.as_ref().map(|r| ReviewCounts {
+            since: timestamp(r.since),
+            added: r.added,
+            removed: r.removed,
+            reclassified: r.reclassified,
+            moved: r.moved,
+        }),
+    };
+    output::write_json(&mut out, &summary)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn high_findings(inv: &Inventory) -> usize {
+    inv.findings
+        .iter()
+        .filter(|f| f.severity == Severity::High)
+        .count()
+}
+
 /// Reads the label memory named by `--memory`, or the watcher's memory for these roots
 /// when this user has one; events since the previous inventory when there is one.
 fn recollect(args: &Args, since: Option<i64>) -> Result<Option<Recollection>> {
     let mut roots = Vec::with_capacity(args.roots.len());
     for r in &args.roots {
-        roots.push(std::path::absolute(r).with_context(|| format!("{}", r.display()))?);
+        roots.push(std::path::absolute(r).with_context(|| fuda_core::pathname::escaped(r))?);
     }
     let path = match &args.memory {
         Some(p) => p.clone(),
@@ -306,7 +406,7 @@ fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> Str
     let s = &inv.summary;
     let mut out = String::new();
     for path in written {
-        out.push_str(&format!("wrote {}\n", path.display()));
+        out.push_str(&format!("wrote {}\n", fuda_core::pathname::escaped(path)));
     }
     out.push_str(&format!(
         "{} files: {} valid, {} stale, {} unverified, {} tampered, {} unlabeled, {} protected; {} ledger rows\n",
@@ -325,11 +425,7 @@ fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> Str
     if inv.findings.is_empty() {
         out.push_str("no findings\n");
     } else {
-        let high = inv
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::High)
-            .count();
+        let high = high_findings(inv);
         let mut kinds: Vec<(&str, usize)> = Vec::new();
         for f in &inv.findings {
             match kinds.iter_mut().find(|(k, _)| *k == f.kind.as_str()) {

@@ -1,21 +1,23 @@
 //! `fuda label set|show|check|remove`.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
-use fuda_core::label::{DocId, Method, Status};
-use fuda_core::labeling::{
-    FileLabel, Labeler, LabelingError, SetOutcome, SetRequest, StorePreference,
-};
+use fuda_core::label::{DocId, Evidence, Flag, Label, Method, PolicyRef, Status};
+use fuda_core::labeling::{FileLabel, LabelingError, SetOutcome, SetRequest};
+use fuda_core::pathname::JsonPath;
 use fuda_core::policy::Policy;
+use fuda_core::store::{ForeignLabel, StoreKind};
 use fuda_keyd::audit::{LabelAction, LabelChange};
+use serde::Serialize;
 
 use super::{exit_error, exit_findings};
+use crate::args::{self, JobsArgs, OutputArgs, PolicyArgs, StoreArgs};
 use crate::config::{self, Session};
-use crate::output::{timestamp, Table};
+use crate::output::{self, timestamp, Record, Table};
 use crate::walk;
 
 #[derive(clap::Subcommand)]
@@ -48,15 +50,12 @@ pub struct Files {
     /// Include everything inside directories.
     #[arg(short, long)]
     recursive: bool,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
-    /// One JSON object per file (JSON lines) instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(clap::Args)]
@@ -74,11 +73,8 @@ pub struct SetArgs {
     /// Why the level is being lowered (required for downgrades).
     #[arg(long)]
     justify: Option<String>,
-    /// Where labels of non-Office files go: xattr (fail where the file system refuses
-    /// them), auto (xattr, else the .fuda sidecar index, reported), sidecar [default: from
-    /// config, else xattr].
-    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
-    store: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Print only errors and the summary.
     #[arg(short, long)]
     quiet: bool,
@@ -108,29 +104,177 @@ pub fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn labeler<'a>(session: &'a Session, preference: StorePreference) -> Labeler<'a> {
-    Labeler {
-        policy: &session.policy,
-        identity: &session.identity,
-        trust: &session.trust,
-        dept: session.config.dept.clone(),
-        preference,
-        memo: Some(&session.memo),
-        digests: None,
-    }
+/// `label set --json`: a label written on a file.
+#[derive(Serialize)]
+struct Labeled<'a> {
+    path: JsonPath<'a>,
+    /// Where it was written.
+    store: StoreKind,
+    /// The level before, if the file had a label.
+    previous: Option<&'a str>,
+    downgrade: bool,
+    /// The sidecar was used because the file system refuses user xattrs.
+    fallback: bool,
+    /// The signed label record as written.
+    label: &'a Label,
 }
 
-fn preference(session: &Session, flag: Option<&str>) -> Result<StorePreference> {
-    match flag {
-        Some("sidecar") => Ok(StorePreference::Sidecar),
-        Some("auto") => Ok(StorePreference::Auto),
-        Some(_) => Ok(StorePreference::Xattr),
-        None => session.config.store_preference(),
+impl Record for Labeled<'_> {
+    const TYPE: &'static str = "file";
+}
+
+/// `label show|check --json`: a file's label and whether it is valid. The label's fields
+/// are flattened into the record (absent when the file has none).
+#[derive(Serialize)]
+struct Shown<'a> {
+    path: JsonPath<'a>,
+    status: Status,
+    store: Option<StoreKind>,
+    /// The signer's name in the trust store.
+    signer: Option<&'a str>,
+    /// The signer's key id.
+    key: Option<&'a str>,
+    #[serde(flatten)]
+    label: Option<ShownLabel<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    foreign: Option<&'a ForeignLabel>,
+}
+
+impl Record for Shown<'_> {
+    const TYPE: &'static str = "file";
+}
+
+/// The fields of a label as `label show --json` prints them: `set_at` as RFC 3339, the
+/// level's names from the policy.
+#[derive(Serialize)]
+struct ShownLabel<'a> {
+    v: u8,
+    doc: &'a DocId,
+    level: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level_name: Option<LevelName<'a>>,
+    policy: &'a PolicyRef,
+    owner: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dept: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asset: Option<&'a str>,
+    method: Method,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a str>,
+    set_by: &'a str,
+    set_at: String,
+    seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_sha256: Option<&'a fuda_core::digest::Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    justification: Option<&'a str>,
+    flags: &'a [Flag],
+    evidence: &'a [Evidence],
+}
+
+/// A level's names, Japanese and English.
+#[derive(Serialize)]
+struct LevelName<'a> {
+    ja: &'a str,
+    en: &'a str,
+}
+
+/// `label remove --json`: the label taken off a file (`null` when it had none).
+#[derive(Serialize)]
+struct Removed<'a> {
+    path: JsonPath<'a>,
+    /// The level removed.
+    removed: Option<&'a str>,
+    doc: Option<&'a DocId>,
+}
+
+impl Record for Removed<'_> {
+    const TYPE: &'static str = "file";
+}
+
+/// `label set --json`, after the files: how many were labeled.
+#[derive(Serialize)]
+struct SetSummary<'a> {
+    /// The level set (its id).
+    level: &'a str,
+    labeled: usize,
+    failed: usize,
+    /// Labels that went to the sidecar index because the file system refuses xattrs.
+    fallbacks: usize,
+}
+
+impl Record for SetSummary<'_> {
+    const TYPE: &'static str = "summary";
+}
+
+/// `label check --json`, after the files: how many have each status.
+#[derive(Serialize)]
+struct CheckSummary {
+    checked: usize,
+    valid: usize,
+    stale: usize,
+    unverified: usize,
+    tampered: usize,
+    replayed: usize,
+    missing: usize,
+    /// Files that could not be read (reported on stderr).
+    unreadable: usize,
+}
+
+impl Record for CheckSummary {
+    const TYPE: &'static str = "summary";
+}
+
+/// `label remove --json`, after the files: how many labels were removed.
+#[derive(Serialize)]
+struct RemoveSummary {
+    removed: usize,
+    failed: usize,
+}
+
+impl Record for RemoveSummary {
+    const TYPE: &'static str = "summary";
+}
+
+/// One line of the local label change log (`label-changes.jsonl` in the state
+/// directory): downgrades, removals and break-glass recoveries, kept even without a key
+/// service.
+#[derive(Serialize)]
+pub(crate) struct ChangeLogEntry<'a> {
+    /// When (RFC 3339).
+    pub at: String,
+    /// `downgrade`, `remove` or `recover`.
+    pub action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'a str>,
+    pub path: JsonPath<'a>,
+    /// The document id (as the file recorded it).
+    pub doc: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub justification: Option<&'a str>,
+    /// Where a recovery wrote the plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<JsonPath<'a>>,
+}
+
+impl ChangeLogEntry<'_> {
+    /// Appends the entry to the local change log.
+    pub fn log(&self) -> Result<()> {
+        config::log_change(&serde_json::to_value(self)?)
     }
 }
 
 fn set(args: SetArgs) -> Result<ExitCode> {
-    let session = Session::load(args.files.policy.as_deref())?;
+    let session = Session::load(args.files.policy.policy())?;
     let policy = &session.policy;
     let level = policy.level_by_name(&args.level).ok_or_else(|| {
         anyhow!(
@@ -140,12 +284,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             policy.level_names()
         )
     })?;
-    let labeler = labeler(&session, preference(&session, args.store.as_deref())?);
+    let labeler = args.store.labeler(&session)?;
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
     // Under a key service: the newest label of each document, so that a replayed label is
     // not silently relabeled (it needs --justify, like a tampered one).
     let newest = if crate::keyservice::has_service(&session)? {
-        let current = walk::run_parallel(&files, args.files.jobs, "reading", |f| labeler.peek(f))?;
+        let current =
+            walk::run_parallel(&files, args.files.jobs.jobs, "reading", |f| labeler.peek(f))?;
         newest_known(&session, &current)
     } else {
         None
@@ -162,13 +307,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         content_sha256: None,
         newest: newest.as_ref(),
     };
-    let results = walk::run_parallel(&files, args.files.jobs, "labeling", |f| {
+    let results = walk::run_parallel(&files, args.files.jobs.jobs, "labeling", |f| {
         labeler.set(f, &request)
     })?;
     session.save_memo();
 
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output::stdout();
     let (mut applied, mut failed, mut fallbacks) = (0usize, 0usize, 0usize);
     let mut changes = Vec::new();
     let host = crate::keyservice::hostname();
@@ -181,35 +325,51 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                     store,
                     fallback,
                     label,
-                } = &outcome
+                } = outcome
                 {
                     applied += 1;
-                    fallbacks += usize::from(*fallback);
+                    fallbacks += usize::from(fallback);
                     changes.push(crate::keyservice::label_set_change(
                         path,
-                        label,
+                        &label,
                         previous.clone(),
-                        *downgrade,
+                        downgrade,
                         &host,
                     ));
-                    if *downgrade {
-                        config::log_change(&serde_json::json!({
-                            "at": timestamp(label.set_at), "action": "downgrade", "by": label.set_by,
-                            "path": fuda_core::pathname::JsonPath::new(&absolute(path)), "doc": label.doc, "from": previous, "to": label.level,
-                            "justification": label.justification,
-                        }))?;
+                    if downgrade {
+                        let doc = label.doc.to_string();
+                        ChangeLogEntry {
+                            at: timestamp(label.set_at),
+                            action: "downgrade",
+                            by: Some(&label.set_by),
+                            path: JsonPath::new(&absolute(path)),
+                            doc: Some(&doc),
+                            from: previous.as_deref(),
+                            to: Some(&label.level),
+                            justification: label.justification.as_deref(),
+                            out: None,
+                        }
+                        .log()?;
                     }
-                    if args.files.json {
-                        let mut v = serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "store": store});
-                        merge(&mut v, serde_json::to_value(&outcome)?);
-                        writeln!(out, "{v}")?;
+                    if args.files.output.json {
+                        output::write_json(
+                            &mut out,
+                            &Labeled {
+                                path: JsonPath::new(path),
+                                store,
+                                previous: previous.as_deref(),
+                                downgrade,
+                                fallback,
+                                label: &label,
+                            },
+                        )?;
                     } else if !args.quiet {
                         let from = previous
                             .as_deref()
                             .and_then(|p| policy.level(p))
                             .map(|l| format!("{} → ", l.name_ja))
                             .unwrap_or_default();
-                        let note = if *fallback {
+                        let note = if fallback {
                             " (sidecar: this file system refuses user xattrs)"
                         } else {
                             ""
@@ -230,7 +390,15 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !args.files.json {
+    if args.files.output.json {
+        let summary = SetSummary {
+            level: &level.id,
+            labeled: applied,
+            failed,
+            fallbacks,
+        };
+        output::write_json(&mut out, &summary)?;
+    } else {
         writeln!(
             out,
             "labeled {applied} file{} as {} ({}){}",
@@ -275,16 +443,16 @@ pub(crate) fn audit(session: &Session, changes: &[LabelChange]) -> bool {
 }
 
 fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
-    let session = Session::load(args.files.policy.as_deref())?;
-    let labeler = labeler(&session, session.config.store_preference()?);
+    let session = Session::load(args.files.policy.policy())?;
+    let labeler = args::configured_labeler(&session)?;
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
-    let mut results =
-        walk::run_parallel(&files, args.files.jobs, "checking", |f| labeler.inspect(f))?;
+    let mut results = walk::run_parallel(&files, args.files.jobs.jobs, "checking", |f| {
+        labeler.inspect(f)
+    })?;
     session.save_memo();
     mark_replayed(&session, &mut results);
 
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = output::stdout();
     let mut table = Table::new(&[
         "PATH", "LEVEL", "STATUS", "STORE", "OWNER", "METHOD", "SET BY", "SET AT",
     ]);
@@ -301,18 +469,32 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
             }
         };
         counts[status_index(file.status)] += 1;
-        if args.files.json {
-            writeln!(out, "{}", json_of(&file, &session.policy))?;
+        if args.files.output.json {
+            output::write_json(&mut out, &shown(&file, &session.policy))?;
         } else if !check || file.status != Status::Valid {
             table.row(row_of(&file, &session.policy));
         }
     }
-    if !args.files.json {
+    let [valid, stale, unverified, tampered, missing, replayed] = counts;
+    if args.files.output.json {
+        if check {
+            let summary = CheckSummary {
+                checked: files.len() - failed,
+                valid,
+                stale,
+                unverified,
+                tampered,
+                replayed,
+                missing,
+                unreadable: failed,
+            };
+            output::write_json(&mut out, &summary)?;
+        }
+    } else {
         if !check || counts[0] < files.len() - failed {
             table.print(&mut out)?;
         }
         if check {
-            let [valid, stale, unverified, tampered, missing, replayed] = counts;
             writeln!(
                 out,
                 "checked {} file{}: {valid} valid, {stale} stale, {unverified} unverified, {tampered} tampered, {replayed} replayed, {missing} missing{}",
@@ -334,12 +516,14 @@ fn show(args: ShowArgs, check: bool) -> Result<ExitCode> {
 }
 
 fn remove(args: RemoveArgs) -> Result<ExitCode> {
-    let session = Session::load(args.files.policy.as_deref())?;
-    let labeler = labeler(&session, session.config.store_preference()?);
+    let session = Session::load(args.files.policy.policy())?;
+    let labeler = args::configured_labeler(&session)?;
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
-    let results = walk::run_parallel(&files, args.files.jobs, "removing", |f| {
+    let results = walk::run_parallel(&files, args.files.jobs.jobs, "removing", |f| {
         labeler.remove(f, &args.justify)
     })?;
+    let json = args.files.output.json;
+    let mut out = output::stdout();
     let mut failed = 0;
     let mut removed = 0;
     let mut changes = Vec::new();
@@ -348,14 +532,22 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
         match result {
             Ok(previous) => {
                 let Some(label) = previous.label.filter(|_| previous.store.is_some()) else {
-                    if !args.files.json {
-                        println!("{}  (no label)", fuda_core::pathname::escaped(path));
+                    if json {
+                        let none = Removed {
+                            path: JsonPath::new(path),
+                            removed: None,
+                            doc: None,
+                        };
+                        output::write_json(&mut out, &none)?;
+                    } else {
+                        writeln!(out, "{}  (no label)", fuda_core::pathname::escaped(path))?;
                     }
                     continue;
                 };
                 removed += 1;
+                let doc = label.doc.to_string();
                 changes.push(LabelChange {
-                    doc: label.doc.to_string(),
+                    doc: doc.clone(),
                     action: LabelAction::Remove,
                     from: Some(label.level.clone()),
                     to: None,
@@ -364,33 +556,47 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     justification: Some(args.justify.clone()),
                     version: None,
                 });
-                config::log_change(&serde_json::json!({
-                    "at": timestamp(fuda_core::labeling::now()), "action": "remove",
-                    "by": session.identity.name(), "path": fuda_core::pathname::JsonPath::new(&absolute(path)), "doc": label.doc,
-                    "from": label.level, "justification": args.justify,
-                }))?;
-                if args.files.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "removed": label.level, "doc": label.doc})
-                    );
+                ChangeLogEntry {
+                    at: timestamp(fuda_core::labeling::now()),
+                    action: "remove",
+                    by: Some(session.identity.name()),
+                    path: JsonPath::new(&absolute(path)),
+                    doc: Some(&doc),
+                    from: Some(&label.level),
+                    to: None,
+                    justification: Some(&args.justify),
+                    out: None,
+                }
+                .log()?;
+                if json {
+                    let removed = Removed {
+                        path: JsonPath::new(path),
+                        removed: Some(&label.level),
+                        doc: Some(&label.doc),
+                    };
+                    output::write_json(&mut out, &removed)?;
                 } else {
-                    println!(
+                    writeln!(
+                        out,
                         "{}  removed {}",
                         fuda_core::pathname::escaped(path),
                         level_name(&session.policy, &label.level)
-                    );
+                    )?;
                 }
             }
             Err(e) => {
                 failed += 1;
+                out.flush()?;
                 eprintln!("fuda: {e}");
             }
         }
     }
-    if !args.files.json {
-        println!("removed {removed} label{}", plural(removed));
+    if json {
+        output::write_json(&mut out, &RemoveSummary { removed, failed })?;
+    } else {
+        writeln!(out, "removed {removed} label{}", plural(removed))?;
     }
+    out.flush()?;
     let audited = audit(&session, &changes);
     Ok(if failed > 0 || !audited {
         exit_error()
@@ -497,38 +703,38 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
     ]
 }
 
-fn json_of(file: &FileLabel, policy: &Policy) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "path": fuda_core::pathname::JsonPath::new(&file.path),
-        "status": file.status,
-        "store": file.store,
-        "signer": file.signer,
-        "key": file.key,
-    });
-    if let Some(label) = &file.label {
-        merge(
-            &mut v,
-            serde_json::to_value(label).expect("label serialises"),
-        );
-        v["set_at"] = serde_json::json!(timestamp(label.set_at));
-        if let Some(level) = policy.level(&label.level) {
-            v["level_name"] = serde_json::json!({"ja": level.name_ja, "en": level.name_en});
-        }
-    }
-    if let Some(p) = &file.problem {
-        v["problem"] = serde_json::json!(p);
-    }
-    if let Some(f) = &file.foreign {
-        v["foreign"] = serde_json::to_value(f).expect("foreign label serialises");
-    }
-    v
-}
-
-fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
-    if let (Some(into), serde_json::Value::Object(from)) = (into.as_object_mut(), from) {
-        for (k, v) in from {
-            into.entry(k).or_insert(v);
-        }
+fn shown<'a>(file: &'a FileLabel, policy: &'a Policy) -> Shown<'a> {
+    Shown {
+        path: JsonPath::new(&file.path),
+        status: file.status,
+        store: file.store,
+        signer: file.signer.as_deref(),
+        key: file.key.as_deref(),
+        label: file.label.as_ref().map(|l| ShownLabel {
+            v: l.v,
+            doc: &l.doc,
+            level: &l.level,
+            level_name: policy.level(&l.level).map(|level| LevelName {
+                ja: &level.name_ja,
+                en: &level.name_en,
+            }),
+            policy: &l.policy,
+            owner: &l.owner,
+            dept: l.dept.as_deref(),
+            asset: l.asset.as_deref(),
+            method: l.method,
+            rule: l.rule.as_deref(),
+            origin: l.origin.as_deref(),
+            set_by: &l.set_by,
+            set_at: timestamp(l.set_at),
+            seq: l.seq,
+            content_sha256: l.content_sha256.as_ref(),
+            justification: l.justification.as_deref(),
+            flags: &l.flags,
+            evidence: &l.evidence,
+        }),
+        problem: file.problem.as_deref(),
+        foreign: file.foreign.as_ref(),
     }
 }
 

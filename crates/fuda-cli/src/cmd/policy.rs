@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fuda_core::policy::{Policy, PolicyError, Protect};
+use fuda_core::pathname::JsonPath;
+use fuda_core::policy::{Level, Policy, PolicyError, Problem, Protect};
+use serde::Serialize;
 
 use super::exit_findings;
+use crate::args::OutputArgs;
 use crate::config::{self, Config};
-use crate::output::Table;
+use crate::output::{self, Record, Table};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -17,39 +20,73 @@ pub enum Command {
     Check {
         /// The policy file.
         file: PathBuf,
-        /// Print problems as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Show the levels of a policy as a table.
     Show {
         /// A policy file or built-in name (default: the configured policy, else `default`).
         policy: Option<String>,
-        /// Print the policy's levels as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
+}
+
+/// `policy check --json`: whether a policy file is valid, and every problem.
+#[derive(Serialize)]
+struct Checked<'a> {
+    path: JsonPath<'a>,
+    valid: bool,
+    /// The policy's id and version, when it is valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    problems: &'a [Problem],
+}
+
+impl Record for Checked<'_> {
+    const TYPE: &'static str = "policy_check";
+}
+
+/// `policy show --json`: a policy and its levels.
+#[derive(Serialize)]
+struct Shown<'a> {
+    id: &'a str,
+    version: u32,
+    name: &'a str,
+    levels: &'a [Level],
+}
+
+impl Record for Shown<'_> {
+    const TYPE: &'static str = "policy";
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Check { file, json } => check(file, json),
-        Command::Show { policy, json } => show(policy, json),
+        Command::Check { file, output } => check(file, output.json),
+        Command::Show { policy, output } => show(policy, output.json),
     }
 }
 
 fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
+    let mut out = output::stdout();
     match Policy::load(&file) {
         Ok(p) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&file), "valid": true, "id": p.id, "version": p.version, "problems": []})
-                );
+                let checked = Checked {
+                    path: JsonPath::new(&file),
+                    valid: true,
+                    id: Some(&p.id),
+                    version: Some(p.version),
+                    problems: &[],
+                };
+                output::write_json(&mut out, &checked)?;
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{}: ok — policy {} ({}), {} levels, {} assets, {} rules, {} imported Purview labels, {} recovery recipients",
-                    file.display(),
+                    fuda_core::pathname::escaped(&file),
                     p,
                     p.name,
                     p.levels.len(),
@@ -57,19 +94,25 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
                     p.rules.len(),
                     p.msip_imports.len(),
                     p.recovery_recipients.len()
-                );
+                )?;
                 if p.recovery_recipients.is_empty() {
-                    println!("note: no [recovery] recipients: protected files could not be recovered without the key service");
+                    writeln!(out, "note: no [recovery] recipients: protected files could not be recovered without the key service")?;
                 }
             }
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Err(PolicyError::Invalid { path, problems }) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "valid": false, "problems": problems})
-                );
+                let checked = Checked {
+                    path: JsonPath::new(&path),
+                    valid: false,
+                    id: None,
+                    version: None,
+                    problems: &problems,
+                };
+                output::write_json(&mut out, &checked)?;
+                out.flush()?;
             } else {
                 eprintln!("{}", PolicyError::Invalid { path, problems });
             }
@@ -87,14 +130,16 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
             .unwrap_or_else(|_| "builtin:default".into()),
     };
     let p = config::load_policy(&reference)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = output::stdout();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({"id": p.id, "version": p.version, "name": p.name, "levels": p.levels})
-        )?;
+        let shown = Shown {
+            id: &p.id,
+            version: p.version,
+            name: &p.name,
+            levels: &p.levels,
+        };
+        output::write_json(&mut out, &shown)?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "policy {} — {}", p, p.name)?;
@@ -130,5 +175,6 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
         ]);
     }
     table.print(&mut out)?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

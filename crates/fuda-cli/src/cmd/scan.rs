@@ -1,34 +1,41 @@
 //! `fuda scan DIR… --apply`: auto-label whole trees, in parallel, resumably.
 //!
 //! Progress is recorded as files are done in a state file under the state directory
-//! (`scan-<hash of the roots and policy>.state`: one `mtime size path` line per finished
-//! file). An interrupted scan started again with the same roots skips the files that are
-//! recorded and unchanged; a scan that finishes removes its state file. `--restart`
-//! ignores an old state file.
+//! ([`ScanState`]). An interrupted scan started again with the same roots skips the files
+//! that are recorded and unchanged; a scan that finishes removes its state file.
+//! `--restart` ignores an old state file.
 //!
 //! `--protect` (with `--apply`) then encrypts, through the key service, every file that
 //! the rules put at a level whose policy says `protect = "required"` and whose label (after
 //! this scan) is at such a level — one at a time, each verified by opening the protected
 //! copy before the original is removed ([`Protector`]). A file that could not be protected
 //! is not recorded as done, so the next scan tries again.
+//!
+//! `--json` prints one record per labeled file (`"type": "file"`), per protected file
+//! (`"type": "protected"`) and a summary (`"type": "summary"`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
-use fuda_core::policy::Protect;
+use fuda_classify::resume::ScanState;
+use fuda_classify::rules::Classifier;
+use fuda_core::labeling::{Labeler, SetOutcome};
+use fuda_core::pathname::{escaped, JsonPath};
+use fuda_core::policy::{Policy, Protect};
+use fuda_keyd::audit::LabelChange;
+use fuda_protect::{Protection, Protector};
+use serde::Serialize;
 
 use super::classify::{classifier, evidence_text};
 use super::exit_error;
-use super::protect::{Protection, Protector};
+use crate::args::{JobsArgs, OutputArgs, PolicyArgs, StoreArgs};
 use crate::config::{self, Session};
-use crate::walk;
+use crate::output::{self, Record};
+use crate::{keyservice, walk};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,38 +49,69 @@ pub struct Args {
     /// the configured one, else the embedded one).
     #[arg(long, requires = "apply")]
     protect: bool,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
-    /// Where labels of non-Office files go: xattr, auto, sidecar [default: from config].
-    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
-    store: Option<String>,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Forget an interrupted scan's progress and start from the beginning.
     #[arg(long)]
     restart: bool,
-    /// One JSON object per labeled file, and a JSON summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Print only errors and the summary.
     #[arg(short, long)]
     quiet: bool,
 }
 
-#[derive(Default)]
+/// What a scan did (with `--json`, its last record).
+#[derive(Default, Serialize)]
 struct Summary {
+    applied: bool,
     files: usize,
     resumed: usize,
-    labeled: HashMap<String, usize>,
+    labeled: usize,
+    by_level: HashMap<String, usize>,
     kept_manual: usize,
     kept_higher: usize,
     no_rule: usize,
-    unreadable_content: usize,
     failed: usize,
+    #[serde(rename = "content_unreadable")]
+    unreadable_content: usize,
     text_bytes: u64,
     protected: usize,
+    seconds: f64,
+}
+
+impl Record for Summary {
+    const TYPE: &'static str = "summary";
+}
+
+/// `--json`: a file a rule labeled (or would label, without `--apply`).
+#[derive(Serialize)]
+struct FileRecord<'a> {
+    path: JsonPath<'a>,
+    level: &'a str,
+    evidence: &'a str,
+    applied: bool,
+}
+
+impl Record for FileRecord<'_> {
+    const TYPE: &'static str = "file";
+}
+
+/// `--json`: a file `--protect` encrypted.
+#[derive(Serialize)]
+struct ProtectedRecord<'a> {
+    path: JsonPath<'a>,
+    protected: JsonPath<'a>,
+    doc: String,
+    level: &'a str,
+}
+
+impl Record for ProtectedRecord<'_> {
+    const TYPE: &'static str = "protected";
 }
 
 enum Done {
@@ -83,57 +121,49 @@ enum Done {
     NoRule,
 }
 
-/// A labeled file that `--protect` must encrypt.
-struct ToProtect {
-    path: PathBuf,
-    /// Its state-file line, written once it is protected.
-    state_line: Option<String>,
+/// What scanning one file did.
+struct Scanned {
+    done: Done,
+    /// Bytes of text read.
+    text: u64,
+    /// Content that could not be read.
+    problem: Option<String>,
+    /// `--protect` must encrypt it.
+    protect: bool,
+    /// The label applied, for the audit log.
+    change: Option<LabelChange>,
+}
+
+/// What scanning a file needs, shared by the workers.
+struct Scan<'a> {
+    args: &'a Args,
+    policy: &'a Policy,
+    classifier: &'a Classifier,
+    labeler: &'a Labeler<'a>,
+    state: Option<&'a ScanState>,
+    host: String,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let session = Session::load(args.policy.as_deref())?;
+    let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
     // Labels are signed over the bytes that were classified, read once.
     classifier.hash_content = args.apply;
-    let preference = match args.store.as_deref() {
-        Some("sidecar") => StorePreference::Sidecar,
-        Some("auto") => StorePreference::Auto,
-        Some(_) => StorePreference::Xattr,
-        None => session.config.store_preference()?,
-    };
-    let labeler = Labeler {
-        policy,
-        identity: &session.identity,
-        trust: &session.trust,
-        dept: session.config.dept.clone(),
-        preference,
-        memo: Some(&session.memo),
-        digests: None,
-    };
+    let labeler = args.store.labeler(&session)?;
     let started = Instant::now();
     let (files, problems) = walk::expand_lenient(&args.paths);
     for p in &problems {
         eprintln!("fuda: {p}");
     }
-
-    let state_path = state_path(&args.paths, policy)?;
-    let done_before = if args.apply && !args.restart {
-        load_state(&state_path)
-    } else {
-        HashMap::new()
-    };
-    let todo: Vec<PathBuf> = if done_before.is_empty() {
-        files.clone()
-    } else {
-        files
+    let state = open_state(&args, policy)?;
+    let todo: Vec<PathBuf> = match &state {
+        Some(state) if state.recorded() > 0 => files
             .iter()
-            .filter(|f| {
-                let key = stat_key(f);
-                key.is_none() || done_before.get(*f) != key.as_ref()
-            })
+            .filter(|f| !state.is_done(f))
             .cloned()
-            .collect()
+            .collect(),
+        _ => files.clone(),
     };
     let resumed = files.len() - todo.len();
     if resumed > 0 && !args.quiet {
@@ -142,28 +172,108 @@ pub fn run(args: Args) -> Result<ExitCode> {
             plural(resumed)
         );
     }
-    let state = if args.apply {
-        fuda_core::fsutil::create_private_dir(state_path.parent().expect("state dir"))
-            .with_context(|| format!("cannot create {}", state_path.display()))?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&state_path)
-            .with_context(|| format!("cannot open {}", state_path.display()))?;
-        Some(Mutex::new(f))
-    } else {
-        None
-    };
 
-    let host = crate::keyservice::hostname();
-    let results = walk::run_parallel(&todo, args.jobs, "scanning", |f| {
-        let c = classifier.classify_file(f)?;
-        let text = c.text_bytes as u64;
-        let problem = c.problem.clone();
+    let scan = Scan {
+        args: &args,
+        policy,
+        classifier: &classifier,
+        labeler: &labeler,
+        state: state.as_ref(),
+        host: keyservice::hostname(),
+    };
+    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| scan.file(f))?;
+    session.save_memo();
+
+    let mut s = Summary {
+        applied: args.apply,
+        files: files.len(),
+        resumed,
+        ..Summary::default()
+    };
+    let mut out = output::stdout();
+    let mut to_protect = Vec::new();
+    let mut changes = Vec::new();
+    for (path, result) in todo.iter().zip(results) {
+        match result {
+            Ok(scanned) => {
+                if scanned.protect {
+                    to_protect.push(path.clone());
+                }
+                changes.extend(scanned.change);
+                s.text_bytes += scanned.text;
+                if let Some(p) = scanned.problem {
+                    s.unreadable_content += 1;
+                    out.flush()?;
+                    eprintln!("fuda: note: {p}");
+                }
+                scan.count(&mut out, path, scanned.done, &mut s)?;
+            }
+            Err(e) => {
+                s.failed += 1;
+                out.flush()?;
+                eprintln!("fuda: {}", output::describe(&e));
+            }
+        }
+    }
+    if !to_protect.is_empty() {
+        out.flush()?;
+        let unprotected =
+            "--protect: cannot reach the key service; the files were labeled but not protected";
+        let conn = keyservice::connect(&session).context(unprotected)?;
+        let account = keyservice::account(&conn, &session)?;
+        let dept = session.config.dept.clone();
+        let protector =
+            Protector::new(&account, policy, dept, keyservice::hostname()).context(unprotected)?;
+        protect_all(&protector, &scan, &to_protect, &mut s, &mut out)?;
+    }
+    out.flush()?;
+    // The labels are on the files; the audit log must hear of them too.
+    let unaudited = usize::from(!super::label::audit(&session, &changes));
+    s.failed += problems.len() + unaudited;
+    if let (Some(state), 0) = (state, s.failed) {
+        state.finish();
+    }
+    s.labeled = s.by_level.values().sum();
+    s.seconds = started.elapsed().as_secs_f64().max(1e-6);
+    if args.output.json {
+        output::write_json(&mut out, &s)?;
+    } else {
+        writeln!(out, "{}", summary_text(&s, &args, policy, todo.len()))?;
+    }
+    out.flush()?;
+    Ok(if s.failed > 0 {
+        exit_error()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The progress of a scan that writes labels (resumed, or started over with `--restart`);
+/// none for a dry run.
+fn open_state(args: &Args, policy: &Policy) -> Result<Option<ScanState>> {
+    if !args.apply {
+        return Ok(None);
+    }
+    let path = ScanState::location(&config::state_dir()?, &args.paths, policy);
+    let opened = if args.restart {
+        ScanState::restart(&path)
+    } else {
+        ScanState::resume(&path)
+    };
+    let state =
+        opened.with_context(|| format!("cannot keep the scan's progress in {}", escaped(&path)))?;
+    Ok(Some(state))
+}
+
+impl Scan<'_> {
+    /// Classifies `f` and, with `--apply`, labels it by the rules; records it as done unless
+    /// `--protect` must still encrypt it.
+    fn file(&self, f: &Path) -> Result<Scanned> {
+        let c = self.classifier.classify_file(f)?;
         let mut now_at = None;
         let mut change = None;
-        let outcome = if args.apply {
-            match fuda_classify::rules::apply_file(&labeler, &c)? {
+        let done = if self.args.apply {
+            match fuda_classify::rules::apply_file(self.labeler, &c)? {
                 None => Done::NoRule,
                 Some(SetOutcome::Applied {
                     label,
@@ -172,8 +282,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     ..
                 }) => {
                     now_at = Some(label.level.clone());
-                    change = Some(crate::keyservice::label_set_change(
-                        f, &label, previous, downgrade, &host,
+                    change = Some(keyservice::label_set_change(
+                        f, &label, previous, downgrade, &self.host,
                     ));
                     Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
                 }
@@ -194,166 +304,101 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let required = |level: Option<&str>| {
             level
-                .and_then(|l| policy.level(l))
+                .and_then(|l| self.policy.level(l))
                 .is_some_and(|l| l.protect == Protect::Required)
         };
-        let protect = args.protect
+        let protect = self.args.protect
             && required(c.classification.level.as_deref())
             && required(now_at.as_deref());
-        let line = stat_key(f).map(|(mtime, size)| format!("{mtime}\t{size}\t{}\n", f.display()));
-        let to_protect = protect.then(|| ToProtect {
-            path: f.to_owned(),
-            state_line: line.clone(),
-        });
-        if let (Some(state), Some(line), false) = (&state, &line, protect) {
-            // One write per line on an O_APPEND file: a kill leaves whole lines only.
-            let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+        if let (Some(state), false) = (self.state, protect) {
+            state.record(f);
         }
-        Ok::<_, anyhow::Error>((outcome, text, problem, to_protect, change))
-    })?;
-    session.save_memo();
+        Ok(Scanned {
+            done,
+            text: c.text_bytes as u64,
+            problem: c.problem,
+            protect,
+            change,
+        })
+    }
 
-    let mut s = Summary {
-        files: files.len(),
-        resumed,
-        ..Summary::default()
-    };
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut to_protect = Vec::new();
-    let mut changes = Vec::new();
-    for (path, result) in todo.iter().zip(results) {
-        match result {
-            Ok((outcome, text, problem, protect, change)) => {
-                s.text_bytes += text;
-                to_protect.extend(protect);
-                changes.extend(change);
-                if let Some(p) = problem {
-                    s.unreadable_content += 1;
-                    out.flush()?;
-                    eprintln!("fuda: note: {p}");
-                }
-                match outcome {
-                    Done::Labeled(level, evidence) => {
-                        *s.labeled.entry(level.clone()).or_default() += 1;
-                        if args.json {
-                            writeln!(
-                                out,
-                                "{}",
-                                serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&path), "level": level, "evidence": evidence, "applied": args.apply})
-                            )?;
-                        } else if !args.quiet {
-                            let name = policy.level(&level).map_or(level.as_str(), |l| &l.name_ja);
-                            writeln!(
-                                out,
-                                "{}  {name}  ({evidence})",
-                                fuda_core::pathname::escaped(path)
-                            )?;
-                        }
-                    }
-                    Done::KeptManual => s.kept_manual += 1,
-                    Done::KeptHigher => s.kept_higher += 1,
-                    Done::NoRule => s.no_rule += 1,
+    /// Counts what was done to `path` and prints a labeled file.
+    fn count(&self, out: &mut impl Write, path: &Path, done: Done, s: &mut Summary) -> Result<()> {
+        match done {
+            Done::Labeled(level, evidence) => {
+                *s.by_level.entry(level.clone()).or_default() += 1;
+                if self.args.output.json {
+                    let record = FileRecord {
+                        path: JsonPath::new(path),
+                        level: &level,
+                        evidence: &evidence,
+                        applied: self.args.apply,
+                    };
+                    output::write_json(out, &record)?;
+                } else if !self.args.quiet {
+                    let name = self
+                        .policy
+                        .level(&level)
+                        .map_or(level.as_str(), |l| &l.name_ja);
+                    writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
                 }
             }
-            Err(e) => {
-                s.failed += 1;
-                out.flush()?;
-                eprintln!("fuda: {e:#}");
-            }
+            Done::KeptManual => s.kept_manual += 1,
+            Done::KeptHigher => s.kept_higher += 1,
+            Done::NoRule => s.no_rule += 1,
         }
+        Ok(())
     }
-    if !to_protect.is_empty() {
-        out.flush()?;
-        let protector = Protector::connect(&session).context(
-            "--protect: cannot reach the key service; the files were labeled but not protected",
-        )?;
-        protect_all(
-            &protector,
-            &labeler,
-            &to_protect,
-            state.as_ref(),
-            &args,
-            &mut s,
-            &mut out,
-        )?;
-    }
-    out.flush()?;
-    // The labels are on the files; the audit log must hear of them too.
-    let unaudited = usize::from(!super::label::audit(&session, &changes));
-    let failed = s.failed + problems.len() + unaudited;
-    if args.apply && failed == 0 {
-        let _ = std::fs::remove_file(&state_path);
-    }
-    let secs = started.elapsed().as_secs_f64().max(1e-6);
-    let mut levels: Vec<_> = s.labeled.iter().collect();
+}
+
+/// The summary line for people.
+fn summary_text(s: &Summary, args: &Args, policy: &Policy, scanned: usize) -> String {
+    let mut levels: Vec<_> = s.by_level.iter().collect();
     levels.sort_by_key(|(l, _)| policy.level(l).map_or(0, |l| l.rank));
-    let labeled: usize = s.labeled.values().sum();
-    if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({
-                "summary": true, "applied": args.apply, "files": s.files, "resumed": s.resumed,
-                "labeled": labeled, "by_level": s.labeled, "kept_manual": s.kept_manual,
-                "kept_higher": s.kept_higher, "no_rule": s.no_rule, "failed": failed,
-                "content_unreadable": s.unreadable_content, "text_bytes": s.text_bytes,
-                "protected": s.protected, "seconds": secs,
-            })
-        )?;
-    } else {
-        let by_level = levels
-            .iter()
-            .map(|(l, n)| {
-                let name = policy.level(l).map_or(l.as_str(), |l| &l.name_ja);
-                format!("{n} {name}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        writeln!(
-            out,
-            "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {labeled}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
-            if args.apply { "scanned" } else { "classified" },
-            s.files,
-            plural(s.files),
-            secs,
-            todo.len() as f64 / secs,
-            s.text_bytes as f64 / secs / 1e6,
-            if args.apply { "labeled" } else { "would label" },
-            if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
-            s.kept_manual,
-            s.kept_higher,
-            plural(s.kept_manual + s.kept_higher),
-            s.no_rule,
-            if args.protect { format!("; protected {}", s.protected) } else { String::new() },
-            if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
-            if failed > 0 { format!("; {failed} failed") } else { String::new() },
-        )?;
-    }
-    out.flush()?;
-    Ok(if failed > 0 {
-        exit_error()
-    } else {
-        ExitCode::SUCCESS
-    })
+    let by_level = levels
+        .iter()
+        .map(|(l, n)| {
+            let name = policy.level(l).map_or(l.as_str(), |l| &l.name_ja);
+            format!("{n} {name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let secs = s.seconds;
+    format!(
+        "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
+        if args.apply { "scanned" } else { "classified" },
+        s.files,
+        plural(s.files),
+        secs,
+        scanned as f64 / secs,
+        s.text_bytes as f64 / secs / 1e6,
+        if args.apply { "labeled" } else { "would label" },
+        s.labeled,
+        if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
+        s.kept_manual,
+        s.kept_higher,
+        plural(s.kept_manual + s.kept_higher),
+        s.no_rule,
+        if args.protect { format!("; protected {}", s.protected) } else { String::new() },
+        if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
+        if s.failed > 0 { format!("; {} failed", s.failed) } else { String::new() },
+    )
 }
 
 /// Encrypts the files `--protect` selected, one at a time, each at the level of the label
 /// it now carries (method, rule and evidence kept). A failure leaves the file as it was,
-/// labeled, and counts as failed.
+/// labeled, and counts as failed; a success is recorded as done.
 fn protect_all(
     protector: &Protector<'_>,
-    labeler: &Labeler<'_>,
-    files: &[ToProtect],
-    state: Option<&Mutex<std::fs::File>>,
-    args: &Args,
+    scan: &Scan<'_>,
+    files: &[PathBuf],
     s: &mut Summary,
     out: &mut impl Write,
 ) -> Result<()> {
-    let policy = labeler.policy;
+    let (labeler, policy, args) = (scan.labeler, scan.policy, scan.args);
     for f in files {
         let done = labeler
-            .inspect(&f.path)
+            .inspect(f)
             .map_err(anyhow::Error::from)
             .and_then(|current| {
                 let label = current
@@ -363,16 +408,13 @@ fn protect_all(
                     .level(&label.level)
                     .ok_or_else(|| anyhow::anyhow!("unknown level {}", label.level))?;
                 let done = protector.protect(
-                    &f.path,
+                    f,
                     &Protection {
-                        level,
-                        extra: &[],
-                        expires: None,
-                        keep: false,
                         current: Some(&label),
                         method: label.method,
                         rule: label.rule.clone(),
                         evidence: label.evidence.clone(),
+                        ..Protection::manual(level)
                     },
                 )?;
                 Ok((done, level))
@@ -380,21 +422,23 @@ fn protect_all(
         match done {
             Ok((done, level)) => {
                 s.protected += 1;
-                if let (Some(state), Some(line)) = (state, &f.state_line) {
-                    let _ = state.lock().expect("state lock").write_all(line.as_bytes());
+                if let Some(state) = scan.state {
+                    state.record(f);
                 }
-                if args.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"path": fuda_core::pathname::JsonPath::new(&f.path), "protected": fuda_core::pathname::JsonPath::new(&done.path), "doc": done.doc.to_string(), "level": level.id})
-                    )?;
+                if args.output.json {
+                    let record = ProtectedRecord {
+                        path: JsonPath::new(f),
+                        protected: JsonPath::new(&done.path),
+                        doc: done.doc.to_string(),
+                        level: &level.id,
+                    };
+                    output::write_json(out, &record)?;
                 } else if !args.quiet {
                     writeln!(
                         out,
                         "{} → {}  [{}, doc {}]",
-                        fuda_core::pathname::escaped(&f.path),
-                        fuda_core::pathname::escaped(&done.path),
+                        escaped(f),
+                        escaped(&done.path),
                         level.name_ja,
                         done.doc
                     )?;
@@ -404,8 +448,9 @@ fn protect_all(
                 s.failed += 1;
                 out.flush()?;
                 eprintln!(
-                    "fuda: {}: not protected (it keeps its label): {e:#}",
-                    f.path.display()
+                    "fuda: {}: not protected (it keeps its label): {}",
+                    escaped(f),
+                    crate::output::describe(&e)
                 );
             }
         }
@@ -419,42 +464,4 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
-}
-
-/// Modification time (ns) and size: what must be unchanged for a file to count as done.
-fn stat_key(path: &Path) -> Option<(i64, u64)> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some((m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size()))
-}
-
-fn state_path(roots: &[PathBuf], policy: &fuda_core::policy::Policy) -> Result<PathBuf> {
-    let mut key = format!("{}@{}", policy.id, policy.version);
-    for r in roots {
-        key.push('\0');
-        key.push_str(
-            &std::path::absolute(r)
-                .unwrap_or_else(|_| r.clone())
-                .to_string_lossy(),
-        );
-    }
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Ok(config::state_dir()?.join(format!("scan-{hash:016x}.state")))
-}
-
-fn load_state(path: &Path) -> HashMap<PathBuf, (i64, u64)> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return HashMap::new();
-    };
-    std::io::BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, '\t');
-            let mtime = parts.next()?.parse().ok()?;
-            let size = parts.next()?.parse().ok()?;
-            Some((PathBuf::from(parts.next()?), (mtime, size)))
-        })
-        .collect()
 }

@@ -3,21 +3,23 @@
 //! With a key service configured, its directory is the trust store (`list` shows it;
 //! `add`/`remove` change the local file, used only when the directory is unavailable).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use fuda_core::trust::{decode_public_key, encode_public_key, Signer, SignerKind, TrustStore};
+use serde::Serialize;
 
+use crate::args::OutputArgs;
 use crate::config;
-use crate::output::Table;
+use crate::output::{self, Record, Table};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// List trusted signers (the key service's directory when one is configured).
     List {
-        /// Print as JSON lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Trust a signer's Ed25519 public key (as printed by their `fuda init`).
     Add {
@@ -26,14 +28,76 @@ pub enum Command {
         /// The public key (base64).
         public_key: String,
         /// What the signer is.
-        #[arg(long, default_value = "user", value_parser = ["user", "hook", "service"])]
-        kind: String,
+        #[arg(long, value_enum, default_value_t = Kind::User)]
+        kind: Kind,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Stop trusting every key of a signer.
     Remove {
         /// The signer's name.
         name: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
+}
+
+/// What a signer is.
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum Kind {
+    /// A person.
+    User,
+    /// A file-server hook (`fuda watch`, `fuda scan --apply`).
+    Hook,
+    /// A key service.
+    Service,
+}
+
+impl From<Kind> for SignerKind {
+    fn from(kind: Kind) -> SignerKind {
+        match kind {
+            Kind::User => SignerKind::User,
+            Kind::Hook => SignerKind::Hook,
+            Kind::Service => SignerKind::Service,
+        }
+    }
+}
+
+/// `trust list|add --json`: a signer whose labels count as valid.
+#[derive(Serialize)]
+struct Trusted<'a> {
+    name: &'a str,
+    kind: SignerKind,
+    key_id: String,
+    /// The Ed25519 public key (base64).
+    public_key: String,
+}
+
+impl Record for Trusted<'_> {
+    const TYPE: &'static str = "signer";
+}
+
+impl<'a> From<&'a Signer> for Trusted<'a> {
+    fn from(s: &'a Signer) -> Trusted<'a> {
+        Trusted {
+            name: &s.name,
+            kind: s.kind,
+            key_id: s.key_id().to_string(),
+            public_key: encode_public_key(&s.public_key),
+        }
+    }
+}
+
+/// `trust remove --json`: a signer no longer trusted.
+#[derive(Serialize)]
+struct Untrusted<'a> {
+    name: &'a str,
+    /// How many of their keys were removed.
+    keys: usize,
+}
+
+impl Record for Untrusted<'_> {
+    const TYPE: &'static str = "signer_removed";
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
@@ -47,64 +111,83 @@ pub fn run(command: Command) -> Result<ExitCode> {
             s.url
         );
     }
+    let mut out = output::stdout();
     match command {
-        Command::List { json } => {
+        Command::List { output } => {
             let shown = match &config {
                 Some(c) => crate::directory::trust_store(c, trust.clone())?,
                 None => trust.clone(),
             };
             let mut table = Table::new(&["NAME", "KIND", "KEY ID", "PUBLIC KEY"]);
             for s in shown.signers() {
-                let kind = serde_json::to_value(s.kind)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"name": s.name, "kind": kind, "key_id": s.key_id().to_string(), "public_key": encode_public_key(&s.public_key)})
-                    );
+                let record = Trusted::from(s);
+                if output.json {
+                    output::write_json(&mut out, &record)?;
                 } else {
                     table.row(vec![
-                        s.name.clone(),
-                        kind,
-                        s.key_id().to_string(),
-                        encode_public_key(&s.public_key),
+                        record.name.to_owned(),
+                        kind_name(s.kind).to_owned(),
+                        record.key_id,
+                        record.public_key,
                     ]);
                 }
             }
-            if !json {
-                table.print(&mut std::io::stdout().lock())?;
+            if !output.json {
+                table.print(&mut out)?;
             }
         }
         Command::Add {
             name,
             public_key,
             kind,
+            output,
         } => {
-            let kind = match kind.as_str() {
-                "hook" => SignerKind::Hook,
-                "service" => SignerKind::Service,
-                _ => SignerKind::User,
-            };
             let signer = Signer {
                 name: name.clone(),
-                kind,
+                kind: kind.into(),
                 public_key: decode_public_key(&public_key)?,
             };
-            let id = signer.key_id();
-            trust.add(signer);
+            trust.add(signer.clone());
             trust.save(&path)?;
-            println!("trusting {name} (key id {id})");
+            let record = Trusted::from(&signer);
+            if output.json {
+                output::write_json(&mut out, &record)?;
+            } else {
+                writeln!(out, "trusting {name} (key id {})", record.key_id)?;
+            }
         }
-        Command::Remove { name } => {
+        Command::Remove { name, output } => {
             let n = trust.remove(&name);
             if n == 0 {
                 bail!("no trusted signer named {name:?}: see `fuda trust list`");
             }
             trust.save(&path)?;
-            println!("removed {n} key{} of {name}", if n == 1 { "" } else { "s" });
+            if output.json {
+                output::write_json(
+                    &mut out,
+                    &Untrusted {
+                        name: &name,
+                        keys: n,
+                    },
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "removed {n} key{} of {name}",
+                    if n == 1 { "" } else { "s" }
+                )?;
+            }
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name of a signer kind, as in trust.toml.
+fn kind_name(kind: SignerKind) -> &'static str {
+    match kind {
+        SignerKind::User => "user",
+        SignerKind::Hook => "hook",
+        SignerKind::Service => "service",
+    }
 }

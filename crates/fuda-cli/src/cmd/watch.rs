@@ -27,55 +27,52 @@
 //! new file gets the remembered label back (same document id, owner and method, signed
 //! anew for the new content); if the new content carries a lower label of its own, the
 //! higher one is kept and the downgrade is flagged. A path whose file went away keeps its
-//! remembered label for `--restore-window` seconds. See [`persist`].
+//! remembered label for `--restore-window` seconds. The decisions are
+//! [`fuda_classify::watch`]'s; this module maps inotify events to its events, handles
+//! signals and prints what it reports.
 //!
-//! Every action is one JSON line on stderr: `started`, `reconciled`, `watching`,
+//! Every action is one JSON line on stderr, `{"type": "event", "event": …, "at": …}`: `started`, `reconciled`, `watching`,
 //! `labeled`, `kept`, `restored`, `downgrade-flagged`, `lost`, `failed`, `overflow`,
 //! `rescanned`, `stopped`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
 //! in progress.
 
-mod persist;
-
-use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use fuda_classify::memory::{self, Change, FileId, Hint, LabelMemory, Remembered};
-use fuda_core::labeling::{Labeler, SetOutcome, StorePreference};
+use fuda_classify::memory::{self, LabelMemory};
+use fuda_classify::watch::{Applied, Engine, FsEvent, Labeling, Report};
+use fuda_core::pathname::{escaped, JsonPath};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use rayon::prelude::*;
+use serde::Serialize;
 
 use super::classify::classifier;
+use crate::args::{JobsArgs, PolicyArgs, StoreArgs};
 use crate::config::Session;
-use crate::output::timestamp;
+use crate::output::{self, timestamp, Record};
 use crate::walk;
-use fuda_keyd::audit::LabelChange;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Directories to watch (recursively).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Use this policy file instead of the configured one.
-    #[arg(long)]
-    policy: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// How long a file must stay quiet after its last write before it is labeled.
     #[arg(long, default_value_t = 300)]
     settle_ms: u64,
-    /// Worker threads (0 = one per core).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
-    /// Where labels of non-Office files go: xattr, auto, sidecar [default: from config].
-    #[arg(long, value_parser = ["xattr", "auto", "sidecar"])]
-    store: Option<String>,
+    #[command(flatten)]
+    jobs: JobsArgs,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Also log files that no rule matched and files left as they were.
     #[arg(short, long)]
     verbose: bool,
@@ -89,80 +86,90 @@ pub struct Args {
     restore_window: u64,
 }
 
-/// One JSON line on stderr.
-fn log(mut record: serde_json::Value) {
+/// The watcher's own events (what the engine reports is [`Report`]).
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Status<'a> {
+    Started {
+        roots: Vec<JsonPath<'a>>,
+        policy: String,
+        identity: &'a str,
+        settle_ms: u64,
+        queue: usize,
+        memory: JsonPath<'a>,
+    },
+    Reconciled {
+        files: usize,
+        seconds: f64,
+    },
+    Watching {
+        roots: Vec<JsonPath<'a>>,
+    },
+    Overflow {
+        action: &'static str,
+    },
+    Rescanned {
+        files: usize,
+        seconds: f64,
+    },
+    AuditFailed {
+        labels: usize,
+        error: String,
+        paths: Vec<&'a str>,
+    },
+    Failed {
+        error: String,
+    },
+    Stopped {
+        pending: usize,
+    },
+}
+
+/// One line on stderr: `{"type": "event", "event": …, …, "at": …}`.
+#[derive(Serialize)]
+struct EventRecord<'a, T: Serialize> {
+    #[serde(flatten)]
+    event: &'a T,
+    at: String,
+}
+
+impl<T: Serialize> Record for EventRecord<'_, T> {
+    const TYPE: &'static str = "event";
+}
+
+fn log<T: Serialize>(event: &T) {
     // Sub-second times: latency from a file's close to its label is what people measure.
     let now = time::OffsetDateTime::now_utc();
-    record["at"] = serde_json::json!(now
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| timestamp(now.unix_timestamp())));
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{record}");
-}
-
-/// Editor and office temporaries, and fuda's own files.
-fn ignored(path: &Path) -> bool {
-    if walk::is_fuda_internal(path) {
-        return true;
-    }
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
+    let record = EventRecord {
+        event,
+        at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| timestamp(now.unix_timestamp())),
     };
-    let lower = name.to_ascii_lowercase();
-    name.starts_with("~$")
-        || name.starts_with(".~lock.")
-        || name.starts_with(".#")
-        || name.ends_with('~')
-        || lower.ends_with(".tmp")
-        || lower.ends_with(".swp")
-        || lower.ends_with(".swx")
-        || lower.ends_with(".part")
-        || lower.ends_with(".crdownload")
+    // One write per line; a closed stderr loses the log, not the labels.
+    let mut line = Vec::new();
+    if output::write_json(&mut line, &record).is_ok() {
+        let _ = std::io::stderr().lock().write_all(&line);
+    }
 }
 
-/// What a file looked like after the watcher wrote to it: inode, size, modification and
-/// birth time (inode numbers are reused at once, so `tar x` of an unchanged file looks the
-/// same but for its birth).
-type Stat = (u64, u64, i64, Option<i64>);
-
-fn stat_of(m: &std::fs::Metadata) -> Stat {
-    (
-        m.ino(),
-        m.size(),
-        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-        FileId::of(m).born,
-    )
-}
-
-enum Outcome {
-    Postpone(Duration),
-    Own,
-    Gone,
-    Done(Option<Stat>),
-    /// Labeled by the rules: done, and the change goes to the audit log.
-    Labeled(Option<Stat>, Box<LabelChange>),
+fn log_all(reports: &[Report]) {
+    for r in reports {
+        log(r);
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let session = Session::load(args.policy.as_deref())?;
+    let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
     // Label what was classified: the digest comes from the same read.
     classifier.hash_content = true;
-    let preference = match args.store.as_deref() {
-        Some("sidecar") => StorePreference::Sidecar,
-        Some("auto") => StorePreference::Auto,
-        Some(_) => StorePreference::Xattr,
-        None => session.config.store_preference()?,
-    };
-    let labeler = Labeler {
-        policy,
-        identity: &session.identity,
-        trust: &session.trust,
-        dept: session.config.dept.clone(),
-        preference,
-        memo: Some(&session.memo),
-        digests: None,
+    let labeler = args.store.labeler(&session)?;
+    let labeling = Labeling {
+        classifier: &classifier,
+        labeler: &labeler,
+        verbose: args.verbose,
     };
     let mut roots = Vec::new();
     for p in &args.paths {
@@ -180,15 +187,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => memory::default_location(&crate::config::state_dir()?, &roots),
     };
     let mut memory = LabelMemory::open(&memory_path)?;
-    let mut book = persist::Book::new(Duration::from_secs(args.restore_window));
     let settle = Duration::from_millis(args.settle_ms);
+    let mut engine = Engine::new(settle, Duration::from_secs(args.restore_window));
     let bound = std::env::var("FUDA_WATCH_QUEUE")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(65_536);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs)
+        .num_threads(args.jobs.jobs)
         .build()?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -196,402 +203,272 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
 
-    let overflow = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = sync_channel::<Event>(bound);
-    let flag = Arc::clone(&overflow);
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| match res {
-        Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
-        Ok(ev) => {
-            if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
-                flag.store(true, Ordering::SeqCst);
-            }
-        }
-        Err(_) => flag.store(true, Ordering::SeqCst),
-    })
-    .context("cannot start inotify")?;
-    for root in &roots {
-        watcher
-            .watch(root, RecursiveMode::Recursive)
-            .with_context(|| {
-                format!(
-                    "cannot watch {} (raise fs.inotify.max_user_watches for large trees)",
-                    root.display()
-                )
-            })?;
-    }
-    log(serde_json::json!({
-        "event": "started", "roots": roots.iter().map(fuda_core::pathname::JsonPath::new).collect::<Vec<_>>(), "policy": format!("{policy}"),
-        "identity": session.identity.name(), "settle_ms": args.settle_ms, "queue": bound,
-        "memory": fuda_core::pathname::JsonPath::new(&memory_path),
-    }));
+    let inotify = Inotify::start(&roots, bound)?;
+    log(&Status::Started {
+        roots: roots.iter().map(JsonPath::new).collect(),
+        policy: policy.to_string(),
+        identity: session.identity.name(),
+        settle_ms: args.settle_ms,
+        queue: bound,
+        memory: JsonPath::new(&memory_path),
+    });
 
-    let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
-    let mut own: HashMap<PathBuf, Stat> = HashMap::new();
-    let mut rewalk: Vec<(PathBuf, Instant)> = Vec::new();
+    // One batch: the settled files on the pool's threads; the labels applied go to the
+    // key service's audit log.
+    let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
+        let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
+            pool.install(|| jobs.into_par_iter().map(handle).collect())
+        });
+        log_all(&done.reports);
+        audit(&session, &done.labeled);
+    };
 
     // Reconcile: everything already in the trees.
     let started = Instant::now();
-    let n = schedule_walk(&roots, &mut pending, Instant::now());
-    let process = |pending: &mut HashMap<PathBuf, Instant>,
-                   own: &mut HashMap<PathBuf, Stat>,
-                   memory: &mut LabelMemory,
-                   book: &mut persist::Book| {
-        // Moves first: a file renamed inside the trees must find its label under the new name.
-        commit(memory, &mut book.changes);
-        let now = Instant::now();
-        let ready: Vec<PathBuf> = pending
-            .iter()
-            .filter(|(_, d)| **d <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
-        let mut work = Vec::with_capacity(ready.len());
-        for p in ready {
-            pending.remove(&p);
-            let remembered = match memory.recall(&p) {
-                Ok(r) => r,
-                Err(e) => {
-                    log(
-                        serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&p), "error": e.to_string()}),
-                    );
-                    None
-                }
-            };
-            let hint = book.hints.remove(&p);
-            work.push((p, remembered, hint));
-        }
-        let worker = Worker {
-            classifier: &classifier,
-            labeler: &labeler,
-            own,
-            settle,
-            verbose: args.verbose,
-        };
-        let results: Vec<(PathBuf, Option<Hint>, Outcome, Vec<Change>)> = pool.install(|| {
-            work.into_par_iter()
-                .map(|(path, remembered, hint)| {
-                    let mut changes = Vec::new();
-                    let outcome = worker.handle(&path, (remembered.as_ref(), hint), &mut changes);
-                    (path, hint, outcome, changes)
-                })
-                .collect()
-        });
-        let now = Instant::now();
-        let mut audits = Vec::new();
-        for (path, hint, mut outcome, changes) in results {
-            book.changes.extend(changes);
-            if let Outcome::Labeled(stat, change) = outcome {
-                audits.push(*change);
-                outcome = Outcome::Done(stat);
-            }
-            match outcome {
-                Outcome::Postpone(wait) => {
-                    pending.insert(path.clone(), now + wait);
-                    if let Some(h) = hint {
-                        book.hints.entry(path).or_insert(h);
-                    }
-                }
-                Outcome::Done(Some(stat)) => {
-                    if own.len() > 200_000 {
-                        own.clear();
-                    }
-                    own.insert(path, stat);
-                }
-                Outcome::Done(None) | Outcome::Own | Outcome::Gone | Outcome::Labeled(..) => {}
-            }
-        }
-        if let Err(e) = crate::keyservice::audit_label_changes(&session, &audits) {
-            log(serde_json::json!({
-                "event": "audit-failed", "labels": audits.len(),
-                "error": format!("the key service's audit log did not record these labels: {e:#}"),
-                "paths": audits.iter().map(|c| &c.path).collect::<Vec<_>>(),
-            }));
-        }
-        // Attribute changes: a label set, changed or removed in place.
-        for path in book.due_attributes(pending) {
-            let mut changes = Vec::new();
-            if persist::refresh(&path, &labeler, memory, &mut changes) {
-                pending.insert(path, now);
-            }
-            book.changes.extend(changes);
-        }
-        book.sweep();
-        commit(memory, &mut book.changes);
-    };
-    while !pending.is_empty() && !stop.load(Ordering::SeqCst) {
-        process(&mut pending, &mut own, &mut memory, &mut book);
-        if !pending.is_empty() {
+    let n = walk_into(&mut engine, &roots, Instant::now());
+    while engine.waiting() > 0 && !stop.load(Ordering::SeqCst) {
+        batch(&mut engine, &mut memory);
+        if engine.waiting() > 0 {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    persist::forget_missing(&memory, &roots, &mut book.changes);
-    commit(&mut memory, &mut book.changes);
-    log(
-        serde_json::json!({"event": "reconciled", "files": n, "seconds": started.elapsed().as_secs_f64()}),
-    );
-    log(
-        serde_json::json!({"event": "watching", "roots": roots.iter().map(fuda_core::pathname::JsonPath::new).collect::<Vec<_>>()}),
-    );
+    log_all(&engine.forget_missing(&mut memory, &roots));
+    log(&Status::Reconciled {
+        files: n,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    log(&Status::Watching {
+        roots: roots.iter().map(JsonPath::new).collect(),
+    });
 
-    while !stop.load(Ordering::SeqCst) {
-        if overflow.swap(false, Ordering::SeqCst) {
-            log(
-                serde_json::json!({"event": "overflow", "action": "rescanning the trees: events were lost"}),
-            );
-            while rx.try_recv().is_ok() {}
-            let t = Instant::now();
-            let n = schedule_walk(&roots, &mut pending, Instant::now());
-            log(
-                serde_json::json!({"event": "rescanned", "files": n, "seconds": t.elapsed().as_secs_f64()}),
-            );
-        }
-        let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = rewalk.drain(..).partition(|(_, at)| *at <= now);
-        rewalk = later;
-        for (dir, _) in due {
-            schedule_walk(&[dir], &mut pending, now);
-        }
-        let wait = pending
-            .values()
-            .chain(rewalk.iter().map(|(_, at)| at))
-            .copied()
-            .chain(book.next_due())
-            .min()
-            .map_or(Duration::from_millis(200), |d| {
-                d.saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(200))
-            });
-        match rx.recv_timeout(wait) {
-            Ok(ev) => {
-                book.on_event(&ev, Instant::now() + settle);
-                on_event(ev, &mut pending, &mut rewalk, settle);
-                // Take whatever else is queued before doing work.
-                while let Ok(ev) = rx.try_recv() {
-                    book.on_event(&ev, Instant::now() + settle);
-                    on_event(ev, &mut pending, &mut rewalk, settle);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        process(&mut pending, &mut own, &mut memory, &mut book);
-    }
-    drop(watcher);
-    commit(&mut memory, &mut book.changes);
+    inotify.serve(&mut engine, &mut memory, &roots, &stop, &batch);
+    drop(inotify);
+    let mut reports = Vec::new();
+    engine.commit(&mut memory, &mut reports);
+    log_all(&reports);
     session.save_memo();
-    log(serde_json::json!({"event": "stopped", "pending": pending.len()}));
+    log(&Status::Stopped {
+        pending: engine.waiting(),
+    });
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the batch of memory changes in one transaction; a failure is logged (the
-/// watcher re-learns labels from the files at its next start) and the batch dropped.
-fn commit(memory: &mut LabelMemory, changes: &mut Vec<Change>) {
-    if let Err(e) = memory.commit(changes) {
-        log(serde_json::json!({"event": "failed", "error": e.to_string()}));
-    }
-    changes.clear();
+/// The event source: inotify on every root, its events in a bounded queue.
+struct Inotify {
+    /// Kept alive for as long as events are wanted.
+    _watcher: notify::RecommendedWatcher,
+    events: Receiver<Event>,
+    /// Set when events were lost (the kernel's queue or ours overflowed).
+    overflow: Arc<AtomicBool>,
 }
 
-/// Schedules every file under `roots` (or the file `roots` names) at `at`.
-fn schedule_walk(roots: &[PathBuf], pending: &mut HashMap<PathBuf, Instant>, at: Instant) -> usize {
-    let (files, problems) = walk::expand_lenient(roots);
-    for p in problems {
-        log(serde_json::json!({"event": "failed", "error": p}));
-    }
-    let mut n = 0;
-    for f in files {
-        if !ignored(&f) {
-            pending.entry(f).or_insert(at);
-            n += 1;
-        }
-    }
-    n
-}
-
-fn on_event(
-    ev: Event,
-    pending: &mut HashMap<PathBuf, Instant>,
-    rewalk: &mut Vec<(PathBuf, Instant)>,
-    settle: Duration,
-) {
-    let later = Instant::now() + settle;
-    match ev.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-        | EventKind::Create(CreateKind::File) => {
-            for p in ev.paths {
-                if !ignored(&p) {
-                    pending.insert(p, later);
-                }
-            }
-        }
-        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
-        | EventKind::Create(_) => {
-            // For Both, the last path is the new name.
-            if let Some(p) = ev.paths.last() {
-                match fuda_core::longpath::symlink_metadata(p) {
-                    Ok(m) if m.is_dir() => {
-                        // A file created in a new folder before inotify watched it has no
-                        // event of its own: walk the folder now, and once more later.
-                        schedule_walk(std::slice::from_ref(p), pending, later);
-                        rewalk.push((p.clone(), later));
+impl Inotify {
+    /// Watches `roots` recursively, queueing at most `bound` events.
+    fn start(roots: &[PathBuf], bound: usize) -> Result<Inotify> {
+        let overflow = Arc::new(AtomicBool::new(false));
+        let (tx, events) = sync_channel::<Event>(bound);
+        let flag = Arc::clone(&overflow);
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<Event>| match res {
+                Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
+                Ok(ev) => {
+                    if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
+                        flag.store(true, Ordering::SeqCst);
                     }
-                    Ok(m) if m.is_file() && !ignored(p) => {
-                        pending.insert(p.clone(), later);
-                    }
-                    _ => {}
                 }
-            }
+                Err(_) => flag.store(true, Ordering::SeqCst),
+            })
+            .context("cannot start inotify")?;
+        for root in roots {
+            watcher
+                .watch(root, RecursiveMode::Recursive)
+                .with_context(|| {
+                    format!(
+                        "cannot watch {} (raise fs.inotify.max_user_watches for large trees)",
+                        escaped(root)
+                    )
+                })?;
         }
-        EventKind::Modify(ModifyKind::Data(_)) | EventKind::Modify(ModifyKind::Any) => {
-            for p in ev.paths {
-                if let Some(d) = pending.get_mut(&p) {
-                    *d = later;
-                }
-            }
-        }
-        EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
-            for p in ev.paths {
-                pending.remove(&p);
-            }
-        }
-        // IN_ATTRIB (our own xattr writes, chmod: the label memory follows them, see
-        // persist::Book), opens and reads.
-        _ => {}
-    }
-}
-
-/// What labeling a file needs, shared by the workers of one batch.
-struct Worker<'a> {
-    classifier: &'a fuda_classify::rules::Classifier,
-    labeler: &'a Labeler<'a>,
-    /// The files this watcher labeled last, as it left them.
-    own: &'a HashMap<PathBuf, Stat>,
-    settle: Duration,
-    verbose: bool,
-}
-
-impl Worker<'_> {
-    /// Labels `path` if a rule applies, restores a label a save stripped (`remembered`,
-    /// `hint`), and records what the label memory must learn in `changes`.
-    fn handle(
-        &self,
-        path: &Path,
-        (remembered, hint): (Option<&Remembered>, Option<Hint>),
-        changes: &mut Vec<Change>,
-    ) -> Outcome {
-        let outcome = self.label_file(path, (remembered, hint), changes);
-        if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
-            persist::remember(path, self.labeler, remembered, changes);
-        }
-        outcome
+        Ok(Inotify {
+            _watcher: watcher,
+            events,
+            overflow,
+        })
     }
 
-    fn label_file(
+    /// Takes events until `stop` (or the source ends): events lost are made up for by
+    /// walking the trees again; each round ends with a `batch`.
+    fn serve(
         &self,
-        path: &Path,
-        (remembered, hint): (Option<&Remembered>, Option<Hint>),
-        changes: &mut Vec<Change>,
-    ) -> Outcome {
-        let Worker {
-            classifier,
-            labeler,
-            own,
-            settle,
-            verbose,
-        } = *self;
-        let meta = match fuda_core::longpath::symlink_metadata(path) {
-            Ok(m) if m.is_file() => m,
-            _ => return Outcome::Gone,
-        };
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .unwrap_or(settle);
-        if age < settle {
-            return Outcome::Postpone(settle - age);
-        }
-        if own.get(path) == Some(&stat_of(&meta)) {
-            return Outcome::Own;
-        }
-        let restored =
-            remembered.is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes));
-        let written = |restored: bool| {
-            if restored {
-                fuda_core::longpath::symlink_metadata(path)
-                    .ok()
-                    .map(|m| stat_of(&m))
-            } else {
-                None
+        engine: &mut Engine,
+        memory: &mut LabelMemory,
+        roots: &[PathBuf],
+        stop: &AtomicBool,
+        batch: &dyn Fn(&mut Engine, &mut LabelMemory),
+    ) {
+        while !stop.load(Ordering::SeqCst) {
+            if self.overflow.swap(false, Ordering::SeqCst) {
+                log(&Status::Overflow {
+                    action: "rescanning the trees: events were lost",
+                });
+                while self.events.try_recv().is_ok() {}
+                let t = Instant::now();
+                let n = walk_into(engine, roots, Instant::now());
+                log(&Status::Rescanned {
+                    files: n,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
             }
-        };
-        // A label the rules did not change: a manual one, or one higher than theirs.
-        let kept = |level: &str, reason: &str| {
-            if verbose {
-                log(
-                    serde_json::json!({"event": "kept", "path": fuda_core::pathname::JsonPath::new(&path), "level": level, "reason": reason}),
-                );
+            let now = Instant::now();
+            for dir in engine.due_walks(now) {
+                walk_into(engine, &[dir], now);
             }
-            Outcome::Done(written(restored))
-        };
-        let result = classifier
-            .classify_file(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| {
-                if let Some(p) = &c.problem {
-                    log(serde_json::json!({"event": "note", "path": fuda_core::pathname::JsonPath::new(&path), "problem": p}));
-                }
-                Ok((fuda_classify::rules::apply_file(labeler, &c)?, c))
+            let wait = engine.next_due().map_or(Duration::from_millis(200), |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(200))
             });
-        match result {
-            Ok((
-                Some(SetOutcome::Applied {
-                    previous,
-                    downgrade,
-                    label,
-                    store,
-                    ..
-                }),
-                _,
-            )) => {
-                log(serde_json::json!({
-                    "event": "labeled", "path": fuda_core::pathname::JsonPath::new(&path), "level": label.level, "previous": previous,
-                    "rule": label.rule, "flags": label.flags, "evidence": label.evidence, "store": store,
-                    "doc": label.doc,
-                }));
-                let change = crate::keyservice::label_set_change(
-                    path,
-                    &label,
-                    previous,
-                    downgrade,
-                    &crate::keyservice::hostname(),
-                );
-                Outcome::Labeled(
-                    fuda_core::longpath::symlink_metadata(path)
-                        .ok()
-                        .map(|m| stat_of(&m)),
-                    Box::new(change),
-                )
-            }
-            Ok((Some(SetOutcome::KeptManual { level }), _)) => kept(&level, "manual"),
-            Ok((Some(SetOutcome::KeptHigher { level }), _)) => kept(&level, "higher"),
-            Ok((None, _)) => {
-                if verbose {
-                    log(
-                        serde_json::json!({"event": "no-rule", "path": fuda_core::pathname::JsonPath::new(&path)}),
-                    );
+            match self.events.recv_timeout(wait) {
+                Ok(ev) => {
+                    take(engine, ev);
+                    // Take whatever else is queued before doing work.
+                    while let Ok(ev) = self.events.try_recv() {
+                        take(engine, ev);
+                    }
                 }
-                Outcome::Done(written(restored))
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            Err(e) => {
-                // A file that vanished or was replaced mid-way is not a failure.
-                if fuda_core::longpath::metadata(path).is_err() {
-                    return Outcome::Gone;
-                }
-                log(
-                    serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": format!("{e:#}")}),
-                );
-                Outcome::Done(written(restored))
+            batch(engine, memory);
+        }
+    }
+}
+
+/// Sends the labels the rules applied to the key service's audit log; a failure is logged
+/// (the labels are on the files).
+fn audit(session: &Session, labeled: &[Applied]) {
+    let host = crate::keyservice::hostname();
+    let changes: Vec<_> = labeled
+        .iter()
+        .map(|a| {
+            crate::keyservice::label_set_change(
+                &a.path,
+                &a.label,
+                a.previous.clone(),
+                a.downgrade,
+                &host,
+            )
+        })
+        .collect();
+    if let Err(e) = crate::keyservice::audit_label_changes(session, &changes) {
+        log(&Status::AuditFailed {
+            labels: changes.len(),
+            error: format!("the key service's audit log did not record these labels: {e:#}"),
+            paths: changes.iter().map(|c| c.path.as_str()).collect(),
+        });
+    }
+}
+
+/// Walks `roots` and gives the engine every file found, due at `at`.
+fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
+    let (files, problems) = walk::expand_lenient(roots);
+    for error in problems {
+        log(&Status::Failed { error });
+    }
+    engine.found(files, at)
+}
+
+/// Gives the engine what an inotify event means.
+fn take(engine: &mut Engine, ev: Event) {
+    let now = Instant::now();
+    for ev in fs_events(ev) {
+        engine.event(ev, now);
+    }
+}
+
+/// The engine's events for one notify event.
+fn fs_events(ev: Event) -> Vec<FsEvent> {
+    let each = |f: fn(PathBuf) -> FsEvent, paths: Vec<PathBuf>| paths.into_iter().map(f).collect();
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => each(FsEvent::Closed, ev.paths),
+        EventKind::Create(CreateKind::File) => each(FsEvent::CreatedFile, ev.paths),
+        EventKind::Create(_) => ev
+            .paths
+            .into_iter()
+            .last()
+            .map(FsEvent::Created)
+            .into_iter()
+            .collect(),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => ev
+            .paths
+            .into_iter()
+            .last()
+            .map(FsEvent::MovedTo)
+            .into_iter()
+            .collect(),
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            match <[PathBuf; 2]>::try_from(ev.paths) {
+                Ok([from, to]) => vec![FsEvent::Renamed { from, to }],
+                Err(paths) => paths
+                    .into_iter()
+                    .last()
+                    .map(FsEvent::Created)
+                    .into_iter()
+                    .collect(),
             }
         }
+        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => each(FsEvent::MovedFrom, ev.paths),
+        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+            each(FsEvent::Written, ev.paths)
+        }
+        EventKind::Modify(ModifyKind::Metadata(_)) => each(FsEvent::Attributes, ev.paths),
+        EventKind::Remove(_) => each(FsEvent::Removed, ev.paths),
+        // Opens and reads.
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::RemoveKind;
+
+    fn ev(kind: EventKind, paths: &[&str]) -> Event {
+        let mut e = Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        e
+    }
+
+    #[test]
+    fn inotify_events_become_the_engines_events() {
+        let close = ev(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            &["/s/a"],
+        );
+        assert_eq!(fs_events(close), vec![FsEvent::Closed("/s/a".into())]);
+        let both = ev(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            &["/s/.tmp1", "/s/a"],
+        );
+        assert_eq!(
+            fs_events(both),
+            vec![FsEvent::Renamed {
+                from: "/s/.tmp1".into(),
+                to: "/s/a".into()
+            }]
+        );
+        let to = ev(
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            &["/s/b"],
+        );
+        assert_eq!(fs_events(to), vec![FsEvent::MovedTo("/s/b".into())]);
+        let gone = ev(EventKind::Remove(RemoveKind::File), &["/s/c"]);
+        assert_eq!(fs_events(gone), vec![FsEvent::Removed("/s/c".into())]);
+        let opened = ev(
+            EventKind::Access(AccessKind::Open(AccessMode::Read)),
+            &["/s/a"],
+        );
+        assert_eq!(fs_events(opened), vec![]);
     }
 }

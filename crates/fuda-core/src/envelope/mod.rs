@@ -15,6 +15,8 @@
 //! - [`stream`]: the chunk-parallel STREAM payload and a seekable plaintext reader;
 //! - [`x25519`]: wrapping the file key to age recipients, unwrapping it with identities;
 //! - [`label_stanza`]: the `fuda/label` stanza.
+//! - [`encrypt_bytes`] / [`decrypt_bytes`]: the same format for small messages held in
+//!   memory (the key service seals a file key to a user's age recipient with them).
 //!
 //! Any age X25519 identity among the recipients decrypts the file with `age -d` or
 //! `rage -d`; those tools ignore the label stanza. The header, with the label and the doc
@@ -254,6 +256,42 @@ pub fn encrypt<R: Read, W: Write>(
     output.write_all(&nonce)?;
     stream::encrypt_payload(&file_key, &nonce, input, output, opts)?;
     Ok(header)
+}
+
+/// Encrypts a small message held in memory (a file key sealed to a user, a token) to
+/// `recipients` as a standard age file without a label: what `age -e -r …` writes, and
+/// what [`decrypt_bytes`], `age -d` and the `age` crate open.
+///
+/// Runs on the calling thread with one chunk of buffer: meant for messages of a few bytes
+/// to a few KiB (any length works).
+pub fn encrypt_bytes(recipients: &[x25519::Recipient], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    let one_chunk = StreamOptions {
+        threads: 1,
+        batch_chunks: 1,
+    };
+    let mut file = Vec::with_capacity(plaintext.len() + 128 + 96 * recipients.len());
+    encrypt(recipients, None, plaintext, &mut file, &one_chunk)?;
+    Ok(file)
+}
+
+/// Decrypts an age file held in memory with the first of `identities` that opens it, all
+/// or nothing: the whole plaintext (wiped when dropped), or an error and no plaintext.
+///
+/// The header MAC and every chunk are checked, as by [`Decryptor`]; a label stanza, if
+/// any, is allowed and ignored. For small messages (see [`encrypt_bytes`]).
+pub fn decrypt_bytes<'a>(
+    file: &[u8],
+    identities: impl IntoIterator<Item = &'a dyn age::Identity>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let (header, len) = Header::parse_bytes(file)?;
+    let rest = &file[len..];
+    let nonce: &[u8; stream::NONCE_SIZE] = rest
+        .get(..stream::NONCE_SIZE)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(Error::MissingNonce)?;
+    let file_key = x25519::unwrap(header.stanzas(), identities)?;
+    header.verify_mac(&file_key)?;
+    stream::decrypt_in_memory(&file_key, nonce, &rest[stream::NONCE_SIZE..])
 }
 
 /// Reads an envelope: the header first (no key needed), then the content with a key.

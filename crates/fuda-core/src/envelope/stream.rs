@@ -27,6 +27,7 @@ use std::sync::{mpsc, Mutex};
 use rayon::prelude::*;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
 use ring::hkdf;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::{Error, FileKey, PayloadError};
 
@@ -666,6 +667,60 @@ pub fn decrypt_payload<R: Read, W: Write>(
     match failure {
         Some(e) => Err(Error::Payload(e)),
         None => Ok(total),
+    }
+}
+
+/// Decrypts a STREAM payload held in memory (everything after the nonce) all or nothing:
+/// the plaintext, or the error [`decrypt_payload`] would end with, and then no plaintext.
+///
+/// For small secrets (a sealed file key): every buffer that held plaintext is wiped, the
+/// returned one when it is dropped.
+pub(crate) fn decrypt_in_memory(
+    file_key: &FileKey,
+    nonce: &[u8; NONCE_SIZE],
+    payload: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if payload.is_empty() {
+        return Err(Error::Payload(PayloadError::NoChunks));
+    }
+    let key = PayloadKey::new(file_key, nonce);
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(payload.len()));
+    // One slot as `open_chunk` wants it (plaintext, then the chunk at CHUNK_SIZE), no
+    // bigger than the payload needs; only its plaintext part is wiped.
+    let mut slot = WipedPrefix {
+        buf: vec![0u8; CHUNK_SIZE + payload.len().min(ENCRYPTED_CHUNK_SIZE)],
+        used: 0,
+    };
+    for (index, chunk) in payload.chunks(ENCRYPTED_CHUNK_SIZE).enumerate() {
+        let at_eof = index * ENCRYPTED_CHUNK_SIZE + chunk.len() == payload.len();
+        slot.buf[CHUNK_SIZE..CHUNK_SIZE + chunk.len()].copy_from_slice(chunk);
+        slot.used = slot.used.max(chunk.len().saturating_sub(TAG_SIZE));
+        match open_chunk(&key, index as u64, &mut slot.buf, chunk.len(), at_eof) {
+            Opened::Ok { len, last } => {
+                plaintext.extend_from_slice(&slot.buf[..len]);
+                if last {
+                    return Ok(plaintext);
+                }
+            }
+            Opened::ThenError { error, .. } | Opened::Failed(error) => {
+                return Err(Error::Payload(error))
+            }
+        }
+    }
+    // The last chunk at the end of the input is either final or an error (see
+    // `open_chunk`); kept for safety, as in `OpenBatch::settle`.
+    Err(Error::Payload(PayloadError::Truncated))
+}
+
+/// A buffer whose first `used` bytes (plaintext) are wiped when it is dropped.
+struct WipedPrefix {
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl Drop for WipedPrefix {
+    fn drop(&mut self) {
+        self.buf[..self.used].zeroize();
     }
 }
 

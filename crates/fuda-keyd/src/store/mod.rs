@@ -12,29 +12,7 @@ use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
 use crate::registry::{Document, Grant, Principal, Revocation};
 
-/// A storage failure.
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database {path}: {message}")]
-    Database {
-        /// The database file.
-        path: String,
-        /// What failed.
-        message: String,
-    },
-    /// The database was written by a newer version.
-    #[error("database {path} has schema version {found}, newer than this fuda-keyd ({supported}): upgrade fuda-keyd")]
-    TooNew {
-        /// The database file.
-        path: String,
-        /// Its version.
-        found: i64,
-        /// Ours.
-        supported: i64,
-    },
-}
+pub use crate::error::StoreError;
 
 /// A document row with what only the service sees.
 #[derive(Clone, Debug)]

@@ -1,5 +1,4 @@
-//! Labels that survive editing: the watcher's side of the label memory
-//! ([`fuda_classify::memory`]).
+//! Labels that survive editing: the watcher's side of the label memory ([`crate::memory`]).
 //!
 //! The watcher remembers every label it sees or writes. What it saw happen at a path
 //! (renamed onto, deleted and re-created, renamed away to an editor's backup) goes into a
@@ -15,20 +14,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fuda_classify::memory::{
+use fuda_core::label::{Label, Status};
+use fuda_core::labeling::{FileLabel, Labeler};
+
+use super::{ignored, FsEvent, Report};
+use crate::memory::{
     self, Change, Event as MemoryEvent, EventKind, FileId, Found, Hint, LabelMemory, Remembered,
     State, Verdict,
 };
-use fuda_core::label::Label;
-use fuda_core::label::Status;
-use fuda_core::labeling::{FileLabel, Labeler};
-use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
-use notify::{Event, EventKind as NotifyKind};
-
-use super::{ignored, log};
 
 /// What the watcher saw happen at paths, and memory changes waiting for the next commit.
-pub(super) struct Book {
+pub(crate) struct Book {
     /// How a path came to hold a new file, until that file is handled.
     pub hints: HashMap<PathBuf, Hint>,
     /// Paths whose file went away (deleted, moved out, renamed to a backup), and when.
@@ -52,64 +48,45 @@ impl Book {
         }
     }
 
-    /// Notes what an inotify event means for the memory.
-    pub fn on_event(&mut self, ev: &Event, due: Instant) {
-        let now = Instant::now();
-        match ev.kind {
-            NotifyKind::Create(CreateKind::File) => {
-                for p in &ev.paths {
-                    if !ignored(p) {
-                        self.vacated.remove(p);
-                        self.hints.insert(p.clone(), Hint::Recreated);
-                    }
-                }
+    /// Notes what an event means for the memory, at `now` (attribute changes are due at
+    /// `due`).
+    pub fn on_event(&mut self, ev: &FsEvent, now: Instant, due: Instant) {
+        match ev {
+            FsEvent::CreatedFile(p) if !ignored(p) => {
+                self.vacated.remove(p);
+                self.hints.insert(p.clone(), Hint::Recreated);
             }
-            NotifyKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-                for p in &ev.paths {
-                    if !ignored(p) {
-                        self.vacated.remove(p);
-                        self.hints.insert(p.clone(), Hint::RenamedOver);
-                    }
-                }
+            FsEvent::MovedTo(p) if !ignored(p) => {
+                self.vacated.remove(p);
+                self.hints.insert(p.clone(), Hint::RenamedOver);
             }
-            NotifyKind::Modify(ModifyKind::Name(RenameMode::From))
-            | NotifyKind::Remove(RemoveKind::File | RemoveKind::Any) => {
-                for p in &ev.paths {
-                    self.vacated.insert(p.clone(), now);
-                }
+            FsEvent::MovedFrom(p) | FsEvent::Removed(p) => {
+                self.vacated.insert(p.clone(), now);
             }
-            NotifyKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-                if let [from, to] = ev.paths.as_slice() {
-                    // A move inside the trees carries its label (same inode): the memory
-                    // follows it. A rename to an editor's backup or temporary name leaves
-                    // the path vacated, waiting for the saved file. `to` keeps its hint:
-                    // `sed -i` saves through a temporary file named like any other.
-                    if !ignored(from) && !ignored(to) {
-                        self.vacated.remove(from);
-                        self.changes.push(Change::Move {
-                            from: from.clone(),
-                            to: to.clone(),
-                        });
-                    }
-                }
+            // A move inside the trees carries its label (same inode): the memory follows
+            // it. A rename to an editor's backup or temporary name leaves the path
+            // vacated, waiting for the saved file. `to` keeps its hint: `sed -i` saves
+            // through a temporary file named like any other.
+            FsEvent::Renamed { from, to } if !ignored(from) && !ignored(to) => {
+                self.vacated.remove(from);
+                self.changes.push(Change::Move {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
             }
-            NotifyKind::Modify(ModifyKind::Metadata(_)) => {
-                for p in &ev.paths {
-                    if !ignored(p) {
-                        self.attr.insert(p.clone(), due);
-                    }
-                }
+            FsEvent::Attributes(p) if !ignored(p) => {
+                self.attr.insert(p.clone(), due);
             }
             _ => {}
         }
     }
 
     /// Forgets the labels of paths vacated longer than the window that stayed empty.
-    pub fn sweep(&mut self) {
+    pub fn sweep(&mut self, now: Instant) {
         let window = self.window;
         let mut expired = Vec::new();
         self.vacated.retain(|p, at| {
-            let keep = at.elapsed() < window;
+            let keep = now.saturating_duration_since(*at) < window;
             if !keep {
                 expired.push(p.clone());
             }
@@ -123,8 +100,11 @@ impl Book {
     }
 
     /// Paths whose attribute changes are due and that are not waiting for content work.
-    pub fn due_attributes(&mut self, busy: &HashMap<PathBuf, Instant>) -> Vec<PathBuf> {
-        let now = Instant::now();
+    pub fn due_attributes(
+        &mut self,
+        busy: &HashMap<PathBuf, Instant>,
+        now: Instant,
+    ) -> Vec<PathBuf> {
         let due: Vec<PathBuf> = self
             .attr
             .iter()
@@ -172,20 +152,19 @@ fn event(
 
 /// Restores the remembered label of `path` when the file there is a replacement that lost
 /// it (or carries a lower one); records a lost label. Returns whether it wrote a label.
-pub(super) fn check(
+pub(crate) fn check(
     path: &Path,
     meta: &std::fs::Metadata,
     remembered: &Remembered,
     hint: Option<Hint>,
     labeler: &Labeler<'_>,
     changes: &mut Vec<Change>,
+    reports: &mut Vec<Report>,
 ) -> bool {
     let file = match labeler.peek(path) {
         Ok(f) => f,
         Err(e) => {
-            log(
-                serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string()}),
-            );
+            reports.push(Report::failed(path, e));
             return false;
         }
     };
@@ -202,10 +181,12 @@ pub(super) fn check(
     match verdict {
         Verdict::Keep => false,
         Verdict::Lost => {
-            log(serde_json::json!({
-                "event": "lost", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level, "doc": had.doc,
-                "action": "the label vanished from this file in place; not restored, reported by fuda inventory",
-            }));
+            reports.push(Report::Lost {
+                path: path.to_owned(),
+                level: had.level.clone(),
+                doc: had.doc,
+                action: "the label vanished from this file in place; not restored, reported by fuda inventory",
+            });
             changes.push(Change::MarkLost(path.to_owned()));
             changes.push(event(path, EventKind::Lost, had, None, "removed in place"));
             false
@@ -214,11 +195,13 @@ pub(super) fn check(
             found_level,
             restore: false,
         } => {
-            log(serde_json::json!({
-                "event": "replayed", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level, "found": found_level,
-                "doc": had.doc,
-                "action": "an older label of this document was written back after its label was removed in place; reported, not accepted as the file's label",
-            }));
+            reports.push(Report::Replayed {
+                path: path.to_owned(),
+                level: had.level.clone(),
+                found: found_level.clone(),
+                doc: had.doc,
+                action: "an older label of this document was written back after its label was removed in place; reported, not accepted as the file's label",
+            });
             changes.push(event(
                 path,
                 EventKind::Replayed,
@@ -233,11 +216,13 @@ pub(super) fn check(
             restore: true,
         } => match labeler.restore(path, had) {
             Ok(restored) => {
-                log(serde_json::json!({
-                    "event": "replayed", "path": fuda_core::pathname::JsonPath::new(&path), "level": restored.label.level,
-                    "found": found_level, "doc": had.doc,
-                    "action": "an older label of this document was written back over the remembered one; the remembered label was put back",
-                }));
+                reports.push(Report::Replayed {
+                    path: path.to_owned(),
+                    level: restored.label.level.clone(),
+                    found: found_level.clone(),
+                    doc: had.doc,
+                    action: "an older label of this document was written back over the remembered one; the remembered label was put back",
+                });
                 changes.push(event(
                     path,
                     EventKind::Replayed,
@@ -248,10 +233,12 @@ pub(super) fn check(
                 true
             }
             Err(e) => {
-                log(serde_json::json!({
-                    "event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string(), "found": found_level,
-                    "action": "an older label of this document was written back and the remembered label could not be put back",
-                }));
+                reports.push(Report::Failed {
+                    path: Some(path.to_owned()),
+                    error: e.to_string(),
+                    found: Some(found_level),
+                    action: Some("an older label of this document was written back and the remembered label could not be put back"),
+                });
                 false
             }
         },
@@ -261,11 +248,14 @@ pub(super) fn check(
         } => match labeler.restore(path, had) {
             Ok(restored) => {
                 if let Some(lower) = &downgrade_from {
-                    log(serde_json::json!({
-                        "event": "downgrade-flagged", "path": fuda_core::pathname::JsonPath::new(&path), "level": had.level,
-                        "found": lower, "doc": had.doc, "cause": cause,
-                        "action": "the new content carried a lower label; the higher one was kept",
-                    }));
+                    reports.push(Report::DowngradeFlagged {
+                        path: path.to_owned(),
+                        level: had.level.clone(),
+                        found: lower.clone(),
+                        doc: had.doc,
+                        cause: cause.clone(),
+                        action: "the new content carried a lower label; the higher one was kept",
+                    });
                     changes.push(event(
                         path,
                         EventKind::DowngradeFlagged,
@@ -274,11 +264,15 @@ pub(super) fn check(
                         &cause,
                     ));
                 }
-                log(serde_json::json!({
-                    "event": "restored", "path": fuda_core::pathname::JsonPath::new(&path), "level": restored.label.level,
-                    "doc": restored.label.doc, "owner": restored.label.owner,
-                    "method": restored.label.method, "cause": cause, "store": restored.store,
-                }));
+                reports.push(Report::Restored {
+                    path: path.to_owned(),
+                    level: restored.label.level.clone(),
+                    doc: restored.label.doc,
+                    owner: restored.label.owner.clone(),
+                    method: restored.label.method,
+                    cause: cause.clone(),
+                    store: restored.store,
+                });
                 changes.push(event(
                     path,
                     EventKind::Restored,
@@ -289,10 +283,12 @@ pub(super) fn check(
                 true
             }
             Err(e) => {
-                log(serde_json::json!({
-                    "event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string(),
-                    "action": "could not restore the remembered label",
-                }));
+                reports.push(Report::Failed {
+                    path: Some(path.to_owned()),
+                    error: e.to_string(),
+                    found: None,
+                    action: Some("could not restore the remembered label"),
+                });
                 false
             }
         },
@@ -300,7 +296,7 @@ pub(super) fn check(
 }
 
 /// Records what `path` carries now, unless the memory already knows exactly that.
-pub(super) fn remember(
+pub(crate) fn remember(
     path: &Path,
     labeler: &Labeler<'_>,
     remembered: Option<&Remembered>,
@@ -330,11 +326,12 @@ pub(super) fn remember(
 /// Follows an attribute change at `path`: a label set or changed by a person is
 /// remembered, a label removed from the same file is recorded as lost. Returns true when
 /// the file turned out to be a replacement the watcher must handle as new content.
-pub(super) fn refresh(
+pub(crate) fn refresh(
     path: &Path,
     labeler: &Labeler<'_>,
     memory: &LabelMemory,
     changes: &mut Vec<Change>,
+    reports: &mut Vec<Report>,
 ) -> bool {
     let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return false;
@@ -345,9 +342,7 @@ pub(super) fn refresh(
     let remembered = match memory.recall(path) {
         Ok(r) => r,
         Err(e) => {
-            log(
-                serde_json::json!({"event": "failed", "path": fuda_core::pathname::JsonPath::new(&path), "error": e.to_string()}),
-            );
+            reports.push(Report::failed(path, e));
             return false;
         }
     };
@@ -361,12 +356,14 @@ pub(super) fn refresh(
             .as_ref()
             .filter(|r| label.is_older_than(&r.label))
         {
-            return check(path, &meta, r, None, labeler, changes);
+            return check(path, &meta, r, None, labeler, changes, reports);
         }
         if remembered.as_ref().is_none_or(|r| r.label != *label) {
-            log(serde_json::json!({
-                "event": "remembered", "path": fuda_core::pathname::JsonPath::new(&path), "level": label.level, "doc": label.doc.to_string(),
-            }));
+            reports.push(Report::Remembered {
+                path: path.to_owned(),
+                level: label.level.clone(),
+                doc: label.doc,
+            });
         }
         remember(path, labeler, remembered.as_ref(), changes);
         return false;
@@ -376,7 +373,7 @@ pub(super) fn refresh(
             if r.file.differs(&FileId::of(&meta)) {
                 return true;
             }
-            check(path, &meta, &r, None, labeler, changes)
+            check(path, &meta, &r, None, labeler, changes, reports)
         }
         _ => false,
     }
@@ -384,7 +381,12 @@ pub(super) fn refresh(
 
 /// After the start-up reconciliation: forget paths that no longer exist under `roots`
 /// (deleted while the watcher was stopped).
-pub(super) fn forget_missing(memory: &LabelMemory, roots: &[PathBuf], changes: &mut Vec<Change>) {
+pub(crate) fn forget_missing(
+    memory: &LabelMemory,
+    roots: &[PathBuf],
+    changes: &mut Vec<Change>,
+    reports: &mut Vec<Report>,
+) {
     for root in roots {
         match memory.under(root) {
             Ok(entries) => {
@@ -394,7 +396,7 @@ pub(super) fn forget_missing(memory: &LabelMemory, roots: &[PathBuf], changes: &
                     }
                 }
             }
-            Err(e) => log(serde_json::json!({"event": "failed", "error": e.to_string()})),
+            Err(e) => reports.push(Report::failed_anywhere(e)),
         }
     }
 }

@@ -1,0 +1,319 @@
+//! What `fuda watch` decides when files appear, change, move or lose their labels: plain
+//! logic, events in and decisions out (docs/file-server.md). The event source (inotify
+//! through `notify` in the CLI), signals and printing stay with the caller.
+//!
+//! How a file is judged finished: a writer closed it ([`FsEvent::Closed`]), it was
+//! created, renamed or moved into the trees, or a walk found it ([`Engine::found`]); then
+//! it must stay quiet for the settle window — no further write event, and a modification
+//! time at least that old — before it is read. Bursts of events on one file coalesce into
+//! one handling. A new folder is walked at once and again one settle window later (files
+//! created in it before it was watched have no event of their own).
+//!
+//! What it ignores ([`ignored`]): attribute changes as far as classifying goes (they only
+//! update the label memory), its own writes (recognised by inode, size, modification and
+//! birth time), fuda's temporary files and `.fuda` index, and editor temporaries.
+//!
+//! Labels that survive editing: every label the watcher sees or writes is recorded in the
+//! [`LabelMemory`]. When a labeled file is replaced at its path — an editor renamed a new
+//! file over it, a tool deleted and re-created it — the new file gets the remembered label
+//! back (same document id, owner and method, signed anew for the new content); if the new
+//! content carries a lower label of its own, the higher one is kept and the downgrade
+//! reported. A path whose file went away keeps its remembered label for the restore
+//! window. An older label of the remembered document written back in place (a replay) is
+//! reported and the remembered one put back.
+//!
+//! ```no_run
+//! # fn demo(labeling: fuda_classify::watch::Labeling<'_>, memory: &mut fuda_classify::memory::LabelMemory) {
+//! use std::time::{Duration, Instant};
+//! use fuda_classify::watch::{Engine, FsEvent};
+//!
+//! let mut engine = Engine::new(Duration::from_millis(300), Duration::from_secs(300));
+//! engine.event(FsEvent::Closed("/srv/share/見積書.xlsx".into()), Instant::now());
+//! std::thread::sleep(Duration::from_millis(400));
+//! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
+//!     jobs.into_iter().map(handle).collect()
+//! });
+//! for report in &batch.reports {
+//!     println!("{}", serde_json::to_string(report).unwrap());
+//! }
+//! # }
+//! ```
+
+mod ignore;
+mod persist;
+mod report;
+mod worker;
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use ignore::{ignored, is_fuda_internal};
+pub use report::Report;
+pub use worker::{Applied, Handled, Job, Labeling};
+
+use crate::memory::{FileId, LabelMemory};
+use persist::Book;
+use worker::{Outcome, Worker};
+
+/// A file-system event, as the caller's event source reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FsEvent {
+    /// A writer closed the file after writing (`IN_CLOSE_WRITE`).
+    Closed(PathBuf),
+    /// A file was created.
+    CreatedFile(PathBuf),
+    /// Something whose kind the source does not say (file or folder) was created.
+    Created(PathBuf),
+    /// Something was renamed or moved to this path (its old name is unknown or outside
+    /// the trees).
+    MovedTo(PathBuf),
+    /// Something was renamed or moved away from this path.
+    MovedFrom(PathBuf),
+    /// A rename inside the trees.
+    Renamed {
+        /// The old path.
+        from: PathBuf,
+        /// The new path.
+        to: PathBuf,
+    },
+    /// Content was written.
+    Written(PathBuf),
+    /// Something was removed.
+    Removed(PathBuf),
+    /// Attributes changed (extended attributes, mode, times).
+    Attributes(PathBuf),
+}
+
+/// What a file looked like after the watcher wrote to it: inode, size, modification and
+/// birth time (inode numbers are reused at once, so `tar x` of an unchanged file looks the
+/// same but for its birth).
+pub(crate) type Stat = (u64, u64, i64, Option<i64>);
+
+pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
+    (
+        m.ino(),
+        m.size(),
+        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        FileId::of(m).born,
+    )
+}
+
+/// What one batch did.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// What happened, file by file, in order.
+    pub reports: Vec<Report>,
+    /// Labels the rules applied: the audit log must hear of them.
+    pub labeled: Vec<Applied>,
+}
+
+/// The watcher's state: files waiting to settle, folders to walk, what it wrote, and what
+/// it saw happen at paths (for the label memory).
+pub struct Engine {
+    settle: Duration,
+    /// Files waiting, and when they are due.
+    pending: HashMap<PathBuf, Instant>,
+    /// New folders to walk, and when.
+    walks: Vec<(PathBuf, Instant)>,
+    /// The files this watcher labeled last, as it left them.
+    own: HashMap<PathBuf, Stat>,
+    book: Book,
+}
+
+/// How many of its own writes the watcher remembers before it starts over.
+const OWN_LIMIT: usize = 200_000;
+
+impl Engine {
+    /// An engine that waits `settle` after a file's last write, and keeps a vacated path's
+    /// label for `restore_window` for a file that comes back.
+    pub fn new(settle: Duration, restore_window: Duration) -> Engine {
+        Engine {
+            settle,
+            pending: HashMap::new(),
+            walks: Vec::new(),
+            own: HashMap::new(),
+            book: Book::new(restore_window),
+        }
+    }
+
+    /// Takes in one event seen at `now`.
+    pub fn event(&mut self, ev: FsEvent, now: Instant) {
+        let later = now + self.settle;
+        self.book.on_event(&ev, now, later);
+        match ev {
+            FsEvent::Closed(p) | FsEvent::CreatedFile(p) => {
+                if !ignored(&p) {
+                    self.pending.insert(p, later);
+                }
+            }
+            FsEvent::MovedTo(p) | FsEvent::Created(p) | FsEvent::Renamed { to: p, .. } => {
+                match fuda_core::longpath::symlink_metadata(&p) {
+                    Ok(m) if m.is_dir() => {
+                        // Walk now, and once more later.
+                        self.walks.push((p.clone(), now));
+                        self.walks.push((p, later));
+                    }
+                    Ok(m) if m.is_file() && !ignored(&p) => {
+                        self.pending.insert(p, later);
+                    }
+                    _ => {}
+                }
+            }
+            FsEvent::Written(p) => {
+                if let Some(due) = self.pending.get_mut(&p) {
+                    *due = later;
+                }
+            }
+            FsEvent::MovedFrom(p) | FsEvent::Removed(p) => {
+                self.pending.remove(&p);
+            }
+            // Attribute changes only concern the label memory (the book).
+            FsEvent::Attributes(_) => {}
+        }
+    }
+
+    /// Schedules the files a walk found (all the trees at start or after lost events, or
+    /// a new folder) at `at`, leaving out ignored ones; returns how many.
+    pub fn found(&mut self, files: impl IntoIterator<Item = PathBuf>, at: Instant) -> usize {
+        let mut n = 0;
+        for f in files {
+            if !ignored(&f) {
+                self.pending.entry(f).or_insert(at);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The folders due to be walked at `now` (the caller walks them and calls
+    /// [`Engine::found`]).
+    pub fn due_walks(&mut self, now: Instant) -> Vec<PathBuf> {
+        let (due, later): (Vec<_>, Vec<_>) = self.walks.drain(..).partition(|(_, at)| *at <= now);
+        self.walks = later;
+        due.into_iter().map(|(dir, _)| dir).collect()
+    }
+
+    /// How many files are waiting.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// When something is due next (a file, a walk or an attribute change).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pending
+            .values()
+            .chain(self.walks.iter().map(|(_, at)| at))
+            .copied()
+            .chain(self.book.next_due())
+            .min()
+    }
+
+    /// Handles every file due at `now`: moves first (a renamed file finds its label under
+    /// the new name), then the settled files — through `run`, which applies the handler to
+    /// each job (in parallel or not) and returns the results in any order —, then
+    /// attribute changes; commits what the label memory learnt in one transaction.
+    pub fn batch<R>(
+        &mut self,
+        now: Instant,
+        labeling: Labeling<'_>,
+        memory: &mut LabelMemory,
+        run: R,
+    ) -> Batch
+    where
+        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync)) -> Vec<Handled>,
+    {
+        let mut out = Batch::default();
+        self.commit(memory, &mut out.reports);
+        let ready: Vec<PathBuf> = self
+            .pending
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut jobs = Vec::with_capacity(ready.len());
+        for path in ready {
+            self.pending.remove(&path);
+            let remembered = memory.recall(&path).unwrap_or_else(|e| {
+                out.reports.push(Report::failed(&path, e));
+                None
+            });
+            let hint = self.book.hints.remove(&path);
+            jobs.push(Job {
+                path,
+                remembered,
+                hint,
+            });
+        }
+        let worker = Worker {
+            labeling,
+            own: &self.own,
+            settle: self.settle,
+        };
+        let handled = run(jobs, &|job| worker.handle(job));
+        for h in handled {
+            self.book.changes.extend(h.changes);
+            out.reports.extend(h.reports);
+            let stat = match h.outcome {
+                Outcome::Postpone(wait) => {
+                    self.pending.insert(h.job_path.clone(), now + wait);
+                    if let Some(hint) = h.hint {
+                        self.book.hints.entry(h.job_path.clone()).or_insert(hint);
+                    }
+                    None
+                }
+                Outcome::Labeled(stat, applied) => {
+                    out.labeled.push(*applied);
+                    stat
+                }
+                Outcome::Done(stat) => stat,
+                Outcome::Own | Outcome::Gone => None,
+            };
+            if let Some(stat) = stat {
+                if self.own.len() > OWN_LIMIT {
+                    self.own.clear();
+                }
+                self.own.insert(h.job_path, stat);
+            }
+        }
+        // Attribute changes: a label set, changed or removed in place.
+        for path in self.book.due_attributes(&self.pending, now) {
+            let mut changes = Vec::new();
+            if persist::refresh(
+                &path,
+                labeling.labeler,
+                memory,
+                &mut changes,
+                &mut out.reports,
+            ) {
+                self.pending.insert(path, now);
+            }
+            self.book.changes.extend(changes);
+        }
+        self.book.sweep(now);
+        self.commit(memory, &mut out.reports);
+        out
+    }
+
+    /// After the start-up reconciliation: forgets remembered paths under `roots` that no
+    /// longer exist (deleted while the watcher was stopped).
+    pub fn forget_missing(&mut self, memory: &mut LabelMemory, roots: &[PathBuf]) -> Vec<Report> {
+        let mut reports = Vec::new();
+        persist::forget_missing(memory, roots, &mut self.book.changes, &mut reports);
+        self.commit(memory, &mut reports);
+        reports
+    }
+
+    /// Writes the memory changes waiting in one transaction; a failure is reported (the
+    /// watcher re-learns labels from the files at its next start) and the changes dropped.
+    pub fn commit(&mut self, memory: &mut LabelMemory, reports: &mut Vec<Report>) {
+        if let Err(e) = memory.commit(&self.book.changes) {
+            reports.push(Report::failed_anywhere(e));
+        }
+        self.book.changes.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! Handling one settled file: restore a label a save stripped, classify, label by the
+//! rules, and say what the label memory must learn. Runs on many files at once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use fuda_core::label::Label;
+use fuda_core::labeling::{Labeler, SetOutcome};
+
+use super::{persist, Report, Stat};
+use crate::memory::{Change, Hint, Remembered};
+use crate::rules::Classifier;
+
+/// A file due for handling, with what the memory and the events said about it.
+#[derive(Debug)]
+pub struct Job {
+    /// The file.
+    pub path: PathBuf,
+    /// The label the memory remembers at this path.
+    pub remembered: Option<Remembered>,
+    /// How the path came to hold a new file, if an event said so.
+    pub hint: Option<Hint>,
+}
+
+/// A label a rule applied: what the audit log must hear of.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The file.
+    pub path: PathBuf,
+    /// The label written.
+    pub label: Label,
+    /// The level before, if any.
+    pub previous: Option<String>,
+    /// Whether the level went down (never by a rule; kept for the audit record).
+    pub downgrade: bool,
+}
+
+/// What became of a job.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Written to too recently: look again after this long.
+    Postpone(Duration),
+    /// The watcher's own write (a label it set): nothing to do.
+    Own,
+    /// Gone (deleted or replaced mid-way).
+    Gone,
+    /// Handled; the stat is set when the watcher wrote to the file.
+    Done(Option<Stat>),
+    /// Labeled by the rules.
+    Labeled(Option<Stat>, Box<Applied>),
+}
+
+/// A handled job: its outcome, the memory changes and the reports.
+#[derive(Debug)]
+pub struct Handled {
+    pub(crate) job_path: PathBuf,
+    pub(crate) hint: Option<Hint>,
+    pub(crate) outcome: Outcome,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) reports: Vec<Report>,
+}
+
+/// What labeling a file needs: the classifier (with `hash_content` set, so the label is
+/// signed over the bytes classified) and the labeler.
+#[derive(Clone, Copy)]
+pub struct Labeling<'a> {
+    /// The policy's rules.
+    pub classifier: &'a Classifier,
+    /// Writes labels.
+    pub labeler: &'a Labeler<'a>,
+    /// Also report files left as they were (`kept`, `no-rule`).
+    pub verbose: bool,
+}
+
+/// The shared state of one batch's workers.
+pub(crate) struct Worker<'a> {
+    pub labeling: Labeling<'a>,
+    /// The files this watcher labeled last, as it left them.
+    pub own: &'a HashMap<PathBuf, Stat>,
+    pub settle: Duration,
+}
+
+impl Worker<'_> {
+    /// Labels `job.path` if a rule applies, restores a label a save stripped, and records
+    /// what the label memory must learn.
+    pub fn handle(&self, job: Job) -> Handled {
+        let mut changes = Vec::new();
+        let mut reports = Vec::new();
+        let remembered = job.remembered.as_ref();
+        let outcome = self.label_file(&job.path, remembered, job.hint, &mut changes, &mut reports);
+        if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
+            persist::remember(&job.path, self.labeling.labeler, remembered, &mut changes);
+        }
+        Handled {
+            job_path: job.path,
+            hint: job.hint,
+            outcome,
+            changes,
+            reports,
+        }
+    }
+
+    fn label_file(
+        &self,
+        path: &Path,
+        remembered: Option<&Remembered>,
+        hint: Option<Hint>,
+        changes: &mut Vec<Change>,
+        reports: &mut Vec<Report>,
+    ) -> Outcome {
+        let Labeling {
+            classifier,
+            labeler,
+            verbose,
+        } = self.labeling;
+        let meta = match fuda_core::longpath::symlink_metadata(path) {
+            Ok(m) if m.is_file() => m,
+            _ => return Outcome::Gone,
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or(self.settle);
+        if age < self.settle {
+            return Outcome::Postpone(self.settle - age);
+        }
+        if self.own.get(path) == Some(&super::stat_of(&meta)) {
+            return Outcome::Own;
+        }
+        let restored = remembered
+            .is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes, reports));
+        let written = |restored: bool| {
+            if restored {
+                fuda_core::longpath::symlink_metadata(path)
+                    .ok()
+                    .map(|m| super::stat_of(&m))
+            } else {
+                None
+            }
+        };
+        // A label the rules did not change: a manual one, or one higher than theirs.
+        let kept = |level: String, reason: &'static str, reports: &mut Vec<Report>| {
+            if verbose {
+                reports.push(Report::Kept {
+                    path: path.to_owned(),
+                    level,
+                    reason,
+                });
+            }
+            Outcome::Done(written(restored))
+        };
+        let classified = match classifier.classify_file(path) {
+            Ok(c) => c,
+            Err(e) => return self.failed(path, e, restored, reports),
+        };
+        if let Some(p) = &classified.problem {
+            reports.push(Report::Note {
+                path: path.to_owned(),
+                problem: p.clone(),
+            });
+        }
+        match crate::rules::apply_file(labeler, &classified) {
+            Ok(Some(SetOutcome::Applied {
+                previous,
+                downgrade,
+                label,
+                store,
+                ..
+            })) => {
+                reports.push(Report::labeled(path, &label, previous.clone(), store));
+                Outcome::Labeled(
+                    fuda_core::longpath::symlink_metadata(path)
+                        .ok()
+                        .map(|m| super::stat_of(&m)),
+                    Box::new(Applied {
+                        path: path.to_owned(),
+                        label: *label,
+                        previous,
+                        downgrade,
+                    }),
+                )
+            }
+            Ok(Some(SetOutcome::KeptManual { level })) => kept(level, "manual", reports),
+            Ok(Some(SetOutcome::KeptHigher { level })) => kept(level, "higher", reports),
+            Ok(None) => {
+                if verbose {
+                    reports.push(Report::NoRule {
+                        path: path.to_owned(),
+                    });
+                }
+                Outcome::Done(written(restored))
+            }
+            Err(e) => self.failed(path, e, restored, reports),
+        }
+    }
+
+    /// A file that could not be classified or labeled; one that vanished or was replaced
+    /// mid-way is not a failure.
+    fn failed(
+        &self,
+        path: &Path,
+        e: impl std::fmt::Display,
+        restored: bool,
+        reports: &mut Vec<Report>,
+    ) -> Outcome {
+        if fuda_core::longpath::metadata(path).is_err() {
+            return Outcome::Gone;
+        }
+        reports.push(Report::failed(path, e));
+        Outcome::Done(if restored {
+            fuda_core::longpath::symlink_metadata(path)
+                .ok()
+                .map(|m| super::stat_of(&m))
+        } else {
+            None
+        })
+    }
+}

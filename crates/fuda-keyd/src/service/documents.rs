@@ -1,0 +1,272 @@
+//! Documents: registration at `fuda protect` (checked against the file's own header and
+//! signed label), a document with the caller's rights, and grants (share, unshare).
+
+use fuda_core::label::verify::verify;
+use fuda_core::label::{SignedLabel, Status};
+use fuda_core::rights::Right;
+use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
+
+use super::authz::{
+    audit_err, check_principal, deny, effective_rights, not_registered, refuse_invalid,
+    require_active, resolve, show_rights, Caller,
+};
+use super::header::{check_header, key_check, signed_label, HeaderCheck};
+use super::lifecycle::Service;
+use super::records::DocumentRights;
+use crate::audit::Event;
+use crate::directory::{User, UserStatus};
+use crate::error::{DenyCode, Error};
+use crate::keys::ServiceKeys;
+use crate::limits::Limits;
+use crate::registry::{Document, Grant, Principal, Registration};
+use crate::store::{append_audit, DocRow, Tx};
+
+impl Service {
+    /// Registers a protected document (at `fuda protect`).
+    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
+        let keys = self.keys();
+        let check = check_header(&keys, &self.inner.unwrapped, &r.header);
+        let label = signed_label(&r.header);
+        let (key, limits) = (keys.clone(), self.inner.limits);
+        self.run_async(move |tx| register(tx, &key, &limits, &caller, r, (check, label)))
+            .await
+    }
+
+    /// A document and the caller's rights on it (any right, or admin, needed).
+    pub async fn document(&self, caller: Caller, doc: String) -> Result<DocumentRights, Error> {
+        let key = self.keys();
+        let limits = self.inner.limits;
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller, &limits)?;
+            require_active(tx, key.audit_key(), &user, "rights", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let rights = effective_rights(&row.doc, &user);
+            if rights.is_empty() && !user.admin {
+                return Err(Error::Forbidden(format!(
+                    "you have no rights on document {doc}"
+                )));
+            }
+            Ok(DocumentRights {
+                document: row.doc,
+                rights,
+            })
+        })
+        .await
+    }
+
+    /// Adds or changes a grant (owner, or `share` up to one's own rights and the level's
+    /// `max_rights`).
+    pub async fn grant(
+        &self,
+        caller: Caller,
+        doc: String,
+        grant: Grant,
+    ) -> Result<Document, Error> {
+        let key = self.keys();
+        let limits = self.inner.limits;
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller, &limits)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "grant", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let mine = effective_rights(&row.doc, &user);
+            let ev = Event::allow(&user.name, "grant").doc(&doc).detail(serde_json::json!({
+                "principal": grant.principal.to_string(), "rights": grant.rights.to_string()}));
+            if grant.rights.is_empty() {
+                return refuse_invalid(tx, k, ev, format!(
+                    "a grant must give at least one right; to take {}'s rights away, ask the owner {} (`fuda unshare`)",
+                    grant.principal, row.doc.owner));
+            }
+            if !mine.allows(Right::Owner) {
+                if !mine.allows(Right::Share) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "you have {} on {doc}; sharing needs the share or owner right: ask the owner {}",
+                        show_rights(mine), row.doc.owner));
+                }
+                if !mine.covers(grant.rights) || grant.rights.allows(Right::Owner) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "you can share at most your own rights ({}) on {doc}", show_rights(mine)));
+                }
+                // A sharer adds; only the owner changes what someone already holds.
+                if grant.principal == Principal::Owner {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "only the owner ({}) can change the owner's grant on {doc}", row.doc.owner));
+                }
+                let held = row.doc.grants.iter().find(|g| g.principal == grant.principal);
+                if let Some(held) = held.filter(|h| !grant.rights.covers(h.rights)) {
+                    return deny(tx, k, ev, DenyCode::NoRights, format!(
+                        "{} holds {} on {doc}; only the owner ({}) can reduce an existing grant",
+                        grant.principal, held.rights, row.doc.owner));
+                }
+            }
+            if grant.principal != Principal::Owner && !row.doc.max_rights.covers(grant.rights) {
+                return deny(tx, k, ev, DenyCode::NoRights, format!(
+                    "level {} allows at most {} for people outside its default grants; {} is more",
+                    row.doc.level, show_rights(row.doc.max_rights), grant.rights));
+            }
+            check_principal(tx, &grant.principal)?;
+            tx.grant_set(&doc, &grant)?;
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            tx.doc_get(&doc)?.map(|r| r.doc).ok_or_else(|| not_registered(&doc))
+        })
+        .await
+    }
+
+    /// Removes a grant (owner only).
+    pub async fn ungrant(
+        &self,
+        caller: Caller,
+        doc: String,
+        principal: Principal,
+    ) -> Result<Document, Error> {
+        let key = self.keys();
+        let limits = self.inner.limits;
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller, &limits)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "ungrant", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let ev = Event::allow(&user.name, "ungrant")
+                .doc(&doc)
+                .detail(serde_json::json!({
+                "principal": principal.to_string()}));
+            if !effective_rights(&row.doc, &user).allows(Right::Owner) {
+                return deny(
+                    tx,
+                    k,
+                    ev,
+                    DenyCode::NoRights,
+                    format!(
+                        "only the owner ({}) can remove grants on {doc}",
+                        row.doc.owner
+                    ),
+                );
+            }
+            if !tx.grant_remove(&doc, &principal)? {
+                return Err(Error::NotFound(format!(
+                    "{doc} has no grant for {principal}"
+                )));
+            }
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            tx.doc_get(&doc)?
+                .map(|r| r.doc)
+                .ok_or_else(|| not_registered(&doc))
+        })
+        .await
+    }
+}
+
+/// Registers a document inside the writer: the caller is active, the header opened,
+/// the id is new, the registration agrees with the file's own label and the caps; the
+/// registry keeps the document with its key check, and the audit log a `protect` record.
+fn register(
+    tx: &mut dyn Tx,
+    keys: &ServiceKeys,
+    limits: &Limits,
+    caller: &Caller,
+    r: Registration,
+    (check, label): (HeaderCheck, Result<SignedLabel, String>),
+) -> Result<Document, Error> {
+    let user = resolve(tx, caller, limits)?;
+    let k = keys.audit_key();
+    require_active(tx, k, &user, "protect", check.doc.as_deref())?;
+    let (file_key, version) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
+    let doc_id = check.doc.unwrap_or_default();
+    if tx.doc_get(&doc_id)?.is_some() {
+        return Err(Error::Conflict(format!(
+            "document {doc_id} is already registered"
+        )));
+    }
+    let ev = Event::allow(&user.name, "protect")
+        .doc(&doc_id)
+        .detail(serde_json::json!({
+            "level": r.level, "offline_days": r.offline_days, "expires_at": r.expires_at}));
+    if let Err(message) = check_registration(tx, limits, &user, &r, label) {
+        return refuse_invalid(tx, k, ev, message);
+    }
+    for g in &r.grants {
+        check_principal(tx, &g.principal)?;
+    }
+    let now = crate::now();
+    let doc = Document {
+        id: doc_id.clone(),
+        name: r.name,
+        level: r.level,
+        owner: user.name.clone(),
+        grants: r.grants,
+        max_rights: r.max_rights,
+        expires_at: r.expires_at,
+        offline_days: r.offline_days,
+        size: r.size,
+        digest: r.digest,
+        host: r.host,
+        path: r.path,
+        key_version: version,
+        created_at: now,
+        revoked: false,
+    };
+    tx.doc_insert(&DocRow {
+        doc: doc.clone(),
+        key_check: key_check(&file_key),
+    })?;
+    append_audit(
+        tx,
+        k,
+        Event::allow(&user.name, "protect").doc(&doc_id).detail(serde_json::json!({
+            "name": doc.name, "level": doc.level, "expires_at": doc.expires_at,
+            "grants": doc.grants.iter().map(|g| format!("{}={}", g.principal, g.rights)).collect::<Vec<_>>(),
+        })),
+    )
+    .map_err(audit_err)?;
+    Ok(tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc))
+}
+
+/// A registration must agree with the file's own signed label (level; signature, when the
+/// signer is enrolled here) and stay within the service's caps.
+fn check_registration(
+    tx: &mut dyn Tx,
+    limits: &Limits,
+    user: &User,
+    r: &Registration,
+    label: Result<SignedLabel, String>,
+) -> Result<(), String> {
+    let signed = label?;
+    if let Some(g) = r.grants.iter().find(|g| g.rights.is_empty()) {
+        return Err(format!("the grant for {} gives no rights", g.principal));
+    }
+    if signed.label.level != r.level {
+        return Err(format!(
+            "the registration says level {:?} but the file's signed label says {:?}: the service registers the level the file carries",
+            r.level, signed.label.level
+        ));
+    }
+    // `fuda protect` signs with the caller's own key: check that one without reading the
+    // whole directory (this runs in the writer); any other enrolled signer is looked up.
+    let signer_of = |u: &User| {
+        let key = decode_public_key(u.signing_key.as_deref()?).ok()?;
+        Some(Signer {
+            name: u.name.clone(),
+            kind: SignerKind::User,
+            public_key: key,
+        })
+    };
+    let mut trust = TrustStore::default();
+    match signer_of(user).filter(|s| s.key_id() == signed.key) {
+        Some(me) => trust.add(me),
+        None => {
+            let users = tx.user_list().map_err(|e| e.to_string())?;
+            for u in users.iter().filter(|u| u.status == UserStatus::Active) {
+                if let Some(s) = signer_of(u) {
+                    trust.add(s);
+                }
+            }
+        }
+    }
+    if verify(&signed, &trust, None, None).status == Status::Tampered {
+        return Err(
+            "the file's label signature does not verify with its signer's enrolled key: the label was altered"
+                .into(),
+        );
+    }
+    limits.check_registration(r.offline_days, r.expires_at, crate::now())
+}

@@ -1,0 +1,240 @@
+//! The [`Service`] handle: creating a service (keys, database, first admin), opening it,
+//! closing it, and running a job on its writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use fuda_core::envelope::FileKey;
+
+use super::commit::Writer;
+use super::records::UserAdded;
+use crate::audit::Event;
+use crate::cache::{self, Cache};
+use crate::directory::{self, NewUser, User, UserStatus};
+use crate::error::Error;
+use crate::keys::{KeyError, ServiceInfo, ServiceKeys};
+use crate::limits::Limits;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{append_audit, Store, Tx};
+
+/// How long an enrollment code stays valid (seconds).
+pub const ENROLLMENT_TTL: i64 = 7 * 86_400;
+
+/// File name of the database in the data directory.
+pub const DB_FILE: &str = "keyd.db";
+
+/// What every clone of a [`Service`] shares.
+pub(super) struct Inner {
+    writer: Writer,
+    /// Replaced whole by a key rotation.
+    keys: RwLock<Arc<ServiceKeys>>,
+    /// File keys (and key versions) by header digest.
+    pub(super) unwrapped: Cache<(FileKey, u32)>,
+    /// Sealed file keys by (header digest, recipient).
+    pub(super) sealed: Cache<Vec<u8>>,
+    /// The data directory.
+    pub(super) dir: PathBuf,
+    /// The service id.
+    pub(super) id: String,
+    /// The caps on registrations and tokens.
+    pub(super) limits: Limits,
+}
+
+/// The key service. Cheap to clone; every clone shares one writer.
+#[derive(Clone)]
+pub struct Service {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("dir", &self.inner.dir)
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+impl Service {
+    /// Creates a new service in `dir`: keys, database, and the first admin (returned with
+    /// a one-time enrollment code). Refuses if keys exist.
+    pub fn init(dir: &Path, admin: NewUser) -> Result<(Service, UserAdded), Error> {
+        let service = Service::create(dir)?;
+        let added = service.bootstrap_user(admin, None)?;
+        Ok((service, added))
+    }
+
+    /// Creates an embedded service in `dir` whose admin is the local user, enrolled with
+    /// their keys directly (no code).
+    pub fn init_embedded(
+        dir: &Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Service, Error> {
+        let service = Service::create(dir)?;
+        service.bootstrap_user(user, Some((recipient.to_owned(), signing_key.to_owned())))?;
+        Ok(service)
+    }
+
+    /// Makes the data directory (mode 0700) and new keys in it, then opens the service.
+    fn create(dir: &Path) -> Result<Service, Error> {
+        fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
+            Error::Keys(KeyError::Io {
+                path: dir.to_owned(),
+                source,
+            })
+        })?;
+        ServiceKeys::init(&dir.join("keys"))?;
+        Service::open(dir)
+    }
+
+    /// Adds the first user, an admin: with a one-time enrollment code, or already
+    /// enrolled with `keys` (age recipient, signing key) for an embedded service.
+    fn bootstrap_user(
+        &self,
+        admin: NewUser,
+        keys: Option<(String, String)>,
+    ) -> Result<UserAdded, Error> {
+        let id = self.inner.id.clone();
+        let akey = self.keys();
+        self.run(move |tx| {
+            if tx.meta_get("service_id")?.is_none() {
+                tx.meta_set("service_id", &id)?;
+            }
+            directory::validate_name("user", &admin.name)?;
+            let user = User {
+                name: admin.name.clone(),
+                display_name: admin
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| admin.name.clone()),
+                dept: admin.dept.clone(),
+                status: UserStatus::Active,
+                admin: true,
+                recipient: keys.as_ref().map(|k| k.0.clone()),
+                signing_key: keys.as_ref().map(|k| k.1.clone()),
+                groups: Vec::new(),
+            };
+            tx.user_put(&user)?;
+            let code = directory::new_secret("fudaenroll")?;
+            if keys.is_none() {
+                tx.enrollment_add(
+                    &directory::secret_hash(&code),
+                    &user.name,
+                    crate::now() + ENROLLMENT_TTL,
+                )?;
+            }
+            append_audit(
+                tx,
+                akey.audit_key(),
+                Event::allow(&user.name, "init").subject(&user.name),
+            )?;
+            Ok(UserAdded { user, code })
+        })
+    }
+
+    /// Opens the service in `dir` (keys and database) with the default [`Limits`] and
+    /// starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Service, Error> {
+        Service::open_with(dir, Limits::default())
+    }
+
+    /// Opens the service in `dir` with the given caps.
+    pub fn open_with(dir: &Path, limits: Limits) -> Result<Service, Error> {
+        let keys = ServiceKeys::load(&dir.join("keys"))?;
+        let mut store = SqliteStore::open(&dir.join(DB_FILE))?;
+        let mut id = None;
+        store.transaction(&mut |tx| {
+            id = tx.meta_get("service_id")?;
+            if id.is_none() {
+                let new = ulid::Ulid::new().to_string();
+                tx.meta_set("service_id", &new)?;
+                id = Some(new);
+            }
+            Ok(())
+        })?;
+        Ok(Service::start(
+            Box::new(store),
+            keys,
+            dir,
+            id.unwrap_or_default(),
+            limits,
+        ))
+    }
+
+    /// Starts a service over any store.
+    pub fn start(
+        store: Box<dyn Store>,
+        keys: ServiceKeys,
+        dir: &Path,
+        id: String,
+        limits: Limits,
+    ) -> Service {
+        Service {
+            inner: Arc::new(Inner {
+                writer: Writer::start(store),
+                keys: RwLock::new(Arc::new(keys)),
+                unwrapped: Cache::new(cache::DEFAULT_CAPACITY),
+                sealed: Cache::new(cache::DEFAULT_CAPACITY),
+                dir: dir.to_owned(),
+                id,
+                limits,
+            }),
+        }
+    }
+
+    /// Stops accepting work, lets the writer commit what it has, and waits for it.
+    pub fn close(&self) {
+        self.inner.writer.close();
+    }
+
+    /// The keys in use now (a rotation replaces them for later requests).
+    pub(super) fn keys(&self) -> Arc<ServiceKeys> {
+        self.inner.keys.read().expect("keys lock").clone()
+    }
+
+    /// Loads the keys again from the data directory (after a rotation) and uses them for
+    /// every request from now on.
+    pub(super) fn reload_keys(&self) -> Result<Arc<ServiceKeys>, Error> {
+        let keys = Arc::new(ServiceKeys::load(&self.inner.dir.join("keys"))?);
+        *self.inner.keys.write().expect("keys lock") = keys.clone();
+        Ok(keys)
+    }
+
+    /// Sends a job to the writer and returns where its answer will arrive.
+    pub(super) fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
+        self.inner.writer.submit(f)
+    }
+
+    /// Runs a job and waits (blocking) for its committed answer.
+    pub(super) fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(f)
+            .blocking_recv()
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Runs a job and awaits its committed answer.
+    pub(super) async fn run_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.submit(f).await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// The service's id and public keys.
+    pub fn info(&self) -> ServiceInfo {
+        self.keys().info(&self.inner.id)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}

@@ -1,0 +1,332 @@
+//! Protecting a file: a signed label and the rights snapshot in the `fuda/label` stanza,
+//! the content encrypted to the key service and the recovery recipients, the document
+//! registered, the protected copy opened through the service and compared with the
+//! original — and only then the original removed (docs/key-service.md).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use fuda_core::digest::Digest;
+use fuda_core::envelope::{self, x25519, LabelStanza, StreamOptions};
+use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
+use fuda_core::policy::{Level, Policy, Protect};
+use fuda_core::rights::{Right, Rights};
+use fuda_keyd::registry::{Grant, Registration};
+
+use crate::{grants, Account, ProtectError};
+
+/// How to protect one file.
+#[derive(Clone, Debug)]
+pub struct Protection<'a> {
+    /// The level the protected file carries.
+    pub level: &'a Level,
+    /// Grants on top of the level's default grants.
+    pub extra: &'a [Grant],
+    /// The last day the document may be opened, within the level's `expires_days`.
+    pub expires: Option<time::Date>,
+    /// Keep the original file.
+    pub keep: bool,
+    /// The label the file carries now: its asset, origin and flags are kept.
+    pub current: Option<&'a Label>,
+    /// How the level was chosen (manual for `fuda protect`, auto for `fuda scan --protect`).
+    pub method: Method,
+    /// The rule that chose an automatic level.
+    pub rule: Option<String>,
+    /// Why an automatic level was chosen.
+    pub evidence: Vec<Evidence>,
+}
+
+impl<'a> Protection<'a> {
+    /// A person protects a file at `level` with the level's default grants, no expiry of
+    /// their own, removing the original.
+    pub fn manual(level: &'a Level) -> Protection<'a> {
+        Protection {
+            level,
+            extra: &[],
+            expires: None,
+            keep: false,
+            current: None,
+            method: Method::Manual,
+            rule: None,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+/// A file protected by [`Protector::protect`].
+#[derive(Clone, Debug)]
+pub struct Protected {
+    /// The protected file (`NAME.fuda`).
+    pub path: PathBuf,
+    /// Its document id in the key service's registry.
+    pub doc: DocId,
+    /// Who may do what.
+    pub grants: Vec<Grant>,
+    /// When it expires (Unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+/// What must not change about the original while it is protected: which file it is, its
+/// size, and when its content and inode last changed.
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Protects files for one owner through one key service: connected once, used for every
+/// file.
+pub struct Protector<'a> {
+    account: &'a Account<'a>,
+    policy: &'a Policy,
+    dept: Option<String>,
+    host: String,
+    service_id: String,
+    /// The key service's recipient, then the policy's recovery recipients.
+    recipients: Vec<x25519::Recipient>,
+}
+
+/// The `fuda/label` stanza body: the signed compact label and the rights snapshot (shown
+/// by `fuda inspect` without asking the service).
+pub fn stanza_body(compact: &[u8], grants: &[Grant], service: &str) -> Vec<u8> {
+    let rights: BTreeMap<String, String> = grants
+        .iter()
+        .map(|g| (g.principal.to_string(), g.rights.to_string()))
+        .collect();
+    fuda_core::store::envelope::encode_body(compact, &rights, service)
+}
+
+impl<'a> Protector<'a> {
+    /// A protector for the account's user (in department `dept`, on machine `host`, as the
+    /// registry records it) under `policy`: asks the service for its recipient and checks
+    /// the policy's recovery recipients.
+    pub fn new(
+        account: &'a Account<'a>,
+        policy: &'a Policy,
+        dept: Option<String>,
+        host: impl Into<String>,
+    ) -> Result<Protector<'a>, ProtectError> {
+        let info = account
+            .conn
+            .client
+            .info()
+            .map_err(ProtectError::KeyService)?;
+        let mut recipients = vec![info.recipient.parse::<x25519::Recipient>().map_err(|_| {
+            ProtectError::BadServiceRecipient {
+                recipient: info.recipient.clone(),
+            }
+        })?];
+        for r in &policy.recovery_recipients {
+            recipients.push(r.parse().map_err(|_| ProtectError::BadPolicy {
+                policy: policy.to_string(),
+                what: format!("recovery recipient {r:?} is not an age X25519 recipient"),
+            })?);
+        }
+        Ok(Protector {
+            account,
+            policy,
+            dept,
+            host: host.into(),
+            service_id: info.id,
+            recipients,
+        })
+    }
+
+    /// Encrypts `path` into `NAME.fuda`, registers it with the key service, opens the
+    /// protected copy through the service and compares it with the original, and only then
+    /// removes the original (unless [`Protection::keep`]). On any failure before that the
+    /// original is untouched and no protected copy is left behind (nor after SIGTERM: the
+    /// copy is provisional until verified, see [`fuda_core::fsutil::Provisional`]).
+    pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected, ProtectError> {
+        let meta = self.check(path, p.level)?;
+        let grants = grants::grants(self.policy, p.level, self.dept.as_deref(), p.extra)?;
+        let now = fuda_keyd::now();
+        let expires_at = grants::expiry(p.level, p.expires, now)?;
+        let digest = Digest::of_file(path).map_err(|source| ProtectError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let doc = DocId::new();
+        let signed = self
+            .account
+            .identity
+            .sign(self.label(path, p, doc, digest, now));
+        let compact = fuda_core::label::compact::encode(&signed);
+        let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
+        let dst = envelope::protected_path(path);
+        // Until it is registered and verified, the protected copy goes on any failure (or
+        // on SIGTERM/SIGINT/SIGHUP); the original stays until then.
+        let placed = fuda_core::fsutil::Provisional::new(&dst);
+        let header = envelope::encrypt_to_path(
+            path,
+            &self.recipients,
+            Some(&stanza),
+            &dst,
+            false,
+            &StreamOptions::default(),
+        )
+        .map_err(|source| ProtectError::Encrypt {
+            path: dst.clone(),
+            source,
+        })?;
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        self.account
+            .conn
+            .client
+            .register(Registration {
+                header: header.to_bytes(),
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                level: p.level.id.clone(),
+                grants: grants.clone(),
+                max_rights: p.level.max_rights,
+                expires_at,
+                offline_days: p.level.offline_days,
+                size: meta.len(),
+                digest: digest.to_string(),
+                host: self.host.clone(),
+                path: absolute.to_string_lossy().into_owned(),
+            })
+            .map_err(|source| ProtectError::Register {
+                path: path.to_owned(),
+                source,
+            })?;
+        self.verify(path, &meta, digest, &dst)?;
+        placed.keep();
+        if !p.keep {
+            fuda_core::longpath::remove_file(path).map_err(|source| {
+                ProtectError::RemoveOriginal {
+                    path: path.to_owned(),
+                    protected: dst.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(Protected {
+            path: dst,
+            doc,
+            grants,
+            expires_at,
+        })
+    }
+
+    /// Whether `path` may be protected at `level`: a regular file, not protected yet, at a
+    /// level the policy protects. Returns its metadata.
+    fn check(&self, path: &Path, level: &Level) -> Result<std::fs::Metadata, ProtectError> {
+        let meta =
+            fuda_core::longpath::symlink_metadata(path).map_err(|source| ProtectError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        if !meta.is_file() {
+            return Err(ProtectError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
+            return Err(ProtectError::AlreadyProtected {
+                path: path.to_owned(),
+            });
+        }
+        if level.protect == Protect::Never {
+            return Err(ProtectError::NeverProtected {
+                name: level.name_ja.clone(),
+                id: level.id.clone(),
+                policy: self.policy.to_string(),
+            });
+        }
+        Ok(meta)
+    }
+
+    /// The owner opens the protected copy `dst` through the service: it must hold what was
+    /// read (`digest`), and the original must still be the file `meta` described (an
+    /// editor may have saved it since, and that save must not be deleted).
+    fn verify(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        digest: Digest,
+        dst: &Path,
+    ) -> Result<(), ProtectError> {
+        let unverified = |source| ProtectError::Unverified {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let reader = self
+            .account
+            .open(dst, Rights::NONE.with(Right::View))
+            .and_then(|opened| opened.reader())
+            .map_err(unverified)?;
+        let seen = Digest::of_reader(reader).map_err(|source| {
+            unverified(ProtectError::Read {
+                path: dst.to_owned(),
+                source,
+            })
+        })?;
+        let now = fuda_core::longpath::symlink_metadata(path).ok();
+        if seen != digest || now.map(|m| Stamp::of(&m)) != Some(Stamp::of(meta)) {
+            return Err(ProtectError::Changed {
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The label the protected file carries: the level chosen, the owner, and what the
+    /// file's current label said about its asset, origin and flags.
+    fn label(
+        &self,
+        path: &Path,
+        p: &Protection<'_>,
+        doc: DocId,
+        digest: Digest,
+        now: i64,
+    ) -> Label {
+        let me = self.account.user().to_owned();
+        let current = p.current;
+        Label {
+            v: LABEL_VERSION,
+            doc,
+            level: p.level.id.clone(),
+            policy: PolicyRef {
+                id: self.policy.id.clone(),
+                version: self.policy.version,
+            },
+            owner: me.clone(),
+            dept: self.dept.clone(),
+            asset: current.and_then(|l| l.asset.clone()).or_else(|| {
+                self.policy
+                    .asset_for(path, Some(&p.level.id))
+                    .map(|a| a.id.clone())
+            }),
+            method: p.method,
+            rule: p.rule.clone(),
+            origin: current.and_then(|l| l.origin.clone()),
+            set_by: me,
+            set_at: now,
+            seq: 0,
+            content_sha256: Some(digest),
+            justification: None,
+            flags: current.map(|l| l.flags.clone()).unwrap_or_default(),
+            evidence: p.evidence.clone(),
+        }
+    }
+}
