@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{p, write, User};
+use common::{p, path_of, write, User};
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_core::identity::Identity;
 use fuda_core::label::{compact, DocId, Label, Method, PolicyRef, LABEL_VERSION};
@@ -274,7 +274,7 @@ fn findings_of(inv: &Value) -> Vec<(String, String)> {
         .map(|f| {
             (
                 f["kind"].as_str().unwrap().to_owned(),
-                f["path"].as_str().unwrap().to_owned(),
+                path_of(&f["path"]).to_str().unwrap().to_owned(),
             )
         })
         .collect()
@@ -665,10 +665,11 @@ fn the_review_shows_moved_reclassified_removed_and_added_files_and_nothing_else(
         .iter()
         .map(|c| {
             let s = |k: &str| c[k].as_str().map(str::to_owned);
+            let path = |k: &str| c.get(k).map(|v| path_of(v).to_str().unwrap().to_owned());
             (
                 s("kind").unwrap(),
-                s("path").unwrap(),
-                s("previous_path"),
+                path("path").unwrap(),
+                path("previous_path"),
                 s("previous_level"),
                 s("level"),
             )
@@ -838,7 +839,7 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
 }
 
 #[test]
-fn names_are_shown_in_nfc_and_paths_too_long_for_windows_are_flagged() {
+fn names_keep_their_bytes_in_json_are_shown_in_nfc_and_paths_too_long_for_windows_are_flagged() {
     let admin = User::init("admin");
     let dir = common::workdir();
     let share = dir.path().join("share");
@@ -855,14 +856,21 @@ fn names_are_shown_in_nfc_and_paths_too_long_for_windows_are_flagged() {
         .fuda(&["inventory", p(&share), "--format", "json", "--out", "-"])
         .expect(1);
     let inv: Value = serde_json::from_str(&run.stdout).unwrap();
-    let paths: Vec<&str> = inv["files"]
+    let paths: Vec<PathBuf> = inv["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["path"].as_str().unwrap())
+        .map(|f| path_of(&f["path"]))
         .collect();
+    assert!(paths.contains(&nfd), "the exact (NFD) bytes: {paths:?}");
+    let out = common::workdir();
+    let csv = out.path().join("files.csv");
+    admin
+        .fuda(&["inventory", p(&share), "--format", "csv", "--out", p(&csv)])
+        .expect(1);
+    let files = std::fs::read_to_string(csv.with_file_name("files-files.csv")).unwrap();
     let nfc = format!("{}/営業/\u{304c}いど.txt", share.display());
-    assert!(paths.contains(&nfc.as_str()), "{paths:?}");
+    assert!(files.contains(&nfc), "people read NFC: {files}");
     assert_eq!(
         findings_of(&inv),
         vec![(
@@ -923,7 +931,7 @@ fn a_folder_of_sidecar_labels_is_read_whole_and_one_bad_label_is_found_among_hun
             .as_array()
             .unwrap()
             .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with(name))
+            .find(|f| path_of(&f["path"]).ends_with(name))
             .unwrap()
             .clone()
     };
@@ -964,7 +972,7 @@ fn a_repeat_inventory_still_sees_content_changed_behind_a_restored_modification_
             .as_array()
             .unwrap()
             .iter()
-            .find(|f| f["path"].as_str().unwrap().ends_with("plan.txt"))
+            .find(|f| path_of(&f["path"]).ends_with("plan.txt"))
             .unwrap()["status"]
             .clone()
     };

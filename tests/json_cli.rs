@@ -61,7 +61,35 @@ fn lines(text: &str, folders: &[(&Path, &str)]) -> Vec<Value> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .map(|mut v| {
+            redact_byte_paths(&mut v, folders);
+            v
+        })
         .collect()
+}
+
+/// The folders inside `{"bytes": base64}` paths (names that are not UTF-8), replaced as
+/// in text: the bytes are decoded, the folder swapped for its name, and encoded again.
+fn redact_byte_paths(value: &mut Value, folders: &[(&Path, &str)]) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("bytes") => {
+            let Some(Ok(mut bytes)) = map["bytes"].as_str().map(|s| b64.decode(s)) else {
+                return;
+            };
+            for (folder, name) in folders {
+                let folder = folder.as_os_str().as_bytes();
+                if bytes.starts_with(folder) {
+                    bytes.splice(..folder.len(), name.bytes());
+                }
+            }
+            map["bytes"] = Value::from(b64.encode(&bytes));
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| redact_byte_paths(v, folders)),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_byte_paths(v, folders)),
+        _ => {}
+    }
 }
 
 /// Compares `value` with the snapshot `name`, what varies redacted.

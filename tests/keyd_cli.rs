@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::keyd::{policy_with_recovery, Keyd};
-use common::{p, require_tool, workdir, write, User};
+use common::{p, path_of, require_tool, workdir, write, User};
 
 #[test]
 fn rights_revocation_and_audit_across_users() {
@@ -416,7 +416,7 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
             .unwrap()
             .iter()
             .any(|f| f["kind"] == "revoked-still-present"
-                && f["path"].as_str().unwrap().ends_with("plan.xlsx.fuda")),
+                && path_of(&f["path"]).ends_with("plan.xlsx.fuda")),
         "{:#}",
         inv["findings"]
     );
@@ -572,7 +572,7 @@ fn the_inventory_finds_revoked_documents_still_on_disk() {
             .unwrap()
             .iter()
             .filter(|f| f["kind"] == "revoked-still-present")
-            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .map(|f| path_of(&f["path"]).to_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
     // Only the key service knows what was revoked.

@@ -234,7 +234,7 @@ fn findings_of<'a>(
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["kind"] == kind && f["path"] == p(path))
+        .filter(|f| f["kind"] == kind && f["path"] == jp(path))
         .collect()
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod keyd;
+pub mod office;
 pub mod raw;
 pub mod samba;
 pub mod watch;

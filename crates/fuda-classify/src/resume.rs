@@ -40,7 +40,7 @@ pub type Stamp = (i64, u64);
 
 /// The stamp of the file at `path` now (not following a symbolic link).
 pub fn stamp(path: &Path) -> Option<Stamp> {
-    let m = std::fs::symlink_metadata(path).ok()?;
+    let m = fuda_core::longpath::symlink_metadata(path).ok()?;
     Some((m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.size()))
 }
 

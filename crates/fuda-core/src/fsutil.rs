@@ -1,4 +1,7 @@
 //! Small file-system helpers that keep the "never lose data" rule (DESIGN §8).
+//!
+//! Every path to a user's file goes through [`longpath::reach`], so a file deeper than
+//! `PATH_MAX` is read and replaced like any other.
 
 use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions};
@@ -7,9 +10,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::longpath;
+
 /// Opens a file for reading without updating its access time when the caller owns it
 /// (`O_NOATIME`), so scans do not dirty every inode; falls back to a plain open.
 pub fn open_quietly(path: &Path) -> io::Result<File> {
+    let path = &*longpath::reach(path)?;
     #[cfg(target_os = "linux")]
     {
         const O_NOATIME: i32 = 0o1_000_000;
@@ -44,7 +50,7 @@ pub fn create_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Refuses a destination that exists and is not a regular file or a symbolic link.
 fn refuse_special(dest: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(dest) {
+    match longpath::symlink_metadata(dest) {
         Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file (a device, folder, FIFO or socket) and writing would replace it; name a file",
@@ -94,7 +100,7 @@ fn in_flight() -> MutexGuard<'static, InFlight> {
 pub fn end_process_removing_in_flight(end: impl FnOnce() -> Infallible) -> ! {
     let in_flight = in_flight();
     for path in &in_flight.names {
-        let _ = fs::remove_file(path);
+        let _ = longpath::remove_file(path);
     }
     match end() {}
 }
@@ -143,7 +149,7 @@ impl TempSibling {
             .to_owned();
         let name = dest
             .file_name()
-            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+            .map_or_else(|| "file".into(), |n| temp_stem(&n.to_string_lossy()));
         Ok(TempSibling {
             file: None,
             dir,
@@ -158,12 +164,9 @@ impl TempSibling {
         let mut names = in_flight();
         for _ in 0..16 {
             let path = self.fresh_name();
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(self.mode & 0o600)
-                .open(&path)
-            {
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true).mode(self.mode & 0o600);
+            match longpath::open(&options, &path) {
                 Ok(file) => {
                     names.names.push(path.clone());
                     self.file = Some(file);
@@ -211,10 +214,10 @@ impl TempSibling {
                 Some(tmp) => {
                     if replace {
                         refuse_special(dest)?;
-                        fs::rename(&tmp, dest)?;
+                        longpath::rename(&tmp, dest)?;
                     } else {
-                        fs::hard_link(&tmp, dest)?;
-                        let _ = fs::remove_file(&tmp);
+                        longpath::hard_link(&tmp, dest)?;
+                        let _ = longpath::remove_file(&tmp);
                     }
                     in_flight.forget(&tmp);
                     self.named = None;
@@ -224,8 +227,8 @@ impl TempSibling {
                         // A link cannot replace: link under a fresh name, rename over `dest`.
                         refuse_special(dest)?;
                         let fresh = self.link_fresh(&file)?;
-                        if let Err(e) = fs::rename(&fresh, dest) {
-                            let _ = fs::remove_file(&fresh);
+                        if let Err(e) = longpath::rename(&fresh, dest) {
+                            let _ = longpath::remove_file(&fresh);
                             return Err(e);
                         }
                     }
@@ -235,7 +238,7 @@ impl TempSibling {
             in_flight.placed(dest);
         }
         drop(file);
-        File::open(&self.dir)?.sync_all()
+        File::open(&*longpath::reach(&self.dir)?)?.sync_all()
     }
 
     /// Links the unnamed `file` under a fresh temporary name in its directory.
@@ -254,6 +257,7 @@ impl TempSibling {
         ))
     }
 
+    /// A name no other file has yet: `.<name>.fuda-tmp-<random>`, at most 255 bytes.
     fn fresh_name(&self) -> PathBuf {
         self.dir
             .join(format!(".{}.fuda-tmp-{:08x}", self.name, rand_u32()))
@@ -264,7 +268,7 @@ impl Drop for TempSibling {
     fn drop(&mut self) {
         if let Some(path) = self.named.take() {
             let mut names = in_flight();
-            let _ = fs::remove_file(&path);
+            let _ = longpath::remove_file(&path);
             names.forget(&path);
         }
     }
@@ -300,7 +304,7 @@ impl Drop for Provisional {
         if let Some(path) = self.path.take() {
             let mut in_flight = in_flight();
             if in_flight.names.contains(&path) {
-                let _ = fs::remove_file(&path);
+                let _ = longpath::remove_file(&path);
             }
             in_flight.forget(&path);
         }
@@ -318,6 +322,8 @@ mod unnamed {
     use rustix::fs::{AtFlags, Mode, OFlags, CWD};
     use rustix::io::Errno;
 
+    use crate::longpath;
+
     /// An unnamed file in `dir` with `mode` (less the umask); `None` where the file system
     /// or the kernel cannot make one, or where `/proc` is missing so it could not be
     /// published — or where `FUDA_TMPFILE=named` asks for named temporary files.
@@ -326,7 +332,7 @@ mod unnamed {
             return Ok(None);
         }
         let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
-        match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
+        match rustix::fs::open(&*longpath::reach(dir)?, flags, Mode::from_raw_mode(mode)) {
             Ok(fd) => {
                 let file = File::from(fd);
                 Ok(std::fs::metadata(proc_path(&file)).is_ok().then_some(file))
@@ -338,7 +344,8 @@ mod unnamed {
 
     /// Gives the unnamed `file` the name `dest`; fails with `AlreadyExists` if it is taken.
     pub(super) fn link(file: &File, dest: &Path) -> io::Result<()> {
-        rustix::fs::linkat(CWD, proc_path(file), CWD, dest, AtFlags::SYMLINK_FOLLOW)
+        let dest = longpath::reach(dest)?;
+        rustix::fs::linkat(CWD, proc_path(file), CWD, &*dest, AtFlags::SYMLINK_FOLLOW)
             .map_err(io::Error::from)
     }
 
@@ -361,6 +368,17 @@ mod unnamed {
     pub(super) fn link(_file: &File, _dest: &Path) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+}
+
+/// The destination's name as the start of a temporary name: short enough that
+/// `.<stem>.fuda-tmp-<8 hex>` stays within `NAME_MAX` (255 bytes) for any destination.
+fn temp_stem(name: &str) -> String {
+    const ROOM: usize = 255 - ".".len() - ".fuda-tmp-".len() - 8;
+    let mut end = name.len().min(ROOM);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
 }
 
 /// The process umask, read without changing it (`/proc/self/status`); where it cannot be
@@ -401,6 +419,44 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_file_past_4096_bytes_with_a_255_byte_name_is_replaced_atomically() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = crate::longpath::tests::deep_dir(base.path(), longpath::PATH_MAX);
+        let dest = dir.join(format!("{}.txt", "a".repeat(251)));
+        assert_eq!(dest.file_name().unwrap().len(), 255);
+        write_atomic(&dest, b"first", 0o644).unwrap();
+        write_atomic(&dest, b"second", 0o644).unwrap();
+        assert_eq!(
+            fs::read(&*longpath::reach(&dest).unwrap()).unwrap(),
+            b"second"
+        );
+
+        // The named fallback (file systems without O_TMPFILE) too.
+        let mut tmp = TempSibling::unopened(&dest, 0o644).unwrap();
+        tmp.create_named().unwrap();
+        tmp.file().write_all(b"third").unwrap();
+        tmp.commit(&dest).unwrap();
+        assert_eq!(
+            fs::read(&*longpath::reach(&dest).unwrap()).unwrap(),
+            b"third"
+        );
+        let left: Vec<_> = longpath::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [dest.file_name().unwrap()]);
+    }
+
+    #[test]
+    fn a_temporary_name_fits_in_255_bytes_whatever_the_destination() {
+        let long = "極".repeat(85); // 255 bytes
+        let stem = temp_stem(&long);
+        assert!(format!(".{stem}.fuda-tmp-01234567").len() <= 255);
+        assert!(long.starts_with(&stem));
+        assert_eq!(temp_stem("memo.txt"), "memo.txt");
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl Labeler<'_> {
         known: Option<Digest>,
         sidecars: &mut SidecarCache,
     ) -> Result<FileLabel, LabelingError> {
-        let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+        let meta = crate::longpath::metadata(path).map_err(|e| StoreError::io(path, e))?;
         if !meta.is_file() {
             return Err(LabelingError::NotAFile(path.to_owned()));
         }

@@ -21,6 +21,7 @@ pub mod identity;
 pub mod label;
 pub mod labeling;
 mod learnt;
+pub mod longpath;
 pub mod pathname;
 pub mod policy;
 pub mod rights;

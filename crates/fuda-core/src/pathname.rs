@@ -5,12 +5,20 @@
 //! they are. JSON carries a path as ripgrep's JSON output does: `{"text": "…"}` when the
 //! bytes are UTF-8, else `{"bytes": "<standard base64 of the raw bytes>"}`. People see the
 //! name with undecodable bytes and control characters escaped (`\xff`, `\n`).
+//!
+//! A record that is read back (an inventory) carries its paths with
+//! `#[serde(with = "fuda_core::pathname")]` (or [`option`] for an optional one): the same
+//! JSON form, decoded to the exact bytes; a plain string, as older records wrote, still
+//! reads.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Serialize, Serializer};
 
 /// A path for JSON output: `{"text": …}` or `{"bytes": base64}`, exactly as ripgrep writes it.
@@ -51,6 +59,93 @@ pub fn serialize<S: Serializer>(path: &impl AsRef<Path>, s: S) -> Result<S::Ok, 
     JsonPath::new(path).serialize(s)
 }
 
+/// `#[serde(with = "fuda_core::pathname")]`: reads a path [`JsonPath`] wrote (or a plain
+/// string) with its exact bytes.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    d.deserialize_any(PathVisitor)
+}
+
+/// `#[serde(default, with = "fuda_core::pathname::option")]` for an optional path.
+pub mod option {
+    use super::*;
+
+    /// Writes `Some` as a [`JsonPath`], `None` as `null`.
+    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        path.as_deref().map(JsonPath).serialize(s)
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        d.deserialize_option(OptionVisitor)
+    }
+
+    struct OptionVisitor;
+
+    impl<'de> Visitor<'de> for OptionVisitor {
+        type Value = Option<PathBuf>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a path or null")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+/// Reads `{"text": …}`, `{"bytes": base64}` or a plain string.
+struct PathVisitor;
+
+impl<'de> Visitor<'de> for PathVisitor {
+    type Value = PathBuf;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a path: {"text": "…"}, {"bytes": "<base64>"} or a string"#)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<PathBuf, E> {
+        Ok(PathBuf::from(text))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<PathBuf, E> {
+        Ok(PathBuf::from(text))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PathBuf, A::Error> {
+        let Some(key) = map.next_key::<Cow<'de, str>>()? else {
+            return Err(de::Error::invalid_length(0, &self));
+        };
+        let path = match &*key {
+            "text" => PathBuf::from(map.next_value::<String>()?),
+            "bytes" => {
+                let b64: Cow<'de, str> = map.next_value()?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&*b64)
+                    .map_err(|e| {
+                        de::Error::custom(format!("a path's bytes are not base64: {e}"))
+                    })?;
+                PathBuf::from(OsString::from_vec(bytes))
+            }
+            other => return Err(de::Error::unknown_field(other, &["text", "bytes"])),
+        };
+        if let Some(extra) = map.next_key::<Cow<'de, str>>()? {
+            return Err(de::Error::custom(format!(
+                "a path has one field, text or bytes; found {extra} too"
+            )));
+        }
+        Ok(path)
+    }
+}
+
 /// The raw bytes of a path a [`JsonPath`] wrote, or `None` when `value` is not one.
 pub fn decode_json_path(value: &serde_json::Value) -> Option<Vec<u8>> {
     if let Some(text) = value.get("text").and_then(|t| t.as_str()) {
@@ -64,6 +159,15 @@ pub fn decode_json_path(value: &serde_json::Value) -> Option<Vec<u8>> {
 /// (a newline, a tab …) and backslashes escaped, so one name is always one line.
 pub fn escaped(path: impl AsRef<Path>) -> String {
     escaped_bytes(path.as_ref().as_os_str())
+}
+
+/// [`escaped`], borrowing the name when it needs no escape (most names): for columns of
+/// million-row ledgers.
+pub fn escaped_cow(path: &Path) -> Cow<'_, str> {
+    match path.to_str() {
+        Some(text) if !text.chars().any(|c| c == '\\' || c.is_control()) => Cow::Borrowed(text),
+        _ => Cow::Owned(escaped(path)),
+    }
 }
 
 fn escaped_bytes(name: &OsStr) -> String {
@@ -110,6 +214,55 @@ mod tests {
         assert_eq!(escaped(path(b"bad\xff.txt")), r"bad\xff.txt");
         assert_eq!(escaped(path(b"two\nlines")), r"two\nlines");
         assert_eq!(escaped("極秘.txt"), "極秘.txt");
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Record {
+        #[serde(with = "crate::pathname")]
+        path: PathBuf,
+        #[serde(default, with = "crate::pathname::option")]
+        previous: Option<PathBuf>,
+    }
+
+    #[test]
+    fn a_record_reads_back_its_exact_paths_and_older_plain_strings() {
+        let record = Record {
+            path: path(b"\x8b\xc9\x94\xe9.txt"),
+            previous: Some(path("極秘/two\nlines.txt".as_bytes())),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            text,
+            r#"{"path":{"bytes":"i8mU6S50eHQ="},"previous":{"text":"極秘/two\nlines.txt"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);
+        let old: Record = serde_json::from_str(r#"{"path":"/s/a.txt","previous":null}"#).unwrap();
+        assert_eq!(
+            old,
+            Record {
+                path: "/s/a.txt".into(),
+                previous: None
+            }
+        );
+        let absent: Record = serde_json::from_str(r#"{"path":"/s/a.txt"}"#).unwrap();
+        assert_eq!(absent.previous, None);
+        for bad in [
+            r#"{"path":{"bytes":"!!"}}"#,
+            r#"{"path":{"name":"a"}}"#,
+            r#"{"path":{}}"#,
+            r#"{"path":{"text":"a","bytes":"YQ=="}}"#,
+        ] {
+            assert!(serde_json::from_str::<Record>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plain_name_is_borrowed_and_an_awkward_one_escaped() {
+        assert!(matches!(
+            escaped_cow(Path::new("共有/図面.txt")),
+            Cow::Borrowed("共有/図面.txt")
+        ));
+        assert_eq!(escaped_cow(&path(b"a\\b\n\xff")), r"a\\b\n\xff");
     }
 
     proptest::proptest! {

@@ -210,10 +210,12 @@ impl Account<'_> {
     /// still within its offline period and covering `rights` is used instead. A refusal
     /// forgets the cached licence.
     pub fn open(&self, path: &Path, rights: Rights) -> Result<Opened, ProtectError> {
-        let file = File::open(path).map_err(|source| ProtectError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let file = fuda_core::longpath::reach(path)
+            .and_then(File::open)
+            .map_err(|source| ProtectError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         let decryptor = Decryptor::new(file).map_err(|source| ProtectError::NotProtected {
             path: path.to_owned(),
             source,

@@ -212,10 +212,12 @@ impl<'a> Protector<'a> {
         self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
-            std::fs::remove_file(path).map_err(|source| ProtectError::RemoveOriginal {
-                path: path.to_owned(),
-                protected: dst.clone(),
-                source,
+            fuda_core::longpath::remove_file(path).map_err(|source| {
+                ProtectError::RemoveOriginal {
+                    path: path.to_owned(),
+                    protected: dst.clone(),
+                    source,
+                }
             })?;
         }
         Ok(Protected {
@@ -229,10 +231,11 @@ impl<'a> Protector<'a> {
     /// Whether `path` may be protected at `level`: a regular file, not protected yet, at a
     /// level the policy protects. Returns its metadata.
     fn check(&self, path: &Path, level: &Level) -> Result<std::fs::Metadata, ProtectError> {
-        let meta = std::fs::symlink_metadata(path).map_err(|source| ProtectError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let meta =
+            fuda_core::longpath::symlink_metadata(path).map_err(|source| ProtectError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         if !meta.is_file() {
             return Err(ProtectError::NotAFile {
                 path: path.to_owned(),
@@ -278,7 +281,7 @@ impl<'a> Protector<'a> {
                 source,
             })
         })?;
-        let now = std::fs::symlink_metadata(path).ok();
+        let now = fuda_core::longpath::symlink_metadata(path).ok();
         if seen != digest || now.map(|m| Stamp::of(&m)) != Some(Stamp::of(meta)) {
             return Err(ProtectError::Changed {
                 path: path.to_owned(),

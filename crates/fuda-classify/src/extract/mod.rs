@@ -190,7 +190,9 @@ fn extract_file(
     if BINARY_EXTENSIONS.contains(&ext.as_str()) {
         return Ok((Extracted::binary(None), None));
     }
-    let file = File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let file = fuda_core::longpath::reach(path)
+        .and_then(File::open)
+        .map_err(|e| ExtractError::io(path, e))?;
     let len = file
         .metadata()
         .map_err(|e| ExtractError::io(path, e))?

@@ -22,7 +22,9 @@ use super::{DocKind, ExtractError, Extracted, Limits};
 
 /// Reads the text of an Office document.
 pub fn extract(path: &Path, kind: DocKind, limits: &Limits) -> Result<Extracted, ExtractError> {
-    let file = std::fs::File::open(path).map_err(|e| ExtractError::io(path, e))?;
+    let file = fuda_core::longpath::reach(path)
+        .and_then(std::fs::File::open)
+        .map_err(|e| ExtractError::io(path, e))?;
     extract_from(std::io::BufReader::new(file), path, kind, limits)
 }
 

@@ -30,7 +30,8 @@ pub(super) fn extract_hashing(
     limits: &Limits,
     hash: bool,
 ) -> Result<(Extracted, Option<Digest>), ExtractError> {
-    let meta = std::fs::metadata(path).map_err(|e| ExtractError::io(path, e))?;
+    let path_at = fuda_core::longpath::reach(path).map_err(|e| ExtractError::io(path, e))?;
+    let meta = std::fs::metadata(&*path_at).map_err(|e| ExtractError::io(path, e))?;
     if meta.len() > limits.max_pdf_bytes {
         return Ok((
             note(format!(
@@ -40,7 +41,7 @@ pub(super) fn extract_hashing(
             None,
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| ExtractError::io(path, e))?;
+    let bytes = std::fs::read(&*path_at).map_err(|e| ExtractError::io(path, e))?;
     let digest = hash.then(|| Digest::of_bytes(&bytes));
     Ok((extract_bytes(&bytes, path, limits), digest))
 }

@@ -149,7 +149,7 @@ impl Engine {
                 }
             }
             FsEvent::MovedTo(p) | FsEvent::Created(p) | FsEvent::Renamed { to: p, .. } => {
-                match std::fs::symlink_metadata(&p) {
+                match fuda_core::longpath::symlink_metadata(&p) {
                     Ok(m) if m.is_dir() => {
                         // Walk now, and once more later.
                         self.walks.push((p.clone(), now));

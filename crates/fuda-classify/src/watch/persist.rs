@@ -93,7 +93,7 @@ impl Book {
             keep
         });
         for p in expired {
-            if std::fs::symlink_metadata(&p).is_err() {
+            if fuda_core::longpath::symlink_metadata(&p).is_err() {
                 self.changes.push(Change::Forget(p));
             }
         }
@@ -302,7 +302,7 @@ pub(crate) fn remember(
     remembered: Option<&Remembered>,
     changes: &mut Vec<Change>,
 ) {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return;
     };
     let Ok(file) = labeler.peek(path) else {
@@ -333,7 +333,7 @@ pub(crate) fn refresh(
     changes: &mut Vec<Change>,
     reports: &mut Vec<Report>,
 ) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return false;
     };
     if !meta.is_file() {
@@ -391,7 +391,7 @@ pub(crate) fn forget_missing(
         match memory.under(root) {
             Ok(entries) => {
                 for r in entries {
-                    if std::fs::symlink_metadata(&r.path).is_err() {
+                    if fuda_core::longpath::symlink_metadata(&r.path).is_err() {
                         changes.push(Change::Forget(r.path));
                     }
                 }

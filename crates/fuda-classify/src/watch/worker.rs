@@ -114,7 +114,7 @@ impl Worker<'_> {
             labeler,
             verbose,
         } = self.labeling;
-        let meta = match std::fs::symlink_metadata(path) {
+        let meta = match fuda_core::longpath::symlink_metadata(path) {
             Ok(m) if m.is_file() => m,
             _ => return Outcome::Gone,
         };
@@ -133,7 +133,7 @@ impl Worker<'_> {
             .is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes, reports));
         let written = |restored: bool| {
             if restored {
-                std::fs::symlink_metadata(path)
+                fuda_core::longpath::symlink_metadata(path)
                     .ok()
                     .map(|m| super::stat_of(&m))
             } else {
@@ -171,7 +171,7 @@ impl Worker<'_> {
             })) => {
                 reports.push(Report::labeled(path, &label, previous.clone(), store));
                 Outcome::Labeled(
-                    std::fs::symlink_metadata(path)
+                    fuda_core::longpath::symlink_metadata(path)
                         .ok()
                         .map(|m| super::stat_of(&m)),
                     Box::new(Applied {
@@ -205,12 +205,12 @@ impl Worker<'_> {
         restored: bool,
         reports: &mut Vec<Report>,
     ) -> Outcome {
-        if !path.exists() {
+        if fuda_core::longpath::metadata(path).is_err() {
             return Outcome::Gone;
         }
         reports.push(Report::failed(path, e));
         Outcome::Done(if restored {
-            std::fs::symlink_metadata(path)
+            fuda_core::longpath::symlink_metadata(path)
                 .ok()
                 .map(|m| super::stat_of(&m))
         } else {

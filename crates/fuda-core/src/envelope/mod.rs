@@ -425,6 +425,13 @@ pub fn rewrap<R: Read, W: Write>(
     Ok(header)
 }
 
+/// Opens `path` (of any length, see [`crate::longpath`]) for reading.
+fn open(path: &Path) -> Result<fs::File, Error> {
+    crate::longpath::reach(path)
+        .and_then(fs::File::open)
+        .map_err(|e| Error::Io(e).in_file(path))
+}
+
 /// Writes a file atomically: `write` fills a temporary file (mode 0600, unnamed where the
 /// file system allows: [`TempSibling`]) in the same directory, which is synced and put at
 /// `dst` only if `write` succeeds. On any error the temporary file is gone and `dst` is
@@ -434,7 +441,7 @@ pub fn write_atomically<T>(
     overwrite: bool,
     write: impl FnOnce(&mut io::BufWriter<&fs::File>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    if !overwrite && dst.exists() {
+    if !overwrite && crate::longpath::metadata(dst).is_ok() {
         return Err(Error::OutputExists(dst.to_owned()));
     }
     let mut tmp = TempSibling::new(dst, 0o600).map_err(|e| Error::Io(e).in_file(dst))?;
@@ -466,7 +473,7 @@ pub fn decrypt_to_path<'a>(
     overwrite: bool,
     opts: &StreamOptions,
 ) -> Result<u64, Error> {
-    let file = fs::File::open(src).map_err(|e| Error::Io(e).in_file(src))?;
+    let file = open(src)?;
     let decryptor = Decryptor::new(file).map_err(|e| e.in_file(src))?;
     let file_key = decryptor.unwrap_file_key_any(identities)?;
     write_atomically(dst, overwrite, |out| {
@@ -483,7 +490,7 @@ pub fn encrypt_to_path(
     overwrite: bool,
     opts: &StreamOptions,
 ) -> Result<Header, Error> {
-    let input = fs::File::open(src).map_err(|e| Error::Io(e).in_file(src))?;
+    let input = open(src)?;
     write_atomically(dst, overwrite, |out| {
         encrypt(recipients, label, input, out, opts)
     })
@@ -587,8 +594,7 @@ impl Header {
 
 /// `fuda inspect`: the header summary of the protected file at `path`, without any key.
 pub fn inspect(path: &Path) -> Result<HeaderSummary, Error> {
-    let file = fs::File::open(path).map_err(|e| Error::Io(e).in_file(path))?;
-    let mut input = BufReader::new(file);
+    let mut input = BufReader::new(open(path)?);
     let header = Header::parse(&mut input).map_err(|e| e.in_file(path))?;
     Ok(header.summary())
 }

@@ -197,9 +197,14 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Stored {
     }
 }
 
+/// A path the kernel takes for `path`, however long (see [`crate::longpath`]).
+pub(crate) fn reach(path: &Path) -> Result<crate::longpath::Reach<'_>, StoreError> {
+    crate::longpath::reach(path).map_err(|e| StoreError::io(path, e))
+}
+
 /// Refuses to label a file whose permission bits say nobody may write it.
 pub(crate) fn ensure_writable(path: &Path) -> Result<std::fs::Metadata, StoreError> {
-    let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+    let meta = std::fs::metadata(&*reach(path)?).map_err(|e| StoreError::io(path, e))?;
     if meta.permissions().readonly() {
         return Err(StoreError::ReadOnly(path.to_owned()));
     }

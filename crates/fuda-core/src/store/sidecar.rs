@@ -16,7 +16,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    decode_stored, ensure_writable, LabelStore, StoreError, StoreKind, Stored, WriteContext,
+    decode_stored, ensure_writable, reach, LabelStore, StoreError, StoreKind, Stored, WriteContext,
 };
 use crate::digest::Digest;
 use crate::label::{compact, SignedLabel};
@@ -81,7 +81,7 @@ fn locate(path: &Path) -> Result<(PathBuf, Key), StoreError> {
 
 fn load(dir: &Path) -> Result<Index, StoreError> {
     let path = dir.join(INDEX);
-    match std::fs::read(&path) {
+    match std::fs::read(&*reach(&path)?) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::BadSidecar {
             path,
             reason: e.to_string(),
@@ -96,14 +96,12 @@ fn load(dir: &Path) -> Result<Index, StoreError> {
 
 /// Runs `change` on the index of `dir` under an exclusive lock and saves the result.
 fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, StoreError> {
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    std::fs::create_dir_all(&*reach(dir)?).map_err(|e| StoreError::io(dir, e))?;
     let lock_path = dir.join("lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| StoreError::io(&lock_path, e))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    let lock =
+        crate::longpath::open(&options, &lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
     lock.lock().map_err(|e| StoreError::io(&lock_path, e))?;
     let mut index = load(dir)?;
     let result = change(&mut index);
@@ -112,6 +110,11 @@ fn update<T>(dir: &Path, change: impl FnOnce(&mut Index) -> T) -> Result<T, Stor
     crate::fsutil::write_atomic(&index_path, &text, 0o644)
         .map_err(|e| StoreError::io(&index_path, e))?;
     Ok(result)
+}
+
+/// `Path::exists` for a path of any length.
+fn exists(path: &Path) -> bool {
+    crate::longpath::metadata(path).is_ok()
 }
 
 fn lookup(index: &Index, key: &Key) -> Option<Stored> {
@@ -151,7 +154,7 @@ impl SidecarCache {
         let (dir, name) = locate(path)?;
         let index_path = dir.join(INDEX);
         if !self.folders.contains_key(&dir) {
-            let loaded = if index_path.exists() {
+            let loaded = if exists(&index_path) {
                 match load(&dir) {
                     Ok(index) => Ok(Some(index)),
                     Err(StoreError::BadSidecar { reason, .. }) => Err(reason),
@@ -179,7 +182,7 @@ impl LabelStore for SidecarStore {
 
     fn read(&self, path: &Path) -> Result<Option<Stored>, StoreError> {
         let (dir, name) = locate(path)?;
-        if !dir.join(INDEX).exists() {
+        if !exists(&dir.join(INDEX)) {
             return Ok(None);
         }
         Ok(lookup(&load(&dir)?, &name))
@@ -208,7 +211,7 @@ impl LabelStore for SidecarStore {
 
     fn remove(&self, path: &Path, _policy: &Policy) -> Result<bool, StoreError> {
         let (dir, name) = locate(path)?;
-        if !dir.join(INDEX).exists() {
+        if !exists(&dir.join(INDEX)) {
             return Ok(false);
         }
         update(&dir, |index| {

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use super::{
-    decode_stored, ensure_writable, LabelStore, StoreError, StoreKind, Stored, WriteContext,
+    decode_stored, ensure_writable, reach, LabelStore, StoreError, StoreKind, Stored, WriteContext,
 };
 use crate::digest::Digest;
 use crate::label::{compact, SignedLabel};
@@ -31,7 +31,10 @@ pub struct XattrStore;
 impl XattrStore {
     /// Whether the file system holding `path` accepts user xattrs.
     pub fn supported_at(path: &Path) -> bool {
-        match xattr::get(path, LABEL_ATTR) {
+        let Ok(at) = reach(path) else {
+            return true;
+        };
+        match xattr::get(&*at, LABEL_ATTR) {
             Ok(_) => true,
             Err(e) => !matches!(StoreError::io(path, e), StoreError::XattrUnsupported(_)),
         }
@@ -59,7 +62,8 @@ fn merge_tags(existing: Option<&str>, name: Option<&str>, policy: &Policy) -> St
 }
 
 fn update_tags(path: &Path, name: Option<&str>, policy: &Policy) -> Result<(), StoreError> {
-    let existing = xattr::get(path, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
+    let at = &*reach(path)?;
+    let existing = xattr::get(at, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
     let existing_text = existing.as_deref().map(String::from_utf8_lossy);
     let merged = merge_tags(existing_text.as_deref(), name, policy);
     if existing_text.as_deref() == Some(merged.as_str()) {
@@ -67,11 +71,11 @@ fn update_tags(path: &Path, name: Option<&str>, policy: &Policy) -> Result<(), S
     }
     if merged.is_empty() {
         if existing.is_some() {
-            xattr::remove(path, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
+            xattr::remove(at, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
         }
         return Ok(());
     }
-    xattr::set(path, TAGS_ATTR, merged.as_bytes()).map_err(|e| StoreError::io(path, e))
+    xattr::set(at, TAGS_ATTR, merged.as_bytes()).map_err(|e| StoreError::io(path, e))
 }
 
 impl LabelStore for XattrStore {
@@ -80,7 +84,7 @@ impl LabelStore for XattrStore {
     }
 
     fn read(&self, path: &Path) -> Result<Option<Stored>, StoreError> {
-        let value = xattr::get(path, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
+        let value = xattr::get(&*reach(path)?, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
         Ok(value.map(|v| decode_stored(&v)))
     }
 
@@ -96,7 +100,7 @@ impl LabelStore for XattrStore {
     ) -> Result<SignedLabel, StoreError> {
         ensure_writable(path)?;
         let signed = sign(ctx.whole_file_digest(path)?);
-        xattr::set(path, LABEL_ATTR, &compact::encode(&signed))
+        xattr::set(&*reach(path)?, LABEL_ATTR, &compact::encode(&signed))
             .map_err(|e| StoreError::io(path, e))?;
         update_tags(
             path,
@@ -108,11 +112,12 @@ impl LabelStore for XattrStore {
 
     fn remove(&self, path: &Path, policy: &Policy) -> Result<bool, StoreError> {
         ensure_writable(path)?;
-        let had = xattr::get(path, LABEL_ATTR)
+        let at = &*reach(path)?;
+        let had = xattr::get(at, LABEL_ATTR)
             .map_err(|e| StoreError::io(path, e))?
             .is_some();
         if had {
-            xattr::remove(path, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
+            xattr::remove(at, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
         }
         update_tags(path, None, policy)?;
         Ok(had)

@@ -251,7 +251,7 @@ mod tests {
     fn entries(count: usize) -> Vec<FileEntry> {
         (0..count)
             .map(|i| FileEntry {
-                path: format!("/s/改行\n{i}.txt"),
+                path: format!("/s/改行\n{i}.txt").into(),
                 root: "/s".into(),
                 size: i as u64,
                 status: Status::Valid,

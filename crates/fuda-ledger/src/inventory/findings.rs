@@ -19,7 +19,7 @@
 //! Revoked documents still on disk (`revoked-still-present`) need the key service's
 //! registry (`--from-service`): see [`super::registry`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fuda_core::label::{Flag, Status};
 use fuda_core::policy::{Asset, Policy};
@@ -155,8 +155,9 @@ pub struct Finding {
     pub kind: FindingKind,
     /// How urgent.
     pub severity: Severity,
-    /// The file or folder.
-    pub path: String,
+    /// The file or folder, with its exact bytes.
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
     /// The file's level, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
@@ -170,7 +171,7 @@ impl Finding {
     /// A finding with its severity taken from the kind.
     pub fn new(
         kind: FindingKind,
-        path: impl Into<String>,
+        path: impl Into<PathBuf>,
         level: Option<String>,
         detail: impl Into<String>,
         detail_ja: impl Into<String>,
@@ -268,8 +269,8 @@ fn windows_length(file: &FileEntry) -> usize {
         .path
         .strip_prefix(&*file.root)
         .unwrap_or(&file.path)
-        .trim_start_matches('/');
-    3 + below.encode_utf16().count()
+        .to_string_lossy();
+    3 + below.trim_start_matches('/').encode_utf16().count()
 }
 
 /// The findings for folders and files the walk could not read.
@@ -279,7 +280,7 @@ pub fn unreadable(unreadable: &[super::walk::Unreadable]) -> Vec<Finding> {
         .map(|(path, reason)| {
             Finding::new(
                 FindingKind::Unreadable,
-                super::display_path(path),
+                path.clone(),
                 None,
                 format!("cannot be read ({reason}); the inventory is incomplete here"),
                 format!("読み取れません ({reason})。この場所の棚卸は不完全です"),
@@ -297,7 +298,7 @@ pub fn check_file(
     out: &mut Vec<Finding>,
 ) {
     let policy = expect.policy;
-    let path = Path::new(&file.path);
+    let path = file.path.as_path();
     let mut push = |kind, detail: String, detail_ja: String| {
         out.push(Finding::new(
             kind,

@@ -34,6 +34,7 @@ pub mod review;
 pub mod rows;
 pub mod walk;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,8 +54,10 @@ pub use rows::AssetRow;
 
 /// The `format` value of an inventory JSON document.
 pub const FORMAT: &str = "fuda-inventory";
-/// The version of the inventory JSON this library writes and reads.
-pub const VERSION: u32 = 1;
+/// The version of the inventory JSON this library writes. Version 2 carries every path
+/// with its exact bytes (`{"text": …}` or `{"bytes": base64}`); version 1 (paths as
+/// Unicode NFC strings) still reads as a previous inventory.
+pub const VERSION: u32 = 2;
 
 /// Errors that stop an inventory; problems with single files become findings instead.
 #[derive(Debug, thiserror::Error)]
@@ -138,8 +141,9 @@ pub struct PolicyInfo {
 /// One file as the inventory saw it (the default: a file without a label).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
-    /// Absolute path, Unicode NFC.
-    pub path: String,
+    /// Absolute path, with its exact bytes (JSON: `{"text": …}` or `{"bytes": base64}`).
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
     /// The root it was found under.
     pub root: Arc<str>,
     /// Size in bytes.
@@ -307,21 +311,14 @@ impl Inventory {
     }
 }
 
-/// A path as the ledger shows it: lossless where possible, Unicode NFC.
-pub fn display_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
+/// A path as people read it in the ledger: escaped where it is not plain text
+/// ([`fuda_core::pathname::escaped`]), in Unicode NFC (a name a Mac client saved
+/// decomposed reads as typed). The JSON carries the exact bytes instead.
+pub fn display_path(path: &Path) -> Cow<'_, str> {
+    let text = fuda_core::pathname::escaped_cow(path);
     match unicode_normalization::is_nfc_quick(text.chars()) {
-        unicode_normalization::IsNormalized::Yes => text.into_owned(),
-        _ => text.nfc().collect(),
-    }
-}
-
-/// [`display_path`] of an owned path, reusing its memory when it is already NFC UTF-8.
-fn into_display_path(path: PathBuf) -> String {
-    match path.into_os_string().into_string() {
-        Ok(text) if unicode_normalization::is_nfc(&text) => text,
-        Ok(text) => text.nfc().collect(),
-        Err(raw) => display_path(Path::new(&raw)),
+        unicode_normalization::IsNormalized::Yes => text,
+        _ => Cow::Owned(text.nfc().collect()),
     }
 }
 
@@ -447,7 +444,7 @@ pub fn build_streaming(
         },
         roots: absolute_roots
             .iter()
-            .map(|r| display_path(&r.components().collect::<PathBuf>()))
+            .map(|r| display_path(&r.components().collect::<PathBuf>()).into_owned())
             .collect(),
         summary,
         rows,
@@ -651,7 +648,7 @@ fn read_entry(
     let stamp = match &result {
         Ok(file) => file.stamp,
         // The label could not be read; the size and date may still be known.
-        Err(_) => std::fs::symlink_metadata(&found.path)
+        Err(_) => fuda_core::longpath::symlink_metadata(&found.path)
             .ok()
             .map(|m| FileStamp::of(&m)),
     };
@@ -676,7 +673,7 @@ fn read_entry(
         };
         entry.sha256 = labeler.digest_of(&found.path, kind, &stamp).ok();
     }
-    entry.path = into_display_path(found.path);
+    entry.path = found.path;
     entry
 }
 

@@ -141,7 +141,7 @@ mod tests {
             files.iter().filter_map(|f| revoked.finding(f)).collect()
         };
         let found = findings(&registry);
-        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        let paths: Vec<&str> = found.iter().map(|f| f.path.to_str().unwrap()).collect();
         assert_eq!(paths, ["/srv/old.dxf.fuda", "/srv/old-plain.dxf"]);
         assert!(found
             .iter()

@@ -5,11 +5,12 @@
 //! (`label-disappeared`, with the cause when the watcher saw one).
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use fuda_core::label::Status;
 
 use super::findings::{Finding, FindingKind};
-use super::{display_path, FileEntry};
+use super::FileEntry;
 use fuda_classify::memory::{EventKind, Recollection};
 
 /// The moment `at` (Unix seconds) at the organisation's offset from UTC, RFC 3339.
@@ -28,7 +29,7 @@ fn when(at: i64, offset: time::UtcOffset) -> String {
 /// is there and unlabeled (noted one file at a time, as the inventory reads them).
 #[derive(Debug)]
 pub struct Watched {
-    unlabeled_now: HashMap<String, bool>,
+    unlabeled_now: HashMap<PathBuf, bool>,
 }
 
 impl Watched {
@@ -38,14 +39,14 @@ impl Watched {
             unlabeled_now: memory
                 .labels
                 .iter()
-                .map(|r| (display_path(&r.path), false))
+                .map(|r| (r.path.clone(), false))
                 .collect(),
         }
     }
 
     /// Notes what the inventory found in `file`.
     pub fn note(&mut self, file: &FileEntry) {
-        if let Some(unlabeled) = self.unlabeled_now.get_mut(file.path.as_str()) {
+        if let Some(unlabeled) = self.unlabeled_now.get_mut(&file.path) {
             *unlabeled = file.status == Status::Missing && file.problem.is_none();
         }
     }
@@ -58,12 +59,12 @@ impl Watched {
 pub fn findings(
     memory: &Recollection,
     watched: &Watched,
-    already: &HashSet<String>,
+    already: &HashSet<PathBuf>,
     offset: time::UtcOffset,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in &memory.events {
-        let path = display_path(&e.path);
+        let path = e.path.clone();
         let level = e.level.clone().unwrap_or_default();
         let doc = e.doc.clone().unwrap_or_default();
         match e.kind {
@@ -119,14 +120,14 @@ pub fn findings(
         }
     }
     // The latest in-place removal the watcher saw, per path.
-    let removed: HashMap<String, i64> = memory
+    let removed: HashMap<&PathBuf, i64> = memory
         .events
         .iter()
         .filter(|e| e.kind == EventKind::Lost)
-        .map(|e| (display_path(&e.path), e.at))
+        .map(|e| (&e.path, e.at))
         .collect();
     for r in &memory.labels {
-        let path = display_path(&r.path);
+        let path = r.path.clone();
         // A file deleted since, or still labeled, has not lost its label.
         if watched.unlabeled_now.get(&path) != Some(&true) || already.contains(&path) {
             continue;

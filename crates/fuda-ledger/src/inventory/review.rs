@@ -17,7 +17,7 @@ use fuda_core::label::{DocId, Status};
 use serde::{Deserialize, Serialize};
 
 use super::findings::{Finding, FindingKind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{FileEntry, InventoryError, FORMAT, VERSION};
 
@@ -59,11 +59,16 @@ pub struct Change {
     /// Document id, when labeled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<DocId>,
-    /// Path now (for `removed`: the path then).
-    pub path: String,
+    /// Path now (for `removed`: the path then), with its exact bytes.
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
     /// Path then, for `moved`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_path: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "fuda_core::pathname::option"
+    )]
+    pub previous_path: Option<PathBuf>,
     /// Level now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
@@ -93,8 +98,9 @@ pub struct Review {
 /// (a few dozen bytes and the path, instead of the whole entry).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Trace {
-    /// Path (NFC).
-    pub path: Box<str>,
+    /// Path, with its exact bytes.
+    #[serde(deserialize_with = "boxed_path")]
+    pub path: Box<Path>,
     /// Document id from the label.
     #[serde(default)]
     pub doc: Option<DocId>,
@@ -137,6 +143,10 @@ impl Trace {
     }
 }
 
+fn boxed_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<Path>, D::Error> {
+    fuda_core::pathname::deserialize(d).map(PathBuf::into_boxed_path)
+}
+
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<serde::de::IgnoredAny>::deserialize(d)?.is_some())
 }
@@ -144,7 +154,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 impl From<&FileEntry> for Trace {
     fn from(f: &FileEntry) -> Trace {
         Trace {
-            path: f.path.as_str().into(),
+            path: f.path.as_path().into(),
             doc: f.doc,
             level: f.level.as_deref().map(Into::into),
             status: f.status,
@@ -192,13 +202,13 @@ impl<'de> Deserialize<'de> for FormatTag {
     }
 }
 
-/// The `version` field, accepted only when it is [`VERSION`].
+/// The `version` field, accepted from 1 to [`VERSION`].
 struct VersionTag;
 
 impl<'de> Deserialize<'de> for VersionTag {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VersionTag, D::Error> {
         match u64::deserialize(d)? {
-            v if v == u64::from(VERSION) => Ok(VersionTag),
+            v if (1..=u64::from(VERSION)).contains(&v) => Ok(VersionTag),
             v => Err(serde::de::Error::custom(format!(
                 "version {v}, this fuda reads version {VERSION}"
             ))),
@@ -250,10 +260,10 @@ fn level_of(f: &Trace) -> Option<&str> {
 pub struct Matcher<'a> {
     previous: &'a Previous,
     /// The last previous file at each path.
-    old_by_path: HashMap<&'a str, usize>,
+    old_by_path: HashMap<&'a Path, usize>,
     /// Every previous file at the paths listed more than once (a hand-edited inventory,
     /// or names that differ on disk but not once normalised), in order.
-    repeated: HashMap<&'a str, Vec<usize>>,
+    repeated: HashMap<&'a Path, Vec<usize>>,
     old_used: Vec<bool>,
     waiting: Vec<Trace>,
     changes: Vec<Change>,
@@ -264,7 +274,7 @@ impl<'a> Matcher<'a> {
     /// Nothing seen yet.
     pub fn new(previous: &'a Previous) -> Matcher<'a> {
         let mut old_by_path = HashMap::with_capacity(previous.files.len());
-        let mut repeated: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut repeated: HashMap<&Path, Vec<usize>> = HashMap::new();
         for (i, f) in previous.files.iter().enumerate() {
             if let Some(before) = old_by_path.insert(&*f.path, i) {
                 repeated
@@ -404,7 +414,7 @@ impl<'a> Matcher<'a> {
             self.changes.push(Change {
                 kind: ChangeKind::Added,
                 doc: f.doc,
-                path: f.path.to_string(),
+                path: f.path.to_path_buf(),
                 previous_path: None,
                 level: level_of(f).map(str::to_owned),
                 previous_level: None,
@@ -414,7 +424,7 @@ impl<'a> Matcher<'a> {
             self.changes.push(Change {
                 kind: ChangeKind::Removed,
                 doc: f.doc,
-                path: f.path.to_string(),
+                path: f.path.to_path_buf(),
                 previous_path: None,
                 level: None,
                 previous_level: level_of(f).map(str::to_owned),
@@ -444,8 +454,8 @@ impl<'a> Matcher<'a> {
             self.changes.push(Change {
                 kind: ChangeKind::Moved,
                 doc,
-                path: now.path.to_string(),
-                previous_path: Some(then.path.to_string()),
+                path: now.path.to_path_buf(),
+                previous_path: Some(then.path.to_path_buf()),
                 level: now.level.as_deref().map(str::to_owned),
                 previous_level: then.level.as_deref().map(str::to_owned),
             });
@@ -456,7 +466,7 @@ impl<'a> Matcher<'a> {
             let (was, is) = (lt.unwrap_or_default(), ln.unwrap_or_default());
             self.findings.push(Finding::new(
                 FindingKind::Replayed,
-                now.path.to_string(),
+                now.path.to_path_buf(),
                 ln.map(str::to_owned),
                 format!(
                     "carries an older label of its document ({is}, seq {}) than the previous inventory saw on it ({was}, seq {}, doc {doc}): an old label was written back. Its level cannot be trusted: investigate, then re-label with --justify",
@@ -475,8 +485,8 @@ impl<'a> Matcher<'a> {
             self.changes.push(Change {
                 kind: ChangeKind::Reclassified,
                 doc,
-                path: now.path.to_string(),
-                previous_path: (then.path != now.path).then(|| then.path.to_string()),
+                path: now.path.to_path_buf(),
+                previous_path: (then.path != now.path).then(|| then.path.to_path_buf()),
                 level: ln.map(str::to_owned),
                 previous_level: lt.map(str::to_owned),
             });
@@ -484,7 +494,7 @@ impl<'a> Matcher<'a> {
         if lt.is_some() && now.status == Status::Missing && !now.problem {
             self.findings.push(Finding::new(
                 FindingKind::LabelDisappeared,
-                now.path.to_string(),
+                now.path.to_path_buf(),
                 then.level.as_deref().map(str::to_owned),
                 format!(
                     "labeled {} (doc {}) in the previous inventory, no label now: a save or copy probably stripped it; restore the label with `fuda label set`",
@@ -574,7 +584,7 @@ mod tests {
         let kinds: Vec<(ChangeKind, &str)> = review
             .changes
             .iter()
-            .map(|c| (c.kind, c.path.as_str()))
+            .map(|c| (c.kind, c.path.to_str().unwrap()))
             .collect();
         assert_eq!(
             kinds,
@@ -587,7 +597,7 @@ mod tests {
         );
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].kind, FindingKind::LabelDisappeared);
-        assert_eq!(findings[0].path, "/s/old/b.txt");
+        assert_eq!(findings[0].path, Path::new("/s/old/b.txt"));
     }
 
     #[test]
@@ -609,7 +619,7 @@ mod tests {
         assert!(review.changes.is_empty(), "{:?}", review.changes);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].kind, FindingKind::Replayed);
-        assert_eq!(findings[0].path, "/s/plan.txt");
+        assert_eq!(findings[0].path, Path::new("/s/plan.txt"));
         assert_eq!(findings[0].level.as_deref(), Some("public"));
 
         // A relabel through fuda (seq 2) is a reclassification, as before.

@@ -11,6 +11,7 @@
 //! the policy; the last two are 1 where the policy does not rate them); 重要度 is the
 //! maximum of the three, and 2 whenever personal data is present.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -109,12 +110,7 @@ pub fn row_of<'p>(policy: &'p Policy, file: &FileEntry) -> Option<(String, Optio
         .asset
         .as_deref()
         .and_then(|a| policy.asset(a))
-        .or_else(|| {
-            policy.asset_for(
-                super::envelope::plaintext_name(Path::new(&file.path)),
-                level,
-            )
-        });
+        .or_else(|| policy.asset_for(super::envelope::plaintext_name(&file.path), level));
     Some(match asset {
         Some(a) => (a.id.clone(), Some(a)),
         None => (
@@ -124,12 +120,9 @@ pub fn row_of<'p>(policy: &'p Policy, file: &FileEntry) -> Option<(String, Optio
     })
 }
 
-/// The folder of a path string.
-fn folder_of(path: &str) -> &str {
-    Path::new(path)
-        .parent()
-        .and_then(|p| p.to_str())
-        .unwrap_or_default()
+/// The folder of a path, as people read it ([`super::display_path`]).
+fn folder_of(path: &Path) -> Cow<'_, str> {
+    path.parent().map_or(Cow::Borrowed(""), super::display_path)
 }
 
 /// Adds `value` to `set` unless it is there (without allocating when it is).
@@ -207,7 +200,7 @@ impl<'p> Grouper<'p> {
         note(&mut acc.owners, file.owner.as_deref());
         note(&mut acc.depts, file.dept.as_deref());
         note(&mut acc.origins, file.origin.as_deref());
-        note(&mut acc.folders, Some(folder_of(&file.path)));
+        note(&mut acc.folders, Some(&folder_of(&file.path)));
     }
 
     /// The rows: policy assets first, in policy order; then fallback rows by folder and

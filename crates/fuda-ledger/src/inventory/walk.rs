@@ -9,11 +9,16 @@
 //! `.fuda` sidecar folders and fuda's own temporary files are skipped. A folder that
 //! cannot be read inside a root is reported (and becomes a finding); a root that cannot be
 //! read is an error, raised before anything is walked.
+//!
+//! Folders are listed through [`fuda_core::longpath`], so the walk descends past
+//! `PATH_MAX` (4,096 bytes); ordinary paths pay nothing for it.
 
 use std::cmp::Ordering;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+
+use fuda_core::longpath;
 
 use super::InventoryError;
 
@@ -66,10 +71,10 @@ pub fn roots(roots: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, InventoryError> 
             source,
         };
         let root: PathBuf = given.components().collect();
-        let meta = std::fs::metadata(&root).map_err(error)?;
+        let meta = longpath::metadata(&root).map_err(error)?;
         if meta.is_dir() {
             // Fail now, before any output, if the root itself cannot be listed.
-            std::fs::read_dir(&root).map_err(error)?;
+            longpath::read_dir(&root).map_err(error)?;
             checked.push((root, true));
         } else if meta.is_file() {
             checked.push((root, false));
@@ -106,11 +111,11 @@ fn reached_by(outer: &Path, inner: &Path) -> bool {
         let Component::Normal(name) = part else {
             return false;
         };
-        if std::fs::read_dir(&at).is_err() || name.to_str().is_some_and(is_ignored) {
+        if longpath::read_dir(&at).is_err() || name.to_str().is_some_and(is_ignored) {
             return false;
         }
         at.push(name);
-        match std::fs::symlink_metadata(&at) {
+        match longpath::symlink_metadata(&at) {
             Ok(m) if m.is_dir() || m.is_file() && at == inner => {}
             _ => return false,
         }
@@ -133,7 +138,7 @@ pub fn ordered(
         batch.len() < chunk || emit(std::mem::replace(batch, Vec::with_capacity(chunk)))
     };
     for (root_path, is_dir) in roots {
-        let root: Arc<str> = Arc::from(super::display_path(root_path));
+        let root: Arc<str> = Arc::from(&*super::display_path(root_path));
         if !is_dir {
             let found = Found {
                 path: root_path.clone(),
@@ -175,7 +180,7 @@ pub fn ordered(
 /// The files and sub-folders of `dir`, in path order.
 fn list(dir: &Path, unreadable: &mut Vec<Unreadable>) -> std::vec::IntoIter<Entry> {
     let mut out = Vec::new();
-    match std::fs::read_dir(dir) {
+    match longpath::read_dir(dir) {
         Err(e) => unreadable.push((dir.to_owned(), e.to_string())),
         Ok(entries) => {
             for entry in entries {
@@ -194,7 +199,7 @@ fn list(dir: &Path, unreadable: &mut Vec<Unreadable>) -> std::vec::IntoIter<Entr
                     Ok(t) if t.is_dir() => out.push(Entry { name, dir: true }),
                     Ok(t) if t.is_file() => out.push(Entry { name, dir: false }),
                     Ok(_) => {}
-                    Err(e) => unreadable.push((entry.path(), e.to_string())),
+                    Err(e) => unreadable.push((dir.join(entry.file_name()), e.to_string())),
                 }
             }
         }
@@ -294,5 +299,23 @@ mod tests {
             want[..4].to_vec(),
             "a-b/…, a/…, a0.txt"
         );
+    }
+
+    #[test]
+    fn a_file_past_4096_bytes_is_found_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let mut deep = base.to_owned();
+        while !longpath::is_long(&deep) {
+            deep.push("深".repeat(60));
+            std::fs::create_dir(&*longpath::reach(&deep).unwrap()).unwrap();
+        }
+        let file = deep.join("図面.txt");
+        std::fs::write(&*longpath::reach(&file).unwrap(), b"x").unwrap();
+        std::fs::write(base.join("a.txt"), b"x").unwrap();
+        let want = [base.join("a.txt"), file.clone()].map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(walk_all(&[base.to_owned()], 1), want);
+        // A deep folder given as a root is walked too.
+        assert_eq!(walk_all(&[deep], 4), want[1..]);
     }
 }

@@ -136,4 +136,62 @@ mod tests {
             assert_eq!(previous.files, traces);
         }
     }
+
+    #[test]
+    fn every_path_keeps_its_exact_bytes_and_people_read_it_escaped() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let names: [&[u8]; 4] = [
+            b"\x8b\xc9\x94\xe9.txt",
+            b"bad\xff.txt",
+            b"two\nlines.txt",
+            "普通.txt".as_bytes(),
+        ];
+        let files: Vec<FileEntry> = names
+            .iter()
+            .map(|name| {
+                let mut path = b"/s/".to_vec();
+                path.extend_from_slice(name);
+                FileEntry {
+                    path: OsString::from_vec(path).into(),
+                    root: "/s".into(),
+                    ..FileEntry::default()
+                }
+            })
+            .collect();
+        let inv = Inventory::of_files(files.clone());
+        let text = String::from_utf8(render(&inv)).unwrap();
+        assert!(
+            text.contains(r#""path":{"bytes":"L3MvYmFk/y50eHQ="}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""path":{"text":"/s/普通.txt"}"#), "{text}");
+        let back: Inventory = serde_json::from_str(&text).unwrap();
+        let back: Vec<FileEntry> = back.files.iter().map(Result::unwrap).collect();
+        assert_eq!(back, files);
+        let previous = Previous::from_reader(&mut text.as_bytes()).unwrap();
+        let traces: Vec<Trace> = files.iter().map(Trace::from).collect();
+        assert_eq!(previous.files, traces);
+
+        let policy = fuda_core::policy::Policy::builtin("default").unwrap();
+        let shown: Vec<String> = files
+            .iter()
+            .map(
+                |f| match &crate::ledger::file_row(&policy, f, policy.language)[0] {
+                    crate::ledger::Cell::Text(t) => t.clone(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        // CP932 bytes can hold valid UTF-8 pieces (c9 94 is "ɔ").
+        assert_eq!(
+            shown,
+            [
+                r"/s/\x8bɔ\xe9.txt",
+                r"/s/bad\xff.txt",
+                r"/s/two\nlines.txt",
+                "/s/普通.txt"
+            ]
+        );
+    }
 }

@@ -21,7 +21,7 @@ use fuda_core::label::Status;
 use fuda_core::policy::{Language, Policy};
 
 pub use crate::calendar::date;
-use crate::inventory::{AssetRow, FileEntry, Finding, Inventory, Severity};
+use crate::inventory::{display_path, AssetRow, FileEntry, Finding, Inventory, Severity};
 
 /// Permissions of written ledgers: owner and group (auditors) may read, others may not.
 pub const OUTPUT_MODE: u32 = 0o640;
@@ -316,7 +316,7 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
 pub fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
     let ja = lang == Language::Ja;
     vec![
-        f.path.clone().into(),
+        display_path(&f.path).into_owned().into(),
         f.row.as_deref().map(str::to_owned).into(),
         level_name(policy, f.level.as_deref(), lang),
         status_name(f.status, ja).into(),
@@ -347,7 +347,7 @@ fn finding_row(policy: &Policy, f: &Finding, lang: Language) -> Vec<Cell> {
     vec![
         severity.into(),
         f.kind.title(ja).into(),
-        f.path.clone().into(),
+        display_path(&f.path).into_owned().into(),
         level_name(policy, f.level.as_deref(), lang),
         if ja {
             f.detail_ja.clone()
@@ -449,8 +449,11 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
             rows: Box::new(review.changes.iter().map(move |c| {
                 Ok(vec![
                     c.kind.title(ja).into(),
-                    c.path.clone().into(),
-                    c.previous_path.clone().into(),
+                    display_path(&c.path).into_owned().into(),
+                    c.previous_path
+                        .as_deref()
+                        .map(|p| display_path(p).into_owned())
+                        .into(),
                     level_name(policy, c.previous_level.as_deref(), lang),
                     level_name(policy, c.level.as_deref(), lang),
                     c.doc.map(|d| d.to_string()).into(),

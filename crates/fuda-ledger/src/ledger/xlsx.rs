@@ -332,7 +332,7 @@ mod tests {
         .unwrap();
         let files: Vec<FileEntry> = (0..5)
             .map(|i| FileEntry {
-                path: format!("/s/{i}.txt"),
+                path: format!("/s/{i}.txt").into(),
                 root: "/s".into(),
                 status: Status::Missing,
                 ..FileEntry::default()

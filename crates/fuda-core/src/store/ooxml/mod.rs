@@ -259,9 +259,9 @@ fn foreign_label(custom: &CustomProps<'_>, info: Option<&LabelInfo<'_>>) -> Opti
 
 /// Where to write: the file a symbolic link points at, so the link stays a link.
 fn target(path: &Path) -> Result<PathBuf, StoreError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
+    let meta = crate::longpath::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
     if meta.file_type().is_symlink() {
-        std::fs::canonicalize(path).map_err(|e| StoreError::io(path, e))
+        std::fs::canonicalize(&*super::reach(path)?).map_err(|e| StoreError::io(path, e))
     } else {
         Ok(path.to_owned())
     }

@@ -31,7 +31,7 @@ pub(super) struct Package {
 impl Package {
     /// Opens `path` as a zip archive.
     pub fn open(path: &Path) -> Result<Package, StoreError> {
-        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let file = File::open(&*crate::store::reach(path)?).map_err(|e| StoreError::io(path, e))?;
         let mut archive = ZipArchive::new(BufReader::new(file)).map_err(|e| zip_error(path, e))?;
         guard::check_layout(&mut archive).map_err(|e| guard_error(path, e))?;
         let mut seen = HashSet::new();
