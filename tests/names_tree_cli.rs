@@ -340,6 +340,41 @@ fn protect_encrypts_every_file_of_the_tree_whose_protected_name_fits() {
         assert!(read(fuda).unwrap().starts_with(b"age-encryption.org/v1"));
     }
 
+    // The key service registered each document under its exact name and path, and the
+    // audit log's protect records carry the same bytes.
+    let run = admin.fuda(&["admin", "documents", "--json"]).expect(0);
+    let documents: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let registered: BTreeSet<PathBuf> = documents.iter().map(|d| path_of(&d["path"])).collect();
+    let absolute: BTreeSet<PathBuf> = originals
+        .iter()
+        .map(|f| std::path::absolute(f).unwrap())
+        .collect();
+    assert_eq!(registered, absolute, "{}", run.stdout);
+    for d in &documents {
+        assert_eq!(
+            path_of(&d["name"]).as_os_str(),
+            path_of(&d["path"]).file_name().unwrap(),
+            "{d}"
+        );
+    }
+    let run = admin.fuda(&["admin", "audit", "--json"]).expect(0);
+    let audited: BTreeSet<PathBuf> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["action"] == "protect" && r["outcome"] == "allow")
+        .map(|r| path_of(&r["detail"]["name"]))
+        .collect();
+    let names: BTreeSet<PathBuf> = originals
+        .iter()
+        .map(|f| PathBuf::from(f.file_name().unwrap()))
+        .collect();
+    assert_eq!(audited, names, "{}", run.stdout);
+
     // The deep Word document opens again, into its deep folder.
     let docx = deepest(&files, "docx");
     let fuda = want

@@ -233,7 +233,7 @@ fn register(p: &Person, header: &[u8], name: &str, grants: &[&str], expires_at: 
             size: 7,
             digest: "00".repeat(32),
             host: "pc1".into(),
-            path: format!("/work/{name}"),
+            path: format!("/work/{name}").into(),
         })
         .unwrap();
 }

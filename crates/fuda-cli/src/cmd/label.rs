@@ -551,7 +551,7 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     action: LabelAction::Remove,
                     from: Some(label.level.clone()),
                     to: None,
-                    path: absolute(path).to_string_lossy().into_owned(),
+                    path: absolute(path),
                     host: host.clone(),
                     justification: Some(args.justify.clone()),
                     version: None,

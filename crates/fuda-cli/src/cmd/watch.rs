@@ -115,7 +115,7 @@ enum Status<'a> {
     AuditFailed {
         labels: usize,
         error: String,
-        paths: Vec<&'a str>,
+        paths: Vec<JsonPath<'a>>,
     },
     Failed {
         error: String,
@@ -363,7 +363,7 @@ fn audit(session: &Session, labeled: &[Applied]) {
         log(&Status::AuditFailed {
             labels: changes.len(),
             error: format!("the key service's audit log did not record these labels: {e:#}"),
-            paths: changes.iter().map(|c| c.path.as_str()).collect(),
+            paths: changes.iter().map(|c| JsonPath::new(&c.path)).collect(),
         });
     }
 }

@@ -213,7 +213,7 @@ fn register(
         tx,
         k,
         Event::allow(&user.name, "protect").doc(&doc_id).detail(serde_json::json!({
-            "name": doc.name, "level": doc.level, "expires_at": doc.expires_at,
+            "name": fuda_core::pathname::JsonPath::new(&doc.name), "level": doc.level, "expires_at": doc.expires_at,
             "grants": doc.grants.iter().map(|g| format!("{}={}", g.principal, g.rights)).collect::<Vec<_>>(),
         })),
     )

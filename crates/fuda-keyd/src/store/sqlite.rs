@@ -1,6 +1,8 @@
 //! The SQLite store: one file, WAL journal, `synchronous = FULL` (a commit is on disk
 //! before the service answers), schema migrations by `PRAGMA user_version`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -168,6 +170,29 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key";
+/// A file name or path as SQLite keeps it: text when it is UTF-8 (what every row written
+/// before names were kept as bytes holds), else a blob of its exact bytes.
+fn path_value(path: &Path) -> rusqlite::types::Value {
+    match path.to_str() {
+        Some(text) => rusqlite::types::Value::Text(text.to_owned()),
+        None => rusqlite::types::Value::Blob(path.as_os_str().as_bytes().to_vec()),
+    }
+}
+
+/// Reads back what [`path_value`] stored.
+fn path_column(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<PathBuf> {
+    match r.get_ref(index)? {
+        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+            Ok(PathBuf::from(OsStr::from_bytes(b)))
+        }
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            "name or path".into(),
+            other.data_type(),
+        )),
+    }
+}
+
 const DOC_COLS: &str = "id, name, level, owner, max_rights, expires_at, offline_days, size, digest, host, path, key_version, created_at, key_check";
 const AUDIT_COLS: &str =
     "seq, at_ms, actor, action, doc, subject, outcome, reason, detail, prev, hash";
@@ -224,7 +249,7 @@ impl SqliteTx<'_> {
         Ok(DocRow {
             doc: Document {
                 id: r.get(0)?,
-                name: r.get(1)?,
+                name: path_column(r, 1)?,
                 level: r.get(2)?,
                 owner: r.get(3)?,
                 grants: Vec::new(),
@@ -234,7 +259,7 @@ impl SqliteTx<'_> {
                 size: r.get::<_, i64>(7)? as u64,
                 digest: r.get(8)?,
                 host: r.get(9)?,
-                path: r.get(10)?,
+                path: path_column(r, 10)?,
                 key_version: r.get(11)?,
                 created_at: r.get(12)?,
                 revoked: false,
@@ -473,7 +498,7 @@ impl Tx for SqliteTx<'_> {
             .map_err(self.e())?
             .execute(params![
                 d.id,
-                d.name,
+                path_value(&d.name),
                 d.level,
                 d.owner,
                 d.max_rights.to_string(),
@@ -482,7 +507,7 @@ impl Tx for SqliteTx<'_> {
                 d.size as i64,
                 d.digest,
                 d.host,
-                d.path,
+                path_value(&d.path),
                 d.key_version,
                 d.created_at,
                 &row.key_check[..]
