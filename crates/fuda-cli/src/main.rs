@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod directory;
 mod keyservice;
+mod orgpolicy;
 mod output;
 mod walk;
 

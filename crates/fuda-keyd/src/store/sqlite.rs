@@ -10,10 +10,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{DocRow, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{Group, User, UserStatus};
+use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
 
 /// Schema migrations, in order; `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // 1: directory, registry, revocations, audit.
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE users (
     name TEXT PRIMARY KEY, display_name TEXT NOT NULL, dept TEXT, status TEXT NOT NULL,
@@ -40,7 +43,14 @@ CREATE INDEX audit_doc ON audit (doc);
 CREATE INDEX audit_actor ON audit (actor);
 CREATE INDEX audit_subject ON audit (subject);
 CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
-"#];
+"#,
+    // 2: the organisation's policy, every version an admin set (`fuda admin policy set`).
+    r#"
+CREATE TABLE policies (
+    version INTEGER PRIMARY KEY, text TEXT NOT NULL, origin TEXT NOT NULL,
+    set_by TEXT NOT NULL, set_at INTEGER NOT NULL);
+"#,
+];
 
 /// A SQLite database file.
 pub struct SqliteStore {
@@ -543,6 +553,23 @@ impl Tx for SqliteTx<'_> {
         Ok(docs)
     }
 
+    fn doc_set_caps(
+        &mut self,
+        id: &str,
+        max_rights: fuda_core::rights::Rights,
+        expires_at: Option<i64>,
+        offline_days: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE documents SET max_rights = ?2, expires_at = ?3, offline_days = ?4 WHERE id = ?1",
+            )
+            .map_err(self.e())?
+            .execute(params![id, max_rights.to_string(), expires_at, offline_days])
+            .map(drop)
+            .map_err(self.e())
+    }
+
     fn grant_set(&mut self, doc: &str, g: &Grant) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
@@ -621,6 +648,38 @@ impl Tx for SqliteTx<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())?;
         Ok(rows)
+    }
+
+    fn policy_get(&mut self, version: Option<u32>) -> Result<Option<PolicyVersion>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT version, text, origin, set_by, set_at FROM policies
+                 WHERE ?1 IS NULL OR version = ?1 ORDER BY version DESC LIMIT 1",
+            )
+            .map_err(self.e())?;
+        st.query_row([version], |r| {
+            Ok(PolicyVersion {
+                version: r.get(0)?,
+                text: r.get(1)?,
+                origin: r.get(2)?,
+                set_by: r.get(3)?,
+                set_at: r.get(4)?,
+            })
+        })
+        .optional()
+        .map_err(self.e())
+    }
+
+    fn policy_put(&mut self, p: &PolicyVersion) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO policies (version, text, origin, set_by, set_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(self.e())?
+            .execute(params![p.version, p.text, p.origin, p.set_by, p.set_at])
+            .map(drop)
+            .map_err(self.e())
     }
 
     fn audit_head(&mut self) -> Result<Option<(i64, String)>, StoreError> {
