@@ -89,6 +89,15 @@ fn cache_path() -> Result<PathBuf> {
     Ok(config::cache_dir()?.join("policy.json"))
 }
 
+/// Drops the cached copy, so that the next command fetches the policy (after this
+/// machine's admin changed it).
+pub fn forget() -> Result<()> {
+    match std::fs::remove_file(cache_path()?) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// The service's signing key, as pinned in config.toml.
 fn pinned_key(service: &ServiceConfig) -> Result<Vec<u8>> {
     base64::engine::general_purpose::STANDARD

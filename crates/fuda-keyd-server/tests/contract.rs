@@ -506,6 +506,82 @@ fn story(h: &dyn Harness) {
     };
 }
 
+/// The organisation's policy: an admin sets it, everyone gets it signed, registrations
+/// are held to it.
+fn policy_story(h: &dyn Harness) {
+    let tanaka = h.person("tanaka", "設計部");
+    let _sato = h.person("sato", "生産技術部");
+    assert_eq!(
+        tanaka.client.policy().unwrap(),
+        None,
+        "none until an admin sets one"
+    );
+
+    let broken = "[policy]\nid = \"acme\"\nversion = 1\n[[levels]]\nid = \"x\"\nrank = \"high\"\n";
+    match h.admin().policy_set(broken, "org/broken.toml") {
+        Err(Error::Invalid(m)) => assert!(m.contains("org/broken.toml:6:8"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let text = fuda_core::policy::BUILTIN[0].1;
+    let set = h.admin().policy_set(text, "org.toml").unwrap();
+    assert_eq!((set.version, set.previous), (1, None));
+    assert!(matches!(
+        tanaka.client.policy_set(text, "org.toml"),
+        Err(Error::Forbidden(_))
+    ));
+
+    let signed = tanaka.client.policy().unwrap().expect("the policy");
+    let id = h.admin().info().unwrap().id;
+    signed.verify(&id, &h.service_key()).unwrap();
+    assert_eq!(
+        (signed.policy.version, signed.policy.text.as_str()),
+        (1, text)
+    );
+    assert_eq!(
+        h.admin().policy_version(Some(1)).unwrap().policy,
+        signed.policy
+    );
+    assert!(matches!(
+        h.admin().policy_version(Some(9)),
+        Err(Error::NotFound(_))
+    ));
+
+    // 秘 allows at most view,edit,print to anyone beyond its defaults.
+    let doc = ulid::Ulid::new().to_string();
+    let (_, header) = protect(h, &doc, b"drawing");
+    let registration = |grants: &[&str]| Registration {
+        header: header.clone(),
+        name: "bracket.dxf".into(),
+        level: "confidential".into(),
+        grants: grants.iter().map(|g| g.parse().unwrap()).collect(),
+        max_rights: "view,edit,print,export,share".parse().unwrap(),
+        expires_at: None,
+        offline_days: 30,
+        size: 7,
+        digest: "00".repeat(32),
+        host: "pc1".into(),
+        path: "/work/bracket.dxf".into(),
+    };
+    match tanaka
+        .client
+        .register(registration(&["owner=owner", "user:sato=view,export"]))
+    {
+        Err(Error::Invalid(m)) => assert!(m.contains("more than level 秘 allows"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let stored = tanaka
+        .client
+        .register(registration(&["owner=owner", "user:sato=view,print"]))
+        .unwrap();
+    assert_eq!(
+        (stored.max_rights.to_string(), stored.offline_days),
+        ("view,edit,print".to_owned(), 7),
+        "the policy's caps, not the ones claimed"
+    );
+    let applied = h.admin().policy_apply().unwrap();
+    assert_eq!((applied.version, applied.tightened.len()), (1, 0));
+}
+
 #[test]
 fn embedded_service_keeps_the_contract() {
     story(&EmbeddedHarness::new());
@@ -514,4 +590,14 @@ fn embedded_service_keeps_the_contract() {
 #[test]
 fn remote_service_keeps_the_contract() {
     story(&RemoteHarness::new());
+}
+
+#[test]
+fn embedded_service_keeps_the_policy_contract() {
+    policy_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_policy_contract() {
+    policy_story(&RemoteHarness::new());
 }

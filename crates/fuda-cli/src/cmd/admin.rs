@@ -608,6 +608,8 @@ fn policy(
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read the policy {}", escaped(&file)))?;
             let set = ks.policy_set(&text, &file.to_string_lossy())?;
+            // This machine uses the new version at once; others within the cache time.
+            crate::orgpolicy::forget()?;
             if output.json {
                 output::write_json(out, &set)?;
             } else if set.previous == Some(set.version) {
