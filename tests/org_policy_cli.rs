@@ -135,6 +135,17 @@ fn an_admin_sets_the_policy_and_every_user_picks_it_up_without_init_again() {
     );
     assert!(table.contains("ACME の経営・技術の中核情報"), "{table}");
 
+    // So does the help of the commands that take a level.
+    for args in [&["label", "set", "--help"][..], &["protect", "-h"][..]] {
+        let help = o.sato.fuda(args).expect(0).stdout;
+        assert!(
+            help.contains(
+                "極秘 / Strictly confidential (strictly-confidential): ACME の経営・技術の中核情報"
+            ),
+            "{args:?}: {help}"
+        );
+    }
+
     // Labels are made under the organisation's policy.
     let memo = o.work.path().join("memo.txt");
     write(&memo, "議事録");

@@ -143,6 +143,24 @@ fn named_or_in_force(policy: Option<String>) -> Result<(Policy, PolicySource)> {
     }
 }
 
+/// The levels of the policy in force, for `--help`: each level's names and what belongs
+/// in it. `None` before `fuda init`, or when no policy can be had.
+pub fn levels_help() -> Option<String> {
+    let in_force = crate::orgpolicy::in_force(&Config::load().ok()?, None).ok()?;
+    let p = &in_force.policy;
+    let mut out = format!(
+        "Levels of policy {} ({}), from {}:",
+        p, p.name, in_force.source
+    );
+    for l in &p.levels {
+        out.push_str(&format!(
+            "\n  {} / {} ({}): {}",
+            l.name_ja, l.name_en, l.id, l.description
+        ));
+    }
+    Some(out)
+}
+
 fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
     let (p, source) = named_or_in_force(policy)?;
     let mut out = output::stdout();
