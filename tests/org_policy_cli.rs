@@ -327,3 +327,16 @@ fn the_last_good_policy_is_used_offline_and_a_foreign_one_never() {
     let run = o.tanaka.fuda(&["label", "set", "極秘", p(&memo)]).expect(2);
     assert!(run.stderr.contains("no good copy"), "{}", run.stderr);
 }
+
+#[test]
+fn without_a_key_service_the_policy_is_the_configured_one() {
+    let work = workdir();
+    let tanaka = User::new("tanaka");
+    tanaka.fuda(&["init", "--name", "tanaka"]).expect(0);
+    let shown = shown(&tanaka, 0);
+    assert_eq!(shown["source"]["kind"], "local");
+    assert_eq!(shown["source"]["reference"], "builtin:default");
+    let v1 = acme_policy(work.path(), "ACME の中核情報");
+    let r = tanaka.fuda(&["admin", "policy", "set", p(&v1)]).expect(2);
+    assert!(r.stderr.contains("lives on a key service"), "{}", r.stderr);
+}

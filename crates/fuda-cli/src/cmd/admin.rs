@@ -285,6 +285,11 @@ impl Record for PolicyVersionShown<'_> {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if matches!(command, Command::Policy(_)) && session.config.service.is_none() {
+        bail!(
+            "the organisation's policy lives on a key service (`fuda init --service URL --enroll CODE`); without one, the policy is the one config.toml names (`fuda init --policy FILE`)"
+        );
+    }
     let conn = keyservice::connect(&session)?;
     let ks = &*conn.client;
     let mut out = output::stdout();
