@@ -549,8 +549,11 @@ fn set_organisation_policy(t: &Team) -> PathBuf {
 
 #[test]
 fn under_the_organisations_policy_the_service_decides_the_caps_not_the_client() {
-    let t = team();
+    let mut t = team();
     let org = set_organisation_policy(&t);
+    // The policy outlives a restart of the service.
+    t.keyd.stop();
+    t.keyd.serve();
     let api = t.keyd.api();
     let (_, template) = t.protect("極秘/plan.txt", "strictly-confidential", &[]);
 

@@ -523,8 +523,17 @@ fn policy_story(h: &dyn Harness) {
         other => panic!("expected a refusal, got {other:?}"),
     }
     let text = fuda_core::policy::BUILTIN[0].1;
+    // A level asking more offline days than the service allows (30) is refused too.
+    let too_long = text.replacen("offline_days = 30", "offline_days = 90", 1);
+    match h.admin().policy_set(&too_long, "org.toml") {
+        Err(Error::Invalid(m)) => assert!(m.contains("90 offline days"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     let set = h.admin().policy_set(text, "org.toml").unwrap();
     assert_eq!((set.version, set.previous), (1, None));
+    // The same text again is no new version.
+    let again = h.admin().policy_set(text, "org.toml").unwrap();
+    assert_eq!((again.version, again.diff.as_str()), (1, ""));
     assert!(matches!(
         tanaka.client.policy_set(text, "org.toml"),
         Err(Error::Forbidden(_))
