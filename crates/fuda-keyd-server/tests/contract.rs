@@ -587,6 +587,15 @@ fn policy_story(h: &dyn Harness) {
         ("view,edit,print".to_owned(), 7),
         "the policy's caps, not the ones claimed"
     );
+    // The level's default grant the client left out is added, for tanaka's department as
+    // the directory has it.
+    assert!(
+        stored
+            .grants
+            .contains(&"group:設計部=view,edit".parse().unwrap()),
+        "{:?}",
+        stored.grants
+    );
     let applied = h.admin().policy_apply().unwrap();
     assert_eq!((applied.version, applied.tightened.len()), (1, 0));
 }

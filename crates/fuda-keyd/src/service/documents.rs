@@ -207,7 +207,7 @@ fn register(
         Ok(caps) => caps,
         Err(message) => return refuse_invalid(tx, k, ev, message),
     };
-    for g in &r.grants {
+    for g in &caps.grants {
         check_principal(tx, &g.principal)?;
     }
     let doc = Document {
@@ -215,7 +215,7 @@ fn register(
         name: r.name,
         level: r.level,
         owner: user.name.clone(),
-        grants: r.grants,
+        grants: caps.grants,
         max_rights: caps.max_rights,
         expires_at: caps.expires_at,
         offline_days: caps.offline_days,

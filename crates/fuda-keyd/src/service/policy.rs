@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::keys::ServiceKeys;
 use crate::limits::Limits;
 use crate::policy::{Applied, PolicySet, PolicyVersion, SignedPolicy, Tightened};
-use crate::registry::{Document, Principal, Registration};
+use crate::registry::{Document, Grant, Principal, Registration};
 use crate::store::{append_audit, Tx};
 
 /// A client clock may run this far ahead of the service's when it computes an expiry.
@@ -43,19 +43,21 @@ pub(super) struct OrgPolicy {
     pub(super) policy: Policy,
 }
 
-/// What a registration is stored with: its caps, from the policy (or, without one, from
-/// the client).
-#[derive(Clone, Copy, Debug)]
+/// What a registration is stored with: its grants and caps, from the policy (or, without
+/// one, from the client).
+#[derive(Clone, Debug)]
 pub(super) struct Caps {
+    pub(super) grants: Vec<Grant>,
     pub(super) max_rights: Rights,
     pub(super) expires_at: Option<i64>,
     pub(super) offline_days: u32,
 }
 
 impl Caps {
-    /// The caps the client asked for (a service that holds no policy).
+    /// What the client asked for (a service that holds no policy).
     pub(super) fn asked(r: &Registration) -> Caps {
         Caps {
+            grants: r.grants.clone(),
             max_rights: r.max_rights,
             expires_at: r.expires_at,
             offline_days: r.offline_days,
@@ -97,10 +99,11 @@ impl OrgPolicy {
         })
     }
 
-    /// The caps of a registration by `user` under this policy, or why it is refused: a
-    /// level the policy lacks or never protects, a grant beyond the level's caps, an
-    /// expiry later than the level allows. `max_rights` and `offline_days` are the level's
-    /// whatever the client sent.
+    /// The grants and caps of a registration by `user` under this policy, or why it is
+    /// refused: a level the policy lacks or never protects, a grant beyond the level's
+    /// caps, an expiry later than the level allows. `max_rights` and `offline_days` are the
+    /// level's whatever the client sent; the grants are the client's plus every default
+    /// grant of the level it left out (`group:$dept` bound to the directory's department).
     pub(super) fn caps(&self, user: &User, r: &Registration, now: i64) -> Result<Caps, String> {
         let level = self.level(&r.level)?;
         let v = self.version();
@@ -136,7 +139,14 @@ impl OrgPolicy {
             }
             (_, asked) => asked,
         };
+        let mut grants = r.grants.clone();
+        for (principal, rights) in defaults {
+            if !grants.iter().any(|g| g.principal == principal) {
+                grants.push(Grant { principal, rights });
+            }
+        }
         Ok(Caps {
+            grants,
             max_rights: level.max_rights,
             expires_at,
             offline_days: level.offline_days,
