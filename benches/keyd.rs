@@ -65,6 +65,7 @@ fn main() {
             display_name: None,
             dept: None,
             admin: true,
+            kind: Default::default(),
         },
     )
     .unwrap();
@@ -104,6 +105,7 @@ fn main() {
             display_name: None,
             dept: Some("設計部".into()),
             admin: false,
+            kind: Default::default(),
         })
         .unwrap()
         .code;

@@ -678,7 +678,7 @@ fn a_replayed_label_is_not_relabeled_silently() {
 }
 
 #[test]
-fn the_directory_decides_a_persons_department_and_a_refresh_reads_it_at_once() {
+fn the_directory_decides_who_people_and_hooks_are_and_a_refresh_reads_it_at_once() {
     let keyd = Keyd::start();
     let work = workdir();
     let (policy, _) = policy_with_recovery(work.path());
@@ -751,6 +751,62 @@ fn the_directory_decides_a_persons_department_and_a_refresh_reads_it_at_once() {
         refreshed.stdout
     );
     assert_eq!(sato.show(&drawing)["status"], "valid");
+
+    // A file-server hook is a directory entry of its own kind: it enrolls like a person,
+    // its labels are valid for everyone, and the trust store says it is a hook.
+    let code = admin
+        .fuda(&[
+            "admin",
+            "user",
+            "add",
+            "share-hook",
+            "--kind",
+            "hook",
+            "--json",
+        ])
+        .expect(0)
+        .json_lines()[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = keyd.enroll("share-hook", &code, &policy);
+    let report = work.path().join("report.txt");
+    write(&report, "月報");
+    hook.fuda(&["label", "set", "internal", p(&report)])
+        .expect(0);
+    sato.fuda(&["trust", "refresh"]).expect(0);
+    let shown = sato.show(&report);
+    assert_eq!(shown["status"], "valid", "{shown}");
+    assert_eq!(shown["signer"], "share-hook", "{shown}");
+    let listed = sato.fuda(&["trust", "list", "--json"]).expect(0);
+    let kinds: Vec<(String, String)> = listed
+        .json_lines()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().into(),
+                s["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("share-hook".into(), "hook".into())),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("kato".into(), "user".into())), "{kinds:?}");
+    let users = admin.fuda(&["admin", "user", "list", "--json"]).expect(0);
+    let hook_entry = users
+        .json_lines()
+        .into_iter()
+        .find(|u| u["name"] == "share-hook")
+        .unwrap();
+    assert_eq!(hook_entry["kind"], "hook");
+    // Only a person administers the service.
+    let run = admin.fuda(&[
+        "admin", "user", "add", "pc-17", "--kind", "machine", "--admin",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("only a person"), "{}", run.stderr);
 
     // Without a key service there is nothing to refresh, and it says so.
     let alone = User::init("alone");

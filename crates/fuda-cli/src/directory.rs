@@ -15,7 +15,7 @@ use fuda_core::identity::Identity;
 use fuda_core::label::VerificationMemo;
 use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
 use fuda_keyd::client::{Embedded, KeyService};
-use fuda_keyd::directory::EnrolledSigner;
+use fuda_keyd::directory::{EnrolledSigner, EntryKind};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, Config, ServiceConfig, Session};
@@ -87,7 +87,10 @@ fn add(store: &mut TrustStore, signers: &[EnrolledSigner]) {
         if let Ok(public_key) = decode_public_key(&s.public_key) {
             store.add(Signer {
                 name: s.name.clone(),
-                kind: SignerKind::User,
+                kind: match s.kind {
+                    EntryKind::Person => SignerKind::User,
+                    EntryKind::Hook | EntryKind::Machine => SignerKind::Hook,
+                },
                 public_key,
             });
         }

@@ -98,6 +98,7 @@ fn run(cli: Cli) -> Result<()> {
                     display_name: None,
                     dept,
                     admin: true,
+                    kind: Default::default(),
                 },
             )?;
             if json {

@@ -51,6 +51,7 @@ fn new_user(name: &str, dept: &str) -> NewUser {
         display_name: None,
         dept: Some(dept.into()),
         admin: false,
+        kind: Default::default(),
     }
 }
 
@@ -71,6 +72,7 @@ impl EmbeddedHarness {
                 display_name: None,
                 dept: Some("情報システム部".into()),
                 admin: true,
+                kind: Default::default(),
             },
             &e.recipient,
             &e.signing_key,
@@ -138,6 +140,7 @@ impl RemoteHarness {
                 display_name: None,
                 dept: None,
                 admin: true,
+                kind: Default::default(),
             },
         )
         .unwrap();

@@ -35,6 +35,7 @@ fn server() -> Server {
             display_name: None,
             dept: None,
             admin: true,
+            kind: Default::default(),
         },
     )
     .unwrap();
@@ -50,6 +51,7 @@ fn server() -> Server {
             display_name: None,
             dept: Some("生産技術部".into()),
             admin: false,
+            kind: Default::default(),
         })
         .unwrap()
         .code;

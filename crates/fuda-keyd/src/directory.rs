@@ -58,6 +58,44 @@ pub struct User {
     /// Groups the user belongs to besides the department.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// A person, a file-server hook or a machine.
+    #[serde(default)]
+    pub kind: EntryKind,
+}
+
+/// What a directory entry is: the signer of a label is a person, or software acting for
+/// the organisation (a file-server hook labelling a share, a machine reporting into the
+/// ledger), and audits and the trust store say which.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A member of staff.
+    #[default]
+    Person,
+    /// A file-server hook (`fuda watch`, `fuda scan --apply` on a share).
+    Hook,
+    /// A machine (a PC or server that reports its files).
+    Machine,
+}
+
+impl EntryKind {
+    /// The kind's name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Person => "person",
+            EntryKind::Hook => "hook",
+            EntryKind::Machine => "machine",
+        }
+    }
+
+    /// Reads a stored name; anything unknown is a person (the most restricted reading).
+    pub fn parse(s: &str) -> EntryKind {
+        match s {
+            "hook" => EntryKind::Hook,
+            "machine" => EntryKind::Machine,
+            _ => EntryKind::Person,
+        }
+    }
 }
 
 impl User {
@@ -81,6 +119,9 @@ pub struct NewUser {
     /// Admin role.
     #[serde(default)]
     pub admin: bool,
+    /// A person (default), a hook or a machine.
+    #[serde(default)]
+    pub kind: EntryKind,
 }
 
 /// A group and its members (department members are listed too).
@@ -100,6 +141,9 @@ pub struct EnrolledSigner {
     pub name: String,
     /// Their Ed25519 public key, base64.
     pub public_key: String,
+    /// A person, a hook or a machine.
+    #[serde(default)]
+    pub kind: EntryKind,
 }
 
 /// What an enrolling user sends with their one-time code.

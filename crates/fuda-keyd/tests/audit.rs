@@ -12,6 +12,7 @@ fn service_with_records(dir: &std::path::Path) -> Embedded {
             display_name: None,
             dept: None,
             admin: true,
+            kind: Default::default(),
         },
         &age.to_public().to_string(),
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -24,6 +25,7 @@ fn service_with_records(dir: &std::path::Path) -> Embedded {
                 display_name: None,
                 dept: None,
                 admin: false,
+                kind: Default::default(),
             })
             .unwrap();
     }

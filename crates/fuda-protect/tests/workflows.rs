@@ -42,6 +42,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("設計部".into()),
             admin: true,
+            kind: Default::default(),
         },
         &tanaka.recipient().to_string(),
         &key(&tanaka),
@@ -53,6 +54,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("営業部".into()),
             admin: false,
+            kind: Default::default(),
         })
         .unwrap();
     service

@@ -73,6 +73,27 @@ pub enum PolicyCommand {
     Apply(OutputArgs),
 }
 
+/// What a directory entry is (`--kind`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum EntryKindArg {
+    /// A member of staff.
+    Person,
+    /// A file-server hook.
+    Hook,
+    /// A machine reporting its files.
+    Machine,
+}
+
+impl From<EntryKindArg> for fuda_keyd::directory::EntryKind {
+    fn from(k: EntryKindArg) -> Self {
+        match k {
+            EntryKindArg::Person => Self::Person,
+            EntryKindArg::Hook => Self::Hook,
+            EntryKindArg::Machine => Self::Machine,
+        }
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum UserCommand {
     /// Add a user; prints their one-time enrollment code.
@@ -88,6 +109,11 @@ pub enum UserCommand {
         /// Make them an admin.
         #[arg(long)]
         admin: bool,
+        /// What the entry is: a person, a file-server hook (`fuda watch`, `fuda scan
+        /// --apply` on a share) or a machine reporting its files. Hooks and machines enroll
+        /// with `fuda init` like people, and their labels show as theirs.
+        #[arg(long, value_enum, default_value_t = EntryKindArg::Person)]
+        kind: EntryKindArg,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -310,6 +336,7 @@ fn execute(
             dept,
             display_name,
             admin,
+            kind,
             output,
         }) => {
             let added = ks.user_add(NewUser {
@@ -317,6 +344,7 @@ fn execute(
                 display_name,
                 dept,
                 admin,
+                kind: kind.into(),
             })?;
             if output.json {
                 output::write_json(out, &added)?;
@@ -392,6 +420,7 @@ fn execute(
             } else {
                 let mut t = Table::new(&[
                     "user",
+                    "kind",
                     "display name",
                     "dept",
                     "groups",
@@ -402,6 +431,7 @@ fn execute(
                 for u in users {
                     t.row(vec![
                         u.name,
+                        u.kind.as_str().into(),
                         u.display_name,
                         u.dept.unwrap_or_default(),
                         u.groups.join(","),

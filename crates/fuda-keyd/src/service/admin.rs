@@ -5,7 +5,7 @@ use super::authz::{audit_err, not_registered, require_active, require_admin, res
 use super::lifecycle::{Service, ENROLLMENT_TTL};
 use super::records::{RevokeTarget, UserAdded};
 use crate::audit::{self, Event};
-use crate::directory::{self, Group, NewUser, User, UserStatus};
+use crate::directory::{self, EntryKind, Group, NewUser, User, UserStatus};
 use crate::error::Error;
 use crate::keys::{ServiceInfo, ServiceKeys};
 use crate::registry::{Document, Revocation};
@@ -50,6 +50,13 @@ impl Service {
             if tx.user_get(&new.name)?.is_some() {
                 return Err(Error::Conflict(format!("user {} already exists", new.name)));
             }
+            if new.admin && new.kind != EntryKind::Person {
+                return Err(Error::Invalid(format!(
+                    "{} is a {}: only a person can administer the service",
+                    new.name,
+                    new.kind.as_str()
+                )));
+            }
             let user = User {
                 name: new.name.clone(),
                 display_name: new.display_name.clone().unwrap_or_else(|| new.name.clone()),
@@ -59,6 +66,7 @@ impl Service {
                 recipient: None,
                 signing_key: None,
                 groups: Vec::new(),
+                kind: new.kind,
             };
             tx.user_put(&user)?;
             let code = directory::new_secret("fudaenroll")?;
@@ -72,7 +80,9 @@ impl Service {
                 k,
                 Event::allow(&me.name, "user-add")
                     .subject(&user.name)
-                    .detail(serde_json::json!({"dept": user.dept, "admin": user.admin})),
+                    .detail(serde_json::json!({
+                        "dept": user.dept, "admin": user.admin, "kind": user.kind.as_str(),
+                    })),
             )
             .map_err(audit_err)?;
             Ok(UserAdded { user, code })

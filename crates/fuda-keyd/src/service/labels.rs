@@ -26,6 +26,7 @@ impl Service {
                     u.signing_key.map(|public_key| EnrolledSigner {
                         name: u.name,
                         public_key,
+                        kind: u.kind,
                     })
                 })
                 .collect())

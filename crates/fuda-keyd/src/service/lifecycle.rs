@@ -119,6 +119,7 @@ impl Service {
                 recipient: keys.as_ref().map(|k| k.0.clone()),
                 signing_key: keys.as_ref().map(|k| k.1.clone()),
                 groups: Vec::new(),
+                kind: directory::EntryKind::Person,
             };
             tx.user_put(&user)?;
             let code = directory::new_secret("fudaenroll")?;

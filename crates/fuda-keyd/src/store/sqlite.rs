@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{DocRow, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
-use crate::directory::{Group, User, UserStatus};
+use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
 
@@ -49,6 +49,10 @@ CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT 
 CREATE TABLE policies (
     version INTEGER PRIMARY KEY, text TEXT NOT NULL, origin TEXT NOT NULL,
     set_by TEXT NOT NULL, set_at INTEGER NOT NULL);
+"#,
+    // 3: what each directory entry is (person, hook, machine); existing ones are people.
+    r#"
+ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
 "#,
 ];
 
@@ -152,6 +156,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         recipient: r.get(5)?,
         signing_key: r.get(6)?,
         groups: Vec::new(),
+        kind: EntryKind::parse(&r.get::<_, String>(7)?),
     })
 }
 
@@ -179,7 +184,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key";
+const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key, kind";
 /// A file name or path as SQLite keeps it: text when it is UTF-8 (what every row written
 /// before names were kept as bytes holds), else a blob of its exact bytes.
 fn path_value(path: &Path) -> rusqlite::types::Value {
@@ -327,7 +332,7 @@ impl Tx for SqliteTx<'_> {
     fn user_put(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             ))
             .map_err(self.e())?
             .execute(params![
@@ -337,7 +342,8 @@ impl Tx for SqliteTx<'_> {
                 u.status.as_str(),
                 u.admin as i64,
                 u.recipient,
-                u.signing_key
+                u.signing_key,
+                u.kind.as_str()
             ])
             .map(drop)
             .map_err(self.e())
