@@ -191,7 +191,7 @@ async fn register(
     State(s): Svc,
     h: HeaderMap,
     Body(r): Body<Registration>,
-) -> R<fuda_keyd::registry::Document> {
+) -> R<fuda_keyd::service::Registered> {
     s.register(caller(&h)?, r).await.map(Json).map_err(ApiError)
 }
 

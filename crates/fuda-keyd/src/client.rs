@@ -16,7 +16,9 @@ use crate::audit::{LabelChange, NewestLabel, Query, Record, Verification};
 use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use crate::licence::{Granted, Request};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
-use crate::service::{Caller, DocumentRights, RevokeTarget, Service, ServiceInfo, UserAdded};
+use crate::service::{
+    Caller, DocumentRights, Registered, RevokeTarget, Service, ServiceInfo, UserAdded,
+};
 use crate::Error;
 
 /// Everything the CLI asks of a key service.
@@ -32,7 +34,7 @@ pub trait KeyService {
     /// The newest label version the audit log recorded for each of `docs` that has one.
     fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error>;
     /// Registers a newly protected document.
-    fn register(&self, registration: Registration) -> Result<Document, Error>;
+    fn register(&self, registration: Registration) -> Result<Registered, Error>;
     /// Asks for a file key.
     fn licence(&self, request: Request) -> Result<Granted, Error>;
     /// A document and the caller's rights on it.
@@ -159,7 +161,7 @@ impl KeyService for Embedded {
         self.rt
             .block_on(self.service.label_versions(self.caller(), docs))
     }
-    fn register(&self, r: Registration) -> Result<Document, Error> {
+    fn register(&self, r: Registration) -> Result<Registered, Error> {
         self.rt.block_on(self.service.register(self.caller(), r))
     }
     fn licence(&self, r: Request) -> Result<Granted, Error> {
@@ -359,7 +361,7 @@ impl KeyService for Remote {
     fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error> {
         self.post("/v1/label-versions", serde_json::json!({ "docs": docs }))
     }
-    fn register(&self, r: Registration) -> Result<Document, Error> {
+    fn register(&self, r: Registration) -> Result<Registered, Error> {
         self.post("/v1/documents", r)
     }
     fn licence(&self, r: Request) -> Result<Granted, Error> {

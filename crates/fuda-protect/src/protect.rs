@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use fuda_core::digest::Digest;
-use fuda_core::envelope::{self, x25519, LabelStanza, StreamOptions};
+use fuda_core::envelope::{self, x25519, Header, LabelStanza, StreamOptions};
 use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
 use fuda_core::policy::{Level, Policy, Protect};
 use fuda_core::rights::{Right, Rights};
@@ -186,7 +186,8 @@ impl<'a> Protector<'a> {
             source,
         })?;
         let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        self.account
+        let registered = self
+            .account
             .conn
             .client
             .register(Registration {
@@ -209,6 +210,7 @@ impl<'a> Protector<'a> {
                 path: path.to_owned(),
                 source,
             })?;
+        take_header(&dst, &header, &registered.header)?;
         self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
@@ -329,4 +331,28 @@ impl<'a> Protector<'a> {
             evidence: p.evidence.clone(),
         }
     }
+}
+
+/// Puts the header the key service answered with (the one written, plus the organisation's
+/// recovery stanzas, with a new MAC) in front of the payload of `dst`, unless it is the one
+/// written. It must be for the same document; [`Protector::verify`] then proves that the
+/// file opens through the service and holds the original's content.
+fn take_header(dst: &Path, written: &Header, answer: &[u8]) -> Result<(), ProtectError> {
+    if answer == written.to_bytes() {
+        return Ok(());
+    }
+    let bad = |what: String| ProtectError::Encrypt {
+        path: dst.to_owned(),
+        source: envelope::Error::Header(format!("the key service answered with {what}")),
+    };
+    let (header, len) = Header::parse_bytes(answer)
+        .map_err(|e| bad(format!("a header that does not parse ({e})")))?;
+    if len != answer.len() || header.label() != written.label() {
+        return Err(bad("the header of another document".into()));
+    }
+    envelope::replace_header(dst, &header).map_err(|source| ProtectError::Encrypt {
+        path: dst.to_owned(),
+        source,
+    })?;
+    Ok(())
 }

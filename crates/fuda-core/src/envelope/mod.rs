@@ -15,6 +15,7 @@
 //! - [`stream`]: the chunk-parallel STREAM payload and a seekable plaintext reader;
 //! - [`x25519`]: wrapping the file key to age recipients, unwrapping it with identities;
 //! - [`label_stanza`]: the `fuda/label` stanza.
+//! - [`recovery`]: the organisation's recovery recipients in a header (`fuda/recovery`).
 //! - [`encrypt_bytes`] / [`decrypt_bytes`]: the same format for small messages held in
 //!   memory (the key service seals a file key to a user's age recipient with them).
 //!
@@ -61,6 +62,7 @@ use crate::fsutil::TempSibling;
 
 pub mod header;
 pub mod label_stanza;
+pub mod recovery;
 pub mod stream;
 pub mod x25519;
 
@@ -406,6 +408,16 @@ pub fn write_with_header<R: Read, W: Write>(
     let n = io::copy(&mut input, &mut output)?;
     output.flush()?;
     Ok(n)
+}
+
+/// Replaces the header of the protected file at `path` with `header`, atomically: the
+/// new header and the untouched nonce and payload go to a temporary file (0600) that then
+/// takes the file's place, so a failure leaves the file as it was. Returns the payload
+/// length. The caller vouches for `header` (e.g. the key service made it from this file's
+/// header), since checking its MAC needs the file key.
+pub fn replace_header(path: &Path, header: &Header) -> Result<u64, Error> {
+    let decryptor = Decryptor::new(open(path)?).map_err(|e| e.in_file(path))?;
+    write_atomically(path, true, |out| write_with_header(decryptor, header, out))
 }
 
 /// Rewraps a protected file: `edit` changes the stanza list (drop recipients, add

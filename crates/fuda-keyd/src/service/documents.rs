@@ -13,6 +13,7 @@ use super::authz::{
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
 use super::records::DocumentRights;
+use super::recovery::{self, Registered};
 use crate::audit::Event;
 use crate::directory::{User, UserStatus};
 use crate::error::{DenyCode, Error};
@@ -23,7 +24,7 @@ use crate::store::{append_audit, DocRow, Tx};
 
 impl Service {
     /// Registers a protected document (at `fuda protect`).
-    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
+    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Registered, Error> {
         let keys = self.keys();
         let check = check_header(&keys, &self.inner.unwrapped, &r.header);
         let label = signed_label(&r.header);
@@ -166,7 +167,7 @@ fn register(
     caller: &Caller,
     r: Registration,
     (check, label): (HeaderCheck, Result<SignedLabel, String>),
-) -> Result<Document, Error> {
+) -> Result<Registered, Error> {
     let user = resolve(tx, caller, limits)?;
     let k = keys.audit_key();
     require_active(tx, k, &user, "protect", check.doc.as_deref())?;
@@ -187,6 +188,7 @@ fn register(
     for g in &r.grants {
         check_principal(tx, &g.principal)?;
     }
+    let header = recovery::complete_header(tx, &file_key, &r.header)?;
     let now = crate::now();
     let doc = Document {
         id: doc_id.clone(),
@@ -218,7 +220,8 @@ fn register(
         })),
     )
     .map_err(audit_err)?;
-    Ok(tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc))
+    let document = tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc);
+    Ok(Registered { document, header })
 }
 
 /// A registration must agree with the file's own signed label (level; signature, when the

@@ -18,7 +18,8 @@
 //! - then one file per job of the service, each adding methods to [`Service`]:
 //!   `users.rs` (enrollment, who am I), `documents.rs` (registration, grants),
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
-//!   versions), `admin.rs` (users, groups, revocations, audit, key rotation).
+//!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `recovery.rs` (the
+//!   recovery recipients every registered header carries, rewrap).
 
 mod admin;
 mod authz;
@@ -29,6 +30,7 @@ mod labels;
 mod licences;
 mod lifecycle;
 mod records;
+mod recovery;
 mod users;
 
 pub use crate::keys::ServiceInfo;
@@ -36,3 +38,4 @@ pub use authz::{effective_rights, Caller, INVALID_REQUEST};
 pub use commit::MAX_BATCH;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
+pub use recovery::{Registered, Rewrapped};
