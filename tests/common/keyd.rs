@@ -14,6 +14,8 @@ pub struct Keyd {
     pub addr: String,
     pub fingerprint: String,
     pub admin_code: String,
+    /// The recovery key `init` wrote (beside the data directory).
+    pub recovery_file: PathBuf,
 }
 
 impl Keyd {
@@ -44,6 +46,7 @@ impl Keyd {
             addr: "127.0.0.1:0".into(),
             fingerprint: v["fingerprint"].as_str().unwrap().into(),
             admin_code: v["enrollment_code"].as_str().unwrap().into(),
+            recovery_file: v["recovery"]["files"][0].as_str().unwrap().into(),
         };
         k.serve();
         k

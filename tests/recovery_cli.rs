@@ -1,0 +1,229 @@
+//! The organisation's recovery key, end to end against a real `fuda-keyd` process: every
+//! protected file carries a stanza for it whatever the client sent (issue 14, item 3), and
+//! the key opens every file without the service — with `fuda recover` and with Go `age`.
+//!
+//! Go `age` is found on `PATH` or through `FUDA_AGE_BIN`; a missing tool skips its check
+//! locally and fails under `FUDA_REQUIRE_TOOLS=1` (CI), as in `envelope_interop.rs`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use common::keyd::Keyd;
+use common::{p, require_tool, workdir, write, User};
+use fuda_core::envelope::{self, x25519, Decryptor, Header, StreamOptions};
+use serde_json::json;
+
+fn default_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml")
+}
+
+/// Go `age`, or `None` (skipped locally, a failure under FUDA_REQUIRE_TOOLS=1).
+fn go_age() -> Option<PathBuf> {
+    let found = std::env::var_os("FUDA_AGE_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            std::env::split_paths(&path)
+                .map(|d| d.join("age"))
+                .find(|p| p.is_file())
+        });
+    require_tool("Go age", found.is_some()).then(|| found.unwrap())
+}
+
+/// The plaintext `age -d -i identity file` prints.
+fn age_decrypt(age: &Path, identity: &Path, file: &Path) -> Vec<u8> {
+    let out = Command::new(age)
+        .args(["-d", "-i", p(identity), p(file)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn token(u: &User) -> String {
+    std::fs::read_to_string(u.home.path().join(".config/fuda/keyd.token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn recovery_identity(keyd: &Keyd) -> Vec<Box<dyn age::Identity>> {
+    x25519::read_identity_file(&keyd.recovery_file).unwrap()
+}
+
+/// A whole protected file (header + payload) wrapped to the service only — what a client
+/// that leaves out the recovery stanza sends — for a new document labelled by `user`.
+fn file_without_recovery(keyd: &Keyd, user: &User, plaintext: &[u8]) -> (String, Vec<u8>) {
+    let identity =
+        fuda_core::identity::Identity::load(&user.home.path().join(".config/fuda"), &user.name)
+            .unwrap();
+    let doc = fuda_core::label::DocId::new();
+    let signed = identity.sign(fuda_core::label::Label {
+        v: fuda_core::label::LABEL_VERSION,
+        doc,
+        level: "confidential".into(),
+        policy: fuda_core::label::PolicyRef {
+            id: "default".into(),
+            version: 1,
+        },
+        owner: user.name.clone(),
+        dept: None,
+        asset: None,
+        method: fuda_core::label::Method::Manual,
+        rule: None,
+        origin: None,
+        set_by: user.name.clone(),
+        set_at: fuda_keyd::now(),
+        seq: 0,
+        content_sha256: None,
+        justification: None,
+        flags: Default::default(),
+        evidence: Vec::new(),
+    });
+    let body = fuda_core::store::envelope::encode_body(
+        &fuda_core::label::compact::encode(&signed),
+        &Default::default(),
+        "",
+    );
+    let (st, info) = keyd.api().call_json_get("/v1/info", &token(user));
+    assert_eq!(st, 200);
+    let service: x25519::Recipient = info["recipient"].as_str().unwrap().parse().unwrap();
+    let mut file = Vec::new();
+    envelope::encrypt(
+        &[service],
+        Some(&envelope::LabelStanza::new(doc, body)),
+        plaintext,
+        &mut file,
+        &StreamOptions::default(),
+    )
+    .unwrap();
+    (doc.to_string(), file)
+}
+
+#[test]
+fn a_header_registered_without_the_recovery_stanza_comes_back_with_it() {
+    let keyd = Keyd::start();
+    let policy = default_policy();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let alice = keyd.add(&admin, "alice", "設計部", &policy);
+    let plaintext = "見積書 rev.2\n".repeat(10_000).into_bytes();
+    let (doc, file) = file_without_recovery(&keyd, &alice, &plaintext);
+    let (header, len) = Header::parse_bytes(&file).unwrap();
+    assert!(
+        matches!(
+            envelope::decrypt_bytes(&file, recovery_identity(&keyd).iter().map(|i| i.as_ref())),
+            Err(envelope::Error::NoMatchingIdentity)
+        ),
+        "the crafted file must not open with the recovery key before registration"
+    );
+
+    let (st, answer) = keyd.api().json(
+        "POST",
+        "/v1/documents",
+        &token(&alice),
+        &json!({
+            "header": STANDARD.encode(header.to_bytes()), "name": "quote.txt",
+            "level": "confidential",
+            "grants": [{"principal": "owner", "rights": "owner"}],
+            "max_rights": "view,edit,print,copy", "expires_at": null, "offline_days": 0,
+            "size": plaintext.len(), "digest": "00", "host": "h", "path": "/p",
+        }),
+    );
+    assert_eq!(st, 200, "{answer}");
+    assert_eq!(answer["id"], doc);
+    let final_header = STANDARD.decode(answer["header"].as_str().unwrap()).unwrap();
+    let (parsed, _) = Header::parse_bytes(&final_header).unwrap();
+    assert_eq!(parsed.label(), header.label(), "the label is kept");
+    assert_eq!(
+        envelope::recovery::recorded(&parsed),
+        [recovery_recipient(&keyd)],
+        "the header records the service's recovery recipient"
+    );
+
+    // The final header in front of the unchanged payload opens with the recovery key.
+    let mut rewritten = final_header.clone();
+    rewritten.extend_from_slice(&file[len..]);
+    let plain = envelope::decrypt_bytes(
+        &rewritten,
+        recovery_identity(&keyd).iter().map(|i| i.as_ref()),
+    )
+    .unwrap();
+    assert_eq!(&plain[..], &plaintext[..]);
+    if let Some(age) = go_age() {
+        let dir = workdir();
+        let path = dir.path().join("quote.txt.fuda");
+        std::fs::write(&path, &rewritten).unwrap();
+        assert_eq!(age_decrypt(&age, &keyd.recovery_file, &path), plaintext);
+    }
+}
+
+fn recovery_recipient(keyd: &Keyd) -> String {
+    let text = std::fs::read_to_string(&keyd.recovery_file).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
+    let keyd = Keyd::start();
+    let policy = default_policy();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let alice = keyd.add(&admin, "alice", "設計部", &policy);
+    let work = workdir();
+    let mut files = Vec::new();
+    for (name, len, level) in [
+        ("empty.txt", 0, "confidential"),
+        ("plan.txt", 70_000, "strictly-confidential"),
+        ("memo.txt", 300, "internal"),
+    ] {
+        let path = work.path().join(name);
+        let content: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        write(&path, &content);
+        alice
+            .fuda(&["protect", p(&path), "--level", level, "--json"])
+            .expect(0);
+        files.push((envelope::protected_path(&path), content));
+    }
+    let age = go_age();
+    for (protected, content) in &files {
+        let (header, _) = Header::parse_bytes(&std::fs::read(protected).unwrap()).unwrap();
+        assert_eq!(
+            envelope::recovery::recorded(&header),
+            [recovery_recipient(&keyd)],
+            "{}",
+            protected.display()
+        );
+        // Without the service: stop it first.
+        let out = work.path().join("recovered");
+        let _ = std::fs::remove_file(&out);
+        alice
+            .fuda(&[
+                "recover",
+                p(protected),
+                "--identity",
+                p(&keyd.recovery_file),
+                "--out",
+                p(&out),
+            ])
+            .expect(0);
+        assert_eq!(&std::fs::read(&out).unwrap(), content);
+        if let Some(age) = &age {
+            assert_eq!(&age_decrypt(age, &keyd.recovery_file, protected), content);
+        }
+        // And the owner still opens it through the service.
+        let d = Decryptor::new(std::fs::File::open(protected).unwrap()).unwrap();
+        assert!(d.header().label().is_some());
+    }
+    alice.fuda(&["open", p(&files[1].0)]).expect(0);
+}
