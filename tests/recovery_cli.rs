@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::keyd::Keyd;
 use common::{p, require_tool, workdir, write, User};
-use fuda_core::envelope::{self, x25519, Decryptor, Header, StreamOptions};
+use fuda_core::envelope::{self, x25519, Header, StreamOptions};
 use serde_json::json;
 
 fn default_policy() -> PathBuf {
@@ -57,7 +57,7 @@ fn token(u: &User) -> String {
 }
 
 fn recovery_identity(keyd: &Keyd) -> Vec<Box<dyn age::Identity>> {
-    x25519::read_identity_file(&keyd.recovery_file).unwrap()
+    x25519::read_identity_file(keyd.recovery_file()).unwrap()
 }
 
 /// A whole protected file (header + payload) wrapped to the service only — what a client
@@ -162,12 +162,12 @@ fn a_header_registered_without_the_recovery_stanza_comes_back_with_it() {
         let dir = workdir();
         let path = dir.path().join("quote.txt.fuda");
         std::fs::write(&path, &rewritten).unwrap();
-        assert_eq!(age_decrypt(&age, &keyd.recovery_file, &path), plaintext);
+        assert_eq!(age_decrypt(&age, keyd.recovery_file(), &path), plaintext);
     }
 }
 
 fn recovery_recipient(keyd: &Keyd) -> String {
-    let text = std::fs::read_to_string(&keyd.recovery_file).unwrap();
+    let text = std::fs::read_to_string(keyd.recovery_file()).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("# public key: "))
         .unwrap()
@@ -176,7 +176,7 @@ fn recovery_recipient(keyd: &Keyd) -> String {
 
 #[test]
 fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
-    let keyd = Keyd::start();
+    let mut keyd = Keyd::start();
     let policy = default_policy();
     let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
     let alice = keyd.add(&admin, "alice", "設計部", &policy);
@@ -195,6 +195,9 @@ fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
             .expect(0);
         files.push((envelope::protected_path(&path), content));
     }
+    // The owner opens through the service; then the service is gone.
+    alice.fuda(&["open", p(&files[1].0)]).expect(0);
+    keyd.stop();
     let age = go_age();
     for (protected, content) in &files {
         let (header, _) = Header::parse_bytes(&std::fs::read(protected).unwrap()).unwrap();
@@ -204,7 +207,6 @@ fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
             "{}",
             protected.display()
         );
-        // Without the service: stop it first.
         let out = work.path().join("recovered");
         let _ = std::fs::remove_file(&out);
         alice
@@ -212,18 +214,132 @@ fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
                 "recover",
                 p(protected),
                 "--identity",
-                p(&keyd.recovery_file),
+                p(keyd.recovery_file()),
                 "--out",
                 p(&out),
             ])
             .expect(0);
         assert_eq!(&std::fs::read(&out).unwrap(), content);
         if let Some(age) = &age {
-            assert_eq!(&age_decrypt(age, &keyd.recovery_file, protected), content);
+            assert_eq!(&age_decrypt(age, keyd.recovery_file(), protected), content);
         }
-        // And the owner still opens it through the service.
-        let d = Decryptor::new(std::fs::File::open(protected).unwrap()).unwrap();
-        assert!(d.header().label().is_some());
     }
-    alice.fuda(&["open", p(&files[1].0)]).expect(0);
+}
+
+/// The share line of a share page written by `fuda-keyd init --shares`.
+fn share_line(page: &Path) -> String {
+    std::fs::read_to_string(page)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("fuda-share-v1:"))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn any_two_of_three_shares_open_a_protected_file_one_does_not_and_a_typo_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let keyd = Keyd::start_with(&["--shares", "2/3"]);
+    let pages = keyd.recovery_files.clone();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    for page in &pages {
+        let mode = std::fs::metadata(page).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", page.display());
+    }
+    assert!(
+        !keyd.data.path().join("fuda-recovery.txt").exists(),
+        "with --shares nobody gets the whole key"
+    );
+    let policy = default_policy();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let alice = keyd.add(&admin, "alice", "設計部", &policy);
+    let work = workdir();
+    let plan = work.path().join("plan.txt");
+    write(&plan, "設計図 rev.3\n".repeat(1000));
+    let content = std::fs::read(&plan).unwrap();
+    alice
+        .fuda(&["protect", p(&plan), "--level", "strictly-confidential"])
+        .expect(0);
+    let protected = envelope::protected_path(&plan);
+    let out = work.path().join("recovered.txt");
+
+    // Any two, as files or as typed text, in any order.
+    let lines: Vec<String> = pages.iter().map(|f| share_line(f)).collect();
+    for shares in [
+        format!("{},{}", p(&pages[0]), p(&pages[1])),
+        format!("{},{}", p(&pages[2]), p(&pages[0])),
+        format!("{},{}", lines[1], lines[2]),
+        format!("{},{}", lines[2].to_uppercase(), p(&pages[0])),
+    ] {
+        let _ = std::fs::remove_file(&out);
+        alice
+            .fuda(&[
+                "recover",
+                p(&protected),
+                "--shares",
+                &shares,
+                "--out",
+                p(&out),
+            ])
+            .expect(0);
+        assert_eq!(std::fs::read(&out).unwrap(), content, "{shares}");
+    }
+
+    // One share is not enough, and nothing is written.
+    std::fs::remove_file(&out).unwrap();
+    let run = alice.fuda(&[
+        "recover",
+        p(&protected),
+        "--shares",
+        p(&pages[1]),
+        "--out",
+        p(&out),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("1 share(s) given, but this key was split so that 2 are needed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+
+    // A typo in the second share given is caught and named.
+    let typo = flip_hex_digit(&lines[2], 40);
+    let run = alice.fuda(&[
+        "recover",
+        p(&protected),
+        "--shares",
+        &format!("{},{typo}", lines[0]),
+        "--out",
+        p(&out),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("share 2 (number 3 of its set) has a typo"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+
+    // Go age opens it with the identity the shares give back.
+    if let Some(age) = go_age() {
+        let identity = fuda_core::recovery_key::combine_args(&lines[..2]).unwrap();
+        let key = work.path().join("reassembled.txt");
+        std::fs::write(
+            &key,
+            &*fuda_core::recovery_key::identity_file_text(&identity, "reassembled"),
+        )
+        .unwrap();
+        assert_eq!(age_decrypt(&age, &key, &protected), content);
+    }
+}
+
+/// `share` with the hex digit at byte `at` replaced by another hex digit.
+fn flip_hex_digit(share: &str, at: usize) -> String {
+    let mut bytes = share.as_bytes().to_vec();
+    assert!(bytes[at].is_ascii_hexdigit(), "{share} at {at}");
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    String::from_utf8(bytes).unwrap()
 }

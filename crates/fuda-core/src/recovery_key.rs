@@ -77,6 +77,16 @@ pub enum ShareError {
         /// The threshold.
         needed: u8,
     },
+    /// A share named as a file could not be read.
+    #[error("share {position}: cannot read {path}: {reason}")]
+    Unreadable {
+        /// Its place in the list given (1-based).
+        position: usize,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The shares combine to something that is not the set's key.
     #[error("the shares do not combine to the recovery key of set {set}: one of them was altered and its checksum recomputed")]
     WrongKey {
@@ -260,6 +270,44 @@ pub fn combine<S: AsRef<str>>(shares: &[S]) -> Result<Identity, ShareError> {
         return Err(wrong());
     }
     Ok(identity)
+}
+
+/// The text of share `position` as given on a command line: the share itself, or the
+/// name of a file holding it (a share page written by `fuda-keyd init --shares`, whose
+/// share is the line that starts with `fuda-share-v1:`).
+fn share_arg(position: usize, arg: &str) -> Result<Zeroizing<String>, ShareError> {
+    let path = std::path::Path::new(arg.trim());
+    if arg.trim_start().to_lowercase().starts_with(SHARE_PREFIX) || !path.is_file() {
+        return Ok(Zeroizing::new(arg.to_owned()));
+    }
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| ShareError::Unreadable {
+                position,
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?,
+        );
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().to_lowercase().starts_with(SHARE_PREFIX))
+        .ok_or_else(|| ShareError::Unreadable {
+            position,
+            path: path.to_owned(),
+            reason: format!("it holds no line starting with {SHARE_PREFIX}:"),
+        })?;
+    Ok(Zeroizing::new(line.to_owned()))
+}
+
+/// [`combine`] for `fuda recover --shares A,B`: each argument is a share or a file
+/// holding one.
+pub fn combine_args<S: AsRef<str>>(args: &[S]) -> Result<Identity, ShareError> {
+    let shares = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| share_arg(i + 1, a.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    combine(&shares.iter().map(|s| s.as_str()).collect::<Vec<_>>())
 }
 
 #[cfg(test)]

@@ -526,6 +526,23 @@ pub fn recover(
     )
 }
 
+/// `fuda recover --shares`: decrypts `src` with `identity` (the recovery key put back
+/// together from its shares) into `dst`, atomically. Returns the plaintext length.
+pub fn recover_with_identity(
+    src: &Path,
+    identity: &x25519::Identity,
+    dst: &Path,
+    overwrite: bool,
+) -> Result<u64, Error> {
+    decrypt_to_path(
+        src,
+        [identity as &dyn age::Identity],
+        dst,
+        overwrite,
+        &StreamOptions::default(),
+    )
+}
+
 /// The file extension of protected files.
 pub const EXTENSION: &str = "fuda";
 
