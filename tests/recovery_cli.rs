@@ -21,17 +21,23 @@ fn default_policy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml")
 }
 
-/// Go `age`, or `None` (skipped locally, a failure under FUDA_REQUIRE_TOOLS=1).
+/// The tool `name` (on `PATH`, in ~/.cargo/bin, or at `$env`), or `None` (skipped
+/// locally, a failure under FUDA_REQUIRE_TOOLS=1).
+fn tool(name: &str, env: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(env).map(PathBuf::from).or_else(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        if let Some(home) = std::env::var_os("HOME") {
+            dirs.push(Path::new(&home).join(".cargo/bin"));
+        }
+        dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+    });
+    require_tool(name, found.is_some()).then(|| found.unwrap())
+}
+
+/// Go `age`.
 fn go_age() -> Option<PathBuf> {
-    let found = std::env::var_os("FUDA_AGE_BIN")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            std::env::split_paths(&path)
-                .map(|d| d.join("age"))
-                .find(|p| p.is_file())
-        });
-    require_tool("Go age", found.is_some()).then(|| found.unwrap())
+    tool("age", "FUDA_AGE_BIN")
 }
 
 /// The plaintext `age -d -i identity file` prints.
@@ -175,7 +181,7 @@ fn recovery_recipient(keyd: &Keyd) -> String {
 }
 
 #[test]
-fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
+fn go_age_rage_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
     let mut keyd = Keyd::start();
     let policy = default_policy();
     let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
@@ -198,7 +204,10 @@ fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
     // The owner opens through the service; then the service is gone.
     alice.fuda(&["open", p(&files[1].0)]).expect(0);
     keyd.stop();
-    let age = go_age();
+    let tools: Vec<PathBuf> = [go_age(), tool("rage", "FUDA_RAGE_BIN")]
+        .into_iter()
+        .flatten()
+        .collect();
     for (protected, content) in &files {
         let (header, _) = Header::parse_bytes(&std::fs::read(protected).unwrap()).unwrap();
         assert_eq!(
@@ -220,8 +229,8 @@ fn go_age_and_fuda_recover_open_every_protected_file_with_the_recovery_key() {
             ])
             .expect(0);
         assert_eq!(&std::fs::read(&out).unwrap(), content);
-        if let Some(age) = &age {
-            assert_eq!(&age_decrypt(age, keyd.recovery_file(), protected), content);
+        for tool in &tools {
+            assert_eq!(&age_decrypt(tool, keyd.recovery_file(), protected), content);
         }
     }
 }
@@ -342,4 +351,136 @@ fn flip_hex_digit(share: &str, at: usize) -> String {
     assert!(bytes[at].is_ascii_hexdigit(), "{share} at {at}");
     bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
     String::from_utf8(bytes).unwrap()
+}
+
+/// Everything after the header of a protected file: the nonce and the encrypted content.
+fn payload(file: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(file).unwrap();
+    let (_, len) = Header::parse_bytes(&bytes).unwrap();
+    bytes[len..].to_vec()
+}
+
+/// Whether `age -d -i identity file` succeeds.
+fn age_opens(age: &Path, identity: &Path, file: &Path) -> bool {
+    Command::new(age)
+        .args(["-d", "-i", p(identity), "-o", "/dev/null", p(file)])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn after_a_rotation_rewrap_brings_existing_files_to_the_new_key_with_the_payload_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let keyd = Keyd::start();
+    let policy = default_policy();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let alice = keyd.add(&admin, "alice", "設計部", &policy);
+    let work = workdir();
+    let share = work.path().join("share");
+    let mut protected = Vec::new();
+    for name in ["a.txt", "sub/b.txt"] {
+        let path = share.join(name);
+        write(&path, format!("{name}: 設計図\n").repeat(5000));
+        alice
+            .fuda(&["protect", p(&path), "--level", "confidential"])
+            .expect(0);
+        protected.push(envelope::protected_path(&path));
+    }
+    write(&share.join("notes.txt"), "not protected");
+    let before: Vec<Vec<u8>> = protected.iter().map(|f| payload(f)).collect();
+
+    // Only an admin adds a recovery recipient, and only an admin rewraps.
+    let stranger = x25519::Identity::generate().to_public().to_string();
+    let run = alice.fuda(&["admin", "recovery", "rotate", "--recipient", &stranger]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let header = STANDARD.encode(&std::fs::read(&protected[0]).unwrap()[..200]);
+    let (st, _) = keyd.api().json(
+        "POST",
+        "/v1/rewrap",
+        &token(&alice),
+        &json!({ "header": header }),
+    );
+    assert_eq!(st, 403);
+
+    // The admin makes a new recovery key, written once, 0600.
+    let new_key = work.path().join("recovery-2027.txt");
+    let rotated = admin
+        .fuda(&[
+            "admin",
+            "recovery",
+            "rotate",
+            "--out",
+            p(&new_key),
+            "--json",
+        ])
+        .expect(0)
+        .json_lines();
+    assert_eq!(rotated[0]["type"], "recovery");
+    assert_eq!(rotated[0]["recipients"].as_array().unwrap().len(), 2);
+    let mode = std::fs::metadata(&new_key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let age = go_age();
+    if let Some(age) = &age {
+        assert!(
+            !age_opens(age, &new_key, &protected[0]),
+            "not before rewrap"
+        );
+    }
+
+    let records = admin
+        .fuda(&["rewrap", "-r", p(&share), "--json"])
+        .expect(0)
+        .json_lines();
+    assert_eq!(records.len(), 2, "only the .fuda files: {records:?}");
+    assert!(
+        records.iter().all(|r| r["outcome"] == "rewrapped"),
+        "{records:?}"
+    );
+    for (file, payload_before) in protected.iter().zip(&before) {
+        assert_eq!(&payload(file), payload_before, "the payload is untouched");
+        let mut keys = vec![keyd.recovery_file().to_owned(), new_key.clone()];
+        keys.retain(|k| k.exists());
+        for key in &keys {
+            let out = work.path().join("out.txt");
+            let _ = std::fs::remove_file(&out);
+            alice
+                .fuda(&["recover", p(file), "--identity", p(key), "--out", p(&out)])
+                .expect(0);
+        }
+        if let Some(age) = &age {
+            assert!(age_opens(age, &new_key, file));
+        }
+    }
+    alice.fuda(&["open", p(&protected[1])]).expect(0);
+
+    // A second run finds nothing to do; new files carry both keys at once.
+    let again = admin
+        .fuda(&["rewrap", "-r", p(&share), "--json"])
+        .expect(0)
+        .json_lines();
+    assert!(again.iter().all(|r| r["outcome"] == "current"), "{again:?}");
+    let fresh = share.join("c.txt");
+    write(&fresh, "new");
+    alice
+        .fuda(&["protect", p(&fresh), "--level", "confidential"])
+        .expect(0);
+    let (h, _) =
+        Header::parse_bytes(&std::fs::read(envelope::protected_path(&fresh)).unwrap()).unwrap();
+    assert_eq!(envelope::recovery::recorded(&h).len(), 2);
+
+    // Both are in the audit log.
+    let audit = admin
+        .fuda(&["admin", "audit", "--json"])
+        .expect(0)
+        .json_lines();
+    assert!(audit
+        .iter()
+        .any(|r| r["action"] == "recovery-add" && r["actor"] == "admin"));
+    assert_eq!(
+        audit.iter().filter(|r| r["action"] == "rewrap").count(),
+        2,
+        "one rewrap record per file changed"
+    );
 }

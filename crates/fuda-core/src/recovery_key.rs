@@ -19,6 +19,8 @@
 //! have the set's recipient. The splitting itself is Shamir's scheme over GF(256) from the
 //! `blahaj` crate (the maintained fork of `sharks`, with the fix for RUSTSEC-2024-0398).
 
+use std::path::{Path, PathBuf};
+
 use age::secrecy::ExposeSecret as _;
 use zeroize::Zeroizing;
 
@@ -272,11 +274,73 @@ pub fn combine<S: AsRef<str>>(shares: &[S]) -> Result<Identity, ShareError> {
     Ok(identity)
 }
 
+/// Where share `i` of `n` of a key meant for `file` goes: `FILE.share-I-of-N`.
+pub fn share_path(file: &Path, i: u8, n: u8) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".share-{i}-of-{n}"));
+    PathBuf::from(name)
+}
+
+/// The files [`write_new`] writes for `file` and `shares`.
+pub fn targets(file: &Path, shares: Option<(u8, u8)>) -> Vec<PathBuf> {
+    match shares {
+        Some((_, n)) => (1..=n).map(|i| share_path(file, i, n)).collect(),
+        None => vec![file.to_owned()],
+    }
+}
+
+/// Writes `identity` once for offline storage (mode 0600, never replacing a file): whole
+/// to `file`, or with `shares = Some((m, n))` as `n` share pages ([`share_path`]) and no
+/// whole copy. On failure, what was written is removed. Returns the files written.
+pub fn write_new(
+    identity: &Identity,
+    file: &Path,
+    shares: Option<(u8, u8)>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let recipient = identity.to_public();
+    let pages: Vec<(PathBuf, Zeroizing<String>)> = match shares {
+        None => vec![(
+            file.to_owned(),
+            identity_file_text(
+                identity,
+                "fuda recovery key: opens every protected file of the organisation. Keep it offline.",
+            ),
+        )],
+        Some((m, n)) => split(identity, m, n)
+            .into_iter()
+            .zip(1..=n)
+            .map(|(share, i)| {
+                let page = Zeroizing::new(format!(
+                    "# fuda recovery key, share {i} of {n}: any {m} shares open every protected file.\n\
+                     # Recovery recipient (public): {recipient}\n\
+                     # Recover: fuda recover --shares SHARE,SHARE FILE.fuda\n{}\n",
+                    *share
+                ));
+                (share_path(file, i, n), page)
+            })
+            .collect(),
+    };
+    let mut written = Vec::new();
+    for (path, text) in pages {
+        if let Err(e) = crate::fsutil::create_secret_file(&path, text.as_bytes()) {
+            for w in &written {
+                let _ = std::fs::remove_file(w);
+            }
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ));
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// The text of share `position` as given on a command line: the share itself, or the
 /// name of a file holding it (a share page written by `fuda-keyd init --shares`, whose
 /// share is the line that starts with `fuda-share-v1:`).
 fn share_arg(position: usize, arg: &str) -> Result<Zeroizing<String>, ShareError> {
-    let path = std::path::Path::new(arg.trim());
+    let path = Path::new(arg.trim());
     if arg.trim_start().to_lowercase().starts_with(SHARE_PREFIX) || !path.is_file() {
         return Ok(Zeroizing::new(arg.to_owned()));
     }

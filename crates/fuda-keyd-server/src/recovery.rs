@@ -13,13 +13,10 @@ use fuda_keyd::Service;
 const DEFAULT_FILE: &str = "fuda-recovery.txt";
 
 /// What init will do about the recovery key, checked before anything is written.
-pub struct Plan {
-    /// A recipient made offline, or a new key.
-    key: Key,
-}
-
-enum Key {
+pub enum Plan {
+    /// A recipient made offline.
     Offline(Recipient),
+    /// A new key, to be written to `file` (or its shares).
     New {
         identity: Identity,
         file: PathBuf,
@@ -32,12 +29,6 @@ pub struct Written {
     recipient: String,
     files: Vec<PathBuf>,
     shares: Option<(u8, u8)>,
-}
-
-fn share_path(file: &Path, i: u8, n: u8) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(format!(".share-{i}-of-{n}"));
-    PathBuf::from(name)
 }
 
 impl Plan {
@@ -53,9 +44,7 @@ impl Plan {
             let recipient = r.trim().parse::<Recipient>().map_err(|_| {
                 anyhow::anyhow!("--recovery {r:?} is not an age X25519 recipient (age1…): give the public key that `age-keygen -y` prints for the offline key")
             })?;
-            return Ok(Plan {
-                key: Key::Offline(recipient),
-            });
+            return Ok(Plan::Offline(recipient));
         }
         let shares = shares.map(|s| recovery_key::parse_split(&s)).transpose()?;
         let data = std::path::absolute(data)?;
@@ -72,77 +61,39 @@ impl Plan {
                 file.display()
             );
         }
-        let targets: Vec<PathBuf> = match shares {
-            Some((_, n)) => (1..=n).map(|i| share_path(&file, i, n)).collect(),
-            None => vec![file.clone()],
-        };
+        let targets = recovery_key::targets(&file, shares);
         if let Some(t) = targets.iter().find(|t| t.symlink_metadata().is_ok()) {
             bail!(
                 "{} already exists: fuda-keyd never overwrites a recovery key; move it away or give --recovery-file",
                 t.display()
             );
         }
-        Ok(Plan {
-            key: Key::New {
-                identity: Identity::generate(),
-                file,
-                shares,
-            },
+        Ok(Plan::New {
+            identity: Identity::generate(),
+            file,
+            shares,
         })
     }
 
     /// Writes the key (0600, never replacing a file) and forgets its secret.
     pub fn write(self) -> Result<Written> {
-        let (identity, file, shares) = match self.key {
-            Key::Offline(recipient) => {
-                return Ok(Written {
-                    recipient: recipient.to_string(),
-                    files: Vec::new(),
-                    shares: None,
-                })
-            }
-            Key::New {
+        match self {
+            Plan::Offline(recipient) => Ok(Written {
+                recipient: recipient.to_string(),
+                files: Vec::new(),
+                shares: None,
+            }),
+            Plan::New {
                 identity,
                 file,
                 shares,
-            } => (identity, file, shares),
-        };
-        let recipient = identity.to_public();
-        let mut written = Written {
-            recipient: recipient.to_string(),
-            files: Vec::new(),
-            shares,
-        };
-        let pages: Vec<(PathBuf, zeroize::Zeroizing<String>)> = match shares {
-            None => vec![(
-                file,
-                recovery_key::identity_file_text(
-                    &identity,
-                    "fuda recovery key: opens every protected file of the organisation. Keep it offline.",
-                ),
-            )],
-            Some((m, n)) => recovery_key::split(&identity, m, n)
-                .into_iter()
-                .zip(1..=n)
-                .map(|(share, i)| {
-                    let page = zeroize::Zeroizing::new(format!(
-                        "# fuda recovery key, share {i} of {n}: any {m} shares open every protected file.\n\
-                         # Recovery recipient (public): {recipient}\n\
-                         # Recover: fuda recover --shares SHARE,SHARE FILE.fuda\n{}\n",
-                        *share
-                    ));
-                    (share_path(&file, i, n), page)
-                })
-                .collect(),
-        };
-        for (path, text) in pages {
-            if let Err(e) = fuda_core::fsutil::create_secret_file(&path, text.as_bytes()) {
-                written.undo();
-                return Err(e).with_context(|| format!("cannot write {}", path.display()));
-            }
-            written.files.push(path);
+            } => Ok(Written {
+                recipient: identity.to_public().to_string(),
+                files: recovery_key::write_new(&identity, &file, shares)
+                    .context("cannot write the recovery key; nothing was created")?,
+                shares,
+            }),
         }
-        Ok(written)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, Use
 use crate::licence::{Granted, Request};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::service::{
-    Caller, DocumentRights, Registered, RevokeTarget, Service, ServiceInfo, UserAdded,
+    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
 };
 use crate::Error;
 
@@ -73,6 +73,15 @@ pub trait KeyService {
     fn audit_verify(&self) -> Result<Verification, Error>;
     /// Admin: adds a wrapping key version.
     fn rotate_key(&self) -> Result<ServiceInfo, Error>;
+
+    // The recovery key (service/recovery.rs).
+    /// The recovery recipients every protected file carries.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error>;
+    /// Admin: adds a recovery recipient; returns the recipients in force.
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error>;
+    /// Admin: the header a registered file must carry to open with every recovery
+    /// recipient in force (the file key never leaves the service).
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
 }
 
 /// The service in-process.
@@ -236,6 +245,21 @@ impl KeyService for Embedded {
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.rt.block_on(self.service.rotate_key(self.caller()))
+    }
+
+    // The recovery key.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error> {
+        self.rt
+            .block_on(self.service.recovery_recipients(self.caller()))
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error> {
+        self.rt.block_on(
+            self.service
+                .recovery_add(self.caller(), recipient.to_owned()),
+        )
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
+        self.rt.block_on(self.service.rewrap(self.caller(), header))
     }
 }
 
@@ -436,5 +460,21 @@ impl KeyService for Remote {
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.post("/v1/admin/rotate-key", serde_json::json!({}))
+    }
+
+    // The recovery key.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error> {
+        self.get("/v1/recovery")
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error> {
+        self.post(
+            "/v1/admin/recovery",
+            serde_json::json!({ "recipient": recipient }),
+        )
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::STANDARD.encode(header);
+        self.post("/v1/rewrap", serde_json::json!({ "header": header }))
     }
 }

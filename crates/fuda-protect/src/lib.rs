@@ -16,6 +16,8 @@
 //! - [`Protector`]: protecting files ([`Protector::protect`]): default grants from the
 //!   policy ([`grants`]), the stanza body, registration, and verify-before-delete: the
 //!   original goes only after the protected copy opened through the service and matched.
+//! - [`Rewrapper`]: brings existing protected files to the organisation's recovery
+//!   recipients in force (`fuda rewrap`), through the service, payload untouched.
 //!
 //! ```no_run
 //! # fn demo(service: fuda_keyd::Service, identity: fuda_core::identity::Identity)
@@ -42,8 +44,10 @@ mod error;
 pub mod grants;
 mod open;
 mod protect;
+mod rewrap;
 mod share;
 
 pub use error::ProtectError;
 pub use open::{doc_of, Account, Connection, LicenceCache, LicenceSource, Opened};
 pub use protect::{stanza_body, Protected, Protection, Protector};
+pub use rewrap::{Rewrapper, Rewritten};

@@ -350,7 +350,7 @@ fn take_header(dst: &Path, written: &Header, answer: &[u8]) -> Result<(), Protec
     if len != answer.len() || header.label() != written.label() {
         return Err(bad("the header of another document".into()));
     }
-    envelope::replace_header(dst, &header).map_err(|source| ProtectError::Encrypt {
+    envelope::replace_header(dst, written, &header).map_err(|source| ProtectError::Encrypt {
         path: dst.to_owned(),
         source,
     })?;

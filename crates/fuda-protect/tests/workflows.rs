@@ -12,7 +12,9 @@ use fuda_keyd::client::{Embedded, KeyService};
 use fuda_keyd::directory::{EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use fuda_keyd::licence::{Granted, Request};
 use fuda_keyd::registry::{Document, Grant, Principal, Registration, Revocation};
-use fuda_keyd::service::{DocumentRights, Registered, RevokeTarget, ServiceInfo, UserAdded};
+use fuda_keyd::service::{
+    DocumentRights, Registered, RevokeTarget, Rewrapped, ServiceInfo, UserAdded,
+};
 use fuda_keyd::tls::PinMismatch;
 use fuda_keyd::Service;
 use fuda_protect::{
@@ -540,5 +542,14 @@ impl KeyService for Faulty {
     }
     fn rotate_key(&self) -> Result<ServiceInfo, fuda_keyd::Error> {
         self.inner.rotate_key()
+    }
+    fn recovery_recipients(&self) -> Result<Vec<String>, fuda_keyd::Error> {
+        self.inner.recovery_recipients()
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, fuda_keyd::Error> {
+        self.inner.recovery_add(recipient)
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, fuda_keyd::Error> {
+        self.inner.rewrap(header)
     }
 }

@@ -39,6 +39,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Add a new wrapping key version: new files use it, old files keep opening.
     RotateKey(OutputArgs),
+    /// The organisation's recovery key: show its recipients, or add one (rotate).
+    #[command(subcommand)]
+    Recovery(super::recovery::Command),
 }
 
 #[derive(clap::Subcommand)]
@@ -538,6 +541,7 @@ fn execute(
                 )?;
             }
         }
+        Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

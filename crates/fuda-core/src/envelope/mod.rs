@@ -211,6 +211,9 @@ pub enum Error {
     /// The output file already exists.
     #[error("{0} already exists: choose another output path or remove it first")]
     OutputExists(PathBuf),
+    /// The file's header changed while it was being replaced.
+    #[error("{0} changed meanwhile (its header is not the one read): left as it is; try again")]
+    HeaderChanged(PathBuf),
     /// The system random generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -410,14 +413,18 @@ pub fn write_with_header<R: Read, W: Write>(
     Ok(n)
 }
 
-/// Replaces the header of the protected file at `path` with `header`, atomically: the
+/// Replaces the header `old` of the protected file at `path` with `new`, atomically: the
 /// new header and the untouched nonce and payload go to a temporary file (0600) that then
 /// takes the file's place, so a failure leaves the file as it was. Returns the payload
-/// length. The caller vouches for `header` (e.g. the key service made it from this file's
-/// header), since checking its MAC needs the file key.
-pub fn replace_header(path: &Path, header: &Header) -> Result<u64, Error> {
+/// length. Refuses ([`Error::HeaderChanged`]) if the file no longer starts with `old`
+/// (someone replaced it meanwhile). The caller vouches for `new` (e.g. the key service
+/// made it from `old`), since checking its MAC needs the file key.
+pub fn replace_header(path: &Path, old: &Header, new: &Header) -> Result<u64, Error> {
     let decryptor = Decryptor::new(open(path)?).map_err(|e| e.in_file(path))?;
-    write_atomically(path, true, |out| write_with_header(decryptor, header, out))
+    if decryptor.header() != old {
+        return Err(Error::HeaderChanged(path.to_owned()));
+    }
+    write_atomically(path, true, |out| write_with_header(decryptor, new, out))
 }
 
 /// Rewraps a protected file: `edit` changes the stanza list (drop recipients, add
