@@ -484,3 +484,146 @@ fn after_a_rotation_rewrap_brings_existing_files_to_the_new_key_with_the_payload
         "one rewrap record per file changed"
     );
 }
+
+/// `fuda-keyd init` with `args` in a fresh directory: (exit status, stdout, stderr, dir).
+fn keyd_init(args: &[&str]) -> (bool, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(common::keyd_bin())
+        .current_dir(dir.path())
+        .args(["init", "--data", p(&dir.path().join("data"))])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+    )
+}
+
+#[test]
+fn init_walks_the_admin_through_the_recovery_ceremony_and_keeps_no_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let (ok, stdout, stderr, dir) = keyd_init(&[]);
+    assert!(ok, "{stderr}");
+    let file = dir.path().join("fuda-recovery.txt");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let recipient = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .unwrap();
+    for expected in [
+        recipient.as_str(),
+        p(&file),
+        "separate safes",
+        "shred -u",
+        "Once a year",
+        "fuda recover --identity FILE",
+        "age -d -i FILE",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    // The service keeps only the public half: no identity anywhere in its data directory.
+    let secret = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    let mut stack = vec![dir.path().join("data")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the recovery key",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn init_refuses_to_overwrite_a_recovery_key_or_keep_it_in_the_data_directory() {
+    // An existing file is never replaced, and nothing is created.
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("old-recovery.txt");
+    std::fs::write(&existing, "the 2025 key").unwrap();
+    let out = Command::new(common::keyd_bin())
+        .args(["init", "--data", p(&dir.path().join("data"))])
+        .args(["--recovery-file", p(&existing)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "the 2025 key");
+    assert!(!dir.path().join("data").exists());
+
+    // Inside the data directory: refused.
+    let (ok, _, stderr, dir) = keyd_init(&["--recovery-file", "data/keys/recovery.txt"]);
+    assert!(!ok);
+    assert!(stderr.contains("inside the data directory"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+
+    // Not an age recipient: refused.
+    let (ok, _, stderr, dir) = keyd_init(&["--recovery", "age1oops"]);
+    assert!(!ok);
+    assert!(stderr.contains("not an age X25519 recipient"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+
+    // An invalid split: refused.
+    let (ok, _, stderr, _dir) = keyd_init(&["--shares", "1/3"]);
+    assert!(!ok);
+    assert!(stderr.contains("2 ≤ M ≤ N"), "{stderr}");
+}
+
+#[test]
+fn a_recovery_key_made_offline_is_taken_by_its_recipient_and_opens_every_file() {
+    let offline = x25519::Identity::generate();
+    let keyd = Keyd::start_with(&["--recovery", &offline.to_public().to_string()]);
+    assert!(keyd.recovery_files.is_empty(), "no secret is written");
+    let policy = default_policy();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let alice = keyd.add(&admin, "alice", "設計部", &policy);
+    let work = workdir();
+    let plan = work.path().join("plan.txt");
+    write(&plan, "極秘の設計\n");
+    alice
+        .fuda(&["protect", p(&plan), "--level", "strictly-confidential"])
+        .expect(0);
+    let key = work.path().join("offline.txt");
+    std::fs::write(
+        &key,
+        &*fuda_core::recovery_key::identity_file_text(&offline, "made offline"),
+    )
+    .unwrap();
+    let protected = envelope::protected_path(&plan);
+    if let Some(age) = go_age() {
+        assert_eq!(
+            age_decrypt(&age, &key, &protected),
+            "極秘の設計\n".as_bytes()
+        );
+    }
+    let shown = admin
+        .fuda(&["admin", "recovery", "show", "--json"])
+        .expect(0)
+        .json_lines();
+    assert_eq!(
+        shown[0]["recipients"],
+        json!([offline.to_public().to_string()])
+    );
+}
