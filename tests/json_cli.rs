@@ -34,6 +34,7 @@ const VARYING: &[(&str, &str)] = &[
     ("public_key", "[public key]"),
     ("signing_key", "[public key]"),
     ("recipient", "[age recipient]"),
+    ("recipients", "[age recipients]"),
     ("code", "[enrollment code]"),
     ("service_id", "[service id]"),
     ("hash", "[hash]"),
@@ -442,6 +443,20 @@ fn protected_files_and_the_embedded_service_print_typed_records() {
     snapshot("admin_audit", &admin(&["audit", "--limit", "3"]));
     snapshot("admin_audit_verify", &admin(&["audit", "--verify"]));
     snapshot("admin_rotate_key", &admin(&["rotate-key"]));
+
+    // The organisation's recovery key: a new recipient, then the file brought to it.
+    let new_recovery = fuda_core::envelope::x25519::Identity::generate()
+        .to_public()
+        .to_string();
+    snapshot(
+        "admin_recovery_rotate",
+        &admin(&["recovery", "rotate", "--recipient", &new_recovery]),
+    );
+    snapshot("admin_recovery_show", &admin(&["recovery", "show"]));
+    let rewrap = tanaka
+        .fuda_in(dir, &["rewrap", protected, "--json"])
+        .expect(0);
+    snapshot("rewrap", &records(&rewrap, &folders));
 }
 
 #[test]

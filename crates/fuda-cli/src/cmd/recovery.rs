@@ -53,7 +53,7 @@ struct Recipients<'a> {
     recipients: &'a [String],
     /// The recipient just added (rotate).
     #[serde(skip_serializing_if = "Option::is_none")]
-    added: Option<&'a str>,
+    recipient: Option<&'a str>,
     /// The files the new key was written to (rotate --out).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     files: &'a [PathBuf],
@@ -71,7 +71,7 @@ pub fn admin(ks: &dyn KeyService, command: Command, out: &mut impl std::io::Writ
             if output.json {
                 let record = Recipients {
                     recipients: &recipients,
-                    added: None,
+                    recipient: None,
                     files: &[],
                 };
                 output::write_json(out, &record)?;
@@ -121,7 +121,7 @@ pub fn admin(ks: &dyn KeyService, command: Command, out: &mut impl std::io::Writ
             if a.output.json {
                 let record = Recipients {
                     recipients: &recipients,
-                    added: Some(&recipient),
+                    recipient: Some(&recipient),
                     files: &files,
                 };
                 output::write_json(out, &record)?;
