@@ -553,3 +553,29 @@ fn inventory_json_refuses_to_mix_its_records_with_a_ledger_on_stdout() {
         "nothing written beside the share"
     );
 }
+
+#[test]
+fn fuda_keyd_init_prints_its_recovery_key_in_its_record() {
+    let work = common::workdir();
+    let dir = work.path();
+    let out = std::process::Command::new(common::keyd_bin())
+        .args(["init", "--data", p(&dir.join("data")), "--json"])
+        .args(["--shares", "2/3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.add_redaction(".**.fingerprint", "[fingerprint]");
+    settings.add_redaction(".**.enrollment_code", "[enrollment code]");
+    settings.add_redaction(".**.service", "[service info]");
+    settings.bind(|| {
+        snapshot(
+            "keyd_init",
+            &lines(&String::from_utf8_lossy(&out.stdout), &[(dir, "[work]")]),
+        )
+    });
+}
