@@ -1,7 +1,9 @@
 //! Protecting a file: a signed label and the rights snapshot in the `fuda/label` stanza,
-//! the content encrypted to the key service and the recovery recipients, the document
-//! registered, the protected copy opened through the service and compared with the
-//! original — and only then the original removed (docs/key-service.md).
+//! the header (the file key wrapped to the key service and the policy's recovery
+//! recipients) registered, the content encrypted behind the header the service answered
+//! with (which adds the organisation's recovery stanzas), the protected copy opened
+//! through the service and compared with the original — and only then the original
+//! removed (docs/key-service.md).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -170,21 +172,18 @@ impl<'a> Protector<'a> {
         let compact = fuda_core::label::compact::encode(&signed);
         let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
-        // Until it is registered and verified, the protected copy goes on any failure (or
-        // on SIGTERM/SIGINT/SIGHUP); the original stays until then.
-        let placed = fuda_core::fsutil::Provisional::new(&dst);
-        let header = envelope::encrypt_to_path(
-            path,
-            &self.recipients,
-            Some(&stanza),
-            &dst,
-            false,
-            &StreamOptions::default(),
-        )
-        .map_err(|source| ProtectError::Encrypt {
+        let encrypt_err = |source| ProtectError::Encrypt {
             path: dst.clone(),
             source,
-        })?;
+        };
+        if fuda_core::longpath::symlink_metadata(&dst).is_ok() {
+            return Err(encrypt_err(envelope::Error::OutputExists(dst.clone())));
+        }
+        // The header is registered first: the service answers with the header the file
+        // must carry (its own, plus the organisation's recovery stanzas, with a new MAC),
+        // and the content is encrypted once, behind that header.
+        let (file_key, header) =
+            envelope::new_header(&self.recipients, Some(&stanza)).map_err(encrypt_err)?;
         let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let registered = self
             .account
@@ -210,7 +209,18 @@ impl<'a> Protector<'a> {
                 path: path.to_owned(),
                 source,
             })?;
-        take_header(&dst, &header, &registered.header)?;
+        let header = final_header(&dst, &header, &registered.header)?;
+        // Until it is verified, the protected copy goes on any failure (or on
+        // SIGTERM/SIGINT/SIGHUP); the original stays until then.
+        let placed = fuda_core::fsutil::Provisional::new(&dst);
+        envelope::encrypt_to_path_with_header(
+            path,
+            &file_key,
+            &header,
+            &dst,
+            &StreamOptions::default(),
+        )
+        .map_err(encrypt_err)?;
         self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
@@ -333,26 +343,18 @@ impl<'a> Protector<'a> {
     }
 }
 
-/// Puts the header the key service answered with (the one written, plus the organisation's
-/// recovery stanzas, with a new MAC) in front of the payload of `dst`, unless it is the one
-/// written. It must be for the same document; [`Protector::verify`] then proves that the
-/// file opens through the service and holds the original's content.
-fn take_header(dst: &Path, written: &Header, answer: &[u8]) -> Result<(), ProtectError> {
-    if answer == written.to_bytes() {
-        return Ok(());
-    }
+/// The header the key service answered with: the one sent, plus the organisation's
+/// recovery stanzas, with a new MAC. It must be for the same document; its MAC is checked
+/// with the file key before any content is written behind it.
+fn final_header(dst: &Path, sent: &Header, answer: &[u8]) -> Result<Header, ProtectError> {
     let bad = |what: String| ProtectError::Encrypt {
         path: dst.to_owned(),
         source: envelope::Error::Header(format!("the key service answered with {what}")),
     };
     let (header, len) = Header::parse_bytes(answer)
         .map_err(|e| bad(format!("a header that does not parse ({e})")))?;
-    if len != answer.len() || header.label() != written.label() {
+    if len != answer.len() || header.label() != sent.label() {
         return Err(bad("the header of another document".into()));
     }
-    envelope::replace_header(dst, written, &header).map_err(|source| ProtectError::Encrypt {
-        path: dst.to_owned(),
-        source,
-    })?;
-    Ok(())
+    Ok(header)
 }

@@ -239,11 +239,17 @@ fn the_original_is_removed_only_after_the_protected_copy_opened_and_matched() {
 }
 
 #[test]
-fn a_garbled_header_from_the_service_leaves_the_original_and_no_protected_copy() {
+fn a_garbled_or_forged_header_from_the_service_leaves_the_original_and_no_protected_copy() {
+    for fault in [Fault::GarbledHeader, Fault::ForgedHeader] {
+        refused_header(fault);
+    }
+}
+
+fn refused_header(fault: Fault) {
     let o = office();
     let level = o.policy.level("confidential").unwrap();
     let plan = o.write("plan.txt", b"plan v1");
-    let conn = faulty(&o, Fault::GarbledHeader);
+    let conn = faulty(&o, fault);
     let account = Account {
         conn: &conn,
         identity: &o.tanaka,
@@ -437,6 +443,8 @@ enum Fault {
     EditDuringRegistration(PathBuf),
     /// Registers, but answers with a header that is not a header.
     GarbledHeader,
+    /// Registers, but answers with a header whose MAC was made without the file key.
+    ForgedHeader,
 }
 
 /// The real service as tanaka, with one fault.
@@ -476,6 +484,16 @@ impl KeyService for Faulty {
         if let Fault::GarbledHeader = &self.fault {
             registered.header = b"age-encryption.org/v1\n-> X25519\n".to_vec();
         }
+        if let Fault::ForgedHeader = &self.fault {
+            // Same document, one more stanza, a MAC made without this file's key.
+            let (header, _) = fuda_core::envelope::Header::parse_bytes(&registered.header).unwrap();
+            let mut stanzas = header.stanzas().to_vec();
+            stanzas.push(stanzas[0].clone());
+            let other = fuda_core::envelope::FileKey::generate().unwrap();
+            registered.header = fuda_core::envelope::Header::new(stanzas, &other)
+                .unwrap()
+                .to_bytes();
+        }
         Ok(registered)
     }
     fn licence(&self, request: Request) -> Result<Granted, fuda_keyd::Error> {
@@ -486,7 +504,9 @@ impl KeyService for Faulty {
                 expected: "pinned".into(),
                 seen: "intercepted".into(),
             })),
-            Fault::EditDuringRegistration(_) | Fault::GarbledHeader => self.inner.licence(request),
+            Fault::EditDuringRegistration(_) | Fault::GarbledHeader | Fault::ForgedHeader => {
+                self.inner.licence(request)
+            }
         }
     }
     fn document(&self, doc: &str) -> Result<DocumentRights, fuda_keyd::Error> {

@@ -243,9 +243,21 @@ pub fn encrypt<R: Read, W: Write>(
     recipients: &[x25519::Recipient],
     label: Option<&LabelStanza>,
     input: R,
-    mut output: W,
+    output: W,
     opts: &StreamOptions,
 ) -> Result<Header, Error> {
+    let (file_key, header) = new_header(recipients, label)?;
+    encrypt_with_header(&file_key, &header, input, output, opts)?;
+    Ok(header)
+}
+
+/// A fresh file key and the header that wraps it to `recipients` (with `label`), before
+/// any content: for a caller that must have the header vetted (the key service completes
+/// it with the recovery stanzas) before writing the file with [`encrypt_with_header`].
+pub fn new_header(
+    recipients: &[x25519::Recipient],
+    label: Option<&LabelStanza>,
+) -> Result<(FileKey, Header), Error> {
     if recipients.is_empty() {
         return Err(Error::NoRecipients);
     }
@@ -256,11 +268,25 @@ pub fn encrypt<R: Read, W: Write>(
         .collect::<Result<Vec<_>, _>>()?;
     stanzas.extend(label.map(LabelStanza::to_stanza));
     let header = Header::new(stanzas, &file_key)?;
+    Ok((file_key, header))
+}
+
+/// Writes a complete envelope: `header`, a fresh nonce and `input` encrypted with
+/// `file_key`. The header's MAC is checked with `file_key` first ([`Error::HeaderMac`]:
+/// nothing is written), so a header altered by anyone without the key is never used.
+pub fn encrypt_with_header<R: Read, W: Write>(
+    file_key: &FileKey,
+    header: &Header,
+    input: R,
+    mut output: W,
+    opts: &StreamOptions,
+) -> Result<(), Error> {
+    header.verify_mac(file_key)?;
     let nonce = random_nonce()?;
     header.write(&mut output)?;
     output.write_all(&nonce)?;
-    stream::encrypt_payload(&file_key, &nonce, input, output, opts)?;
-    Ok(header)
+    stream::encrypt_payload(file_key, &nonce, input, output, opts)?;
+    Ok(())
 }
 
 /// Encrypts a small message held in memory (a file key sealed to a user, a token) to
@@ -497,6 +523,21 @@ pub fn decrypt_to_path<'a>(
     let file_key = decryptor.unwrap_file_key_any(identities)?;
     write_atomically(dst, overwrite, |out| {
         decryptor.decrypt_with_key(&file_key, out, opts)
+    })
+}
+
+/// Encrypts `src` into the protected file `dst` atomically (temp file + rename), with a
+/// header made by [`new_header`] (and maybe completed since) for `file_key`.
+pub fn encrypt_to_path_with_header(
+    src: &Path,
+    file_key: &FileKey,
+    header: &Header,
+    dst: &Path,
+    opts: &StreamOptions,
+) -> Result<(), Error> {
+    let input = open(src)?;
+    write_atomically(dst, false, |out| {
+        encrypt_with_header(file_key, header, input, out, opts)
     })
 }
 
