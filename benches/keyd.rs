@@ -129,7 +129,7 @@ fn main() {
             tanaka
                 .register(Registration {
                     header: header.clone(),
-                    name: format!("bracket-{i}.dxf"),
+                    name: format!("bracket-{i}.dxf").into(),
                     level: "confidential".into(),
                     grants: vec![
                         "owner=owner".parse().unwrap(),
@@ -141,7 +141,7 @@ fn main() {
                     size: 7,
                     digest: "00".repeat(32),
                     host: "bench".into(),
-                    path: format!("/bench/bracket-{i}.dxf"),
+                    path: format!("/bench/bracket-{i}.dxf").into(),
                 })
                 .unwrap();
             header

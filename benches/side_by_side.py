@@ -2,7 +2,7 @@
 """Two builds of `fuda`, side by side in one run: the same commands over the same tree,
 old and new interleaved, so that a noisy shared machine hurts both alike.
 
-    benches/side_by_side.py OLD_FUDA NEW_FUDA [--files N] [--rounds R] [--dir DIR]
+    benches/side_by_side.py OLD_FUDA NEW_FUDA [--files N] [--rounds R] [--dir DIR] [--only TEXT]
 
 Typical use, comparing a change with the commit before it:
 
@@ -64,6 +64,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
+    ap.add_argument("--only", default=None, help="run only the commands whose name contains this")
     args = ap.parse_args()
     builds = {"old": os.path.realpath(args.old), "new": os.path.realpath(args.new)}
 
@@ -110,6 +111,8 @@ def main() -> int:
     print("| command | old wall | new wall | wall new/old | old CPU s | new CPU s | CPU new/old |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, command in commands:
+        if args.only and args.only not in name:
+            continue
         # One untimed run each warms the page cache, memos and digests.
         for fuda in builds.values():
             command(fuda)

@@ -46,7 +46,35 @@ const VARYING: &[(&str, &str)] = &[
     ("digest", "[sha256]"),
     ("host", "[host]"),
     ("memory", "[label memory]"),
+    ("fetched_at", "[time]"),
+    ("url", "[service url]"),
 ];
+
+/// A small organisation policy for `fuda admin policy …`.
+const ACME_POLICY: &str = r#"[policy]
+id = "acme"
+version = 1
+name = "ACME"
+
+[[levels]]
+id = "public"
+rank = 0
+name = { ja = "公開", en = "Public" }
+description = "Anyone may read it."
+ipa_confidentiality = 0
+protect = "never"
+
+[[levels]]
+id = "secret"
+rank = 1
+name = { ja = "極秘", en = "Secret" }
+description = "The board only."
+ipa_confidentiality = 2
+protect = "required"
+grants = { "owner" = "owner" }
+max_rights = "view"
+expires_days = 365
+"#;
 
 /// The records of a run, with the folders of this test replaced by names that do not
 /// change (`[home]`, `[work]` …).
@@ -499,6 +527,18 @@ fn a_user_enrolling_with_a_key_service_prints_typed_records() {
         )
         .expect(0);
     snapshot("keyd_admin_user_add", &self::records(&added, &folders));
+    write(&dir.join("acme.toml"), ACME_POLICY);
+    let admin_policy = |args: &[&str]| {
+        let mut all = vec!["admin", "policy"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        self::records(&admin.fuda_in(dir, &all).expect(0), &folders)
+    };
+    snapshot("admin_policy_set", &admin_policy(&["set", "acme.toml"]));
+    snapshot("admin_policy_show", &admin_policy(&["show"]));
+    snapshot("admin_policy_apply", &admin_policy(&["apply"]));
+    let shown = admin.fuda_in(dir, &["policy", "show", "--json"]).expect(0);
+    snapshot("policy_show_service", &self::records(&shown, &folders));
 }
 
 #[test]

@@ -382,7 +382,7 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["action"], "label-set");
     assert_eq!(records[0]["detail"]["to"], "strictly-confidential");
-    assert_eq!(records[0]["detail"]["path"], p(&memo));
+    assert_eq!(records[0]["detail"]["path"], common::jp(&memo));
     let watched = work.path().join("watched");
     std::fs::create_dir(&watched).unwrap();
     let watch = common::watch::Watch::start(&tanaka, &watched, None);
@@ -397,7 +397,7 @@ fn a_single_user_protects_and_opens_without_a_daemon() {
     let arrived_doc = tanaka.show(&arrived)["doc"].as_str().unwrap().to_owned();
     let records = audit_of(&tanaka, &arrived_doc);
     assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(records[0]["detail"]["path"], p(&arrived));
+    assert_eq!(records[0]["detail"]["path"], common::jp(&arrived));
     // The embedded registry feeds the inventory: a revoked document still on disk.
     tanaka.fuda(&["admin", "revoke", "--doc", &doc]).expect(0);
     let run = tanaka.fuda(&[
@@ -501,7 +501,7 @@ fn the_directory_is_the_trust_store_and_label_changes_are_audited() {
     assert_eq!(down["detail"]["from"], "confidential");
     assert_eq!(down["detail"]["to"], "internal");
     assert_eq!(down["detail"]["justification"], "公開済みの部品");
-    assert_eq!(down["detail"]["path"], p(&drawing));
+    assert_eq!(down["detail"]["path"], common::jp(&drawing));
     admin.fuda(&["admin", "audit", "--verify"]).expect(0);
 
     // A disabled user's key is no longer trusted once the cached directory expires

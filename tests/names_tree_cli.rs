@@ -280,6 +280,19 @@ fn watch_labels_every_file_of_the_tree_created_while_it_runs() {
     let (code, events) = watch.stop();
     assert_eq!(code, 0, "{events:?}");
     assert!(!events.iter().any(|e| e["event"] == "failed"), "{events:?}");
+    // inotify cannot watch the folders past 4,096 bytes; the watcher says which.
+    let unwatched: BTreeSet<PathBuf> = events
+        .iter()
+        .filter(|e| e["event"] == "unwatched")
+        .flat_map(|e| e["folders"].as_array().unwrap().iter().map(path_of))
+        .collect();
+    let deep: BTreeSet<PathBuf> = files
+        .iter()
+        .map(|f| f.parent().unwrap().to_owned())
+        .filter(|d| d.as_os_str().len() >= 4096)
+        .collect();
+    assert!(!deep.is_empty());
+    assert_eq!(unwatched, deep, "{events:?}");
     let shown = hook
         .fuda(&["label", "show", "--json", "-r", p(dir.path())])
         .expect(0);
@@ -339,6 +352,41 @@ fn protect_encrypts_every_file_of_the_tree_whose_protected_name_fits() {
         assert!(!exists(file), "the original {} is removed", file.display());
         assert!(read(fuda).unwrap().starts_with(b"age-encryption.org/v1"));
     }
+
+    // The key service registered each document under its exact name and path, and the
+    // audit log's protect records carry the same bytes.
+    let run = admin.fuda(&["admin", "documents", "--json"]).expect(0);
+    let documents: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let registered: BTreeSet<PathBuf> = documents.iter().map(|d| path_of(&d["path"])).collect();
+    let absolute: BTreeSet<PathBuf> = originals
+        .iter()
+        .map(|f| std::path::absolute(f).unwrap())
+        .collect();
+    assert_eq!(registered, absolute, "{}", run.stdout);
+    for d in &documents {
+        assert_eq!(
+            path_of(&d["name"]).as_os_str(),
+            path_of(&d["path"]).file_name().unwrap(),
+            "{d}"
+        );
+    }
+    let run = admin.fuda(&["admin", "audit", "--json"]).expect(0);
+    let audited: BTreeSet<PathBuf> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["action"] == "protect" && r["outcome"] == "allow")
+        .map(|r| path_of(&r["detail"]["name"]))
+        .collect();
+    let names: BTreeSet<PathBuf> = originals
+        .iter()
+        .map(|f| PathBuf::from(f.file_name().unwrap()))
+        .collect();
+    assert_eq!(audited, names, "{}", run.stdout);
 
     // The deep Word document opens again, into its deep folder.
     let docx = deepest(&files, "docx");

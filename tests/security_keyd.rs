@@ -536,3 +536,204 @@ fn a_wrong_certificate_is_named_loudly_before_any_offline_fallback() {
         run.stderr
     );
 }
+
+/// The organisation's policy in `team()`'s work dir (the team's local policy), set by the
+/// admin on the service.
+fn set_organisation_policy(t: &Team) -> PathBuf {
+    let policy = t.work.path().join("policy.toml");
+    t.admin
+        .fuda(&["admin", "policy", "set", p(&policy)])
+        .expect(0);
+    policy
+}
+
+#[test]
+fn under_the_organisations_policy_the_service_decides_the_caps_not_the_client() {
+    let mut t = team();
+    let org = set_organisation_policy(&t);
+    // The policy outlives a restart of the service.
+    t.keyd.stop();
+    t.keyd.serve();
+    let api = t.keyd.api();
+    let (_, template) = t.protect("極秘/plan.txt", "strictly-confidential", &[]);
+
+    // alice edits her own copy of the policy to allow export on 極秘: her fuda uses the
+    // organisation's, and refuses before anything is encrypted.
+    let edited = t.work.path().join("edited.toml");
+    let text = std::fs::read_to_string(&org).unwrap();
+    let at = text.find("id = \"strictly-confidential\"").unwrap();
+    let text = format!(
+        "{}{}",
+        &text[..at],
+        text[at..].replacen("max_rights = \"view\"", "max_rights = \"view,export\"", 1)
+    );
+    std::fs::write(&edited, text).unwrap();
+    let config = t.alice.home.path().join(".config/fuda/config.toml");
+    let conf = std::fs::read_to_string(&config).unwrap();
+    let conf = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("policy = ") {
+                format!("policy = {:?}", p(&edited))
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, conf).unwrap();
+    let secret = t.work.path().join("極秘/export.txt");
+    write(&secret, "原価");
+    let r = t
+        .alice
+        .fuda(&[
+            "protect",
+            p(&secret),
+            "--level",
+            "極秘",
+            "--grant",
+            "user:bob=view,export",
+        ])
+        .expect(2);
+    assert!(r.stderr.contains("at most"), "{}", r.stderr);
+    assert!(secret.exists() && !t.work.path().join("極秘/export.txt.fuda").exists());
+
+    // The same, and more, sent as raw requests: each refused (400, audited), nothing stored.
+    let alice = token(&t.alice);
+    let now = fuda_keyd::now();
+    let register = |header: &str, level: &str, grants: Value, expires_at: Option<i64>| {
+        api.json(
+            "POST",
+            "/v1/documents",
+            &alice,
+            &json!({
+                "header": header, "name": "plan.txt", "level": level, "grants": grants,
+                "max_rights": "view,export,share", "expires_at": expires_at,
+                "offline_days": 30, "size": 4, "digest": "00", "host": "h", "path": "/p",
+            }),
+        )
+    };
+    let owner_only = json!([{"principal": "owner", "rights": "owner"}]);
+    let (doc, header) = crafted_header(&t, &template, "strictly-confidential", false);
+    let (public, public_header) = crafted_header(&t, &template, "public", false);
+    for (header, level, grants, expires, says) in [
+        (
+            &header,
+            "strictly-confidential",
+            json!([{"principal": "owner", "rights": "owner"},
+                   {"principal": "user:bob", "rights": "view,export"}]),
+            Some(now + 86_400),
+            "more than level 極秘 allows",
+        ),
+        (
+            &header,
+            "strictly-confidential",
+            owner_only.clone(),
+            Some(now + 400 * 86_400),
+            "later than level 極秘 allows",
+        ),
+        (
+            &header,
+            "strictly-confidential",
+            owner_only.clone(),
+            None,
+            "never expires",
+        ),
+        (
+            &public_header,
+            "public",
+            owner_only.clone(),
+            None,
+            "never protected",
+        ),
+    ] {
+        let (st, v) = register(header, level, grants, expires);
+        assert_eq!(st, 400, "{says}: {v}");
+        let message = v["message"].as_str().unwrap();
+        assert!(message.contains(says), "{says}: {message}");
+        assert!(
+            message.contains("organisation's policy (version 1)"),
+            "{message}"
+        );
+    }
+    assert!(t.registered(&doc).is_none() && t.registered(&public).is_none());
+    assert_eq!(deny_records(&t.audit(&doc), "alice", "protect"), 3);
+    assert_eq!(deny_records(&t.audit(&public), "alice", "protect"), 1);
+
+    // Within the caps it is registered, with the policy's max_rights and offline days,
+    // not the ones it claimed (view,export,share; 30 days).
+    let (st, v) = register(
+        &header,
+        "strictly-confidential",
+        owner_only,
+        Some(now + 86_400),
+    );
+    assert_eq!(st, 200, "{v}");
+    let stored = t.registered(&doc).unwrap();
+    assert_eq!(
+        (
+            stored["max_rights"].as_str(),
+            stored["offline_days"].as_u64()
+        ),
+        (Some("view"), Some(0))
+    );
+    // So sharing export is refused later too.
+    let (st, v) = api.json(
+        "POST",
+        "/v1/grant",
+        &alice,
+        &json!({"doc": doc, "grant": {"principal": "user:bob", "rights": "view,export"}}),
+    );
+    assert_eq!(st, 403, "{v}");
+}
+
+#[test]
+fn an_admin_reapplies_a_stricter_policy_to_documents_already_protected() {
+    let t = team();
+    let org = set_organisation_policy(&t);
+    // Under version 1, internal grants may include share.
+    let (doc, _) = t.protect("社外秘/memo.txt", "internal", &["user:bob=view,share"]);
+    // Version 2 takes share away; the document keeps its caps until the policy is applied.
+    let v2 = t.work.path().join("v2.toml");
+    let text = std::fs::read_to_string(&org).unwrap().replacen(
+        r#"max_rights = "view,edit,print,copy,share""#,
+        r#"max_rights = "view,edit,print,copy""#,
+        1,
+    );
+    std::fs::write(&v2, text).unwrap();
+    t.admin.fuda(&["admin", "policy", "set", p(&v2)]).expect(0);
+    let bob_rights = |t: &Team| {
+        t.registered(&doc).unwrap()["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["principal"] == "user:bob")
+            .map(|g| g["rights"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(bob_rights(&t).as_deref(), Some("view,share"));
+
+    let applied = t
+        .admin
+        .fuda(&["admin", "policy", "apply", "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(applied["version"], 2);
+    let tightened = applied["tightened"].as_array().unwrap();
+    assert_eq!(tightened.len(), 1, "{applied}");
+    assert_eq!(tightened[0]["doc"], doc.as_str());
+    assert_eq!(bob_rights(&t).as_deref(), Some("view"));
+    assert_eq!(
+        t.registered(&doc).unwrap()["max_rights"],
+        "view,edit,print,copy"
+    );
+    assert_eq!(allow_records(&t.audit(&doc), "admin", "policy-apply"), 1);
+    // Applying again changes nothing.
+    let again = t
+        .admin
+        .fuda(&["admin", "policy", "apply", "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(again["tightened"].as_array().unwrap().len(), 0);
+}

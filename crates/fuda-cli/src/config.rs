@@ -170,12 +170,57 @@ impl Config {
     }
 }
 
+/// Where the policy in force came from (`fuda policy show` says it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PolicySource {
+    /// A policy file or built-in policy on this machine: there is no key service, or it
+    /// holds no policy, or (`classify --policy`, `policy show FILE`) one was named.
+    Local {
+        /// `builtin:NAME` or the file.
+        reference: String,
+    },
+    /// The organisation's policy, from the key service, verified with its pinned key.
+    Service {
+        /// The key service.
+        url: String,
+        /// The service's version number of the policy.
+        version: u32,
+        /// The admin who set it.
+        set_by: String,
+        /// Unix seconds when it was set.
+        set_at: i64,
+        /// Unix seconds when this machine fetched it.
+        fetched_at: i64,
+    },
+}
+
+impl std::fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicySource::Local { reference } => write!(f, "local policy {reference}"),
+            PolicySource::Service {
+                url,
+                version,
+                set_by,
+                set_at,
+                fetched_at,
+            } => write!(
+                f,
+                "the key service {url}: version {version}, set by {set_by} at {}, fetched at {}",
+                crate::output::timestamp(*set_at),
+                crate::output::timestamp(*fetched_at)
+            ),
+        }
+    }
+}
+
 /// Everything a labeling command needs, loaded once ([`Session::load`], next to the key
 /// service's directory that supplies its trust store: see [`crate::directory`]).
 pub struct Session {
     /// Settings.
     pub config: Config,
-    /// The policy in force.
+    /// The policy in force (the organisation's when a key service holds one).
     pub policy: Policy,
     /// The user's identity.
     pub identity: Identity,

@@ -21,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::{self, Config, ServiceConfig, Session};
 
 impl Session {
-    /// Loads config, policy (or `policy_override`), identity and trust store (the key
-    /// service's directory, see [`trust_store`]). It lives here, above both config and the
-    /// key service client, so that neither needs the other's module.
+    /// Loads config, policy (the organisation's from the key service, else
+    /// `policy_override` or the configured one: see [`crate::orgpolicy`]), identity and
+    /// trust store (the key service's directory, see [`trust_store`]). It lives here,
+    /// above both config and the key service client, so that neither needs the other's
+    /// module.
     pub fn load(policy_override: Option<&str>) -> Result<Session> {
         let config = Config::load()?;
-        let policy = config::load_policy(policy_override.unwrap_or(&config.policy))?;
+        let policy = crate::orgpolicy::in_force(&config, policy_override)?.policy;
         let identity = Identity::load(&config::config_dir()?, &config.user)?;
         let trust = trust_store(&config, TrustStore::load(&config::trust_path()?)?)?;
         let memo = VerificationMemo::open(

@@ -98,10 +98,7 @@ pub fn label_set_change(
         },
         from: previous,
         to: Some(label.level.clone()),
-        path: std::path::absolute(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .to_string_lossy()
-            .into_owned(),
+        path: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
         host: host.to_owned(),
         justification: label.justification.clone(),
         version: Some(LabelVersion {

@@ -9,12 +9,13 @@ mod cmd;
 mod config;
 mod directory;
 mod keyservice;
+mod orgpolicy;
 mod output;
 mod walk;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// fuda (札): classification labels and protection for confidential files.
 ///
@@ -76,8 +77,24 @@ enum Command {
     Rewrap(cmd::recovery::RewrapArgs),
 }
 
+/// Parses the command line. Asked for help, the commands that take a level list the
+/// levels of the policy in force (the organisation's, when a key service holds one), so
+/// that staff choose by their names and descriptions.
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    let wants_help = std::env::args_os().any(|a| a == "-h" || a == "--help" || a == "help");
+    if let Some(levels) = wants_help.then(cmd::policy::levels_help).flatten() {
+        let with_levels = |c: clap::Command| c.after_help(levels.clone());
+        command = command
+            .mut_subcommand("label", |c| c.mut_subcommand("set", with_levels))
+            .mut_subcommand("protect", with_levels)
+            .mut_subcommand("policy", |c| c.mut_subcommand("show", with_levels));
+    }
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     // `watch` stops on its own terms (after the batch in progress).
     if !matches!(cli.command, Command::Watch(_)) {
         if let Err(e) = stop_on_signals() {
@@ -138,7 +155,6 @@ fn stop_on_signals() -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// The commands below `cmd` (by their full names) that print for people but take no
     /// `--json`.

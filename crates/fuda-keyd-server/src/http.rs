@@ -26,6 +26,7 @@ use fuda_core::label::DocId;
 
 use fuda_keyd::audit::Query;
 use fuda_keyd::directory::{Enrollment, NewUser, UserStatus};
+use fuda_keyd::policy::{Applied, PolicySet, SignedPolicy};
 use fuda_keyd::registry::{Grant, Principal, Registration};
 use fuda_keyd::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
 use fuda_keyd::Error;
@@ -398,6 +399,45 @@ async fn rotate_key(State(s): Svc, h: HeaderMap) -> R<ServiceInfo> {
     s.rotate_key(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
+/// The organisation's policy, signed by the service; `null` when no admin set one.
+async fn policy(State(s): Svc, h: HeaderMap) -> R<Option<SignedPolicy>> {
+    s.policy(caller(&h)?).await.map(Json).map_err(ApiError)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyArg {
+    text: String,
+    origin: String,
+}
+
+async fn policy_set(State(s): Svc, h: HeaderMap, Body(a): Body<PolicyArg>) -> R<PolicySet> {
+    s.policy_set(caller(&h)?, a.text, a.origin)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionArg {
+    version: Option<u32>,
+}
+
+async fn policy_version(State(s): Svc, h: HeaderMap, Body(a): Body<VersionArg>) -> R<SignedPolicy> {
+    s.policy_version(caller(&h)?, a.version)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+async fn policy_apply(State(s): Svc, h: HeaderMap) -> R<Applied> {
+    s.policy_apply(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
 async fn not_found() -> ApiError {
     ApiError(Error::NotFound(
         "no such endpoint: the API is under /v1 (see docs/key-service.md)".into(),
@@ -435,6 +475,10 @@ pub fn router(service: Service) -> Router {
         .route("/v1/grant", post(grant))
         .route("/v1/ungrant", post(ungrant))
         .route("/v1/licences", post(licence))
+        .route("/v1/policy", get(policy))
+        .route("/v1/admin/policy", post(policy_set))
+        .route("/v1/admin/policy/show", post(policy_version))
+        .route("/v1/admin/policy/apply", post(policy_apply))
         .route("/v1/admin/users", post(user_add).get(user_list))
         .route("/v1/admin/user-code", post(user_code))
         .route("/v1/admin/user-status", post(user_status))

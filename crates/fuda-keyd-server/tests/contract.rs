@@ -239,7 +239,7 @@ fn register(
             size: 7,
             digest: "00".repeat(32),
             host: "pc1".into(),
-            path: format!("/work/{name}"),
+            path: format!("/work/{name}").into(),
         })
         .unwrap()
 }
@@ -512,6 +512,101 @@ fn story(h: &dyn Harness) {
     };
 }
 
+/// The organisation's policy: an admin sets it, everyone gets it signed, registrations
+/// are held to it.
+fn policy_story(h: &dyn Harness) {
+    let tanaka = h.person("tanaka", "設計部");
+    let _sato = h.person("sato", "生産技術部");
+    assert_eq!(
+        tanaka.client.policy().unwrap(),
+        None,
+        "none until an admin sets one"
+    );
+
+    let broken = "[policy]\nid = \"acme\"\nversion = 1\n[[levels]]\nid = \"x\"\nrank = \"high\"\n";
+    match h.admin().policy_set(broken, "org/broken.toml") {
+        Err(Error::Invalid(m)) => assert!(m.contains("org/broken.toml:6:8"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let text = fuda_core::policy::BUILTIN[0].1;
+    // A level asking more offline days than the service allows (30) is refused too.
+    let too_long = text.replacen("offline_days = 30", "offline_days = 90", 1);
+    match h.admin().policy_set(&too_long, "org.toml") {
+        Err(Error::Invalid(m)) => assert!(m.contains("90 offline days"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let set = h.admin().policy_set(text, "org.toml").unwrap();
+    assert_eq!((set.version, set.previous), (1, None));
+    // The same text again is no new version.
+    let again = h.admin().policy_set(text, "org.toml").unwrap();
+    assert_eq!((again.version, again.diff.as_str()), (1, ""));
+    assert!(matches!(
+        tanaka.client.policy_set(text, "org.toml"),
+        Err(Error::Forbidden(_))
+    ));
+
+    let signed = tanaka.client.policy().unwrap().expect("the policy");
+    let id = h.admin().info().unwrap().id;
+    signed.verify(&id, &h.service_key()).unwrap();
+    assert_eq!(
+        (signed.policy.version, signed.policy.text.as_str()),
+        (1, text)
+    );
+    assert_eq!(
+        h.admin().policy_version(Some(1)).unwrap().policy,
+        signed.policy
+    );
+    assert!(matches!(
+        h.admin().policy_version(Some(9)),
+        Err(Error::NotFound(_))
+    ));
+
+    // 秘 allows at most view,edit,print to anyone beyond its defaults.
+    let doc = ulid::Ulid::new().to_string();
+    let (_, header) = protect(h, &doc, b"drawing");
+    let registration = |grants: &[&str]| Registration {
+        header: header.clone(),
+        name: "bracket.dxf".into(),
+        level: "confidential".into(),
+        grants: grants.iter().map(|g| g.parse().unwrap()).collect(),
+        max_rights: "view,edit,print,export,share".parse().unwrap(),
+        expires_at: None,
+        offline_days: 30,
+        size: 7,
+        digest: "00".repeat(32),
+        host: "pc1".into(),
+        path: "/work/bracket.dxf".into(),
+    };
+    match tanaka
+        .client
+        .register(registration(&["owner=owner", "user:sato=view,export"]))
+    {
+        Err(Error::Invalid(m)) => assert!(m.contains("more than level 秘 allows"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let stored = tanaka
+        .client
+        .register(registration(&["owner=owner", "user:sato=view,print"]))
+        .unwrap()
+        .document;
+    assert_eq!(
+        (stored.max_rights.to_string(), stored.offline_days),
+        ("view,edit,print".to_owned(), 7),
+        "the policy's caps, not the ones claimed"
+    );
+    // The level's default grant the client left out is added, for tanaka's department as
+    // the directory has it.
+    assert!(
+        stored
+            .grants
+            .contains(&"group:設計部=view,edit".parse().unwrap()),
+        "{:?}",
+        stored.grants
+    );
+    let applied = h.admin().policy_apply().unwrap();
+    assert_eq!((applied.version, applied.tightened.len()), (1, 0));
+}
+
 #[test]
 fn embedded_service_keeps_the_contract() {
     story(&EmbeddedHarness::new());
@@ -520,6 +615,16 @@ fn embedded_service_keeps_the_contract() {
 #[test]
 fn remote_service_keeps_the_contract() {
     story(&RemoteHarness::new());
+}
+
+#[test]
+fn embedded_service_keeps_the_policy_contract() {
+    policy_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_policy_contract() {
+    policy_story(&RemoteHarness::new());
 }
 
 /// `file` with its header replaced by `header` (the payload untouched).

@@ -10,6 +10,8 @@
 //! Records are inserted in the same transaction as the decision they record: an
 //! acknowledged decision always has its record.
 
+use std::path::PathBuf;
+
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,10 @@ impl LabelAction {
     }
 }
 
+/// The longest path a label change may name: files deeper than PATH_MAX (4,096 bytes) are
+/// labelled too, so the bound is on the request's size, not on the file system's limit.
+pub const MAX_PATH_BYTES: usize = 32 * 1024;
+
 /// A label change reported by a user's CLI, for the audit log. Labels live on files, not
 /// in the service, so the service records what the authenticated user says they did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +60,10 @@ pub struct LabelChange {
     /// The level after (none for a removal).
     #[serde(default)]
     pub to: Option<String>,
-    /// The file's absolute path on `host`.
-    pub path: String,
+    /// The file's absolute path on `host`: its exact bytes (`{"text"}` or `{"bytes"}` in
+    /// JSON; a plain string is read too).
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
     /// The machine.
     pub host: String,
     /// Why (required for downgrades and removals).
@@ -73,7 +81,7 @@ impl LabelChange {
         if self.doc.is_empty() || self.doc.len() > 64 {
             return Err(format!("the document id {:?} is not valid", self.doc));
         }
-        if self.path.len() > 4096 || self.host.len() > 255 {
+        if self.path.as_os_str().len() > MAX_PATH_BYTES || self.host.len() > 255 {
             return Err("the path or host name is too long".into());
         }
         let needs_why = matches!(self.action, LabelAction::Downgrade | LabelAction::Remove);
@@ -86,7 +94,7 @@ impl LabelChange {
             return Err(format!(
                 "a {} of the label of {} needs a justification",
                 self.action.audit_action(),
-                self.path
+                fuda_core::pathname::escaped(&self.path)
             ));
         }
         Ok(())
@@ -97,7 +105,8 @@ impl LabelChange {
         Event::allow(actor, self.action.audit_action())
             .doc(&self.doc)
             .detail(serde_json::json!({
-                "from": self.from, "to": self.to, "path": self.path, "host": self.host,
+                "from": self.from, "to": self.to,
+                "path": fuda_core::pathname::JsonPath::new(&self.path), "host": self.host,
                 "justification": self.justification, "version": self.version,
             }))
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::audit::{LabelChange, NewestLabel, Query, Record, Verification};
 use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use crate::licence::{Granted, Request};
+use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::service::{
     Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
@@ -73,6 +74,15 @@ pub trait KeyService {
     fn audit_verify(&self) -> Result<Verification, Error>;
     /// Admin: adds a wrapping key version.
     fn rotate_key(&self) -> Result<ServiceInfo, Error>;
+    /// The organisation's policy, signed by the service (`None`: no admin set one).
+    /// Verify it with [`SignedPolicy::verify`] before use.
+    fn policy(&self) -> Result<Option<SignedPolicy>, Error>;
+    /// Admin: makes `text` (from the file `origin`) the organisation's policy.
+    fn policy_set(&self, text: &str, origin: &str) -> Result<PolicySet, Error>;
+    /// Admin: a version of the policy (`None`: the current one).
+    fn policy_version(&self, version: Option<u32>) -> Result<SignedPolicy, Error>;
+    /// Admin: re-applies the current policy to every registered document.
+    fn policy_apply(&self) -> Result<Applied, Error>;
 
     // The recovery key (service/recovery.rs).
     /// The recovery recipients every protected file carries.
@@ -245,6 +255,22 @@ impl KeyService for Embedded {
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.rt.block_on(self.service.rotate_key(self.caller()))
+    }
+    fn policy(&self) -> Result<Option<SignedPolicy>, Error> {
+        self.rt.block_on(self.service.policy(self.caller()))
+    }
+    fn policy_set(&self, text: &str, origin: &str) -> Result<PolicySet, Error> {
+        self.rt.block_on(
+            self.service
+                .policy_set(self.caller(), text.to_owned(), origin.to_owned()),
+        )
+    }
+    fn policy_version(&self, version: Option<u32>) -> Result<SignedPolicy, Error> {
+        self.rt
+            .block_on(self.service.policy_version(self.caller(), version))
+    }
+    fn policy_apply(&self) -> Result<Applied, Error> {
+        self.rt.block_on(self.service.policy_apply(self.caller()))
     }
 
     // The recovery key.
@@ -460,6 +486,28 @@ impl KeyService for Remote {
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.post("/v1/admin/rotate-key", serde_json::json!({}))
+    }
+    fn policy(&self) -> Result<Option<SignedPolicy>, Error> {
+        match self.get("/v1/policy") {
+            // A service from before policies has no such endpoint: it holds none.
+            Err(Error::NotFound(_)) => Ok(None),
+            other => other,
+        }
+    }
+    fn policy_set(&self, text: &str, origin: &str) -> Result<PolicySet, Error> {
+        self.post(
+            "/v1/admin/policy",
+            serde_json::json!({"text": text, "origin": origin}),
+        )
+    }
+    fn policy_version(&self, version: Option<u32>) -> Result<SignedPolicy, Error> {
+        self.post(
+            "/v1/admin/policy/show",
+            serde_json::json!({ "version": version }),
+        )
+    }
+    fn policy_apply(&self) -> Result<Applied, Error> {
+        self.post("/v1/admin/policy/apply", serde_json::json!({}))
     }
 
     // The recovery key.

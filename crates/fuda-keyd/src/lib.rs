@@ -18,7 +18,7 @@
 //! 1. [`keys`], [`cache`], [`limits`]: no other module of this crate;
 //! 2. [`error`](Error): the errors of every layer;
 //! 3. the records the API carries, with their rules: [`directory`], [`registry`],
-//!    [`audit`], [`licence`];
+//!    [`audit`], [`licence`], [`policy`] (the organisation's policy, signed);
 //! 4. [`store`]: the state behind one transaction trait;
 //! 5. [`service`]: the decisions;
 //! 6. [`client`] (and [`tls`], the client's certificate pinning).
@@ -33,6 +33,7 @@ mod error;
 pub mod keys;
 pub mod licence;
 pub mod limits;
+pub mod policy;
 pub mod registry;
 pub mod service;
 pub mod store;

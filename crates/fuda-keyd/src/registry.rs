@@ -4,6 +4,7 @@
 //! offline display. Owners change grants without touching the file.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use fuda_core::rights::Rights;
@@ -118,8 +119,10 @@ impl FromStr for Grant {
 pub struct Document {
     /// Document id (the label's ULID).
     pub id: String,
-    /// File name when protected.
-    pub name: String,
+    /// File name when protected: its exact bytes (`{"text"}` or `{"bytes"}` in JSON;
+    /// a plain string is read too).
+    #[serde(with = "fuda_core::pathname")]
+    pub name: PathBuf,
     /// Level id.
     pub level: String,
     /// Owner's user name.
@@ -138,8 +141,9 @@ pub struct Document {
     pub digest: String,
     /// Host where it was protected.
     pub host: String,
-    /// Path where it was protected.
-    pub path: String,
+    /// Path where it was protected, exact bytes as [`Document::name`].
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
     /// Service key version the file was wrapped to.
     pub key_version: u32,
     /// Unix seconds of registration.
@@ -156,8 +160,10 @@ pub struct Registration {
     /// The protected file's header bytes (base64 in JSON).
     #[serde(with = "b64")]
     pub header: Vec<u8>,
-    /// File name.
-    pub name: String,
+    /// File name, exact bytes (`{"text"}` or `{"bytes"}` in JSON; a plain string is read
+    /// too).
+    #[serde(with = "fuda_core::pathname")]
+    pub name: PathBuf,
     /// Level id.
     pub level: String,
     /// Grants (the policy's defaults plus the owner's choices).
@@ -174,8 +180,9 @@ pub struct Registration {
     pub digest: String,
     /// Host.
     pub host: String,
-    /// Path.
-    pub path: String,
+    /// Absolute path on `host`, exact bytes as [`Registration::name`].
+    #[serde(with = "fuda_core::pathname")]
+    pub path: PathBuf,
 }
 
 /// A revocation in force.

@@ -191,10 +191,7 @@ impl<'a> Protector<'a> {
             .client
             .register(Registration {
                 header: header.to_bytes(),
-                name: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: path.file_name().map(PathBuf::from).unwrap_or_default(),
                 level: p.level.id.clone(),
                 grants: grants.clone(),
                 max_rights: p.level.max_rights,
@@ -203,7 +200,7 @@ impl<'a> Protector<'a> {
                 size: meta.len(),
                 digest: digest.to_string(),
                 host: self.host.clone(),
-                path: absolute.to_string_lossy().into_owned(),
+                path: absolute.clone(),
             })
             .map_err(|source| ProtectError::Register {
                 path: path.to_owned(),

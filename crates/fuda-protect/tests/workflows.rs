@@ -563,6 +563,25 @@ impl KeyService for Faulty {
     fn rotate_key(&self) -> Result<ServiceInfo, fuda_keyd::Error> {
         self.inner.rotate_key()
     }
+    fn policy(&self) -> Result<Option<fuda_keyd::policy::SignedPolicy>, fuda_keyd::Error> {
+        self.inner.policy()
+    }
+    fn policy_set(
+        &self,
+        text: &str,
+        origin: &str,
+    ) -> Result<fuda_keyd::policy::PolicySet, fuda_keyd::Error> {
+        self.inner.policy_set(text, origin)
+    }
+    fn policy_version(
+        &self,
+        version: Option<u32>,
+    ) -> Result<fuda_keyd::policy::SignedPolicy, fuda_keyd::Error> {
+        self.inner.policy_version(version)
+    }
+    fn policy_apply(&self) -> Result<fuda_keyd::policy::Applied, fuda_keyd::Error> {
+        self.inner.policy_apply()
+    }
     fn recovery_recipients(&self) -> Result<Vec<String>, fuda_keyd::Error> {
         self.inner.recovery_recipients()
     }

@@ -2,13 +2,15 @@
 //! service (the remote one, or your embedded one, of which you are the admin).
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use fuda_core::label::DocId;
 use fuda_core::pathname::escaped;
 use fuda_keyd::audit::{self, Query, Verification};
 use fuda_keyd::directory::{Group, NewUser, User, UserStatus};
+use fuda_keyd::policy::{Applied, PolicySet, SignedPolicy};
 use fuda_keyd::registry::{Document, Revocation};
 use fuda_keyd::service::{RevokeTarget, ServiceInfo, UserAdded};
 use serde::Serialize;
@@ -39,9 +41,39 @@ pub enum Command {
     Audit(AuditArgs),
     /// Add a new wrapping key version: new files use it, old files keep opening.
     RotateKey(OutputArgs),
+    /// The organisation's policy, held by the key service: set a new version, show one,
+    /// re-apply it to documents already protected.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// The organisation's recovery key: show its recipients, or add one (rotate).
     #[command(subcommand)]
     Recovery(super::recovery::Command),
+}
+
+#[derive(clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Make a policy file the organisation's policy (a new version). A file with problems
+    /// is refused with each problem's file:line:column, as by `fuda policy check`, and the
+    /// previous version stays in force. Every client uses the new version within 10
+    /// minutes; documents already protected keep their caps until `fuda admin policy apply`.
+    Set {
+        /// The policy file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show the current policy version (or --version N): who set it, when, from which file,
+    /// and its text.
+    Show {
+        /// The service's version number of the policy.
+        #[arg(long)]
+        version: Option<u32>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Re-apply the current policy to every protected document: rights, offline days and
+    /// expiry beyond their level's caps are tightened (never widened).
+    Apply(OutputArgs),
 }
 
 #[derive(clap::Subcommand)]
@@ -232,8 +264,35 @@ impl Record for Membership<'_> {
     const TYPE: &'static str = "membership";
 }
 
+impl Record for PolicySet {
+    const TYPE: &'static str = "policy_set";
+}
+
+impl Record for Applied {
+    const TYPE: &'static str = "policy_apply";
+}
+
+/// `admin policy show --json`: one version of the organisation's policy.
+#[derive(Serialize)]
+struct PolicyVersionShown<'a> {
+    version: u32,
+    origin: &'a str,
+    set_by: &'a str,
+    set_at: i64,
+    text: &'a str,
+}
+
+impl Record for PolicyVersionShown<'_> {
+    const TYPE: &'static str = "policy_version";
+}
+
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if matches!(command, Command::Policy(_)) && session.config.service.is_none() {
+        bail!(
+            "the organisation's policy lives on a key service (`fuda init --service URL --enroll CODE`); without one, the policy is the one config.toml names (`fuda init --policy FILE`)"
+        );
+    }
     let conn = keyservice::connect(&session)?;
     let ks = &*conn.client;
     let mut out = output::stdout();
@@ -529,6 +588,7 @@ fn execute(
                 t.print(out)?;
             }
         }
+        Command::Policy(command) => policy(ks, command, out)?,
         Command::RotateKey(output) => {
             let info = ks.rotate_key()?;
             if output.json {
@@ -544,6 +604,88 @@ fn execute(
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fuda admin policy …`.
+fn policy(
+    ks: &dyn fuda_keyd::client::KeyService,
+    command: PolicyCommand,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    match command {
+        PolicyCommand::Set { file, output } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read the policy {}", escaped(&file)))?;
+            let set = ks.policy_set(&text, &file.to_string_lossy())?;
+            // This machine uses the new version at once; others within the cache time.
+            crate::orgpolicy::forget()?;
+            if output.json {
+                output::write_json(out, &set)?;
+            } else if set.previous == Some(set.version) {
+                writeln!(
+                    out,
+                    "{} is the same as policy version {}: nothing changed",
+                    escaped(&file),
+                    set.version
+                )?;
+            } else {
+                write!(out, "{}", set.diff)?;
+                writeln!(
+                    out,
+                    "policy version {} is in force; clients use it within 10 minutes. Documents already protected keep their caps until `fuda admin policy apply`.",
+                    set.version
+                )?;
+            }
+        }
+        PolicyCommand::Show { version, output } => {
+            let SignedPolicy { policy: p, .. } = ks.policy_version(version)?;
+            if output.json {
+                let shown = PolicyVersionShown {
+                    version: p.version,
+                    origin: &p.origin,
+                    set_by: &p.set_by,
+                    set_at: p.set_at,
+                    text: &p.text,
+                };
+                output::write_json(out, &shown)?;
+            } else {
+                writeln!(
+                    out,
+                    "# policy version {}, from {}, set by {} at {}",
+                    p.version,
+                    p.origin,
+                    p.set_by,
+                    timestamp(p.set_at)
+                )?;
+                write!(out, "{}", p.text)?;
+            }
+        }
+        PolicyCommand::Apply(output) => {
+            let applied = ks.policy_apply()?;
+            if output.json {
+                output::write_json(out, &applied)?;
+            } else {
+                for t in &applied.tightened {
+                    writeln!(out, "{} ({}): {}", t.doc, t.level, t.changes.join("; "))?;
+                }
+                for doc in &applied.unknown_level {
+                    writeln!(
+                        out,
+                        "{doc}: its level is not in policy version {}; left as it is",
+                        applied.version
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "policy version {} applied to {} documents: {} tightened",
+                    applied.version,
+                    applied.documents,
+                    applied.tightened.len()
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn target(a: RevokeArgs) -> Result<RevokeTarget> {

@@ -36,13 +36,14 @@ impl Record for FileClassification {
     const TYPE: &'static str = "file";
 }
 
-/// The policy from `--policy`, else the configured one, else the built-in default (so
-/// classification works before `fuda init`).
+/// The policy from `--policy` (a dry run, even under a key service), else the one in
+/// force (the organisation's, from the key service, or the configured one), else the
+/// built-in default (so classification works before `fuda init`).
 pub fn policy(flag: Option<&str>) -> Result<Policy> {
     match flag {
         Some(p) => config::load_policy(p),
         None => match Config::load() {
-            Ok(c) => config::load_policy(&c.policy),
+            Ok(c) => Ok(crate::orgpolicy::in_force(&c, None)?.policy),
             Err(_) => config::load_policy("builtin:default"),
         },
     }

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use fuda_core::label::{DocId, Evidence, Flag, Label, Method, PolicyRef, Status};
 use fuda_core::labeling::{FileLabel, LabelingError, SetOutcome, SetRequest};
 use fuda_core::pathname::JsonPath;
-use fuda_core::policy::Policy;
+use fuda_core::policy::{Level, Policy};
 use fuda_core::store::{ForeignLabel, StoreKind};
 use fuda_keyd::audit::{LabelAction, LabelChange};
 use serde::Serialize;
@@ -313,119 +313,143 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     session.save_memo();
 
     let mut out = output::stdout();
-    let (mut applied, mut failed, mut fallbacks) = (0usize, 0usize, 0usize);
+    let mut summary = SetSummary {
+        level: &level.id,
+        labeled: 0,
+        failed: 0,
+        fallbacks: 0,
+    };
     let mut changes = Vec::new();
     let host = crate::keyservice::hostname();
     for (path, result) in files.iter().zip(results) {
         match result {
-            Ok(outcome) => {
-                if let SetOutcome::Applied {
-                    previous,
+            Ok(SetOutcome::Applied {
+                previous,
+                downgrade,
+                store,
+                fallback,
+                label,
+            }) => {
+                summary.labeled += 1;
+                summary.fallbacks += usize::from(fallback);
+                changes.push(crate::keyservice::label_set_change(
+                    path,
+                    &label,
+                    previous.clone(),
                     downgrade,
+                    &host,
+                ));
+                if downgrade {
+                    log_downgrade(path, &label, previous.as_deref())?;
+                }
+                let labeled = Labeled {
+                    path: JsonPath::new(path),
                     store,
+                    previous: previous.as_deref(),
+                    downgrade,
                     fallback,
-                    label,
-                } = outcome
-                {
-                    applied += 1;
-                    fallbacks += usize::from(fallback);
-                    changes.push(crate::keyservice::label_set_change(
-                        path,
-                        &label,
-                        previous.clone(),
-                        downgrade,
-                        &host,
-                    ));
-                    if downgrade {
-                        let doc = label.doc.to_string();
-                        ChangeLogEntry {
-                            at: timestamp(label.set_at),
-                            action: "downgrade",
-                            by: Some(&label.set_by),
-                            path: JsonPath::new(&absolute(path)),
-                            doc: Some(&doc),
-                            from: previous.as_deref(),
-                            to: Some(&label.level),
-                            justification: label.justification.as_deref(),
-                            out: None,
-                        }
-                        .log()?;
-                    }
-                    if args.files.output.json {
-                        output::write_json(
-                            &mut out,
-                            &Labeled {
-                                path: JsonPath::new(path),
-                                store,
-                                previous: previous.as_deref(),
-                                downgrade,
-                                fallback,
-                                label: &label,
-                            },
-                        )?;
-                    } else if !args.quiet {
-                        let from = previous
-                            .as_deref()
-                            .and_then(|p| policy.level(p))
-                            .map(|l| format!("{} → ", l.name_ja))
-                            .unwrap_or_default();
-                        let note = if fallback {
-                            " (sidecar: this file system refuses user xattrs)"
-                        } else {
-                            ""
-                        };
-                        writeln!(
-                            out,
-                            "{}  {from}{}  [{store}]{note}",
-                            fuda_core::pathname::escaped(path),
-                            level.name_ja
-                        )?;
-                    }
+                    label: &label,
+                };
+                if args.files.output.json {
+                    output::write_json(&mut out, &labeled)?;
+                } else if !args.quiet {
+                    print_labeled(&mut out, policy, level, &labeled)?;
                 }
             }
+            Ok(_) => {}
             Err(e) => {
-                failed += 1;
+                summary.failed += 1;
                 out.flush()?;
                 eprintln!("fuda: {e}");
             }
         }
     }
     if args.files.output.json {
-        let summary = SetSummary {
-            level: &level.id,
-            labeled: applied,
-            failed,
-            fallbacks,
-        };
         output::write_json(&mut out, &summary)?;
     } else {
-        writeln!(
-            out,
-            "labeled {applied} file{} as {} ({}){}",
-            plural(applied),
-            level.name_ja,
-            level.name_en,
-            if failed > 0 {
-                format!(", {failed} failed")
-            } else {
-                String::new()
-            }
-        )?;
-        if fallbacks > 0 {
-            writeln!(
-                out,
-                "note: {fallbacks} label{} went to the .fuda sidecar index because the file system refuses user xattrs; sidecar labels do not travel with copies",
-                plural(fallbacks)
-            )?;
-        }
+        print_set_summary(&mut out, level, &summary)?;
     }
     out.flush()?;
     let audited = audit(&session, &changes);
-    Ok(if failed > 0 || !audited {
+    Ok(if summary.failed > 0 || !audited {
         exit_error()
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Keeps a downgrade in the local change log (who, when, from, to, why).
+fn log_downgrade(path: &Path, label: &Label, previous: Option<&str>) -> Result<()> {
+    let doc = label.doc.to_string();
+    ChangeLogEntry {
+        at: timestamp(label.set_at),
+        action: "downgrade",
+        by: Some(&label.set_by),
+        path: JsonPath::new(&absolute(path)),
+        doc: Some(&doc),
+        from: previous,
+        to: Some(&label.level),
+        justification: label.justification.as_deref(),
+        out: None,
+    }
+    .log()
+}
+
+/// One labelled file as a line of the table: `path  [from →] level  [store]`.
+fn print_labeled(
+    out: &mut impl Write,
+    policy: &Policy,
+    level: &Level,
+    labeled: &Labeled<'_>,
+) -> Result<()> {
+    let from = labeled
+        .previous
+        .and_then(|p| policy.level(p))
+        .map(|l| format!("{} → ", l.name_ja))
+        .unwrap_or_default();
+    let note = if labeled.fallback {
+        " (sidecar: this file system refuses user xattrs)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "{}  {from}{}  [{}]{note}",
+        fuda_core::pathname::escaped(labeled.path.0),
+        level.name_ja,
+        labeled.store
+    )?;
+    Ok(())
+}
+
+/// The closing lines of `label set` for people.
+fn print_set_summary(out: &mut impl Write, level: &Level, summary: &SetSummary<'_>) -> Result<()> {
+    let SetSummary {
+        labeled,
+        failed,
+        fallbacks,
+        ..
+    } = *summary;
+    writeln!(
+        out,
+        "labeled {labeled} file{} as {} ({}){}",
+        plural(labeled),
+        level.name_ja,
+        level.name_en,
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        }
+    )?;
+    if fallbacks > 0 {
+        writeln!(
+            out,
+            "note: {fallbacks} label{} went to the .fuda sidecar index because the file system refuses user xattrs; sidecar labels do not travel with copies",
+            plural(fallbacks)
+        )?;
+    }
+    Ok(())
 }
 
 /// Records label changes in the key service's audit log; says so when it cannot (the
@@ -551,7 +575,7 @@ fn remove(args: RemoveArgs) -> Result<ExitCode> {
                     action: LabelAction::Remove,
                     from: Some(label.level.clone()),
                     to: None,
-                    path: absolute(path).to_string_lossy().into_owned(),
+                    path: absolute(path),
                     host: host.clone(),
                     justification: Some(args.justify.clone()),
                     version: None,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::exit_findings;
 use crate::args::OutputArgs;
-use crate::config::{self, Config};
+use crate::config::{self, Config, PolicySource};
 use crate::output::{self, Record, Table};
 
 #[derive(clap::Subcommand)]
@@ -23,9 +23,11 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Show the levels of a policy as a table.
+    /// Show the levels of the policy in force (the organisation's, from the key service,
+    /// when there is one), where it came from, and what each level is for.
     Show {
-        /// A policy file or built-in name (default: the configured policy, else `default`).
+        /// A policy file or built-in name to show instead (default: the policy in force,
+        /// else `default`).
         policy: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
@@ -49,12 +51,13 @@ impl Record for Checked<'_> {
     const TYPE: &'static str = "policy_check";
 }
 
-/// `policy show --json`: a policy and its levels.
+/// `policy show --json`: a policy, where it came from, and its levels.
 #[derive(Serialize)]
 struct Shown<'a> {
     id: &'a str,
     version: u32,
     name: &'a str,
+    source: &'a PolicySource,
     levels: &'a [Level],
 }
 
@@ -122,20 +125,51 @@ fn check(file: PathBuf, json: bool) -> Result<ExitCode> {
     }
 }
 
-fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
-    let reference = match policy {
-        Some(p) => p,
-        None => Config::load()
-            .map(|c| c.policy)
-            .unwrap_or_else(|_| "builtin:default".into()),
+/// The policy named, else the one in force, else the built-in default.
+fn named_or_in_force(policy: Option<String>) -> Result<(Policy, PolicySource)> {
+    let local = |reference: String| -> Result<(Policy, PolicySource)> {
+        Ok((
+            config::load_policy(&reference)?,
+            PolicySource::Local { reference },
+        ))
     };
-    let p = config::load_policy(&reference)?;
+    match (policy, Config::load()) {
+        (Some(p), _) => local(p),
+        (None, Ok(c)) => {
+            let in_force = crate::orgpolicy::in_force(&c, None)?;
+            Ok((in_force.policy, in_force.source))
+        }
+        (None, Err(_)) => local("builtin:default".into()),
+    }
+}
+
+/// The levels of the policy in force, for `--help`: each level's names and what belongs
+/// in it. `None` before `fuda init`, or when no policy can be had.
+pub fn levels_help() -> Option<String> {
+    let in_force = crate::orgpolicy::in_force(&Config::load().ok()?, None).ok()?;
+    let p = &in_force.policy;
+    let mut out = format!(
+        "Levels of policy {} ({}), from {}:",
+        p, p.name, in_force.source
+    );
+    for l in &p.levels {
+        out.push_str(&format!(
+            "\n  {} / {} ({}): {}",
+            l.name_ja, l.name_en, l.id, l.description
+        ));
+    }
+    Some(out)
+}
+
+fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
+    let (p, source) = named_or_in_force(policy)?;
     let mut out = output::stdout();
     if json {
         let shown = Shown {
             id: &p.id,
             version: p.version,
             name: &p.name,
+            source: &source,
             levels: &p.levels,
         };
         output::write_json(&mut out, &shown)?;
@@ -143,6 +177,7 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "policy {} — {}", p, p.name)?;
+    writeln!(out, "from {source}")?;
     let mut table = Table::new(&[
         "RANK",
         "ID",
@@ -154,6 +189,7 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
         "PROTECT",
         "MARKING",
         "ALIASES",
+        "DESCRIPTION",
     ]);
     for l in &p.levels {
         table.row(vec![
@@ -172,6 +208,7 @@ fn show(policy: Option<String>, json: bool) -> Result<ExitCode> {
             .to_owned(),
             l.marking.clone().unwrap_or_default(),
             l.aliases.join(", "),
+            l.description.clone(),
         ]);
     }
     table.print(&mut out)?;

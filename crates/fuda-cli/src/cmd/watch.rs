@@ -36,8 +36,9 @@
 //! `rescanned`, `stopped`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
 //! in progress.
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
@@ -115,13 +116,20 @@ enum Status<'a> {
     AuditFailed {
         labels: usize,
         error: String,
-        paths: Vec<&'a str>,
+        paths: Vec<JsonPath<'a>>,
     },
     Failed {
         error: String,
     },
     Stopped {
         pending: usize,
+    },
+    /// Folders deeper than inotify can watch (their path is over 4,096 bytes): files in
+    /// them are labelled when a walk finds them (a new folder, a rescan, the next start,
+    /// `fuda scan --apply`), not when they are written.
+    Unwatched {
+        folders: Vec<JsonPath<'a>>,
+        note: &'static str,
     },
 }
 
@@ -363,7 +371,7 @@ fn audit(session: &Session, labeled: &[Applied]) {
         log(&Status::AuditFailed {
             labels: changes.len(),
             error: format!("the key service's audit log did not record these labels: {e:#}"),
-            paths: changes.iter().map(|c| c.path.as_str()).collect(),
+            paths: changes.iter().map(|c| JsonPath::new(&c.path)).collect(),
         });
     }
 }
@@ -373,6 +381,17 @@ fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
     let (files, problems) = walk::expand_lenient(roots);
     for error in problems {
         log(&Status::Failed { error });
+    }
+    let deep: BTreeSet<&Path> = files
+        .iter()
+        .filter_map(|f| f.parent())
+        .filter(|dir| fuda_core::longpath::is_long(dir))
+        .collect();
+    if !deep.is_empty() {
+        log(&Status::Unwatched {
+            folders: deep.into_iter().map(JsonPath::new).collect(),
+            note: "inotify cannot watch a folder whose path is over 4,096 bytes: files written there later are labelled at the next walk (rescan, restart or `fuda scan --apply`)",
+        });
     }
     engine.found(files, at)
 }

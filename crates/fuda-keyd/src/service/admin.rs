@@ -30,7 +30,7 @@ impl Service {
         })
     }
 
-    async fn admin<T: Send + 'static>(
+    pub(super) async fn admin<T: Send + 'static>(
         &self,
         caller: Caller,
         f: impl FnOnce(&mut dyn Tx, &ring::hmac::Key, &User) -> Result<T, Error> + Send + 'static,

@@ -12,6 +12,7 @@ use super::authz::{
 };
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
+use super::policy::{Caps, OrgPolicy};
 use super::records::DocumentRights;
 use super::recovery::{self, Registered};
 use crate::audit::Event;
@@ -28,9 +29,19 @@ impl Service {
         let keys = self.keys();
         let check = check_header(&keys, &self.inner.unwrapped, &r.header);
         let label = signed_label(&r.header);
-        let (key, limits) = (keys.clone(), self.inner.limits);
-        self.run_async(move |tx| register(tx, &key, &limits, &caller, r, (check, label)))
-            .await
+        let (key, limits, org) = (keys.clone(), self.inner.limits, self.org_policy());
+        self.run_async(move |tx| {
+            register(
+                tx,
+                &key,
+                &limits,
+                org.as_deref(),
+                &caller,
+                r,
+                (check, label),
+            )
+        })
+        .await
     }
 
     /// A document and the caller's rights on it (any right, or admin, needed).
@@ -158,12 +169,14 @@ impl Service {
 }
 
 /// Registers a document inside the writer: the caller is active, the header opened,
-/// the id is new, the registration agrees with the file's own label and the caps; the
-/// registry keeps the document with its key check, and the audit log a `protect` record.
+/// the id is new, the registration agrees with the file's own label, the organisation's
+/// policy (`org`, which also gives the caps kept) and the service's limits; the registry
+/// keeps the document with its key check, and the audit log a `protect` record.
 fn register(
     tx: &mut dyn Tx,
     keys: &ServiceKeys,
     limits: &Limits,
+    org: Option<&OrgPolicy>,
     caller: &Caller,
     r: Registration,
     (check, label): (HeaderCheck, Result<SignedLabel, String>),
@@ -182,23 +195,32 @@ fn register(
         .doc(&doc_id)
         .detail(serde_json::json!({
             "level": r.level, "offline_days": r.offline_days, "expires_at": r.expires_at}));
-    if let Err(message) = check_registration(tx, limits, &user, &r, label) {
-        return refuse_invalid(tx, k, ev, message);
-    }
-    for g in &r.grants {
+    let now = crate::now();
+    let caps = check_registration(tx, &user, &r, label).and_then(|()| {
+        let caps = match org {
+            Some(org) => org.caps(&user, &r, now)?,
+            None => Caps::asked(&r),
+        };
+        limits.check_registration(caps.offline_days, caps.expires_at, now)?;
+        Ok(caps)
+    });
+    let caps = match caps {
+        Ok(caps) => caps,
+        Err(message) => return refuse_invalid(tx, k, ev, message),
+    };
+    for g in &caps.grants {
         check_principal(tx, &g.principal)?;
     }
     let header = recovery::complete_header(tx, &file_key, &r.header)?;
-    let now = crate::now();
     let doc = Document {
         id: doc_id.clone(),
         name: r.name,
         level: r.level,
         owner: user.name.clone(),
-        grants: r.grants,
-        max_rights: r.max_rights,
-        expires_at: r.expires_at,
-        offline_days: r.offline_days,
+        grants: caps.grants,
+        max_rights: caps.max_rights,
+        expires_at: caps.expires_at,
+        offline_days: caps.offline_days,
         size: r.size,
         digest: r.digest,
         host: r.host,
@@ -215,8 +237,9 @@ fn register(
         tx,
         k,
         Event::allow(&user.name, "protect").doc(&doc_id).detail(serde_json::json!({
-            "name": doc.name, "level": doc.level, "expires_at": doc.expires_at,
+            "name": fuda_core::pathname::JsonPath::new(&doc.name), "level": doc.level, "expires_at": doc.expires_at,
             "grants": doc.grants.iter().map(|g| format!("{}={}", g.principal, g.rights)).collect::<Vec<_>>(),
+            "policy_version": org.map(OrgPolicy::version),
         })),
     )
     .map_err(audit_err)?;
@@ -225,10 +248,9 @@ fn register(
 }
 
 /// A registration must agree with the file's own signed label (level; signature, when the
-/// signer is enrolled here) and stay within the service's caps.
+/// signer is enrolled here).
 fn check_registration(
     tx: &mut dyn Tx,
-    limits: &Limits,
     user: &User,
     r: &Registration,
     label: Result<SignedLabel, String>,
@@ -271,5 +293,5 @@ fn check_registration(
                 .into(),
         );
     }
-    limits.check_registration(r.offline_days, r.expires_at, crate::now())
+    Ok(())
 }

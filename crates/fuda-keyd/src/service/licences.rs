@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use fuda_core::envelope::FileKey;
+use fuda_core::pathname::escaped;
 use fuda_core::rights::{Right, Rights};
 
 use super::authz::{
@@ -175,12 +176,12 @@ fn decide(
         let (code, message) = match (&r.doc, &r.user) {
             (Some(_), None) => (DenyCode::DocumentRevoked, format!(
                 "document {} ({doc_id}) was revoked by {} on {when}: nobody can open it; ask the owner {} for a current version",
-                doc.name, r.by, doc.owner)),
+                escaped(&doc.name), r.by, doc.owner)),
             (None, Some(_)) => (DenyCode::UserRevoked, format!(
                 "your access to all protected documents was revoked by {} on {when}: ask an administrator", r.by)),
             _ => (DenyCode::UserRevokedOnDocument, format!(
                 "your access to {} ({doc_id}) was revoked by {} on {when}: ask the owner {} or an administrator",
-                doc.name, r.by, doc.owner)),
+                escaped(&doc.name), r.by, doc.owner)),
         };
         return deny(tx, k, ev, code, message);
     }
@@ -193,7 +194,7 @@ fn decide(
                 DenyCode::Expired,
                 format!(
                     "document {} ({doc_id}) expired on {}: ask the owner {} to extend it",
-                    doc.name,
+                    escaped(&doc.name),
                     date(exp),
                     doc.owner
                 ),
@@ -205,7 +206,7 @@ fn decide(
     if !rights.allows(Right::View) || !rights.covers(asked) {
         return deny(tx, k, ev, DenyCode::NoRights, format!(
             "you ({}) have {} on {} ({doc_id}); {asked} needs a grant from the owner {} (`fuda share`)",
-            user.name, show_rights(rights), doc.name, doc.owner));
+            user.name, show_rights(rights), escaped(&doc.name), doc.owner));
     }
     let recipient = user.recipient.clone().ok_or_else(|| {
         Error::Invalid(format!(

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use fuda_core::envelope::FileKey;
 
 use super::commit::Writer;
+use super::policy::OrgPolicy;
 use super::records::UserAdded;
 use crate::audit::Event;
 use crate::cache::{self, Cache};
@@ -38,6 +39,9 @@ pub(super) struct Inner {
     pub(super) id: String,
     /// The caps on registrations and tokens.
     pub(super) limits: Limits,
+    /// The organisation's policy in force (`None` until an admin sets one); replaced
+    /// whole by `fuda admin policy set`.
+    pub(super) policy: RwLock<Option<Arc<OrgPolicy>>>,
 }
 
 /// The key service. Cheap to clone; every clone shares one writer.
@@ -144,7 +148,7 @@ impl Service {
     pub fn open_with(dir: &Path, limits: Limits) -> Result<Service, Error> {
         let keys = ServiceKeys::load(&dir.join("keys"))?;
         let mut store = SqliteStore::open(&dir.join(DB_FILE))?;
-        let mut id = None;
+        let (mut id, mut policy) = (None, None);
         store.transaction(&mut |tx| {
             id = tx.meta_get("service_id")?;
             if id.is_none() {
@@ -152,15 +156,14 @@ impl Service {
                 tx.meta_set("service_id", &new)?;
                 id = Some(new);
             }
+            policy = tx.policy_get(None)?;
             Ok(())
         })?;
-        Ok(Service::start(
-            Box::new(store),
-            keys,
-            dir,
-            id.unwrap_or_default(),
-            limits,
-        ))
+        let id = id.unwrap_or_default();
+        let policy = policy.map(|p| OrgPolicy::new(p, &id, &keys)).transpose()?;
+        let service = Service::start(Box::new(store), keys, dir, id, limits);
+        *service.inner.policy.write().expect("policy lock") = policy.map(Arc::new);
+        Ok(service)
     }
 
     /// Starts a service over any store.
@@ -180,6 +183,7 @@ impl Service {
                 dir: dir.to_owned(),
                 id,
                 limits,
+                policy: RwLock::new(None),
             }),
         }
     }

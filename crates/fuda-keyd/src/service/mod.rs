@@ -18,8 +18,9 @@
 //! - then one file per job of the service, each adding methods to [`Service`]:
 //!   `users.rs` (enrollment, who am I), `documents.rs` (registration, grants),
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
-//!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `recovery.rs` (the
-//!   recovery recipients every registered header carries, rewrap).
+//!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
+//!   (the organisation's policy: set, served signed, applied; the caps of a registration),
+//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap).
 
 mod admin;
 mod authz;
@@ -29,6 +30,7 @@ mod header;
 mod labels;
 mod licences;
 mod lifecycle;
+mod policy;
 mod records;
 mod recovery;
 mod users;

@@ -10,7 +10,9 @@ pub mod sqlite;
 
 use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
+use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use fuda_core::rights::Rights;
 
 pub use crate::error::StoreError;
 
@@ -67,6 +69,14 @@ pub trait Tx {
     fn doc_insert(&mut self, row: &DocRow) -> Result<(), StoreError>;
     /// Every document.
     fn doc_list(&mut self) -> Result<Vec<Document>, StoreError>;
+    /// Replaces a document's caps (`fuda admin policy apply`).
+    fn doc_set_caps(
+        &mut self,
+        id: &str,
+        max_rights: Rights,
+        expires_at: Option<i64>,
+        offline_days: u32,
+    ) -> Result<(), StoreError>;
     /// Sets (or replaces) a grant.
     fn grant_set(&mut self, doc: &str, grant: &Grant) -> Result<(), StoreError>;
     /// Removes a grant; whether it existed.
@@ -84,6 +94,11 @@ pub trait Tx {
     fn revocations_for(&mut self, doc: &str, user: &str) -> Result<Vec<Revocation>, StoreError>;
     /// Every revocation.
     fn revocation_list(&mut self) -> Result<Vec<Revocation>, StoreError>;
+
+    /// A version of the organisation's policy (`None`: the newest), if any was set.
+    fn policy_get(&mut self, version: Option<u32>) -> Result<Option<PolicyVersion>, StoreError>;
+    /// Stores a new policy version.
+    fn policy_put(&mut self, policy: &PolicyVersion) -> Result<(), StoreError>;
 
     /// The last record's sequence number and hash.
     fn audit_head(&mut self) -> Result<Option<(i64, String)>, StoreError>;

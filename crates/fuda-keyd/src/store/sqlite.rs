@@ -1,6 +1,8 @@
 //! The SQLite store: one file, WAL journal, `synchronous = FULL` (a commit is on disk
 //! before the service answers), schema migrations by `PRAGMA user_version`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -8,10 +10,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{DocRow, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{Group, User, UserStatus};
+use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
 
 /// Schema migrations, in order; `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // 1: directory, registry, revocations, audit.
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE users (
     name TEXT PRIMARY KEY, display_name TEXT NOT NULL, dept TEXT, status TEXT NOT NULL,
@@ -38,7 +43,14 @@ CREATE INDEX audit_doc ON audit (doc);
 CREATE INDEX audit_actor ON audit (actor);
 CREATE INDEX audit_subject ON audit (subject);
 CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
-"#];
+"#,
+    // 2: the organisation's policy, every version an admin set (`fuda admin policy set`).
+    r#"
+CREATE TABLE policies (
+    version INTEGER PRIMARY KEY, text TEXT NOT NULL, origin TEXT NOT NULL,
+    set_by TEXT NOT NULL, set_at INTEGER NOT NULL);
+"#,
+];
 
 /// A SQLite database file.
 pub struct SqliteStore {
@@ -168,6 +180,29 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key";
+/// A file name or path as SQLite keeps it: text when it is UTF-8 (what every row written
+/// before names were kept as bytes holds), else a blob of its exact bytes.
+fn path_value(path: &Path) -> rusqlite::types::Value {
+    match path.to_str() {
+        Some(text) => rusqlite::types::Value::Text(text.to_owned()),
+        None => rusqlite::types::Value::Blob(path.as_os_str().as_bytes().to_vec()),
+    }
+}
+
+/// Reads back what [`path_value`] stored.
+fn path_column(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<PathBuf> {
+    match r.get_ref(index)? {
+        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+            Ok(PathBuf::from(OsStr::from_bytes(b)))
+        }
+        other => Err(rusqlite::Error::InvalidColumnType(
+            index,
+            "name or path".into(),
+            other.data_type(),
+        )),
+    }
+}
+
 const DOC_COLS: &str = "id, name, level, owner, max_rights, expires_at, offline_days, size, digest, host, path, key_version, created_at, key_check";
 const AUDIT_COLS: &str =
     "seq, at_ms, actor, action, doc, subject, outcome, reason, detail, prev, hash";
@@ -224,7 +259,7 @@ impl SqliteTx<'_> {
         Ok(DocRow {
             doc: Document {
                 id: r.get(0)?,
-                name: r.get(1)?,
+                name: path_column(r, 1)?,
                 level: r.get(2)?,
                 owner: r.get(3)?,
                 grants: Vec::new(),
@@ -234,7 +269,7 @@ impl SqliteTx<'_> {
                 size: r.get::<_, i64>(7)? as u64,
                 digest: r.get(8)?,
                 host: r.get(9)?,
-                path: r.get(10)?,
+                path: path_column(r, 10)?,
                 key_version: r.get(11)?,
                 created_at: r.get(12)?,
                 revoked: false,
@@ -473,7 +508,7 @@ impl Tx for SqliteTx<'_> {
             .map_err(self.e())?
             .execute(params![
                 d.id,
-                d.name,
+                path_value(&d.name),
                 d.level,
                 d.owner,
                 d.max_rights.to_string(),
@@ -482,7 +517,7 @@ impl Tx for SqliteTx<'_> {
                 d.size as i64,
                 d.digest,
                 d.host,
-                d.path,
+                path_value(&d.path),
                 d.key_version,
                 d.created_at,
                 &row.key_check[..]
@@ -516,6 +551,23 @@ impl Tx for SqliteTx<'_> {
             docs.push(row.doc);
         }
         Ok(docs)
+    }
+
+    fn doc_set_caps(
+        &mut self,
+        id: &str,
+        max_rights: fuda_core::rights::Rights,
+        expires_at: Option<i64>,
+        offline_days: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE documents SET max_rights = ?2, expires_at = ?3, offline_days = ?4 WHERE id = ?1",
+            )
+            .map_err(self.e())?
+            .execute(params![id, max_rights.to_string(), expires_at, offline_days])
+            .map(drop)
+            .map_err(self.e())
     }
 
     fn grant_set(&mut self, doc: &str, g: &Grant) -> Result<(), StoreError> {
@@ -596,6 +648,38 @@ impl Tx for SqliteTx<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())?;
         Ok(rows)
+    }
+
+    fn policy_get(&mut self, version: Option<u32>) -> Result<Option<PolicyVersion>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT version, text, origin, set_by, set_at FROM policies
+                 WHERE ?1 IS NULL OR version = ?1 ORDER BY version DESC LIMIT 1",
+            )
+            .map_err(self.e())?;
+        st.query_row([version], |r| {
+            Ok(PolicyVersion {
+                version: r.get(0)?,
+                text: r.get(1)?,
+                origin: r.get(2)?,
+                set_by: r.get(3)?,
+                set_at: r.get(4)?,
+            })
+        })
+        .optional()
+        .map_err(self.e())
+    }
+
+    fn policy_put(&mut self, p: &PolicyVersion) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO policies (version, text, origin, set_by, set_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(self.e())?
+            .execute(params![p.version, p.text, p.origin, p.set_by, p.set_at])
+            .map(drop)
+            .map_err(self.e())
     }
 
     fn audit_head(&mut self) -> Result<Option<(i64, String)>, StoreError> {

@@ -19,8 +19,9 @@ use super::FileEntry;
 pub struct RegisteredDocument {
     /// Document id (the label's `doc`).
     pub id: String,
-    /// File name at protection.
-    pub name: String,
+    /// File name at protection, exact bytes (`{"text"}` or `{"bytes"}` in JSON).
+    #[serde(with = "fuda_core::pathname")]
+    pub name: std::path::PathBuf,
     /// Owner.
     pub owner: String,
     /// Level id.
@@ -90,11 +91,11 @@ impl<'r> RevokedDocuments<'r> {
             f.level.clone(),
             format!(
                 "document {doc} ({}, owner {}) was revoked by {} on {when}; {copy}: delete the file or ask the owner for a current version",
-                d.name, d.owner, r.by
+                fuda_core::pathname::escaped(&d.name), d.owner, r.by
             ),
             format!(
                 "文書 {doc}（{}、所有者 {}）は {when} に {} が失効させました。{copy_ja}。ファイルを削除するか、所有者に最新版を依頼してください",
-                d.name, d.owner, r.by
+                fuda_core::pathname::escaped(&d.name), d.owner, r.by
             ),
         ))
     }
