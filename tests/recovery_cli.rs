@@ -627,3 +627,53 @@ fn a_recovery_key_made_offline_is_taken_by_its_recipient_and_opens_every_file() 
         json!([offline.to_public().to_string()])
     );
 }
+
+#[test]
+fn the_recovery_recipients_of_the_organisations_policy_are_added_by_the_service_once() {
+    let keyd = Keyd::start();
+    let work = workdir();
+    let (org_policy, org_key) = common::keyd::policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &default_policy());
+    admin
+        .fuda(&["admin", "policy", "set", p(&org_policy)])
+        .expect(0);
+    let alice = keyd.add(&admin, "alice", "設計部", &default_policy());
+    let shown = recovery_shown(&admin);
+    assert_eq!(shown.len(), 2, "the service's and the policy's: {shown:?}");
+
+    let plan = work.path().join("plan.txt");
+    write(&plan, "設計図\n");
+    alice
+        .fuda(&["protect", p(&plan), "--level", "confidential"])
+        .expect(0);
+    let protected = envelope::protected_path(&plan);
+    let (header, _) = Header::parse_bytes(&std::fs::read(&protected).unwrap()).unwrap();
+    let x25519 = header
+        .stanzas()
+        .iter()
+        .filter(|s| s.tag == x25519::X25519_TAG)
+        .count();
+    assert_eq!(
+        x25519, 3,
+        "the service, its recovery key and the policy's: no duplicate"
+    );
+    assert_eq!(envelope::recovery::recorded(&header), shown);
+    if let Some(age) = go_age() {
+        for key in [keyd.recovery_file(), org_key.as_path()] {
+            assert_eq!(age_decrypt(&age, key, &protected), "設計図\n".as_bytes());
+        }
+    }
+}
+
+fn recovery_shown(admin: &User) -> Vec<String> {
+    let shown = admin
+        .fuda(&["admin", "recovery", "show", "--json"])
+        .expect(0)
+        .json_lines();
+    shown[0]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}

@@ -100,7 +100,8 @@ pub struct Protector<'a> {
     dept: Option<String>,
     host: String,
     service_id: String,
-    /// The key service's recipient, then the policy's recovery recipients.
+    /// The key service's recipient, then the policy's recovery recipients that the service
+    /// does not add itself.
     recipients: Vec<x25519::Recipient>,
 }
 
@@ -134,7 +135,18 @@ impl<'a> Protector<'a> {
                 recipient: info.recipient.clone(),
             }
         })?];
+        // The service adds a stanza for each recovery recipient it holds to every header it
+        // registers; the client wraps only to the policy's others (a service from before
+        // recovery keys answers NotFound and adds none).
+        let added_by_service = account
+            .conn
+            .client
+            .recovery_recipients()
+            .unwrap_or_default();
         for r in &policy.recovery_recipients {
+            if added_by_service.contains(r) {
+                continue;
+            }
             recipients.push(r.parse().map_err(|_| ProtectError::BadPolicy {
                 policy: policy.to_string(),
                 what: format!("recovery recipient {r:?} is not an age X25519 recipient"),

@@ -211,7 +211,7 @@ fn register(
     for g in &caps.grants {
         check_principal(tx, &g.principal)?;
     }
-    let header = recovery::complete_header(tx, &file_key, &r.header)?;
+    let header = recovery::complete_header(tx, org, &file_key, &r.header)?;
     let doc = Document {
         id: doc_id.clone(),
         name: r.name,

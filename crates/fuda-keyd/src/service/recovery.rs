@@ -7,6 +7,8 @@
 //! ([`fuda_core::envelope::recovery::complete`]) and answers with the final header, which
 //! the client writes in front of the unchanged payload. `fuda admin recovery rotate` adds
 //! a recipient; `fuda rewrap` brings existing files to it through [`Service::rewrap`].
+//! The `[recovery] recipients` of the organisation's policy held by the service, if any,
+//! are added the same way.
 
 use fuda_core::envelope::recovery::{self as envelope_recovery, Recorded};
 use fuda_core::envelope::{x25519, FileKey, Header};
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::authz::{audit_err, not_registered, require_active, require_admin, resolve, Caller};
 use super::header::{check_header, key_check};
 use super::lifecycle::Service;
+use super::policy::OrgPolicy;
 use crate::audit::Event;
 use crate::error::Error;
 use crate::registry::{b64, Document};
@@ -47,7 +50,27 @@ pub struct Rewrapped {
     pub header: Vec<u8>,
 }
 
-/// The recovery recipients in force, oldest first.
+/// The recovery recipients in force: the service's own (oldest first), then those of the
+/// organisation's policy (`[recovery] recipients`, validated when it was set) not already
+/// among them.
+fn in_force(tx: &mut dyn Tx, policy: &[String]) -> Result<Vec<x25519::Recipient>, Error> {
+    let mut list = recipients(tx)?;
+    for text in policy {
+        let r = parse_recipient(text)?;
+        if !list.iter().any(|have| have.to_string() == r.to_string()) {
+            list.push(r);
+        }
+    }
+    Ok(list)
+}
+
+/// The `[recovery] recipients` of the organisation's policy in force, if any.
+fn policy_recipients(org: Option<&OrgPolicy>) -> Vec<String> {
+    org.map(|o| o.policy.recovery_recipients.clone())
+        .unwrap_or_default()
+}
+
+/// The service's own recovery recipients, oldest first.
 pub(super) fn recipients(tx: &mut dyn Tx) -> Result<Vec<x25519::Recipient>, Error> {
     let text = tx.meta_get(META_KEY)?.unwrap_or_default();
     text.lines()
@@ -69,13 +92,15 @@ fn store(tx: &mut dyn Tx, list: &[x25519::Recipient]) -> Result<(), Error> {
 }
 
 /// The header a registration answers with: `header` (the client's bytes, already opened
-/// with `file_key`) with a stanza for every recovery recipient, whatever the client wrote.
+/// with `file_key`) with a stanza for every recovery recipient in force (the service's and
+/// those of the organisation's policy `org`), whatever the client wrote.
 pub(super) fn complete_header(
     tx: &mut dyn Tx,
+    org: Option<&OrgPolicy>,
     file_key: &FileKey,
     header: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let list = recipients(tx)?;
+    let list = in_force(tx, &policy_recipients(org))?;
     let (parsed, _) = Header::parse_bytes(header)
         .map_err(|e| Error::Invalid(format!("the file header does not parse: {e}")))?;
     envelope_recovery::complete(&parsed, file_key, &list, Recorded::Distrust)
@@ -120,10 +145,14 @@ impl Service {
     /// them: they are public keys).
     pub async fn recovery_recipients(&self, caller: Caller) -> Result<Vec<String>, Error> {
         let (keys, limits) = (self.keys(), self.inner.limits);
+        let policy = policy_recipients(self.org_policy().as_deref());
         self.run_async(move |tx| {
             let user = resolve(tx, &caller, &limits)?;
             require_active(tx, keys.audit_key(), &user, "recovery", None)?;
-            Ok(recipients(tx)?.iter().map(ToString::to_string).collect())
+            Ok(in_force(tx, &policy)?
+                .iter()
+                .map(ToString::to_string)
+                .collect())
         })
         .await
     }
@@ -137,6 +166,7 @@ impl Service {
     ) -> Result<Vec<String>, Error> {
         let recipient = parse_recipient(&recipient)?;
         let (keys, limits) = (self.keys(), self.inner.limits);
+        let policy = policy_recipients(self.org_policy().as_deref());
         self.run_async(move |tx| {
             let user = resolve(tx, &caller, &limits)?;
             let k = keys.audit_key();
@@ -157,7 +187,10 @@ impl Service {
                     .detail(serde_json::json!({"recipient": recipient.to_string()})),
             )
             .map_err(audit_err)?;
-            Ok(list.iter().map(ToString::to_string).collect())
+            Ok(in_force(tx, &policy)?
+                .iter()
+                .map(ToString::to_string)
+                .collect())
         })
         .await
     }
@@ -167,6 +200,7 @@ impl Service {
     /// the file's untouched payload. The file key never leaves the service.
     pub async fn rewrap(&self, caller: Caller, header: Vec<u8>) -> Result<Rewrapped, Error> {
         let keys = self.keys();
+        let policy = policy_recipients(self.org_policy().as_deref());
         let check = check_header(&keys, &self.inner.unwrapped, &header);
         let limits = self.inner.limits;
         self.run_async(move |tx| {
@@ -182,7 +216,7 @@ impl Service {
                     "this file's key does not belong to document {doc} as registered: the file was forged or re-encrypted outside fuda"
                 )));
             }
-            let list = recipients(tx)?;
+            let list = in_force(tx, &policy)?;
             let (parsed, _) = Header::parse_bytes(&header)
                 .map_err(|e| Error::Invalid(format!("the file header does not parse: {e}")))?;
             if envelope_recovery::is_complete(&parsed, &list) {
