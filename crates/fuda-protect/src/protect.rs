@@ -188,8 +188,13 @@ impl<'a> Protector<'a> {
             path: dst.clone(),
             source,
         };
-        if fuda_core::longpath::symlink_metadata(&dst).is_ok() {
-            return Err(encrypt_err(envelope::Error::OutputExists(dst.clone())));
+        // What would stop the copy from being placed is found before anything is
+        // registered: an existing file, a name too long for the file system, a folder that
+        // cannot be read.
+        match fuda_core::longpath::symlink_metadata(&dst) {
+            Ok(_) => return Err(encrypt_err(envelope::Error::OutputExists(dst.clone()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(encrypt_err(envelope::Error::Io(e))),
         }
         // The header is registered first: the service answers with the header the file
         // must carry (its own, plus the organisation's recovery stanzas, with a new MAC),
