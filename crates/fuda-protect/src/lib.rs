@@ -2,7 +2,8 @@
 //! `fuda` CLI, the key service's browser console and the tests call alike.
 //!
 //! A protected file is an age file (the envelope format of [`fuda_core::envelope`]) whose
-//! file key is wrapped to the key service and to the policy's recovery recipients, and
+//! file key is wrapped to the key service and to the organisation's recovery recipients
+//! (added by the service when it registers the header), and
 //! whose `fuda/label` stanza carries the signed label and the grants. Nobody but the key
 //! service can unwrap it for a user: opening it asks the service for a licence, which
 //! hands the file key sealed to the user's own age identity (docs/key-service.md).

@@ -5,8 +5,9 @@
 //! ```text
 //! age-encryption.org/v1
 //! -> X25519 …             file key wrapped to the key service
-//! -> X25519 …             file key wrapped to the organisation's recovery key
 //! -> fuda/label <doc-id>  signed label + rights snapshot (no key inside)
+//! -> X25519 …             file key wrapped to the organisation's recovery key
+//! -> fuda/recovery age1…  which recovery recipients the header carries (no key inside)
 //! --- <header MAC>
 //! <16-byte nonce><STREAM payload: ChaCha20-Poly1305, 64 KiB chunks>
 //! ```
