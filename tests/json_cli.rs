@@ -539,6 +539,14 @@ fn a_user_enrolling_with_a_key_service_prints_typed_records() {
     snapshot("admin_policy_apply", &admin_policy(&["apply"]));
     let shown = admin.fuda_in(dir, &["policy", "show", "--json"]).expect(0);
     snapshot("policy_show_service", &self::records(&shown, &folders));
+    let refreshed = admin
+        .fuda_in(dir, &["trust", "refresh", "--json"])
+        .expect(0);
+    let mut refreshed = self::records(&refreshed, &folders);
+    for r in &mut refreshed {
+        r["service"] = Value::from("[service url]");
+    }
+    snapshot("trust_refresh", &refreshed);
 }
 
 #[test]

@@ -676,3 +676,85 @@ fn a_replayed_label_is_not_relabeled_silently() {
     tanaka.fuda(&["label", "check", p(&plan)]).expect(0);
     assert_eq!(tanaka.show(&plan)["seq"], 4);
 }
+
+#[test]
+fn the_directory_decides_a_persons_department_and_a_refresh_reads_it_at_once() {
+    let keyd = Keyd::start();
+    let work = workdir();
+    let (policy, _) = policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let sato = keyd.add(&admin, "sato", "生産技術部", &policy);
+
+    // suzuki is in 設計部 in the directory but says 営業部 at enrollment: told, and the
+    // directory's department is what signs suzuki's labels.
+    let code = admin
+        .fuda(&[
+            "admin",
+            "user",
+            "add",
+            "suzuki",
+            "--dept",
+            "設計部",
+            "--json",
+        ])
+        .expect(0)
+        .json_lines()[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let suzuki = User::new("suzuki");
+    let run = suzuki
+        .fuda(&[
+            "init",
+            "--name",
+            "suzuki",
+            "--dept",
+            "営業部",
+            "--policy",
+            p(&policy),
+            "--service",
+            &keyd.url(),
+            "--enroll",
+            &code,
+            "--ca-fingerprint",
+            &keyd.fingerprint,
+        ])
+        .expect(0);
+    assert!(
+        run.stderr.contains("設計部") && run.stderr.contains("営業部"),
+        "{}",
+        run.stderr
+    );
+    let memo = work.path().join("memo.txt");
+    write(&memo, "見積");
+    suzuki
+        .fuda(&["label", "set", "confidential", p(&memo)])
+        .expect(0);
+    let shown = suzuki.show(&memo);
+    assert_eq!(shown["dept"], "設計部", "{shown}");
+
+    // sato has read the directory (cached for 10 minutes) before kato joined: kato's
+    // label is unverified for sato until sato refreshes, then valid at once.
+    assert_eq!(sato.show(&memo)["status"], "valid");
+    let kato = keyd.add(&admin, "kato", "設計部", &policy);
+    let drawing = work.path().join("drawing.dxf");
+    write(&drawing, "0\nSECTION\n");
+    kato.fuda(&["label", "set", "confidential", p(&drawing)])
+        .expect(0);
+    assert_eq!(sato.show(&drawing)["status"], "unverified");
+    let refreshed = sato.fuda(&["trust", "refresh", "--json"]).expect(0);
+    assert_eq!(refreshed.json_lines()[0]["type"], "directory_refresh");
+    assert_eq!(
+        refreshed.json_lines()[0]["signers"],
+        4,
+        "{}",
+        refreshed.stdout
+    );
+    assert_eq!(sato.show(&drawing)["status"], "valid");
+
+    // Without a key service there is nothing to refresh, and it says so.
+    let alone = User::init("alone");
+    let run = alone.fuda(&["trust", "refresh"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no key service"), "{}", run.stderr);
+}

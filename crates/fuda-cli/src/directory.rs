@@ -8,9 +8,9 @@
 //! - **Embedded** (no service configured): `trust.toml` stays the trust store; the
 //!   signers of the embedded directory, when it exists, are added to it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fuda_core::identity::Identity;
 use fuda_core::label::VerificationMemo;
 use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
@@ -107,22 +107,8 @@ fn remote(service: &ServiceConfig) -> Result<TrustStore> {
     {
         return Ok(to_store(&c.signers));
     }
-    match crate::keyservice::remote(service).and_then(|r| r.signers().map_err(Into::into)) {
-        Ok(signers) => {
-            let fresh = Cached {
-                service: service.id.clone(),
-                fetched_at: now,
-                signers,
-            };
-            if let Some(dir) = path.parent() {
-                let _ = fuda_core::fsutil::create_private_dir(dir);
-            }
-            // A failed write only costs a fetch next time.
-            if let Ok(json) = serde_json::to_vec(&fresh) {
-                let _ = fuda_core::fsutil::write_atomic(&path, &json, 0o600);
-            }
-            Ok(to_store(&fresh.signers))
-        }
+    match fetch(service, &path, now) {
+        Ok(signers) => Ok(to_store(&signers)),
         Err(e) => match cached {
             Some(c) => {
                 eprintln!(
@@ -134,6 +120,35 @@ fn remote(service: &ServiceConfig) -> Result<TrustStore> {
             None => Err(e),
         },
     }
+}
+
+/// Fetches the directory's signers now and caches them at `path` (a failed write only
+/// costs a fetch next time).
+fn fetch(service: &ServiceConfig, path: &Path, now: i64) -> Result<Vec<EnrolledSigner>> {
+    let signers = crate::keyservice::remote(service)?.signers()?;
+    let fresh = Cached {
+        service: service.id.clone(),
+        fetched_at: now,
+        signers,
+    };
+    if let Some(dir) = path.parent() {
+        let _ = fuda_core::fsutil::create_private_dir(dir);
+    }
+    if let Ok(json) = serde_json::to_vec(&fresh) {
+        let _ = fuda_core::fsutil::write_atomic(path, &json, 0o600);
+    }
+    Ok(fresh.signers)
+}
+
+/// Re-reads the key service's signer directory at once instead of waiting for the
+/// cache to expire (`fuda trust refresh`); returns the signers it holds now.
+pub fn refresh(service: &ServiceConfig) -> Result<Vec<EnrolledSigner>> {
+    fetch(service, &cache_path()?, fuda_keyd::now()).with_context(|| {
+        format!(
+            "cannot read the directory of the key service {}",
+            service.url
+        )
+    })
 }
 
 fn embedded(config: &Config, mut local: TrustStore) -> Result<TrustStore> {

@@ -113,7 +113,19 @@ fn enroll(
     fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", fuda_core::pathname::escaped(&token)))?;
     config.user = enrolled.user.name.clone();
-    if config.dept.is_none() {
+    // The directory is the authority on people: its department signs the labels.
+    match (&enrolled.user.dept, &config.dept) {
+        (Some(directory), Some(asked)) if directory != asked => eprintln!(
+            "fuda: note: the key service's directory has {} in {directory}, not {asked}: labels and default grants use {directory} (an administrator changes it in the directory)",
+            enrolled.user.name
+        ),
+        (None, Some(asked)) => eprintln!(
+            "fuda: note: the key service's directory has no department for {}; {asked} is used on this machine until an administrator sets one",
+            enrolled.user.name
+        ),
+        _ => {}
+    }
+    if enrolled.user.dept.is_some() {
         config.dept = enrolled.user.dept.clone();
     }
     config.service = Some(config::ServiceConfig {

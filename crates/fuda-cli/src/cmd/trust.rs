@@ -33,6 +33,12 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Re-read the key service's signer directory now instead of waiting for its cache
+    /// (10 minutes) to expire: after an admin enrolled or disabled someone.
+    Refresh {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Stop trusting every key of a signer.
     Remove {
         /// The signer's name.
@@ -100,6 +106,19 @@ impl Record for Untrusted<'_> {
     const TYPE: &'static str = "signer_removed";
 }
 
+/// `trust refresh --json`: the key service's directory as just fetched.
+#[derive(Serialize)]
+struct Refreshed<'a> {
+    /// The key service's URL.
+    service: &'a str,
+    /// How many label signers its directory holds.
+    signers: usize,
+}
+
+impl Record for Refreshed<'_> {
+    const TYPE: &'static str = "directory_refresh";
+}
+
 pub fn run(command: Command) -> Result<ExitCode> {
     let path = config::trust_path()?;
     let mut trust = TrustStore::load(&path)?;
@@ -154,6 +173,32 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 output::write_json(&mut out, &record)?;
             } else {
                 writeln!(out, "trusting {name} (key id {})", record.key_id)?;
+            }
+        }
+        Command::Refresh { output } => {
+            let Some(service) = service else {
+                bail!(
+                    "no key service is configured: the local trust store ({}) is all there is to read; `fuda trust list` shows it",
+                    fuda_core::pathname::escaped(&path)
+                );
+            };
+            let signers = crate::directory::refresh(service)?;
+            if output.json {
+                output::write_json(
+                    &mut out,
+                    &Refreshed {
+                        service: &service.url,
+                        signers: signers.len(),
+                    },
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "read the directory of {}: {} label signer{}",
+                    service.url,
+                    signers.len(),
+                    if signers.len() == 1 { "" } else { "s" }
+                )?;
             }
         }
         Command::Remove { name, output } => {
