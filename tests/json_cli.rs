@@ -34,6 +34,7 @@ const VARYING: &[(&str, &str)] = &[
     ("public_key", "[public key]"),
     ("signing_key", "[public key]"),
     ("recipient", "[age recipient]"),
+    ("recipients", "[age recipients]"),
     ("code", "[enrollment code]"),
     ("service_id", "[service id]"),
     ("hash", "[hash]"),
@@ -470,6 +471,20 @@ fn protected_files_and_the_embedded_service_print_typed_records() {
     snapshot("admin_audit", &admin(&["audit", "--limit", "3"]));
     snapshot("admin_audit_verify", &admin(&["audit", "--verify"]));
     snapshot("admin_rotate_key", &admin(&["rotate-key"]));
+
+    // The organisation's recovery key: a new recipient, then the file brought to it.
+    let new_recovery = fuda_core::envelope::x25519::Identity::generate()
+        .to_public()
+        .to_string();
+    snapshot(
+        "admin_recovery_rotate",
+        &admin(&["recovery", "rotate", "--recipient", &new_recovery]),
+    );
+    snapshot("admin_recovery_show", &admin(&["recovery", "show"]));
+    let rewrap = tanaka
+        .fuda_in(dir, &["rewrap", protected, "--json"])
+        .expect(0);
+    snapshot("rewrap", &records(&rewrap, &folders));
 }
 
 #[test]
@@ -585,4 +600,30 @@ fn inventory_json_refuses_to_mix_its_records_with_a_ledger_on_stdout() {
         1,
         "nothing written beside the share"
     );
+}
+
+#[test]
+fn fuda_keyd_init_prints_its_recovery_key_in_its_record() {
+    let work = common::workdir();
+    let dir = work.path();
+    let out = std::process::Command::new(common::keyd_bin())
+        .args(["init", "--data", p(&dir.join("data")), "--json"])
+        .args(["--shares", "2/3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.add_redaction(".**.fingerprint", "[fingerprint]");
+    settings.add_redaction(".**.enrollment_code", "[enrollment code]");
+    settings.add_redaction(".**.service", "[service info]");
+    settings.bind(|| {
+        snapshot(
+            "keyd_init",
+            &lines(&String::from_utf8_lossy(&out.stdout), &[(dir, "[work]")]),
+        )
+    });
 }

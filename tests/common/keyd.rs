@@ -14,10 +14,18 @@ pub struct Keyd {
     pub addr: String,
     pub fingerprint: String,
     pub admin_code: String,
+    /// The recovery key files `init` wrote (beside the data directory): the identity
+    /// file, or the share pages with `--shares`.
+    pub recovery_files: Vec<PathBuf>,
 }
 
 impl Keyd {
     pub fn start() -> Keyd {
+        Keyd::start_with(&[])
+    }
+
+    /// Initialises with extra `init` flags (e.g. `--shares 2/3`), then serves.
+    pub fn start_with(init: &[&str]) -> Keyd {
         let data = tempfile::tempdir().unwrap();
         let out = Command::new(keyd_bin())
             .args([
@@ -30,6 +38,7 @@ impl Keyd {
                 "情報システム部",
                 "--json",
             ])
+            .args(init)
             .output()
             .unwrap();
         assert!(
@@ -44,9 +53,20 @@ impl Keyd {
             addr: "127.0.0.1:0".into(),
             fingerprint: v["fingerprint"].as_str().unwrap().into(),
             admin_code: v["enrollment_code"].as_str().unwrap().into(),
+            recovery_files: v["recovery"]["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().into())
+                .collect(),
         };
         k.serve();
         k
+    }
+
+    /// The recovery identity file `init` wrote.
+    pub fn recovery_file(&self) -> &Path {
+        &self.recovery_files[0]
     }
 
     pub fn dir(&self) -> PathBuf {

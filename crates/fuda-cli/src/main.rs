@@ -72,6 +72,9 @@ enum Command {
     /// Administer the key service: users, groups, revocation, documents, audit, keys.
     #[command(subcommand)]
     Admin(cmd::admin::Command),
+    /// Bring protected files to the organisation's recovery recipients (after `fuda admin
+    /// recovery rotate`), through the key service; the encrypted content is untouched.
+    Rewrap(cmd::recovery::RewrapArgs),
 }
 
 /// Parses the command line. Asked for help, the commands that take a level list the
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Unshare(a) => cmd::protect::unshare(a),
         Command::Rights(a) => cmd::protect::rights(a),
         Command::Admin(c) => cmd::admin::run(c),
+        Command::Rewrap(a) => cmd::recovery::rewrap(a),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,7 @@ mod learnt;
 pub mod longpath;
 pub mod pathname;
 pub mod policy;
+pub mod recovery_key;
 pub mod rights;
 pub mod store;
 pub mod trust;

@@ -192,7 +192,7 @@ async fn register(
     State(s): Svc,
     h: HeaderMap,
     Body(r): Body<Registration>,
-) -> R<fuda_keyd::registry::Document> {
+) -> R<fuda_keyd::service::Registered> {
     s.register(caller(&h)?, r).await.map(Json).map_err(ApiError)
 }
 
@@ -492,6 +492,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/admin/audit", post(audit))
         .route("/v1/admin/audit/verify", get(audit_verify))
         .route("/v1/admin/rotate-key", post(rotate_key))
+        .merge(recovery_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -643,4 +644,50 @@ impl Running {
             let _ = t.join();
         }
     }
+}
+
+// The recovery key (fuda_keyd::service::recovery): the recipients every protected file
+// carries, adding one (admin), and rewrapping a registered file's header to them (admin).
+
+fn recovery_routes() -> Router<Service> {
+    Router::new()
+        .route("/v1/recovery", get(recovery_recipients))
+        .route("/v1/admin/recovery", post(recovery_add))
+        .route("/v1/rewrap", post(rewrap))
+}
+
+async fn recovery_recipients(State(s): Svc, h: HeaderMap) -> R<Vec<String>> {
+    s.recovery_recipients(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+#[derive(Deserialize)]
+struct RecoveryAdd {
+    recipient: String,
+}
+
+async fn recovery_add(State(s): Svc, h: HeaderMap, Body(a): Body<RecoveryAdd>) -> R<Vec<String>> {
+    s.recovery_add(caller(&h)?, a.recipient)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+#[derive(Deserialize)]
+struct Rewrap {
+    #[serde(with = "fuda_keyd::registry::b64")]
+    header: Vec<u8>,
+}
+
+async fn rewrap(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<Rewrap>,
+) -> R<fuda_keyd::service::Rewrapped> {
+    s.rewrap(caller(&h)?, a.header)
+        .await
+        .map(Json)
+        .map_err(ApiError)
 }

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use fuda_keyd::directory::NewUser;
 use fuda_keyd::Service;
 
+mod recovery;
+
 /// fuda-keyd: who may have which protected file's key, and an audit of every answer.
 #[derive(Parser)]
 #[command(name = "fuda-keyd", version, max_term_width = 100)]
@@ -31,6 +33,19 @@ enum Command {
         /// The first admin's department.
         #[arg(long)]
         dept: Option<String>,
+        /// The organisation's recovery recipient (age1…), for a recovery key made offline
+        /// (`age-keygen` on an air-gapped machine). Without it, init makes a new recovery
+        /// key and writes it once to --recovery-file (or to --shares).
+        #[arg(long, value_name = "AGE1…", conflicts_with_all = ["recovery_file", "shares"])]
+        recovery: Option<String>,
+        /// Where to write the new recovery key, once (0600; never kept by the service).
+        /// Default: fuda-recovery.txt beside the data directory.
+        #[arg(long, value_name = "FILE")]
+        recovery_file: Option<PathBuf>,
+        /// Split the new recovery key into N printable shares, any M of which open every
+        /// protected file (e.g. 2/3): written as FILE.share-1-of-N … instead of FILE.
+        #[arg(long, value_name = "M/N")]
+        shares: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -89,8 +104,13 @@ fn run(cli: Cli) -> Result<()> {
             data,
             admin,
             dept,
+            recovery,
+            recovery_file,
+            shares,
             json,
         } => {
+            let plan = recovery::Plan::new(&data, recovery, recovery_file, shares)?;
+            let written = plan.write()?;
             let init = fuda_keyd_server::http::init(
                 &data,
                 NewUser {
@@ -100,13 +120,16 @@ fn run(cli: Cli) -> Result<()> {
                     admin: true,
                     kind: Default::default(),
                 },
-            )?;
+            )
+            .inspect_err(|_| written.undo())?;
+            written.register(&data, &admin)?;
             if json {
                 println!(
                     "{}",
                     serde_json::json!({
                         "data": data, "fingerprint": init.fingerprint, "admin": admin,
                         "enrollment_code": init.admin.code, "service": init.info,
+                        "recovery": written.record(),
                     })
                 );
             } else {
@@ -128,6 +151,8 @@ fn run(cli: Cli) -> Result<()> {
                     "  fuda init --name {admin} --service https://HOST:8443 --enroll {} --ca-fingerprint {}",
                     init.admin.code, init.fingerprint
                 );
+                println!();
+                print!("{}", written.ceremony());
             }
             Ok(())
         }

@@ -11,7 +11,7 @@ use fuda_keyd::client::{Embedded, KeyService, Remote};
 use fuda_keyd::directory::{Enrollment, NewUser, UserStatus};
 use fuda_keyd::licence::Request;
 use fuda_keyd::registry::{Grant, Principal, Registration};
-use fuda_keyd::service::RevokeTarget;
+use fuda_keyd::service::{Registered, RevokeTarget};
 use fuda_keyd::{DenyCode, Error, Service};
 
 /// A person: their keys and their client.
@@ -223,7 +223,13 @@ fn protect(h: &dyn Harness, doc: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (file, header.to_bytes())
 }
 
-fn register(p: &Person, header: &[u8], name: &str, grants: &[&str], expires_at: Option<i64>) {
+fn register(
+    p: &Person,
+    header: &[u8],
+    name: &str,
+    grants: &[&str],
+    expires_at: Option<i64>,
+) -> Registered {
     p.client
         .register(Registration {
             header: header.to_vec(),
@@ -238,7 +244,7 @@ fn register(p: &Person, header: &[u8], name: &str, grants: &[&str], expires_at: 
             host: "pc1".into(),
             path: format!("/work/{name}").into(),
         })
-        .unwrap();
+        .unwrap()
 }
 
 fn open(h: &dyn Harness, p: &Person, file: &[u8], rights: &str) -> Result<Vec<u8>, Error> {
@@ -584,7 +590,8 @@ fn policy_story(h: &dyn Harness) {
     let stored = tanaka
         .client
         .register(registration(&["owner=owner", "user:sato=view,print"]))
-        .unwrap();
+        .unwrap()
+        .document;
     assert_eq!(
         (stored.max_rights.to_string(), stored.offline_days),
         ("view,edit,print".to_owned(), 7),
@@ -621,4 +628,83 @@ fn embedded_service_keeps_the_policy_contract() {
 #[test]
 fn remote_service_keeps_the_policy_contract() {
     policy_story(&RemoteHarness::new());
+}
+
+/// `file` with its header replaced by `header` (the payload untouched).
+fn with_header(file: &[u8], header: &[u8]) -> Vec<u8> {
+    let (_, len) = envelope::Header::parse_bytes(file).unwrap();
+    let mut out = header.to_vec();
+    out.extend_from_slice(&file[len..]);
+    out
+}
+
+fn opens_with(file: &[u8], identity: &age::x25519::Identity) -> bool {
+    envelope::decrypt_bytes(file, [identity as &dyn age::Identity])
+        .is_ok_and(|plain| &plain[..] == b"drawing")
+}
+
+/// The recovery key: every registered header carries the recipients in force whatever
+/// the client sent; an admin adds one; rewrap brings a registered file to it.
+fn recovery_story(h: &dyn Harness) {
+    let tanaka = h.person("tanaka", "設計部");
+    assert!(h.admin().recovery_recipients().unwrap().is_empty());
+    let first = age::x25519::Identity::generate();
+    let second = age::x25519::Identity::generate();
+    let name = |i: &age::x25519::Identity| i.to_public().to_string();
+    assert!(matches!(
+        tanaka.client.recovery_add(&name(&first)),
+        Err(Error::Forbidden(_))
+    ));
+    assert_eq!(
+        h.admin().recovery_add(&name(&first)).unwrap(),
+        [name(&first)]
+    );
+    assert!(matches!(
+        h.admin().recovery_add("age1notakey"),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(tanaka.client.recovery_recipients().unwrap(), [name(&first)]);
+
+    // The client sent a header without the recovery stanza; the answer's header has it.
+    let doc = ulid::Ulid::new().to_string();
+    let (file, header) = protect(h, &doc, b"drawing");
+    assert!(!opens_with(&file, &first));
+    let registered = register(&tanaka, &header, "plan.dxf", &["owner=owner"], None);
+    assert_eq!(registered.document.id, doc);
+    let file = with_header(&file, &registered.header);
+    assert!(opens_with(&file, &first));
+    assert_eq!(open(h, &tanaka, &file, "view").unwrap(), b"drawing");
+
+    // A second recipient: rewrap (admin only) adds it, once.
+    h.admin().recovery_add(&name(&second)).unwrap();
+    assert!(matches!(
+        tanaka.client.rewrap(registered.header.clone()),
+        Err(Error::Forbidden(_))
+    ));
+    let done = h.admin().rewrap(registered.header.clone()).unwrap();
+    assert!(done.changed);
+    assert_eq!(done.doc, doc);
+    let file = with_header(&file, &done.header);
+    assert!(opens_with(&file, &first) && opens_with(&file, &second));
+    assert_eq!(open(h, &tanaka, &file, "view").unwrap(), b"drawing");
+    let again = h.admin().rewrap(done.header.clone()).unwrap();
+    assert!(!again.changed);
+    assert_eq!(again.header, done.header);
+
+    // A file that was never registered is not rewrapped.
+    let (_, unregistered) = protect(h, &ulid::Ulid::new().to_string(), b"drawing");
+    assert!(matches!(
+        h.admin().rewrap(unregistered),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn embedded_service_keeps_the_recovery_contract() {
+    recovery_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_recovery_contract() {
+    recovery_story(&RemoteHarness::new());
 }

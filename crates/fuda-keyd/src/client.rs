@@ -17,7 +17,9 @@ use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, Use
 use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
-use crate::service::{Caller, DocumentRights, RevokeTarget, Service, ServiceInfo, UserAdded};
+use crate::service::{
+    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
+};
 use crate::Error;
 
 /// Everything the CLI asks of a key service.
@@ -33,7 +35,7 @@ pub trait KeyService {
     /// The newest label version the audit log recorded for each of `docs` that has one.
     fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error>;
     /// Registers a newly protected document.
-    fn register(&self, registration: Registration) -> Result<Document, Error>;
+    fn register(&self, registration: Registration) -> Result<Registered, Error>;
     /// Asks for a file key.
     fn licence(&self, request: Request) -> Result<Granted, Error>;
     /// A document and the caller's rights on it.
@@ -81,6 +83,15 @@ pub trait KeyService {
     fn policy_version(&self, version: Option<u32>) -> Result<SignedPolicy, Error>;
     /// Admin: re-applies the current policy to every registered document.
     fn policy_apply(&self) -> Result<Applied, Error>;
+
+    // The recovery key (service/recovery.rs).
+    /// The recovery recipients every protected file carries.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error>;
+    /// Admin: adds a recovery recipient; returns the recipients in force.
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error>;
+    /// Admin: the header a registered file must carry to open with every recovery
+    /// recipient in force (the file key never leaves the service).
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
 }
 
 /// The service in-process.
@@ -169,7 +180,7 @@ impl KeyService for Embedded {
         self.rt
             .block_on(self.service.label_versions(self.caller(), docs))
     }
-    fn register(&self, r: Registration) -> Result<Document, Error> {
+    fn register(&self, r: Registration) -> Result<Registered, Error> {
         self.rt.block_on(self.service.register(self.caller(), r))
     }
     fn licence(&self, r: Request) -> Result<Granted, Error> {
@@ -260,6 +271,21 @@ impl KeyService for Embedded {
     }
     fn policy_apply(&self) -> Result<Applied, Error> {
         self.rt.block_on(self.service.policy_apply(self.caller()))
+    }
+
+    // The recovery key.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error> {
+        self.rt
+            .block_on(self.service.recovery_recipients(self.caller()))
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error> {
+        self.rt.block_on(
+            self.service
+                .recovery_add(self.caller(), recipient.to_owned()),
+        )
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
+        self.rt.block_on(self.service.rewrap(self.caller(), header))
     }
 }
 
@@ -385,7 +411,7 @@ impl KeyService for Remote {
     fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, Error> {
         self.post("/v1/label-versions", serde_json::json!({ "docs": docs }))
     }
-    fn register(&self, r: Registration) -> Result<Document, Error> {
+    fn register(&self, r: Registration) -> Result<Registered, Error> {
         self.post("/v1/documents", r)
     }
     fn licence(&self, r: Request) -> Result<Granted, Error> {
@@ -482,5 +508,21 @@ impl KeyService for Remote {
     }
     fn policy_apply(&self) -> Result<Applied, Error> {
         self.post("/v1/admin/policy/apply", serde_json::json!({}))
+    }
+
+    // The recovery key.
+    fn recovery_recipients(&self) -> Result<Vec<String>, Error> {
+        self.get("/v1/recovery")
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, Error> {
+        self.post(
+            "/v1/admin/recovery",
+            serde_json::json!({ "recipient": recipient }),
+        )
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::STANDARD.encode(header);
+        self.post("/v1/rewrap", serde_json::json!({ "header": header }))
     }
 }

@@ -245,4 +245,28 @@ pub enum ProtectError {
     /// A request to the key service that concerns no single file failed.
     #[error(transparent)]
     KeyService(fuda_keyd::Error),
+    /// The key service did not rewrap a protected file; it is unchanged.
+    #[error(
+        "the key service did not rewrap {}; the file is unchanged",
+        escaped(path)
+    )]
+    Rewrap {
+        /// The protected file.
+        path: PathBuf,
+        /// The service's answer.
+        #[source]
+        source: fuda_keyd::Error,
+    },
+    /// The rewrapped header could not be written; the file is unchanged.
+    #[error(
+        "cannot rewrite the header of {}; the file is unchanged",
+        escaped(path)
+    )]
+    Rewrite {
+        /// The protected file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: fuda_core::envelope::Error,
+    },
 }

@@ -2,7 +2,8 @@
 //! `fuda` CLI, the key service's browser console and the tests call alike.
 //!
 //! A protected file is an age file (the envelope format of [`fuda_core::envelope`]) whose
-//! file key is wrapped to the key service and to the policy's recovery recipients, and
+//! file key is wrapped to the key service and to the organisation's recovery recipients
+//! (added by the service when it registers the header), and
 //! whose `fuda/label` stanza carries the signed label and the grants. Nobody but the key
 //! service can unwrap it for a user: opening it asks the service for a licence, which
 //! hands the file key sealed to the user's own age identity (docs/key-service.md).
@@ -16,6 +17,8 @@
 //! - [`Protector`]: protecting files ([`Protector::protect`]): default grants from the
 //!   policy ([`grants`]), the stanza body, registration, and verify-before-delete: the
 //!   original goes only after the protected copy opened through the service and matched.
+//! - [`Rewrapper`]: brings existing protected files to the organisation's recovery
+//!   recipients in force (`fuda rewrap`), through the service, payload untouched.
 //!
 //! ```no_run
 //! # fn demo(service: fuda_keyd::Service, identity: fuda_core::identity::Identity)
@@ -42,8 +45,10 @@ mod error;
 pub mod grants;
 mod open;
 mod protect;
+mod rewrap;
 mod share;
 
 pub use error::ProtectError;
 pub use open::{doc_of, Account, Connection, LicenceCache, LicenceSource, Opened};
 pub use protect::{stanza_body, Protected, Protection, Protector};
+pub use rewrap::{Rewrapper, Rewritten};

@@ -1,14 +1,16 @@
 //! Protecting a file: a signed label and the rights snapshot in the `fuda/label` stanza,
-//! the content encrypted to the key service and the recovery recipients, the document
-//! registered, the protected copy opened through the service and compared with the
-//! original — and only then the original removed (docs/key-service.md).
+//! the header (the file key wrapped to the key service and the policy's recovery
+//! recipients) registered, the content encrypted behind the header the service answered
+//! with (which adds the organisation's recovery stanzas), the protected copy opened
+//! through the service and compared with the original — and only then the original
+//! removed (docs/key-service.md).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use fuda_core::digest::Digest;
-use fuda_core::envelope::{self, x25519, LabelStanza, StreamOptions};
+use fuda_core::envelope::{self, x25519, Header, LabelStanza, StreamOptions};
 use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
 use fuda_core::policy::{Level, Policy, Protect};
 use fuda_core::rights::{Right, Rights};
@@ -98,7 +100,8 @@ pub struct Protector<'a> {
     dept: Option<String>,
     host: String,
     service_id: String,
-    /// The key service's recipient, then the policy's recovery recipients.
+    /// The key service's recipient, then the policy's recovery recipients that the service
+    /// does not add itself.
     recipients: Vec<x25519::Recipient>,
 }
 
@@ -132,7 +135,18 @@ impl<'a> Protector<'a> {
                 recipient: info.recipient.clone(),
             }
         })?];
+        // The service adds a stanza for each recovery recipient it holds to every header it
+        // registers; the client wraps only to the policy's others (a service from before
+        // recovery keys answers NotFound and adds none).
+        let added_by_service = account
+            .conn
+            .client
+            .recovery_recipients()
+            .unwrap_or_default();
         for r in &policy.recovery_recipients {
+            if added_by_service.contains(r) {
+                continue;
+            }
             recipients.push(r.parse().map_err(|_| ProtectError::BadPolicy {
                 policy: policy.to_string(),
                 what: format!("recovery recipient {r:?} is not an age X25519 recipient"),
@@ -170,23 +184,26 @@ impl<'a> Protector<'a> {
         let compact = fuda_core::label::compact::encode(&signed);
         let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
-        // Until it is registered and verified, the protected copy goes on any failure (or
-        // on SIGTERM/SIGINT/SIGHUP); the original stays until then.
-        let placed = fuda_core::fsutil::Provisional::new(&dst);
-        let header = envelope::encrypt_to_path(
-            path,
-            &self.recipients,
-            Some(&stanza),
-            &dst,
-            false,
-            &StreamOptions::default(),
-        )
-        .map_err(|source| ProtectError::Encrypt {
+        let encrypt_err = |source| ProtectError::Encrypt {
             path: dst.clone(),
             source,
-        })?;
+        };
+        // What would stop the copy from being placed is found before anything is
+        // registered: an existing file, a name too long for the file system, a folder that
+        // cannot be read.
+        match fuda_core::longpath::symlink_metadata(&dst) {
+            Ok(_) => return Err(encrypt_err(envelope::Error::OutputExists(dst.clone()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(encrypt_err(envelope::Error::Io(e))),
+        }
+        // The header is registered first: the service answers with the header the file
+        // must carry (its own, plus the organisation's recovery stanzas, with a new MAC),
+        // and the content is encrypted once, behind that header.
+        let (file_key, header) =
+            envelope::new_header(&self.recipients, Some(&stanza)).map_err(encrypt_err)?;
         let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        self.account
+        let registered = self
+            .account
             .conn
             .client
             .register(Registration {
@@ -206,6 +223,18 @@ impl<'a> Protector<'a> {
                 path: path.to_owned(),
                 source,
             })?;
+        let header = final_header(&dst, &header, &registered.header)?;
+        // Until it is verified, the protected copy goes on any failure (or on
+        // SIGTERM/SIGINT/SIGHUP); the original stays until then.
+        let placed = fuda_core::fsutil::Provisional::new(&dst);
+        envelope::encrypt_to_path_with_header(
+            path,
+            &file_key,
+            &header,
+            &dst,
+            &StreamOptions::default(),
+        )
+        .map_err(encrypt_err)?;
         self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
@@ -326,4 +355,20 @@ impl<'a> Protector<'a> {
             evidence: p.evidence.clone(),
         }
     }
+}
+
+/// The header the key service answered with: the one sent, plus the organisation's
+/// recovery stanzas, with a new MAC. It must be for the same document; its MAC is checked
+/// with the file key before any content is written behind it.
+fn final_header(dst: &Path, sent: &Header, answer: &[u8]) -> Result<Header, ProtectError> {
+    let bad = |what: String| ProtectError::Encrypt {
+        path: dst.to_owned(),
+        source: envelope::Error::Header(format!("the key service answered with {what}")),
+    };
+    let (header, len) = Header::parse_bytes(answer)
+        .map_err(|e| bad(format!("a header that does not parse ({e})")))?;
+    if len != answer.len() || header.label() != sent.label() {
+        return Err(bad("the header of another document".into()));
+    }
+    Ok(header)
 }

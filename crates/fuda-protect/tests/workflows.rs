@@ -12,7 +12,9 @@ use fuda_keyd::client::{Embedded, KeyService};
 use fuda_keyd::directory::{EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use fuda_keyd::licence::{Granted, Request};
 use fuda_keyd::registry::{Document, Grant, Principal, Registration, Revocation};
-use fuda_keyd::service::{DocumentRights, RevokeTarget, ServiceInfo, UserAdded};
+use fuda_keyd::service::{
+    DocumentRights, Registered, RevokeTarget, Rewrapped, ServiceInfo, UserAdded,
+};
 use fuda_keyd::tls::PinMismatch;
 use fuda_keyd::Service;
 use fuda_protect::{
@@ -239,6 +241,71 @@ fn the_original_is_removed_only_after_the_protected_copy_opened_and_matched() {
 }
 
 #[test]
+fn a_garbled_or_forged_header_from_the_service_leaves_the_original_and_no_protected_copy() {
+    for fault in [Fault::GarbledHeader, Fault::ForgedHeader] {
+        refused_header(fault);
+    }
+}
+
+fn refused_header(fault: Fault) {
+    let o = office();
+    let level = o.policy.level("confidential").unwrap();
+    let plan = o.write("plan.txt", b"plan v1");
+    let conn = faulty(&o, fault);
+    let account = Account {
+        conn: &conn,
+        identity: &o.tanaka,
+        licences: None,
+    };
+    let protector = Protector::new(&account, &o.policy, None, "pc-01").unwrap();
+    let e = protector
+        .protect(&plan, &Protection::manual(level))
+        .unwrap_err();
+    assert!(e.to_string().contains("plan.txt.fuda"), "{e}");
+    assert_eq!(std::fs::read(&plan).unwrap(), b"plan v1");
+    assert!(!o.dir.path().join("plan.txt.fuda").exists());
+}
+
+#[test]
+fn a_protected_file_carries_the_services_recovery_recipient_though_the_policy_has_none() {
+    let o = office();
+    let recovery = fuda_core::envelope::x25519::Identity::generate();
+    o.service
+        .recovery_init("tanaka", &recovery.to_public().to_string())
+        .unwrap();
+    let mut policy = o.policy.clone();
+    policy.recovery_recipients.clear();
+    let level = policy.level("confidential").unwrap();
+    let plan = o.write("plan.txt", b"plan v1");
+    let conn = o.conn("tanaka");
+    let account = Account {
+        conn: &conn,
+        identity: &o.tanaka,
+        licences: None,
+    };
+    let done = Protector::new(&account, &policy, None, "pc-01")
+        .unwrap()
+        .protect(&plan, &Protection::manual(level))
+        .unwrap();
+    let out = o.dir.path().join("recovered.txt");
+    let key = o.dir.path().join("recovery.txt");
+    std::fs::write(
+        &key,
+        &*fuda_core::recovery_key::identity_file_text(&recovery, "test"),
+    )
+    .unwrap();
+    fuda_core::envelope::recover(&done.path, &key, &out, false).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), b"plan v1");
+    // The owner still opens it through the service.
+    let opened = account
+        .open(&done.path, Rights::NONE.with(Right::View))
+        .unwrap();
+    let mut text = Vec::new();
+    opened.reader().unwrap().read_to_end(&mut text).unwrap();
+    assert_eq!(text, b"plan v1");
+}
+
+#[test]
 fn sharing_gives_a_licence_and_unsharing_takes_it_away() {
     let o = office();
     let content = b"customer drawing, rev. C".to_vec();
@@ -376,6 +443,10 @@ enum Fault {
     WrongCertificate,
     /// Registers, but the file at this path is edited during the registration.
     EditDuringRegistration(PathBuf),
+    /// Registers, but answers with a header that is not a header.
+    GarbledHeader,
+    /// Registers, but answers with a header whose MAC was made without the file key.
+    ForgedHeader,
 }
 
 /// The real service as tanaka, with one fault.
@@ -407,11 +478,25 @@ impl KeyService for Faulty {
     fn label_versions(&self, docs: Vec<String>) -> Result<Vec<NewestLabel>, fuda_keyd::Error> {
         self.inner.label_versions(docs)
     }
-    fn register(&self, registration: Registration) -> Result<Document, fuda_keyd::Error> {
+    fn register(&self, registration: Registration) -> Result<Registered, fuda_keyd::Error> {
         if let Fault::EditDuringRegistration(path) = &self.fault {
             std::fs::write(path, b"plan v2, saved meanwhile").unwrap();
         }
-        self.inner.register(registration)
+        let mut registered = self.inner.register(registration)?;
+        if let Fault::GarbledHeader = &self.fault {
+            registered.header = b"age-encryption.org/v1\n-> X25519\n".to_vec();
+        }
+        if let Fault::ForgedHeader = &self.fault {
+            // Same document, one more stanza, a MAC made without this file's key.
+            let (header, _) = fuda_core::envelope::Header::parse_bytes(&registered.header).unwrap();
+            let mut stanzas = header.stanzas().to_vec();
+            stanzas.push(stanzas[0].clone());
+            let other = fuda_core::envelope::FileKey::generate().unwrap();
+            registered.header = fuda_core::envelope::Header::new(stanzas, &other)
+                .unwrap()
+                .to_bytes();
+        }
+        Ok(registered)
     }
     fn licence(&self, request: Request) -> Result<Granted, fuda_keyd::Error> {
         match self.fault {
@@ -421,7 +506,9 @@ impl KeyService for Faulty {
                 expected: "pinned".into(),
                 seen: "intercepted".into(),
             })),
-            Fault::EditDuringRegistration(_) => self.inner.licence(request),
+            Fault::EditDuringRegistration(_) | Fault::GarbledHeader | Fault::ForgedHeader => {
+                self.inner.licence(request)
+            }
         }
     }
     fn document(&self, doc: &str) -> Result<DocumentRights, fuda_keyd::Error> {
@@ -496,5 +583,14 @@ impl KeyService for Faulty {
     }
     fn policy_apply(&self) -> Result<fuda_keyd::policy::Applied, fuda_keyd::Error> {
         self.inner.policy_apply()
+    }
+    fn recovery_recipients(&self) -> Result<Vec<String>, fuda_keyd::Error> {
+        self.inner.recovery_recipients()
+    }
+    fn recovery_add(&self, recipient: &str) -> Result<Vec<String>, fuda_keyd::Error> {
+        self.inner.recovery_add(recipient)
+    }
+    fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, fuda_keyd::Error> {
+        self.inner.rewrap(header)
     }
 }

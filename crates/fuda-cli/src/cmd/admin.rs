@@ -45,6 +45,9 @@ pub enum Command {
     /// re-apply it to documents already protected.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The organisation's recovery key: show its recipients, or add one (rotate).
+    #[command(subcommand)]
+    Recovery(super::recovery::Command),
 }
 
 #[derive(clap::Subcommand)]
@@ -628,6 +631,7 @@ fn execute(
                 )?;
             }
         }
+        Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,17 +32,27 @@ pub struct InspectArgs {
 
 /// Decrypt a protected file with the organisation's break-glass recovery identity.
 ///
-/// Every protected file is also encrypted to the recovery recipients of the policy, so
-/// losing the key service never loses data. The plaintext is written atomically (a temp
-/// file renamed on success): a damaged file leaves nothing behind. The same works with
-/// `age -d -i KEYFILE FILE.fuda`.
+/// The key service puts a stanza for the organisation's recovery key in every protected
+/// file it registers, so losing the key service never loses data. Give the key as its
+/// identity file (--identity) or as M of its N shares (--shares). The plaintext is written
+/// atomically (a temp file renamed on success): a damaged file leaves nothing behind. The
+/// same works with `age -d -i KEYFILE FILE.fuda` (Go age or rage).
 #[derive(clap::Args)]
 pub struct RecoverArgs {
     /// The protected file (NAME.fuda).
     file: PathBuf,
     /// The age identity file holding the recovery key (AGE-SECRET-KEY-1…).
-    #[arg(long, short)]
-    identity: PathBuf,
+    #[arg(
+        long,
+        short,
+        required_unless_present = "shares",
+        conflicts_with = "shares"
+    )]
+    identity: Option<PathBuf>,
+    /// M shares of the recovery key, comma-separated: each the share's text
+    /// (fuda-share-v1:…) or a file holding it. A mistyped share is named.
+    #[arg(long, value_delimiter = ',', value_name = "SHARE,SHARE")]
+    shares: Vec<String>,
     /// Where to write the plaintext [default: the name without .fuda].
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -189,8 +199,14 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
             )
         })?,
     };
-    let bytes = envelope::recover(&args.file, &args.identity, &out, args.force)
-        .with_context(|| format!("recovering {}", escaped(&args.file)))?;
+    let bytes = match &args.identity {
+        Some(identity) => envelope::recover(&args.file, identity, &out, args.force),
+        None => {
+            let identity = fuda_core::recovery_key::combine_args(&args.shares)?;
+            envelope::recover_with_identity(&args.file, &identity, &out, args.force)
+        }
+    }
+    .with_context(|| format!("recovering {}", escaped(&args.file)))?;
     // Break-glass use is worth a line in the local change log even without a key service.
     let doc = envelope::inspect(&args.file)
         .ok()

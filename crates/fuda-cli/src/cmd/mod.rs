@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod label;
 pub mod policy;
 pub mod protect;
+pub mod recovery;
 pub mod scan;
 pub mod trust;
 pub mod watch;

@@ -5,8 +5,9 @@
 //! ```text
 //! age-encryption.org/v1
 //! -> X25519 …             file key wrapped to the key service
-//! -> X25519 …             file key wrapped to the organisation's recovery key
 //! -> fuda/label <doc-id>  signed label + rights snapshot (no key inside)
+//! -> X25519 …             file key wrapped to the organisation's recovery key
+//! -> fuda/recovery age1…  which recovery recipients the header carries (no key inside)
 //! --- <header MAC>
 //! <16-byte nonce><STREAM payload: ChaCha20-Poly1305, 64 KiB chunks>
 //! ```
@@ -15,6 +16,7 @@
 //! - [`stream`]: the chunk-parallel STREAM payload and a seekable plaintext reader;
 //! - [`x25519`]: wrapping the file key to age recipients, unwrapping it with identities;
 //! - [`label_stanza`]: the `fuda/label` stanza.
+//! - [`recovery`]: the organisation's recovery recipients in a header (`fuda/recovery`).
 //! - [`encrypt_bytes`] / [`decrypt_bytes`]: the same format for small messages held in
 //!   memory (the key service seals a file key to a user's age recipient with them).
 //!
@@ -61,6 +63,7 @@ use crate::fsutil::TempSibling;
 
 pub mod header;
 pub mod label_stanza;
+pub mod recovery;
 pub mod stream;
 pub mod x25519;
 
@@ -209,6 +212,9 @@ pub enum Error {
     /// The output file already exists.
     #[error("{0} already exists: choose another output path or remove it first")]
     OutputExists(PathBuf),
+    /// The file's header changed while it was being replaced.
+    #[error("{0} changed meanwhile (its header is not the one read): left as it is; try again")]
+    HeaderChanged(PathBuf),
     /// The system random generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -238,9 +244,21 @@ pub fn encrypt<R: Read, W: Write>(
     recipients: &[x25519::Recipient],
     label: Option<&LabelStanza>,
     input: R,
-    mut output: W,
+    output: W,
     opts: &StreamOptions,
 ) -> Result<Header, Error> {
+    let (file_key, header) = new_header(recipients, label)?;
+    encrypt_with_header(&file_key, &header, input, output, opts)?;
+    Ok(header)
+}
+
+/// A fresh file key and the header that wraps it to `recipients` (with `label`), before
+/// any content: for a caller that must have the header vetted (the key service completes
+/// it with the recovery stanzas) before writing the file with [`encrypt_with_header`].
+pub fn new_header(
+    recipients: &[x25519::Recipient],
+    label: Option<&LabelStanza>,
+) -> Result<(FileKey, Header), Error> {
     if recipients.is_empty() {
         return Err(Error::NoRecipients);
     }
@@ -251,11 +269,25 @@ pub fn encrypt<R: Read, W: Write>(
         .collect::<Result<Vec<_>, _>>()?;
     stanzas.extend(label.map(LabelStanza::to_stanza));
     let header = Header::new(stanzas, &file_key)?;
+    Ok((file_key, header))
+}
+
+/// Writes a complete envelope: `header`, a fresh nonce and `input` encrypted with
+/// `file_key`. The header's MAC is checked with `file_key` first ([`Error::HeaderMac`]:
+/// nothing is written), so a header altered by anyone without the key is never used.
+pub fn encrypt_with_header<R: Read, W: Write>(
+    file_key: &FileKey,
+    header: &Header,
+    input: R,
+    mut output: W,
+    opts: &StreamOptions,
+) -> Result<(), Error> {
+    header.verify_mac(file_key)?;
     let nonce = random_nonce()?;
     header.write(&mut output)?;
     output.write_all(&nonce)?;
-    stream::encrypt_payload(&file_key, &nonce, input, output, opts)?;
-    Ok(header)
+    stream::encrypt_payload(file_key, &nonce, input, output, opts)?;
+    Ok(())
 }
 
 /// Encrypts a small message held in memory (a file key sealed to a user, a token) to
@@ -408,6 +440,20 @@ pub fn write_with_header<R: Read, W: Write>(
     Ok(n)
 }
 
+/// Replaces the header `old` of the protected file at `path` with `new`, atomically: the
+/// new header and the untouched nonce and payload go to a temporary file (0600) that then
+/// takes the file's place, so a failure leaves the file as it was. Returns the payload
+/// length. Refuses ([`Error::HeaderChanged`]) if the file no longer starts with `old`
+/// (someone replaced it meanwhile). The caller vouches for `new` (e.g. the key service
+/// made it from `old`), since checking its MAC needs the file key.
+pub fn replace_header(path: &Path, old: &Header, new: &Header) -> Result<u64, Error> {
+    let decryptor = Decryptor::new(open(path)?).map_err(|e| e.in_file(path))?;
+    if decryptor.header() != old {
+        return Err(Error::HeaderChanged(path.to_owned()));
+    }
+    write_atomically(path, true, |out| write_with_header(decryptor, new, out))
+}
+
 /// Rewraps a protected file: `edit` changes the stanza list (drop recipients, add
 /// [`x25519::wrap`]ped ones, replace the label), the MAC is recomputed, and the nonce and
 /// payload are copied byte for byte. `file_key` must open the current header.
@@ -481,6 +527,21 @@ pub fn decrypt_to_path<'a>(
     })
 }
 
+/// Encrypts `src` into the protected file `dst` atomically (temp file + rename), with a
+/// header made by [`new_header`] (and maybe completed since) for `file_key`.
+pub fn encrypt_to_path_with_header(
+    src: &Path,
+    file_key: &FileKey,
+    header: &Header,
+    dst: &Path,
+    opts: &StreamOptions,
+) -> Result<(), Error> {
+    let input = open(src)?;
+    write_atomically(dst, false, |out| {
+        encrypt_with_header(file_key, header, input, out, opts)
+    })
+}
+
 /// Encrypts `src` into the protected file `dst` atomically (temp file + rename).
 pub fn encrypt_to_path(
     src: &Path,
@@ -508,6 +569,23 @@ pub fn recover(
     decrypt_to_path(
         src,
         identities.iter().map(|i| i.as_ref()),
+        dst,
+        overwrite,
+        &StreamOptions::default(),
+    )
+}
+
+/// `fuda recover --shares`: decrypts `src` with `identity` (the recovery key put back
+/// together from its shares) into `dst`, atomically. Returns the plaintext length.
+pub fn recover_with_identity(
+    src: &Path,
+    identity: &x25519::Identity,
+    dst: &Path,
+    overwrite: bool,
+) -> Result<u64, Error> {
+    decrypt_to_path(
+        src,
+        [identity as &dyn age::Identity],
         dst,
         overwrite,
         &StreamOptions::default(),

@@ -14,6 +14,7 @@ use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
 use super::policy::{Caps, OrgPolicy};
 use super::records::DocumentRights;
+use super::recovery::{self, Registered};
 use crate::audit::Event;
 use crate::directory::{User, UserStatus};
 use crate::error::{DenyCode, Error};
@@ -24,7 +25,7 @@ use crate::store::{append_audit, DocRow, Tx};
 
 impl Service {
     /// Registers a protected document (at `fuda protect`).
-    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Document, Error> {
+    pub async fn register(&self, caller: Caller, r: Registration) -> Result<Registered, Error> {
         let keys = self.keys();
         let check = check_header(&keys, &self.inner.unwrapped, &r.header);
         let label = signed_label(&r.header);
@@ -179,7 +180,7 @@ fn register(
     caller: &Caller,
     r: Registration,
     (check, label): (HeaderCheck, Result<SignedLabel, String>),
-) -> Result<Document, Error> {
+) -> Result<Registered, Error> {
     let user = resolve(tx, caller, limits)?;
     let k = keys.audit_key();
     require_active(tx, k, &user, "protect", check.doc.as_deref())?;
@@ -210,6 +211,7 @@ fn register(
     for g in &caps.grants {
         check_principal(tx, &g.principal)?;
     }
+    let header = recovery::complete_header(tx, org, &file_key, &r.header)?;
     let doc = Document {
         id: doc_id.clone(),
         name: r.name,
@@ -241,7 +243,8 @@ fn register(
         })),
     )
     .map_err(audit_err)?;
-    Ok(tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc))
+    let document = tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc);
+    Ok(Registered { document, header })
 }
 
 /// A registration must agree with the file's own signed label (level; signature, when the

@@ -19,7 +19,8 @@
 //!   `users.rs` (enrollment, who am I), `documents.rs` (registration, grants),
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
 //!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
-//!   (the organisation's policy: set, served signed, applied; the caps of a registration).
+//!   (the organisation's policy: set, served signed, applied; the caps of a registration),
+//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap).
 
 mod admin;
 mod authz;
@@ -31,6 +32,7 @@ mod licences;
 mod lifecycle;
 mod policy;
 mod records;
+mod recovery;
 mod users;
 
 pub use crate::keys::ServiceInfo;
@@ -38,3 +40,4 @@ pub use authz::{effective_rights, Caller, INVALID_REQUEST};
 pub use commit::MAX_BATCH;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
+pub use recovery::{Registered, Rewrapped};
