@@ -340,3 +340,50 @@ fn without_a_key_service_the_policy_is_the_configured_one() {
     let r = tanaka.fuda(&["admin", "policy", "set", p(&v1)]).expect(2);
     assert!(r.stderr.contains("lives on a key service"), "{}", r.stderr);
 }
+
+#[test]
+fn a_service_initialised_with_a_policy_enforces_it_from_the_first_enrollment() {
+    let work = workdir();
+    let policy = acme_policy(work.path(), "取締役会の資料など");
+    let keyd = Keyd::start_with(&["--policy", p(&policy)]);
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let sato = keyd.add(&admin, "sato", "営業部", &policy);
+    let seen = shown(&sato, 0);
+    assert_eq!(seen["id"], "acme", "{seen}");
+    assert_eq!(seen["source"]["kind"], "service", "{seen}");
+    assert_eq!(seen["source"]["version"], 1, "{seen}");
+    assert_eq!(
+        description_of(&seen, "strictly-confidential"),
+        "取締役会の資料など"
+    );
+    assert!(audit(&admin).iter().any(|r| r["action"] == "policy-set"));
+}
+
+#[test]
+fn init_with_a_policy_it_cannot_hold_creates_nothing() {
+    let work = workdir();
+    // Valid TOML and a valid policy, but 365 offline days is over the service's cap (30).
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml"),
+    )
+    .unwrap()
+    .replacen("offline_days = 30", "offline_days = 365", 1);
+    let too_loose = work.path().join("loose.toml");
+    write(&too_loose, &text);
+    let broken = work.path().join("broken.toml");
+    write(&broken, "[policy]\nid = \"acme\"\nversion = \"one\"\n");
+    for (policy, says) in [(&too_loose, "offline"), (&broken, "broken.toml:")] {
+        let data = work.path().join("keyd");
+        let recovery = work.path().join("recovery.txt");
+        let out = std::process::Command::new(common::keyd_bin())
+            .args(["init", "--data", p(&data), "--recovery-file", p(&recovery)])
+            .args(["--policy", p(policy)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!data.exists(), "{stderr}");
+        assert!(!recovery.exists(), "{stderr}");
+    }
+}

@@ -46,6 +46,11 @@ enum Command {
         /// protected file (e.g. 2/3): written as FILE.share-1-of-N … instead of FILE.
         #[arg(long, value_name = "M/N")]
         shares: Option<String>,
+        /// The organisation's policy, held and enforced by the service from the start (the
+        /// same as `fuda admin policy set FILE` right after init). Checked before anything
+        /// is created.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -107,8 +112,12 @@ fn run(cli: Cli) -> Result<()> {
             recovery,
             recovery_file,
             shares,
+            policy,
             json,
         } => {
+            // A policy with errors stops init before anything exists.
+            let policy = policy.map(|path| read_policy(&path)).transpose()?;
+            let fresh = !data.exists();
             let plan = recovery::Plan::new(&data, recovery, recovery_file, shares)?;
             let written = plan.write()?;
             let init = fuda_keyd_server::http::init(
@@ -123,6 +132,17 @@ fn run(cli: Cli) -> Result<()> {
             )
             .inspect_err(|_| written.undo())?;
             written.register(&data, &admin)?;
+            let policy_set = match policy {
+                Some((text, origin, id)) => Some(
+                    set_policy(&data, &admin, text, origin, id).inspect_err(|_| {
+                        // Nothing half-made stays behind: what this command created a
+                        // moment ago goes, and a directory that was there before stays.
+                        written.undo();
+                        remove_created(&data, fresh);
+                    })?,
+                ),
+                None => None,
+            };
             if json {
                 println!(
                     "{}",
@@ -130,6 +150,7 @@ fn run(cli: Cli) -> Result<()> {
                         "data": data, "fingerprint": init.fingerprint, "admin": admin,
                         "enrollment_code": init.admin.code, "service": init.info,
                         "recovery": written.record(),
+                        "policy": policy_set,
                     })
                 );
             } else {
@@ -137,6 +158,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  service id:          {}", init.info.id);
                 println!("  TLS fingerprint:     {}", init.fingerprint);
                 println!("  first admin:         {admin}");
+                match &policy_set {
+                    Some(p) => println!("  policy:              {} version {}", p.id, p.version),
+                    None => println!(
+                        "  policy:              none yet: set it with `fuda admin policy set FILE`"
+                    ),
+                }
                 println!(
                     "  enrollment code:     {}  (one-time, valid 7 days)",
                     init.admin.code
@@ -209,5 +236,66 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}
+
+/// Reads and checks a policy file for `init --policy`: its text and the name it is set from.
+fn read_policy(path: &std::path::Path) -> Result<(String, String, String)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy {}", path.display()))?;
+    let policy = fuda_core::policy::Policy::from_toml(&text, path).map_err(|e| {
+        anyhow::anyhow!("{e}\nnothing was created: fix the policy and run init again")
+    })?;
+    Ok((text, path.display().to_string(), policy.id))
+}
+
+/// What `init --policy` set.
+#[derive(serde::Serialize)]
+struct PolicySetAtInit {
+    id: String,
+    version: u32,
+}
+
+/// Sets the organisation's policy as the first admin, right after init.
+fn set_policy(
+    data: &std::path::Path,
+    admin: &str,
+    text: String,
+    origin: String,
+    id: String,
+) -> Result<PolicySetAtInit> {
+    let service = Service::open(data)
+        .with_context(|| format!("cannot open the new service in {}", data.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let set = rt.block_on(service.policy_set(
+        fuda_keyd::service::Caller::Local(admin.to_owned()),
+        text,
+        origin,
+    ));
+    service.close();
+    let set = set.context(
+        "cannot set the policy (init checks it against the default caps; for higher ones, init \
+         without --policy, serve with --max-offline-days/--max-expiry-days, then `fuda admin \
+         policy set FILE`); nothing was created",
+    )?;
+    Ok(PolicySetAtInit {
+        id,
+        version: set.version,
+    })
+}
+
+/// Removes a service `init` has just created in `data`: the whole directory when init
+/// made it, else only what init put in it.
+fn remove_created(data: &std::path::Path, fresh: bool) {
+    if fresh {
+        let _ = std::fs::remove_dir_all(data);
+        return;
+    }
+    for dir in ["keys", "tls"] {
+        let _ = std::fs::remove_dir_all(data.join(dir));
+    }
+    let db = fuda_keyd::service::DB_FILE;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("{db}{suffix}")));
     }
 }
