@@ -387,3 +387,55 @@ fn init_with_a_policy_it_cannot_hold_creates_nothing() {
         assert!(!recovery.exists(), "{stderr}");
     }
 }
+
+#[test]
+fn a_running_watcher_labels_by_the_new_policy_once_the_service_changed_it() {
+    let o = office();
+    let share = o.work.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    // The watcher starts before any policy is set, and so uses its local one.
+    let watch = common::watch::Watch::start_verbose(&o.tanaka, &share);
+    let v1 = acme_policy(o.work.path(), "v1");
+    o.admin.fuda(&["admin", "policy", "set", p(&v1)]).expect(0);
+    // The watcher's cached copy is refetched once older than the TTL: here, by a later
+    // clock of the same user.
+    assert_eq!(shown(&o.tanaka, TTL + 1)["source"]["version"], 1);
+    let changed_to = |events: &[Value], version: &str| {
+        events
+            .iter()
+            .any(|e| e["event"] == "policy-changed" && e["to"].as_str().unwrap().contains(version))
+    };
+    watch.wait_for(|e| changed_to(e, "acme"), 30);
+
+    // A product code no rule of v1 knows: left unlabelled.
+    let before = share.join("before.txt");
+    write(&before, "新型ブラケット BR-7 の仕様");
+    let saw = |events: &[Value], kind: &str, file: &Path| {
+        events
+            .iter()
+            .any(|e| e["event"] == kind && common::path_of(&e["path"]) == file)
+    };
+    watch.wait_for(|e| saw(e, "no-rule", &before), 30);
+
+    // v2 makes it 極秘; the running watcher labels by it from then on.
+    let text = std::fs::read_to_string(&v1).unwrap().replacen(
+        r#"keywords = ["極秘", "㊙", "Strictly Confidential"]"#,
+        r#"keywords = ["極秘", "㊙", "Strictly Confidential", "BR-7"]"#,
+        1,
+    );
+    let v2 = o.work.path().join("acme-v2.toml");
+    write(&v2, &text);
+    o.admin.fuda(&["admin", "policy", "set", p(&v2)]).expect(0);
+    assert_eq!(shown(&o.tanaka, 2 * TTL + 2)["source"]["version"], 2);
+    watch.wait_for(
+        |e| e.iter().filter(|e| e["event"] == "policy-changed").count() == 2,
+        30,
+    );
+    let after = share.join("after.txt");
+    write(&after, "BR-7 の図面");
+    watch.wait_for(|e| saw(e, "labeled", &after), 30);
+    let (code, events) = watch.stop();
+    assert_eq!(code, 0, "{events:?}");
+    assert_eq!(o.tanaka.show(&after)["level"], "strictly-confidential");
+    assert!(!saw(&events, "labeled", &before), "{events:?}");
+}

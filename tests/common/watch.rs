@@ -37,6 +37,8 @@ impl Watch {
             .env_remove("XDG_STATE_HOME")
             .env_remove("XDG_CACHE_HOME")
             .env_remove("FUDA_CONFIG_DIR")
+            // Ask often whether the key service's policy changed (debug builds only).
+            .env("FUDA_WATCH_POLICY_CHECK_MS", "200")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         if let Some(q) = queue {

@@ -124,6 +124,12 @@ enum Status<'a> {
     Stopped {
         pending: usize,
     },
+    /// The key service's policy changed: files from now on are labelled by the new one's
+    /// rules (files already labelled keep their labels; `fuda scan --apply` re-applies).
+    PolicyChanged {
+        from: String,
+        to: String,
+    },
     /// Folders deeper than inotify can watch (their path is over 4,096 bytes): files in
     /// them are labelled when a walk finds them (a new folder, a rescan, the next start,
     /// `fuda scan --apply`), not when they are written.
@@ -168,17 +174,7 @@ fn log_all(reports: &[Report]) {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let session = Session::load(args.policy.policy())?;
-    let policy = &session.policy;
-    let mut classifier = classifier(policy)?;
-    // Label what was classified: the digest comes from the same read.
-    classifier.hash_content = true;
-    let labeler = args.store.labeler(&session)?;
-    let labeling = Labeling {
-        classifier: &classifier,
-        labeler: &labeler,
-        verbose: args.verbose,
-    };
+    let mut session = Session::load(args.policy.policy())?;
     let mut roots = Vec::new();
     for p in &args.paths {
         let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
@@ -214,42 +210,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let inotify = Inotify::start(&roots, bound)?;
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
-        policy: policy.to_string(),
+        policy: session.policy.to_string(),
         identity: session.identity.name(),
         settle_ms: args.settle_ms,
         queue: bound,
         memory: JsonPath::new(&memory_path),
     });
 
-    // One batch: the settled files on the pool's threads; the labels applied go to the
-    // key service's audit log.
-    let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
-        let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
-            pool.install(|| jobs.into_par_iter().map(handle).collect())
-        });
-        log_all(&done.reports);
-        audit(&session, &done.labeled);
-    };
-
-    // Reconcile: everything already in the trees.
-    let started = Instant::now();
-    let n = walk_into(&mut engine, &roots, Instant::now());
-    while engine.waiting() > 0 && !stop.load(Ordering::SeqCst) {
-        batch(&mut engine, &mut memory);
-        if engine.waiting() > 0 {
-            std::thread::sleep(Duration::from_millis(20));
+    // Under a key service the organisation's policy can change while the watcher runs:
+    // each generation watches with one policy until the service's changes.
+    let mut first = true;
+    loop {
+        let watching = Watching {
+            args: &args,
+            session: &session,
+            roots: &roots,
+            pool: &pool,
+            stop: &stop,
+        };
+        let changed = watching.run(&inotify, &mut engine, &mut memory, first)?;
+        first = false;
+        match changed {
+            None => break,
+            Some(next) => {
+                log(&Status::PolicyChanged {
+                    from: session.policy.to_string(),
+                    to: next.policy.to_string(),
+                });
+                session.save_memo();
+                session = next;
+            }
         }
     }
-    log_all(&engine.forget_missing(&mut memory, &roots));
-    log(&Status::Reconciled {
-        files: n,
-        seconds: started.elapsed().as_secs_f64(),
-    });
-    log(&Status::Watching {
-        roots: roots.iter().map(JsonPath::new).collect(),
-    });
-
-    inotify.serve(&mut engine, &mut memory, &roots, &stop, &batch);
     drop(inotify);
     let mut reports = Vec::new();
     engine.commit(&mut memory, &mut reports);
@@ -259,6 +251,120 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pending: engine.waiting(),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often a watcher under a key service asks whether the organisation's policy
+/// changed (from its cache, which is fetched again after `orgpolicy::TTL`).
+fn policy_check_interval() -> Duration {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("FUDA_WATCH_POLICY_CHECK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    Duration::from_secs(30)
+}
+
+/// Which of the key service's policy versions is in force (version 0: the service holds
+/// none yet); `None` without a key service, or when it cannot be told now.
+fn policy_generation(session: &Session, args: &Args) -> Option<(String, u32)> {
+    let service = session.config.service.as_ref()?;
+    match crate::orgpolicy::in_force(&session.config, args.policy.policy()) {
+        Ok(crate::orgpolicy::InForce {
+            source: crate::config::PolicySource::Service { version, .. },
+            ..
+        }) => Some((service.url.clone(), version)),
+        Ok(_) => Some((service.url.clone(), 0)),
+        Err(_) => None,
+    }
+}
+
+/// One generation of the watcher: one session (policy, identity, labeler).
+struct Watching<'a> {
+    args: &'a Args,
+    session: &'a Session,
+    roots: &'a [PathBuf],
+    pool: &'a rayon::ThreadPool,
+    stop: &'a AtomicBool,
+}
+
+impl Watching<'_> {
+    /// Watches until a stop signal (`None`) or until the key service's policy changed
+    /// (the new session). The first generation also reconciles the trees.
+    fn run(
+        &self,
+        inotify: &Inotify,
+        engine: &mut Engine,
+        memory: &mut LabelMemory,
+        first: bool,
+    ) -> Result<Option<Session>> {
+        let session = self.session;
+        let mut classifier = classifier(&session.policy)?;
+        // Label what was classified: the digest comes from the same read.
+        classifier.hash_content = true;
+        let labeler = self.args.store.labeler(session)?;
+        let labeling = Labeling {
+            classifier: &classifier,
+            labeler: &labeler,
+            verbose: self.args.verbose,
+        };
+        // One batch: the settled files on the pool's threads; the labels applied go to the
+        // key service's audit log.
+        let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
+            let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
+                self.pool
+                    .install(|| jobs.into_par_iter().map(handle).collect())
+            });
+            log_all(&done.reports);
+            audit(session, &done.labeled);
+        };
+
+        if first {
+            // Reconcile: everything already in the trees.
+            let started = Instant::now();
+            let n = walk_into(engine, self.roots, Instant::now());
+            while engine.waiting() > 0 && !self.stop.load(Ordering::SeqCst) {
+                batch(engine, memory);
+                if engine.waiting() > 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            log_all(&engine.forget_missing(memory, self.roots));
+            log(&Status::Reconciled {
+                files: n,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            log(&Status::Watching {
+                roots: self.roots.iter().map(JsonPath::new).collect(),
+            });
+        }
+
+        let generation = policy_generation(session, self.args);
+        let interval = policy_check_interval();
+        let mut checked = Instant::now();
+        let mut changed = || {
+            if generation.is_none() || checked.elapsed() < interval {
+                return false;
+            }
+            checked = Instant::now();
+            let now = policy_generation(session, self.args);
+            now.is_some() && now != generation
+        };
+        inotify.serve(engine, memory, self.roots, self.stop, &batch, &mut changed);
+        if self.stop.load(Ordering::SeqCst) || !changed_since(&generation, session, self.args) {
+            return Ok(None);
+        }
+        // Finish what was waiting under the old policy's rules before switching.
+        batch(engine, memory);
+        Ok(Some(Session::load(self.args.policy.policy())?))
+    }
+}
+
+/// Whether the key service's policy is another version than `generation` now.
+fn changed_since(generation: &Option<(String, u32)>, session: &Session, args: &Args) -> bool {
+    let now = policy_generation(session, args);
+    generation.is_some() && now.is_some() && &now != generation
 }
 
 /// The event source: inotify on every root, its events in a bounded queue.
@@ -304,8 +410,8 @@ impl Inotify {
         })
     }
 
-    /// Takes events until `stop` (or the source ends): events lost are made up for by
-    /// walking the trees again; each round ends with a `batch`.
+    /// Takes events until `stop`, the source ends or the policy changed: events lost are
+    /// made up for by walking the trees again; each round ends with a `batch`.
     fn serve(
         &self,
         engine: &mut Engine,
@@ -313,8 +419,9 @@ impl Inotify {
         roots: &[PathBuf],
         stop: &AtomicBool,
         batch: &dyn Fn(&mut Engine, &mut LabelMemory),
+        policy_changed: &mut dyn FnMut() -> bool,
     ) {
-        while !stop.load(Ordering::SeqCst) {
+        while !stop.load(Ordering::SeqCst) && !policy_changed() {
             if self.overflow.swap(false, Ordering::SeqCst) {
                 log(&Status::Overflow {
                     action: "rescanning the trees: events were lost",
