@@ -11,9 +11,10 @@ Typical use, comparing a change with the commit before it:
     benches/side_by_side.py /tmp/fuda-old/target/release/fuda target/release/fuda
 
 For each command it prints the median wall time and the median CPU-seconds (user+sys of
-the child) of each build over R rounds, and new/old ratios. Both builds share one HOME
-(identity, trust store, memos), so a run of one warms what the next run of the other
-reads, exactly as a user's repeated runs would. Needs only python3.
+the child) of each build over R rounds, and new/old ratios. Each build runs in its own copy of one HOME (the same identity and trust store, made by
+the old build), so signatures verify across builds while each build's embedded key
+service database and caches stay its own (a newer build may migrate them); one untimed
+run of each warms its caches. Needs only python3.
 """
 import argparse
 import os
@@ -75,10 +76,19 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items()
            if k not in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "FUDA_CONFIG_DIR")}
     env["HOME"] = str(home)
+    # One identity, made by the old build (a newer one may write state the old cannot
+    # read), copied into one HOME per build: signatures verify across builds, and each
+    # build's embedded key service database stays its own (a newer build may migrate it).
     if not home.exists():
         home.mkdir()
-        subprocess.run([builds["new"], "init", "--name", "bench", "--dept", "設計部"],
+        subprocess.run([builds["old"], "init", "--name", "bench", "--dept", "設計部"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
+    homes = {}
+    for which in builds:
+        own = work / f"home-{which}"
+        if not own.exists():
+            shutil.copytree(home, own, symlinks=True)
+        homes[builds[which]] = dict(env, HOME=str(own))
     if not tree.exists():
         print(f"making {args.files} files under {tree} ...", file=sys.stderr)
         make_tree(tree, args.files)
@@ -87,21 +97,22 @@ def main() -> int:
         payload.write_bytes(os.urandom(64 << 20))
 
     def protect_open(fuda):
+        own = homes[fuda]
         target = work / "p"
         if target.exists():
             shutil.rmtree(target)
         target.mkdir()
         shutil.copy(payload, target / "drawing.bin")
-        w1, c1 = run([fuda, "protect", str(target / "drawing.bin")], env)
+        w1, c1 = run([fuda, "protect", str(target / "drawing.bin")], own)
         protected = next(target.glob("drawing.bin*"))
-        w2, c2 = run([fuda, "open", str(protected), "--out", str(target / "out.bin")], env)
+        w2, c2 = run([fuda, "open", str(protected), "--out", str(target / "out.bin")], own)
         return w1 + w2, c1 + c2
 
     commands = [
-        ("label set -r (relabel)", lambda f: run([f, "label", "set", "社外秘", "-r", "-q", str(tree)], env)),
-        ("label check -r (memo warm)", lambda f: run([f, "label", "check", "-r", str(tree)], env)),
-        ("classify -r", lambda f: run([f, "classify", "-r", str(tree)], env)),
-        ("inventory → xlsx", lambda f: run([f, "inventory", "-q", str(tree), "-o", str(work / "ledger.xlsx")], env)),
+        ("label set -r (relabel)", lambda f: run([f, "label", "set", "社外秘", "-r", "-q", str(tree)], homes[f])),
+        ("label check -r (memo warm)", lambda f: run([f, "label", "check", "-r", str(tree)], homes[f])),
+        ("classify -r", lambda f: run([f, "classify", "-r", str(tree)], homes[f])),
+        ("inventory → xlsx", lambda f: run([f, "inventory", "-q", str(tree), "-o", str(work / "ledger.xlsx")], homes[f])),
         ("protect + open 64 MiB", protect_open),
     ]
 
