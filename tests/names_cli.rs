@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use common::{p, path_of, write, User};
+use common::{json_paths, p, path_of, write, User};
 
 /// The awkward names of an old share, as raw bytes.
 fn awkward_names() -> Vec<Vec<u8>> {
@@ -41,15 +41,6 @@ fn share(root: &Path) -> BTreeSet<PathBuf> {
             write(&path, "極秘 設計図面 社外秘");
             path
         })
-        .collect()
-}
-
-/// The exact paths the JSON records of a run carry.
-fn json_paths(lines: &[serde_json::Value]) -> BTreeSet<PathBuf> {
-    lines
-        .iter()
-        .filter(|v| v.get("path").is_some())
-        .map(|v| path_of(&v["path"]))
         .collect()
 }
 
@@ -149,17 +140,7 @@ fn watch_labels_files_with_non_utf8_names_created_while_it_runs() {
     let dir = common::workdir();
     let watch = common::watch::Watch::start(&hook, dir.path(), None);
     let files = share(dir.path());
-    watch.wait_for(
-        |events| {
-            let labeled: BTreeSet<PathBuf> = events
-                .iter()
-                .filter(|e| e["event"] == "labeled")
-                .map(|e| path_of(&e["path"]))
-                .collect();
-            labeled == files
-        },
-        30,
-    );
+    watch.wait_for_labels(&files, 30);
     let (code, events) = watch.stop();
     assert_eq!(code, 0, "{events:?}");
     assert!(!events.iter().any(|e| e["event"] == "failed"), "{events:?}");

@@ -19,7 +19,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use common::keyd::{policy_with_recovery, Keyd};
-use common::{p, path_of, User};
+use common::{json_paths, p, path_of, User};
 
 /// The longest path the kernel takes, terminating NUL included.
 const PATH_MAX: usize = 4096;
@@ -137,15 +137,6 @@ fn tree() -> (tempfile::TempDir, BTreeSet<PathBuf>) {
     let files = grow(dir.path());
     assert_eq!(files.len(), 8);
     (dir, files)
-}
-
-/// The exact paths the JSON records of a run carry.
-fn json_paths(lines: &[serde_json::Value]) -> BTreeSet<PathBuf> {
-    lines
-        .iter()
-        .filter(|v| v.get("path").is_some())
-        .map(|v| path_of(&v["path"]))
-        .collect()
 }
 
 fn the_tree_is_labeled_shown_and_checked(store: Option<&str>) {
@@ -266,17 +257,7 @@ fn watch_labels_every_file_of_the_tree_created_while_it_runs() {
     let dir = common::workdir();
     let watch = common::watch::Watch::start(&hook, dir.path(), None);
     let files = grow(dir.path());
-    watch.wait_for(
-        |events| {
-            let labeled: BTreeSet<PathBuf> = events
-                .iter()
-                .filter(|e| e["event"] == "labeled")
-                .map(|e| path_of(&e["path"]))
-                .collect();
-            labeled == files
-        },
-        30,
-    );
+    watch.wait_for_labels(&files, 30);
     let (code, events) = watch.stop();
     assert_eq!(code, 0, "{events:?}");
     assert!(!events.iter().any(|e| e["event"] == "failed"), "{events:?}");

@@ -225,6 +225,15 @@ pub fn path_of(value: &serde_json::Value) -> std::path::PathBuf {
     std::ffi::OsString::from_vec(bytes).into()
 }
 
+/// The exact paths the JSON records of a run carry.
+pub fn json_paths(lines: &[serde_json::Value]) -> std::collections::BTreeSet<std::path::PathBuf> {
+    lines
+        .iter()
+        .filter(|v| v.get("path").is_some())
+        .map(|v| path_of(&v["path"]))
+        .collect()
+}
+
 /// A ramfs mount (a file system without any xattr support), unmounted on drop.
 pub struct RamFs {
     dir: tempfile::TempDir,

@@ -75,6 +75,26 @@ impl Watch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the watcher has logged `labeled` for exactly `files`; panics with the
+    /// log after `secs` seconds.
+    pub fn wait_for_labels(
+        &self,
+        files: &std::collections::BTreeSet<std::path::PathBuf>,
+        secs: u64,
+    ) {
+        self.wait_for(
+            |events| {
+                let labeled: std::collections::BTreeSet<_> = events
+                    .iter()
+                    .filter(|e| e["event"] == "labeled")
+                    .map(|e| super::path_of(&e["path"]))
+                    .collect();
+                &labeled == files
+            },
+            secs,
+        );
+    }
+
     /// Waits until `done` holds for the events logged so far; panics with the log after
     /// `secs` seconds.
     pub fn wait_for(&self, done: impl Fn(&[serde_json::Value]) -> bool, secs: u64) {

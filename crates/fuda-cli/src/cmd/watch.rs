@@ -348,8 +348,7 @@ impl Watching<'_> {
                 return false;
             }
             checked = Instant::now();
-            let now = policy_generation(session, self.args);
-            now.is_some() && now != generation
+            changed_since(&generation, session, self.args)
         };
         inotify.serve(engine, memory, self.roots, self.stop, &batch, &mut changed);
         if self.stop.load(Ordering::SeqCst) || !changed_since(&generation, session, self.args) {
