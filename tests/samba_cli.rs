@@ -92,13 +92,14 @@ fn a_file_uploaded_over_smb_gets_the_label_its_content_calls_for() {
     let drawing = share.hook.show(&share.path("設計図/bracket.dwg"));
     assert_eq!(drawing["level"], "confidential", "{drawing}");
 
-    // A file no rule matches stays unlabeled (the watcher looked at it: `no-rule`).
-    share.wait_label("昼食.txt", 0, |l| l["status"] == "missing");
-    assert!(share
-        .watch
-        .events_for(&share.path("昼食.txt"))
-        .iter()
-        .all(|e| e["event"] == "no-rule"));
+    // A file no rule matches gets the policy's default level, said to be one.
+    share.wait_label("昼食.txt", 0, |l| l["status"] == "valid");
+    let lunch = share.hook.show(&share.path("昼食.txt"));
+    assert_eq!(
+        (lunch["level"].as_str(), lunch["method"].as_str()),
+        (Some("internal"), Some("default")),
+        "{lunch}"
+    );
 
     // A Windows client sees the label as the extended attribute `fuda.label`, byte for
     // byte, and the level name as `xdg.tags`; Samba's own xattrs (DOS attributes,

@@ -481,12 +481,21 @@ impl Labeler<'_> {
             .label
             .as_ref()
             .and_then(|l| self.policy.level(&l.level));
-        if req.method == Method::Auto {
+        if matches!(req.method, Method::Auto | Method::Default) {
             if let Some(l) = &current.label {
                 if matches!(l.method, Method::Manual | Method::Imported)
                     && current.status != Status::Tampered
                 {
                     return Ok(SetOutcome::KeptManual {
+                        level: l.level.clone(),
+                    });
+                }
+                // The default level only fills a gap: a rule's label stays as it is.
+                if req.method == Method::Default
+                    && l.method == Method::Auto
+                    && current.status != Status::Tampered
+                {
+                    return Ok(SetOutcome::KeptHigher {
                         level: l.level.clone(),
                     });
                 }

@@ -235,6 +235,9 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
     if let Some(d) = &header.default_level {
         c.level_ref(d, &known, "policy.default_level".into());
     }
+    if let Some(l) = &header.ledger_level {
+        c.level_ref(l, &known, "policy.ledger_level".into());
+    }
     let assets = build_assets(c, raw.assets, &known);
     let rules = build_rules(c, raw.rules, &known);
     let msip_imports = build_imports(c, raw.import.msip, &known, &levels);
@@ -258,6 +261,8 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
         name: header.name.unwrap_or_default(),
         language,
         default_level: header.default_level.map(Spanned::into_inner),
+        apply_default_level: header.apply_default_level.unwrap_or(true),
+        ledger_level: header.ledger_level.map(Spanned::into_inner),
         utc_offset,
         msip_site_id: site_id,
         levels,
@@ -664,6 +669,49 @@ mod tests {
             (problems[1].line, problems[1].key.as_str()),
             (12, "levels[0].ipa_availability")
         );
+    }
+
+    #[test]
+    fn unmatched_files_get_the_default_level_unless_the_policy_turns_it_off() {
+        let default = crate::policy::Policy::builtin("default").unwrap();
+        assert_eq!(default.unmatched_level().unwrap().name_ja, "社外秘");
+        let text = crate::policy::BUILTIN[0].1.replacen(
+            "default_level = \"internal\"",
+            "default_level = \"internal\"\napply_default_level = false",
+            1,
+        );
+        assert!(parse(&text).unwrap().unmatched_level().is_none());
+    }
+
+    #[test]
+    fn a_ledger_is_at_least_secret_and_as_high_as_what_it_lists() {
+        let default = crate::policy::Policy::builtin("default").unwrap();
+        let name = |l: Option<&crate::policy::Level>| l.map(|l| l.name_ja.clone());
+        let level = |n: &str| default.level_by_name(n);
+        assert_eq!(name(default.ledger_level_for(None)).unwrap(), "秘");
+        assert_eq!(name(default.ledger_level_for(level("公開"))).unwrap(), "秘");
+        assert_eq!(
+            name(default.ledger_level_for(level("極秘"))).unwrap(),
+            "極秘"
+        );
+        // The three-level IPA policy has no 秘: its lowest IPA-2 level is 極秘.
+        let ipa = crate::policy::Policy::builtin("ipa-sme").unwrap();
+        assert_eq!(name(ipa.ledger_level_for(None)).unwrap(), "極秘");
+        // A policy that names the ledger's level has the last word.
+        let text = crate::policy::BUILTIN[0].1.replacen(
+            "default_level = \"internal\"",
+            "default_level = \"internal\"\nledger_level = \"strictly-confidential\"",
+            1,
+        );
+        let named = parse(&text).unwrap();
+        assert_eq!(name(named.ledger_level_for(None)).unwrap(), "極秘");
+        let problems = parse(&crate::policy::BUILTIN[0].1.replacen(
+            "default_level = \"internal\"",
+            "default_level = \"internal\"\nledger_level = \"nope\"",
+            1,
+        ))
+        .unwrap_err();
+        assert_eq!(problems[0].key, "policy.ledger_level", "{problems:?}");
     }
 
     #[test]
