@@ -42,8 +42,10 @@ pub struct Args {
     /// The key service to enroll with (https://HOST:PORT).
     #[arg(long, requires = "enroll")]
     service: Option<String>,
-    /// The one-time enrollment code from your admin.
-    #[arg(long, requires = "service")]
+    /// The one-time enrollment code from your admin. Without --service: enroll with the
+    /// embedded key service of this account ($XDG_DATA_HOME/fuda/keyd), as a colleague
+    /// sharing this machine (and the demo) does.
+    #[arg(long)]
     enroll: Option<String>,
     /// The SHA-256 fingerprint of the key service's TLS certificate (from the admin, as
     /// printed by `fuda-keyd init`); the connection is refused unless it matches.
@@ -134,6 +136,38 @@ fn enroll(
         id: enrolled.service.id.clone(),
         signing_key: enrolled.service.signing_key.clone(),
     });
+    Ok(enrolled)
+}
+
+/// Enrolls `identity` with the embedded key service of this account (another person's
+/// identity on a shared machine: the admin of that service gave the code) and records the
+/// directory's name and department in `config`.
+fn enroll_embedded(
+    config: &mut Config,
+    identity: &Identity,
+    code: &str,
+) -> Result<fuda_keyd::directory::Enrolled> {
+    let dir = crate::keyservice::embedded_dir()?;
+    if !dir.join(fuda_keyd::service::DB_FILE).exists() {
+        bail!(
+            "--enroll without --service enrolls with the key service on this machine, and there \
+             is none in {} yet: pass --service URL --ca-fingerprint F for your organisation's, or \
+             ask the person whose `fuda protect` made it",
+            fuda_core::pathname::escaped(&dir)
+        );
+    }
+    let service = fuda_keyd::service::Service::open(&dir)?;
+    let enrolled = service.enroll(fuda_keyd::directory::Enrollment {
+        code: code.to_owned(),
+        recipient: identity.recipient().to_string(),
+        signing_key: encode_public_key(identity.public_key()),
+    });
+    service.close();
+    let enrolled = enrolled.context("cannot enroll with the key service on this machine")?;
+    config.user = enrolled.user.name.clone();
+    if enrolled.user.dept.is_some() {
+        config.dept = enrolled.user.dept.clone();
+    }
     Ok(enrolled)
 }
 
@@ -305,14 +339,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         service: None,
     };
     let enrolled = match (&args.service, &args.enroll) {
-        (Some(url), Some(code)) => {
-            let enrolled = enroll(
-                &mut config,
-                &identity,
-                url,
-                code,
-                args.ca_fingerprint.as_deref(),
-            );
+        (service, Some(code)) => {
+            let enrolled = match service {
+                Some(url) => enroll(
+                    &mut config,
+                    &identity,
+                    url,
+                    code,
+                    args.ca_fingerprint.as_deref(),
+                ),
+                None => enroll_embedded(&mut config, &identity, code),
+            };
             match enrolled {
                 Ok(e) => Some(e),
                 Err(e) => {
@@ -328,7 +365,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let name = config.user.clone();
     config.save_new()?;
-    if let (Some(e), Some(url)) = (&enrolled, &args.service) {
+    if let Some(e) = &enrolled {
+        let embedded = format!(
+            "on this machine ({})",
+            fuda_core::pathname::escaped(&crate::keyservice::embedded_dir()?)
+        );
+        let url = args.service.as_deref().unwrap_or(&embedded);
         print_enrolled(e, url, args.output.json)?;
         return Ok(ExitCode::SUCCESS);
     }
