@@ -33,7 +33,10 @@ fn the_demo_tells_the_whole_story_and_ends_with_the_ledger() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let said = |what: &str| {
-        assert!(stdout.contains(what), "the demo should say {what:?}:\n{stdout}");
+        assert!(
+            stdout.contains(what),
+            "the demo should say {what:?}:\n{stdout}"
+        );
     };
     // Auto-labeled, with the evidence: the CP932 CSV's My Numbers, the Word file's
     // marking, the CAD extension, and the default level for what no rule matches.
@@ -58,7 +61,10 @@ fn the_demo_tells_the_whole_story_and_ends_with_the_ledger() {
     let revoked = stdout
         .find("your access to bracket.dwg")
         .unwrap_or_else(|| panic!("no revocation:\n{stdout}"));
-    assert!(refused < shared && shared < opened && opened < revoked, "{stdout}");
+    assert!(
+        refused < shared && shared < opened && opened < revoked,
+        "{stdout}"
+    );
     said("was revoked by tanaka");
     // The tampered label is caught.
     said("share/人事/社員名簿.csv  秘 (Confidential)  tampered");
