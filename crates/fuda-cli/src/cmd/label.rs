@@ -273,6 +273,23 @@ impl ChangeLogEntry<'_> {
     }
 }
 
+/// The files of a recursive `label set` without the protected ones found in the folders
+/// (one note says how many): their label is sealed in their header when they are
+/// protected. A protected file named on the command line stays, to get its own answer.
+fn skip_protected(files: Vec<PathBuf>, named: &[PathBuf]) -> Vec<PathBuf> {
+    let (protected, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| fuda_core::store::envelope::is_protected(f) && !named.contains(f));
+    if !protected.is_empty() {
+        eprintln!(
+            "fuda: note: skipped {} protected file{} (*.fuda) in the folders: a protected file's label is sealed in it when it is protected, and `label set` leaves it as it is",
+            protected.len(),
+            if protected.len() == 1 { "" } else { "s" }
+        );
+    }
+    files
+}
+
 fn set(args: SetArgs) -> Result<ExitCode> {
     let session = Session::load(args.files.policy.policy())?;
     let policy = &session.policy;
@@ -285,7 +302,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         )
     })?;
     let labeler = args.store.labeler(&session)?;
-    let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    let files = skip_protected(
+        walk::expand(&args.files.paths, args.files.recursive)?,
+        &args.files.paths,
+    );
     // Under a key service: the newest label of each document, so that a replayed label is
     // not silently relabeled (it needs --justify, like a tampered one).
     let newest = if crate::keyservice::has_service(&session)? {

@@ -1,0 +1,97 @@
+//! End-to-end: what a new user meets in the first hour, each the way they met it — a
+//! symbolic link, a folder that holds protected files, a protected copy already there.
+
+mod common;
+
+use common::{p, write, User};
+
+#[test]
+fn a_symbolic_link_is_named_as_one_instead_of_permission_denied_or_missing() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let real = dir.path().join("bracket.txt");
+    write(&real, "bracket v3");
+    let link = dir.path().join("latest.txt");
+    std::os::unix::fs::symlink("bracket.txt", &link).unwrap();
+
+    for args in [
+        vec!["label", "set", "秘", p(&link)],
+        vec!["label", "show", p(&link)],
+    ] {
+        let run = tanaka.fuda(&args).expect(2);
+        assert!(
+            run.stderr
+                .contains("latest.txt: is a symbolic link to bracket.txt")
+                && run.stderr.contains("give the file's own path"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("permission denied"), "{}", run.stderr);
+    }
+    assert_eq!(tanaka.show(&real)["status"], "missing", "nothing was labeled");
+}
+
+#[test]
+fn label_set_over_a_folder_skips_its_protected_files_with_one_note() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let drawing = dir.path().join("drawing.txt");
+    write(&drawing, "bracket v3");
+    tanaka
+        .fuda(&["protect", p(&drawing), "--level", "秘"])
+        .expect(0);
+    let sealed = dir.path().join("drawing.txt.fuda");
+    let before = std::fs::read(&sealed).unwrap();
+    let memo = dir.path().join("memo.txt");
+    write(&memo, "meeting notes");
+
+    let run = tanaka
+        .fuda(&["label", "set", "社外秘", "-r", p(dir.path())])
+        .expect(0);
+    assert!(
+        run.stderr.contains("skipped 1 protected file (*.fuda)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("--justify"), "{}", run.stderr);
+    assert_eq!(tanaka.show(&memo)["level"], "internal");
+    assert_eq!(std::fs::read(&sealed).unwrap(), before, "left as it was");
+}
+
+#[test]
+fn protect_next_to_an_existing_protected_copy_says_what_to_do() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let plan = dir.path().join("plan.txt");
+    write(&plan, "plan v2");
+    write(&dir.path().join("plan.txt.fuda"), "an older protected copy");
+    let run = tanaka
+        .fuda(&["protect", p(&plan), "--level", "秘"])
+        .expect(2);
+    assert!(
+        run.stderr
+            .contains("plan.txt.fuda already exists and fuda never overwrites it: move, rename or remove it first"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("output path"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&plan).unwrap(), "plan v2");
+}
+
+#[test]
+fn enrolling_without_a_service_needs_the_key_service_of_this_account() {
+    let sato = User::new("sato");
+    let run = sato
+        .fuda(&["init", "--name", "sato", "--enroll", "fudaenroll_x"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("--enroll without --service")
+            && run.stderr.contains("pass --service URL"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !sato.home.path().join(".config/fuda/config.toml").exists(),
+        "nothing half made"
+    );
+}
