@@ -340,6 +340,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         fallbacks: 0,
     };
     let mut changes = Vec::new();
+    let mut misplaced = 0;
     let host = crate::keyservice::hostname();
     for (path, result) in files.iter().zip(results) {
         match result {
@@ -351,6 +352,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 label,
             }) => {
                 summary.labeled += 1;
+                misplaced += usize::from(!level.allowed_at(&absolute(path)));
                 summary.fallbacks += usize::from(fallback);
                 changes.push(crate::keyservice::label_set_change(
                     path,
@@ -390,6 +392,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         print_set_summary(&mut out, level, &summary)?;
     }
     out.flush()?;
+    if misplaced > 0 {
+        eprintln!(
+            "fuda: note: the policy keeps {} files in {} (its allowed_locations); the ledger reports {misplaced} of these as outside-allowed-location (保管場所違反) until they are moved there",
+            level.name_ja,
+            level.allowed_locations.join(", ")
+        );
+    }
     let audited = audit(&session, &changes);
     Ok(if summary.failed > 0 || !audited {
         exit_error()
