@@ -28,7 +28,11 @@ fn a_symbolic_link_is_named_as_one_instead_of_permission_denied_or_missing() {
         );
         assert!(!run.stderr.contains("permission denied"), "{}", run.stderr);
     }
-    assert_eq!(tanaka.show(&real)["status"], "missing", "nothing was labeled");
+    assert_eq!(
+        tanaka.show(&real)["status"],
+        "missing",
+        "nothing was labeled"
+    );
 }
 
 #[test]
