@@ -135,3 +135,75 @@ fn labeling_a_file_outside_its_levels_folders_says_where_it_belongs() {
         .expect(0);
     assert!(!run.stderr.contains("allowed_locations"), "{}", run.stderr);
 }
+
+#[test]
+fn the_owner_is_never_told_to_ask_the_owner() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let plan = dir.path().join("plan.txt");
+    write(&plan, "new plant");
+    let run = tanaka
+        .fuda(&["protect", p(&plan), "--level", "秘", "--json"])
+        .expect(0);
+    let doc = run.json_lines()[0]["doc"].as_str().unwrap().to_owned();
+    let sealed = dir.path().join("plan.txt.fuda");
+    // tanaka administers the embedded service and revokes his own access by mistake.
+    tanaka
+        .fuda(&["admin", "revoke", "--doc", &doc, "--user", "tanaka"])
+        .expect(0);
+    let run = tanaka.fuda(&["open", p(&sealed)]).expect(2);
+    assert!(
+        run.stderr.contains("although you own it") && run.stderr.contains("fuda admin unrevoke"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ask the owner"), "{}", run.stderr);
+}
+
+#[test]
+fn levels_are_named_as_people_name_them_in_inspect_errors_and_desktop_tags() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let memo = dir.path().join("memo.txt");
+    write(&memo, "memo");
+    tanaka.fuda(&["label", "set", "極秘", p(&memo)]).expect(0);
+    assert_eq!(
+        xattr::get(&memo, "user.xdg.tags").unwrap().unwrap(),
+        "極秘,Strictly confidential".as_bytes(),
+        "file managers show the Japanese name"
+    );
+    let run = tanaka.fuda(&["label", "set", "公開", p(&memo)]).expect(2);
+    assert!(
+        run.stderr.contains("lowering the label from 極秘 to 公開"),
+        "{}",
+        run.stderr
+    );
+    let plan = dir.path().join("plan.txt");
+    write(&plan, "plan");
+    tanaka
+        .fuda(&["protect", p(&plan), "--level", "極秘"])
+        .expect(0);
+    let run = tanaka
+        .fuda(&["inspect", p(&dir.path().join("plan.txt.fuda"))])
+        .expect(0);
+    assert!(
+        run.stdout
+            .contains("label:    極秘 (Strictly confidential) (valid)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("strictly-confidential"),
+        "{}",
+        run.stdout
+    );
+    // A label by someone this user does not trust says so, not "(unknown key)".
+    let sato = User::init("sato");
+    let run = sato.fuda(&["label", "show", p(&memo)]).expect(0);
+    assert!(
+        run.stdout
+            .contains("tanaka (untrusted: unknown or disabled)"),
+        "{}",
+        run.stdout
+    );
+}

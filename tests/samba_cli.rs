@@ -113,7 +113,10 @@ fn a_file_uploaded_over_smb_gets_the_label_its_content_calls_for() {
         "the client's EAs: {eas:?}"
     );
     assert!(
-        eas.contains(&("xdg.tags".to_owned(), b"Strictly confidential".to_vec())),
+        eas.contains(&(
+            "xdg.tags".to_owned(),
+            "極秘,Strictly confidential".as_bytes().to_vec()
+        )),
         "{eas:?}"
     );
     assert_eq!(eas.len(), 2, "{eas:?}");

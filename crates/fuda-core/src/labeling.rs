@@ -61,9 +61,9 @@ pub enum LabelingError {
     DowngradeNeedsJustification {
         /// The file.
         path: PathBuf,
-        /// Current level id.
+        /// Current level, as people name it (極秘).
         from: String,
-        /// Requested level id.
+        /// Requested level, as people name it.
         to: String,
     },
     /// Replacing a label whose signature is broken, or an older label written back over a
@@ -536,8 +536,8 @@ impl Labeler<'_> {
         if downgrade && justification.is_none() {
             return Err(LabelingError::DowngradeNeedsJustification {
                 path: path.to_owned(),
-                from: current_level.map(|l| l.id.clone()).unwrap_or_default(),
-                to: req.level.id.clone(),
+                from: current_level.map(|l| l.name_ja.clone()).unwrap_or_default(),
+                to: req.level.name_ja.clone(),
             });
         }
         if let Some(asset) = &req.asset {

@@ -725,7 +725,8 @@ fn mark_replayed(session: &Session, results: &mut [Result<FileLabel, LabelingErr
     }
 }
 
-fn level_name(policy: &Policy, id: &str) -> String {
+/// A level as people name it: `極秘 (Strictly confidential)`.
+pub(crate) fn level_name(policy: &Policy, id: &str) -> String {
     policy.level(id).map_or_else(
         || format!("{id} (not in policy {policy})"),
         |l| format!("{} ({})", l.name_ja, l.name_en),
@@ -749,7 +750,7 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
         l.map_or_else(dash, |l| l.method.as_str().to_owned()),
         file.signer
             .clone()
-            .or_else(|| l.map(|l| format!("{} (unknown key)", l.set_by)))
+            .or_else(|| l.map(|l| format!("{} (untrusted: unknown or disabled)", l.set_by)))
             .unwrap_or_else(dash),
         l.filter(|l| l.set_at > 0)
             .map_or_else(dash, |l| timestamp(l.set_at)),
