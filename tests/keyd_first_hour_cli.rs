@@ -80,6 +80,23 @@ fn a_lapsed_first_admin_code_is_replaced_on_the_server_and_the_admin_enrolls() {
         "{}",
         run.stdout
     );
+    // Under a key service, `trust add` of a hook says how it is really trusted.
+    let run = admin
+        .fuda(&[
+            "trust",
+            "add",
+            "fuda-hook",
+            "Diy9E6LptK4MK+NW5T76BV1dkLkMFkCmGE2kGInf00w=",
+            "--kind",
+            "hook",
+        ])
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("`fuda admin user add fuda-hook --kind hook`"),
+        "{}",
+        run.stderr
+    );
     // Only an admin of the service gets such a code.
     let (code, _, stderr) = keyd(&["admin-code", "--data", p(&k.dir()), "--admin", "sato"]);
     assert_eq!(code, 2, "{stderr}");
