@@ -207,3 +207,102 @@ fn levels_are_named_as_people_name_them_in_inspect_errors_and_desktop_tags() {
         run.stdout
     );
 }
+
+/// A running `fuda watch ROOT --settle-ms 3000` whose JSON log is read back.
+struct SlowWatch {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SlowWatch {
+    fn start(user: &User, root: &std::path::Path) -> SlowWatch {
+        let dir = common::workdir();
+        let log = dir.path().join("watch.log");
+        let child = std::process::Command::new(common::fuda_bin())
+            .args(["watch", p(root), "--settle-ms", "3000"])
+            .env("HOME", user.home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("FUDA_CONFIG_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let w = SlowWatch {
+            child,
+            log,
+            _dir: dir,
+        };
+        w.wait_for("watching", 60_000, |e| e["event"] == "watching");
+        w
+    }
+
+    /// Waits at most `ms` for an event; false when none came.
+    fn saw(&self, ms: u64, done: impl Fn(&serde_json::Value) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .any(|e| done(&e))
+            {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn wait_for(&self, what: &str, ms: u64, done: impl Fn(&serde_json::Value) -> bool) {
+        assert!(
+            self.saw(ms, done),
+            "no {what} within {ms} ms; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for SlowWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_label_set_just_before_an_editors_save_by_rename_is_put_back_by_the_watcher() {
+    let tanaka = User::init("tanaka");
+    let share = common::workdir();
+    let plan = share.path().join("plan.txt");
+    write(&plan, "plan v1");
+    let watch = SlowWatch::start(&tanaka, share.path());
+    let about_plan = |e: &serde_json::Value| e["path"] == common::jp(&plan);
+
+    tanaka.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
+    // Learnt from the attribute change itself: well before the 3 s settle window ends.
+    watch.wait_for("the label remembered at once", 1500, |e| {
+        about_plan(e) && e["event"] == "remembered" && e["level"] == "strictly-confidential"
+    });
+    // The editor saves: a new file renamed over the old one, without the label.
+    let tmp = share.path().join(".goutputstream-QX81");
+    std::fs::write(&tmp, "plan v2").unwrap();
+    std::fs::rename(&tmp, &plan).unwrap();
+    watch.wait_for("the label restored", 60_000, |e| {
+        about_plan(e) && e["event"] == "restored" && e["level"] == "strictly-confidential"
+    });
+    let shown = tanaka.show(&plan);
+    assert_eq!(
+        (
+            shown["level"].as_str(),
+            shown["method"].as_str(),
+            shown["status"].as_str()
+        ),
+        (Some("strictly-confidential"), Some("manual"), Some("valid")),
+        "{shown}"
+    );
+}

@@ -254,6 +254,28 @@ fn a_file_no_rule_matches_gets_the_policys_default_level() {
 }
 
 #[test]
+fn a_policy_can_leave_files_no_rule_matches_unlabeled_under_the_watcher() {
+    let (mut share, mut memory) = share();
+    let text = fuda_core::policy::BUILTIN[0].1.replacen(
+        "apply_default_level = true",
+        "apply_default_level = false",
+        1,
+    );
+    share.policy = Policy::from_toml(&text, Path::new("no-default.toml")).unwrap();
+    let mut engine = engine();
+    let readme = share.write("readme.txt", "lunch menu");
+    let t0 = Instant::now();
+    engine.found([readme.clone()], t0);
+    let (reports, labeled, _) = share.batch(&mut engine, &mut memory, t0);
+    assert!(
+        matches!(&reports[..], [Report::NoRule { path }] if path == &readme),
+        "{reports:?}"
+    );
+    assert!(labeled.is_empty());
+    assert_eq!(share.level(&readme), None);
+}
+
+#[test]
 fn a_label_set_just_before_a_save_by_rename_is_put_back() {
     let (share, mut memory) = share();
     let mut engine = engine();
