@@ -104,35 +104,21 @@ fn enrolling_without_a_service_needs_the_key_service_of_this_account() {
 fn labeling_a_file_outside_its_levels_folders_says_where_it_belongs() {
     let tanaka = User::init("tanaka");
     let dir = common::workdir();
-    // A company that keeps 極秘 in its 極秘 folders.
-    let policy = dir.path().join("policy.toml");
-    let text = fuda_core::policy::BUILTIN[0].1;
-    let at = text.find("id = \"strictly-confidential\"").unwrap();
-    let open = text[at..].find("allowed_locations = [\"**\"]").unwrap() + at;
-    let text = format!(
-        "{}allowed_locations = [\"**/極秘/**\"]{}",
-        &text[..open],
-        &text[open + "allowed_locations = [\"**\"]".len()..]
-    );
-    write(&policy, text);
+    // The default policy keeps 極秘 in 極秘 folders, or protected.
     let plan = dir.path().join("plan.txt");
     write(&plan, "new plant");
-    let run = tanaka
-        .fuda(&["label", "set", "極秘", p(&plan), "--policy", p(&policy)])
-        .expect(0);
+    let run = tanaka.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
     assert!(
-        run.stderr
-            .contains("the policy keeps 極秘 files in **/極秘/** (its allowed_locations)")
-            && run.stderr.contains("outside-allowed-location"),
+        run.stderr.contains(
+            "the policy keeps 極秘 files in **/極秘/**, **/*.fuda (its allowed_locations)"
+        ) && run.stderr.contains("outside-allowed-location"),
         "{}",
         run.stderr
     );
     // In its place, nothing to say.
     let kept = dir.path().join("極秘").join("plan.txt");
     write(&kept, "new plant");
-    let run = tanaka
-        .fuda(&["label", "set", "極秘", p(&kept), "--policy", p(&policy)])
-        .expect(0);
+    let run = tanaka.fuda(&["label", "set", "極秘", p(&kept)]).expect(0);
     assert!(!run.stderr.contains("allowed_locations"), "{}", run.stderr);
 }
 
