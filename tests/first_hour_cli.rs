@@ -292,3 +292,22 @@ fn a_label_set_just_before_an_editors_save_by_rename_is_put_back_by_the_watcher(
         "{shown}"
     );
 }
+
+#[test]
+fn the_first_person_to_classify_a_file_a_hook_labeled_becomes_its_owner() {
+    let hook = User::init("fuda-hook");
+    let tanaka = User::init("tanaka");
+    let share = common::workdir();
+    let memo = share.path().join("memo.txt");
+    write(&memo, "lunch menu");
+    hook.fuda(&["scan", "--apply", p(share.path())]).expect(0);
+    let before = hook.show(&memo);
+    assert_eq!(
+        (before["owner"].as_str(), before["method"].as_str()),
+        (Some("fuda-hook"), Some("default"))
+    );
+    tanaka.fuda(&["label", "set", "秘", p(&memo)]).expect(0);
+    let after = tanaka.show(&memo);
+    assert_eq!(after["owner"], "tanaka", "{after}");
+    assert_eq!(after["doc"], before["doc"], "the same document: {after}");
+}

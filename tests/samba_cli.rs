@@ -162,7 +162,8 @@ fn re_uploading_a_labeled_file_over_smb_keeps_its_level_and_doc_id() {
     let name = "打合せ.txt";
     let path = share.path(name);
     share.upload(name, "打合せメモ(初版)\n");
-    share.wait_label(name, 0, |l| l["status"] == "missing");
+    // No rule matches: the watcher gives it the policy's default level.
+    share.wait_label(name, 0, |l| l["method"] == "default");
 
     // Tanaka decides it is 極秘 although no rule says so.
     tanaka.fuda(&["label", "set", "極秘", p(&path)]).expect(0);
@@ -199,10 +200,10 @@ fn a_save_through_a_temporary_file_over_smb_keeps_its_level_and_doc_id() {
     let name = "仕様.txt";
     let path = share.path(name);
     share.upload(name, "仕様書(初版)\n");
-    share.wait_label(name, 0, |l| l["status"] == "missing");
+    share.wait_label(name, 0, |l| l["method"] == "default");
     tanaka.fuda(&["label", "set", "極秘", p(&path)]).expect(0);
     let doc = tanaka.show(&path)["doc"].as_str().unwrap().to_owned();
-    // The watcher follows the person's label once its settle window has passed.
+    // The watcher learns the person's label from the attribute change.
     share.watch.wait_for(
         |events| {
             events.iter().any(|e| {

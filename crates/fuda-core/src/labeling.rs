@@ -570,6 +570,11 @@ impl Labeler<'_> {
         if let Some(prev) = previous {
             flags.extend(prev.flags.iter().copied());
         }
+        // The first person to classify a document owns it: a rule's or the default level's
+        // label (set by a file-server hook) does not make the hook its owner.
+        let claimed = req.method == Method::Manual
+            && keep_doc.is_some_and(|l| matches!(l.method, Method::Auto | Method::Default));
+        let kept = keep_doc.filter(|_| !claimed);
         let label = Label {
             v: label::LABEL_VERSION,
             doc: keep_doc.map_or_else(DocId::new, |l| l.doc),
@@ -578,11 +583,12 @@ impl Labeler<'_> {
             owner: req
                 .owner
                 .clone()
-                .or_else(|| keep_doc.map(|l| l.owner.clone()).filter(|o| !o.is_empty()))
+                .or_else(|| kept.map(|l| l.owner.clone()).filter(|o| !o.is_empty()))
                 .unwrap_or_else(|| self.identity.name().to_owned()),
-            dept: keep_doc
+            dept: kept
                 .and_then(|l| l.dept.clone())
-                .or_else(|| self.dept.clone()),
+                .or_else(|| self.dept.clone())
+                .or_else(|| keep_doc.and_then(|l| l.dept.clone())),
             asset,
             method: req.method,
             rule: req.rule.clone(),
