@@ -220,8 +220,8 @@ fn a_policy_can_leave_files_no_rule_matches_unlabeled() {
     let dir = common::workdir();
     let policy = dir.path().join("policy.toml");
     let text = fuda_core::policy::BUILTIN[0].1.replacen(
-        "default_level = \"internal\"",
-        "default_level = \"internal\"\napply_default_level = false",
+        "apply_default_level = true",
+        "apply_default_level = false",
         1,
     );
     write(&policy, text);
