@@ -108,12 +108,22 @@ fn the_stories_of_the_issue_classify_as_the_policy_says() {
         .collect();
     assert_eq!(whats, ["path", "extension:dwg"]);
 
-    // The table names the rule and the evidence.
+    // The table names the rule and the evidence, and the default level of a file no rule
+    // matches (what scan --apply would write).
     let table = hook.fuda(&["classify", "-r", p(root)]).expect(0);
     assert!(
         table.stdout.contains("cad-drawings") && table.stdout.contains("detector:my-number×20"),
         "{}",
         table.stdout
+    );
+    let invalid_row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("invalid.csv"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(
+        invalid_row.contains("社外秘") && invalid_row.contains("(default level)"),
+        "{invalid_row}"
     );
 }
 
