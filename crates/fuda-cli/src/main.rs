@@ -54,6 +54,11 @@ enum Command {
     /// Show what the policy's rules would label files, and why (changes nothing).
     Classify(cmd::classify::Args),
     /// Auto-label whole trees with the policy's rules (--apply), in parallel, resumably.
+    ///
+    /// Files no rule matches get the policy's default level (method `default`) unless the
+    /// policy sets `apply_default_level = false`; labels people set are never replaced,
+    /// none is ever lowered. Ctrl-C stops after the files in progress and prints what was
+    /// done; the same command then goes on where it stopped.
     Scan(cmd::scan::Args),
     /// Label files as they land in directories (the file-server hook; runs until SIGTERM).
     Watch(cmd::watch::Args),
@@ -95,8 +100,9 @@ fn parse() -> Cli {
 
 fn main() -> ExitCode {
     let cli = parse();
-    // `watch` stops on its own terms (after the batch in progress).
-    if !matches!(cli.command, Command::Watch(_)) {
+    // `watch` and `scan` stop on their own terms (after the files in progress) and say
+    // what they did.
+    if !matches!(cli.command, Command::Watch(_) | Command::Scan(_)) {
         if let Err(e) = stop_on_signals() {
             eprintln!("fuda: cannot handle SIGTERM, SIGINT and SIGHUP: {e}");
             return cmd::exit_error();

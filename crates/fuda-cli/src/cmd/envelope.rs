@@ -111,10 +111,17 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let summary = envelope::inspect(&args.file).with_context(|| escaped(&args.file))?;
     let local = TrustStore::load(&config::trust_path()?)?;
     // Before `fuda init` there is no config: the local trust store (if any) is all there is.
-    let trust = match config::Config::load() {
-        Ok(c) => crate::directory::trust_store(&c, local)?,
-        Err(_) => local,
+    let config = config::Config::load().ok();
+    let trust = match &config {
+        Some(c) => crate::directory::trust_store(c, local)?,
+        None => local,
     };
+    // Levels are shown as people name them, under the policy in force (the built-in
+    // default before `fuda init`).
+    let policy = config
+        .as_ref()
+        .and_then(|c| config::load_policy(&c.policy).ok())
+        .or_else(|| fuda_core::policy::Policy::builtin("default").ok());
     let stored = summary
         .label
         .as_ref()
@@ -154,7 +161,10 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
             writeln!(
                 out,
                 "  label:    {} ({status}), owner {}, set by {} at {}",
-                l.level,
+                policy.as_ref().map_or_else(
+                    || l.level.clone(),
+                    |p| super::label::level_name(p, &l.level)
+                ),
                 l.owner,
                 l.set_by,
                 timestamp(l.set_at)

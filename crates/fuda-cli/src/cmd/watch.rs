@@ -8,7 +8,7 @@
 //! early; the label is then raised (or re-signed) when the writer closes the file.
 //!
 //! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch)
-//! as far as classifying goes — they only update the label memory —, its own atomic
+//! as far as classifying goes — they only update the label memory, at once —, its own atomic
 //! rewrites of Office documents (recognised by inode, size, mtime and birth time),
 //! fuda's temporary files and `.fuda` index, and editor temporaries (`~$x.docx`,
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
@@ -443,10 +443,14 @@ impl Inotify {
             });
             match self.events.recv_timeout(wait) {
                 Ok(ev) => {
-                    take(engine, ev);
-                    // Take whatever else is queued before doing work.
-                    while let Ok(ev) = self.events.try_recv() {
-                        take(engine, ev);
+                    // Take whatever else is queued before doing work, but learn a label
+                    // set in place before the events after it (a save-by-rename).
+                    let mut attributes = take(engine, ev);
+                    while !attributes {
+                        let Ok(ev) = self.events.try_recv() else {
+                            break;
+                        };
+                        attributes = take(engine, ev);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -502,12 +506,15 @@ fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
     engine.found(files, at)
 }
 
-/// Gives the engine what an inotify event means.
-fn take(engine: &mut Engine, ev: Event) {
+/// Gives the engine what an inotify event means; true when attributes changed.
+fn take(engine: &mut Engine, ev: Event) -> bool {
     let now = Instant::now();
+    let mut attributes = false;
     for ev in fs_events(ev) {
+        attributes |= matches!(ev, FsEvent::Attributes(_));
         engine.event(ev, now);
     }
+    attributes
 }
 
 /// The engine's events for one notify event.
