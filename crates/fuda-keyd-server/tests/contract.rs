@@ -243,6 +243,7 @@ fn register(
             digest: "00".repeat(32),
             host: "pc1".into(),
             path: format!("/work/{name}").into(),
+            owners: Vec::new(),
         })
         .unwrap()
 }
@@ -579,6 +580,7 @@ fn policy_story(h: &dyn Harness) {
         digest: "00".repeat(32),
         host: "pc1".into(),
         path: "/work/bracket.dxf".into(),
+        owners: Vec::new(),
     };
     match tanaka
         .client

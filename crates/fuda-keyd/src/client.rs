@@ -18,7 +18,8 @@ use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::service::{
-    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
+    Caller, DocumentRights, NewVersion, Reclassify, Registered, RevokeTarget, Rewrapped, Service,
+    ServiceInfo, UserAdded,
 };
 use crate::Error;
 
@@ -92,6 +93,14 @@ pub trait KeyService {
     /// Admin: the header a registered file must carry to open with every recovery
     /// recipient in force (the file key never leaves the service).
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
+
+    // A document's life after protection (service/documents.rs, service/versions.rs).
+    /// The owner or an admin: makes `owner` the owner of `doc`.
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error>;
+    /// Records a new version (the edit right); answers with the header to write.
+    fn save_version(&self, version: NewVersion) -> Result<Registered, Error>;
+    /// The owner or an admin: a new level; answers with the header to write.
+    fn reclassify(&self, reclassify: Reclassify) -> Result<Registered, Error>;
 }
 
 /// The service in-process.
@@ -286,6 +295,19 @@ impl KeyService for Embedded {
     }
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
         self.rt.block_on(self.service.rewrap(self.caller(), header))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.rt.block_on(
+            self.service
+                .transfer(self.caller(), doc.to_owned(), owner.to_owned()),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.rt
+            .block_on(self.service.save_version(self.caller(), v))
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.rt.block_on(self.service.reclassify(self.caller(), r))
     }
 }
 
@@ -524,5 +546,17 @@ impl KeyService for Remote {
         use base64::Engine as _;
         let header = base64::engine::general_purpose::STANDARD.encode(header);
         self.post("/v1/rewrap", serde_json::json!({ "header": header }))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.post(
+            "/v1/transfer",
+            serde_json::json!({ "doc": doc, "owner": owner }),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.post("/v1/versions", v)
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.post("/v1/reclassify", r)
     }
 }

@@ -43,12 +43,19 @@
 
 mod error;
 pub mod grants;
+mod join;
+mod modes;
 mod open;
+mod owners;
 mod protect;
+mod relabel;
 mod rewrap;
+mod save;
 mod share;
 
 pub use error::ProtectError;
 pub use open::{doc_of, Account, Connection, LicenceCache, LicenceSource, Opened};
+pub use owners::owner_candidates;
 pub use protect::{stanza_body, Protected, Protection, Protector};
 pub use rewrap::{Rewrapper, Rewritten};
+pub use save::Saved;

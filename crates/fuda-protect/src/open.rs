@@ -7,10 +7,12 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use fuda_core::envelope::{self, Decryptor, FileKey, PayloadReader, StreamOptions};
+use fuda_core::envelope::{self, Decryptor, FileKey, Header, PayloadReader, StreamOptions};
 use fuda_core::identity::Identity;
 use fuda_core::label::DocId;
+use fuda_core::label::SignedLabel;
 use fuda_core::rights::{Right, Rights};
+use fuda_core::store::Stored;
 use fuda_keyd::client::{Embedded, KeyService};
 use fuda_keyd::licence::{Granted, Request};
 use fuda_keyd::tls::PinMismatch;
@@ -133,8 +135,8 @@ pub struct Opened {
     /// Where the licence came from.
     pub source: LicenceSource,
     path: PathBuf,
-    key: FileKey,
-    decryptor: Decryptor<File>,
+    pub(crate) key: FileKey,
+    pub(crate) decryptor: Decryptor<File>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -181,6 +183,19 @@ impl Opened {
             path: out.to_owned(),
             source,
         })
+    }
+}
+
+/// The signed label in the `fuda/label` stanza of `header` (of the protected file `path`).
+pub(crate) fn header_label(header: &Header, path: &Path) -> Result<SignedLabel, ProtectError> {
+    let stanza = header.label().ok_or_else(|| ProtectError::NoFudaLabel {
+        path: path.to_owned(),
+    })?;
+    match fuda_core::store::envelope::decode_body(stanza.body()) {
+        Stored::Signed(signed) if signed.label.doc == stanza.doc_id() => Ok(*signed),
+        _ => Err(ProtectError::NoFudaLabel {
+            path: path.to_owned(),
+        }),
     }
 }
 

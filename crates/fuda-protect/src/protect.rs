@@ -10,11 +10,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use fuda_core::digest::Digest;
-use fuda_core::envelope::{self, x25519, Header, LabelStanza, StreamOptions};
+use fuda_core::envelope::{self, x25519, FileKey, Header, LabelStanza, StreamOptions};
 use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
 use fuda_core::policy::{Level, Policy, Protect};
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::registry::{Grant, Registration};
+use fuda_keyd::service::Registered;
 
 use crate::{grants, Account, ProtectError};
 
@@ -29,8 +30,15 @@ pub struct Protection<'a> {
     pub expires: Option<time::Date>,
     /// Keep the original file.
     pub keep: bool,
-    /// The label the file carries now: its asset, origin and flags are kept.
+    /// The label the file carries now, when it verified (valid or stale): the protected
+    /// file keeps its document id (one document, one history in the audit log and the
+    /// review), and its asset, origin and flags.
     pub current: Option<&'a Label>,
+    /// Whom the document belongs to when a file-server hook protects it for someone, in
+    /// order of preference (the label's owner, the file's owner in the file system): the
+    /// key service makes the first active person of its directory the owner, with the
+    /// level's default grants for that person's department. Empty: the protector.
+    pub owners: Vec<String>,
     /// How the level was chosen (manual for `fuda protect`, auto for `fuda scan --protect`).
     pub method: Method,
     /// The rule that chose an automatic level.
@@ -49,6 +57,7 @@ impl<'a> Protection<'a> {
             expires: None,
             keep: false,
             current: None,
+            owners: Vec::new(),
             method: Method::Manual,
             rule: None,
             evidence: Vec::new(),
@@ -61,8 +70,10 @@ impl<'a> Protection<'a> {
 pub struct Protected {
     /// The protected file (`NAME.fuda`).
     pub path: PathBuf,
-    /// Its document id in the key service's registry.
+    /// Its document id in the key service's registry (the id of the label it carried).
     pub doc: DocId,
+    /// Who owns it, as the key service registered it.
+    pub owner: String,
     /// Who may do what.
     pub grants: Vec<Grant>,
     /// When it expires (Unix seconds).
@@ -95,14 +106,14 @@ impl Stamp {
 /// Protects files for one owner through one key service: connected once, used for every
 /// file.
 pub struct Protector<'a> {
-    account: &'a Account<'a>,
-    policy: &'a Policy,
-    dept: Option<String>,
-    host: String,
-    service_id: String,
+    pub(crate) account: &'a Account<'a>,
+    pub(crate) policy: &'a Policy,
+    pub(crate) dept: Option<String>,
+    pub(crate) host: String,
+    pub(crate) service_id: String,
     /// The key service's recipient, then the policy's recovery recipients that the service
     /// does not add itself.
-    recipients: Vec<x25519::Recipient>,
+    pub(crate) recipients: Vec<x25519::Recipient>,
 }
 
 /// The `fuda/label` stanza body: the signed compact label and the rights snapshot (shown
@@ -168,7 +179,7 @@ impl<'a> Protector<'a> {
     /// original is untouched and no protected copy is left behind (nor after SIGTERM: the
     /// copy is provisional until verified, see [`fuda_core::fsutil::Provisional`]).
     pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected, ProtectError> {
-        let meta = self.check(path, p.level)?;
+        let meta = self.check(path, p)?;
         let grants = grants::grants(self.policy, p.level, self.dept.as_deref(), p.extra)?;
         let now = fuda_keyd::now();
         let expires_at = grants::expiry(p.level, p.expires, now)?;
@@ -176,53 +187,52 @@ impl<'a> Protector<'a> {
             path: path.to_owned(),
             source,
         })?;
-        let doc = DocId::new();
-        let signed = self
-            .account
-            .identity
-            .sign(self.label(path, p, doc, digest, now));
-        let compact = fuda_core::label::compact::encode(&signed);
-        let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
-        let encrypt_err = |source| ProtectError::Encrypt {
-            path: dst.clone(),
-            source,
-        };
         // What would stop the copy from being placed is found before anything is
         // registered: an existing file, a name too long for the file system, a folder that
         // cannot be read.
         match fuda_core::longpath::symlink_metadata(&dst) {
-            Ok(_) => return Err(encrypt_err(envelope::Error::OutputExists(dst.clone()))),
+            Ok(_) => {
+                return Err(encrypt_err(
+                    &dst,
+                    envelope::Error::OutputExists(dst.clone()),
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(encrypt_err(envelope::Error::Io(e))),
+            Err(e) => return Err(encrypt_err(&dst, envelope::Error::Io(e))),
         }
-        // The header is registered first: the service answers with the header the file
-        // must carry (its own, plus the organisation's recovery stanzas, with a new MAC),
-        // and the content is encrypted once, behind that header.
-        let (file_key, header) =
-            envelope::new_header(&self.recipients, Some(&stanza)).map_err(encrypt_err)?;
-        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let registered = self
-            .account
-            .conn
-            .client
-            .register(Registration {
-                header: header.to_bytes(),
-                name: path.file_name().map(PathBuf::from).unwrap_or_default(),
-                level: p.level.id.clone(),
-                grants: grants.clone(),
-                max_rights: p.level.max_rights,
-                expires_at,
-                offline_days: p.level.offline_days,
-                size: meta.len(),
-                digest: digest.to_string(),
-                host: self.host.clone(),
-                path: absolute.clone(),
-            })
-            .map_err(|source| ProtectError::Register {
-                path: path.to_owned(),
-                source,
-            })?;
+        let registration = Registration {
+            header: Vec::new(),
+            name: path.file_name().map(PathBuf::from).unwrap_or_default(),
+            level: p.level.id.clone(),
+            grants: grants.clone(),
+            max_rights: p.level.max_rights,
+            expires_at,
+            offline_days: p.level.offline_days,
+            size: meta.len(),
+            digest: digest.to_string(),
+            host: self.host.clone(),
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
+            owners: p.owners.clone(),
+        };
+        // One document, one id: the label's. A copy of a labeled file that is protected
+        // already (`cp` keeps no history) becomes a document of its own.
+        let (doc, file_key, header, registered) = match self.register(
+            path,
+            p,
+            p.current.map(|l| l.doc),
+            digest,
+            now,
+            &registration,
+        ) {
+            Err(ProtectError::Register {
+                source: fuda_keyd::Error::Conflict(_),
+                ..
+            }) if p.current.is_some() => {
+                self.register(path, p, None, digest, now, &registration)?
+            }
+            other => other?,
+        };
         let header = final_header(&dst, &header, &registered.header)?;
         // Until it is verified, the protected copy goes on any failure (or on
         // SIGTERM/SIGINT/SIGHUP); the original stays until then.
@@ -234,7 +244,10 @@ impl<'a> Protector<'a> {
             &dst,
             &StreamOptions::default(),
         )
-        .map_err(encrypt_err)?;
+        .map_err(|e| encrypt_err(&dst, e))?;
+        crate::modes::Access::of(path, &meta)
+            .and_then(|a| a.apply(&dst))
+            .map_err(|e| encrypt_err(&dst, envelope::Error::Io(e)))?;
         self.verify(path, &meta, digest, &dst)?;
         placed.keep();
         if !p.keep {
@@ -249,14 +262,57 @@ impl<'a> Protector<'a> {
         Ok(Protected {
             path: dst,
             doc,
-            grants,
+            owner: registered.document.owner,
+            grants: registered.document.grants,
             expires_at,
         })
     }
 
+    /// Signs the label of document `doc` (a new id when `None`), builds the header and
+    /// registers it: the service answers with the header the file must carry (its own,
+    /// plus the organisation's recovery stanzas, with a new MAC), and the content is then
+    /// encrypted once, behind that header.
+    fn register(
+        &self,
+        path: &Path,
+        p: &Protection<'_>,
+        doc: Option<DocId>,
+        digest: Digest,
+        now: i64,
+        registration: &Registration,
+    ) -> Result<(DocId, FileKey, Header, Registered), ProtectError> {
+        let doc = doc.unwrap_or_else(DocId::new);
+        let signed = self
+            .account
+            .identity
+            .sign(self.label(path, p, doc, digest, now));
+        let compact = fuda_core::label::compact::encode(&signed);
+        let stanza = LabelStanza::new(
+            doc,
+            stanza_body(&compact, &registration.grants, &self.service_id),
+        );
+        let dst = envelope::protected_path(path);
+        let (file_key, header) = envelope::new_header(&self.recipients, Some(&stanza))
+            .map_err(|e| encrypt_err(&dst, e))?;
+        let registered = self
+            .account
+            .conn
+            .client
+            .register(Registration {
+                header: header.to_bytes(),
+                ..registration.clone()
+            })
+            .map_err(|source| ProtectError::Register {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok((doc, file_key, header, registered))
+    }
+
     /// Whether `path` may be protected at `level`: a regular file, not protected yet, at a
     /// level the policy protects. Returns its metadata.
-    fn check(&self, path: &Path, level: &Level) -> Result<std::fs::Metadata, ProtectError> {
+    fn check(&self, path: &Path, p: &Protection<'_>) -> Result<std::fs::Metadata, ProtectError> {
+        let level = p.level;
         let meta =
             fuda_core::longpath::symlink_metadata(path).map_err(|source| ProtectError::Read {
                 path: path.to_owned(),
@@ -270,6 +326,12 @@ impl<'a> Protector<'a> {
         if path.extension().is_some_and(|e| e == envelope::EXTENSION) {
             return Err(ProtectError::AlreadyProtected {
                 path: path.to_owned(),
+            });
+        }
+        if let Some(copy) = p.current.filter(|l| l.method.is_working_copy()) {
+            return Err(ProtectError::WorkingCopy {
+                path: path.to_owned(),
+                doc: copy.doc.to_string(),
             });
         }
         if level.protect == Protect::Never {
@@ -328,6 +390,8 @@ impl<'a> Protector<'a> {
     ) -> Label {
         let me = self.account.user().to_owned();
         let current = p.current;
+        // The label's own document keeps its history: this label comes after it.
+        let same = current.filter(|l| l.doc == doc);
         Label {
             v: LABEL_VERSION,
             doc,
@@ -336,8 +400,10 @@ impl<'a> Protector<'a> {
                 id: self.policy.id.clone(),
                 version: self.policy.version,
             },
-            owner: me.clone(),
-            dept: self.dept.clone(),
+            owner: p.owners.first().cloned().unwrap_or_else(|| me.clone()),
+            dept: same
+                .and_then(|l| l.dept.clone())
+                .or_else(|| self.dept.clone()),
             asset: current.and_then(|l| l.asset.clone()).or_else(|| {
                 self.policy
                     .asset_for(path, Some(&p.level.id))
@@ -348,7 +414,7 @@ impl<'a> Protector<'a> {
             origin: current.and_then(|l| l.origin.clone()),
             set_by: me,
             set_at: now,
-            seq: 0,
+            seq: same.map_or(0, Label::next_seq),
             content_sha256: Some(digest),
             justification: None,
             flags: current.map(|l| l.flags.clone()).unwrap_or_default(),
@@ -357,10 +423,22 @@ impl<'a> Protector<'a> {
     }
 }
 
+/// An error placing the protected copy `dst`.
+fn encrypt_err(dst: &Path, source: envelope::Error) -> ProtectError {
+    ProtectError::Encrypt {
+        path: dst.to_owned(),
+        source,
+    }
+}
+
 /// The header the key service answered with: the one sent, plus the organisation's
 /// recovery stanzas, with a new MAC. It must be for the same document; its MAC is checked
 /// with the file key before any content is written behind it.
-fn final_header(dst: &Path, sent: &Header, answer: &[u8]) -> Result<Header, ProtectError> {
+pub(crate) fn final_header(
+    dst: &Path,
+    sent: &Header,
+    answer: &[u8],
+) -> Result<Header, ProtectError> {
     let bad = |what: String| ProtectError::Encrypt {
         path: dst.to_owned(),
         source: envelope::Error::Header(format!("the key service answered with {what}")),

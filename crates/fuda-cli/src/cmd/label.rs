@@ -286,6 +286,24 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     })?;
     let labeler = args.store.labeler(&session)?;
     let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    // Protected files named on the command line change level through the key service.
+    let (sealed, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| fuda_core::store::envelope::is_protected(f) && args.files.paths.contains(f));
+    let sealed_failed = super::reclassify::run(
+        &session,
+        level,
+        args.justify.as_deref(),
+        &sealed,
+        args.files.output.json,
+    )?;
+    if files.is_empty() {
+        return Ok(if sealed_failed > 0 {
+            exit_error()
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     // Under a key service: the newest label of each document, so that a replayed label is
     // not silently relabeled (it needs --justify, like a tampered one).
     let newest = if crate::keyservice::has_service(&session)? {
@@ -371,7 +389,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     let audited = audit(&session, &changes);
-    Ok(if summary.failed > 0 || !audited {
+    Ok(if summary.failed > 0 || !audited || sealed_failed > 0 {
         exit_error()
     } else {
         ExitCode::SUCCESS

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 pub mod admin;
+pub mod admin_doc;
 pub mod classify;
 pub mod envelope;
 pub mod init;
@@ -10,10 +11,14 @@ pub mod inventory;
 pub mod label;
 pub mod policy;
 pub mod protect;
+pub mod reclassify;
 pub mod recovery;
+pub mod save;
 pub mod scan;
+pub mod to_service;
 pub mod trust;
 pub mod watch;
+pub mod workcopy;
 
 /// Exit code for findings (labels not valid, invalid policy).
 pub fn exit_findings() -> ExitCode {

@@ -20,7 +20,8 @@
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
 //!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
-//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap).
+//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
+//!   `versions.rs` (a document's new versions and levels, through its new header).
 
 mod admin;
 mod authz;
@@ -34,6 +35,7 @@ mod policy;
 mod records;
 mod recovery;
 mod users;
+mod versions;
 
 pub use crate::keys::ServiceInfo;
 pub use authz::{effective_rights, Caller, INVALID_REQUEST};
@@ -41,3 +43,4 @@ pub use commit::MAX_BATCH;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
 pub use recovery::{Registered, Rewrapped};
+pub use versions::{NewVersion, Reclassify};

@@ -89,7 +89,7 @@ impl OrgPolicy {
         self.signed.policy.version
     }
 
-    fn level(&self, id: &str) -> Result<&Level, String> {
+    pub(super) fn level(&self, id: &str) -> Result<&Level, String> {
         self.policy.level(id).ok_or_else(|| {
             format!(
                 "level {id:?} is not in the organisation's policy (version {}); its levels are {}",
