@@ -180,7 +180,10 @@ impl<'a> Protector<'a> {
     /// copy is provisional until verified, see [`fuda_core::fsutil::Provisional`]).
     pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected, ProtectError> {
         let meta = self.check(path, p)?;
-        let grants = grants::grants(self.policy, p.level, self.dept.as_deref(), p.extra)?;
+        // For someone else, the department's default grants are the owner's: the service
+        // binds them (the protector's own department gets nothing through it).
+        let dept = self.dept.as_deref().filter(|_| p.owners.is_empty());
+        let grants = grants::grants(self.policy, p.level, dept, p.extra)?;
         let now = fuda_keyd::now();
         let expires_at = grants::expiry(p.level, p.expires, now)?;
         let digest = Digest::of_file(path).map_err(|source| ProtectError::Read {
@@ -248,7 +251,14 @@ impl<'a> Protector<'a> {
         crate::modes::Access::of(path, &meta)
             .and_then(|a| a.apply(&dst))
             .map_err(|e| encrypt_err(&dst, envelope::Error::Io(e)))?;
-        self.verify(path, &meta, digest, &dst)?;
+        let for_someone_else = registered.document.owner != self.account.user();
+        self.verify(
+            path,
+            &meta,
+            digest,
+            &dst,
+            for_someone_else.then_some(&file_key),
+        )?;
         placed.keep();
         if !p.keep {
             fuda_core::longpath::remove_file(path).map_err(|source| {
@@ -346,23 +356,42 @@ impl<'a> Protector<'a> {
 
     /// The owner opens the protected copy `dst` through the service: it must hold what was
     /// read (`digest`), and the original must still be the file `meta` described (an
-    /// editor may have saved it since, and that save must not be deleted).
+    /// editor may have saved it since, and that save must not be deleted). A hook that
+    /// protected the file for someone else holds no right on it: it decrypts the copy
+    /// with the file key it made (`own_key`) instead.
     fn verify(
         &self,
         path: &Path,
         meta: &std::fs::Metadata,
         digest: Digest,
         dst: &Path,
+        own_key: Option<&FileKey>,
     ) -> Result<(), ProtectError> {
         let unverified = |source| ProtectError::Unverified {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let reader = self
-            .account
-            .open(dst, Rights::NONE.with(Right::View))
-            .and_then(|opened| opened.reader())
-            .map_err(unverified)?;
+        let reader = match own_key {
+            None => self
+                .account
+                .open(dst, Rights::NONE.with(Right::View))
+                .and_then(|opened| opened.reader()),
+            Some(key) => fuda_core::longpath::reach(dst)
+                .and_then(std::fs::File::open)
+                .map_err(|source| ProtectError::Read {
+                    path: dst.to_owned(),
+                    source,
+                })
+                .and_then(|file| {
+                    envelope::Decryptor::new(file)
+                        .and_then(|d| d.into_reader(key, &StreamOptions::default()))
+                        .map_err(|source| ProtectError::Decrypt {
+                            path: dst.to_owned(),
+                            source,
+                        })
+                }),
+        }
+        .map_err(unverified)?;
         let seen = Digest::of_reader(reader).map_err(|source| {
             unverified(ProtectError::Read {
                 path: dst.to_owned(),

@@ -18,6 +18,7 @@ pub mod scan;
 pub mod to_service;
 pub mod trust;
 pub mod watch;
+pub mod watch_protect;
 pub mod workcopy;
 
 /// Exit code for findings (labels not valid, invalid policy).

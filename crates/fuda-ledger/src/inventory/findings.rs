@@ -430,11 +430,7 @@ pub fn check_file(
     }
     let required = level.protect == fuda_core::policy::Protect::Required && !file.protected;
     if required && file.method.is_some_and(|m| m.is_working_copy()) {
-        let who = file
-            .signer
-            .as_deref()
-            .or(file.owner.as_deref())
-            .unwrap_or("?");
+        let who = file.set_by.as_deref().unwrap_or("?");
         let when = file
             .set_at
             .map(|t| crate::calendar::minute(t, policy.utc_offset))
