@@ -291,7 +291,7 @@ impl<'a> Protector<'a> {
         now: i64,
         registration: &Registration,
     ) -> Result<(DocId, FileKey, Header, Registered), ProtectError> {
-        let doc = doc.unwrap_or_else(DocId::new);
+        let doc = doc.unwrap_or_default(); // a new id
         let signed = self
             .account
             .identity
