@@ -523,6 +523,16 @@ fn a_file_protected_before_joining_the_team_opens_after_rewrap_to_service() {
         "{}",
         run.stdout
     );
+    // Running it again changes nothing.
+    let again = tanaka
+        .fuda(&["rewrap", "--to-service", p(&sealed), "--json"])
+        .expect(0);
+    assert_eq!(
+        again.json_lines()[0]["outcome"],
+        "current",
+        "{}",
+        again.stdout
+    );
     assert_eq!(
         tanaka.fuda(&["open", p(&sealed)]).expect(0).stdout,
         "ブラケット図面\n"

@@ -130,8 +130,24 @@ impl Embedded {
         signing_key: &str,
     ) -> Result<Embedded, Error> {
         let name = user.name.clone();
-        let service = if dir.join(crate::service::DB_FILE).exists() {
-            Service::open(dir)?
+        let (db, keys) = (dir.join(crate::service::DB_FILE), dir.join("keys"));
+        if !db.exists() && keys.exists() && crate::keys::ServiceKeys::load(&keys).is_err() {
+            // A first run killed while making the keys: nothing was protected with them (a
+            // file is written only after its registration, which needs the database). They
+            // are set aside, never deleted, and made anew.
+            let aside = dir.join(format!("keys.incomplete-{}", crate::now()));
+            std::fs::rename(&keys, &aside).map_err(|source| {
+                Error::Keys(crate::keys::KeyError::Io {
+                    path: keys.clone(),
+                    source,
+                })
+            })?;
+        }
+        // A first run killed after making the keys (or the database) left a service to
+        // complete, not to create again.
+        let begun = db.exists() || keys.exists();
+        let service = if begun {
+            Service::open_embedded(dir, user, recipient, signing_key)?
         } else {
             Service::init_embedded(dir, user, recipient, signing_key)?
         };

@@ -22,11 +22,21 @@ impl Protector<'_> {
     /// of `personal` opens, with this protector's key service, and puts the header that
     /// service answered with on it. The owner of its label stays the owner (this service
     /// decides: only a hook or an administrator registers for someone else).
-    pub fn adopt(&self, personal: &Account<'_>, path: &Path) -> Result<Protected, ProtectError> {
+    ///
+    /// `None`: the file is registered with this service already (its label stanza names
+    /// it), and is left as it is.
+    pub fn adopt(
+        &self,
+        personal: &Account<'_>,
+        path: &Path,
+    ) -> Result<Option<Protected>, ProtectError> {
         let read_err = |source| ProtectError::Read {
             path: path.to_owned(),
             source,
         };
+        if service_of(&crate::rewrap::read_header(path)?).as_deref() == Some(&self.service_id) {
+            return Ok(None);
+        }
         let access = Access::read(path).map_err(read_err)?;
         let opened = personal.open(path, Rights::NONE.with(Right::View))?;
         let (doc, key) = (opened.doc, opened.key.clone());
@@ -102,14 +112,21 @@ impl Protector<'_> {
         access
             .apply(path)
             .map_err(|e| rewrite(envelope::Error::Io(e)))?;
-        Ok(Protected {
+        Ok(Some(Protected {
             path: path.to_owned(),
             doc,
             owner: registered.document.owner,
             grants: registered.document.grants,
             expires_at,
-        })
+        }))
     }
+}
+
+/// The key service a header's label stanza names (`service` in its JSON body).
+fn service_of(header: &Header) -> Option<String> {
+    let stanza = header.label()?;
+    let body: serde_json::Value = serde_json::from_slice(stanza.body()).ok()?;
+    body.get("service")?.as_str().map(str::to_owned)
 }
 
 /// A reader that counts what it yields (the plaintext's size, read once with its digest).

@@ -195,12 +195,7 @@ impl<'a> Protector<'a> {
         // registered: an existing file, a name too long for the file system, a folder that
         // cannot be read.
         match fuda_core::longpath::symlink_metadata(&dst) {
-            Ok(_) => {
-                return Err(encrypt_err(
-                    &dst,
-                    envelope::Error::OutputExists(dst.clone()),
-                ))
-            }
+            Ok(_) => return self.finish(path, p, &meta, digest, &dst),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(encrypt_err(&dst, envelope::Error::Io(e))),
         }
@@ -275,6 +270,52 @@ impl<'a> Protector<'a> {
             owner: registered.document.owner,
             grants: registered.document.grants,
             expires_at,
+        })
+    }
+
+    /// `dst` exists already. When it is the protected copy of this very file — the same
+    /// document as the file's label, opening through the service to exactly the
+    /// original's content — an earlier run was interrupted before it removed the original:
+    /// this run finishes it. Anything else at `dst` is left alone and refused.
+    fn finish(
+        &self,
+        path: &Path,
+        p: &Protection<'_>,
+        meta: &std::fs::Metadata,
+        digest: Digest,
+        dst: &Path,
+    ) -> Result<Protected, ProtectError> {
+        let exists = || encrypt_err(dst, envelope::Error::OutputExists(dst.to_owned()));
+        let same_doc = crate::open::doc_of(dst)
+            .ok()
+            .filter(|d| p.current.is_some_and(|l| l.doc == *d));
+        let Some(doc) = same_doc else {
+            return Err(exists());
+        };
+        if self.verify(path, meta, digest, dst, None).is_err() {
+            return Err(exists());
+        }
+        let registered = self
+            .account
+            .conn
+            .rights(dst)
+            .map_err(|_| exists())?
+            .document;
+        if !p.keep {
+            fuda_core::longpath::remove_file(path).map_err(|source| {
+                ProtectError::RemoveOriginal {
+                    path: path.to_owned(),
+                    protected: dst.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        Ok(Protected {
+            path: dst.to_owned(),
+            doc,
+            owner: registered.owner,
+            grants: registered.grants,
+            expires_at: registered.expires_at,
         })
     }
 

@@ -50,19 +50,28 @@ pub fn run(session: &Session, paths: &[PathBuf], recursive: bool, json: bool) ->
         .filter(|f| fuda_core::store::envelope::is_protected(f))
     {
         match protector.adopt(&personal, path) {
-            Ok(_) if json => output::write_json(
+            Ok(done) if json => output::write_json(
                 &mut out,
                 &RewrapRecord {
                     path: JsonPath::new(path),
-                    outcome: "registered",
+                    outcome: if done.is_some() {
+                        "registered"
+                    } else {
+                        "current"
+                    },
                 },
             )?,
-            Ok(done) => writeln!(
+            Ok(Some(done)) => writeln!(
                 out,
                 "{}: registered with the team key service  [doc {}, owner {}]",
                 escaped(path),
                 done.doc,
                 done.owner
+            )?,
+            Ok(None) => writeln!(
+                out,
+                "{}: current (registered with the team key service already)",
+                escaped(path)
             )?,
             Err(e) => {
                 failed += 1;

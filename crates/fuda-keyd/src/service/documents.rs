@@ -230,10 +230,8 @@ fn register(
     require_active(tx, k, &user, "protect", check.doc.as_deref())?;
     let (file_key, version) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
     let doc_id = check.doc.unwrap_or_default();
-    if tx.doc_get(&doc_id)?.is_some() {
-        return Err(Error::Conflict(format!(
-            "document {doc_id} is already registered"
-        )));
+    if let Some(row) = tx.doc_get(&doc_id)? {
+        return registered_again(tx, keys, org, &user, row, &file_key, &r.header);
     }
     let ev = Event::allow(&user.name, "protect")
         .doc(&doc_id)
@@ -292,6 +290,42 @@ fn register(
     .map_err(audit_err)?;
     let document = tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc);
     Ok(Registered { document, header })
+}
+
+/// A document registered before with this very file key, registered again by its owner or
+/// an administrator (`fuda rewrap --to-service` run again after it was interrupted between
+/// the registration and the file's new header): the registry stays as it is, the answer is
+/// the header to write, audited. Any other registration of a known id is a conflict.
+fn registered_again(
+    tx: &mut dyn Tx,
+    keys: &ServiceKeys,
+    org: Option<&OrgPolicy>,
+    user: &User,
+    row: DocRow,
+    file_key: &fuda_core::envelope::FileKey,
+    header: &[u8],
+) -> Result<Registered, Error> {
+    let doc_id = row.doc.id.clone();
+    let same_key = crate::directory::constant_time_eq(&row.key_check, &key_check(file_key));
+    let may = user.admin || effective_rights(&row.doc, user).allows(Right::Owner);
+    if !same_key || !may {
+        return Err(Error::Conflict(format!(
+            "document {doc_id} is already registered"
+        )));
+    }
+    let header = recovery::complete_header(tx, org, file_key, header)?;
+    append_audit(
+        tx,
+        keys.audit_key(),
+        Event::allow(&user.name, "protect")
+            .doc(&doc_id)
+            .detail(serde_json::json!({"again": true, "owner": row.doc.owner})),
+    )
+    .map_err(audit_err)?;
+    Ok(Registered {
+        document: row.doc,
+        header,
+    })
 }
 
 /// Whom a registration makes the owner: when a hook or an administrator protects for

@@ -217,7 +217,12 @@ fn level_change(
 ) -> Result<LevelChange, String> {
     let to = &signed.label.level;
     if to == from {
-        return Err(format!("the document is at level {to:?} already"));
+        // The label is signed again at the level the registry has: a run interrupted
+        // after the service recorded the change and before the file carried it converges.
+        return Ok(LevelChange {
+            downgrade: false,
+            caps: None,
+        });
     }
     let (downgrade, caps) = match org {
         Some(org) => {
