@@ -367,6 +367,19 @@ fn check_registration(
     check_signature(tx, user, &signed)
 }
 
+/// Whether `signed` was signed with `user`'s enrolled key.
+pub(super) fn signed_by(user: &User, signed: &SignedLabel) -> bool {
+    user.signing_key
+        .as_deref()
+        .and_then(|k| decode_public_key(k).ok())
+        .map(|key| Signer {
+            name: user.name.clone(),
+            kind: SignerKind::User,
+            public_key: key,
+        })
+        .is_some_and(|s| s.key_id() == signed.key)
+}
+
 /// The file's signed label must verify with its signer's enrolled key (the caller's, or
 /// any active user's).
 pub(super) fn check_signature(

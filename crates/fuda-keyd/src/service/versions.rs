@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::authz::{
     audit_err, deny, effective_rights, refuse_invalid, require_active, resolve, show_rights, Caller,
 };
-use super::documents::check_signature;
+use super::documents::{check_signature, signed_by};
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
 use super::policy::OrgPolicy;
@@ -83,6 +83,9 @@ impl Service {
                         "the saved label says level {:?} but document {doc} is {:?}: change the level with `fuda label set` on the protected file, then save",
                         signed.label.level, row.doc.level));
                 }
+                if !signed_by(&user, &signed) {
+                    return Err("the saved label must be signed by you (with your enrolled key)".into());
+                }
                 check_signature(tx, &user, &signed)
             });
             let valid_digest = v.digest.len() == 64 && v.digest.bytes().all(|b| b.is_ascii_hexdigit());
@@ -134,7 +137,17 @@ impl Service {
                     row.doc.owner, escaped(&row.doc.name)),
                 );
             }
-            let signed = match label.and_then(|s| check_signature(tx, &user, &s).map(|()| s)) {
+            let mine = |s: SignedLabel| {
+                if signed_by(&user, &s) {
+                    Ok(s)
+                } else {
+                    Err("the new label must be signed by you (with your enrolled key)".to_owned())
+                }
+            };
+            let signed = match label
+                .and_then(mine)
+                .and_then(|s| check_signature(tx, &user, &s).map(|()| s))
+            {
                 Ok(s) => s,
                 Err(message) => return refuse_invalid(tx, k, ev, message),
             };
