@@ -362,12 +362,18 @@ fn a_protected_documents_level_changes_through_the_service_and_a_downgrade_needs
     assert_eq!(shown["level"], "strictly-confidential", "{shown}");
     assert_eq!(shown["doc"], doc.as_str());
     assert_eq!(shown["status"], "valid");
-    // The caps follow: 極秘 allows view only, so suzuki's department grant no longer
-    // lets them edit — but they still open it.
+    // The caps follow: 極秘 allows view only, so the department keeps view but loses edit.
     assert_eq!(
         sato.fuda(&["open", p(&sealed)]).expect(0).stdout,
         "仕様書\n"
     );
+    let theirs = suzuki
+        .fuda(&["rights", p(&sealed), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(theirs["rights"], "view", "{theirs}");
+    assert_eq!(theirs["document"]["max_rights"], "view", "{theirs}");
 
     // Down again: refused without a reason, the file unchanged; accepted with one.
     let before = std::fs::read(&sealed).unwrap();

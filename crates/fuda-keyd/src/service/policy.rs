@@ -389,6 +389,40 @@ impl Service {
     }
 }
 
+/// Puts a reclassified document under `level`'s caps: its `max_rights` and
+/// `offline_days`, and every grant but the owner's narrowed to what the level allows
+/// (its default grants for the owner's department `dept`, and `max_rights`). The expiry
+/// stays.
+pub(super) fn apply_level(
+    tx: &mut dyn Tx,
+    doc: &Document,
+    level: &Level,
+    dept: Option<&str>,
+) -> Result<(), Error> {
+    let defaults = default_grants(level, dept);
+    for g in doc
+        .grants
+        .iter()
+        .filter(|g| g.principal != Principal::Owner)
+    {
+        let rights = intersect(g.rights, cap_for(level, &defaults, &g.principal));
+        if rights.is_empty() {
+            tx.grant_remove(&doc.id, &g.principal)?;
+        } else if rights != g.rights {
+            let mut narrowed = g.clone();
+            narrowed.rights = rights;
+            tx.grant_set(&doc.id, &narrowed)?;
+        }
+    }
+    tx.doc_set_caps(
+        &doc.id,
+        level.max_rights,
+        doc.expires_at,
+        level.offline_days,
+    )?;
+    Ok(())
+}
+
 /// Tightens one document to `level`; what changed, in words.
 fn tighten(
     tx: &mut dyn Tx,

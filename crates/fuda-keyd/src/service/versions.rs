@@ -18,7 +18,7 @@ use super::authz::{
 use super::documents::{check_signature, signed_by};
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
-use super::policy::OrgPolicy;
+use super::policy::{self, OrgPolicy};
 use super::recovery::{self, Registered};
 use crate::audit::Event;
 use crate::directory::{self, User};
@@ -155,12 +155,18 @@ impl Service {
                 Ok(c) => c,
                 Err(message) => return refuse_invalid(tx, k, ev, message),
             };
-            let relabeled = relabel(&r.header, &file_key, &r.label, &row, &id)?;
-            let header = recovery::complete_header(tx, org.as_deref(), &file_key, &relabeled)?;
             tx.doc_set_level(&doc, &signed.label.level)?;
-            if let Some((max_rights, offline_days)) = change.caps {
-                tx.doc_set_caps(&doc, max_rights, row.doc.expires_at, offline_days)?;
+            if let (Some(org), true) = (org.as_deref(), change.to_caps) {
+                let level = org.level(&signed.label.level).map_err(Error::Invalid)?;
+                let dept = tx.user_get(&row.doc.owner)?.and_then(|u| u.dept);
+                policy::apply_level(tx, &row.doc, level, dept.as_deref())?;
             }
+            // The header's rights snapshot shows the grants as they now stand.
+            let now = tx
+                .doc_get(&doc)?
+                .ok_or_else(|| super::authz::not_registered(&doc))?;
+            let relabeled = relabel(&r.header, &file_key, &r.label, &now, &id)?;
+            let header = recovery::complete_header(tx, org.as_deref(), &file_key, &relabeled)?;
             let ev = ev.detail(serde_json::json!({
                 "from": row.doc.level, "to": signed.label.level, "downgrade": change.downgrade,
                 "justification": signed.label.justification}));
@@ -217,8 +223,9 @@ struct LevelChange {
     /// Whether it is lower than the registered one (unknown without the organisation's
     /// policy: then every change counts as one).
     downgrade: bool,
-    /// The new level's `max_rights` and `offline_days` under the organisation's policy.
-    caps: Option<(fuda_core::rights::Rights, u32)>,
+    /// Whether the document takes the new level's caps (another level, under the
+    /// organisation's policy).
+    to_caps: bool,
 }
 
 /// Whether the label's level may replace `from`: another level, one the organisation's
@@ -234,10 +241,10 @@ fn level_change(
         // after the service recorded the change and before the file carried it converges.
         return Ok(LevelChange {
             downgrade: false,
-            caps: None,
+            to_caps: false,
         });
     }
-    let (downgrade, caps) = match org {
+    let (downgrade, to_caps) = match org {
         Some(org) => {
             let new = org.level(to)?;
             if new.protect == Protect::Never {
@@ -248,12 +255,9 @@ fn level_change(
             }
             // A level the policy no longer defines counts as the highest.
             let old_rank = org.level(from).map_or(u8::MAX, |l| l.rank);
-            (
-                new.rank < old_rank,
-                Some((new.max_rights, new.offline_days)),
-            )
+            (new.rank < old_rank, true)
         }
-        None => (true, None),
+        None => (true, false),
     };
     let justified = signed
         .label
@@ -266,7 +270,7 @@ fn level_change(
             signed.label.doc
         ));
     }
-    Ok(LevelChange { downgrade, caps })
+    Ok(LevelChange { downgrade, to_caps })
 }
 
 /// The registered document behind a header that this service opens with the document's
