@@ -269,6 +269,38 @@ fn a_working_copy_carries_the_documents_label_and_is_saved_back_as_its_next_vers
     assert_eq!(std::fs::read(&sealed).unwrap(), before);
     assert!(theirs.exists(), "a refused save keeps the working copy");
 
+    // `fuda edit` does it in one step: a private working copy, the editor, the next
+    // version. Refused before anything is written for someone without edit.
+    let editor = "sh -c 'printf \"追記\\n\" >> \"$1\"' editor";
+    let edited = suzuki
+        .fuda(&["edit", p(&sealed), "--editor", editor, "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    assert_eq!(edited["version"], 3, "{edited}");
+    assert_eq!(edited["doc"], doc.as_str());
+    assert_eq!(
+        sato.fuda(&["open", p(&sealed)]).expect(0).stdout,
+        "設計レビュー議事録 v2（修正済み）\n追記\n"
+    );
+    assert!(
+        !suzuki
+            .home
+            .path()
+            .join(".local/state/fuda/edit")
+            .join(&doc)
+            .exists(),
+        "the private working copy is gone once saved"
+    );
+    let refused = yamada
+        .fuda(&["edit", p(&sealed), "--editor", editor])
+        .expect(2);
+    assert!(refused.stderr.contains("edit"), "{}", refused.stderr);
+    assert!(
+        !yamada.home.path().join(".local/state/fuda/edit").exists(),
+        "nothing written for a refused edit"
+    );
+
     let audit = team.audit(&doc);
     assert!(
         audit.iter().any(|r| r["action"] == "save"
@@ -288,7 +320,7 @@ fn a_working_copy_carries_the_documents_label_and_is_saved_back_as_its_next_vers
         .into_iter()
         .find(|d| d["id"] == doc.as_str())
         .unwrap();
-    assert_eq!(registered["version"], 2, "{registered}");
+    assert_eq!(registered["version"], 3, "{registered}");
 }
 
 #[test]

@@ -66,6 +66,9 @@ enum Command {
     /// Save a changed working copy back as a new version of its protected document (needs
     /// the edit right).
     Save(cmd::save::SaveArgs),
+    /// Edit a protected file in your editor and save it back as its next version (needs the
+    /// edit right).
+    Edit(cmd::edit::EditArgs),
     /// Give users or groups rights on a protected file.
     Share(cmd::protect::ShareArgs),
     /// Take a grant away from a protected file.
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Open(a) => cmd::protect::open(a),
         Command::Export(a) => cmd::protect::export(a),
         Command::Save(a) => cmd::save::run(a),
+        Command::Edit(a) => cmd::edit::run(a),
         Command::Share(a) => cmd::protect::share(a),
         Command::Unshare(a) => cmd::protect::unshare(a),
         Command::Rights(a) => cmd::protect::rights(a),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 pub mod admin;
 pub mod admin_doc;
 pub mod classify;
+pub mod edit;
 pub mod envelope;
 pub mod init;
 pub mod inventory;

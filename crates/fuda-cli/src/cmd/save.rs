@@ -4,12 +4,13 @@
 //! right — and the working copy is removed (unless `--keep`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use fuda_core::envelope;
 use fuda_core::pathname::{escaped, JsonPath};
+use fuda_protect::Saved;
 use serde::Serialize;
 
 use crate::args::OutputArgs;
@@ -75,10 +76,16 @@ pub fn run(args: SaveArgs) -> Result<ExitCode> {
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
     let saved = account.save(&args.file, &label, &protected, args.keep)?;
+    print(&args.file, &saved, args.output.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the version saved from the working copy `work`.
+pub(super) fn print(work: &Path, saved: &Saved, json: bool) -> Result<()> {
     let mut out = output::stdout();
-    if args.output.json {
+    if json {
         let record = SavedRecord {
-            path: JsonPath::new(&args.file),
+            path: JsonPath::new(work),
             protected: JsonPath::new(&saved.path),
             doc: saved.doc.to_string(),
             version: saved.version,
@@ -89,12 +96,12 @@ pub fn run(args: SaveArgs) -> Result<ExitCode> {
         writeln!(
             out,
             "{} → {}  [version {}, doc {}]",
-            escaped(&args.file),
+            escaped(work),
             escaped(&saved.path),
             saved.version,
             saved.doc
         )?;
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
