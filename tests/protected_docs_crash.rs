@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -271,5 +271,51 @@ fn reclassifying_killed_at_any_moment_leaves_a_file_that_opens_and_the_next_run_
         tanaka.fuda(&args).expect(0);
         assert_eq!(tanaka.show(&sealed)["level"], id, "{seed}, round {round}");
         assert_eq!(tanaka.show(&sealed)["status"], "valid");
+    }
+}
+
+#[test]
+fn a_working_copy_killed_while_written_is_absent_or_labeled_never_bare_plaintext() {
+    let mut rng = Rng::new();
+    let seed = format!("seed {}", rng.0);
+    let tanaka = User::init("tanaka");
+    let share = workdir();
+    let desk = workdir();
+    let file = share.path().join("cost.txt");
+    let plain = content("cost", 4 << 20);
+    write(&file, &plain);
+    tanaka
+        .fuda(&["protect", p(&file), "--level", "極秘"])
+        .expect(0);
+    let sealed = share.path().join("cost.txt.fuda");
+    let mut moments = Moments { span: 400 };
+    for round in 1..=12 {
+        let copy = desk.path().join(format!("cost-{round}.txt"));
+        let ms = moments.next(&mut rng);
+        moments.learn(killed_after(
+            &tanaka,
+            &["open", p(&sealed), "--out", p(&copy)],
+            ms,
+        ));
+        // Only the working copies themselves hold plaintext, never a temporary file.
+        let copies: Vec<_> = (1..=round)
+            .map(|r| desk.path().join(format!("cost-{r}.txt")))
+            .collect();
+        let copies: Vec<&Path> = copies.iter().map(PathBuf::as_path).collect();
+        no_stray_plaintext(desk.path(), &copies, &seed);
+        eprintln!("round {round}: working copy written: {}", copy.exists());
+        if copy.exists() {
+            assert_eq!(
+                std::fs::read(&copy).unwrap(),
+                plain,
+                "{seed}, round {round}"
+            );
+            let shown = tanaka.show(&copy);
+            assert_eq!(
+                (shown["method"].as_str(), shown["status"].as_str()),
+                (Some("opened"), Some("valid")),
+                "{seed}, round {round}, killed after {ms} ms: {shown}"
+            );
+        }
     }
 }

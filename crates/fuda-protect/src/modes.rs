@@ -75,7 +75,7 @@ impl Access {
 const EOPNOTSUPP: i32 = 95;
 
 /// Whether the file system simply has no ACLs.
-fn unsupported(e: &io::Error) -> bool {
+pub(crate) fn unsupported(e: &io::Error) -> bool {
     e.raw_os_error() == Some(EOPNOTSUPP) || e.kind() == io::ErrorKind::Unsupported
 }
 

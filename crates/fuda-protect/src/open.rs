@@ -7,6 +7,7 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use fuda_core::digest::Digest;
 use fuda_core::envelope::{self, Decryptor, FileKey, Header, PayloadReader, StreamOptions};
 use fuda_core::identity::Identity;
 use fuda_core::label::DocId;
@@ -172,6 +173,40 @@ impl Opened {
             .map_err(|source| ProtectError::Decrypt { path, source })
     }
 
+    /// Like [`Opened::write_file`], and the new file gets the extended attribute `name`
+    /// set to `value(SHA-256 of the content)` before it appears at `out`: a working copy
+    /// is never there without its label, however the process ends. Returns the length and
+    /// whether the attribute was set (`false`: the file system refuses user extended
+    /// attributes; the file is written all the same).
+    pub fn write_file_with_attr(
+        self,
+        out: &Path,
+        name: &str,
+        value: impl FnOnce(Digest) -> Vec<u8>,
+    ) -> Result<(u64, bool), ProtectError> {
+        let (key, decryptor) = (self.key, self.decryptor);
+        envelope::write_atomically(out, false, |w| {
+            let mut hashing = Hashing {
+                inner: &mut *w,
+                ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            };
+            let n = decryptor.decrypt_with_key(&key, &mut hashing, &StreamOptions::default())?;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(hashing.ctx.finish().as_ref());
+            w.flush().map_err(envelope::Error::Io)?;
+            let file: &File = w.get_ref();
+            match xattr::FileExt::set_xattr(file, name, &value(Digest(digest))) {
+                Ok(()) => Ok((n, true)),
+                Err(e) if crate::modes::unsupported(&e) => Ok((n, false)),
+                Err(e) => Err(envelope::Error::Io(e)),
+            }
+        })
+        .map_err(|source| ProtectError::Write {
+            path: out.to_owned(),
+            source,
+        })
+    }
+
     /// Decrypts the whole content into a new file `out` (0600), atomically: a damaged
     /// file leaves nothing at `out`, and an existing `out` is refused. Returns its length.
     pub fn write_file(self, out: &Path) -> Result<u64, ProtectError> {
@@ -183,6 +218,24 @@ impl Opened {
             path: out.to_owned(),
             source,
         })
+    }
+}
+
+/// A writer that hashes (SHA-256) what passes through it.
+struct Hashing<W> {
+    inner: W,
+    ctx: ring::digest::Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.ctx.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -267,8 +267,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     note_source(&opened.source);
     match &args.out {
         Some(out) => {
-            opened.write_file(out)?;
-            super::workcopy::label_or_warn(&session, &args.file, out, Method::Opened);
+            super::workcopy::write_labeled(&session, opened, &args.file, out, Method::Opened)?;
             eprintln!("{} → {}", escaped(&args.file), escaped(out));
         }
         None => {
@@ -284,8 +283,12 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
-    note_source(&warned(account.export(&args.file, &args.out))?);
-    super::workcopy::label_or_warn(&session, &args.file, &args.out, Method::Exported);
+    let opened = warned(account.open(
+        &args.file,
+        Rights::NONE.with(Right::View).with(Right::Export),
+    ))?;
+    note_source(&opened.source);
+    super::workcopy::write_labeled(&session, opened, &args.file, &args.out, Method::Exported)?;
     eprintln!("{} → {}", escaped(&args.file), escaped(&args.out));
     Ok(ExitCode::SUCCESS)
 }
