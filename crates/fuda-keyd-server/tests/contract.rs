@@ -789,6 +789,28 @@ fn life_story(h: &dyn Harness) {
             .grant(&doc, "user:suzuki=view,export".parse().unwrap()),
         Err(Error::Denied(_))
     ));
+    // Only hooks and admins register for someone else: a person naming another owner
+    // owns the document themselves.
+    let other = ulid::Ulid::new().to_string();
+    let (_file, other_header) = protect(h, &other, b"drawing");
+    let mine = suzuki
+        .client
+        .register(Registration {
+            header: other_header,
+            name: "mine.dxf".into(),
+            level: "confidential".into(),
+            grants: vec!["owner=owner".parse().unwrap()],
+            max_rights: "view".parse().unwrap(),
+            expires_at: None,
+            offline_days: 0,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: "/work/mine.dxf".into(),
+            owners: vec!["tanaka".into()],
+        })
+        .unwrap();
+    assert_eq!(mine.document.owner, "suzuki");
     // Registering the same file again: its owner gets the header back, the registry
     // unchanged; anyone else is told it is registered.
     assert!(matches!(
