@@ -645,6 +645,13 @@ fn watch_protect_encrypts_a_strictly_confidential_file_as_it_lands_for_its_file_
     hook.fuda(&["open", p(&sealed)]).expect(2);
     let (code, events) = watch.stop();
     assert_eq!(code, 0);
+    // The protected copy that landed is not taken for a new file to label.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "failed" && path_of(&e["path"]) == sealed),
+        "{events:?}"
+    );
     assert!(
         !events.iter().any(|e| e["event"] == "protect-failed"),
         "{events:?}"
