@@ -14,6 +14,7 @@ use fuda_protect::{Rewrapper, Rewritten};
 use serde::Serialize;
 
 use super::exit_error;
+use super::to_service::RewrapRecord;
 use crate::args::OutputArgs;
 use crate::config::Session;
 use crate::keyservice;
@@ -168,19 +169,6 @@ pub struct RewrapArgs {
     to_service: bool,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-/// `rewrap --json`: one protected file.
-#[derive(Serialize)]
-pub(super) struct RewrapRecord<'a> {
-    pub(super) path: JsonPath<'a>,
-    /// `rewrapped` or `current` (already carried every recovery recipient); with
-    /// `--to-service`, `registered`.
-    pub(super) outcome: &'static str,
-}
-
-impl Record for RewrapRecord<'_> {
-    const TYPE: &'static str = "file";
 }
 
 /// `fuda rewrap`.

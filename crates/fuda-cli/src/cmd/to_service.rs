@@ -9,12 +9,25 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use fuda_core::pathname::{escaped, JsonPath};
 use fuda_protect::{Account, Protector};
+use serde::Serialize;
 
 use super::exit_error;
-use super::recovery::RewrapRecord;
 use crate::config::Session;
 use crate::keyservice;
-use crate::output;
+use crate::output::{self, Record};
+
+/// `rewrap --json`: one protected file.
+#[derive(Serialize)]
+pub(super) struct RewrapRecord<'a> {
+    pub(super) path: JsonPath<'a>,
+    /// `rewrapped` or `current` (already carried every recovery recipient); with
+    /// `--to-service`, `registered`.
+    pub(super) outcome: &'static str,
+}
+
+impl Record for RewrapRecord<'_> {
+    const TYPE: &'static str = "file";
+}
 
 /// Registers every protected file of `paths` (with `recursive`, under directories) that
 /// the personal key service opens with the team service; prints one record per file.
