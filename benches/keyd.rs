@@ -145,6 +145,7 @@ fn main() {
                     host: "bench".into(),
                     path: format!("/bench/bracket-{i}.dxf").into(),
                     owners: Vec::new(),
+                    dept_rights: None,
                 })
                 .unwrap();
             header

@@ -205,6 +205,66 @@ fn auto_protection_on_a_share_leaves_the_document_to_its_owner_and_department() 
 }
 
 #[test]
+fn without_the_organisations_policy_on_the_service_the_owners_department_still_gets_its_grant() {
+    // A service that holds no policy of its own: the clients' policy decides the grants.
+    let dir = workdir();
+    let policy = team_policy(dir.path());
+    let keyd = Keyd::start();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let sato = keyd.add(&admin, "sato", "設計部", &policy);
+    let suzuki = keyd.add(&admin, "suzuki", "設計部", &policy);
+    let code = admin
+        .fuda(&[
+            "admin",
+            "user",
+            "add",
+            "share-hook",
+            "--kind",
+            "hook",
+            "--dept",
+            "情報システム部",
+            "--json",
+        ])
+        .expect(0)
+        .json_lines()[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = keyd.enroll("share-hook", &code, &policy);
+    let share = workdir();
+    let plan = share.path().join("plan.txt");
+    write(&plan, "【極秘】原価計画\n");
+    sato.fuda(&["label", "set", "極秘", p(&plan)]).expect(0);
+    hook.fuda(&["scan", "--apply", "--protect", p(share.path())])
+        .expect(0);
+    let sealed = share.path().join("plan.txt.fuda");
+    let rights = sato
+        .fuda(&["rights", p(&sealed), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    let grants: Vec<String> = rights["document"]["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            format!(
+                "{}={}",
+                g["principal"].as_str().unwrap(),
+                g["rights"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(rights["document"]["owner"], "sato", "{rights}");
+    assert_eq!(grants, ["group:設計部=view", "owner=owner"], "{rights}");
+    assert_eq!(
+        suzuki.fuda(&["open", p(&sealed)]).expect(0).stdout,
+        "【極秘】原価計画\n"
+    );
+    hook.fuda(&["open", p(&sealed)]).expect(2);
+}
+
+#[test]
 fn a_working_copy_carries_the_documents_label_and_is_saved_back_as_its_next_version() {
     let team = Team::start();
     let sato = team.person("sato", "設計部");

@@ -244,6 +244,7 @@ fn register(
             host: "pc1".into(),
             path: format!("/work/{name}").into(),
             owners: Vec::new(),
+            dept_rights: None,
         })
         .unwrap()
 }
@@ -581,6 +582,7 @@ fn policy_story(h: &dyn Harness) {
         host: "pc1".into(),
         path: "/work/bracket.dxf".into(),
         owners: Vec::new(),
+        dept_rights: None,
     };
     match tanaka
         .client
@@ -808,6 +810,7 @@ fn life_story(h: &dyn Harness) {
             host: "pc1".into(),
             path: "/work/mine.dxf".into(),
             owners: vec!["tanaka".into()],
+            dept_rights: None,
         })
         .unwrap();
     assert_eq!(mine.document.owner, "suzuki");
@@ -827,6 +830,7 @@ fn life_story(h: &dyn Harness) {
             host: "pc1".into(),
             path: "/work/bracket.dxf".into(),
             owners: Vec::new(),
+            dept_rights: None,
         }),
         Err(Error::Conflict(_))
     ));

@@ -199,6 +199,12 @@ pub struct Registration {
     /// else owns what they protect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
+    /// With `owners`: the level's default rights for the owner's department
+    /// (`group:$dept` in the client's policy), which the service binds to the department
+    /// of the owner it chose when it holds no organisation's policy of its own (with one,
+    /// its own level decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept_rights: Option<Rights>,
 }
 
 /// A revocation in force.

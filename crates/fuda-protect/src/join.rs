@@ -98,6 +98,7 @@ impl Protector<'_> {
                 host: self.host.clone(),
                 path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
                 owners: vec![label.owner.clone()],
+                dept_rights: grants::dept_rights(level),
             })
             .map_err(|source| ProtectError::Register {
                 path: path.to_owned(),

@@ -212,6 +212,11 @@ impl<'a> Protector<'a> {
             host: self.host.clone(),
             path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
             owners: p.owners.clone(),
+            // For someone else: the department's default rights, for the service to bind
+            // to the owner's department when it holds no organisation's policy.
+            dept_rights: (!p.owners.is_empty())
+                .then(|| grants::dept_rights(p.level))
+                .flatten(),
         };
         // One document, one id: the label's. A copy of a labeled file that is protected
         // already (`cp` keeps no history) becomes a document of its own.

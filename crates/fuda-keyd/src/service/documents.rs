@@ -242,7 +242,7 @@ fn register(
     let caps = check_registration(tx, &user, &r, label).and_then(|()| {
         let caps = match org {
             Some(org) => org.caps(&owner, &r, now)?,
-            None => Caps::asked(&r),
+            None => Caps::asked(&r).with_owner_dept(&owner, r.dept_rights),
         };
         limits.check_registration(caps.offline_days, caps.expires_at, now)?;
         Ok(caps)

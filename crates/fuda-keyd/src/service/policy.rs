@@ -63,6 +63,24 @@ impl Caps {
             offline_days: r.offline_days,
         }
     }
+
+    /// Adds the level's default grant for the department of `owner` (`dept_rights`, as
+    /// the client's policy has it) unless a grant names that group already: a document
+    /// protected for someone else under a service without the organisation's policy,
+    /// whose client could not know the owner's department.
+    pub(super) fn with_owner_dept(mut self, owner: &User, dept_rights: Option<Rights>) -> Caps {
+        let (Some(dept), Some(rights)) = (&owner.dept, dept_rights) else {
+            return self;
+        };
+        let group = Principal::Group(dept.clone());
+        if !rights.is_empty() && !self.grants.iter().any(|g| g.principal == group) {
+            self.grants.push(Grant {
+                principal: group,
+                rights,
+            });
+        }
+        self
+    }
 }
 
 impl OrgPolicy {
