@@ -17,6 +17,7 @@ use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, Use
 use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
+use crate::report::{ReportAck, SignedChunk};
 use crate::service::{
     Caller, DocumentRights, NewVersion, Reclassify, Registered, RevokeTarget, Rewrapped, Service,
     ServiceInfo, UserAdded,
@@ -101,6 +102,9 @@ pub trait KeyService {
     fn save_version(&self, version: NewVersion) -> Result<Registered, Error>;
     /// The owner or an admin: a new level; answers with the header to write.
     fn reclassify(&self, reclassify: Reclassify) -> Result<Registered, Error>;
+    // Machine reports (service/reports.rs).
+    /// A machine: sends one signed chunk of its report into the company's file index.
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error>;
 }
 
 /// The service in-process.
@@ -325,6 +329,11 @@ impl KeyService for Embedded {
     fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
         self.rt.block_on(self.service.reclassify(self.caller(), r))
     }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        self.rt
+            .block_on(self.service.report(self.caller(), chunk.clone()))
+    }
 }
 
 /// A `fuda-keyd` over HTTPS.
@@ -385,6 +394,15 @@ impl Remote {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
+        self.answer(path, resp)
+    }
+
+    /// Reads an answer: the JSON on success, the service's error otherwise.
+    fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        resp: Result<ureq::Response, ureq::Error>,
+    ) -> Result<T, Error> {
         match resp {
             Ok(r) => r
                 .into_json::<T>()
@@ -574,5 +592,22 @@ impl KeyService for Remote {
     }
     fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
         self.post("/v1/reclassify", r)
+    }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        // The body goes as signed, byte for byte; the signature rides in a header.
+        let path = "/v1/reports";
+        let mut req = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Content-Type", "application/json")
+            .set(
+                crate::report::SIGNATURE_HEADER,
+                &crate::report::encode_signature(&chunk.signature),
+            );
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        self.answer(path, req.send_bytes(&chunk.body))
     }
 }

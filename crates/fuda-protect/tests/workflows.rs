@@ -608,4 +608,10 @@ impl KeyService for Faulty {
     ) -> Result<Registered, fuda_keyd::Error> {
         self.inner.reclassify(reclassify)
     }
+    fn report(
+        &self,
+        chunk: &fuda_keyd::report::SignedChunk,
+    ) -> Result<fuda_keyd::report::ReportAck, fuda_keyd::Error> {
+        self.inner.report(chunk)
+    }
 }

@@ -21,7 +21,8 @@
 //!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
 //!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
-//!   `versions.rs` (a document's new versions and levels, through its new header).
+//!   `versions.rs` (a document's new versions and levels, through its new header),
+//!   `reports.rs` (machine reports into the file index, and reading the index).
 
 mod admin;
 mod authz;
@@ -34,6 +35,7 @@ mod lifecycle;
 mod policy;
 mod records;
 mod recovery;
+mod reports;
 mod users;
 mod versions;
 
