@@ -2,8 +2,10 @@
 //! the header (the file key wrapped to the key service and the policy's recovery
 //! recipients) registered, the content encrypted behind the header the service answered
 //! with (which adds the organisation's recovery stanzas), the protected copy opened
-//! through the service and compared with the original — and only then the original
-//! removed (docs/key-service.md).
+//! through the service (or, by a hook protecting for someone else, decrypted with the key
+//! it made) and compared with the original — and only then the original removed
+//! (docs/key-service.md). The document keeps its label's id; a run interrupted after the
+//! copy was placed is finished by the next one.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
