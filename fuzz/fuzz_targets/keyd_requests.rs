@@ -42,6 +42,9 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/v1/admin/audit/verify"),
     (Method::POST, "/v1/admin/recovery"),
     (Method::POST, "/v1/rewrap"),
+    (Method::POST, "/v1/transfer"),
+    (Method::POST, "/v1/versions"),
+    (Method::POST, "/v1/reclassify"),
     (Method::POST, "/v1/no-such-route"),
 ];
 

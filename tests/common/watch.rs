@@ -26,6 +26,11 @@ impl Watch {
         Watch::spawn(user, root, &["-v"], None)
     }
 
+    /// Like [`Watch::start`] with extra flags (e.g. `--protect`).
+    pub fn start_with(user: &User, root: &Path, extra: &[&str]) -> Watch {
+        Watch::spawn(user, root, extra, None)
+    }
+
     fn spawn(user: &User, root: &Path, extra: &[&str], queue: Option<usize>) -> Watch {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("watch.log");

@@ -68,6 +68,12 @@ enum Command {
     Open(cmd::protect::OpenArgs),
     /// Write a protected file's content out unprotected (needs the export right).
     Export(cmd::protect::ExportArgs),
+    /// Save a changed working copy back as a new version of its protected document (needs
+    /// the edit right).
+    Save(cmd::save::SaveArgs),
+    /// Edit a protected file in your editor and save it back as its next version (needs the
+    /// edit right).
+    Edit(cmd::edit::EditArgs),
     /// Give users or groups rights on a protected file.
     Share(cmd::protect::ShareArgs),
     /// Take a grant away from a protected file.
@@ -122,6 +128,8 @@ fn main() -> ExitCode {
         Command::Protect(a) => cmd::protect::protect(a),
         Command::Open(a) => cmd::protect::open(a),
         Command::Export(a) => cmd::protect::export(a),
+        Command::Save(a) => cmd::save::run(a),
+        Command::Edit(a) => cmd::edit::run(a),
         Command::Share(a) => cmd::protect::share(a),
         Command::Unshare(a) => cmd::protect::unshare(a),
         Command::Rights(a) => cmd::protect::rights(a),

@@ -48,6 +48,9 @@ pub enum Command {
     /// The organisation's recovery key: show its recipients, or add one (rotate).
     #[command(subcommand)]
     Recovery(super::recovery::Command),
+    /// One protected document: a new owner, or its grants (within its level's caps).
+    #[command(subcommand)]
+    Doc(super::admin_doc::Command),
 }
 
 #[derive(clap::Subcommand)]
@@ -658,6 +661,7 @@ fn execute(
             }
         }
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
+        Command::Doc(c) => return super::admin_doc::execute(ks, c, out),
     }
     Ok(ExitCode::SUCCESS)
 }

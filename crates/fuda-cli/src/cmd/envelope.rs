@@ -217,6 +217,17 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
         }
     }
     .with_context(|| format!("recovering {}", escaped(&args.file)))?;
+    // The recovered plaintext carries the document's label, signed by whoever recovered
+    // it (without a fuda identity here, it stays unlabeled and the warning says so).
+    match crate::config::Session::load(None) {
+        Ok(session) => {
+            super::workcopy::label_or_warn(&session, &args.file, &out, label::Method::Recovered);
+        }
+        Err(e) => eprintln!(
+            "fuda: warning: {} was written but not labeled (no fuda identity here: {e:#}): label it with `fuda label set`, or delete it when done",
+            escaped(&out)
+        ),
+    }
     // Break-glass use is worth a line in the local change log even without a key service.
     let doc = envelope::inspect(&args.file)
         .ok()

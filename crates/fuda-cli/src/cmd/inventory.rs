@@ -129,6 +129,7 @@ struct ReviewCounts {
     removed: usize,
     reclassified: usize,
     moved: usize,
+    protected: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -439,6 +440,7 @@ fn print_json(inv: &Inventory, written: &[PathBuf]) -> Result<()> {
             removed: r.removed,
             reclassified: r.reclassified,
             moved: r.moved,
+            protected: r.protected,
         }),
     };
     output::write_json(&mut out, &summary)?;
@@ -527,12 +529,13 @@ fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> Str
     ));
     if let Some(r) = &inv.review {
         out.push_str(&format!(
-            "since {}: {} added, {} removed, {} reclassified, {} moved\n",
+            "since {}: {} added, {} removed, {} reclassified, {} moved, {} protected\n",
             ledger::date(r.since, offset),
             r.added,
             r.removed,
             r.reclassified,
-            r.moved
+            r.moved,
+            r.protected
         ));
     }
     if inv.findings.is_empty() {

@@ -282,7 +282,7 @@ fn skip_protected(files: Vec<PathBuf>, named: &[PathBuf]) -> Vec<PathBuf> {
         .partition(|f| fuda_core::store::envelope::is_protected(f) && !named.contains(f));
     if !protected.is_empty() {
         eprintln!(
-            "fuda: note: skipped {} protected file{} (*.fuda) in the folders: a protected file's label is sealed in it when it is protected, and `label set` leaves it as it is",
+            "fuda: note: skipped {} protected file{} (*.fuda) in the folders: name one (`fuda label set LEVEL FILE.fuda`) to change its level through the key service",
             protected.len(),
             if protected.len() == 1 { "" } else { "s" }
         );
@@ -306,6 +306,24 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         walk::expand(&args.files.paths, args.files.recursive)?,
         &args.files.paths,
     );
+    // Protected files named on the command line change level through the key service.
+    let (sealed, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| fuda_core::store::envelope::is_protected(f) && args.files.paths.contains(f));
+    let sealed_failed = super::reclassify::run(
+        &session,
+        level,
+        args.justify.as_deref(),
+        &sealed,
+        args.files.output.json,
+    )?;
+    if files.is_empty() {
+        return Ok(if sealed_failed > 0 {
+            exit_error()
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     // Under a key service: the newest label of each document, so that a replayed label is
     // not silently relabeled (it needs --justify, like a tampered one).
     let newest = if crate::keyservice::has_service(&session)? {
@@ -400,7 +418,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         );
     }
     let audited = audit(&session, &changes);
-    Ok(if summary.failed > 0 || !audited {
+    Ok(if summary.failed > 0 || !audited || sealed_failed > 0 {
         exit_error()
     } else {
         ExitCode::SUCCESS

@@ -492,6 +492,12 @@ fn protect_all(
             .and_then(|current| {
                 let label = current
                     .label
+                    .filter(|_| {
+                        !matches!(
+                            current.status,
+                            fuda_core::label::Status::Tampered | fuda_core::label::Status::Replayed
+                        )
+                    })
                     .ok_or_else(|| anyhow::anyhow!("its label disappeared before protection"))?;
                 let level = policy
                     .level(&label.level)
@@ -500,6 +506,8 @@ fn protect_all(
                     f,
                     &Protection {
                         current: Some(&label),
+                        // The document belongs to a person, never to the hook alone.
+                        owners: fuda_protect::owner_candidates(f, Some(&label)),
                         method: label.method,
                         rule: label.rule.clone(),
                         evidence: label.evidence.clone(),

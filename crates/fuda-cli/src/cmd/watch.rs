@@ -85,6 +85,11 @@ pub struct Args {
     /// the same path.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     restore_window: u64,
+    /// Also protect (encrypt, through the key service) every settled file whose level
+    /// requires it: owned by the label's owner, else the file's owner in the file system;
+    /// the original goes only once the protected copy matched it.
+    #[arg(long)]
+    protect: bool,
 }
 
 /// The watcher's own events (what the engine reports is [`Report`]).
@@ -309,6 +314,26 @@ impl Watching<'_> {
             labeler: &labeler,
             verbose: self.args.verbose,
         };
+        // `--protect`: one connection to the key service for this generation.
+        let conn = match self.args.protect {
+            true => Some(crate::keyservice::connect(session)?),
+            false => None,
+        };
+        let account = conn
+            .as_ref()
+            .map(|c| crate::keyservice::account(c, session))
+            .transpose()?;
+        let protector = account
+            .as_ref()
+            .map(|a| {
+                fuda_protect::Protector::new(
+                    a,
+                    &session.policy,
+                    session.config.dept.clone(),
+                    crate::keyservice::hostname(),
+                )
+            })
+            .transpose()?;
         // One batch: the settled files on the pool's threads; the labels applied go to the
         // key service's audit log.
         let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
@@ -318,6 +343,15 @@ impl Watching<'_> {
             });
             log_all(&done.reports);
             audit(session, &done.labeled);
+            if let Some(protector) = &protector {
+                super::watch_protect::protect_settled(
+                    protector,
+                    &labeler,
+                    &session.policy,
+                    &done.reports,
+                    &|e| log(e),
+                );
+            }
         };
 
         if first {

@@ -182,6 +182,10 @@ pub struct FileEntry {
     /// When the label was set, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_at: Option<i64>,
+    /// Who set the label, as the signed label says (on a working copy: who wrote the
+    /// plaintext out of the protected document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
     /// The label's place among its document's labels (`seq`; absent for a first label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -712,6 +716,7 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
         entry.asset = label.asset;
         entry.method = Some(label.method);
         entry.set_at = Some(label.set_at).filter(|t| *t > 0);
+        entry.set_by = Some(label.set_by).filter(|b| !b.is_empty());
         entry.seq = Some(label.seq).filter(|s| *s > 0);
         entry.flags = label.flags;
         entry.origin = label.origin;
