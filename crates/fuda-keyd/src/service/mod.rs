@@ -43,3 +43,4 @@ pub use commit::MAX_BATCH;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
 pub use recovery::{Registered, Rewrapped};
+pub use reports::ABANDONED_AFTER_S;
