@@ -146,6 +146,26 @@ fn a_machines_report_lands_in_the_index_and_an_unchanged_one_sends_almost_nothin
     let memo = rows.iter().find(|r| r.1.ends_with(b"memo.txt")).unwrap();
     assert_eq!(memo.2["level"], "strictly-confidential");
 
+    // A label kept in the folder's sidecar index changes nothing about the file itself:
+    // the file is read again all the same.
+    write(&root.join("extra.txt"), "追加");
+    assert_eq!(report(&srv, &root)["sent"], 1);
+    admin
+        .fuda(&[
+            "label",
+            "set",
+            "confidential",
+            "--store",
+            "sidecar",
+            p(&root.join("extra.txt")),
+        ])
+        .expect(0);
+    let fifth = report(&srv, &root);
+    assert_eq!(fifth["sent"], 1, "{fifth}");
+    let rows = index(&keyd);
+    let extra = rows.iter().find(|r| r.1.ends_with(b"extra.txt")).unwrap();
+    assert_eq!(extra.2["store"], "sidecar", "{}", extra.2);
+
     // Each report is one audit record, with the machine as its subject.
     let audit = admin.fuda(&["admin", "audit", "--json"]).expect(0);
     let reports: Vec<_> = audit
@@ -153,7 +173,7 @@ fn a_machines_report_lands_in_the_index_and_an_unchanged_one_sends_almost_nothin
         .into_iter()
         .filter(|r| r["action"] == "report")
         .collect();
-    assert_eq!(reports.len(), 3, "{reports:?}");
+    assert_eq!(reports.len(), 5, "{reports:?}");
     assert!(reports
         .iter()
         .all(|r| r["subject"] == "srv-a" && r["outcome"] == "allow"));

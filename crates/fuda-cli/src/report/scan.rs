@@ -73,18 +73,23 @@ pub fn stamp(meta: &std::fs::Metadata, sidecar: Option<&std::fs::Metadata>) -> S
 
 /// The stamp of `path` now (`None`: it cannot be read, or is no longer a regular file).
 pub fn stamp_of(path: &Path) -> Option<Short> {
+    let sidecar = path.parent().and_then(sidecar_of);
+    stamp_with(path, sidecar.as_ref())
+}
+
+/// The metadata of `dir`'s sidecar folder, if it has one.
+fn sidecar_of(dir: &Path) -> Option<std::fs::Metadata> {
+    longpath::symlink_metadata(&dir.join(fuda_core::store::sidecar::SIDECAR_DIR)).ok()
+}
+
+fn stamp_with(path: &Path, sidecar: Option<&std::fs::Metadata>) -> Option<Short> {
     let meta = longpath::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let sidecar = path.parent().and_then(|d| {
-        longpath::symlink_metadata(&d.join(fuda_core::store::sidecar::SIDECAR_DIR)).ok()
-    });
-    Some(stamp(&meta, sidecar.as_ref()))
+    meta.is_file().then(|| stamp(&meta, sidecar))
 }
 
 /// Walks `roots` (absolute) on its own thread, stamping each chunk of files on the
 /// worker threads; the chunks come in path order.
+#[allow(clippy::type_complexity)]
 fn walk_stamped(
     roots: Vec<(PathBuf, bool)>,
 ) -> (
@@ -94,11 +99,26 @@ fn walk_stamped(
     let (tx, rx) = sync_channel::<Vec<Seen>>(8);
     let walker = std::thread::spawn(move || {
         walk::ordered(&roots, 1024, |chunk| {
+            // One look at each folder's sidecar index per chunk (a chunk's files mostly
+            // share a folder), not one per file.
+            let mut sidecars: Vec<(PathBuf, Option<std::fs::Metadata>)> = Vec::new();
+            for found in &chunk {
+                let dir = found.path.parent().unwrap_or(Path::new("/"));
+                if sidecars.last().is_none_or(|(d, _)| d != dir) {
+                    sidecars.push((dir.to_owned(), sidecar_of(dir)));
+                }
+            }
             let seen: Vec<Seen> = chunk
                 .into_par_iter()
                 .filter_map(|found| {
+                    let dir = found.path.parent().unwrap_or(Path::new("/"));
+                    let sidecar = sidecars
+                        .iter()
+                        .rev()
+                        .find(|(d, _)| d == dir)
+                        .and_then(|(_, m)| m.as_ref());
                     Some(Seen {
-                        stamp: stamp_of(&found.path)?,
+                        stamp: stamp_with(&found.path, sidecar)?,
                         path: found.path,
                         root: found.root,
                     })
