@@ -33,7 +33,7 @@
 //!
 //! Every action is one JSON line on stderr, `{"type": "event", "event": …, "at": …}`: `started`, `reconciled`, `watching`,
 //! `labeled`, `kept`, `restored`, `downgrade-flagged`, `lost`, `failed`, `overflow`,
-//! `rescanned`, `stopped`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
+//! `rescanned`, `stopped`, and with `--report` `reported` and `report-failed`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
 //! in progress.
 
 use std::collections::BTreeSet;
