@@ -31,7 +31,7 @@ impl Service {
         let checked = report::parse_chunk(&chunk.body).map_err(Error::Invalid)?;
         let key = self.keys();
         let limits = self.inner.limits;
-        self.run_async(move |tx| apply(tx, key.audit_key(), &limits, &caller, &chunk, checked))
+        self.run_bulk(move |tx| apply(tx, key.audit_key(), &limits, &caller, &chunk, checked))
             .await
     }
 
