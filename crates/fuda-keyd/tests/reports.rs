@@ -203,6 +203,24 @@ fn reports_land_in_the_index_which_reads_back_in_a_stable_order_with_records_as_
         report::DEFAULT_INTERVAL_S,
         "a machine that never said otherwise is expected daily"
     );
+    // A machine of the directory that never reported is listed, and overdue; a hook that
+    // only labels is not a reporting machine.
+    enroll(&admin, "pc-9", EntryKind::Machine);
+    enroll(&admin, "fs-hook", EntryKind::Hook);
+    let names: Vec<_> = service
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name.clone(), m.overdue(fuda_keyd::now())))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("pc-1".to_owned(), false),
+            ("pc-9".to_owned(), true),
+            ("srv-a".to_owned(), false)
+        ]
+    );
 }
 
 #[test]

@@ -74,8 +74,9 @@ impl Service {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Every reporting identity (machines and hooks of the directory, and any other name
-    /// with files in the index), by name, with when it last completed a report, how often
+    /// Every reporting identity (the directory's machines, even those that never
+    /// reported, and every hook or other name that reported or has files in the index —
+    /// a hook that only labels is not listed), by name, with when it last completed a report, how often
     /// it said it would, and how many files it has in the index. Like
     /// [`Service::index_scan`], it checks no caller and reads a snapshot.
     pub fn machines(&self) -> Result<Vec<MachineStatus>, Error> {

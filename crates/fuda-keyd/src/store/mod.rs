@@ -198,8 +198,8 @@ pub trait Snapshot {
         order: IndexOrder,
         each: &mut dyn FnMut(IndexedFile) -> bool,
     ) -> Result<(), StoreError>;
-    /// Every reporting identity (directory entries of kind machine or hook, and any
-    /// machine with files in the index), by name.
+    /// Every reporting identity (directory entries of kind machine, and any hook or
+    /// machine that reported or has files in the index), by name.
     fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
 }
 

@@ -260,7 +260,7 @@ impl Snapshot for SqliteSnapshot {
             .conn
             .prepare(
                 "WITH counts AS (SELECT machine, count(*) AS n FROM file_index GROUP BY machine),
-                      names AS (SELECT name FROM users WHERE kind IN ('machine', 'hook')
+                      names AS (SELECT name FROM users WHERE kind = 'machine'
                                 UNION SELECT name FROM machines UNION SELECT machine FROM counts)
                  SELECT names.name, coalesce(users.kind, 'machine'), machines.last_report_at,
                         coalesce(machines.interval_s, ?1), coalesce(counts.n, 0)
