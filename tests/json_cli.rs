@@ -660,3 +660,41 @@ fn fuda_keyd_init_prints_its_recovery_key_in_its_record() {
         )
     });
 }
+
+#[test]
+fn inventory_report_prints_one_report_record() {
+    let keyd = Keyd::start();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), Path::new("default"));
+    let added = admin
+        .fuda(&[
+            "admin", "user", "add", "srv-a", "--kind", "machine", "--json",
+        ])
+        .expect(0);
+    let code = added.json_lines()[0]["code"].as_str().unwrap().to_owned();
+    let machine = User::new("srv-a");
+    machine
+        .fuda(&[
+            "init",
+            "--machine",
+            "srv-a",
+            "--service",
+            &keyd.url(),
+            "--enroll",
+            &code,
+            "--ca-fingerprint",
+            &keyd.fingerprint,
+        ])
+        .expect(0);
+    let work = common::workdir();
+    write(&work.path().join("plan.txt"), "設計図");
+    let folders = [(machine.home.path(), "[home]"), (work.path(), "[share]")];
+    let run = machine
+        .fuda(&["inventory", "--report", p(work.path()), "--json"])
+        .expect(0);
+    let mut records = records(&run, &folders);
+    for r in &mut records {
+        r["service"] = Value::from("[service url]");
+        r["bytes"] = Value::from("[bytes sent]");
+    }
+    snapshot("inventory_report", &records);
+}

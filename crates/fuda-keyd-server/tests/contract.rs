@@ -29,6 +29,8 @@ trait Harness {
     fn person(&self, name: &str, dept: &str) -> Person;
     /// Enrolls an existing user again with a new code (new keys, new client).
     fn reenroll(&self, name: &str) -> Person;
+    /// Redeems `e` for `name` and returns its client.
+    fn enrolled(&self, name: &str, e: Enrollment) -> Box<dyn KeyService>;
 }
 
 fn enrollment(code: String) -> (age::x25519::Identity, Enrollment) {
@@ -119,6 +121,10 @@ impl Harness for EmbeddedHarness {
             client: Box::new(Embedded::new(self.service.clone(), name)),
         }
     }
+    fn enrolled(&self, name: &str, e: Enrollment) -> Box<dyn KeyService> {
+        self.service.enroll(e).unwrap();
+        Box::new(Embedded::new(self.service.clone(), name))
+    }
 }
 
 struct RemoteHarness {
@@ -203,6 +209,11 @@ impl Harness for RemoteHarness {
             age,
             client: Box::new(client),
         }
+    }
+    fn enrolled(&self, _name: &str, e: Enrollment) -> Box<dyn KeyService> {
+        let anon = Remote::new(&self.url, &self.fingerprint, None).unwrap();
+        let token = anon.enroll(&e).unwrap().token;
+        Box::new(Remote::new(&self.url, &self.fingerprint, Some(token)).unwrap())
     }
 }
 
@@ -844,4 +855,69 @@ fn embedded_service_keeps_the_document_life_contract() {
 #[test]
 fn remote_service_keeps_the_document_life_contract() {
     life_story(&RemoteHarness::new());
+}
+
+/// A machine reports its files: a signed chunk is taken once (a retry changes nothing),
+/// an altered one is refused, a person cannot report, a malformed chunk is invalid.
+fn report_story(h: &dyn Harness) {
+    use fuda_keyd::report::{signing_input, SignedChunk};
+    use ring::signature::KeyPair;
+    let code = h
+        .admin()
+        .user_add(NewUser {
+            name: "srv-a".into(),
+            display_name: None,
+            dept: None,
+            admin: false,
+            kind: fuda_keyd::directory::EntryKind::Machine,
+        })
+        .unwrap()
+        .code;
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let (age, mut e) = enrollment(code);
+    drop(age);
+    e.signing_key = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    let machine = h.enrolled("srv-a", e);
+    let sign = |body: Vec<u8>| SignedChunk {
+        signature: key.sign(&signing_input(&body)).as_ref().to_vec(),
+        body,
+    };
+    // A CP932 name (見積.txt): the bytes travel as base64.
+    let chunk = |report: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "machine": "srv-a", "report": report, "seq": 0, "last": true,
+            "files": [{"path": {"bytes": "L3Nydi+MqZDPLnR4dA=="}, "root": "/srv", "size": 3,
+                       "modified": 0, "status": "missing"}],
+        }))
+        .unwrap()
+    };
+    let ack = machine.report(&sign(chunk("r1"))).unwrap();
+    assert_eq!((ack.applied, ack.files, ack.removed), (true, 1, 0));
+    let again = machine.report(&sign(chunk("r1"))).unwrap();
+    assert!(!again.applied, "a retried chunk is taken once");
+
+    let mut altered = sign(chunk("r2"));
+    altered.body = chunk("r3");
+    assert!(matches!(machine.report(&altered), Err(Error::Forbidden(_))));
+    let tanaka = h.person("tanaka", "設計部");
+    assert!(matches!(
+        tanaka.client.report(&sign(chunk("r4"))),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        machine.report(&sign(b"{\"machine\": \"srv-a\"}".to_vec())),
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[test]
+fn embedded_service_keeps_the_report_contract() {
+    report_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_report_contract() {
+    report_story(&RemoteHarness::new());
 }

@@ -232,7 +232,7 @@ impl Service {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
-        self.inner.writer.submit(f)
+        self.inner.writer.submit(false, f)
     }
 
     /// Runs a job and waits (blocking) for its committed answer.
@@ -242,6 +242,19 @@ impl Service {
     ) -> Result<T, Error> {
         self.submit(f)
             .blocking_recv()
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Runs a bulk job (a report chunk: many rows) and awaits its committed answer; it
+    /// never shares a transaction with another bulk job.
+    pub(super) async fn run_bulk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.inner
+            .writer
+            .submit(true, f)
+            .await
             .unwrap_or(Err(Error::ShuttingDown))
     }
 

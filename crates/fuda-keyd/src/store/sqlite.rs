@@ -855,8 +855,24 @@ impl Tx for SqliteTx<'_> {
         Ok(rows)
     }
 
-    fn report_state(&mut self, machine: &str) -> Result<Option<ReportState>, StoreError> {
-        sqlite_index::report_state(self.conn, self.path, machine)
+    fn report_state(
+        &mut self,
+        machine: &str,
+        report: &str,
+    ) -> Result<Option<ReportState>, StoreError> {
+        sqlite_index::report_state(self.conn, self.path, machine, report)
+    }
+
+    fn report_states_before(
+        &mut self,
+        machine: &str,
+        before: i64,
+    ) -> Result<Vec<ReportState>, StoreError> {
+        sqlite_index::report_states_before(self.conn, self.path, machine, before)
+    }
+
+    fn report_state_delete(&mut self, machine: &str, report: &str) -> Result<(), StoreError> {
+        sqlite_index::report_state_delete(self.conn, self.path, machine, report)
     }
 
     fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError> {
