@@ -13,11 +13,12 @@
 
 pub mod csv;
 pub mod json;
+pub mod pdf;
 pub mod xlsx;
 
 use std::path::{Path, PathBuf};
 
-use fuda_core::label::Status;
+use fuda_core::label::{Method, Status};
 use fuda_core::policy::{Language, Policy};
 
 pub use crate::calendar::date;
@@ -35,6 +36,8 @@ pub enum Format {
     Csv,
     /// The inventory as JSON.
     Json,
+    /// The workbook printed to PDF by LibreOffice ([`pdf`]).
+    Pdf,
 }
 
 impl Format {
@@ -44,6 +47,7 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -68,6 +72,14 @@ pub enum LedgerError {
         /// What went wrong.
         reason: String,
     },
+    /// The workbook could not be converted to PDF.
+    #[error("cannot write the PDF {path}: {reason}")]
+    Pdf {
+        /// The PDF.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        reason: String,
+    },
 }
 
 /// A cell value.
@@ -77,6 +89,9 @@ pub enum Cell {
     Text(String),
     /// A whole number.
     Int(i64),
+    /// A calendar date (the organisation's day: [`date_cell`]); a real date in a
+    /// workbook, `YYYY-MM-DD` in CSV.
+    Date(time::Date),
     /// Nothing.
     Empty,
 }
@@ -90,6 +105,12 @@ impl From<String> for Cell {
 impl From<&str> for Cell {
     fn from(s: &str) -> Cell {
         Cell::Text(s.to_owned())
+    }
+}
+
+impl From<Option<&str>> for Cell {
+    fn from(s: Option<&str>) -> Cell {
+        s.map_or(Cell::Empty, Cell::from)
     }
 }
 
@@ -217,6 +238,12 @@ const REVIEW_HEADER_EN: [&str; 6] = [
     "Document ID",
 ];
 
+/// The calendar day of a Unix time at the organisation's offset from UTC, as a date cell.
+pub fn date_cell(secs: i64, offset: time::UtcOffset) -> Cell {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_or(Cell::Empty, |t| Cell::Date(t.to_offset(offset).date()))
+}
+
 fn yes_no(b: bool, ja: bool) -> Cell {
     Cell::from(match (b, ja) {
         (true, true) => "有",
@@ -248,6 +275,36 @@ fn status_name(s: Status, ja: bool) -> &'static str {
         Status::Tampered => "改ざん",
         Status::Missing => "ラベルなし",
         Status::Replayed => "旧ラベル再使用",
+    }
+}
+
+/// Where a label was found, as the ledger names it.
+fn store_name(store: &str, ja: bool) -> &str {
+    let (j, e) = match store {
+        "xattr" => ("拡張属性", "Extended attribute"),
+        "ooxml" => ("文書内 (Office)", "Inside the document (Office)"),
+        "sidecar" => ("フォルダ索引 (.fuda)", "Folder index (.fuda)"),
+        "envelope" => ("保護ファイルのヘッダー", "Protected file header"),
+        other => return other,
+    };
+    if ja {
+        j
+    } else {
+        e
+    }
+}
+
+/// How a label was set, as the ledger names it.
+fn method_name(method: Method, ja: bool) -> &'static str {
+    match (method, ja) {
+        (Method::Manual, true) => "手動",
+        (Method::Auto, true) => "自動 (規則)",
+        (Method::Default, true) => "既定の区分",
+        (Method::Imported, true) => "取り込み",
+        (Method::Manual, false) => "Manual",
+        (Method::Auto, false) => "Automatic (rule)",
+        (Method::Default, false) => "Default level",
+        (Method::Imported, false) => "Imported",
     }
 }
 
@@ -298,7 +355,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         Cell::Int(r.availability.into()),
         Cell::Int(r.importance.into()),
         r.retention.clone().into(),
-        r.registered.map(|t| date(t, policy.utc_offset)).into(),
+        r.registered
+            .map_or(Cell::Empty, |t| date_cell(t, policy.utc_offset)),
         level_name(policy, Some(&r.level), lang),
         r.custodian.clone().into(),
         r.contact.clone().into(),
@@ -306,8 +364,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         locations.into(),
         encryption.into(),
         Cell::Int(r.files as i64),
-        Some(date(r.last_modified, policy.utc_offset)).into(),
-        Some(date(r.inventoried_at, policy.utc_offset)).into(),
+        date_cell(r.last_modified, policy.utc_offset),
+        date_cell(r.inventoried_at, policy.utc_offset),
         r.id.clone().into(),
     ]
 }
@@ -320,15 +378,16 @@ pub fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
         f.row.as_deref().map(str::to_owned).into(),
         level_name(policy, f.level.as_deref(), lang),
         status_name(f.status, ja).into(),
-        f.store.clone().into(),
-        f.owner.clone().into(),
-        f.dept.clone().into(),
-        f.method.map(|m| m.as_str().to_owned()).into(),
-        f.set_at.map(|t| date(t, policy.utc_offset)).into(),
+        f.store.as_deref().map(|s| store_name(s, ja)).into(),
+        f.custodian().into(),
+        f.department().into(),
+        f.method.map(|m| method_name(m, ja)).into(),
+        f.set_at
+            .map_or(Cell::Empty, |t| date_cell(t, policy.utc_offset)),
         f.doc.map(|d| d.to_string()).into(),
         f.sha256.map(|d| d.to_string()).into(),
         Cell::Int(f.size.min(i64::MAX as u64) as i64),
-        Some(date(f.modified, policy.utc_offset)).into(),
+        date_cell(f.modified, policy.utc_offset),
         yes_no(f.protected, ja),
         f.problem.clone().into(),
     ]
@@ -475,15 +534,13 @@ pub fn write(
 ) -> Result<Vec<PathBuf>, LedgerError> {
     match format {
         Format::Xlsx => {
-            let mut workbook = xlsx::Writer::new(dest, policy, lang)?;
-            for file in inventory.files.iter() {
-                let file = file.map_err(|source| LedgerError::Io {
-                    path: dest.to_owned(),
-                    source,
-                })?;
-                workbook.add_files(std::slice::from_ref(&file))?;
-            }
-            workbook.finish(inventory)?;
+            write_xlsx(inventory, policy, lang, dest)?;
+            Ok(vec![dest.to_owned()])
+        }
+        Format::Pdf => {
+            let staging = pdf::Staging::beside(dest)?;
+            write_xlsx(inventory, policy, lang, &staging.workbook())?;
+            staging.convert(dest)?;
             Ok(vec![dest.to_owned()])
         }
         Format::Csv => csv::write(sheets(inventory, policy, lang), dest),
@@ -492,6 +549,23 @@ pub fn write(
             Ok(vec![dest.to_owned()])
         }
     }
+}
+
+fn write_xlsx(
+    inventory: &Inventory,
+    policy: &Policy,
+    lang: Language,
+    dest: &Path,
+) -> Result<(), LedgerError> {
+    let mut workbook = xlsx::Writer::new(dest, policy, lang, inventory.generated_at)?;
+    for file in inventory.files.iter() {
+        let file = file.map_err(|source| LedgerError::Io {
+            path: dest.to_owned(),
+            source,
+        })?;
+        workbook.add_files(std::slice::from_ref(&file))?;
+    }
+    workbook.finish(inventory)
 }
 
 /// Display width of text in a spreadsheet column: its widest line, East Asian wide and
