@@ -65,6 +65,7 @@ fn main() {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
     )
@@ -105,6 +106,7 @@ fn main() {
             display_name: None,
             dept: Some("設計部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()

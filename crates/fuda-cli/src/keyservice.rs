@@ -57,6 +57,7 @@ pub fn connect(session: &Session) -> Result<Connection> {
                     display_name: None,
                     dept: session.config.dept.clone(),
                     admin: true,
+                    auditor: false,
                     kind: Default::default(),
                 },
                 &session.identity.recipient().to_string(),

@@ -51,6 +51,7 @@ fn new_user(name: &str, dept: &str) -> NewUser {
         display_name: None,
         dept: Some(dept.into()),
         admin: false,
+        auditor: false,
         kind: Default::default(),
     }
 }
@@ -72,6 +73,7 @@ impl EmbeddedHarness {
                 display_name: None,
                 dept: Some("情報システム部".into()),
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
             &e.recipient,
@@ -140,6 +142,7 @@ impl RemoteHarness {
                 display_name: None,
                 dept: None,
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
         )

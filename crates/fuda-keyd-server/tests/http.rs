@@ -35,6 +35,7 @@ fn server() -> Server {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
     )
@@ -51,6 +52,7 @@ fn server() -> Server {
             display_name: None,
             dept: Some("生産技術部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()

@@ -44,6 +44,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("設計部".into()),
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
         &tanaka.recipient().to_string(),
@@ -56,6 +57,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("営業部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap();

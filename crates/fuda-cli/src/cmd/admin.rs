@@ -110,8 +110,12 @@ pub enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
         /// Make them an admin.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "auditor")]
         admin: bool,
+        /// Make them an auditor: they read the company ledger, the registry, the
+        /// directory and the audit log, and can change nothing.
+        #[arg(long)]
+        auditor: bool,
         /// What the entry is: a person, a file-server hook (`fuda watch`, `fuda scan
         /// --apply` on a share) or a machine reporting its files. Hooks and machines enroll
         /// with `fuda init` like people, and their labels show as theirs.
@@ -339,6 +343,7 @@ fn execute(
             dept,
             display_name,
             admin,
+            auditor,
             kind,
             output,
         }) => {
@@ -347,6 +352,7 @@ fn execute(
                 display_name,
                 dept,
                 admin,
+                auditor,
                 kind: kind.into(),
             })?;
             if output.json {

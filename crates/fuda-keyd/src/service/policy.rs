@@ -250,7 +250,7 @@ impl Service {
     ) -> Result<SignedPolicy, Error> {
         let keys = self.keys();
         let id = self.inner.id.clone();
-        self.admin(caller, move |tx, _, _| {
+        self.read_as_admin(caller, move |tx, _, _| {
             let stored = tx.policy_get(version)?.ok_or_else(|| {
                 Error::NotFound(match version {
                     Some(v) => format!("there is no policy version {v}"),
