@@ -193,13 +193,13 @@ fn read_back(e: std::io::Error) -> std::io::Error {
 
 /// Reads a shared file from the start with positional reads, so that several readers
 /// never disturb each other's offset.
-struct At<'a> {
+pub(crate) struct At<'a> {
     file: &'a File,
     pos: u64,
 }
 
 impl<'a> At<'a> {
-    fn new(file: &'a File) -> At<'a> {
+    pub(crate) fn new(file: &'a File) -> At<'a> {
         At { file, pos: 0 }
     }
 }

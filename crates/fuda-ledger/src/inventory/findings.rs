@@ -17,7 +17,8 @@
 //! | `label-restored` | `fuda watch` put a label back after a save or tool replaced the file (when, why) |
 //!
 //! Revoked documents still on disk (`revoked-still-present`) need the key service's
-//! registry (`--from-service`): see [`super::registry`].
+//! registry (`--from-service`): see [`super::registry`]. The company ledger adds
+//! `copies-on-several-machines` and `machine-not-reporting` ([`crate::company`]).
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,12 @@ pub enum FindingKind {
     PathTooLongForWindows,
     /// `fuda watch` restored a label that a save or a tool had stripped.
     LabelRestored,
+    /// Copies of one confidential document (same document id or content) on several
+    /// machines (the company ledger).
+    CopiesOnSeveralMachines,
+    /// A machine has not reported for longer than its interval: the company ledger is
+    /// incomplete for it.
+    MachineNotReporting,
 }
 
 impl FindingKind {
@@ -93,6 +100,8 @@ impl FindingKind {
             FindingKind::Unreadable => "unreadable",
             FindingKind::PathTooLongForWindows => "path-too-long-for-windows",
             FindingKind::LabelRestored => "label-restored",
+            FindingKind::CopiesOnSeveralMachines => "copies-on-several-machines",
+            FindingKind::MachineNotReporting => "machine-not-reporting",
         }
     }
 
@@ -119,6 +128,10 @@ impl FindingKind {
                 ("パス長超過 (Windows)", "Path too long for Windows")
             }
             FindingKind::LabelRestored => ("ラベル復元", "Label restored"),
+            FindingKind::CopiesOnSeveralMachines => {
+                ("複数マシンに同一文書", "Copies on several machines")
+            }
+            FindingKind::MachineNotReporting => ("報告停止", "Machine not reporting"),
         };
         if ja {
             j
@@ -134,7 +147,9 @@ impl FindingKind {
             | FindingKind::LabelDisappeared
             | FindingKind::Replayed
             | FindingKind::RevokedStillPresent
-            | FindingKind::PersonalDataUnderLowLevel => Severity::High,
+            | FindingKind::PersonalDataUnderLowLevel
+            | FindingKind::CopiesOnSeveralMachines
+            | FindingKind::MachineNotReporting => Severity::High,
             FindingKind::Unlabeled
             | FindingKind::OutsideAllowedLocation
             | FindingKind::Unprotected

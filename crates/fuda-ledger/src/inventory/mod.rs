@@ -270,7 +270,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts one file.
-    fn count(&mut self, f: &FileEntry) {
+    pub(crate) fn count(&mut self, f: &FileEntry) {
         self.files += 1;
         match f.status {
             Status::Valid => self.valid += 1,

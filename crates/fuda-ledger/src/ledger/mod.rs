@@ -11,6 +11,7 @@
 //! Every file is written atomically (temporary file, fsync, rename): an interrupted run
 //! leaves the previous ledger in place. [`sheets`] gives the tables in either language.
 
+pub mod company;
 pub mod csv;
 pub mod json;
 pub mod pdf;
@@ -22,7 +23,7 @@ use fuda_core::label::{Method, Status};
 use fuda_core::policy::{Language, Policy};
 
 pub use crate::calendar::date;
-use crate::inventory::{display_path, AssetRow, FileEntry, Finding, Inventory, Severity};
+use crate::inventory::{display_path, AssetRow, FileEntry, Finding, Inventory, Review, Severity};
 
 /// Permissions of written ledgers: owner and group (auditors) may read, others may not.
 pub const OUTPUT_MODE: u32 = 0o640;
@@ -438,14 +439,40 @@ pub fn files_header(lang: Language) -> &'static [&'static str] {
 
 /// The ledger's sheets for `inventory` in `lang`, in workbook order.
 pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) -> Vec<Sheet<'a>> {
+    let mut out = Vec::from(ledger_sheets(policy, lang, &inventory.rows));
+    out.push(files_sheet(policy, lang, Box::new(inventory.files.iter())));
+    out.push(findings_sheet(
+        policy,
+        lang,
+        Box::new(inventory.findings.iter().cloned().map(Ok)),
+    ));
+    out.extend(
+        inventory
+            .review
+            .as_ref()
+            .map(|r| review_sheet(policy, lang, r)),
+    );
+    out
+}
+
+/// 情報資産管理台帳 and 機密情報台帳 of `rows`.
+pub(crate) fn ledger_sheets<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    rows: &'a [AssetRow],
+) -> [Sheet<'a>; 2] {
     let ja = lang == Language::Ja;
-    let pick = |j: &'static [&'static str], e: &'static [&'static str]| if ja { j } else { e };
+    let header = if ja {
+        &LEDGER_HEADER_JA
+    } else {
+        &LEDGER_HEADER_EN
+    };
     let confidential = move |r: &&AssetRow| {
         policy
             .level(&r.level)
             .map_or(r.confidentiality >= 2, |l| l.ipa_confidentiality >= 2)
     };
-    let mut out = vec![
+    [
         Sheet {
             name: if ja {
                 "情報資産管理台帳"
@@ -453,13 +480,8 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 "Asset ledger"
             },
             slug: "ledger",
-            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
-            rows: Box::new(
-                inventory
-                    .rows
-                    .iter()
-                    .map(move |r| Ok(ledger_row(policy, r, lang))),
-            ),
+            header,
+            rows: Box::new(rows.iter().map(move |r| Ok(ledger_row(policy, r, lang)))),
         },
         Sheet {
             name: if ja {
@@ -468,59 +490,77 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 "Confidential ledger"
             },
             slug: "confidential",
-            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
+            header,
             rows: Box::new(
-                inventory
-                    .rows
-                    .iter()
+                rows.iter()
                     .filter(confidential)
                     .map(move |r| Ok(ledger_row(policy, r, lang))),
             ),
         },
-        Sheet {
-            name: files_sheet_name(lang),
-            slug: FILES_SLUG,
-            header: files_header(lang),
-            rows: Box::new(
-                inventory
-                    .files
-                    .iter()
-                    .map(move |f| f.map(|f| file_row(policy, &f, lang))),
-            ),
-        },
-        Sheet {
-            name: if ja { "指摘事項" } else { "Findings" },
-            slug: "findings",
-            header: pick(&FINDINGS_HEADER_JA, &FINDINGS_HEADER_EN),
-            rows: Box::new(
-                inventory
-                    .findings
-                    .iter()
-                    .map(move |f| Ok(finding_row(policy, f, lang))),
-            ),
-        },
-    ];
-    if let Some(review) = &inventory.review {
-        out.push(Sheet {
-            name: if ja { "棚卸差分" } else { "Review" },
-            slug: "review",
-            header: pick(&REVIEW_HEADER_JA, &REVIEW_HEADER_EN),
-            rows: Box::new(review.changes.iter().map(move |c| {
-                Ok(vec![
-                    c.kind.title(ja).into(),
-                    display_path(&c.path).into_owned().into(),
-                    c.previous_path
-                        .as_deref()
-                        .map(|p| display_path(p).into_owned())
-                        .into(),
-                    level_name(policy, c.previous_level.as_deref(), lang),
-                    level_name(policy, c.level.as_deref(), lang),
-                    c.doc.map(|d| d.to_string()).into(),
-                ])
-            })),
-        });
+    ]
+}
+
+/// The records of files, as a list of them yields them.
+pub(crate) type Files<'a> = Box<dyn Iterator<Item = std::io::Result<FileEntry>> + 'a>;
+
+/// ファイル明細 of `files`.
+pub(crate) fn files_sheet<'a>(policy: &'a Policy, lang: Language, files: Files<'a>) -> Sheet<'a> {
+    Sheet {
+        name: files_sheet_name(lang),
+        slug: FILES_SLUG,
+        header: files_header(lang),
+        rows: Box::new(files.map(move |f| f.map(|f| file_row(policy, &f, lang)))),
     }
-    out
+}
+
+/// 指摘事項 of `findings`.
+pub(crate) fn findings_sheet<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    findings: Box<dyn Iterator<Item = std::io::Result<Finding>> + 'a>,
+) -> Sheet<'a> {
+    let ja = lang == Language::Ja;
+    Sheet {
+        name: if ja { "指摘事項" } else { "Findings" },
+        slug: "findings",
+        header: if ja {
+            &FINDINGS_HEADER_JA
+        } else {
+            &FINDINGS_HEADER_EN
+        },
+        rows: Box::new(findings.map(move |f| f.map(|f| finding_row(policy, &f, lang)))),
+    }
+}
+
+/// 棚卸差分 of `review`.
+pub(crate) fn review_sheet<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    review: &'a Review,
+) -> Sheet<'a> {
+    let ja = lang == Language::Ja;
+    Sheet {
+        name: if ja { "棚卸差分" } else { "Review" },
+        slug: "review",
+        header: if ja {
+            &REVIEW_HEADER_JA
+        } else {
+            &REVIEW_HEADER_EN
+        },
+        rows: Box::new(review.changes.iter().map(move |c| {
+            Ok(vec![
+                c.kind.title(ja).into(),
+                display_path(&c.path).into_owned().into(),
+                c.previous_path
+                    .as_deref()
+                    .map(|p| display_path(p).into_owned())
+                    .into(),
+                level_name(policy, c.previous_level.as_deref(), lang),
+                level_name(policy, c.level.as_deref(), lang),
+                c.doc.map(|d| d.to_string()).into(),
+            ])
+        })),
+    }
 }
 
 /// Writes the ledger in `format` to `dest` (for CSV, `dest` gets the main sheet and the

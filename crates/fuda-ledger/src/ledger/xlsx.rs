@@ -234,14 +234,22 @@ impl<'p> Writer<'p> {
 
     /// Writes the other sheets of `inventory` around the files and saves the workbook to
     /// its destination atomically.
-    pub fn finish(mut self, inventory: &Inventory) -> Result<(), LedgerError> {
+    pub fn finish(self, inventory: &Inventory) -> Result<(), LedgerError> {
+        let sheets = super::sheets(inventory, self.policy, self.lang);
+        self.finish_sheets(sheets)
+    }
+
+    /// Writes `sheets` (the files already added go where the sheet with slug
+    /// [`super::FILES_SLUG`] is; its rows are not read) and saves the workbook to its
+    /// destination atomically.
+    pub fn finish_sheets(mut self, sheets: Vec<super::Sheet<'_>>) -> Result<(), LedgerError> {
         let dest = self.dest.clone();
         let xlsx_err = xlsx_error(&dest);
         let (mut ws, filler) = self.files;
         filler.end(&mut ws).map_err(&xlsx_err)?;
         self.files_done.push(ws);
         let mut files = Some(self.files_done);
-        for sheet in super::sheets(inventory, self.policy, self.lang) {
+        for sheet in sheets {
             if sheet.slug == super::FILES_SLUG {
                 for ws in files.take().into_iter().flatten() {
                     self.workbook.push_worksheet(ws);
