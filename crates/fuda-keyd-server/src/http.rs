@@ -493,6 +493,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/admin/audit/verify", get(audit_verify))
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
+        .route("/v1/reports", post(report))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -690,4 +691,46 @@ async fn rewrap(
         .await
         .map(Json)
         .map_err(ApiError)
+}
+
+// Machine reports (fuda_keyd::service::reports): one signed chunk per request, the body
+// exactly as signed (so it is taken as bytes, never re-encoded), the signature in the
+// `Fuda-Signature` header.
+
+async fn report(
+    State(s): Svc,
+    h: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<fuda_keyd::report::ReportAck>, Response> {
+    let refuse = |e: Error| ApiError(e).into_response();
+    let caller = caller(&h).map_err(refuse)?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = format!(
+                "the report chunk is larger than {BODY_LIMIT} bytes: send fewer files per chunk"
+            );
+            let body = serde_json::json!({"error": "too-large", "message": message});
+            (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+        } else {
+            refuse(Error::Invalid(format!(
+                "the report chunk could not be read: {}",
+                r.body_text()
+            )))
+        }
+    })?;
+    let signature = h
+        .get(fuda_keyd::report::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(fuda_keyd::report::decode_signature)
+        .ok_or_else(|| {
+            refuse(Error::Invalid(format!(
+                "a report needs its Ed25519 signature in the {} header (standard base64 of 64 bytes)",
+                fuda_keyd::report::SIGNATURE_HEADER
+            )))
+        })?;
+    let chunk = fuda_keyd::report::SignedChunk {
+        body: body.to_vec(),
+        signature,
+    };
+    s.report(caller, chunk).await.map(Json).map_err(refuse)
 }

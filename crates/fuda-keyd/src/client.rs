@@ -17,6 +17,7 @@ use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, Use
 use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
+use crate::report::{ReportAck, SignedChunk};
 use crate::service::{
     Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
 };
@@ -92,6 +93,10 @@ pub trait KeyService {
     /// Admin: the header a registered file must carry to open with every recovery
     /// recipient in force (the file key never leaves the service).
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
+
+    // Machine reports (service/reports.rs).
+    /// A machine: sends one signed chunk of its report into the company's file index.
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error>;
 }
 
 /// The service in-process.
@@ -287,6 +292,11 @@ impl KeyService for Embedded {
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
         self.rt.block_on(self.service.rewrap(self.caller(), header))
     }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        self.rt
+            .block_on(self.service.report(self.caller(), chunk.clone()))
+    }
 }
 
 /// A `fuda-keyd` over HTTPS.
@@ -347,6 +357,15 @@ impl Remote {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
+        self.answer(path, resp)
+    }
+
+    /// Reads an answer: the JSON on success, the service's error otherwise.
+    fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        resp: Result<ureq::Response, ureq::Error>,
+    ) -> Result<T, Error> {
         match resp {
             Ok(r) => r
                 .into_json::<T>()
@@ -524,5 +543,22 @@ impl KeyService for Remote {
         use base64::Engine as _;
         let header = base64::engine::general_purpose::STANDARD.encode(header);
         self.post("/v1/rewrap", serde_json::json!({ "header": header }))
+    }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        // The body goes as signed, byte for byte; the signature rides in a header.
+        let path = "/v1/reports";
+        let mut req = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .set("Content-Type", "application/json")
+            .set(
+                crate::report::SIGNATURE_HEADER,
+                &crate::report::encode_signature(&chunk.signature),
+            );
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        self.answer(path, req.send_bytes(&chunk.body))
     }
 }

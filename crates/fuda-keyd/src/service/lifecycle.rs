@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::keys::{KeyError, ServiceInfo, ServiceKeys};
 use crate::limits::Limits;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{append_audit, Store, Tx};
+use crate::store::{append_audit, SnapshotOpener, Store, Tx};
 
 /// How long an enrollment code stays valid (seconds).
 pub const ENROLLMENT_TTL: i64 = 7 * 86_400;
@@ -27,6 +27,8 @@ pub const DB_FILE: &str = "keyd.db";
 /// What every clone of a [`Service`] shares.
 pub(super) struct Inner {
     writer: Writer,
+    /// Read-only views of the store beside the writer (the file index).
+    pub(super) snapshots: SnapshotOpener,
     /// Replaced whole by a key rotation.
     keys: RwLock<Arc<ServiceKeys>>,
     /// File keys (and key versions) by header digest.
@@ -176,8 +178,10 @@ impl Service {
         id: String,
         limits: Limits,
     ) -> Service {
+        let snapshots = store.snapshots();
         Service {
             inner: Arc::new(Inner {
+                snapshots,
                 writer: Writer::start(store),
                 keys: RwLock::new(Arc::new(keys)),
                 unwrapped: Cache::new(cache::DEFAULT_CAPACITY),

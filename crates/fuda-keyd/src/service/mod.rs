@@ -20,7 +20,8 @@
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
 //!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
-//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap).
+//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
+//!   `reports.rs` (machine reports into the file index, and reading the index).
 
 mod admin;
 mod authz;
@@ -33,6 +34,7 @@ mod lifecycle;
 mod policy;
 mod records;
 mod recovery;
+mod reports;
 mod users;
 
 pub use crate::keys::ServiceInfo;

@@ -7,11 +7,13 @@
 //! and its audit record are committed together and a failed request leaves no trace.
 
 pub mod sqlite;
+mod sqlite_index;
 
 use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus};
 use fuda_core::rights::Rights;
 
 pub use crate::error::StoreError;
@@ -23,6 +25,23 @@ pub struct DocRow {
     pub doc: Document,
     /// SHA-256 of the file key, binding the document id to one file key.
     pub key_check: [u8; 32],
+}
+
+/// Where a machine's current (or last) report stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportState {
+    /// The report id.
+    pub report: String,
+    /// The last chunk applied.
+    pub seq: u32,
+    /// Whether its last chunk was applied (the report is complete and audited).
+    pub done: bool,
+    /// Records stored so far.
+    pub files: u64,
+    /// Removals applied so far.
+    pub removed: u64,
+    /// When its first chunk arrived (Unix seconds).
+    pub started_at: i64,
 }
 
 /// One transaction's view of the state.
@@ -112,6 +131,26 @@ pub trait Tx {
     /// the document index: a lookup per document, whatever the size of the log).
     fn audit_label_sets(&mut self, doc: &str) -> Result<Vec<Record>, StoreError>;
 
+    /// The state of `machine`'s current (or last) report.
+    fn report_state(&mut self, machine: &str) -> Result<Option<ReportState>, StoreError>;
+    /// Replaces the state of `machine`'s report.
+    fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError>;
+    /// Stores (inserts or replaces) files of `machine` in the file index, received `at`.
+    fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError>;
+    /// Removes files of `machine` from the file index; how many were there.
+    fn index_remove(
+        &mut self,
+        machine: &str,
+        paths: &[std::path::PathBuf],
+    ) -> Result<usize, StoreError>;
+    /// Records that `machine` completed a report `at`, and (if given) its new interval.
+    fn machine_reported(
+        &mut self,
+        machine: &str,
+        at: i64,
+        interval_s: Option<u32>,
+    ) -> Result<(), StoreError>;
+
     /// Starts a savepoint.
     fn savepoint(&mut self) -> Result<(), StoreError>;
     /// Keeps (true) or undoes (false) what was done since the savepoint.
@@ -125,6 +164,29 @@ pub trait Store: Send {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Opens read-only snapshots of this store beside the writer (for long reads that
+    /// must not hold up decisions: the file index).
+    fn snapshots(&self) -> SnapshotOpener;
+}
+
+/// Opens a [`Snapshot`]; shared by every clone of the service.
+pub type SnapshotOpener =
+    std::sync::Arc<dyn Fn() -> Result<Box<dyn Snapshot>, StoreError> + Send + Sync>;
+
+/// A consistent read-only view of the store, taken when it was opened: what the writer
+/// commits afterwards is not seen, and the writer is never waited for.
+pub trait Snapshot {
+    /// Hands every file of the index to `each`, in `order`, one at a time (memory does not
+    /// grow with the index); stops early when `each` returns false.
+    fn index_scan(
+        &mut self,
+        order: IndexOrder,
+        each: &mut dyn FnMut(IndexedFile) -> bool,
+    ) -> Result<(), StoreError>;
+    /// Every reporting identity (directory entries of kind machine or hook, and any
+    /// machine with files in the index), by name.
+    fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
 }
 
 /// Appends an event to the chain inside `tx`, keyed with the audit key.

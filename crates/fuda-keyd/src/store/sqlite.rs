@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{DocRow, Store, StoreError, Tx};
+use super::sqlite_index;
+use super::{DocRow, ReportState, SnapshotOpener, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use crate::report::IndexRow;
 
 /// Schema migrations, in order; `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -54,6 +56,8 @@ CREATE TABLE policies (
     r#"
 ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
 "#,
+    // 4: the company's file index from machine reports (`fuda inventory --report`).
+    super::sqlite_index::MIGRATION,
     // 5: the read-only auditor role (`fuda admin user add --auditor`).
     r#"
 ALTER TABLE users ADD COLUMN auditor INTEGER NOT NULL DEFAULT 0;
@@ -142,6 +146,10 @@ impl Store for SqliteStore {
             work(&mut t)?;
         }
         tx.commit().map_err(db_err(&path))
+    }
+
+    fn snapshots(&self) -> SnapshotOpener {
+        sqlite_index::opener(self.path.clone())
     }
 }
 
@@ -787,6 +795,31 @@ impl Tx for SqliteTx<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())?;
         Ok(rows)
+    }
+
+    fn report_state(&mut self, machine: &str) -> Result<Option<ReportState>, StoreError> {
+        sqlite_index::report_state(self.conn, self.path, machine)
+    }
+
+    fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError> {
+        sqlite_index::report_state_put(self.conn, self.path, machine, state)
+    }
+
+    fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError> {
+        sqlite_index::index_put(self.conn, self.path, machine, rows, at)
+    }
+
+    fn index_remove(&mut self, machine: &str, paths: &[PathBuf]) -> Result<usize, StoreError> {
+        sqlite_index::index_remove(self.conn, self.path, machine, paths)
+    }
+
+    fn machine_reported(
+        &mut self,
+        machine: &str,
+        at: i64,
+        interval_s: Option<u32>,
+    ) -> Result<(), StoreError> {
+        sqlite_index::machine_reported(self.conn, self.path, machine, at, interval_s)
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {
