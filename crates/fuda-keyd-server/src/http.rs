@@ -114,7 +114,7 @@ fn reject(r: JsonRejection) -> Response {
         .into_response()
 }
 
-fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
+pub(crate) fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| Error::Unauthorized("this request needs an API token (Authorization: Bearer …): run `fuda init --service URL --enroll CODE`".into()))?;
@@ -494,6 +494,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
         .route("/v1/reports", post(report))
+        .route("/v1/admin/ledger", get(crate::ledger::ledger))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -558,6 +558,9 @@ impl KeyService for Faulty {
     fn documents(&self) -> Result<Vec<Document>, fuda_keyd::Error> {
         self.inner.documents()
     }
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), fuda_keyd::Error> {
+        self.inner.ledger(out)
+    }
     fn audit(&self, query: Query) -> Result<Vec<Record>, fuda_keyd::Error> {
         self.inner.audit(query)
     }

@@ -48,6 +48,8 @@ pub enum Command {
     /// The organisation's recovery key: show its recipients, or add one (rotate).
     #[command(subcommand)]
     Recovery(super::recovery::Command),
+    /// The company-wide ledger from every machine's reports (admins and auditors).
+    Ledger(super::ledger::Args),
 }
 
 #[derive(clap::Subcommand)]
@@ -318,6 +320,9 @@ impl Record for PolicyVersionShown<'_> {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if let Command::Ledger(args) = command {
+        return super::ledger::run(args, &session);
+    }
     if matches!(command, Command::Policy(_)) && session.config.service.is_none() {
         bail!(
             "the organisation's policy lives on a key service (`fuda init --service URL --enroll CODE`); without one, the policy is the one config.toml names (`fuda init --policy FILE`)"
@@ -638,6 +643,7 @@ fn execute(
             }
         }
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
+        Command::Ledger(_) => unreachable!("run() handles the ledger before connecting"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -84,6 +84,11 @@ impl OrgPolicy {
         })
     }
 
+    /// The policy itself.
+    pub(super) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The service's version number of this policy.
     pub(super) fn version(&self) -> u32 {
         self.signed.policy.version

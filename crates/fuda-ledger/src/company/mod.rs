@@ -27,6 +27,7 @@
 
 pub mod copies;
 mod spill;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
@@ -99,6 +100,40 @@ impl FindingList {
     }
 }
 
+/// Findings as they come, kept in a temporary file per severity and kind.
+pub(crate) struct Buckets {
+    dir: PathBuf,
+    map: BTreeMap<(Severity, FindingKind), spill::Writer<Finding>>,
+}
+
+impl Buckets {
+    pub(crate) fn new(dir: &Path) -> Buckets {
+        Buckets {
+            dir: dir.to_owned(),
+            map: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, finding: &Finding) -> std::io::Result<()> {
+        let key = (finding.severity, finding.kind);
+        if !self.map.contains_key(&key) {
+            self.map.insert(key, spill::Writer::new(&self.dir)?);
+        }
+        self.map.get_mut(&key).expect("inserted above").push(finding)
+    }
+
+    pub(crate) fn finish(self) -> std::io::Result<FindingList> {
+        let mut parts = Vec::with_capacity(self.map.len());
+        let mut len = 0;
+        for (_, writer) in self.map {
+            let part = writer.finish()?;
+            len += part.count();
+            parts.push(part);
+        }
+        Ok(FindingList { parts, len })
+    }
+}
+
 /// The company ledger, ready to write ([`crate::ledger::company`]).
 pub struct CompanyLedger {
     /// When it was made, Unix seconds.
@@ -140,10 +175,9 @@ pub struct Builder<'a> {
     summary: Summary,
     review: Option<Matcher<'a>>,
     files: files::Spill,
-    findings: BTreeMap<(Severity, FindingKind), spill::Writer<Finding>>,
+    findings: Buckets,
     by_content: copies::Copies<'a>,
     by_doc: Option<copies::Copies<'a>>,
-    spill_dir: PathBuf,
     /// Scratch: one file's findings.
     scratch: Vec<Finding>,
 }
@@ -170,24 +204,15 @@ impl<'a> Builder<'a> {
             summary: Summary::default(),
             review: previous.map(|p| Matcher::new(p, policy)),
             files: files::Spill::new(spill_dir)?,
-            findings: BTreeMap::new(),
+            findings: Buckets::new(spill_dir),
             by_content: copies::Copies::new(policy, copies::Key::Content),
             by_doc: None,
-            spill_dir: spill_dir.to_owned(),
             scratch: Vec::new(),
         })
     }
 
     fn finding(&mut self, finding: Finding) -> std::io::Result<()> {
-        let key = (finding.severity, finding.kind);
-        if !self.findings.contains_key(&key) {
-            self.findings
-                .insert(key, spill::Writer::new(&self.spill_dir)?);
-        }
-        self.findings
-            .get_mut(&key)
-            .expect("inserted above")
-            .push(&finding)
+        self.findings.push(&finding)
     }
 
     /// Pass 1: one file that `machine` reported.
@@ -290,16 +315,10 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|r| with_places(self.policy, r))
             .collect::<Vec<_>>();
-        let mut parts = Vec::with_capacity(self.findings.len());
-        let mut len = 0;
-        for (_, writer) in self.findings {
-            let part = writer.finish()?;
-            len += part.count();
-            parts.push(part);
-        }
+        let findings = self.findings.finish()?;
         let mut summary = self.summary;
         summary.rows = rows.len();
-        summary.findings = len;
+        summary.findings = findings.len();
         Ok(CompanyLedger {
             generated_at: self.now,
             policy: PolicyInfo {
@@ -310,7 +329,7 @@ impl<'a> Builder<'a> {
             overdue,
             summary,
             rows,
-            findings: FindingList { parts, len },
+            findings,
             review,
             files: self.files.finish()?,
         })

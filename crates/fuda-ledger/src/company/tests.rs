@@ -289,3 +289,25 @@ fn the_review_compares_with_last_times_company_ledger_file_by_file() {
         (0, 0, 0, 0)
     );
 }
+
+#[test]
+fn the_ledger_crosses_the_wire_whole_and_a_cut_off_stream_is_refused() {
+    let sent = build(everyone_reported(), None);
+    let mut stream = Vec::new();
+    wire::line(&mut stream, &wire::Line::Progress(3)).unwrap();
+    wire::write(&sent, &mut stream).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let got = wire::read(&mut stream.as_slice(), &policy(), None, dir.path()).unwrap();
+    assert_eq!(got.rows, sent.rows);
+    assert_eq!(got.sources, sent.sources);
+    assert_eq!(findings(&got), findings(&sent));
+    let files = |l: &CompanyLedger| -> Vec<FileEntry> { l.files.iter().map(Result::unwrap).collect() };
+    assert_eq!(files(&got), files(&sent));
+    // Without its last line (the end), the stream is refused.
+    let cut = &stream[..stream.len() - 1];
+    let cut = &cut[..cut.iter().rposition(|b| *b == b'\n').unwrap() + 1];
+    let Err(err) = wire::read(&mut &cut[..], &policy(), None, dir.path()) else {
+        panic!("a cut-off stream was read");
+    };
+    assert!(matches!(err, wire::WireError::CutOff { files: 8 }), "{err}");
+}
