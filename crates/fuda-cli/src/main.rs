@@ -11,6 +11,7 @@ mod directory;
 mod keyservice;
 mod orgpolicy;
 mod output;
+mod report;
 mod walk;
 
 use std::process::ExitCode;

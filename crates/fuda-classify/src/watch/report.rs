@@ -159,6 +159,22 @@ fn serialize_some_path<S: serde::Serializer>(
 }
 
 impl Report {
+    /// The file the report concerns, if one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Report::Labeled { path, .. }
+            | Report::Kept { path, .. }
+            | Report::NoRule { path }
+            | Report::Note { path, .. }
+            | Report::Restored { path, .. }
+            | Report::DowngradeFlagged { path, .. }
+            | Report::Lost { path, .. }
+            | Report::Replayed { path, .. }
+            | Report::Remembered { path, .. } => Some(path),
+            Report::Failed { path, .. } => path.as_deref(),
+        }
+    }
+
     /// A failure concerning `path`.
     pub fn failed(path: &std::path::Path, error: impl ToString) -> Report {
         Report::Failed {

@@ -49,6 +49,16 @@ pub struct Args {
     /// printed by `fuda-keyd init`); the connection is refused unless it matches.
     #[arg(long, requires = "service")]
     ca_fingerprint: Option<String>,
+    /// Enroll this machine's reporting identity NAME instead of a person: a directory
+    /// entry of kind machine (or the hook that labels this machine's shares) that an admin
+    /// added with `fuda admin user add NAME --kind machine`. `fuda inventory --report` and
+    /// `fuda watch --report` then send this machine's files to the company file index.
+    #[arg(long, requires = "enroll", value_name = "NAME")]
+    machine: Option<String>,
+    /// With --machine: how often this machine will report (e.g. 24h, 7d); the service
+    /// flags it as stale after that [default: 24h].
+    #[arg(long, requires = "machine", value_parser = crate::report::parse_interval, value_name = "INTERVAL")]
+    report_interval: Option<u32>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -93,6 +103,7 @@ fn enroll(
     url: &str,
     code: &str,
     fingerprint: Option<&str>,
+    machine: Option<&str>,
 ) -> Result<fuda_keyd::directory::Enrolled> {
     let Some(fingerprint) = fingerprint else {
         bail!(
@@ -109,6 +120,9 @@ fn enroll(
             signing_key: encode_public_key(identity.public_key()),
         })
         .with_context(|| format!("cannot enroll with the key service at {url}"))?;
+    if let Some(machine) = machine {
+        crate::report::check_machine(&enrolled.user, machine)?;
+    }
     let token = config::token_path()?;
     fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", fuda_core::pathname::escaped(&token)))?;
@@ -135,6 +149,20 @@ fn enroll(
         signing_key: enrolled.service.signing_key.clone(),
     });
     Ok(enrolled)
+}
+
+/// With --machine: records the reporting identity in machine.toml.
+fn save_machine(args: &Args) -> Result<()> {
+    match &args.machine {
+        Some(name) => crate::report::MachineConfig {
+            name: name.clone(),
+            interval_s: args
+                .report_interval
+                .unwrap_or(fuda_keyd::report::DEFAULT_INTERVAL_S),
+        }
+        .save(),
+        None => Ok(()),
+    }
 }
 
 fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) -> Result<()> {
@@ -172,8 +200,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 url,
                 code,
                 args.ca_fingerprint.as_deref(),
+                args.machine.as_deref(),
             )?;
             config.save()?;
+            save_machine(&args)?;
             print_enrolled(&enrolled, url, args.output.json)?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -183,7 +213,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let name = match args
-        .name
+        .machine
+        .clone()
+        .or(args.name.clone())
         .or_else(|| std::env::var("USER").ok())
         .filter(|n| !n.trim().is_empty())
     {
@@ -210,7 +242,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     trust.save(&config::trust_path()?)?;
     let mut config = Config {
         user: name.clone(),
-        dept: args.dept,
+        dept: args.dept.clone(),
         policy: policy_ref,
         store: args.store.as_str().to_owned(),
         service: None,
@@ -223,6 +255,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 url,
                 code,
                 args.ca_fingerprint.as_deref(),
+                args.machine.as_deref(),
             );
             match enrolled {
                 Ok(e) => Some(e),
@@ -239,6 +272,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let name = config.user.clone();
     config.save_new()?;
+    save_machine(&args)?;
     if let (Some(e), Some(url)) = (&enrolled, &args.service) {
         print_enrolled(e, url, args.output.json)?;
         return Ok(ExitCode::SUCCESS);

@@ -61,6 +61,8 @@ pub struct Args {
     policy: PolicyArgs,
     #[command(flatten)]
     jobs: JobsArgs,
+    #[command(flatten)]
+    report: crate::report::InventoryReportArgs,
     /// Print only errors.
     #[arg(short, long, conflicts_with = "json")]
     quiet: bool,
@@ -196,6 +198,11 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
 pub fn run(args: Args) -> Result<ExitCode> {
     let now = fuda_core::labeling::now();
     let session = Session::load(args.policy.policy())?;
+    if args.report.report {
+        let (jobs, json) = (args.jobs.jobs, args.output.json);
+        crate::report::inventory(&session, &args.roots, &args.report, jobs, json, args.quiet)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
         Some(path) => Some(Previous::load(path)?),

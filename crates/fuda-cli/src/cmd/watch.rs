@@ -58,6 +58,7 @@ use super::classify::classifier;
 use crate::args::{JobsArgs, PolicyArgs, StoreArgs};
 use crate::config::Session;
 use crate::output::{self, timestamp, Record};
+use crate::report::stream::Streamer;
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -85,6 +86,12 @@ pub struct Args {
     /// the same path.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     restore_window: u64,
+    /// Also send the files it handles (labeled, restored, kept, lost …) to the key
+    /// service's company file index, within about a second; queued and sent again while
+    /// the service cannot be reached. Needs this machine enrolled with `fuda init
+    /// --service URL --enroll CODE --machine NAME`.
+    #[arg(long)]
+    report: bool,
 }
 
 /// The watcher's own events (what the engine reports is [`Report`]).
@@ -173,6 +180,15 @@ fn log_all(reports: &[Report]) {
     }
 }
 
+/// With `--report`: the files the reports concern go to the company file index.
+fn note_all(reporter: Option<&Streamer>, reports: &[Report]) {
+    if let Some(reporter) = reporter {
+        for path in reports.iter().filter_map(Report::path) {
+            reporter.note(path.to_owned());
+        }
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut session = Session::load(args.policy.policy())?;
     let mut roots = Vec::new();
@@ -207,6 +223,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
 
+    let reporter = if args.report {
+        let policy = args.policy.policy().map(str::to_owned);
+        Some(Streamer::start(policy, roots.clone(), log)?)
+    } else {
+        None
+    };
     let inotify = Inotify::start(&roots, bound)?;
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
@@ -227,6 +249,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             roots: &roots,
             pool: &pool,
             stop: &stop,
+            reporter: reporter.as_ref(),
         };
         let changed = watching.run(&inotify, &mut engine, &mut memory, first)?;
         first = false;
@@ -246,6 +269,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut reports = Vec::new();
     engine.commit(&mut memory, &mut reports);
     log_all(&reports);
+    if let Some(reporter) = reporter {
+        note_all(Some(&reporter), &reports);
+        reporter.stop();
+    }
     session.save_memo();
     log(&Status::Stopped {
         pending: engine.waiting(),
@@ -287,6 +314,8 @@ struct Watching<'a> {
     roots: &'a [PathBuf],
     pool: &'a rayon::ThreadPool,
     stop: &'a AtomicBool,
+    /// Where the files handled go with `--report`.
+    reporter: Option<&'a Streamer>,
 }
 
 impl Watching<'_> {
@@ -317,6 +346,7 @@ impl Watching<'_> {
                     .install(|| jobs.into_par_iter().map(handle).collect())
             });
             log_all(&done.reports);
+            note_all(self.reporter, &done.reports);
             audit(session, &done.labeled);
         };
 
@@ -330,7 +360,9 @@ impl Watching<'_> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            log_all(&engine.forget_missing(memory, self.roots));
+            let forgotten = engine.forget_missing(memory, self.roots);
+            log_all(&forgotten);
+            note_all(self.reporter, &forgotten);
             log(&Status::Reconciled {
                 files: n,
                 seconds: started.elapsed().as_secs_f64(),
