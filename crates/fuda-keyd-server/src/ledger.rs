@@ -48,7 +48,9 @@ pub(crate) async fn ledger(State(s): State<Service>, h: HeaderMap) -> Result<Res
         if let Err(e) = result {
             // The client sees the stream end without its `end` line, and refuses it.
             tracing::error!(error = %e, "the company ledger stopped");
-            let _ = out.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            let _ = out
+                .tx
+                .blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -186,7 +188,7 @@ impl Progress {
 
     fn tick(&mut self, out: &mut Sender) -> std::io::Result<()> {
         self.files += 1;
-        if self.files % 4096 == 0 && self.last.elapsed() >= PROGRESS_EVERY {
+        if self.files.is_multiple_of(4096) && self.last.elapsed() >= PROGRESS_EVERY {
             self.last = Instant::now();
             wire::line(out, &wire::Line::Progress(self.files))?;
             out.flush()?;

@@ -561,6 +561,12 @@ impl KeyService for Faulty {
     fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), fuda_keyd::Error> {
         self.inner.ledger(out)
     }
+    fn report(
+        &self,
+        chunk: &fuda_keyd::report::SignedChunk,
+    ) -> Result<fuda_keyd::report::ReportAck, fuda_keyd::Error> {
+        self.inner.report(chunk)
+    }
     fn audit(&self, query: Query) -> Result<Vec<Record>, fuda_keyd::Error> {
         self.inner.audit(query)
     }

@@ -38,8 +38,12 @@ impl Service {
             .read_as_admin(caller, move |tx, k, me| {
                 let documents = tx.doc_list()?;
                 let revocations = tx.revocation_list()?;
-                append_audit(tx, k, Event::allow(&me.name, "ledger-export").detail(detail))
-                    .map_err(audit_err)?;
+                append_audit(
+                    tx,
+                    k,
+                    Event::allow(&me.name, "ledger-export").detail(detail),
+                )
+                .map_err(audit_err)?;
                 Ok((me.name.clone(), documents, revocations))
             })
             .await?;

@@ -119,7 +119,10 @@ impl Buckets {
         if !self.map.contains_key(&key) {
             self.map.insert(key, spill::Writer::new(&self.dir)?);
         }
-        self.map.get_mut(&key).expect("inserted above").push(finding)
+        self.map
+            .get_mut(&key)
+            .expect("inserted above")
+            .push(finding)
     }
 
     pub(crate) fn finish(self) -> std::io::Result<FindingList> {

@@ -301,7 +301,8 @@ fn the_ledger_crosses_the_wire_whole_and_a_cut_off_stream_is_refused() {
     assert_eq!(got.rows, sent.rows);
     assert_eq!(got.sources, sent.sources);
     assert_eq!(findings(&got), findings(&sent));
-    let files = |l: &CompanyLedger| -> Vec<FileEntry> { l.files.iter().map(Result::unwrap).collect() };
+    let files =
+        |l: &CompanyLedger| -> Vec<FileEntry> { l.files.iter().map(Result::unwrap).collect() };
     assert_eq!(files(&got), files(&sent));
     // Without its last line (the end), the stream is refused.
     let cut = &stream[..stream.len() - 1];
