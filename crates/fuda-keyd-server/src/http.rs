@@ -114,7 +114,7 @@ fn reject(r: JsonRejection) -> Response {
         .into_response()
 }
 
-pub(crate) fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
+fn caller(headers: &HeaderMap) -> Result<Caller, Error> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| Error::Unauthorized("this request needs an API token (Authorization: Bearer …): run `fuda init --service URL --enroll CODE`".into()))?;
@@ -376,6 +376,14 @@ async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::
     s.revocations(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
+/// The company ledger (admins and auditors), streamed as it is built.
+async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
+    let sources = s
+        .ledger_sources(caller(&h)?, crate::ledger::audit_detail())
+        .await?;
+    Ok(crate::ledger::stream(s, sources))
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -494,7 +502,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
         .route("/v1/reports", post(report))
-        .route("/v1/admin/ledger", get(crate::ledger::ledger))
+        .route("/v1/admin/ledger", get(ledger))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -12,8 +12,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use fuda_core::policy::Policy;
 use fuda_keyd::report::{IndexOrder, IndexedFile, MachineStatus};
@@ -21,8 +20,6 @@ use fuda_keyd::service::{LedgerSources, Service};
 use fuda_ledger::company::{wire, Builder, Source};
 use fuda_ledger::inventory::registry::{RegisteredDocument, Registry, Revoked};
 use fuda_ledger::inventory::FileEntry;
-
-use crate::http::{caller, ApiError};
 
 /// Bytes sent at a time.
 const BLOCK: usize = 64 * 1024;
@@ -32,11 +29,14 @@ const WAITING: usize = 16;
 /// looks dead to proxies and clients).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// The handler.
-pub(crate) async fn ledger(State(s): State<Service>, h: HeaderMap) -> Result<Response, ApiError> {
-    let sources = s
-        .ledger_sources(caller(&h)?, serde_json::json!({"stream": wire::FORMAT}))
-        .await?;
+/// What the export is audited with.
+pub(crate) fn audit_detail() -> serde_json::Value {
+    serde_json::json!({"stream": wire::FORMAT})
+}
+
+/// The response that streams the ledger built from `s`'s index, checked against
+/// `sources` (the caller was let through and audited already).
+pub(crate) fn stream(s: Service, sources: LedgerSources) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(WAITING);
     tokio::task::spawn_blocking(move || {
         let mut out = Sender {
@@ -56,11 +56,11 @@ pub(crate) async fn ledger(State(s): State<Service>, h: HeaderMap) -> Result<Res
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|block| (block, rx))
     });
-    Ok((
+    (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Why an export stopped.

@@ -1,6 +1,9 @@
 //! The company ledger from records in memory, as the key service's index hands them over.
 
+// The whole file is test code (so scripts/module-cycles reads no further).
 use super::*;
+#[cfg(test)]
+use crate::ledger::company::to_json;
 use fuda_core::label::{DocId, Status};
 
 fn policy() -> Policy {
@@ -275,7 +278,7 @@ fn a_machine_silent_past_its_interval_is_a_finding_and_the_ledger_is_incomplete(
 fn the_review_compares_with_last_times_company_ledger_file_by_file() {
     let first = build(everyone_reported(), None);
     let mut json = Vec::new();
-    crate::ledger::company::to_json(&first, &mut json).unwrap();
+    to_json(&first, &mut json).unwrap();
     let previous = Previous::from_reader(&mut json.as_slice()).unwrap();
     let again = build(everyone_reported(), Some(&previous));
     let review = again.review.as_ref().unwrap();
