@@ -44,7 +44,11 @@ const NOW: i64 = 1_800_000_000;
 fn record(machines: u64, m: u64, i: u64) -> FileEntry {
     // 1 % are copies of the same file on the next machine.
     let copy = i % 100 == 7 && machines > 1;
-    let (owner_m, n) = if copy { ((m + 1) % machines, i) } else { (m, i) };
+    let (owner_m, n) = if copy {
+        ((m + 1) % machines, i)
+    } else {
+        (m, i)
+    };
     let kind = n % 20;
     let level = match kind {
         0..=2 => None,
@@ -170,7 +174,12 @@ fn fill(dir: &Path, machines: u64, per: u64) {
 /// CPU seconds (user + sys) of this process so far.
 fn cpu() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / 100.0
 }
@@ -193,7 +202,10 @@ fn peak_rss_mb() -> f64 {
 fn report(name: &str, files: u64, start: Instant, phases: &[(&str, f64)]) {
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu();
-    let phases: Vec<String> = phases.iter().map(|(n, s)| format!("{n} {s:.1} s")).collect();
+    let phases: Vec<String> = phases
+        .iter()
+        .map(|(n, s)| format!("{n} {s:.1} s"))
+        .collect();
     println!(
         "{name}: {files} files in {wall:.1} s ({:.0} files/s; {}), CPU {cpu:.1} s ({:.1} µs/file), peak RSS {:.0} MB",
         files as f64 / wall,
@@ -253,7 +265,11 @@ fn company(dir: &Path, files: u64) {
     let ledger = b.finish().unwrap();
     let built = start.elapsed().as_secs_f64();
     let mut stream = tempfile::tempfile_in(dir).unwrap();
-    wire::write(&ledger, &mut std::io::BufWriter::with_capacity(1 << 20, &mut stream)).unwrap();
+    wire::write(
+        &ledger,
+        &mut std::io::BufWriter::with_capacity(1 << 20, &mut stream),
+    )
+    .unwrap();
     drop(ledger);
     stream.rewind().unwrap();
     let ledger = wire::read(

@@ -304,6 +304,15 @@ fn auditors_read_the_company_ledger_staff_do_not_and_every_export_is_audited() {
         .expect(0);
     assert_eq!(run.json_lines()[0]["files"], 1);
     assert!(out.is_file());
+    // CSV: the ledger sheet is the file named, the machines' sheet beside it.
+    let csv = c.path("台帳.csv");
+    auditor
+        .fuda(&["admin", "ledger", "--format", "csv", "--out", p(&csv), "-q"])
+        .expect(0);
+    let text = String::from_utf8(std::fs::read(&csv).unwrap()).unwrap();
+    assert!(text.starts_with("\u{feff}業務分類,情報資産名称,"), "{text}");
+    let sources = std::fs::read_to_string(c.path("台帳-sources.csv")).unwrap();
+    assert!(sources.contains("srv-a,マシン,"), "{sources}");
 
     let refused = c.path("staff.json");
     let run = staff

@@ -159,8 +159,8 @@ pub fn run(args: Args, session: &Session) -> Result<ExitCode> {
                 _ => ledger::csv::write_sheet(
                     ledger::company::sheets(&company, &session.policy, lang)
                         .into_iter()
-                        .next()
-                        .expect("the first sheet"),
+                        .find(|s| s.slug == "ledger")
+                        .expect("the ledger sheet"),
                     &mut stdout,
                 ),
             }

@@ -195,7 +195,13 @@ pub fn write(
             write_xlsx(ledger, policy, lang, &staging.workbook())?;
             staging.convert(dest)?;
         }
-        Format::Csv => return super::csv::write(sheets(ledger, policy, lang), dest),
+        Format::Csv => {
+            // The ledger itself is the file named; 報告状況 goes beside it like the rest.
+            let mut sheets = sheets(ledger, policy, lang);
+            let sources = sheets.remove(0);
+            sheets.insert(1, sources);
+            return super::csv::write(sheets, dest);
+        }
         Format::Json => {
             let io = |source| LedgerError::Io {
                 path: dest.to_owned(),
