@@ -551,7 +551,15 @@ fn a_user_enrolling_with_a_key_service_prints_typed_records() {
     let ledger = admin
         .fuda_in(
             dir,
-            &["admin", "ledger", "--format", "json", "--out", "company.json", "--json"],
+            &[
+                "admin",
+                "ledger",
+                "--format",
+                "json",
+                "--out",
+                "company.json",
+                "--json",
+            ],
         )
         .expect(0);
     snapshot("admin_ledger", &self::records(&ledger, &folders));
