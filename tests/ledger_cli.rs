@@ -271,6 +271,32 @@ fn the_company_ledger_finds_copies_revoked_documents_and_silent_machines() {
             .any(|m| m.contains("srv-a:") && m.contains("pc-sato:")),
         "{medium:?}"
     );
+
+    // Sato deletes the copy; next month's ledger, reviewed against this one, shows it
+    // removed, and the copy finding is gone.
+    std::fs::remove_file(&copy).unwrap();
+    report(&pc, &tree_pc);
+    let next = c.path("next.json");
+    c.admin
+        .fuda(&[
+            "admin",
+            "ledger",
+            "--format",
+            "json",
+            "--out",
+            p(&next),
+            "--since",
+            p(&out),
+            "-q",
+        ])
+        .expect(1);
+    let next: Value = serde_json::from_slice(&std::fs::read(&next).unwrap()).unwrap();
+    assert_eq!(next["review"]["removed"], 1, "{}", next["review"]);
+    assert_eq!(
+        text(&next["review"]["changes"][0]["path"]),
+        format!("pc-sato:{}", copy.display())
+    );
+    assert!(findings(&next, "copies-on-several-machines").is_empty());
 }
 
 #[test]
