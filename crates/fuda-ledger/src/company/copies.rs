@@ -163,10 +163,13 @@ impl<'p> Copies<'p> {
         };
         let (what, what_ja) = match self.by {
             Key::Doc => (format!("document {key}"), format!("文書 {key}")),
-            Key::Content => (
-                format!("the same content (SHA-256 {})", &key[..key.len().min(16)]),
-                format!("同一内容 (SHA-256 {})", &key[..key.len().min(16)]),
-            ),
+            Key::Content => {
+                let short: String = key.chars().take(16).collect();
+                (
+                    format!("the same content (SHA-256 {short}…)"),
+                    format!("同一内容 (SHA-256 {short}…)"),
+                )
+            }
         };
         let total = copies.len() + more;
         Some(Finding::new(
