@@ -71,6 +71,7 @@ fn main() {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
     )
@@ -111,6 +112,7 @@ fn main() {
             display_name: None,
             dept: Some("設計部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()

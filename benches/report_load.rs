@@ -27,6 +27,7 @@ impl Machine {
                 display_name: None,
                 dept: None,
                 admin: false,
+                auditor: false,
                 kind: EntryKind::Machine,
             })
             .unwrap()

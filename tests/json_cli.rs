@@ -580,6 +580,22 @@ fn a_user_enrolling_with_a_key_service_prints_typed_records() {
         r["service"] = Value::from("[service url]");
     }
     snapshot("trust_refresh", &refreshed);
+    // The company ledger of a service no machine reports to yet: complete, empty.
+    let ledger = admin
+        .fuda_in(
+            dir,
+            &[
+                "admin",
+                "ledger",
+                "--format",
+                "json",
+                "--out",
+                "company.json",
+                "--json",
+            ],
+        )
+        .expect(0);
+    snapshot("admin_ledger", &self::records(&ledger, &folders));
 }
 
 #[test]

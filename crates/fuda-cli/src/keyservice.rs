@@ -64,6 +64,7 @@ pub fn embedded(session: &Session) -> Result<Connection> {
             display_name: None,
             dept: session.config.dept.clone(),
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
         &session.identity.recipient().to_string(),

@@ -376,6 +376,14 @@ async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::
     s.revocations(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
+/// The company ledger (admins and auditors), streamed as it is built.
+async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
+    let sources = s
+        .ledger_sources(caller(&h)?, crate::ledger::audit_detail())
+        .await?;
+    Ok(crate::ledger::stream(s, sources))
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -495,6 +503,7 @@ pub fn router(service: Service) -> Router {
         .merge(recovery_routes())
         .merge(document_life_routes())
         .route("/v1/reports", post(report))
+        .route("/v1/admin/ledger", get(ledger))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

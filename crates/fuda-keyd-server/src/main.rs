@@ -151,6 +151,7 @@ fn run(cli: Cli) -> Result<()> {
                     display_name: None,
                     dept,
                     admin: true,
+                    auditor: false,
                     kind: Default::default(),
                 },
             )

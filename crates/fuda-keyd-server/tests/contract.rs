@@ -53,6 +53,7 @@ fn new_user(name: &str, dept: &str) -> NewUser {
         display_name: None,
         dept: Some(dept.into()),
         admin: false,
+        auditor: false,
         kind: Default::default(),
     }
 }
@@ -74,6 +75,7 @@ impl EmbeddedHarness {
                 display_name: None,
                 dept: Some("情報システム部".into()),
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
             &e.recipient,
@@ -146,6 +148,7 @@ impl RemoteHarness {
                 display_name: None,
                 dept: None,
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
         )
@@ -869,6 +872,7 @@ fn report_story(h: &dyn Harness) {
             display_name: None,
             dept: None,
             admin: false,
+            auditor: false,
             kind: fuda_keyd::directory::EntryKind::Machine,
         })
         .unwrap()

@@ -70,6 +70,9 @@ pub trait KeyService {
     fn revocations(&self) -> Result<Vec<Revocation>, Error>;
     /// Admin: every document.
     fn documents(&self) -> Result<Vec<Document>, Error>;
+    /// Admin or auditor: the company ledger the service builds from the machines'
+    /// reports, streamed into `out` (`fuda_ledger::company::wire`: JSON lines).
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error>;
     /// Admin: audit records.
     fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
     /// Admin: verifies the audit chain.
@@ -276,6 +279,11 @@ impl KeyService for Embedded {
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.rt.block_on(self.service.documents(self.caller()))
     }
+    fn ledger(&self, _out: &mut dyn std::io::Write) -> Result<(), Error> {
+        Err(Error::Invalid(
+            "the company ledger is built by a key service that machines report to (fuda-keyd); this fuda uses the embedded one: `fuda init --service URL --enroll CODE`, or `fuda inventory` for this machine's folders".into(),
+        ))
+    }
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.rt.block_on(self.service.audit(self.caller(), q))
     }
@@ -335,6 +343,9 @@ impl KeyService for Embedded {
             .block_on(self.service.report(self.caller(), chunk.clone()))
     }
 }
+
+/// Longest the company ledger may take to arrive.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// A `fuda-keyd` over HTTPS.
 pub struct Remote {
@@ -533,6 +544,23 @@ impl KeyService for Remote {
     }
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.get("/v1/admin/documents")
+    }
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error> {
+        let path = "/v1/admin/ledger";
+        let mut req = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            // The service builds the ledger as it streams it: minutes for millions of files.
+            .timeout(LEDGER_TIMEOUT);
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => std::io::copy(&mut r.into_reader(), out)
+                .map(drop)
+                .map_err(|e| Error::Transport(format!("{}{path}: {e}", self.base))),
+            Err(e) => self.answer::<Empty>(path, Err(e)).map(drop),
+        }
     }
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.post("/v1/admin/audit", q)

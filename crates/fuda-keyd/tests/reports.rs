@@ -49,6 +49,7 @@ fn service(dir: &std::path::Path) -> Embedded {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: EntryKind::Person,
         },
         &age.to_public().to_string(),
@@ -65,6 +66,7 @@ fn enroll(admin: &Embedded, name: &str, kind: EntryKind) -> Machine {
             display_name: None,
             dept: None,
             admin: false,
+            auditor: false,
             kind,
         })
         .unwrap();

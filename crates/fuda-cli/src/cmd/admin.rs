@@ -51,6 +51,8 @@ pub enum Command {
     /// One protected document: a new owner, or its grants (within its level's caps).
     #[command(subcommand)]
     Doc(super::admin_doc::Command),
+    /// The company-wide ledger from every machine's reports (admins and auditors).
+    Ledger(super::ledger::Args),
 }
 
 #[derive(clap::Subcommand)]
@@ -113,8 +115,12 @@ pub enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
         /// Make them an admin.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "auditor")]
         admin: bool,
+        /// Make them an auditor: they read the company ledger, the registry, the
+        /// directory and the audit log, and can change nothing.
+        #[arg(long)]
+        auditor: bool,
         /// What the entry is: a person, a file-server hook (`fuda watch`, `fuda scan
         /// --apply` on a share) or a machine reporting its files. Hooks and machines enroll
         /// with `fuda init` like people, and their labels show as theirs.
@@ -317,6 +323,9 @@ impl Record for PolicyVersionShown<'_> {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if let Command::Ledger(args) = command {
+        return super::ledger::run(args, &session);
+    }
     if matches!(command, Command::Policy(_)) && session.config.service.is_none() {
         bail!(
             "the organisation's policy lives on a key service (`fuda init --service URL --enroll CODE`); without one, the policy is the one config.toml names (`fuda init --policy FILE`)"
@@ -360,6 +369,7 @@ fn execute(
             dept,
             display_name,
             admin,
+            auditor,
             kind,
             output,
         }) => {
@@ -368,6 +378,7 @@ fn execute(
                 display_name,
                 dept,
                 admin,
+                auditor,
                 kind: kind.into(),
             })?;
             if output.json {
@@ -662,6 +673,7 @@ fn execute(
         }
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
         Command::Doc(c) => return super::admin_doc::execute(ks, c, out),
+        Command::Ledger(_) => unreachable!("run() handles the ledger before connecting"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -139,6 +139,9 @@ enum FormatArg {
     Xlsx,
     Csv,
     Json,
+    /// The workbook printed to PDF (needs LibreOffice and a Japanese font; see
+    /// docs/ledger.md).
+    Pdf,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -159,6 +162,7 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
         FormatArg::Xlsx => Format::Xlsx,
         FormatArg::Csv => Format::Csv,
         FormatArg::Json => Format::Json,
+        FormatArg::Pdf => Format::Pdf,
     };
     let lang = match args.lang {
         LangArg::Ja => Language::Ja,
@@ -166,8 +170,8 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
     };
     let out = match &args.out {
         Some(p) if p.as_os_str() == "-" => {
-            if format == Format::Xlsx {
-                bail!("an xlsx workbook cannot go to stdout: pass --out FILE.xlsx, or --format json|csv");
+            if matches!(format, Format::Xlsx | Format::Pdf) {
+                bail!("an xlsx workbook or a PDF cannot go to stdout: pass --out FILE.{}, or --format json|csv", format.extension());
             }
             if args.output.json {
                 bail!("--json prints the findings and totals on stdout, where --out - would write the ledger: pass --out FILE");
@@ -236,9 +240,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     // A workbook's file sheet is written while the labels are read.
     let mut workbook = match (&plan.out, plan.format) {
-        (Some(dest), Format::Xlsx) => {
-            Some(ledger::xlsx::Writer::new(dest, &session.policy, plan.lang)?)
-        }
+        (Some(dest), Format::Xlsx) => Some(ledger::xlsx::Writer::new(
+            dest,
+            &session.policy,
+            plan.lang,
+            now,
+        )?),
         _ => None,
     };
     let mut read = 0;

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod init;
 pub mod inventory;
 pub mod label;
+pub mod ledger;
 pub mod policy;
 pub mod protect;
 pub mod reclassify;

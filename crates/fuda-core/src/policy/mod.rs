@@ -44,6 +44,9 @@ pub struct Policy {
     pub version: u32,
     /// Human-readable name.
     pub name: String,
+    /// The organisation the policy belongs to, as printed at the top of every ledger page
+    /// (`organisation = "…"` under `[policy]`).
+    pub organisation: Option<String>,
     /// Language of messages: `en` or `ja`.
     pub language: Language,
     /// Level id given to files nobody classified (method `default`).

@@ -309,6 +309,7 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
         id: header.id.into_inner(),
         version: header.version.into_inner(),
         name: header.name.unwrap_or_default(),
+        organisation: header.organisation.filter(|o| !o.trim().is_empty()),
         language,
         default_level: header.default_level.map(Spanned::into_inner),
         apply_default_level: header.apply_default_level.unwrap_or(true),

@@ -134,6 +134,7 @@ impl Service {
                 dept: admin.dept.clone(),
                 status: UserStatus::Active,
                 admin: true,
+                auditor: false,
                 recipient: keys.as_ref().map(|k| k.0.clone()),
                 signing_key: keys.as_ref().map(|k| k.1.clone()),
                 groups: Vec::new(),

@@ -102,6 +102,11 @@ impl OrgPolicy {
         })
     }
 
+    /// The policy itself.
+    pub(super) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The service's version number of this policy.
     pub(super) fn version(&self) -> u32 {
         self.signed.policy.version
@@ -268,7 +273,7 @@ impl Service {
     ) -> Result<SignedPolicy, Error> {
         let keys = self.keys();
         let id = self.inner.id.clone();
-        self.admin(caller, move |tx, _, _| {
+        self.read_as_admin(caller, move |tx, _, _| {
             let stored = tx.policy_get(version)?.ok_or_else(|| {
                 Error::NotFound(match version {
                     Some(v) => format!("there is no policy version {v}"),

@@ -65,6 +65,10 @@ CREATE TABLE document_versions (
     doc TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
     saved_by TEXT NOT NULL, saved_at INTEGER NOT NULL, PRIMARY KEY (doc, version));
 "#,
+    // 6: the read-only auditor role (`fuda admin user add --auditor`).
+    r#"
+ALTER TABLE users ADD COLUMN auditor INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// A SQLite database file.
@@ -172,6 +176,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         signing_key: r.get(6)?,
         groups: Vec::new(),
         kind: EntryKind::parse(&r.get::<_, String>(7)?),
+        auditor: r.get::<_, i64>(8)? != 0,
     })
 }
 
@@ -199,7 +204,8 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key, kind";
+const USER_COLS: &str =
+    "name, display_name, dept, status, admin, recipient, signing_key, kind, auditor";
 /// A file name or path as SQLite keeps it: text when it is UTF-8 (what every row written
 /// before names were kept as bytes holds), else a blob of its exact bytes.
 fn path_value(path: &Path) -> rusqlite::types::Value {
@@ -359,7 +365,7 @@ impl Tx for SqliteTx<'_> {
     fn user_put(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))
             .map_err(self.e())?
             .execute(params![
@@ -370,7 +376,8 @@ impl Tx for SqliteTx<'_> {
                 u.admin as i64,
                 u.recipient,
                 u.signing_key,
-                u.kind.as_str()
+                u.kind.as_str(),
+                u.auditor as i64
             ])
             .map(drop)
             .map_err(self.e())

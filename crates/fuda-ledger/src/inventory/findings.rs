@@ -18,12 +18,13 @@
 //! | `label-restored` | `fuda watch` put a label back after a save or tool replaced the file (when, why) |
 //!
 //! Revoked documents still on disk (`revoked-still-present`) need the key service's
-//! registry (`--from-service`): see [`super::registry`].
+//! registry (`--from-service`): see [`super::registry`]. The company ledger adds
+//! `copies-on-several-machines` and `machine-not-reporting` ([`crate::company`]).
 
 use std::path::{Path, PathBuf};
 
 use fuda_core::label::{Flag, Status};
-use fuda_core::policy::{Asset, Policy};
+use fuda_core::policy::{Asset, Level, Policy};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +78,12 @@ pub enum FindingKind {
     PathTooLongForWindows,
     /// `fuda watch` restored a label that a save or a tool had stripped.
     LabelRestored,
+    /// Copies of one confidential document (same document id or content) on several
+    /// machines (the company ledger).
+    CopiesOnSeveralMachines,
+    /// A machine has not reported for longer than its interval: the company ledger is
+    /// incomplete for it.
+    MachineNotReporting,
 }
 
 impl FindingKind {
@@ -98,6 +105,8 @@ impl FindingKind {
             FindingKind::Unreadable => "unreadable",
             FindingKind::PathTooLongForWindows => "path-too-long-for-windows",
             FindingKind::LabelRestored => "label-restored",
+            FindingKind::CopiesOnSeveralMachines => "copies-on-several-machines",
+            FindingKind::MachineNotReporting => "machine-not-reporting",
         }
     }
 
@@ -128,6 +137,10 @@ impl FindingKind {
                 ("パス長超過 (Windows)", "Path too long for Windows")
             }
             FindingKind::LabelRestored => ("ラベル復元", "Label restored"),
+            FindingKind::CopiesOnSeveralMachines => {
+                ("複数マシンに同一文書", "Copies on several machines")
+            }
+            FindingKind::MachineNotReporting => ("報告停止", "Machine not reporting"),
         };
         if ja {
             j
@@ -144,7 +157,9 @@ impl FindingKind {
             | FindingKind::Replayed
             | FindingKind::RevokedStillPresent
             | FindingKind::PersonalDataUnderLowLevel
-            | FindingKind::PlaintextWorkingCopy => Severity::High,
+            | FindingKind::PlaintextWorkingCopy
+            | FindingKind::CopiesOnSeveralMachines
+            | FindingKind::MachineNotReporting => Severity::High,
             FindingKind::Unlabeled
             | FindingKind::OutsideAllowedLocation
             | FindingKind::Unprotected
@@ -194,6 +209,27 @@ impl Finding {
             detail: detail.into(),
             detail_ja: detail_ja.into(),
         }
+    }
+}
+
+/// The names of level `id` for finding texts, `(English, Japanese)`: the policy's names,
+/// or the id itself for a level the policy does not define.
+pub fn level_names(policy: &Policy, id: &str) -> (String, String) {
+    policy.level(id).map_or_else(
+        || (id.to_owned(), id.to_owned()),
+        |l| (l.name_en.clone(), l.name_ja.clone()),
+    )
+}
+
+/// How urgent a finding of `kind` about a file of `level` is. Breaking the rules of a
+/// level with IPA 機密性 2 (秘, 極秘) — a copy outside the places the level allows, or
+/// unencrypted where the policy requires encryption — is a possible leak: high, like a
+/// tampered label. For lower levels the kind decides ([`FindingKind::severity`]).
+pub fn severity(kind: FindingKind, level: Option<&Level>) -> Severity {
+    let secret = level.is_some_and(|l| l.ipa_confidentiality >= 2);
+    match kind {
+        FindingKind::OutsideAllowedLocation | FindingKind::Unprotected if secret => Severity::High,
+        _ => kind.severity(),
     }
 }
 
@@ -309,6 +345,7 @@ pub fn check_file(
 ) {
     let policy = expect.policy;
     let path = file.path.as_path();
+    let first = out.len();
     let mut push = |kind, detail: String, detail_ja: String| {
         out.push(Finding::new(
             kind,
@@ -458,6 +495,57 @@ pub fn check_file(
                 "{}の文書は暗号化が必須です。`fuda protect` で保護してください",
                 level.name_ja
             ),
+        );
+    }
+    for finding in &mut out[first..] {
+        finding.severity = severity(finding.kind, Some(level));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuda_core::label::Status;
+
+    fn labeled(path: &str, level: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            root: "/srv".into(),
+            status: Status::Valid,
+            level: Some(level.into()),
+            ..FileEntry::default()
+        }
+    }
+
+    fn severities(policy: &Policy, file: &FileEntry) -> Vec<(FindingKind, Severity)> {
+        let mut out = Vec::new();
+        check_file(&Expectations::new(policy), file, None, &mut out);
+        out.iter().map(|f| (f.kind, f.severity)).collect()
+    }
+
+    #[test]
+    fn an_unprotected_or_misplaced_secret_is_high_and_a_lesser_level_medium() {
+        let text = fuda_core::policy::BUILTIN[0]
+            .1
+            .replace("protect = \"optional\"", "protect = \"required\"");
+        let policy = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
+        let secret = policy.level("strictly-confidential").unwrap();
+        assert_eq!(secret.protect, fuda_core::policy::Protect::Required);
+        let internal = policy.level("internal").unwrap();
+        assert_eq!(internal.protect, fuda_core::policy::Protect::Required);
+        assert_eq!(
+            severities(
+                &policy,
+                &labeled("/srv/営業/図面.dwg", "strictly-confidential")
+            ),
+            [
+                (FindingKind::OutsideAllowedLocation, Severity::High),
+                (FindingKind::Unprotected, Severity::High)
+            ]
+        );
+        assert_eq!(
+            severities(&policy, &labeled("/srv/営業/メモ.txt", "internal")),
+            [(FindingKind::Unprotected, Severity::Medium)]
         );
     }
 }
