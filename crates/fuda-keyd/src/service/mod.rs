@@ -47,5 +47,5 @@ pub use ledger::LedgerSources;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
 pub use recovery::{Registered, Rewrapped};
-pub use versions::{NewVersion, Reclassify};
 pub use reports::ABANDONED_AFTER_S;
+pub use versions::{NewVersion, Reclassify};
