@@ -150,6 +150,8 @@ fn main() {
                     digest: "00".repeat(32),
                     host: "bench".into(),
                     path: format!("/bench/bracket-{i}.dxf").into(),
+                    owners: Vec::new(),
+                    dept_rights: None,
                 })
                 .unwrap();
             header

@@ -485,6 +485,39 @@ fn protected_files_and_the_embedded_service_print_typed_records() {
         .fuda_in(dir, &["rewrap", protected, "--json"])
         .expect(0);
     snapshot("rewrap", &records(&rewrap, &folders));
+
+    // A working copy saved back, the level changed through the service, a new owner.
+    tanaka
+        .fuda_in(dir, &["open", protected, "--out", "work.txt"])
+        .expect(0);
+    write(&dir.join("work.txt"), "assembly drawing, revised");
+    let save = tanaka
+        .fuda_in(dir, &["save", "work.txt", "--to", protected, "--json"])
+        .expect(0);
+    snapshot("save", &records(&save, &folders));
+    let reclassify = tanaka
+        .fuda_in(
+            dir,
+            &[
+                "label",
+                "set",
+                "極秘",
+                protected,
+                "--justify",
+                "見直し",
+                "--json",
+            ],
+        )
+        .expect(0);
+    snapshot("label_set_protected", &records(&reclassify, &folders));
+    snapshot(
+        "admin_doc_owner",
+        &admin(&["doc", "owner", protected, "--to", "sato"]),
+    );
+    snapshot(
+        "admin_doc_grant",
+        &admin(&["doc", "grant", protected, "--grant", "group:設計部=view"]),
+    );
 }
 
 #[test]

@@ -26,10 +26,9 @@ impl Watch {
         Watch::spawn(user, root, &["-v"], None)
     }
 
-    /// Like [`Watch::start`] with `--report`: the files it handles go to the company file
-    /// index of the user's key service.
-    pub fn start_reporting(user: &User, root: &Path) -> Watch {
-        Watch::spawn(user, root, &["--report"], None)
+    /// Like [`Watch::start`] with extra flags (e.g. `--protect`).
+    pub fn start_with(user: &User, root: &Path, extra: &[&str]) -> Watch {
+        Watch::spawn(user, root, extra, None)
     }
 
     fn spawn(user: &User, root: &Path, extra: &[&str], queue: Option<usize>) -> Watch {

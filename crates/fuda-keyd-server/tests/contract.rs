@@ -254,6 +254,8 @@ fn register(
             digest: "00".repeat(32),
             host: "pc1".into(),
             path: format!("/work/{name}").into(),
+            owners: Vec::new(),
+            dept_rights: None,
         })
         .unwrap()
 }
@@ -590,6 +592,8 @@ fn policy_story(h: &dyn Harness) {
         digest: "00".repeat(32),
         host: "pc1".into(),
         path: "/work/bracket.dxf".into(),
+        owners: Vec::new(),
+        dept_rights: None,
     };
     match tanaka
         .client
@@ -783,4 +787,137 @@ fn embedded_service_keeps_the_report_contract() {
 #[test]
 fn remote_service_keeps_the_report_contract() {
     report_story(&RemoteHarness::new());
+}
+
+/// A document's life after protection: a new owner (the owner or an admin), a new version
+/// (the edit right, a label signed by the saver), a new level (the owner or an admin, a
+/// label signed by them) — each refused as the same denial by both clients.
+fn life_story(h: &dyn Harness) {
+    use fuda_keyd::service::{NewVersion, Reclassify};
+    let tanaka = h.person("tanaka", "設計部");
+    let sato = h.person("sato", "設計部");
+    let suzuki = h.person("suzuki", "営業部");
+    let doc = ulid::Ulid::new().to_string();
+    let (_file, header) = protect(h, &doc, b"drawing");
+    let registered = register(
+        &tanaka,
+        &header,
+        "bracket.dxf",
+        &["owner=owner", "group:設計部=view"],
+        None,
+    );
+    assert_eq!(registered.document.version, 1);
+    let header = registered.header;
+    let no_rights = |r: Result<Registered, Error>, needle: &str| match r {
+        Err(Error::Denied(d)) => {
+            assert_eq!(d.code, DenyCode::NoRights);
+            assert!(d.message.contains(needle), "{}", d.message);
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    };
+
+    // Saving a new version needs edit: none for another department, view is not enough.
+    let version = NewVersion {
+        header: header.clone(),
+        size: 8,
+        digest: "11".repeat(32),
+    };
+    no_rights(suzuki.client.save_version(version.clone()), "edit");
+    no_rights(sato.client.save_version(version.clone()), "edit");
+    // The owner may, but only with a label signed by their own enrolled key.
+    match tanaka.client.save_version(version) {
+        Err(Error::Invalid(m)) => assert!(m.contains("signed by you"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A new level: only the owner or an admin, with a label signed by the caller.
+    let (_keys, other_signer) = signed_label::signer("mallory");
+    let label = signed_label::body(&other_signer, &doc, "strictly-confidential");
+    let reclassify = Reclassify {
+        header: header.clone(),
+        label,
+    };
+    no_rights(sato.client.reclassify(reclassify.clone()), "owner");
+    match tanaka.client.reclassify(reclassify) {
+        Err(Error::Invalid(m)) => assert!(m.contains("signed by you"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A new owner: not by a colleague, not to someone outside the directory; by an admin.
+    match sato.client.transfer(&doc, "sato") {
+        Err(Error::Denied(d)) => assert_eq!(d.code, DenyCode::NoRights),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    assert!(matches!(
+        h.admin().transfer(&doc, "nobody"),
+        Err(Error::Invalid(_))
+    ));
+    let moved = h.admin().transfer(&doc, "sato").unwrap();
+    assert_eq!(moved.owner, "sato");
+    // An admin changes grants as the owner would, within the level's caps.
+    let granted = h
+        .admin()
+        .grant(&doc, "user:suzuki=view".parse().unwrap())
+        .unwrap();
+    assert!(granted
+        .grants
+        .contains(&"user:suzuki=view".parse().unwrap()));
+    assert!(matches!(
+        h.admin()
+            .grant(&doc, "user:suzuki=view,export".parse().unwrap()),
+        Err(Error::Denied(_))
+    ));
+    // Only hooks and admins register for someone else: a person naming another owner
+    // owns the document themselves.
+    let other = ulid::Ulid::new().to_string();
+    let (_file, other_header) = protect(h, &other, b"drawing");
+    let mine = suzuki
+        .client
+        .register(Registration {
+            header: other_header,
+            name: "mine.dxf".into(),
+            level: "confidential".into(),
+            grants: vec!["owner=owner".parse().unwrap()],
+            max_rights: "view".parse().unwrap(),
+            expires_at: None,
+            offline_days: 0,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: "/work/mine.dxf".into(),
+            owners: vec!["tanaka".into()],
+            dept_rights: None,
+        })
+        .unwrap();
+    assert_eq!(mine.document.owner, "suzuki");
+    // Registering the same file again: its owner gets the header back, the registry
+    // unchanged; anyone else is told it is registered.
+    assert!(matches!(
+        suzuki.client.register(Registration {
+            header: header.clone(),
+            name: "bracket.dxf".into(),
+            level: "confidential".into(),
+            grants: vec!["owner=owner".parse().unwrap()],
+            max_rights: "view".parse().unwrap(),
+            expires_at: None,
+            offline_days: 0,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: "/work/bracket.dxf".into(),
+            owners: Vec::new(),
+            dept_rights: None,
+        }),
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[test]
+fn embedded_service_keeps_the_document_life_contract() {
+    life_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_document_life_contract() {
+    life_story(&RemoteHarness::new());
 }

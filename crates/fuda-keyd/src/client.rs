@@ -19,7 +19,8 @@ use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::report::{ReportAck, SignedChunk};
 use crate::service::{
-    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
+    Caller, DocumentRights, NewVersion, Reclassify, Registered, RevokeTarget, Rewrapped, Service,
+    ServiceInfo, UserAdded,
 };
 use crate::Error;
 
@@ -94,6 +95,13 @@ pub trait KeyService {
     /// recipient in force (the file key never leaves the service).
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
 
+    // A document's life after protection (service/documents.rs, service/versions.rs).
+    /// The owner or an admin: makes `owner` the owner of `doc`.
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error>;
+    /// Records a new version (the edit right); answers with the header to write.
+    fn save_version(&self, version: NewVersion) -> Result<Registered, Error>;
+    /// The owner or an admin: a new level; answers with the header to write.
+    fn reclassify(&self, reclassify: Reclassify) -> Result<Registered, Error>;
     // Machine reports (service/reports.rs).
     /// A machine: sends one signed chunk of its report into the company's file index.
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error>;
@@ -126,8 +134,24 @@ impl Embedded {
         signing_key: &str,
     ) -> Result<Embedded, Error> {
         let name = user.name.clone();
-        let service = if dir.join(crate::service::DB_FILE).exists() {
-            Service::open(dir)?
+        let (db, keys) = (dir.join(crate::service::DB_FILE), dir.join("keys"));
+        if !db.exists() && keys.exists() && crate::keys::ServiceKeys::load(&keys).is_err() {
+            // A first run killed while making the keys: nothing was protected with them (a
+            // file is written only after its registration, which needs the database). They
+            // are set aside, never deleted, and made anew.
+            let aside = dir.join(format!("keys.incomplete-{}", crate::now()));
+            std::fs::rename(&keys, &aside).map_err(|source| {
+                Error::Keys(crate::keys::KeyError::Io {
+                    path: keys.clone(),
+                    source,
+                })
+            })?;
+        }
+        // A first run killed after making the keys (or the database) left a service to
+        // complete, not to create again.
+        let begun = db.exists() || keys.exists();
+        let service = if begun {
+            Service::open_embedded(dir, user, recipient, signing_key)?
         } else {
             Service::init_embedded(dir, user, recipient, signing_key)?
         };
@@ -291,6 +315,19 @@ impl KeyService for Embedded {
     }
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
         self.rt.block_on(self.service.rewrap(self.caller(), header))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.rt.block_on(
+            self.service
+                .transfer(self.caller(), doc.to_owned(), owner.to_owned()),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.rt
+            .block_on(self.service.save_version(self.caller(), v))
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.rt.block_on(self.service.reclassify(self.caller(), r))
     }
 
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
@@ -543,6 +580,18 @@ impl KeyService for Remote {
         use base64::Engine as _;
         let header = base64::engine::general_purpose::STANDARD.encode(header);
         self.post("/v1/rewrap", serde_json::json!({ "header": header }))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.post(
+            "/v1/transfer",
+            serde_json::json!({ "doc": doc, "owner": owner }),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.post("/v1/versions", v)
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.post("/v1/reclassify", r)
     }
 
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {

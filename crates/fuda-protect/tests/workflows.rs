@@ -593,4 +593,25 @@ impl KeyService for Faulty {
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, fuda_keyd::Error> {
         self.inner.rewrap(header)
     }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, fuda_keyd::Error> {
+        self.inner.transfer(doc, owner)
+    }
+    fn save_version(
+        &self,
+        version: fuda_keyd::service::NewVersion,
+    ) -> Result<Registered, fuda_keyd::Error> {
+        self.inner.save_version(version)
+    }
+    fn reclassify(
+        &self,
+        reclassify: fuda_keyd::service::Reclassify,
+    ) -> Result<Registered, fuda_keyd::Error> {
+        self.inner.reclassify(reclassify)
+    }
+    fn report(
+        &self,
+        chunk: &fuda_keyd::report::SignedChunk,
+    ) -> Result<fuda_keyd::report::ReportAck, fuda_keyd::Error> {
+        self.inner.report(chunk)
+    }
 }

@@ -14,7 +14,8 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Report {
-    /// A rule labeled the file (or raised its label).
+    /// A rule labeled the file (or raised its label), or no rule matched and the file got
+    /// the policy's default level.
     Labeled {
         /// The file.
         #[serde(serialize_with = "fuda_core::pathname::serialize")]
@@ -23,6 +24,8 @@ pub enum Report {
         level: String,
         /// The level before, if it had one.
         previous: Option<String>,
+        /// `auto` (a rule) or `default` (no rule matched: the policy's default level).
+        method: Method,
         /// The rule.
         rule: Option<String>,
         /// The label's flags.
@@ -206,6 +209,7 @@ impl Report {
             path: path.to_owned(),
             level: label.level.clone(),
             previous,
+            method: label.method,
             rule: label.rule.clone(),
             flags: label.flags.clone(),
             evidence: label.evidence.clone(),

@@ -48,6 +48,9 @@ pub enum Command {
     /// The organisation's recovery key: show its recipients, or add one (rotate).
     #[command(subcommand)]
     Recovery(super::recovery::Command),
+    /// One protected document: a new owner, or its grants (within its level's caps).
+    #[command(subcommand)]
+    Doc(super::admin_doc::Command),
 }
 
 #[derive(clap::Subcommand)]
@@ -322,15 +325,33 @@ pub fn run(command: Command) -> Result<ExitCode> {
     let conn = keyservice::connect(&session)?;
     let ks = &*conn.client;
     let mut out = output::stdout();
-    let code = execute(ks, command, &mut out)?;
+    let code = execute(ks, command, session.config.service.as_ref(), &mut out)?;
     out.flush()?;
     Ok(code)
 }
 
-/// Runs one admin command on the key service `ks`, printing to `out`.
+/// The whole command a new user runs with their enrollment `code`: with the service's URL
+/// and fingerprint, or, for the embedded service, on this machine.
+fn enroll_command(
+    service: Option<&crate::config::ServiceConfig>,
+    name: &str,
+    code: &str,
+) -> String {
+    match service {
+        Some(s) => format!(
+            "fuda init --name {name} --service {} --enroll {code} --ca-fingerprint {}",
+            s.url, s.fingerprint
+        ),
+        None => format!("fuda init --name {name} --enroll {code}   (on this machine)"),
+    }
+}
+
+/// Runs one admin command on the key service `ks` (`service`: the remote one configured,
+/// for the enrollment commands printed), printing to `out`.
 fn execute(
     ks: &dyn fuda_keyd::client::KeyService,
     command: Command,
+    service: Option<&crate::config::ServiceConfig>,
     out: &mut impl std::io::Write,
 ) -> Result<ExitCode> {
     match command {
@@ -362,6 +383,12 @@ fn execute(
                     out,
                     "One-time enrollment code (valid 7 days): {}",
                     added.code
+                )?;
+                writeln!(out, "{} enrolls with:", added.user.name)?;
+                writeln!(
+                    out,
+                    "  {}",
+                    enroll_command(service, &added.user.name, &added.code)
                 )?;
             }
         }
@@ -412,6 +439,8 @@ fn execute(
                     "One-time enrollment code for {name} (valid 7 days): {}",
                     added.code
                 )?;
+                writeln!(out, "{name} enrolls with:")?;
+                writeln!(out, "  {}", enroll_command(service, &name, &added.code))?;
             }
         }
         Command::User(UserCommand::List(output)) => {
@@ -632,6 +661,7 @@ fn execute(
             }
         }
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
+        Command::Doc(c) => return super::admin_doc::execute(ks, c, out),
     }
     Ok(ExitCode::SUCCESS)
 }

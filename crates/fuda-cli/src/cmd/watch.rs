@@ -8,7 +8,7 @@
 //! early; the label is then raised (or re-signed) when the writer closes the file.
 //!
 //! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch)
-//! as far as classifying goes — they only update the label memory —, its own atomic
+//! as far as classifying goes — they only update the label memory, at once —, its own atomic
 //! rewrites of Office documents (recognised by inode, size, mtime and birth time),
 //! fuda's temporary files and `.fuda` index, and editor temporaries (`~$x.docx`,
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
@@ -92,6 +92,11 @@ pub struct Args {
     /// --service URL --enroll CODE --machine NAME`.
     #[arg(long)]
     report: bool,
+    /// Also protect (encrypt, through the key service) every settled file whose level
+    /// requires it: owned by the label's owner, else the file's owner in the file system;
+    /// the original goes only once the protected copy matched it.
+    #[arg(long)]
+    protect: bool,
 }
 
 /// The watcher's own events (what the engine reports is [`Report`]).
@@ -338,6 +343,26 @@ impl Watching<'_> {
             labeler: &labeler,
             verbose: self.args.verbose,
         };
+        // `--protect`: one connection to the key service for this generation.
+        let conn = match self.args.protect {
+            true => Some(crate::keyservice::connect(session)?),
+            false => None,
+        };
+        let account = conn
+            .as_ref()
+            .map(|c| crate::keyservice::account(c, session))
+            .transpose()?;
+        let protector = account
+            .as_ref()
+            .map(|a| {
+                fuda_protect::Protector::new(
+                    a,
+                    &session.policy,
+                    session.config.dept.clone(),
+                    crate::keyservice::hostname(),
+                )
+            })
+            .transpose()?;
         // One batch: the settled files on the pool's threads; the labels applied go to the
         // key service's audit log.
         let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
@@ -348,6 +373,15 @@ impl Watching<'_> {
             log_all(&done.reports);
             note_all(self.reporter, &done.reports);
             audit(session, &done.labeled);
+            if let Some(protector) = &protector {
+                super::watch_protect::protect_settled(
+                    protector,
+                    &labeler,
+                    &session.policy,
+                    &done.reports,
+                    &|e| log(e),
+                );
+            }
         };
 
         if first {
@@ -475,10 +509,14 @@ impl Inotify {
             });
             match self.events.recv_timeout(wait) {
                 Ok(ev) => {
-                    take(engine, ev);
-                    // Take whatever else is queued before doing work.
-                    while let Ok(ev) = self.events.try_recv() {
-                        take(engine, ev);
+                    // Take whatever else is queued before doing work, but learn a label
+                    // set in place before the events after it (a save-by-rename).
+                    let mut attributes = take(engine, ev);
+                    while !attributes {
+                        let Ok(ev) = self.events.try_recv() else {
+                            break;
+                        };
+                        attributes = take(engine, ev);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -534,12 +572,15 @@ fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
     engine.found(files, at)
 }
 
-/// Gives the engine what an inotify event means.
-fn take(engine: &mut Engine, ev: Event) {
+/// Gives the engine what an inotify event means; true when attributes changed.
+fn take(engine: &mut Engine, ev: Event) -> bool {
     let now = Instant::now();
+    let mut attributes = false;
     for ev in fs_events(ev) {
+        attributes |= matches!(ev, FsEvent::Attributes(_));
         engine.event(ev, now);
     }
+    attributes
 }
 
 /// The engine's events for one notify event.

@@ -29,6 +29,8 @@ pub(super) struct RawHeader {
     pub name: Option<String>,
     pub language: Option<Spanned<String>>,
     pub default_level: Option<Spanned<String>>,
+    pub apply_default_level: Option<bool>,
+    pub ledger_level: Option<Spanned<String>>,
     pub utc_offset: Option<Spanned<String>>,
     #[serde(default)]
     pub msip: RawMsip,

@@ -83,6 +83,22 @@ impl Service {
         Ok(service)
     }
 
+    /// Opens the embedded service in `dir`, adding `user` as its admin (enrolled with their
+    /// keys) when its directory is empty: a first run killed between creating the database
+    /// and adding the user left it so, and would otherwise refuse everyone from then on.
+    pub fn open_embedded(
+        dir: &Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Service, Error> {
+        let service = Service::open(dir)?;
+        if service.run(|tx| Ok(tx.user_list()?.is_empty()))? {
+            service.bootstrap_user(user, Some((recipient.to_owned(), signing_key.to_owned())))?;
+        }
+        Ok(service)
+    }
+
     /// Makes the data directory (mode 0700) and new keys in it, then opens the service.
     fn create(dir: &Path) -> Result<Service, Error> {
         fuda_core::fsutil::create_private_dir(dir).map_err(|source| {

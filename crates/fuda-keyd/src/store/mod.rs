@@ -98,6 +98,20 @@ pub trait Tx {
         expires_at: Option<i64>,
         offline_days: u32,
     ) -> Result<(), StoreError>;
+    /// Makes `owner` the owner of a document (`fuda admin doc owner`).
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError>;
+    /// Changes a document's level (reclassification through the service).
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError>;
+    /// Records a new version of a document saved back (its content's size and digest,
+    /// who saved it and when); returns its number.
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError>;
     /// Sets (or replaces) a grant.
     fn grant_set(&mut self, doc: &str, grant: &Grant) -> Result<(), StoreError>;
     /// Removes a grant; whether it existed.

@@ -58,6 +58,13 @@ ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
 "#,
     // 4: the company's file index from machine reports (`fuda inventory --report`).
     super::sqlite_index::MIGRATION,
+    // 5: the versions of a document saved back after the first (`fuda save`); version 1 is
+    // the registration itself.
+    r#"
+CREATE TABLE document_versions (
+    doc TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    saved_by TEXT NOT NULL, saved_at INTEGER NOT NULL, PRIMARY KEY (doc, version));
+"#,
 ];
 
 /// A SQLite database file.
@@ -286,9 +293,21 @@ impl SqliteTx<'_> {
                 key_version: r.get(11)?,
                 created_at: r.get(12)?,
                 revoked: false,
+                version: 1,
             },
             key_check,
         })
+    }
+
+    /// The newest version of a document: 1 until a version is saved back.
+    fn doc_version(&self, id: &str) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(version), 1) FROM document_versions WHERE doc = ?1",
+            )
+            .map_err(self.e())?
+            .query_row([id], |r| r.get(0))
+            .map_err(self.e())
     }
 
     fn doc_revoked(&self, id: &str) -> Result<bool, StoreError> {
@@ -507,6 +526,7 @@ impl Tx for SqliteTx<'_> {
             Some(mut row) => {
                 row.doc.grants = self.grants_of(id)?;
                 row.doc.revoked = self.doc_revoked(id)?;
+                row.doc.version = self.doc_version(id)?;
                 Ok(Some(row))
             }
             None => Ok(None),
@@ -562,6 +582,7 @@ impl Tx for SqliteTx<'_> {
         for mut row in rows {
             row.doc.grants = self.grants_of(&row.doc.id)?;
             row.doc.revoked = self.doc_revoked(&row.doc.id)?;
+            row.doc.version = self.doc_version(&row.doc.id)?;
             docs.push(row.doc);
         }
         Ok(docs)
@@ -582,6 +603,50 @@ impl Tx for SqliteTx<'_> {
             .execute(params![id, max_rights.to_string(), expires_at, offline_days])
             .map(drop)
             .map_err(self.e())
+    }
+
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE documents SET owner = ?2 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, owner])
+            .map(drop)
+            .map_err(self.e())
+    }
+
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE documents SET level = ?2 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, level])
+            .map(drop)
+            .map_err(self.e())
+    }
+
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError> {
+        let version = self.doc_version(id)? + 1;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(self.e())?
+            .execute(params![id, version, size as i64, digest, by, at])
+            .map_err(self.e())?;
+        self.conn
+            .prepare_cached("UPDATE documents SET size = ?2, digest = ?3 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, size as i64, digest])
+            .map(drop)
+            .map_err(self.e())?;
+        Ok(version)
     }
 
     fn grant_set(&mut self, doc: &str, g: &Grant) -> Result<(), StoreError> {

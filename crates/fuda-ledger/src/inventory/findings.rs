@@ -9,6 +9,7 @@
 //! | `unlabeled` | no label where the policy expects one: the file matches an asset or a path/extension rule, or lies in a restricted folder (an `allowed_locations` entry of a level with IPA 機密性 2 that is not `**`) |
 //! | `outside-allowed-location` | the file's level does not allow the folder it is in |
 //! | `unprotected` | the level requires encryption and the file is not a protected `.fuda` file |
+//! | `plaintext-working-copy` | the plaintext of a protected document (`fuda open --out`, `export`, `recover`) at a level that requires encryption: who wrote it out, and when |
 //! | `unknown-level` | the label names a level this policy does not define |
 //! | `stale` | the content changed since labeling: the level needs a re-review |
 //! | `unverified` | signed by a key the trust store does not know (or a Purview label) |
@@ -61,6 +62,9 @@ pub enum FindingKind {
     OutsideAllowedLocation,
     /// The level requires encryption and the file is not protected.
     Unprotected,
+    /// The plaintext of a protected document, written out of it, at a level that requires
+    /// encryption.
+    PlaintextWorkingCopy,
     /// The label names a level the policy does not define.
     UnknownLevel,
     /// The content changed since labeling.
@@ -87,6 +91,7 @@ impl FindingKind {
             FindingKind::Unlabeled => "unlabeled",
             FindingKind::OutsideAllowedLocation => "outside-allowed-location",
             FindingKind::Unprotected => "unprotected",
+            FindingKind::PlaintextWorkingCopy => "plaintext-working-copy",
             FindingKind::UnknownLevel => "unknown-level",
             FindingKind::Stale => "stale",
             FindingKind::Unverified => "unverified",
@@ -111,6 +116,10 @@ impl FindingKind {
             FindingKind::Unlabeled => ("ラベルなし", "Unlabeled"),
             FindingKind::OutsideAllowedLocation => ("保管場所違反", "Outside allowed location"),
             FindingKind::Unprotected => ("未暗号化", "Not protected"),
+            FindingKind::PlaintextWorkingCopy => (
+                "保護文書の平文コピー",
+                "Plaintext copy of a protected document",
+            ),
             FindingKind::UnknownLevel => ("未定義の区分", "Unknown level"),
             FindingKind::Stale => ("内容変更後未確認", "Stale label"),
             FindingKind::Unverified => ("署名者不明", "Unverified signer"),
@@ -134,7 +143,8 @@ impl FindingKind {
             | FindingKind::LabelDisappeared
             | FindingKind::Replayed
             | FindingKind::RevokedStillPresent
-            | FindingKind::PersonalDataUnderLowLevel => Severity::High,
+            | FindingKind::PersonalDataUnderLowLevel
+            | FindingKind::PlaintextWorkingCopy => Severity::High,
             FindingKind::Unlabeled
             | FindingKind::OutsideAllowedLocation
             | FindingKind::Unprotected
@@ -418,7 +428,26 @@ pub fn check_file(
             ),
         );
     }
-    if level.protect == fuda_core::policy::Protect::Required && !file.protected {
+    let required = level.protect == fuda_core::policy::Protect::Required && !file.protected;
+    if required && file.method.is_some_and(|m| m.is_working_copy()) {
+        let who = file.set_by.as_deref().unwrap_or("?");
+        let when = file
+            .set_at
+            .map(|t| crate::calendar::minute(t, policy.utc_offset))
+            .unwrap_or_else(|| "?".into());
+        let how = file.method.map(|m| m.as_str()).unwrap_or_default();
+        push(
+            FindingKind::PlaintextWorkingCopy,
+            format!(
+                "plaintext of a protected {} document, {how} by {who} at {when}: save it back (`fuda save`) or delete it",
+                level.name_en
+            ),
+            format!(
+                "保護された{}文書の平文コピーです ({who} が {when} に {how})。`fuda save` で書き戻すか削除してください",
+                level.name_ja
+            ),
+        );
+    } else if required {
         push(
             FindingKind::Unprotected,
             format!(

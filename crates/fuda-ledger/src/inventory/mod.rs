@@ -127,6 +127,9 @@ pub struct Options {
     /// [`build_streaming`] (a workbook written as the files are read); the inventory's
     /// `files` is then empty.
     pub files_to_sink_only: bool,
+    /// Files the walk leaves out: the ledger this inventory is about to write (an older
+    /// one at the same path would otherwise be listed, then replaced).
+    pub exclude: Vec<PathBuf>,
 }
 
 /// The policy an inventory was made under.
@@ -179,6 +182,10 @@ pub struct FileEntry {
     /// When the label was set, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_at: Option<i64>,
+    /// Who set the label, as the signed label says (on a working copy: who wrote the
+    /// plaintext out of the protected document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
     /// The label's place among its document's labels (`seq`; absent for a first label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -396,7 +403,13 @@ pub fn build_streaming(
             Some(files::Spill::new(&spill_dir).map_err(spill_error)?)
         },
     };
-    let read = |chunk| reader.read(chunk);
+    let exclude = excluded(&options.exclude);
+    let read = |mut chunk: Vec<walk::Found>| {
+        if !exclude.is_empty() {
+            chunk.retain(|f| !exclude.contains(&f.path));
+        }
+        reader.read(chunk)
+    };
     let unreadable = stream(&pool, &walk_roots, CHUNK, &read, |chunk| {
         sink(&chunk.entries).map_err(InventoryError::Output)?;
         sums.add(chunk).map_err(spill_error)
@@ -455,6 +468,15 @@ pub fn build_streaming(
             None => FileList::from(Vec::new()),
         },
     })
+}
+
+/// The files to leave out, as the walk names them: absolute, without `.` components.
+fn excluded(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .map(|p| p.components().collect())
+        .collect()
 }
 
 /// Chunks read ahead of the one being summed, at most (bounds the memory).
@@ -694,6 +716,7 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
         entry.asset = label.asset;
         entry.method = Some(label.method);
         entry.set_at = Some(label.set_at).filter(|t| *t > 0);
+        entry.set_by = Some(label.set_by).filter(|b| !b.is_empty());
         entry.seq = Some(label.seq).filter(|s| *s > 0);
         entry.flags = label.flags;
         entry.origin = label.origin;

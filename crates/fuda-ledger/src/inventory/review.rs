@@ -2,7 +2,9 @@
 //!
 //! Files are matched to last time's entries by document id first (labels keep their id
 //! across moves, copies and relabeling), then by path, then by content digest (a file
-//! that moved and lost its label). A matched file whose path changed was **moved**; one
+//! that moved and lost its label). A matched file that is now the protected copy of what
+//! it was (`plan.docx` → `plan.docx.fuda`, one document id) was **protected**; one whose
+//! path changed otherwise was **moved**; one
 //! whose level changed was **reclassified** (both can happen to one file). Files left
 //! over are **added** (now only) or **removed** (then only). A file that had a label then
 //! and has none now is also a `label-disappeared` finding: typically an editor that saved
@@ -33,6 +35,8 @@ pub enum ChangeKind {
     Reclassified,
     /// It is somewhere else now.
     Moved,
+    /// It is the protected copy of what it was (`NAME` → `NAME.fuda`, the same document).
+    Protected,
 }
 
 impl ChangeKind {
@@ -43,10 +47,12 @@ impl ChangeKind {
             (ChangeKind::Removed, true) => "削除",
             (ChangeKind::Reclassified, true) => "区分変更",
             (ChangeKind::Moved, true) => "移動",
+            (ChangeKind::Protected, true) => "保護",
             (ChangeKind::Added, false) => "Added",
             (ChangeKind::Removed, false) => "Removed",
             (ChangeKind::Reclassified, false) => "Reclassified",
             (ChangeKind::Moved, false) => "Moved",
+            (ChangeKind::Protected, false) => "Protected",
         }
     }
 }
@@ -62,7 +68,7 @@ pub struct Change {
     /// Path now (for `removed`: the path then), with its exact bytes.
     #[serde(with = "fuda_core::pathname")]
     pub path: PathBuf,
-    /// Path then, for `moved`.
+    /// Path then, for `moved` and `protected`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -90,6 +96,9 @@ pub struct Review {
     pub reclassified: usize,
     /// See `added`.
     pub moved: usize,
+    /// See `added`.
+    #[serde(default)]
+    pub protected: usize,
     /// Every change, sorted by kind and path.
     pub changes: Vec<Change>,
 }
@@ -441,6 +450,7 @@ impl<'a> Matcher<'a> {
             removed: count(ChangeKind::Removed),
             reclassified: count(ChangeKind::Reclassified),
             moved: count(ChangeKind::Moved),
+            protected: count(ChangeKind::Protected),
             changes,
         };
         (review, findings)
@@ -451,8 +461,14 @@ impl<'a> Matcher<'a> {
         let then = &self.previous.files[o];
         let doc = now.doc.or(then.doc);
         if then.path != now.path {
+            let protected =
+                *now.path == *fuda_core::envelope::protected_path(&then.path) && now.doc.is_some();
             self.changes.push(Change {
-                kind: ChangeKind::Moved,
+                kind: if protected {
+                    ChangeKind::Protected
+                } else {
+                    ChangeKind::Moved
+                },
                 doc,
                 path: now.path.to_path_buf(),
                 previous_path: Some(then.path.to_path_buf()),
