@@ -383,7 +383,7 @@ fn a_file_labeled_on_a_watched_share_is_in_the_index_within_seconds() {
     let tree = tempfile::tempdir().unwrap();
     let root = tree.path().join("share");
     std::fs::create_dir_all(&root).unwrap();
-    let watch = Watch::start_reporting(&hook, &root);
+    let watch = Watch::start_with(&hook, &root, &["--report"]);
     let file = cp932(&root);
     write(&file, "報告書: 極秘");
     let deadline = Instant::now() + Duration::from_secs(30);
