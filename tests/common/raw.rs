@@ -64,7 +64,7 @@ impl Api {
         self.send("GET", path, Some(token), None, None)
     }
 
-    fn send(
+    pub fn send(
         &self,
         method: &str,
         path: &str,

@@ -6,5 +6,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod guard;
 pub mod http;
 pub mod tls;

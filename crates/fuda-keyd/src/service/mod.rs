@@ -35,6 +35,7 @@ mod policy;
 mod records;
 mod recovery;
 mod reports;
+mod throttle;
 mod users;
 
 pub use crate::keys::ServiceInfo;
