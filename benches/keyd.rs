@@ -83,7 +83,8 @@ fn main() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .env("FUDA_KEYD_LOG", "warn")
+        // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
+        .env("FUDA_KEYD_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -186,7 +187,13 @@ fn main() {
     let (rss_before, _) = hostile::memory_mib(server.id());
     let attackers = if hostile_on {
         let to: std::net::SocketAddr = url.strip_prefix("https://").unwrap().parse().unwrap();
-        hostile::start(to, &init.fingerprint, &hostile_token, stop.clone(), attack.clone())
+        hostile::start(
+            to,
+            &init.fingerprint,
+            &hostile_token,
+            stop.clone(),
+            attack.clone(),
+        )
     } else {
         Vec::new()
     };

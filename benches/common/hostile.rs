@@ -138,9 +138,15 @@ pub fn start(
     let junk: Vec<Vec<u8>> = {
         let big = vec![b'['; (1 << 20) - 1];
         let bodies: [(&str, &[u8]); 4] = [
-            ("application/json", b"{\"header\": \"not base64!\", \"rights\": 7"),
+            (
+                "application/json",
+                b"{\"header\": \"not base64!\", \"rights\": 7",
+            ),
             ("text/plain", b"view please"),
-            ("application/json", b"{\"header\": [1,2,3], \"rights\": \"view\"}"),
+            (
+                "application/json",
+                b"{\"header\": [1,2,3], \"rights\": \"view\"}",
+            ),
             ("application/json", &big),
         ];
         bodies

@@ -512,8 +512,9 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
         .as_deref()
         .is_some_and(|t| f.names.get(&fuda_keyd::directory::secret_hash(t)).is_some());
     if !known && peer.is_some_and(|ip| f.brake.blocked(ip, start)) {
-        let micros = start.elapsed().as_micros() as u64;
-        log_request(&method, &path, 429, micros, &peer_text, "-");
+        // Not one line per refused request: a guesser would fill the disk. The block's
+        // start is logged (and audited) once.
+        tracing::debug!(%method, %path, peer = %peer_text, "refused: address blocked");
         let body = serde_json::json!({
             "error": "too-many-failures",
             "message": "too many failed authentications from this address: wait a few minutes, then check the token or enrollment code (ask an admin for a new code)",
