@@ -376,6 +376,14 @@ async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::
     s.revocations(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
+/// The company ledger (admins and auditors), streamed as it is built.
+async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
+    let sources = s
+        .ledger_sources(caller(&h)?, crate::ledger::audit_detail())
+        .await?;
+    Ok(crate::ledger::stream(s, sources))
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -605,7 +613,9 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
         .route("/v1/admin/audit/verify", get(audit_verify))
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
+        .merge(document_life_routes())
         .route("/v1/reports", post(report))
+        .route("/v1/admin/ledger", get(ledger))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(front_state, front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -840,6 +850,57 @@ async fn rewrap(
     Body(a): Body<Rewrap>,
 ) -> R<fuda_keyd::service::Rewrapped> {
     s.rewrap(caller(&h)?, a.header)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+// A document's life after protection (fuda_keyd::service::documents, ::versions): a new
+// owner (the owner or an admin), a new version (the edit right), a new level (the owner or
+// an admin).
+
+fn document_life_routes() -> Router<Service> {
+    Router::new()
+        .route("/v1/transfer", post(transfer))
+        .route("/v1/versions", post(save_version))
+        .route("/v1/reclassify", post(reclassify))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferArg {
+    doc: DocId,
+    owner: String,
+}
+
+async fn transfer(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<TransferArg>,
+) -> R<fuda_keyd::registry::Document> {
+    s.transfer(caller(&h)?, a.doc.to_string(), a.owner)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+async fn save_version(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(v): Body<fuda_keyd::service::NewVersion>,
+) -> R<fuda_keyd::service::Registered> {
+    s.save_version(caller(&h)?, v)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+async fn reclassify(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(r): Body<fuda_keyd::service::Reclassify>,
+) -> R<fuda_keyd::service::Registered> {
+    s.reclassify(caller(&h)?, r)
         .await
         .map(Json)
         .map_err(ApiError)

@@ -8,4 +8,5 @@
 
 pub mod guard;
 pub mod http;
+mod ledger;
 pub mod tls;

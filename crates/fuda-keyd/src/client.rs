@@ -19,7 +19,8 @@ use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
 use crate::report::{ReportAck, SignedChunk};
 use crate::service::{
-    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
+    Caller, DocumentRights, NewVersion, Reclassify, Registered, RevokeTarget, Rewrapped, Service,
+    ServiceInfo, UserAdded,
 };
 use crate::Error;
 
@@ -69,6 +70,9 @@ pub trait KeyService {
     fn revocations(&self) -> Result<Vec<Revocation>, Error>;
     /// Admin: every document.
     fn documents(&self) -> Result<Vec<Document>, Error>;
+    /// Admin or auditor: the company ledger the service builds from the machines'
+    /// reports, streamed into `out` (`fuda_ledger::company::wire`: JSON lines).
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error>;
     /// Admin: audit records.
     fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
     /// Admin: verifies the audit chain.
@@ -94,6 +98,13 @@ pub trait KeyService {
     /// recipient in force (the file key never leaves the service).
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
 
+    // A document's life after protection (service/documents.rs, service/versions.rs).
+    /// The owner or an admin: makes `owner` the owner of `doc`.
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error>;
+    /// Records a new version (the edit right); answers with the header to write.
+    fn save_version(&self, version: NewVersion) -> Result<Registered, Error>;
+    /// The owner or an admin: a new level; answers with the header to write.
+    fn reclassify(&self, reclassify: Reclassify) -> Result<Registered, Error>;
     // Machine reports (service/reports.rs).
     /// A machine: sends one signed chunk of its report into the company's file index.
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error>;
@@ -126,8 +137,24 @@ impl Embedded {
         signing_key: &str,
     ) -> Result<Embedded, Error> {
         let name = user.name.clone();
-        let service = if dir.join(crate::service::DB_FILE).exists() {
-            Service::open(dir)?
+        let (db, keys) = (dir.join(crate::service::DB_FILE), dir.join("keys"));
+        if !db.exists() && keys.exists() && crate::keys::ServiceKeys::load(&keys).is_err() {
+            // A first run killed while making the keys: nothing was protected with them (a
+            // file is written only after its registration, which needs the database). They
+            // are set aside, never deleted, and made anew.
+            let aside = dir.join(format!("keys.incomplete-{}", crate::now()));
+            std::fs::rename(&keys, &aside).map_err(|source| {
+                Error::Keys(crate::keys::KeyError::Io {
+                    path: keys.clone(),
+                    source,
+                })
+            })?;
+        }
+        // A first run killed after making the keys (or the database) left a service to
+        // complete, not to create again.
+        let begun = db.exists() || keys.exists();
+        let service = if begun {
+            Service::open_embedded(dir, user, recipient, signing_key)?
         } else {
             Service::init_embedded(dir, user, recipient, signing_key)?
         };
@@ -252,6 +279,11 @@ impl KeyService for Embedded {
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.rt.block_on(self.service.documents(self.caller()))
     }
+    fn ledger(&self, _out: &mut dyn std::io::Write) -> Result<(), Error> {
+        Err(Error::Invalid(
+            "the company ledger is built by a key service that machines report to (fuda-keyd); this fuda uses the embedded one: `fuda init --service URL --enroll CODE`, or `fuda inventory` for this machine's folders".into(),
+        ))
+    }
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.rt.block_on(self.service.audit(self.caller(), q))
     }
@@ -292,12 +324,28 @@ impl KeyService for Embedded {
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
         self.rt.block_on(self.service.rewrap(self.caller(), header))
     }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.rt.block_on(
+            self.service
+                .transfer(self.caller(), doc.to_owned(), owner.to_owned()),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.rt
+            .block_on(self.service.save_version(self.caller(), v))
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.rt.block_on(self.service.reclassify(self.caller(), r))
+    }
 
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
         self.rt
             .block_on(self.service.report(self.caller(), chunk.clone()))
     }
 }
+
+/// Longest the company ledger may take to arrive.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// A `fuda-keyd` over HTTPS.
 pub struct Remote {
@@ -497,6 +545,23 @@ impl KeyService for Remote {
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.get("/v1/admin/documents")
     }
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error> {
+        let path = "/v1/admin/ledger";
+        let mut req = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            // The service builds the ledger as it streams it: minutes for millions of files.
+            .timeout(LEDGER_TIMEOUT);
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => std::io::copy(&mut r.into_reader(), out)
+                .map(drop)
+                .map_err(|e| Error::Transport(format!("{}{path}: {e}", self.base))),
+            Err(e) => self.answer::<Empty>(path, Err(e)).map(drop),
+        }
+    }
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.post("/v1/admin/audit", q)
     }
@@ -543,6 +608,18 @@ impl KeyService for Remote {
         use base64::Engine as _;
         let header = base64::engine::general_purpose::STANDARD.encode(header);
         self.post("/v1/rewrap", serde_json::json!({ "header": header }))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.post(
+            "/v1/transfer",
+            serde_json::json!({ "doc": doc, "owner": owner }),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.post("/v1/versions", v)
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.post("/v1/reclassify", r)
     }
 
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {

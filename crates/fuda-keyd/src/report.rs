@@ -14,8 +14,10 @@
 //!   acknowledged report, and removals). Applying a chunk is one transaction, so a report
 //!   cut off half-way leaves the index at a chunk boundary, and the next report sends
 //!   the rest: the index ends as one clean report would leave it.
+//! - Several reports of one machine may run at once (a watcher's beside a timer's).
 //! - Each report is one audit record (`report`), written with its last chunk, or — for a
-//!   report cut off and never finished — when the machine starts its next one.
+//!   report cut off and never finished — when the machine starts a report after it has
+//!   been idle for an hour ([`ABANDONED_AFTER_S`](crate::service::ABANDONED_AFTER_S)).
 //!
 //! The index is read in a stable order without holding it in memory by
 //! [`Service::index_scan`](crate::Service::index_scan); the reporting machines and their

@@ -49,6 +49,7 @@ fn service(dir: &std::path::Path) -> Embedded {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: EntryKind::Person,
         },
         &age.to_public().to_string(),
@@ -65,6 +66,7 @@ fn enroll(admin: &Embedded, name: &str, kind: EntryKind) -> Machine {
             display_name: None,
             dept: None,
             admin: false,
+            auditor: false,
             kind,
         })
         .unwrap();
@@ -203,10 +205,28 @@ fn reports_land_in_the_index_which_reads_back_in_a_stable_order_with_records_as_
         report::DEFAULT_INTERVAL_S,
         "a machine that never said otherwise is expected daily"
     );
+    // A machine of the directory that never reported is listed, and overdue; a hook that
+    // only labels is not a reporting machine.
+    enroll(&admin, "pc-9", EntryKind::Machine);
+    enroll(&admin, "fs-hook", EntryKind::Hook);
+    let names: Vec<_> = service
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name.clone(), m.overdue(fuda_keyd::now())))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("pc-1".to_owned(), false),
+            ("pc-9".to_owned(), true),
+            ("srv-a".to_owned(), false)
+        ]
+    );
 }
 
 #[test]
-fn a_retried_chunk_changes_nothing_and_a_cut_off_report_is_finished_by_the_next() {
+fn a_retried_chunk_changes_nothing_and_a_cut_off_report_is_audited_once_abandoned() {
     let dir = tempfile::tempdir().unwrap();
     let admin = service(dir.path());
     let a = enroll(&admin, "srv-a", EntryKind::Machine);
@@ -220,19 +240,47 @@ fn a_retried_chunk_changes_nothing_and_a_cut_off_report_is_finished_by_the_next(
     // Chunk 2 before chunk 1 is refused.
     let skipped = a.send(chunk("srv-a", "r1", 2, true, vec![]));
     assert!(matches!(skipped, Err(Error::Conflict(_))), "{skipped:?}");
-    // The report is cut off here; the next one sends the rest and a removal.
+    // Another report runs beside it (a watcher's beside a timer's): both complete.
+    a.send(chunk("srv-a", "w1", 0, true, vec![record(b"/srv/w", None)]))
+        .unwrap();
+    a.send(chunk(
+        "srv-a",
+        "r1",
+        1,
+        false,
+        vec![record(b"/srv/3", None)],
+    ))
+    .unwrap();
+    // r1 is cut off here. An hour later the next report sends the rest and a removal;
+    // r1 then gets its audit record, as incomplete.
+    let later = fuda_keyd::now() + fuda_keyd::service::ABANDONED_AFTER_S + 1;
+    std::env::set_var("FUDA_KEYD_NOW", later.to_string());
     let mut next = chunk("srv-a", "r2", 0, true, vec![record(b"/srv/2", None)]);
     next["removed"] = serde_json::json!([{ "text": "/srv/1" }]);
     next["interval_s"] = 3600.into();
-    a.send(next).unwrap();
+    let sent = a.send(next);
+    let late = a.send(chunk("srv-a", "r1", 2, true, vec![]));
+    std::env::remove_var("FUDA_KEYD_NOW");
+    sent.unwrap();
+    assert!(
+        matches!(late, Err(Error::Conflict(_))),
+        "an abandoned report is over: {late:?}"
+    );
     let files = scan(admin.service(), IndexOrder::MachinePath);
-    assert_eq!(places(&files), [("srv-a".into(), b"/srv/2".to_vec())]);
+    assert_eq!(
+        places(&files),
+        [
+            ("srv-a".into(), b"/srv/2".to_vec()),
+            ("srv-a".into(), b"/srv/3".to_vec()),
+            ("srv-a".into(), b"/srv/w".to_vec())
+        ]
+    );
     assert_eq!(
         admin.service().machines().unwrap()[0].expected_interval_s,
         3600
     );
 
-    // One audit record per report: the cut-off one (incomplete), then the complete one.
+    // One audit record per report (and one per refusal).
     let reports: Vec<_> = admin
         .audit(Default::default())
         .unwrap()
@@ -246,12 +294,15 @@ fn a_retried_chunk_changes_nothing_and_a_cut_off_report_is_finished_by_the_next(
             )
         })
         .collect();
+    let s = |t: &str| Some(t.to_owned());
     assert_eq!(
         reports,
         [
-            ("deny", Some("r1".to_owned()), None),
-            ("allow", Some("r1".to_owned()), Some(false)),
-            ("allow", Some("r2".to_owned()), Some(true)),
+            ("deny", s("r1"), None),
+            ("allow", s("w1"), Some(true)),
+            ("allow", s("r1"), Some(false)),
+            ("allow", s("r2"), Some(true)),
+            ("deny", s("r1"), None),
         ]
     );
 }

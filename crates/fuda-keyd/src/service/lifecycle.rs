@@ -83,6 +83,22 @@ impl Service {
         Ok(service)
     }
 
+    /// Opens the embedded service in `dir`, adding `user` as its admin (enrolled with their
+    /// keys) when its directory is empty: a first run killed between creating the database
+    /// and adding the user left it so, and would otherwise refuse everyone from then on.
+    pub fn open_embedded(
+        dir: &Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Service, Error> {
+        let service = Service::open(dir)?;
+        if service.run(|tx| Ok(tx.user_list()?.is_empty()))? {
+            service.bootstrap_user(user, Some((recipient.to_owned(), signing_key.to_owned())))?;
+        }
+        Ok(service)
+    }
+
     /// Makes the data directory (mode 0700) and new keys in it, then opens the service.
     fn create(dir: &Path) -> Result<Service, Error> {
         fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
@@ -118,6 +134,7 @@ impl Service {
                 dept: admin.dept.clone(),
                 status: UserStatus::Active,
                 admin: true,
+                auditor: false,
                 recipient: keys.as_ref().map(|k| k.0.clone()),
                 signing_key: keys.as_ref().map(|k| k.1.clone()),
                 groups: Vec::new(),
@@ -216,7 +233,7 @@ impl Service {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
-        self.inner.writer.submit(f)
+        self.inner.writer.submit(false, f)
     }
 
     /// Runs a job and waits (blocking) for its committed answer.
@@ -226,6 +243,19 @@ impl Service {
     ) -> Result<T, Error> {
         self.submit(f)
             .blocking_recv()
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Runs a bulk job (a report chunk: many rows) and awaits its committed answer; it
+    /// never shares a transaction with another bulk job.
+    pub(super) async fn run_bulk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.inner
+            .writer
+            .submit(true, f)
+            .await
             .unwrap_or(Err(Error::ShuttingDown))
     }
 

@@ -31,7 +31,7 @@ impl Service {
         let checked = report::parse_chunk(&chunk.body).map_err(Error::Invalid)?;
         let key = self.keys();
         let limits = self.inner.limits;
-        self.run_async(move |tx| apply(tx, key.audit_key(), &limits, &caller, &chunk, checked))
+        self.run_bulk(move |tx| apply(tx, key.audit_key(), &limits, &caller, &chunk, checked))
             .await
     }
 
@@ -74,8 +74,9 @@ impl Service {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Every reporting identity (machines and hooks of the directory, and any other name
-    /// with files in the index), by name, with when it last completed a report, how often
+    /// Every reporting identity (the directory's machines, even those that never
+    /// reported, and every hook or other name that reported or has files in the index —
+    /// a hook that only labels is not listed), by name, with when it last completed a report, how often
     /// it said it would, and how many files it has in the index. Like
     /// [`Service::index_scan`], it checks no caller and reads a snapshot.
     pub fn machines(&self) -> Result<Vec<MachineStatus>, Error> {
@@ -178,6 +179,31 @@ fn report_event(actor: &str, machine: &str, state: &ReportState) -> Event {
         }))
 }
 
+/// A report whose last chunk arrived this long ago (seconds) and that is not complete was
+/// cut off: a live report sends a chunk every few seconds, and a sender retrying an
+/// unreachable service gives up well within this.
+pub const ABANDONED_AFTER_S: i64 = 3_600;
+
+/// When `machine` starts a report: its reports cut off (no chunk for
+/// [`ABANDONED_AFTER_S`]) get their audit record, and they and its complete reports that
+/// old (kept until then so that a retried last chunk stays a no-op) are forgotten.
+/// Reports still going (a watcher's beside a timer's) are left alone.
+fn settle_old_reports(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    actor: &str,
+    machine: &str,
+    now: i64,
+) -> Result<(), Error> {
+    for old in tx.report_states_before(machine, now - ABANDONED_AFTER_S)? {
+        if !old.done {
+            append_audit(tx, key, report_event(actor, machine, &old)).map_err(audit_err)?;
+        }
+        tx.report_state_delete(machine, &old.report)?;
+    }
+    Ok(())
+}
+
 /// Applies a checked chunk inside the writer.
 fn apply(
     tx: &mut dyn Tx,
@@ -194,7 +220,7 @@ fn apply(
         .detail(serde_json::json!({"report": c.report, "seq": c.seq}));
     authenticate(tx, key, &user, chunk, &ev, &c.machine)?;
     let machine = c.machine.as_str();
-    let previous = tx.report_state(machine)?;
+    let now = crate::now();
     let ack = |applied, files, removed| ReportAck {
         report: c.report.clone(),
         seq: c.seq,
@@ -202,8 +228,8 @@ fn apply(
         files,
         removed,
     };
-    let mut state = match previous {
-        Some(s) if s.report == c.report => {
+    let mut state = match tx.report_state(machine, &c.report)? {
+        Some(s) => {
             if c.seq <= s.seq {
                 // A retry of a chunk already applied (its answer was lost): nothing to do.
                 return Ok(ack(false, 0, 0));
@@ -224,7 +250,7 @@ fn apply(
             }
             s
         }
-        other => {
+        None => {
             if c.seq != 0 {
                 return refuse(
                     tx,
@@ -232,33 +258,30 @@ fn apply(
                     ev,
                     "out-of-order",
                     Error::Conflict(format!(
-                        "report {} is not known: a report starts with chunk 0",
+                        "report {} is not known (or was abandoned): a report starts with chunk 0",
                         c.report
                     )),
                 );
             }
-            if let Some(cut) = other.filter(|s| !s.done) {
-                // The machine's previous report was cut off: it gets its audit record now.
-                append_audit(tx, key, report_event(&user.name, machine, &cut))
-                    .map_err(audit_err)?;
-            }
+            settle_old_reports(tx, key, &user.name, machine, now)?;
             ReportState {
                 report: c.report.clone(),
                 seq: 0,
                 done: false,
                 files: 0,
                 removed: 0,
-                started_at: crate::now(),
+                started_at: now,
+                updated_at: now,
             }
         }
     };
-    let now = crate::now();
     tx.index_put(machine, &c.files, now)?;
     let removed = tx.index_remove(machine, &c.removed)?;
     state.seq = c.seq;
     state.files += c.files.len() as u64;
     state.removed += removed as u64;
     state.done = c.last;
+    state.updated_at = now;
     tx.report_state_put(machine, &state)?;
     if c.last {
         tx.machine_reported(machine, now, c.interval_s)?;

@@ -27,7 +27,7 @@ pub struct DocRow {
     pub key_check: [u8; 32],
 }
 
-/// Where a machine's current (or last) report stands.
+/// Where one report of a machine stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportState {
     /// The report id.
@@ -42,6 +42,8 @@ pub struct ReportState {
     pub removed: u64,
     /// When its first chunk arrived (Unix seconds).
     pub started_at: i64,
+    /// When its last chunk arrived (Unix seconds).
+    pub updated_at: i64,
 }
 
 /// One transaction's view of the state.
@@ -96,6 +98,20 @@ pub trait Tx {
         expires_at: Option<i64>,
         offline_days: u32,
     ) -> Result<(), StoreError>;
+    /// Makes `owner` the owner of a document (`fuda admin doc owner`).
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError>;
+    /// Changes a document's level (reclassification through the service).
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError>;
+    /// Records a new version of a document saved back (its content's size and digest,
+    /// who saved it and when); returns its number.
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError>;
     /// Sets (or replaces) a grant.
     fn grant_set(&mut self, doc: &str, grant: &Grant) -> Result<(), StoreError>;
     /// Removes a grant; whether it existed.
@@ -131,10 +147,22 @@ pub trait Tx {
     /// the document index: a lookup per document, whatever the size of the log).
     fn audit_label_sets(&mut self, doc: &str) -> Result<Vec<Record>, StoreError>;
 
-    /// The state of `machine`'s current (or last) report.
-    fn report_state(&mut self, machine: &str) -> Result<Option<ReportState>, StoreError>;
-    /// Replaces the state of `machine`'s report.
+    /// The state of `machine`'s report `report`.
+    fn report_state(
+        &mut self,
+        machine: &str,
+        report: &str,
+    ) -> Result<Option<ReportState>, StoreError>;
+    /// `machine`'s reports whose last chunk arrived before `before` (Unix seconds).
+    fn report_states_before(
+        &mut self,
+        machine: &str,
+        before: i64,
+    ) -> Result<Vec<ReportState>, StoreError>;
+    /// Stores (inserts or replaces) the state of one of `machine`'s reports.
     fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError>;
+    /// Forgets one of `machine`'s reports.
+    fn report_state_delete(&mut self, machine: &str, report: &str) -> Result<(), StoreError>;
     /// Stores (inserts or replaces) files of `machine` in the file index, received `at`.
     fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError>;
     /// Removes files of `machine` from the file index; how many were there.
@@ -184,8 +212,8 @@ pub trait Snapshot {
         order: IndexOrder,
         each: &mut dyn FnMut(IndexedFile) -> bool,
     ) -> Result<(), StoreError>;
-    /// Every reporting identity (directory entries of kind machine or hook, and any
-    /// machine with files in the index), by name.
+    /// Every reporting identity (directory entries of kind machine, and any hook or
+    /// machine that reported or has files in the index), by name.
     fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
 }
 

@@ -26,9 +26,10 @@ CREATE INDEX file_index_sha256 ON file_index (sha256, machine, path);
 CREATE TABLE machines (
     name TEXT PRIMARY KEY, interval_s INTEGER NOT NULL, last_report_at INTEGER);
 CREATE TABLE reports (
-    machine TEXT PRIMARY KEY, report TEXT NOT NULL, seq INTEGER NOT NULL,
+    machine TEXT NOT NULL, report TEXT NOT NULL, seq INTEGER NOT NULL,
     done INTEGER NOT NULL, files INTEGER NOT NULL, removed INTEGER NOT NULL,
-    started_at INTEGER NOT NULL);
+    started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (machine, report));
 "#;
 
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -38,27 +39,62 @@ fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
+const REPORT_COLS: &str = "report, seq, done, files, removed, started_at, updated_at";
+
+fn report_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportState> {
+    Ok(ReportState {
+        report: r.get(0)?,
+        seq: r.get(1)?,
+        done: r.get::<_, i64>(2)? != 0,
+        files: r.get::<_, i64>(3)? as u64,
+        removed: r.get::<_, i64>(4)? as u64,
+        started_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
 pub(super) fn report_state(
     conn: &Connection,
     path: &Path,
     machine: &str,
+    report: &str,
 ) -> Result<Option<ReportState>, StoreError> {
-    conn.prepare_cached(
-        "SELECT report, seq, done, files, removed, started_at FROM reports WHERE machine = ?1",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLS} FROM reports WHERE machine = ?1 AND report = ?2"
+    ))
     .map_err(err(path))?
-    .query_row([machine], |r| {
-        Ok(ReportState {
-            report: r.get(0)?,
-            seq: r.get(1)?,
-            done: r.get::<_, i64>(2)? != 0,
-            files: r.get::<_, i64>(3)? as u64,
-            removed: r.get::<_, i64>(4)? as u64,
-            started_at: r.get(5)?,
-        })
-    })
+    .query_row([machine, report], report_from_row)
     .optional()
     .map_err(err(path))
+}
+
+pub(super) fn report_states_before(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    before: i64,
+) -> Result<Vec<ReportState>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLS} FROM reports WHERE machine = ?1 AND updated_at < ?2 ORDER BY started_at, report"
+    ))
+    .map_err(err(path))?
+    .query_map(params![machine, before], report_from_row)
+    .map_err(err(path))?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err(path))
+}
+
+pub(super) fn report_state_delete(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    report: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM reports WHERE machine = ?1 AND report = ?2")
+        .map_err(err(path))?
+        .execute([machine, report])
+        .map(drop)
+        .map_err(err(path))
 }
 
 pub(super) fn report_state_put(
@@ -68,8 +104,9 @@ pub(super) fn report_state_put(
     s: &ReportState,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO reports (machine, report, seq, done, files, removed, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO reports
+         (machine, report, seq, done, files, removed, started_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(err(path))?
     .execute(params![
@@ -79,7 +116,8 @@ pub(super) fn report_state_put(
         s.done as i64,
         s.files as i64,
         s.removed as i64,
-        s.started_at
+        s.started_at,
+        s.updated_at
     ])
     .map(drop)
     .map_err(err(path))
@@ -222,7 +260,7 @@ impl Snapshot for SqliteSnapshot {
             .conn
             .prepare(
                 "WITH counts AS (SELECT machine, count(*) AS n FROM file_index GROUP BY machine),
-                      names AS (SELECT name FROM users WHERE kind IN ('machine', 'hook')
+                      names AS (SELECT name FROM users WHERE kind = 'machine'
                                 UNION SELECT name FROM machines UNION SELECT machine FROM counts)
                  SELECT names.name, coalesce(users.kind, 'machine'), machines.last_report_at,
                         coalesce(machines.interval_s, ?1), coalesce(counts.n, 0)
