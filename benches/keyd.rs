@@ -15,6 +15,9 @@
 //! the service and by this load generator (from `/proc`) is printed beside the figures, so
 //! one can see which of the two, or other processes on the machine, bound the rate.
 //! `FUDA_BENCH_KEYD` runs another `fuda-keyd` binary (to compare builds).
+//! `FUDA_BENCH_HOSTILE=1` runs hostile clients from 127.0.0.2 at the same time (idle and
+//! slow connections, malformed and oversized bodies from an enrolled user, token guessing:
+//! `benches/common/hostile.rs`); the service's resident memory is printed either way.
 //!
 //! `FUDA_BENCH_REPORT_FILES=N` also has a machine send a first report of N files into the
 //! company file index (`report_load.rs`) while the licences are measured, and prints the
@@ -31,6 +34,9 @@ use std::time::{Duration, Instant};
 mod report_load;
 #[path = "../tests/common/signed_label.rs"]
 mod signed_label;
+
+#[path = "common/hostile.rs"]
+mod hostile;
 
 use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_keyd::client::{KeyService, Remote};
@@ -84,7 +90,8 @@ fn main() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .env("FUDA_KEYD_LOG", "warn")
+        // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
+        .env("FUDA_KEYD_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -118,6 +125,18 @@ fn main() {
         .unwrap()
         .code;
     let token = anon.enroll(&enroll(code)).unwrap().token;
+    let hostile_code = admin
+        .user_add(NewUser {
+            name: "mallory".into(),
+            display_name: None,
+            dept: Some("営業部".into()),
+            admin: false,
+            auditor: false,
+            kind: Default::default(),
+        })
+        .unwrap()
+        .code;
+    let hostile_token = anon.enroll(&enroll(hostile_code)).unwrap().token;
     let tanaka = Remote::new(&url, &init.fingerprint, Some(token.clone())).unwrap();
     let info = tanaka.info().unwrap();
     let recipient: age::x25519::Recipient = info.recipient.parse().unwrap();
@@ -176,6 +195,21 @@ fn main() {
 
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    let hostile_on = std::env::var("FUDA_BENCH_HOSTILE").is_ok_and(|v| v == "1");
+    let attack = Arc::new(hostile::Counts::default());
+    let (rss_before, _) = hostile::memory_mib(server.id());
+    let attackers = if hostile_on {
+        let to: std::net::SocketAddr = url.strip_prefix("https://").unwrap().parse().unwrap();
+        hostile::start(
+            to,
+            &init.fingerprint,
+            &hostile_token,
+            stop.clone(),
+            attack.clone(),
+        )
+    } else {
+        Vec::new()
+    };
     let threads: Vec<_> = (0..clients)
         .map(|n| {
             let service_key = service_key.clone();
@@ -265,7 +299,11 @@ fn main() {
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         (elapsed, cpu_after, load, ingest.map(|t| t.join().unwrap()))
     });
+    let (rss_after, rss_peak) = hostile::memory_mib(server.id());
     stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        let _ = a.join();
+    }
     let mut lat = Vec::new();
     let mut total = 0;
     for t in threads {
@@ -315,6 +353,19 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
+    println!(
+        "  service memory: {rss_before:.0} MiB resident before, {rss_after:.0} MiB at the end, peak {rss_peak:.0} MiB"
+    );
+    if hostile_on {
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        println!(
+            "  hostile clients (127.0.0.2), whole run: {} idle connections opened, {} slow header bytes, {} junk requests (malformed, wrong type, 1 MiB), {} token guesses",
+            n(&attack.idle_opened),
+            n(&attack.slow_bytes),
+            n(&attack.junk_requests),
+            n(&attack.guesses)
+        );
+    }
     println!(
         "  audit: {} records, chain ok = {}, licences issued {total}, records added {}",
         v.records,

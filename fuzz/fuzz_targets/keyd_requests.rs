@@ -1,5 +1,6 @@
 //! Every request body the key service's HTTP API takes, sent to the real router over a
-//! real service (SQLite in a temporary folder), by no one, by a user and by an admin:
+//! real service (SQLite in a temporary folder), by no one, by a user and by an admin
+//! (first byte: the route; second: the caller; the rest: the body):
 //! the answer is a 2xx or a 4xx with a JSON body, never a 5xx and never a panic.
 #![no_main]
 
@@ -45,6 +46,8 @@ const ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/v1/transfer"),
     (Method::POST, "/v1/versions"),
     (Method::POST, "/v1/reclassify"),
+    (Method::POST, "/v1/reports"),
+    (Method::GET, "/v1/admin/ledger"),
     (Method::POST, "/v1/no-such-route"),
 ];
 
@@ -82,6 +85,7 @@ fn world() -> &'static World {
             display_name: None,
             dept: Some("設計部".into()),
             admin,
+            auditor: false,
             kind: Default::default(),
         };
         let (service, added) = Service::init(&dir.path().join("keyd"), person("admin", true)).unwrap();
@@ -96,12 +100,12 @@ fn world() -> &'static World {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&choice, body)) = data.split_first() else {
+    let [route, caller, body @ ..] = data else {
         return;
     };
     let world = world();
-    let (method, path) = &ROUTES[usize::from(choice) % ROUTES.len()];
-    let caller = usize::from(choice) / ROUTES.len() % 4;
+    let (method, path) = &ROUTES[usize::from(*route) % ROUTES.len()];
+    let caller = usize::from(*caller) % 4;
     let mut request = Request::builder()
         .method(method.clone())
         .uri(*path)

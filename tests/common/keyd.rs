@@ -79,13 +79,26 @@ impl Keyd {
 
     /// Serves with extra `serve` flags and environment (e.g. `FUDA_KEYD_NOW`).
     pub fn serve_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
-        let mut child = Command::new(keyd_bin())
+        let mut command = Command::new(keyd_bin());
+        command.env("FUDA_KEYD_LOG", "warn").stderr(Stdio::null());
+        self.spawn(command, args, env);
+    }
+
+    /// Serves with extra `serve` flags, its log (at the default level) going to `log`.
+    pub fn serve_logging_to(&mut self, args: &[&str], log: &Path) {
+        let mut command = Command::new(keyd_bin());
+        command
+            .env_remove("FUDA_KEYD_LOG")
+            .stderr(std::fs::File::create(log).unwrap());
+        self.spawn(command, args, &[]);
+    }
+
+    fn spawn(&mut self, mut command: Command, args: &[&str], env: &[(&str, &str)]) {
+        let mut child = command
             .args(["serve", "--data", p(&self.dir()), "--listen", &self.addr])
             .args(args)
             .envs(env.iter().copied())
-            .env("FUDA_KEYD_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -86,7 +86,7 @@ impl Api {
         )
     }
 
-    fn send(
+    pub fn send(
         &self,
         method: &str,
         path: &str,

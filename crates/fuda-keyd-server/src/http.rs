@@ -2,8 +2,8 @@
 //!
 //! Every handler turns a request into one call on the [`Service`]; every error becomes a
 //! 4xx with `{"error": CODE, "message": TEXT}` (5xx only for the service's own failures).
-//! Limits: request bodies of at most [`BODY_LIMIT`] bytes, 10 s to send the request
-//! headers and finish the TLS handshake, 30 s per request. On shutdown the listener closes
+//! Limits: request bodies of at most [`BODY_LIMIT`] bytes, 30 s per request, and the
+//! front's limits ([`FrontLimits`]: open connections, idle time, failed authentications). On shutdown the listener closes
 //! and in-flight requests finish (up to 30 s) before the writer commits its last batch.
 //! Logs (tracing) carry method, path, status, time and user — never tokens, codes or keys.
 
@@ -31,12 +31,12 @@ use fuda_keyd::registry::{Grant, Principal, Registration};
 use fuda_keyd::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
 use fuda_keyd::Error;
 
+use crate::guard::{AuthBrake, Failure, FrontLimits};
+
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 1 << 20;
 /// Longest a request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest the TLS handshake and request headers may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A service error on its way to the client: the status and JSON body it becomes.
 pub struct ApiError(Error);
@@ -452,24 +452,136 @@ async fn not_found() -> ApiError {
     ))
 }
 
-async fn log(req: Request, next: Next) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+/// What every request passes first: the brake on failed authentications, and the log.
+#[derive(Clone)]
+struct Front {
+    service: Service,
+    brake: AuthBrake,
+    names: TokenNames,
+}
+
+/// Who a token belongs to, for the request log only (never for a decision): filled after
+/// a token's first request answered by the service, bounded.
+#[derive(Clone, Default)]
+struct TokenNames(Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>>);
+
+/// Tokens remembered for the log at most; the map starts again when full.
+const TOKEN_NAMES: usize = 16_384;
+
+impl TokenNames {
+    fn get(&self, key: &[u8; 32]) -> Option<String> {
+        let names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        names.get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], name: String) {
+        let mut names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if names.len() >= TOKEN_NAMES {
+            names.clear();
+        }
+        names.insert(key, name);
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty() && token.len() <= 256).then(|| token.to_owned())
+}
+
+/// One log line per request at the default level: method, path, status, time, the
+/// caller's address and user (`-` when none is known). Never tokens, codes or keys.
+fn log_request(method: &str, path: &str, status: u16, micros: u64, peer: &str, user: &str) {
+    if status >= 500 {
+        tracing::error!(method, path, status, micros, peer, user, "request");
+    } else if status >= 400 {
+        tracing::warn!(method, path, status, micros, peer, user, "request");
+    } else {
+        tracing::info!(method, path, status, micros, peer, user, "request");
+    }
+}
+
+async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let peer_text = peer.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let token = bearer(req.headers());
     let start = Instant::now();
+    // A blocked address is refused before the service sees the request, except with a
+    // token that has worked before: behind a NAT or a proxy, one guesser must not lock
+    // out every colleague who shares the address.
+    let known = token
+        .as_deref()
+        .is_some_and(|t| f.names.get(&fuda_keyd::directory::secret_hash(t)).is_some());
+    if !known && peer.is_some_and(|ip| f.brake.blocked(ip, start)) {
+        // Not one line per refused request: a guesser would fill the disk. The block's
+        // start is logged (and audited) once.
+        tracing::debug!(%method, %path, peer = %peer_text, "refused: address blocked");
+        let body = serde_json::json!({
+            "error": "too-many-failures",
+            "message": "too many failed authentications from this address: wait a few minutes, then check the token or enrollment code (ask an admin for a new code)",
+        });
+        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    }
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let micros = start.elapsed().as_micros() as u64;
-    if status >= 500 {
-        tracing::error!(%method, %path, status, micros, "request");
-    } else if status >= 400 {
-        tracing::warn!(%method, %path, status, micros, "request");
-    } else {
-        tracing::debug!(%method, %path, status, micros, "request");
+    if status == 401 {
+        if let Some(ip) = peer {
+            if let Failure::Blocked { failures } = f.brake.failed(ip, Instant::now()) {
+                tracing::warn!(peer = %ip, failures, "address blocked after failed authentications");
+                let service = f.service.clone();
+                let seconds = f.brake.block().as_secs();
+                tokio::spawn(async move {
+                    if let Err(e) = service.audit_throttled(ip, failures, seconds).await {
+                        tracing::error!(error = %e, "cannot audit the block of {ip}");
+                    }
+                });
+            }
+        }
+    }
+    let key = token.as_deref().map(fuda_keyd::directory::secret_hash);
+    match (key, token) {
+        (Some(key), Some(token)) if status != 401 => match f.names.get(&key) {
+            Some(user) => log_request(&method, &path, status, micros, &peer_text, &user),
+            // The first request of a token: ask whose it is after answering, then log.
+            None => {
+                let (service, names) = (f.service.clone(), f.names.clone());
+                tokio::spawn(async move {
+                    let user = match service.whoami(Caller::Token(token)).await {
+                        Ok(user) => {
+                            names.put(key, user.name.clone());
+                            user.name
+                        }
+                        Err(_) => "-".to_owned(),
+                    };
+                    log_request(&method, &path, status, micros, &peer_text, &user);
+                });
+            }
+        },
+        _ => log_request(&method, &path, status, micros, &peer_text, "-"),
     }
     resp
 }
 
-/// The API's routes over `service`.
+/// The API's routes over `service`, with the default [`FrontLimits`].
 pub fn router(service: Service) -> Router {
+    router_with(service, FrontLimits::default())
+}
+
+/// The API's routes over `service`; `limits` set the brake on failed authentications.
+pub fn router_with(service: Service, limits: FrontLimits) -> Router {
+    let front_state = Front {
+        service: service.clone(),
+        brake: AuthBrake::new(limits),
+        names: TokenNames::default(),
+    };
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/info", get(info))
@@ -505,7 +617,7 @@ pub fn router(service: Service) -> Router {
         .route("/v1/reports", post(report))
         .route("/v1/admin/ledger", get(ledger))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(log))
+        .layer(axum::middleware::from_fn_with_state(front_state, front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -515,22 +627,31 @@ pub fn router(service: Service) -> Router {
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (at most 30 s).
+/// finish (at most 30 s). At most `limits.max_connections` connections are open at once
+/// (one more is closed as soon as it is accepted), at most
+/// `limits.max_connections_per_address` from one address, and a connection that sends nothing
+/// for `limits.idle_timeout` — in the TLS handshake, in a request's headers or between
+/// requests — is closed.
 pub async fn serve(
     service: Service,
     tls: rustls::ServerConfig,
     listener: tokio::net::TcpListener,
+    limits: FrontLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let app = router(service);
+    let app = router_with(service, limits);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address = crate::guard::OpenConnections::default();
+    let mut refused_since_warning = 0u64;
+    let mut last_warning: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, _peer) = match accepted {
+                let (tcp, peer) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -538,10 +659,31 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let admitted = open.clone().try_acquire_owned().ok().and_then(|permit| {
+                    per_address
+                        .admit(peer.ip(), limits.max_connections_per_address)
+                        .map(|counted| (permit, counted))
+                });
+                let Some(permit) = admitted else {
+                    drop(tcp);
+                    refused_since_warning += 1;
+                    if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        tracing::warn!(
+                            max_connections = limits.max_connections,
+                            per_address = limits.max_connections_per_address,
+                            refused = refused_since_warning,
+                            "connection limit reached: closing new connections"
+                        );
+                        (refused_since_warning, last_warning) = (0, Some(Instant::now()));
+                    }
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+                let idle = limits.idle_timeout;
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let _permit = permit;
+                    let tls = match tokio::time::timeout(idle, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
@@ -549,8 +691,12 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
+                    let app = tower::util::MapRequest::new(app, move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                        req
+                    });
                     let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder.timer(TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT).keep_alive(true);
+                    builder.timer(TokioTimer::new()).header_read_timeout(idle).keep_alive(true);
                     let conn = builder.serve_connection(
                         TokioIo::new(tls),
                         hyper_util::service::TowerToHyperService::new(app),
@@ -629,9 +775,15 @@ impl Running {
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            rt.block_on(serve(service.clone(), tls, listener, async {
-                let _ = stopped.await;
-            }));
+            rt.block_on(serve(
+                service.clone(),
+                tls,
+                listener,
+                FrontLimits::default(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
             service.close();
         });
         Ok(Running {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod guard;
 pub mod http;
 mod ledger;
 pub mod tls;

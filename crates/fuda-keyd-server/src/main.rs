@@ -77,6 +77,20 @@ enum Command {
         /// re-enrollment or disabling).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         token_lifetime_days: Option<u32>,
+        /// Most connections open at once; more are closed as soon as they are accepted.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Most connections open at once from one address.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections_per_address: u32,
+        /// Seconds a connection may stay silent (TLS handshake, request headers, or
+        /// between requests) before it is closed.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout_secs: u64,
+        /// Failed authentications (wrong token or enrollment code) from one address within
+        /// a minute before that address is answered 429 for five minutes (audited).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        max_auth_failures: u32,
     },
     /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
     Fingerprint {
@@ -107,6 +121,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -215,7 +231,18 @@ fn run(cli: Cli) -> Result<()> {
             max_offline_days,
             max_expiry_days,
             token_lifetime_days,
+            max_connections,
+            max_connections_per_address,
+            idle_timeout_secs,
+            max_auth_failures,
         } => {
+            let front = fuda_keyd_server::guard::FrontLimits {
+                max_connections: max_connections as usize,
+                max_connections_per_address: max_connections_per_address as usize,
+                idle_timeout: std::time::Duration::from_secs(idle_timeout_secs),
+                auth_failures: max_auth_failures,
+                ..Default::default()
+            };
             let limits = fuda_keyd::limits::Limits {
                 max_offline_days,
                 max_expiry_days,
@@ -235,10 +262,11 @@ fn run(cli: Cli) -> Result<()> {
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let addr = listener.local_addr()?;
+                let shutdown = shutdown_signal()?;
                 tracing::info!(%addr, id = %service.info().id, "fuda-keyd listening");
                 // Tests and scripts read this line to learn a random port.
                 println!("listening on {addr}");
-                fuda_keyd_server::http::serve(service.clone(), tls, listener, shutdown_signal())
+                fuda_keyd_server::http::serve(service.clone(), tls, listener, front, shutdown)
                     .await;
                 anyhow::Ok(())
             })?;
@@ -306,13 +334,20 @@ fn admin_code(data: &std::path::Path, admin: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, before
+/// the service says it is listening: a SIGTERM sent as soon as the listening line appears
+/// stops the service gracefully instead of killing it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("interrupt received"),
+        }
+    })
 }
 
 /// Reads and checks a policy file for `init --policy`: its text and the name it is set from.

@@ -37,6 +37,7 @@ mod policy;
 mod records;
 mod recovery;
 mod reports;
+mod throttle;
 mod users;
 mod versions;
 
