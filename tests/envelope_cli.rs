@@ -209,12 +209,17 @@ fn inspect_and_label_show_read_the_label_without_any_key() {
     let sato = User::init("sato");
     assert_eq!(sato.show(&f.file)["status"], "unverified");
 
-    // The label of a protected file only changes through the key service.
+    // The label of a protected file only changes through the key service, which refuses
+    // a file it never registered; the file stays as it was.
     let before = std::fs::read(&f.file).unwrap();
     let run = tanaka
         .fuda(&["label", "set", "公開", p(&f.file), "--justify", "x"])
         .expect(2);
-    assert!(run.stderr.contains("protected file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot change the level") && run.stderr.contains("spec.pdf.fuda"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read(&f.file).unwrap(), before);
 
     // A file that is not an age file is a clear error.
