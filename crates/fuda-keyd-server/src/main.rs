@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fuda_keyd::directory::NewUser;
+use fuda_keyd::store::Database;
 use fuda_keyd::Service;
 
+mod migrate;
 mod recovery;
 
 /// fuda-keyd: who may have which protected file's key, and an audit of every answer.
@@ -51,15 +53,27 @@ enum Command {
         /// is created.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// Keep the state in this database instead of the SQLite file in the data
+        /// directory: postgres://USER@HOST:PORT/DATABASE (add ?sslmode=require and
+        /// &sslrootcert=CA.pem for TLS). The database must hold no service yet; it is
+        /// named in DATA/database (0600), so `serve --data DATA` finds it.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Serve the HTTPS API until SIGTERM or Ctrl-C (in-flight requests finish).
     Serve {
-        /// Data directory made by `init`.
+        /// Data directory made by `init` (its keys and TLS certificate; every replica of
+        /// one service has a copy of the same directory).
         #[arg(long)]
         data: PathBuf,
+        /// The database, if not the one the data directory names (DATA/database, else
+        /// the SQLite file DATA/keyd.db): sqlite:PATH or postgres://USER@HOST:PORT/DB.
+        /// Any number of replicas may serve one PostgreSQL database at once.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
@@ -77,6 +91,25 @@ enum Command {
         /// re-enrollment or disabling).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         token_lifetime_days: Option<u32>,
+    },
+    /// Move the service's state to another database (e.g. from its SQLite file to
+    /// PostgreSQL): users, tokens, groups, documents, grants, revocations, policy versions,
+    /// metadata and the whole audit chain, checked identical after the move and the chain
+    /// verified. Stop the service first. On success the data directory names the new
+    /// database, so `serve --data DATA` uses it.
+    Migrate {
+        /// Data directory (its audit key verifies the chain before and after).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where the state is now: sqlite:PATH (default: the data directory's database).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Where it goes: postgres://USER@HOST:PORT/DATABASE (must hold no service yet).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
     Fingerprint {
@@ -113,15 +146,21 @@ fn run(cli: Cli) -> Result<()> {
             recovery_file,
             shares,
             policy,
+            database,
             json,
         } => {
             // A policy with errors stops init before anything exists.
             let policy = policy.map(|path| read_policy(&path)).transpose()?;
+            let database = match database {
+                Some(url) => Database::parse(&url)?,
+                None => Database::Sqlite(data.join(fuda_keyd::service::DB_FILE)),
+            };
             let fresh = !data.exists();
             let plan = recovery::Plan::new(&data, recovery, recovery_file, shares)?;
             let written = plan.write()?;
-            let init = fuda_keyd_server::http::init(
+            let init = fuda_keyd_server::http::init_on(
                 &data,
+                &database,
                 NewUser {
                     name: admin.clone(),
                     display_name: None,
@@ -186,18 +225,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             data,
             listen,
+            database,
             threads,
             max_offline_days,
             max_expiry_days,
             token_lifetime_days,
         } => {
+            let database = match database {
+                Some(url) => Database::parse(&url)?,
+                None => Database::of_dir(&data)?,
+            };
             let limits = fuda_keyd::limits::Limits {
                 max_offline_days,
                 max_expiry_days,
                 token_lifetime_days,
             };
-            let service = Service::open_with(&data, limits)
-                .with_context(|| format!("cannot open the service in {}", data.display()))?;
+            let service = Service::open_on(&data, &database, limits).with_context(|| {
+                format!(
+                    "cannot open the service in {} on {}",
+                    data.display(),
+                    database.label()
+                )
+            })?;
             let tls = fuda_keyd_server::tls::server_config(&data.join("tls"))?;
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = threads {
@@ -220,6 +269,12 @@ fn run(cli: Cli) -> Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Migrate {
+            data,
+            from,
+            to,
+            json,
+        } => migrate::run(&data, from.as_deref(), &to, json),
         Command::Fingerprint { data } => {
             println!(
                 "{}",
@@ -291,6 +346,7 @@ fn remove_created(data: &std::path::Path, fresh: bool) {
         let _ = std::fs::remove_dir_all(data);
         return;
     }
+    let _ = std::fs::remove_file(data.join(fuda_keyd::store::DATABASE_FILE));
     for dir in ["keys", "tls"] {
         let _ = std::fs::remove_dir_all(data.join(dir));
     }

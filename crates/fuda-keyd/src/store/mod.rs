@@ -1,12 +1,18 @@
-//! Where the service keeps its state, behind one trait (SQLite now; PostgreSQL later for
-//! replicas).
+//! Where the service keeps its state, behind one trait: SQLite (the default, and the
+//! embedded mode) or PostgreSQL (several replicas on one database, feature `postgres`).
 //!
 //! A [`Store`] runs a closure in one durable transaction; the closure works on a [`Tx`],
 //! which has one method per question the service asks. The service batches concurrent
 //! requests into one transaction (group commit), each in its own savepoint, so a decision
 //! and its audit record are committed together and a failed request leaves no trace.
 
+pub mod copy;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
@@ -25,12 +31,18 @@ pub struct DocRow {
     pub key_check: [u8; 32],
 }
 
+/// A stored credential: the hash of a token or enrollment code, whose it is, and when it
+/// was made (tokens) or expires (enrollment codes), in Unix seconds.
+pub type Credential = ([u8; 32], String, i64);
+
 /// One transaction's view of the state.
 pub trait Tx {
     /// A value from the metadata table.
     fn meta_get(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a metadata value.
     fn meta_set(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Every metadata value, by key (for `fuda-keyd migrate`).
+    fn meta_all(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// A user with their groups.
     fn user_get(&mut self, name: &str) -> Result<Option<User>, StoreError>;
@@ -42,6 +54,8 @@ pub trait Tx {
     fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores a token hash.
     fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError>;
+    /// Every token hash: its user and when it was made (for `fuda-keyd migrate`).
+    fn token_all(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Deletes a user's tokens; how many there were.
     fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError>;
     /// Stores an enrollment code hash.
@@ -51,6 +65,8 @@ pub trait Tx {
         user: &str,
         expires_at: i64,
     ) -> Result<(), StoreError>;
+    /// Every pending enrollment: code hash, user, expiry (for `fuda-keyd migrate`).
+    fn enrollment_all(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Takes (deletes and returns) an enrollment: the user and expiry.
     fn enrollment_take(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
 
@@ -125,6 +141,106 @@ pub trait Store: Send {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Where to hear of changes other processes make to what the service keeps in memory
+    /// (a store several replicas share); `None` when this process is the only writer.
+    fn follower(&self) -> Option<Box<dyn Follower>> {
+        None
+    }
+}
+
+/// Hears of another replica's changes to what each replica keeps in memory.
+pub trait Follower: Send {
+    /// Waits up to `wait` for news of a change, then returns the newest policy version
+    /// (read every time: a lost notification costs one wait at most).
+    fn next(&mut self, wait: Duration) -> Result<Option<PolicyVersion>, StoreError>;
+}
+
+/// The file in a data directory that names its database when it is not the SQLite file
+/// beside it (written by `fuda-keyd init --database`, mode 0600: the URL may hold a
+/// password).
+pub const DATABASE_FILE: &str = "database";
+
+/// Where a service keeps its state.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<postgres::Target>),
+}
+
+impl Database {
+    /// Reads `sqlite:PATH`, a path, or a `postgres://` (`postgresql://`) URL.
+    pub fn parse(spec: &str) -> Result<Database, StoreError> {
+        let spec = spec.trim();
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Ok(Database::Postgres(Box::new(postgres::Target::parse(spec)?)));
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::Address(
+                "this build of fuda-keyd has no PostgreSQL support (cargo feature `postgres`)"
+                    .into(),
+            ));
+        }
+        let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
+        if path.is_empty() || spec.contains("://") {
+            return Err(StoreError::Address(format!(
+                "{spec:?} is not a database: give sqlite:PATH or postgres://USER@HOST:PORT/DATABASE"
+            )));
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The database of the service in `dir`: the one its [`DATABASE_FILE`] names, else
+    /// the SQLite file `keyd.db` in it.
+    pub fn of_dir(dir: &Path) -> Result<Database, StoreError> {
+        let named = dir.join(DATABASE_FILE);
+        match std::fs::read_to_string(&named) {
+            Ok(spec) => Database::parse(&spec)
+                .map_err(|e| StoreError::Address(format!("{}: {e}", named.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Database::Sqlite(dir.join(crate::service::DB_FILE)))
+            }
+            Err(e) => Err(StoreError::Address(format!(
+                "cannot read {}: {e}",
+                named.display()
+            ))),
+        }
+    }
+
+    /// What to call it in messages (never a password).
+    pub fn label(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => t.label().to_owned(),
+        }
+    }
+
+    /// Names it in the data directory `dir` (0600), unless it is the SQLite file there
+    /// that opens by default.
+    pub fn remember(&self, dir: &Path) -> Result<(), StoreError> {
+        let spec = match self {
+            Database::Sqlite(path) if path == &dir.join(crate::service::DB_FILE) => return Ok(()),
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => t.url().to_owned(),
+        };
+        let file = dir.join(DATABASE_FILE);
+        fuda_core::fsutil::write_atomic(&file, format!("{spec}\n").as_bytes(), 0o600)
+            .map_err(|e| StoreError::Address(format!("cannot write {}: {e}", file.display())))
+    }
+
+    /// Opens (and migrates) it.
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            Database::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => Box::new(postgres::PgStore::open(t)?),
+        })
+    }
 }
 
 /// Appends an event to the chain inside `tx`, keyed with the audit key.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{DocRow, Store, StoreError, Tx};
+use super::{Credential, DocRow, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
@@ -283,6 +283,24 @@ impl SqliteTx<'_> {
         })
     }
 
+    /// Rows of (hash, user, time); a hash of another length (an edited row) reads as zeros.
+    fn credentials(&self, sql: &str) -> Result<Vec<Credential>, StoreError> {
+        self.conn
+            .prepare(sql)
+            .map_err(self.e())?
+            .query_map([], |r| {
+                let bytes: Vec<u8> = r.get(0)?;
+                let mut hash = [0u8; 32];
+                if bytes.len() == 32 {
+                    hash.copy_from_slice(&bytes);
+                }
+                Ok((hash, r.get(1)?, r.get(2)?))
+            })
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())
+    }
+
     fn doc_revoked(&self, id: &str) -> Result<bool, StoreError> {
         self.conn
             .prepare_cached("SELECT 1 FROM revocations WHERE doc = ?1 AND user = ''")
@@ -309,6 +327,16 @@ impl Tx for SqliteTx<'_> {
                 params![key, value],
             )
             .map(drop)
+            .map_err(self.e())
+    }
+
+    fn meta_all(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.conn
+            .prepare("SELECT key, value FROM meta ORDER BY key")
+            .map_err(self.e())?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())
     }
 
@@ -381,6 +409,14 @@ impl Tx for SqliteTx<'_> {
             )
             .map(drop)
             .map_err(self.e())
+    }
+
+    fn token_all(&mut self) -> Result<Vec<Credential>, StoreError> {
+        self.credentials("SELECT hash, user, created_at FROM tokens ORDER BY hash")
+    }
+
+    fn enrollment_all(&mut self) -> Result<Vec<Credential>, StoreError> {
+        self.credentials("SELECT code_hash, user, expires_at FROM enrollments ORDER BY code_hash")
     }
 
     fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError> {
