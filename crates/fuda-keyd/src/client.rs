@@ -8,7 +8,12 @@
 //!   fingerprint (given at `fuda init --service URL --enroll CODE --ca-fingerprint F`).
 //!   `ureq` is a small blocking client: the CLI needs no async runtime for one request per
 //!   file, and it accepts our own rustls config, so pinning is a custom verifier.
+//!   A service run as several replicas has several addresses ([`Remote::with_replicas`]):
+//!   a request that cannot reach one (refused, reset, timed out) or that it answers with
+//!   503 (its database unreachable, or shutting down) goes to the next, and the client
+//!   stays with the one that answered.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -289,9 +294,12 @@ impl KeyService for Embedded {
     }
 }
 
-/// A `fuda-keyd` over HTTPS.
+/// A `fuda-keyd` over HTTPS, at one address or at several (replicas of one service).
 pub struct Remote {
-    base: String,
+    /// The service's addresses: the configured one first, then its replicas.
+    bases: Vec<String>,
+    /// The address that answered last (tried first).
+    current: AtomicUsize,
     token: Option<String>,
     agent: ureq::Agent,
 }
@@ -299,9 +307,26 @@ pub struct Remote {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .finish_non_exhaustive()
     }
+}
+
+/// One address's answer: a result, or a reason to try the next address.
+enum Attempt<T> {
+    Answered(Result<T, Error>),
+    Unreachable(Error),
+}
+
+/// `https://host:port` without a trailing slash, or why not.
+fn base_of(url: &str) -> Result<String, Error> {
+    let base = url.trim_end_matches('/').to_owned();
+    if !base.starts_with("https://") {
+        return Err(Error::Invalid(format!(
+            "the key service URL {url} must start with https://"
+        )));
+    }
+    Ok(base)
 }
 
 impl Remote {
@@ -315,13 +340,24 @@ impl Remote {
             .timeout_connect(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build();
-        let base = url.trim_end_matches('/').to_owned();
-        if !base.starts_with("https://") {
-            return Err(Error::Invalid(format!(
-                "the key service URL {url} must start with https://"
-            )));
+        Ok(Remote {
+            bases: vec![base_of(url)?],
+            current: AtomicUsize::new(0),
+            token,
+            agent,
+        })
+    }
+
+    /// Adds the addresses of the service's other replicas (same certificate, same
+    /// service), tried in turn when one cannot answer.
+    pub fn with_replicas(mut self, urls: &[String]) -> Result<Remote, Error> {
+        for url in urls {
+            let base = base_of(url)?;
+            if !self.bases.contains(&base) {
+                self.bases.push(base);
+            }
         }
-        Ok(Remote { base, token, agent })
+        Ok(self)
     }
 
     /// Redeems an enrollment code (no token needed).
@@ -333,13 +369,51 @@ impl Remote {
         )
     }
 
+    /// Sends the request to the address that answered last, then to each other one
+    /// until one answers; the last failure (every address named) when none does.
     fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, Error> {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        let n = self.bases.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut failures = Vec::new();
+        for i in 0..n {
+            let at = (first + i) % n;
+            match self.call_at(&self.bases[at], method, path, body.clone()) {
+                Attempt::Answered(result) => {
+                    if at != first {
+                        self.current.store(at, Ordering::Relaxed);
+                    }
+                    return result;
+                }
+                Attempt::Unreachable(e) => failures.push(e),
+            }
+        }
+        let last = failures.pop().expect("at least one address");
+        Err(match last {
+            Error::Transport(m) if !failures.is_empty() => Error::Transport(format!(
+                "no replica of the key service answered: {}; {m}",
+                failures
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            other => other,
+        })
+    }
+
+    fn call_at<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Attempt<T> {
+        let mut req = self.agent.request(method, &format!("{base}{path}"));
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -348,9 +422,10 @@ impl Remote {
             None => req.call(),
         };
         match resp {
-            Ok(r) => r
-                .into_json::<T>()
-                .map_err(|e| Error::Transport(format!("{}{path}: bad answer: {e}", self.base))),
+            Ok(r) => Attempt::Answered(
+                r.into_json::<T>()
+                    .map_err(|e| Error::Transport(format!("{base}{path}: bad answer: {e}"))),
+            ),
             Err(ureq::Error::Status(status, r)) => {
                 let v: serde_json::Value = r.into_json().unwrap_or_default();
                 let code = v["error"].as_str().unwrap_or("").to_owned();
@@ -358,12 +433,17 @@ impl Remote {
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("HTTP {status}"));
-                Err(Error::from_code(&code, msg))
+                let e = Error::from_code(&code, msg);
+                if status == 503 {
+                    Attempt::Unreachable(e)
+                } else {
+                    Attempt::Answered(Err(e))
+                }
             }
-            Err(ureq::Error::Transport(t)) => Err(match crate::tls::PinMismatch::find(&t) {
-                Some(m) => Error::CertificateMismatch(m),
-                None => Error::Transport(format!("{}: {t}", self.base)),
-            }),
+            Err(ureq::Error::Transport(t)) => match crate::tls::PinMismatch::find(&t) {
+                Some(m) => Attempt::Answered(Err(Error::CertificateMismatch(m))),
+                None => Attempt::Unreachable(Error::Transport(format!("{base}: {t}"))),
+            },
         }
     }
 

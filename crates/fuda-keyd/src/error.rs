@@ -180,7 +180,9 @@ impl Error {
             "not-found" => Error::NotFound(message),
             "conflict" => Error::Conflict(message),
             "invalid" => Error::Invalid(message),
-            "unavailable" => Error::ShuttingDown,
+            // Shutting down, or its database unreachable: as good as unreachable (the
+            // client tries another replica, then its offline licences).
+            "unavailable" => Error::Transport(message),
             _ => Error::Transport(format!("{code}: {message}")),
         }
     }

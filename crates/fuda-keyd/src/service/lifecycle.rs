@@ -76,19 +76,22 @@ impl Service {
         database: &Database,
         admin: NewUser,
     ) -> Result<(Service, UserAdded), Error> {
-        let mut store = database.open()?;
-        let mut existing = None;
-        store.transaction(&mut |tx| {
-            existing = tx.meta_get("service_id")?;
-            Ok(())
-        })?;
-        if let Some(id) = existing {
-            return Err(Error::Conflict(format!(
-                "{} already holds the key service {id}: to run another replica of it, copy the data directory (keys/, tls/, database) of the first one instead of running init",
-                database.label()
-            )));
+        // A database outside the data directory may hold a service already (a new
+        // SQLite file in it cannot).
+        if !matches!(database, Database::Sqlite(path) if path.starts_with(dir)) {
+            let mut store = database.open()?;
+            let mut existing = None;
+            store.transaction(&mut |tx| {
+                existing = tx.meta_get("service_id")?;
+                Ok(())
+            })?;
+            if let Some(id) = existing {
+                return Err(Error::Conflict(format!(
+                    "{} already holds the key service {id}: to run another replica of it, copy the data directory (keys/, tls/, database) of the first one instead of running init",
+                    database.label()
+                )));
+            }
         }
-        drop(store);
         fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
             Error::Keys(KeyError::Io {
                 path: dir.to_owned(),
