@@ -387,6 +387,29 @@ fn what_one_replica_changes_the_other_honours_within_a_second() {
         served < Duration::from_secs(1),
         "B served it {served:?} later"
     );
+
+    // A key rotation through one replica would leave the others without the new key:
+    // refused over the API, with what to do instead, which works.
+    let refused = org.admin.fuda(&["admin", "rotate-key"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("fuda-keyd rotate-key"),
+        "{}",
+        refused.stderr
+    );
+    let (mut a, mut b) = (org.a, b);
+    a.stop();
+    b.stop();
+    let out = Command::new(keyd_bin())
+        .args(["rotate-key", "--data", p(&a.dir()), "--admin", "admin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(a.dir().join("keys/wrap-2.age").exists());
 }
 
 #[test]

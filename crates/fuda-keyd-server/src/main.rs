@@ -111,6 +111,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add a wrapping key version, as `fuda admin rotate-key` does, for a service run as
+    /// replicas on PostgreSQL (which refuses it over the API): run it with every replica
+    /// stopped, then copy DATA/keys to every replica before starting them again.
+    RotateKey {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The admin doing it (recorded in the audit log).
+        #[arg(long)]
+        admin: String,
+    },
     /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
     Fingerprint {
         /// Data directory.
@@ -275,6 +286,21 @@ fn run(cli: Cli) -> Result<()> {
             to,
             json,
         } => migrate::run(&data, from.as_deref(), &to, json),
+        Command::RotateKey { data, admin } => {
+            let service = Service::open(&data)
+                .with_context(|| format!("cannot open the service in {}", data.display()))?;
+            let rt = tokio::runtime::Builder::new_current_thread().build()?;
+            let info =
+                rt.block_on(service.rotate_key(fuda_keyd::service::Caller::Local(admin.clone())));
+            service.close();
+            let info = info.context("cannot rotate the key")?;
+            println!(
+                "New wrapping key version {} in {}: copy that directory to every replica, then start them.",
+                info.key_version,
+                data.join("keys").display()
+            );
+            Ok(())
+        }
         Command::Fingerprint { data } => {
             println!(
                 "{}",

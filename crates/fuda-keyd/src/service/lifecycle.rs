@@ -42,6 +42,8 @@ pub(super) struct Inner {
     pub(super) id: String,
     /// The caps on registrations and tokens.
     pub(super) limits: Limits,
+    /// Whether other replicas share the store (each has its own copy of the keys).
+    pub(super) replicated: bool,
     /// The organisation's policy in force (`None` until an admin sets one); replaced
     /// whole by `fuda admin policy set`.
     pub(super) policy: RwLock<Option<Arc<OrgPolicy>>>,
@@ -233,6 +235,7 @@ impl Service {
         let follower = store.follower();
         let service = Service {
             inner: Arc::new(Inner {
+                replicated: follower.is_some(),
                 writer: Writer::start(store),
                 keys: RwLock::new(Arc::new(keys)),
                 unwrapped: Cache::new(cache::DEFAULT_CAPACITY),
