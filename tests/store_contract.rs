@@ -144,6 +144,7 @@ contract!(
     a_failed_transaction_commits_nothing,
     two_handles_append_to_one_chain,
     copy_moves_everything,
+    keys_with_a_nul_byte_find_nothing_and_are_audited_exactly,
 );
 
 fn metadata_is_kept_by_key(place: &Place) {
@@ -604,4 +605,75 @@ fn copy_moves_everything(place: &Place) {
         copy::copy(src, dst),
         Err(copy::CopyError::NotEmpty(id)) if id == "01SERVICE"
     ));
+}
+
+/// A hostile request may name a document or user with a NUL byte (PostgreSQL's text
+/// cannot hold one): lookups find nothing, the decision is recorded byte for byte, and
+/// the other jobs of the batch are not disturbed.
+fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
+    let s = &mut *place.open();
+    let k = key();
+    tx(s, |t| {
+        t.user_put(&user("bob", None))?;
+        t.revocation_add(&Revocation {
+            doc: None,
+            user: Some("bob".into()),
+            at: 1,
+            by: "admin".into(),
+        })?;
+        t.revocation_add(&Revocation {
+            doc: Some("D1".into()),
+            user: None,
+            at: 2,
+            by: "admin".into(),
+        })
+    });
+    tx(s, |t| {
+        t.savepoint()?;
+        assert!(t.doc_get("D1\0x")?.is_none());
+        assert!(t.user_get("bob\0")?.is_none());
+        assert!(!t.group_exists("\0")?);
+        assert!(t.meta_get("service_id\0")?.is_none());
+        let bob: Vec<i64> = t
+            .revocations_for("D\09", "bob")?
+            .iter()
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(bob, [1]);
+        let d1: Vec<i64> = t
+            .revocations_for("D1", "x\0")?
+            .iter()
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(d1, [2]);
+        assert!(t.revocations_for("D\0", "x\0")?.is_empty());
+        append_audit(
+            t,
+            &k,
+            Event::allow("mallory", "label-set")
+                .doc("D1\0x")
+                .subject("b\0b")
+                .deny("not-registered"),
+        )?;
+        t.release(true)?;
+        t.savepoint()?;
+        append_audit(t, &k, Event::allow("alice", "label-set").doc("D1\0x"))?;
+        t.release(true)
+    });
+    let all = tx(s, |t| t.audit_all());
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].event.doc.as_deref(), Some("D1\0x"));
+    assert_eq!(all[0].event.subject.as_deref(), Some("b\0b"));
+    let head = tx(s, |t| t.audit_head());
+    assert!(audit::verify(&k, all, head).ok);
+    let by_doc = Query {
+        doc: Some("D1\0x".into()),
+        ..Query::default()
+    };
+    assert_eq!(tx(s, move |t| t.audit_query(&by_doc)).len(), 2);
+    let sets: Vec<i64> = tx(s, |t| t.audit_label_sets("D1\0x"))
+        .into_iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(sets, [2]);
 }

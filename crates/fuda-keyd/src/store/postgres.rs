@@ -57,7 +57,10 @@ const CHANNEL: &str = "fuda_keyd";
 
 /// Schema migrations, in order; `fuda_schema` records those applied. Text is compared
 /// and ordered byte-wise (`COLLATE "C"` in queries) as SQLite does; names and paths are
-/// kept as bytes (they need not be UTF-8 and may hold any byte but `/` and NUL).
+/// kept as bytes (they need not be UTF-8). PostgreSQL's text cannot hold a NUL byte: the
+/// audit log's free-form columns (who, which document, about whom, why) are bytes too, so
+/// that a request naming a document "a\0b" is recorded like any other, and a lookup of
+/// such a key finds nothing without asking the database (see [`nul`]).
 pub const MIGRATIONS: &[&str] = &[
     // 1: directory, registry, revocations, audit, policy (SQLite's 1–3 in one).
     r#"
@@ -84,8 +87,8 @@ CREATE TABLE revocations (doc TEXT NOT NULL, member TEXT NOT NULL, at BIGINT NOT
     by TEXT NOT NULL, PRIMARY KEY (doc, member));
 CREATE INDEX revocations_member ON revocations (member);
 CREATE TABLE audit (
-    seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    doc TEXT, subject TEXT, outcome TEXT NOT NULL, reason TEXT, detail TEXT NOT NULL,
+    seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, actor BYTEA NOT NULL, action TEXT NOT NULL,
+    doc BYTEA, subject BYTEA, outcome TEXT NOT NULL, reason BYTEA, detail TEXT NOT NULL,
     prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX audit_doc ON audit (doc);
 CREATE INDEX audit_actor ON audit (actor);
@@ -535,14 +538,19 @@ impl PgTx<'_> {
         self.open_savepoint()?;
         let new = &self.records[self.flushed..];
         let col = |f: &dyn Fn(&Record) -> Option<String>| new.iter().map(f).collect::<Vec<_>>();
+        let bytes = |f: &dyn Fn(&Record) -> Option<&str>| {
+            new.iter()
+                .map(|r| f(r).map(|t| t.as_bytes().to_vec()))
+                .collect::<Vec<_>>()
+        };
         let seq: Vec<i64> = new.iter().map(|r| r.seq).collect();
         let at: Vec<i64> = new.iter().map(|r| r.at_ms).collect();
-        let actor = col(&|r| Some(r.event.actor.clone()));
+        let actor = bytes(&|r| Some(r.event.actor.as_str()));
         let action = col(&|r| Some(r.event.action.clone()));
-        let doc = col(&|r| r.event.doc.clone());
-        let subject = col(&|r| r.event.subject.clone());
+        let doc = bytes(&|r| r.event.doc.as_deref());
+        let subject = bytes(&|r| r.event.subject.as_deref());
         let outcome = col(&|r| Some(r.event.outcome.as_str().to_owned()));
-        let reason = col(&|r| r.event.reason.clone());
+        let reason = bytes(&|r| r.event.reason.as_deref());
         let detail = col(&|r| Some(r.event.detail.to_string()));
         let prev = col(&|r| Some(r.prev.clone()));
         let hash = col(&|r| Some(r.hash.clone()));
@@ -550,8 +558,8 @@ impl PgTx<'_> {
         let (head_seq, head_hash) = (last.seq, last.hash.clone());
         self.query(
             "WITH a AS (INSERT INTO audit (seq, at_ms, actor, action, doc, subject, outcome, reason, detail, prev, hash)
-               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]))
+               SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::text[], $5::bytea[],
+                 $6::bytea[], $7::text[], $8::bytea[], $9::text[], $10::text[], $11::text[]))
              INSERT INTO audit_head (id, seq, hash) VALUES (1, $12, $13)
              ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
             &[
@@ -633,22 +641,34 @@ fn user_from_row(r: &Row) -> User {
     }
 }
 
+/// Text the service wrote as bytes (an edited row that is not UTF-8 reads with U+FFFD,
+/// which the chain's verification then reports).
+fn text_of(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Whether a key holds a NUL byte: PostgreSQL's text cannot, so no row has it and the
+/// lookup answers "none" without asking (asking would be an error).
+fn nul(key: &str) -> bool {
+    key.contains('\0')
+}
+
 fn record_from_row(r: &Row) -> Record {
     let detail: String = r.get(8);
     Record {
         seq: r.get(0),
         at_ms: r.get(1),
         event: Event {
-            actor: r.get(2),
+            actor: text_of(r.get(2)),
             action: r.get(3),
-            doc: r.get(4),
-            subject: r.get(5),
+            doc: r.get::<_, Option<Vec<u8>>>(4).map(text_of),
+            subject: r.get::<_, Option<Vec<u8>>>(5).map(text_of),
             outcome: if r.get::<_, &str>(6) == "allow" {
                 Outcome::Allow
             } else {
                 Outcome::Deny
             },
-            reason: r.get(7),
+            reason: r.get::<_, Option<Vec<u8>>>(7).map(text_of),
             // An unparsable detail (an edited row) keeps its text, so verify sees the edit.
             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
         },
@@ -693,6 +713,9 @@ const POLICY_GET: &str = "SELECT version, text, origin, set_by, set_at FROM poli
 
 impl Tx for PgTx<'_> {
     fn meta_get(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        if nul(key) {
+            return Ok(None);
+        }
         let rows = self.query("SELECT value FROM meta WHERE key = $1", &[&key])?;
         Ok(rows.first().map(|r| r.get(0)))
     }
@@ -718,6 +741,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn user_get(&mut self, name: &str) -> Result<Option<User>, StoreError> {
+        if nul(name) {
+            return Ok(None);
+        }
         let rows = self.query(USER_GET, &[&name])?;
         Ok(rows.first().map(user_from_row))
     }
@@ -826,6 +852,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn group_exists(&mut self, name: &str) -> Result<bool, StoreError> {
+        if nul(name) {
+            return Ok(false);
+        }
         let rows = self.query(
             "SELECT EXISTS (SELECT 1 FROM groups WHERE name = $1)
                  OR EXISTS (SELECT 1 FROM users WHERE dept = $1)",
@@ -871,6 +900,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn doc_get(&mut self, id: &str) -> Result<Option<DocRow>, StoreError> {
+        if nul(id) {
+            return Ok(None);
+        }
         let rows = self.query(concat!(doc_select!(), " WHERE id = $1"), &[&id])?;
         Ok(rows.first().map(PgTx::doc_from_row))
     }
@@ -978,6 +1010,21 @@ impl Tx for PgTx<'_> {
     }
 
     fn revocations_for(&mut self, doc: &str, user: &str) -> Result<Vec<Revocation>, StoreError> {
+        if nul(doc) || nul(user) {
+            // No revocation names a key with a NUL; one naming only the other key may.
+            let rows = match (nul(doc), nul(user)) {
+                (true, true) => Vec::new(),
+                (true, false) => self.query(
+                    "SELECT doc, member, at, by FROM revocations WHERE doc = '' AND member = $1",
+                    &[&user],
+                )?,
+                _ => self.query(
+                    "SELECT doc, member, at, by FROM revocations WHERE doc = $1 AND member = ''",
+                    &[&doc],
+                )?,
+            };
+            return Ok(rows.iter().map(revocation_from_row).collect());
+        }
         Ok(self
             .query(
                 "SELECT doc, member, at, by FROM revocations
@@ -1046,16 +1093,18 @@ impl Tx for PgTx<'_> {
     fn audit_query(&mut self, q: &Query) -> Result<Vec<Record>, StoreError> {
         self.flush()?;
         let limit = i64::from(q.limit.unwrap_or(1000));
+        let doc = q.doc.as_deref().map(str::as_bytes);
+        let user = q.user.as_deref().map(str::as_bytes);
         Ok(self
             .query(
                 "SELECT * FROM (SELECT seq, at_ms, actor, action, doc, subject, outcome, reason, detail, prev, hash
                    FROM audit
-                   WHERE ($1::text IS NULL OR doc = $1)
-                     AND ($2::text IS NULL OR actor = $2 OR subject = $2)
+                   WHERE ($1::bytea IS NULL OR doc = $1)
+                     AND ($2::bytea IS NULL OR actor = $2 OR subject = $2)
                      AND ($3::bigint IS NULL OR at_ms >= $3 * 1000)
                      AND ($4::bigint IS NULL OR at_ms < $4 * 1000)
                    ORDER BY seq DESC LIMIT $5) t ORDER BY seq",
-                &[&q.doc, &q.user, &q.since, &q.until, &limit],
+                &[&doc, &user, &q.since, &q.until, &limit],
             )?
             .iter()
             .map(record_from_row)
@@ -1083,7 +1132,7 @@ impl Tx for PgTx<'_> {
                  FROM audit WHERE doc = $1
                    AND action IN ('label-set', 'label-downgrade') AND outcome = 'allow'
                  ORDER BY seq",
-                &[&doc],
+                &[&doc.as_bytes()],
             )?
             .iter()
             .map(record_from_row)
