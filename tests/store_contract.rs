@@ -677,3 +677,76 @@ fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
         .collect();
     assert_eq!(sets, [2]);
 }
+
+/// TLS to the database: the certificate is verified against the named CA, a server
+/// that demands TLS is refused a plaintext connection, and another CA's certificate is
+/// refused with a message that says so.
+#[test]
+fn tls_to_postgresql_is_verified_against_the_named_ca() {
+    let Some(mut cluster) = common::postgres::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database("tls");
+    let ca = cluster.require_tls();
+    let with = |mode: &str, ca: &std::path::Path| {
+        Database::parse(&format!(
+            "{url}?sslmode={mode}&sslrootcert={}",
+            ca.display()
+        ))
+        .unwrap()
+    };
+    let mut store = with("require", &ca).open().unwrap();
+    tx(&mut *store, |t| t.meta_set("over", "tls"));
+    assert_eq!(tx(&mut *store, |t| t.meta_get("over")), Some("tls".into()));
+
+    let plain = with("disable", &ca)
+        .open()
+        .err()
+        .expect("plaintext refused");
+    assert!(
+        plain.to_string().contains("no pg_hba.conf entry"),
+        "{plain}"
+    );
+
+    // A CA that did not sign the server's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=impostor CA",
+        ])
+        .current_dir(other.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refused = with("require", &other.path().join("ca.pem"))
+        .open()
+        .err()
+        .expect("an unknown CA is refused");
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+    let missing = Database::parse(&format!(
+        "{url}?sslmode=require&sslrootcert=/nonexistent/ca.pem"
+    ))
+    .err()
+    .expect("a missing CA file is named");
+    assert!(
+        missing.to_string().contains("/nonexistent/ca.pem"),
+        "{missing}"
+    );
+}

@@ -251,7 +251,16 @@ fn map_err(label: &str, e: ::postgres::Error) -> StoreError {
         };
     let message = match e.as_db_error() {
         Some(db) => db.to_string(),
-        None => e.to_string(),
+        // The cause too: "error performing TLS handshake: invalid peer certificate: …".
+        None => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            message
+        }
     };
     if unavailable {
         StoreError::Unavailable {
