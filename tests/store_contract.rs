@@ -743,8 +743,7 @@ fn tls_to_postgresql_is_verified_against_the_named_ca() {
     let missing = Database::parse(&format!(
         "{url}?sslmode=require&sslrootcert=/nonexistent/ca.pem"
     ))
-    .err()
-    .expect("a missing CA file is named");
+    .expect_err("a missing CA file is named");
     assert!(
         missing.to_string().contains("/nonexistent/ca.pem"),
         "{missing}"
