@@ -145,6 +145,7 @@ contract!(
     two_handles_append_to_one_chain,
     copy_moves_everything,
     keys_with_a_nul_byte_find_nothing_and_are_audited_exactly,
+    reads_in_a_transaction_see_its_own_writes,
 );
 
 fn metadata_is_kept_by_key(place: &Place) {
@@ -748,4 +749,58 @@ fn tls_to_postgresql_is_verified_against_the_named_ca() {
         missing.to_string().contains("/nonexistent/ca.pem"),
         "{missing}"
     );
+}
+
+/// What a lookup read (and a store may keep for the rest of the transaction) is never
+/// older than the transaction's own writes, kept or undone.
+fn reads_in_a_transaction_see_its_own_writes(place: &Place) {
+    let s = &mut *place.open();
+    let rev = |doc: Option<&str>, user: Option<&str>, at| Revocation {
+        doc: doc.map(Into::into),
+        user: user.map(Into::into),
+        at,
+        by: "admin".into(),
+    };
+    tx(s, |t| {
+        t.user_put(&user("bob", Some("設計")))?;
+        t.token_add(&[4; 32], "bob", 1)?;
+        t.doc_insert(&doc("D1", 1, b"a.dxf"))
+    });
+    tx(s, |t| {
+        assert_eq!(t.token_user(&[4; 32])?.unwrap().0, "bob");
+        assert_eq!(t.user_get("bob")?.unwrap().status, UserStatus::Active);
+        assert!(t.doc_get("D1")?.is_some());
+        assert!(t.revocations_for("D1", "bob")?.is_empty());
+        // A job that disables bob and revokes him, undone.
+        t.savepoint()?;
+        let mut bob = t.user_get("bob")?.unwrap();
+        bob.status = UserStatus::Disabled;
+        t.user_put(&bob)?;
+        t.revocation_add(&rev(None, Some("bob"), 5))?;
+        assert_eq!(t.user_get("bob")?.unwrap().status, UserStatus::Disabled);
+        assert_eq!(t.revocations_for("D1", "bob")?, [rev(None, Some("bob"), 5)]);
+        t.release(false)?;
+        assert_eq!(t.user_get("bob")?.unwrap().status, UserStatus::Active);
+        assert!(t.revocations_for("D1", "bob")?.is_empty());
+        // Kept: a revocation of the document, a new group, a new grant.
+        t.savepoint()?;
+        t.revocation_add(&rev(Some("D1"), Some("bob"), 6))?;
+        t.group_member("品質", "bob", true)?;
+        t.grant_set(
+            "D1",
+            &Grant {
+                principal: "user:bob".parse().unwrap(),
+                rights: "print".parse().unwrap(),
+            },
+        )?;
+        t.release(true)?;
+        assert_eq!(t.token_user(&[4; 32])?.unwrap().0, "bob");
+        assert_eq!(t.user_get("bob")?.unwrap().groups, ["品質"]);
+        assert_eq!(t.revocations_for("D1", "bob")?, [rev(Some("D1"), Some("bob"), 6)]);
+        assert!(t.revocations_for("D1", "carol")?.is_empty());
+        assert_eq!(t.doc_get("D1")?.unwrap().doc.grants.len(), 3);
+        t.token_delete_user("bob")?;
+        assert_eq!(t.token_user(&[4; 32])?, None);
+        Ok(())
+    });
 }

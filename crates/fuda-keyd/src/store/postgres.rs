@@ -18,6 +18,12 @@
 //! first write: a licence decision only reads (its audit record waits in memory), so it
 //! costs no subtransaction. A read that fails outside a savepoint fails the whole batch.
 //!
+//! Round trips are what a decision costs here, so reads read ahead: the token lookup
+//! brings the user (with groups and user-wide revocations), the document lookup its
+//! revocations, and the revocation check of a licence is then answered without asking.
+//! This is exact because no other replica can write while this transaction holds the
+//! chain lock; every write of this transaction forgets what was read ahead.
+//!
 //! **Caches.** A change to the organisation's policy is announced with
 //! `NOTIFY fuda_keyd` in the committing transaction; each replica's [`PgFollower`]
 //! listens on its own connection and also reads the newest version every time it stops
@@ -367,6 +373,7 @@ impl Store for PgStore {
                 flushed: 0,
                 job: Job::None,
                 broken: None,
+                ahead: ReadAhead::default(),
             };
             let done = work(&mut tx).and_then(|()| tx.commit());
             if done.is_err() {
@@ -448,12 +455,33 @@ struct PgTx<'a> {
     job: Job,
     /// A failure that aborted the transaction: everything after it fails too.
     broken: Option<StoreError>,
+    /// What the last lookups read ahead (forgotten at every write).
+    ahead: ReadAhead,
 }
 
+/// Rows read with an earlier lookup of this transaction.
+#[derive(Default)]
+struct ReadAhead {
+    /// A user (or that there is none), and the revocations of all their documents.
+    user: Option<(String, Option<User>, Vec<Revocation>)>,
+    /// A registered document and its revocations.
+    doc: Option<(String, DocRow, Vec<Revocation>)>,
+}
+
+/// A user, their groups, and the revocations of all their documents (`at`, `by`).
 const USER_GET: &str =
     "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind,
-    ARRAY(SELECT grp FROM group_members WHERE member = users.name ORDER BY grp COLLATE \"C\")
+    ARRAY(SELECT grp FROM group_members WHERE member = users.name ORDER BY grp COLLATE \"C\"),
+    ARRAY(SELECT at FROM revocations r WHERE r.doc = '' AND r.member = users.name ORDER BY at),
+    ARRAY(SELECT by FROM revocations r WHERE r.doc = '' AND r.member = users.name ORDER BY at)
     FROM users WHERE name = $1";
+/// A token's user and its time, with the same columns as [`USER_GET`] after them.
+const TOKEN_USER: &str = "SELECT t.member, t.created_at,
+    u.name, u.display_name, u.dept, u.status, u.admin, u.recipient, u.signing_key, u.kind,
+    ARRAY(SELECT grp FROM group_members WHERE member = t.member ORDER BY grp COLLATE \"C\"),
+    ARRAY(SELECT at FROM revocations r WHERE r.doc = '' AND r.member = t.member ORDER BY at),
+    ARRAY(SELECT by FROM revocations r WHERE r.doc = '' AND r.member = t.member ORDER BY at)
+    FROM tokens t LEFT JOIN users u ON u.name = t.member WHERE t.hash = $1";
 const USER_LIST: &str =
     "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind,
     ARRAY(SELECT grp FROM group_members WHERE member = users.name ORDER BY grp COLLATE \"C\")
@@ -465,7 +493,10 @@ macro_rules! doc_select {
     digest, host, path, key_version, created_at, key_check,
     ARRAY(SELECT principal FROM grants g WHERE g.doc = d.id ORDER BY principal COLLATE \"C\"),
     ARRAY(SELECT rights FROM grants g WHERE g.doc = d.id ORDER BY principal COLLATE \"C\"),
-    EXISTS (SELECT 1 FROM revocations r WHERE r.doc = d.id AND r.member = '')
+    EXISTS (SELECT 1 FROM revocations r WHERE r.doc = d.id AND r.member = ''),
+    ARRAY(SELECT member FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\"),
+    ARRAY(SELECT at FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\"),
+    ARRAY(SELECT by FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\")
     FROM documents d"
     };
 }
@@ -513,6 +544,7 @@ impl PgTx<'_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         self.open_savepoint()?;
+        self.ahead = ReadAhead::default();
         self.query(sql, params)
     }
 
@@ -637,17 +669,37 @@ fn path_of(bytes: Vec<u8>) -> PathBuf {
 }
 
 fn user_from_row(r: &Row) -> User {
+    user_at(r, 0)
+}
+
+/// A user from the columns of [`USER_GET`] starting at `at`.
+fn user_at(r: &Row, at: usize) -> User {
     User {
-        name: r.get(0),
-        display_name: r.get(1),
-        dept: r.get(2),
-        status: UserStatus::parse(r.get(3)),
-        admin: r.get(4),
-        recipient: r.get(5),
-        signing_key: r.get(6),
-        kind: EntryKind::parse(r.get(7)),
-        groups: r.get(8),
+        name: r.get(at),
+        display_name: r.get(at + 1),
+        dept: r.get(at + 2),
+        status: UserStatus::parse(r.get(at + 3)),
+        admin: r.get(at + 4),
+        recipient: r.get(at + 5),
+        signing_key: r.get(at + 6),
+        kind: EntryKind::parse(r.get(at + 7)),
+        groups: r.get(at + 8),
     }
+}
+
+/// Revocations of one document (`doc`) or of all of a user's (`doc` empty), from the
+/// parallel arrays of users, times and admins a lookup read ahead.
+fn revocations_of(doc: &str, users: Vec<String>, at: Vec<i64>, by: Vec<String>) -> Vec<Revocation> {
+    users
+        .into_iter()
+        .zip(at.into_iter().zip(by))
+        .map(|(user, (at, by))| Revocation {
+            doc: (!doc.is_empty()).then(|| doc.to_owned()),
+            user: (!user.is_empty()).then_some(user),
+            at,
+            by,
+        })
+        .collect()
 }
 
 /// Text the service wrote as bytes (an edited row that is not UTF-8 reads with U+FFFD,
@@ -753,8 +805,19 @@ impl Tx for PgTx<'_> {
         if nul(name) {
             return Ok(None);
         }
+        if let Some((n, user, _)) = &self.ahead.user {
+            if n == name {
+                return Ok(user.clone());
+            }
+        }
         let rows = self.query(USER_GET, &[&name])?;
-        Ok(rows.first().map(user_from_row))
+        let user = rows.first().map(user_from_row);
+        let revoked = rows.first().map_or_else(Vec::new, |r| {
+            let at: Vec<i64> = r.get(9);
+            revocations_of("", vec![name.to_owned(); at.len()], at, r.get(10))
+        });
+        self.ahead.user = Some((name.to_owned(), user.clone(), revoked));
+        Ok(user)
     }
 
     fn user_put(&mut self, u: &User) -> Result<(), StoreError> {
@@ -789,11 +852,16 @@ impl Tx for PgTx<'_> {
     }
 
     fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
-        let rows = self.query(
-            "SELECT member, created_at FROM tokens WHERE hash = $1",
-            &[&&hash[..]],
-        )?;
-        Ok(rows.first().map(|r| (r.get(0), r.get(1))))
+        let rows = self.query(TOKEN_USER, &[&&hash[..]])?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let name: String = r.get(0);
+        let user = r.get::<_, Option<String>>(2).map(|_| user_at(r, 2));
+        let at: Vec<i64> = r.get(11);
+        let revoked = revocations_of("", vec![name.clone(); at.len()], at, r.get(12));
+        self.ahead.user = Some((name.clone(), user, revoked));
+        Ok(Some((name, r.get(1))))
     }
 
     fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError> {
@@ -912,8 +980,19 @@ impl Tx for PgTx<'_> {
         if nul(id) {
             return Ok(None);
         }
+        if let Some((d, row, _)) = &self.ahead.doc {
+            if d == id {
+                return Ok(Some(row.clone()));
+            }
+        }
         let rows = self.query(concat!(doc_select!(), " WHERE id = $1"), &[&id])?;
-        Ok(rows.first().map(PgTx::doc_from_row))
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let row = PgTx::doc_from_row(r);
+        let revoked = revocations_of(id, r.get(17), r.get(18), r.get(19));
+        self.ahead.doc = Some((id.to_owned(), row.clone(), revoked));
+        Ok(Some(row))
     }
 
     fn doc_insert(&mut self, row: &DocRow) -> Result<(), StoreError> {
@@ -1033,6 +1112,16 @@ impl Tx for PgTx<'_> {
                 )?,
             };
             return Ok(rows.iter().map(revocation_from_row).collect());
+        }
+        if let (Some((d, _, of_doc)), Some((u, _, of_user))) = (&self.ahead.doc, &self.ahead.user) {
+            if d == doc && u == user {
+                return Ok(of_doc
+                    .iter()
+                    .filter(|r| r.user.as_deref().is_none_or(|n| n == user))
+                    .chain(of_user)
+                    .cloned()
+                    .collect());
+            }
         }
         Ok(self
             .query(
@@ -1185,6 +1274,7 @@ impl Tx for PgTx<'_> {
                             e
                         })?;
                     self.flushed = self.flushed.min(flushed);
+                    self.ahead = ReadAhead::default();
                 }
                 records
             }
