@@ -796,7 +796,10 @@ fn reads_in_a_transaction_see_its_own_writes(place: &Place) {
         t.release(true)?;
         assert_eq!(t.token_user(&[4; 32])?.unwrap().0, "bob");
         assert_eq!(t.user_get("bob")?.unwrap().groups, ["品質"]);
-        assert_eq!(t.revocations_for("D1", "bob")?, [rev(Some("D1"), Some("bob"), 6)]);
+        assert_eq!(
+            t.revocations_for("D1", "bob")?,
+            [rev(Some("D1"), Some("bob"), 6)]
+        );
         assert!(t.revocations_for("D1", "carol")?.is_empty());
         assert_eq!(t.doc_get("D1")?.unwrap().doc.grants.len(), 3);
         t.token_delete_user("bob")?;

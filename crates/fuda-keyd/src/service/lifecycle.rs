@@ -24,8 +24,7 @@ pub const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_millis(50
 /// How long an enrollment code stays valid (seconds).
 pub const ENROLLMENT_TTL: i64 = 7 * 86_400;
 
-/// File name of the database in the data directory.
-pub const DB_FILE: &str = "keyd.db";
+pub use crate::store::DB_FILE;
 
 /// What every clone of a [`Service`] shares.
 pub(super) struct Inner {

@@ -156,6 +156,9 @@ pub trait Follower: Send {
     fn next(&mut self, wait: Duration) -> Result<Option<PolicyVersion>, StoreError>;
 }
 
+/// File name of the SQLite database in the data directory.
+pub const DB_FILE: &str = "keyd.db";
+
 /// The file in a data directory that names its database when it is not the SQLite file
 /// beside it (written by `fuda-keyd init --database`, mode 0600: the URL may hold a
 /// password).
@@ -201,7 +204,7 @@ impl Database {
             Ok(spec) => Database::parse(&spec)
                 .map_err(|e| StoreError::Address(format!("{}: {e}", named.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Database::Sqlite(dir.join(crate::service::DB_FILE)))
+                Ok(Database::Sqlite(dir.join(DB_FILE)))
             }
             Err(e) => Err(StoreError::Address(format!(
                 "cannot read {}: {e}",
@@ -223,7 +226,7 @@ impl Database {
     /// that opens by default.
     pub fn remember(&self, dir: &Path) -> Result<(), StoreError> {
         let spec = match self {
-            Database::Sqlite(path) if path == &dir.join(crate::service::DB_FILE) => return Ok(()),
+            Database::Sqlite(path) if path == &dir.join(DB_FILE) => return Ok(()),
             Database::Sqlite(path) => format!("sqlite:{}", path.display()),
             #[cfg(feature = "postgres")]
             Database::Postgres(t) => t.url().to_owned(),

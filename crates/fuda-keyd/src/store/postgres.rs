@@ -236,7 +236,9 @@ fn tls_connector(ca: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> {
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    // ring, as every TLS connection of fuda (the store sits below `crate::tls`).
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Address(e.to_string()))?
         .with_root_certificates(Arc::new(roots))
