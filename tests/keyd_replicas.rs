@@ -570,3 +570,74 @@ fn a_database_that_is_not_for_this_build_or_this_service_is_refused() {
         "{stderr}"
     );
 }
+
+/// HAProxy (Debian's package) in front of two replicas, in TCP mode so that the pinned
+/// certificate is still the service's own: after one replica is killed, people keep
+/// opening files through the one address, decided by the other replica.
+#[test]
+fn behind_haproxy_people_keep_opening_files_when_a_replica_dies() {
+    let haproxy = std::path::Path::new("/usr/sbin/haproxy");
+    if !common::require_tool("haproxy (Debian package haproxy)", haproxy.exists()) {
+        return;
+    }
+    let Some(mut org) = Org::start() else { return };
+    let b = replica_of(&org.a);
+    add_replica(&org.admin, &b);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = org.work.path().join("haproxy.cfg");
+    write(
+        &conf,
+        format!(
+            "global\n    maxconn 256\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    retries 3\n    option redispatch\nfrontend fuda_keyd\n    bind 127.0.0.1:{port}\n    default_backend replicas\nbackend replicas\n    balance roundrobin\n    default-server check inter 200ms fall 1 rise 1\n    server a {}\n    server b {}\n",
+            org.a.addr, b.addr
+        ),
+    );
+    struct Proxy(std::process::Child);
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = Proxy(
+        Command::new(haproxy)
+            .args(["-f", p(&conf), "-db"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // tanaka's configuration names only the proxy.
+    let config = org.tanaka.home.path().join(".config/fuda/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(&org.a.url(), &format!("https://127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+
+    let (tanaka, protected, work) = (&org.tanaka, org.protected(), org.work.path().to_owned());
+    let open = |n: usize| {
+        let out = work.join(format!("open-{n}.dxf"));
+        tanaka
+            .fuda(&["open", p(&protected), "--out", p(&out)])
+            .expect(0);
+    };
+    let before = opens_recorded(&org.admin, "tanaka");
+    open(0);
+    open(1);
+    org.a.kill();
+    std::thread::sleep(Duration::from_millis(600));
+    for n in 2..8 {
+        open(n);
+    }
+    // Every open was decided by a replica (recorded), none from an offline licence.
+    assert_eq!(opens_recorded(&org.admin, "tanaka"), before + 8);
+    org.admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+}
