@@ -16,6 +16,10 @@
 //! one can see which of the two, or other processes on the machine, bound the rate.
 //! `FUDA_BENCH_KEYD` runs another `fuda-keyd` binary (to compare builds).
 //!
+//! `FUDA_BENCH_REPORT_FILES=N` also has a machine send a first report of N files into the
+//! company file index (`report_load.rs`) while the licences are measured, and prints the
+//! records/s the service took them at; with `FUDA_BENCH_CLIENTS=0` the report runs alone.
+//!
 //! Run: `cargo build --release -p fuda-keyd && cargo bench --bench keyd`
 
 use std::io::{BufRead, BufReader};
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/keyd_load.rs"]
 mod keyd_load;
+mod report_load;
 #[path = "../tests/common/signed_label.rs"]
 mod signed_label;
 
@@ -49,6 +54,7 @@ fn main() {
     let clients = env_num("FUDA_BENCH_CLIENTS", 64) as usize;
     let secs = env_num("FUDA_BENCH_SECS", 10);
     let docs = env_num("FUDA_BENCH_DOCS", 1).max(1) as usize;
+    let report_files = env_num("FUDA_BENCH_REPORT_FILES", 0) as usize;
     let exe = std::env::current_exe().unwrap();
     let bin = std::env::var_os("FUDA_BENCH_KEYD")
         .map(std::path::PathBuf::from)
@@ -68,6 +74,7 @@ fn main() {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
     )
@@ -108,6 +115,7 @@ fn main() {
             display_name: None,
             dept: Some("設計部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()
@@ -147,6 +155,8 @@ fn main() {
                     digest: "00".repeat(32),
                     host: "bench".into(),
                     path: format!("/bench/bracket-{i}.dxf").into(),
+                    owners: Vec::new(),
+                    dept_rights: None,
                 })
                 .unwrap();
             header
@@ -164,6 +174,8 @@ fn main() {
     // the CLI's own client (`Remote`, JSON both ways) instead.
     let raw = std::env::var("FUDA_BENCH_CLIENT").map_or(true, |c| c != "ureq");
     let before = admin.audit_verify().unwrap().records;
+    let machine = (report_files > 0)
+        .then(|| report_load::Machine::enroll(&admin, &anon, &url, &init.fingerprint));
 
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -238,11 +250,24 @@ fn main() {
     let cpu_before = (cpu_secs("self"), cpu_secs(&server.id().to_string()));
     measuring.store(true, Ordering::Relaxed);
     let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(secs));
-    measuring.store(false, Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    let cpu_after = (cpu_secs("self"), cpu_secs(&server.id().to_string()));
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let server_pid = server.id().to_string();
+    let (elapsed, cpu_after, load, ingest) = std::thread::scope(|s| {
+        let ingest = machine.as_ref().map(|m| {
+            s.spawn(|| {
+                let cpu = cpu_secs(&server_pid);
+                let (took, bytes) = m.report(report_files);
+                (took, bytes, cpu_secs(&server_pid) - cpu)
+            })
+        });
+        if clients > 0 {
+            std::thread::sleep(Duration::from_secs(secs));
+        }
+        measuring.store(false, Ordering::Relaxed);
+        let elapsed = start.elapsed();
+        let cpu_after = (cpu_secs("self"), cpu_secs(&server_pid));
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        (elapsed, cpu_after, load, ingest.map(|t| t.join().unwrap()))
+    });
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
     let mut total = 0;
@@ -252,6 +277,22 @@ fn main() {
         total += n;
     }
     lat.sort();
+    if let Some((took, bytes, cpu)) = ingest {
+        println!(
+            "report ingest: {report_files} records in {:.2} s = {:.0} records/s ({:.1} MB sent, service CPU {:.2} s = {:.1} µs per record){}",
+            took.as_secs_f64(),
+            report_files as f64 / took.as_secs_f64(),
+            bytes as f64 / 1e6,
+            cpu,
+            cpu * 1e6 / report_files as f64,
+            if clients > 0 { ", beside the licence load below" } else { ", alone" }
+        );
+    }
+    if clients == 0 {
+        let _ = Command::new("kill").args(["-TERM", &server_pid]).status();
+        let _ = server.wait();
+        return;
+    }
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     let v = admin.audit_verify().unwrap();
     let _ = Command::new("kill")

@@ -167,6 +167,7 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
         display_name: None,
         dept: None,
         admin: true,
+        auditor: false,
         kind: Default::default(),
     };
     let init = fuda_keyd_server::http::init_on(&data, &db, admin_user).unwrap();
@@ -198,6 +199,7 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
             display_name: None,
             dept: Some("設計部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()
@@ -237,6 +239,8 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
                     digest: "00".repeat(32),
                     host: "bench".into(),
                     path: format!("/bench/bracket-{i}.dxf").into(),
+                    owners: Vec::new(),
+                    dept_rights: None,
                 })
                 .unwrap();
             header

@@ -108,12 +108,22 @@ fn the_stories_of_the_issue_classify_as_the_policy_says() {
         .collect();
     assert_eq!(whats, ["path", "extension:dwg"]);
 
-    // The table names the rule and the evidence.
+    // The table names the rule and the evidence, and the default level of a file no rule
+    // matches (what scan --apply would write).
     let table = hook.fuda(&["classify", "-r", p(root)]).expect(0);
     assert!(
         table.stdout.contains("cad-drawings") && table.stdout.contains("detector:my-number×20"),
         "{}",
         table.stdout
+    );
+    let invalid_row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("invalid.csv"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(
+        invalid_row.contains("社外秘") && invalid_row.contains("(default level)"),
+        "{invalid_row}"
     );
 }
 
@@ -139,7 +149,19 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
 
     let run = tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
     assert!(
-        run.stdout.contains("labeled 2 (1 社外秘, 1 秘)") && run.stdout.contains("kept 2 manual"),
+        run.stdout.contains("labeled 3 (2 社外秘, 1 秘)")
+            && run
+                .stdout
+                .contains("1 at the default level 社外秘 (no rule matched)")
+            && run.stdout.contains("kept 2 manual"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "{}  社外秘  (no rule matched: the policy's default level)",
+            none.display()
+        )),
         "{}",
         run.stdout
     );
@@ -165,15 +187,33 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
         (Some("confidential"), Some("valid"))
     );
     assert_eq!(d["asset"], "customer-drawings");
-    assert_eq!(tanaka.show(&none)["status"], "missing");
+    // No rule matched the readme: it has the policy's default level, said to be one.
+    let n = tanaka.show(&none);
+    assert_eq!(
+        (
+            n["level"].as_str(),
+            n["method"].as_str(),
+            n["status"].as_str()
+        ),
+        (Some("internal"), Some("default"), Some("valid"))
+    );
 
-    // A second run changes nothing: auto labels are never lowered or rewritten.
+    // A second run changes nothing: auto labels are never lowered or rewritten, and
+    // labels already at the scan's level are counted as such, not as higher ones.
     let again = tanaka
         .fuda(&["scan", "--apply", "--json", p(root)])
         .expect(0);
     let summary = again.json_lines().pop().unwrap();
     assert_eq!(summary["labeled"], 0, "{summary}");
-    assert_eq!(summary["kept_higher"], 2);
+    assert_eq!(summary["kept_same"], 3, "{summary}");
+    assert_eq!(summary["kept_higher"], 0, "{summary}");
+    let text = tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
+    assert!(
+        text.stdout
+            .contains("kept 2 manual labels, 3 already at that level, 0 higher"),
+        "{}",
+        text.stdout
+    );
 
     // A rule raises an auto label when the text gets more sensitive, never lowers it.
     write(&none, "これは極秘です");
@@ -182,6 +222,106 @@ fn scan_applies_auto_labels_with_evidence_and_never_touches_a_manual_label() {
     write(&none, "もう秘密ではない");
     tanaka.fuda(&["scan", "--apply", p(root)]).expect(0);
     assert_eq!(tanaka.show(&none)["level"], "strictly-confidential");
+}
+
+#[test]
+fn a_policy_can_leave_files_no_rule_matches_unlabeled() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let policy = dir.path().join("policy.toml");
+    let text = fuda_core::policy::BUILTIN[0].1.replacen(
+        "apply_default_level = true",
+        "apply_default_level = false",
+        1,
+    );
+    write(&policy, text);
+    let root = dir.path().join("share");
+    let readme = root.join("readme.txt");
+    write(&readme, "hello");
+    let memo = root.join("memo.txt");
+    write(&memo, "社外秘");
+    let run = tanaka
+        .fuda(&["scan", "--apply", "--policy", p(&policy), p(&root)])
+        .expect(0);
+    assert!(
+        run.stdout
+            .contains("1 without a matching rule (left unlabeled)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(tanaka.show(&readme)["status"], "missing");
+    assert_eq!(tanaka.show(&memo)["method"], "auto");
+}
+
+#[test]
+fn ctrl_c_during_a_scan_prints_what_was_done_and_the_next_run_goes_on() {
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let n = 6000;
+    for i in 0..n {
+        write(
+            &dir.path().join(format!("d{}/f{i:05}.txt", i % 10)),
+            format!("社外秘 {i}"),
+        );
+    }
+    let state_dir = tanaka.home.path().join(".local/state/fuda");
+    let started = || {
+        std::fs::read_dir(&state_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().starts_with("scan-")
+                    && e.metadata().is_ok_and(|m| m.len() > 0)
+            })
+    };
+    let child = std::process::Command::new(common::fuda_bin())
+        .args(["scan", "--apply", "--jobs", "1", p(dir.path())])
+        .env("HOME", tanaka.home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("FUDA_CONFIG_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // What Ctrl-C sends.
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("scanned {n} files")) && stdout.contains("(interrupted)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    let labeled: usize = stdout
+        .split("labeled ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(labeled > 0 && labeled < n, "{stdout}");
+    // The next run does the rest.
+    let rest = tanaka
+        .fuda(&["scan", "--apply", "--json", p(dir.path())])
+        .expect(0);
+    let summary = rest.json_lines().pop().unwrap();
+    assert_eq!(
+        summary["labeled"].as_u64().unwrap() as usize
+            + summary["resumed"].as_u64().unwrap() as usize,
+        n,
+        "{summary}"
+    );
 }
 
 #[test]

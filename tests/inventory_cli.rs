@@ -49,7 +49,8 @@ for ws in wb.worksheets:
         "freeze": ws.freeze_panes,
         "filter": ws.auto_filter.ref,
     }
-print(json.dumps(out, ensure_ascii=False))
+# Dates are real dates in the workbook: read back as YYYY-MM-DD.
+print(json.dumps(out, ensure_ascii=False, default=lambda v: v.date().isoformat()))
 "#;
     let has_openpyxl = Command::new("python3")
         .args(["-c", "import openpyxl"])
@@ -501,7 +502,12 @@ fn the_ledger_of_a_share_has_one_row_per_asset_and_every_finding() {
         .find(|r| r[path] == s("設計/顧客A/assy.dwg.fuda").as_str())
         .unwrap();
     assert_eq!(protected[status], "有効");
-    assert_eq!(protected[col(detail, "ラベル保存先")], "envelope");
+    // A Japanese ledger names stores and methods in Japanese.
+    assert_eq!(
+        protected[col(detail, "ラベル保存先")],
+        "保護ファイルのヘッダー"
+    );
+    assert_eq!(protected[col(detail, "設定方法")], "手動");
     assert_eq!(inv["summary"]["protected"], 4);
 
     // The JSON has the same content as the workbook.

@@ -485,6 +485,39 @@ fn protected_files_and_the_embedded_service_print_typed_records() {
         .fuda_in(dir, &["rewrap", protected, "--json"])
         .expect(0);
     snapshot("rewrap", &records(&rewrap, &folders));
+
+    // A working copy saved back, the level changed through the service, a new owner.
+    tanaka
+        .fuda_in(dir, &["open", protected, "--out", "work.txt"])
+        .expect(0);
+    write(&dir.join("work.txt"), "assembly drawing, revised");
+    let save = tanaka
+        .fuda_in(dir, &["save", "work.txt", "--to", protected, "--json"])
+        .expect(0);
+    snapshot("save", &records(&save, &folders));
+    let reclassify = tanaka
+        .fuda_in(
+            dir,
+            &[
+                "label",
+                "set",
+                "極秘",
+                protected,
+                "--justify",
+                "見直し",
+                "--json",
+            ],
+        )
+        .expect(0);
+    snapshot("label_set_protected", &records(&reclassify, &folders));
+    snapshot(
+        "admin_doc_owner",
+        &admin(&["doc", "owner", protected, "--to", "sato"]),
+    );
+    snapshot(
+        "admin_doc_grant",
+        &admin(&["doc", "grant", protected, "--grant", "group:設計部=view"]),
+    );
 }
 
 #[test]
@@ -547,6 +580,22 @@ fn a_user_enrolling_with_a_key_service_prints_typed_records() {
         r["service"] = Value::from("[service url]");
     }
     snapshot("trust_refresh", &refreshed);
+    // The company ledger of a service no machine reports to yet: complete, empty.
+    let ledger = admin
+        .fuda_in(
+            dir,
+            &[
+                "admin",
+                "ledger",
+                "--format",
+                "json",
+                "--out",
+                "company.json",
+                "--json",
+            ],
+        )
+        .expect(0);
+    snapshot("admin_ledger", &self::records(&ledger, &folders));
 }
 
 #[test]
@@ -626,4 +675,42 @@ fn fuda_keyd_init_prints_its_recovery_key_in_its_record() {
             &lines(&String::from_utf8_lossy(&out.stdout), &[(dir, "[work]")]),
         )
     });
+}
+
+#[test]
+fn inventory_report_prints_one_report_record() {
+    let keyd = Keyd::start();
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), Path::new("default"));
+    let added = admin
+        .fuda(&[
+            "admin", "user", "add", "srv-a", "--kind", "machine", "--json",
+        ])
+        .expect(0);
+    let code = added.json_lines()[0]["code"].as_str().unwrap().to_owned();
+    let machine = User::new("srv-a");
+    machine
+        .fuda(&[
+            "init",
+            "--machine",
+            "srv-a",
+            "--service",
+            &keyd.url(),
+            "--enroll",
+            &code,
+            "--ca-fingerprint",
+            &keyd.fingerprint,
+        ])
+        .expect(0);
+    let work = common::workdir();
+    write(&work.path().join("plan.txt"), "設計図");
+    let folders = [(machine.home.path(), "[home]"), (work.path(), "[share]")];
+    let run = machine
+        .fuda(&["inventory", "--report", p(work.path()), "--json"])
+        .expect(0);
+    let mut records = records(&run, &folders);
+    for r in &mut records {
+        r["service"] = Value::from("[service url]");
+        r["bytes"] = Value::from("[bytes sent]");
+    }
+    snapshot("inventory_report", &records);
 }

@@ -36,7 +36,11 @@ fn a_labeled_file_shows_and_checks_as_valid() {
 
     // The level name shows up in desktop file managers.
     let tags = xattr::get(&drawing, "user.xdg.tags").unwrap().unwrap();
-    assert_eq!(String::from_utf8(tags).unwrap(), "Strictly confidential");
+    assert_eq!(
+        String::from_utf8(tags).unwrap(),
+        "極秘,Strictly confidential",
+        "Japanese first"
+    );
 }
 
 #[test]
@@ -215,7 +219,7 @@ fn removing_a_label_needs_a_justification_and_keeps_other_tags() {
     tanaka.fuda(&["label", "set", "社外秘", p(&f)]).expect(0);
     assert_eq!(
         xattr::get(&f, "user.xdg.tags").unwrap().unwrap(),
-        b"project-x,Internal"
+        "project-x,社外秘,Internal".as_bytes()
     );
 
     tanaka.fuda(&["label", "remove", p(&f)]).expect(2);

@@ -407,7 +407,7 @@ fn a_running_watcher_labels_by_the_new_policy_once_the_service_changed_it() {
     };
     watch.wait_for(|e| changed_to(e, "acme"), 30);
 
-    // A product code no rule of v1 knows: left unlabelled.
+    // A product code no rule of v1 knows: the policy's default level.
     let before = share.join("before.txt");
     write(&before, "新型ブラケット BR-7 の仕様");
     let saw = |events: &[Value], kind: &str, file: &Path| {
@@ -415,7 +415,16 @@ fn a_running_watcher_labels_by_the_new_policy_once_the_service_changed_it() {
             .iter()
             .any(|e| e["event"] == kind && common::path_of(&e["path"]) == file)
     };
-    watch.wait_for(|e| saw(e, "no-rule", &before), 30);
+    watch.wait_for(
+        |e| {
+            e.iter().any(|e| {
+                e["event"] == "labeled"
+                    && e["method"] == "default"
+                    && common::path_of(&e["path"]) == before
+            })
+        },
+        30,
+    );
 
     // v2 makes it 極秘; the running watcher labels by it from then on.
     let text = std::fs::read_to_string(&v1).unwrap().replacen(
@@ -437,5 +446,14 @@ fn a_running_watcher_labels_by_the_new_policy_once_the_service_changed_it() {
     let (code, events) = watch.stop();
     assert_eq!(code, 0, "{events:?}");
     assert_eq!(o.tanaka.show(&after)["level"], "strictly-confidential");
-    assert!(!saw(&events, "labeled", &before), "{events:?}");
+    // Files labelled before keep their labels (`fuda scan --apply` re-applies).
+    assert_eq!(o.tanaka.show(&before)["level"], "internal");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "labeled" && common::path_of(&e["path"]) == before)
+            .count(),
+        1,
+        "{events:?}"
+    );
 }

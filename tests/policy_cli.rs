@@ -128,9 +128,16 @@ fn init_never_overwrites_keys_and_keeps_them_private() {
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
     let key = std::fs::read(dir.join("signing.key")).unwrap();
-    let run = user.fuda(&["init", "--name", "tanaka"]).expect(2);
+    let config = std::fs::read(dir.join("config.toml")).unwrap();
+    let run = user.fuda(&["init", "--name", "mallory"]).expect(2);
     assert!(run.stderr.contains("never overwrites"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the user is tanaka, not mallory"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read(dir.join("signing.key")).unwrap(), key);
+    assert_eq!(std::fs::read(dir.join("config.toml")).unwrap(), config);
 
     // A key readable by others is refused with the fix.
     let mut perms = std::fs::metadata(dir.join("signing.key"))
@@ -144,4 +151,59 @@ fn init_never_overwrites_keys_and_keeps_them_private() {
         .fuda(&["label", "set", "秘", p(&f.path().join("a.txt"))])
         .expect(2);
     assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+}
+
+#[test]
+fn a_second_init_with_the_same_arguments_says_all_is_set() {
+    let user = User::init("tanaka");
+    let dir = user.home.path().join(".config/fuda");
+    let key = std::fs::read(dir.join("signing.key")).unwrap();
+    let run = user
+        .fuda(&["init", "--name", "tanaka", "--dept", "設計部"])
+        .expect(0);
+    assert!(run.stdout.contains("already set up"), "{}", run.stdout);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+    assert_eq!(std::fs::read(dir.join("signing.key")).unwrap(), key);
+    // Another department is a different request: refused, with what is set now.
+    let run = user
+        .fuda(&["init", "--name", "tanaka", "--dept", "営業部"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("the department is 設計部, not 営業部"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn init_without_user_takes_the_name_from_the_system_user_database() {
+    // Services, containers and `sudo -i` shells often have no $USER.
+    let account = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id -un");
+    let account = String::from_utf8(account.stdout).unwrap().trim().to_owned();
+    let home = common::workdir();
+    let out = std::process::Command::new(common::fuda_bin())
+        .args(["init", "--json"])
+        .env("HOME", home.path())
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("FUDA_CONFIG_DIR")
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(created["user"], account.as_str());
+    let config = std::fs::read_to_string(home.path().join(".config/fuda/config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("user = \"{account}\"")),
+        "{config}"
+    );
 }

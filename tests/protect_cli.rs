@@ -143,3 +143,98 @@ fn the_protect_commands_print_typed_records_with_the_exact_bytes_of_each_path() 
     let opened = fuda(&tanaka, &[os("open"), sealed.as_os_str()]).expect(0);
     assert_eq!(opened.stdout, "0\nSECTION\n");
 }
+
+#[test]
+fn a_working_copy_named_in_cp932_is_saved_back_and_reclassified_with_its_exact_bytes() {
+    let tanaka = User::init("tanaka");
+    let share = common::workdir();
+    let desk = common::workdir();
+    let drawing = cp932_name(share.path());
+    write(&drawing, "図面 v1\n");
+    fuda(
+        &tanaka,
+        &[os("protect"), drawing.as_os_str(), os("--level"), os("秘")],
+    )
+    .expect(0);
+    let mut sealed = drawing.clone().into_os_string();
+    sealed.push(".fuda");
+    let sealed = PathBuf::from(sealed);
+    let copy = cp932_name(desk.path());
+    fuda(
+        &tanaka,
+        &[
+            os("open"),
+            sealed.as_os_str(),
+            os("--out"),
+            copy.as_os_str(),
+        ],
+    )
+    .expect(0);
+    let shown = fuda(
+        &tanaka,
+        &[os("label"), os("show"), os("--json"), copy.as_os_str()],
+    )
+    .expect(0)
+    .json_lines()
+    .remove(0);
+    assert_eq!(shown["method"], "opened", "{shown}");
+
+    // A file that is no working copy is refused, naming it escaped; nothing changes.
+    let stray = desk.path().join(OsStr::from_bytes(b"\x8c\xa9\x90\xcf.txt"));
+    write(&stray, "見積");
+    let before = std::fs::read(&sealed).unwrap();
+    let refused = fuda(
+        &tanaka,
+        &[
+            os("save"),
+            stray.as_os_str(),
+            os("--to"),
+            sealed.as_os_str(),
+        ],
+    )
+    .expect(2);
+    assert!(refused.stderr.contains("\\x8c"), "{}", refused.stderr);
+    assert_eq!(std::fs::read(&sealed).unwrap(), before);
+    assert!(stray.exists());
+
+    write(&copy, "図面 v2\n");
+    let saved = fuda(
+        &tanaka,
+        &[
+            os("save"),
+            copy.as_os_str(),
+            os("--to"),
+            sealed.as_os_str(),
+            os("--json"),
+        ],
+    )
+    .expect(0)
+    .json_lines()
+    .remove(0);
+    assert_eq!(saved["path"], jp(&copy), "{saved}");
+    assert_eq!(path_of(&saved["protected"]), sealed);
+    assert_eq!(saved["version"], 2);
+    let raised = fuda(
+        &tanaka,
+        &[
+            os("label"),
+            os("set"),
+            os("極秘"),
+            sealed.as_os_str(),
+            os("--justify"),
+            os("見直し"),
+            os("--json"),
+        ],
+    )
+    .expect(0)
+    .json_lines()
+    .remove(0);
+    assert_eq!(raised["type"], "reclassified");
+    assert_eq!(raised["path"], jp(&sealed));
+    assert_eq!(
+        fuda(&tanaka, &[os("open"), sealed.as_os_str()])
+            .expect(0)
+            .stdout,
+        "図面 v2\n"
+    );
+}

@@ -92,13 +92,14 @@ fn a_file_uploaded_over_smb_gets_the_label_its_content_calls_for() {
     let drawing = share.hook.show(&share.path("設計図/bracket.dwg"));
     assert_eq!(drawing["level"], "confidential", "{drawing}");
 
-    // A file no rule matches stays unlabeled (the watcher looked at it: `no-rule`).
-    share.wait_label("昼食.txt", 0, |l| l["status"] == "missing");
-    assert!(share
-        .watch
-        .events_for(&share.path("昼食.txt"))
-        .iter()
-        .all(|e| e["event"] == "no-rule"));
+    // A file no rule matches gets the policy's default level, said to be one.
+    share.wait_label("昼食.txt", 0, |l| l["status"] == "valid");
+    let lunch = share.hook.show(&share.path("昼食.txt"));
+    assert_eq!(
+        (lunch["level"].as_str(), lunch["method"].as_str()),
+        (Some("internal"), Some("default")),
+        "{lunch}"
+    );
 
     // A Windows client sees the label as the extended attribute `fuda.label`, byte for
     // byte, and the level name as `xdg.tags`; Samba's own xattrs (DOS attributes,
@@ -112,7 +113,10 @@ fn a_file_uploaded_over_smb_gets_the_label_its_content_calls_for() {
         "the client's EAs: {eas:?}"
     );
     assert!(
-        eas.contains(&("xdg.tags".to_owned(), b"Strictly confidential".to_vec())),
+        eas.contains(&(
+            "xdg.tags".to_owned(),
+            "極秘,Strictly confidential".as_bytes().to_vec()
+        )),
         "{eas:?}"
     );
     assert_eq!(eas.len(), 2, "{eas:?}");
@@ -158,7 +162,8 @@ fn re_uploading_a_labeled_file_over_smb_keeps_its_level_and_doc_id() {
     let name = "打合せ.txt";
     let path = share.path(name);
     share.upload(name, "打合せメモ(初版)\n");
-    share.wait_label(name, 0, |l| l["status"] == "missing");
+    // No rule matches: the watcher gives it the policy's default level.
+    share.wait_label(name, 0, |l| l["method"] == "default");
 
     // Tanaka decides it is 極秘 although no rule says so.
     tanaka.fuda(&["label", "set", "極秘", p(&path)]).expect(0);
@@ -195,10 +200,10 @@ fn a_save_through_a_temporary_file_over_smb_keeps_its_level_and_doc_id() {
     let name = "仕様.txt";
     let path = share.path(name);
     share.upload(name, "仕様書(初版)\n");
-    share.wait_label(name, 0, |l| l["status"] == "missing");
+    share.wait_label(name, 0, |l| l["method"] == "default");
     tanaka.fuda(&["label", "set", "極秘", p(&path)]).expect(0);
     let doc = tanaka.show(&path)["doc"].as_str().unwrap().to_owned();
-    // The watcher follows the person's label once its settle window has passed.
+    // The watcher learns the person's label from the attribute change.
     share.watch.wait_for(
         |events| {
             events.iter().any(|e| {

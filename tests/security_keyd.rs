@@ -383,8 +383,11 @@ fn re_enrollment_disabling_and_revoke_tokens_end_old_tokens() {
     let api = t.keyd.api();
     let me = |tok: &str| api.call("GET", "/v1/me", Some(tok), None, None).0;
     let new_code = |t: &Team| {
-        let run = t.admin.fuda(&["admin", "user", "code", "bob"]).expect(0);
-        run.stdout.split_whitespace().last().unwrap().to_owned()
+        let run = t
+            .admin
+            .fuda(&["admin", "user", "code", "bob", "--json"])
+            .expect(0);
+        run.json_lines()[0]["code"].as_str().unwrap().to_owned()
     };
     let enroll = |code: &str| {
         let (st, v) = api.json(

@@ -79,6 +79,7 @@ fn user(name: &str, dept: Option<&str>) -> User {
         signing_key: None,
         groups: Vec::new(),
         kind: EntryKind::Person,
+        auditor: false,
     }
 }
 
@@ -110,6 +111,7 @@ fn doc(id: &str, created_at: i64, name: &[u8]) -> DocRow {
             key_version: 2,
             created_at,
             revoked: false,
+            version: 1,
         },
         key_check: [7u8; 32],
     }

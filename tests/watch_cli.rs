@@ -19,17 +19,25 @@ fn xattr_level(path: &Path) -> Option<String> {
     Some(compact::decode(&bytes).ok()?.label.level)
 }
 
-/// Text for a file, and the level the default policy's rules give it.
-fn content(i: usize) -> (String, Option<&'static str>) {
+/// The level a file should get and how (`auto`: a rule; `default`: no rule matched, the
+/// policy's default level); `None`: no label at all.
+type Want = Option<(&'static str, &'static str)>;
+
+/// Text for a file, and the label the default policy gives it.
+fn content(i: usize) -> (String, Want) {
     match i % 5 {
-        0 => (format!("報告書 {i}: 極秘"), Some("strictly-confidential")),
-        1 => (format!("議事録 {i}: 社外秘"), Some("internal")),
-        2 => (format!("仕様 {i}: 【秘】"), Some("confidential")),
+        0 => (
+            format!("報告書 {i}: 極秘"),
+            Some(("strictly-confidential", "auto")),
+        ),
+        1 => (format!("議事録 {i}: 社外秘"), Some(("internal", "auto"))),
+        2 => (format!("仕様 {i}: 【秘】"), Some(("confidential", "auto"))),
         3 => (
             format!("Strictly Confidential memo {i}"),
-            Some("strictly-confidential"),
+            Some(("strictly-confidential", "auto")),
         ),
-        _ => (format!("雑記 {i}"), None),
+        // No rule matches: every file still gets a level, the policy's default.
+        _ => (format!("雑記 {i}"), Some(("internal", "default"))),
     }
 }
 
@@ -47,7 +55,7 @@ fn write_slowly(path: &Path, pieces: usize, pause: Duration) {
 }
 
 struct Expect {
-    files: HashMap<PathBuf, Option<&'static str>>,
+    files: HashMap<PathBuf, Want>,
     slow: Vec<PathBuf>,
 }
 
@@ -111,13 +119,13 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
     for i in 900..910 {
         let path = root.join("設計図").join(format!("part{i}.dwg"));
         std::fs::write(&path, b"AC1032\0drawing").unwrap();
-        files.insert(path, Some("confidential"));
+        files.insert(path, Some(("confidential", "auto")));
         n += 1;
     }
     for i in 910..920 {
         let path = root.join("team0").join(format!("memo{i}.docx"));
         std::fs::write(&path, docx("社外秘 会議資料")).unwrap();
-        files.insert(path, Some("internal"));
+        files.insert(path, Some(("internal", "auto")));
         n += 1;
     }
     // 80 written slowly in pieces, all at the same time.
@@ -133,7 +141,7 @@ fn land_files(root: &Path, outside: &Path) -> Expect {
         }
     });
     for path in &slow {
-        files.insert(path.clone(), Some("strictly-confidential"));
+        files.insert(path.clone(), Some(("strictly-confidential", "auto")));
         n += 1;
     }
     assert_eq!(n, 1000);
@@ -169,7 +177,7 @@ fn assert_all_labeled(user: &User, watch: &Watch, root: &Path, expect: &Expect) 
             .filter(|(p, l)| {
                 l.is_some()
                     && p.extension().is_some_and(|e| e != "docx")
-                    && xattr_level(p).as_deref() != **l
+                    && xattr_level(p).as_deref() != l.map(|(level, _)| level)
             })
             .map(|(p, _)| p)
             .collect();
@@ -214,11 +222,11 @@ fn assert_all_labeled(user: &User, watch: &Watch, root: &Path, expect: &Expect) 
             .get(path)
             .unwrap_or_else(|| panic!("{} not shown", path.display()));
         match level {
-            Some(level) => {
+            Some((level, method)) => {
                 assert_eq!(v["level"], *level, "{v}");
                 // Valid, not stale: the label covers the file's final content.
                 assert_eq!(v["status"], "valid", "{v}");
-                assert_eq!(v["method"], "auto", "{v}");
+                assert_eq!(v["method"], *method, "{v}");
             }
             None => assert_eq!(v["status"], "missing", "{v}"),
         }
@@ -266,7 +274,7 @@ fn every_file_that_lands_on_the_share_gets_its_label() {
     let mut expect = land_files(root, outside.path());
     expect.files.insert(
         root.join("team1").join("old-report.txt"),
-        Some("strictly-confidential"),
+        Some(("strictly-confidential", "auto")),
     );
     assert_all_labeled(&hook, &watch, root, &expect);
     assert_eq!(

@@ -64,6 +64,28 @@ impl Api {
         self.send("GET", path, Some(token), None, None)
     }
 
+    /// (status, JSON answer) of a machine report chunk: `body` as it is, the signature
+    /// header when given.
+    pub fn report(
+        &self,
+        token: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let headers: Vec<(&str, &str)> = signature
+            .map(|s| (fuda_keyd::report::SIGNATURE_HEADER, s))
+            .into_iter()
+            .collect();
+        self.send_with(
+            "POST",
+            "/v1/reports",
+            token,
+            Some("application/json"),
+            Some(body),
+            &headers,
+        )
+    }
+
     fn send(
         &self,
         method: &str,
@@ -72,7 +94,22 @@ impl Api {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> (u16, serde_json::Value) {
+        self.send_with(method, path, token, content_type, body, &[])
+    }
+
+    fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
         let mut req = self.agent.request(method, &format!("{}{path}", self.url));
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }

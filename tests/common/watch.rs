@@ -26,6 +26,17 @@ impl Watch {
         Watch::spawn(user, root, &["-v"], None)
     }
 
+    /// Like [`Watch::start`] with extra flags (e.g. `--protect`).
+    pub fn start_with(user: &User, root: &Path, extra: &[&str]) -> Watch {
+        Watch::spawn(user, root, extra, None)
+    }
+
+    /// Like [`Watch::start`] with `--report`: the files it handles go to the company file
+    /// index of the user's key service.
+    pub fn start_reporting(user: &User, root: &Path) -> Watch {
+        Watch::spawn(user, root, &["--report"], None)
+    }
+
     fn spawn(user: &User, root: &Path, extra: &[&str], queue: Option<usize>) -> Watch {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("watch.log");

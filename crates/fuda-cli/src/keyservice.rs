@@ -44,25 +44,31 @@ pub fn connect(session: &Session) -> Result<Connection> {
     match &session.config.service {
         Some(s) => Ok(Connection::pinned(Box::new(remote(s)?), &s.signing_key)
             .context("config.toml: the key service's signing key")?),
-        None => {
-            let dir = config::data_dir()?;
-            fuda_core::fsutil::create_private_dir(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let embedded = Embedded::open_or_init(
-                &embedded_dir()?,
-                NewUser {
-                    name: session.config.user.clone(),
-                    display_name: None,
-                    dept: session.config.dept.clone(),
-                    admin: true,
-                    kind: Default::default(),
-                },
-                &session.identity.recipient().to_string(),
-                &fuda_core::trust::encode_public_key(session.identity.public_key()),
-            )?;
-            Ok(Connection::embedded(embedded)?)
-        }
+        None => embedded(session),
     }
+}
+
+/// The embedded key service of this machine (created on first use), as the session's
+/// user: the one `fuda protect` uses without a team service, and whose files `fuda rewrap
+/// --to-service` registers with the team service after joining one.
+pub fn embedded(session: &Session) -> Result<Connection> {
+    let dir = config::data_dir()?;
+    fuda_core::fsutil::create_private_dir(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let embedded = Embedded::open_or_init(
+        &embedded_dir()?,
+        NewUser {
+            name: session.config.user.clone(),
+            display_name: None,
+            dept: session.config.dept.clone(),
+            admin: true,
+            auditor: false,
+            kind: Default::default(),
+        },
+        &session.identity.recipient().to_string(),
+        &fuda_core::trust::encode_public_key(session.identity.public_key()),
+    )?;
+    Ok(Connection::embedded(embedded)?)
 }
 
 /// This machine's name, as the registry and the audit log record it; read once per

@@ -11,6 +11,7 @@ mod directory;
 mod keyservice;
 mod orgpolicy;
 mod output;
+mod report;
 mod walk;
 
 use std::process::ExitCode;
@@ -54,6 +55,11 @@ enum Command {
     /// Show what the policy's rules would label files, and why (changes nothing).
     Classify(cmd::classify::Args),
     /// Auto-label whole trees with the policy's rules (--apply), in parallel, resumably.
+    ///
+    /// Files no rule matches get the policy's default level (method `default`) unless the
+    /// policy sets `apply_default_level = false`; labels people set are never replaced,
+    /// none is ever lowered. Ctrl-C stops after the files in progress and prints what was
+    /// done; the same command then goes on where it stopped.
     Scan(cmd::scan::Args),
     /// Label files as they land in directories (the file-server hook; runs until SIGTERM).
     Watch(cmd::watch::Args),
@@ -63,6 +69,12 @@ enum Command {
     Open(cmd::protect::OpenArgs),
     /// Write a protected file's content out unprotected (needs the export right).
     Export(cmd::protect::ExportArgs),
+    /// Save a changed working copy back as a new version of its protected document (needs
+    /// the edit right).
+    Save(cmd::save::SaveArgs),
+    /// Edit a protected file in your editor and save it back as its next version (needs the
+    /// edit right).
+    Edit(cmd::edit::EditArgs),
     /// Give users or groups rights on a protected file.
     Share(cmd::protect::ShareArgs),
     /// Take a grant away from a protected file.
@@ -95,8 +107,9 @@ fn parse() -> Cli {
 
 fn main() -> ExitCode {
     let cli = parse();
-    // `watch` stops on its own terms (after the batch in progress).
-    if !matches!(cli.command, Command::Watch(_)) {
+    // `watch` and `scan` stop on their own terms (after the files in progress) and say
+    // what they did.
+    if !matches!(cli.command, Command::Watch(_) | Command::Scan(_)) {
         if let Err(e) = stop_on_signals() {
             eprintln!("fuda: cannot handle SIGTERM, SIGINT and SIGHUP: {e}");
             return cmd::exit_error();
@@ -116,6 +129,8 @@ fn main() -> ExitCode {
         Command::Protect(a) => cmd::protect::protect(a),
         Command::Open(a) => cmd::protect::open(a),
         Command::Export(a) => cmd::protect::export(a),
+        Command::Save(a) => cmd::save::run(a),
+        Command::Edit(a) => cmd::edit::run(a),
         Command::Share(a) => cmd::protect::share(a),
         Command::Unshare(a) => cmd::protect::unshare(a),
         Command::Rights(a) => cmd::protect::rights(a),

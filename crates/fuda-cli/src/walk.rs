@@ -25,6 +25,9 @@ pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
             }
             Err(e) => bail!("{}: {e}", escaped(path)),
         };
+        if meta.file_type().is_symlink() {
+            bail!("{}", symlink_refused(path));
+        }
         if meta.is_dir() {
             if !recursive {
                 bail!(
@@ -45,6 +48,22 @@ pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// Why a symbolic link named on the command line is refused: fuda labels files, and a
+/// label set "through" a link would land on whatever it points to now.
+fn symlink_refused(path: &Path) -> String {
+    match std::fs::read_link(path) {
+        Ok(target) => format!(
+            "{}: is a symbolic link to {}: fuda labels files, not links; give the file's own path",
+            escaped(path),
+            escaped(&target)
+        ),
+        Err(_) => format!(
+            "{}: is a symbolic link: fuda labels files, not links; give the file's own path",
+            escaped(path)
+        ),
+    }
 }
 
 /// Walks the folder `root` depth first, each folder's entries in the byte order of their

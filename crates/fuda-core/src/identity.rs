@@ -183,6 +183,14 @@ impl Identity {
         }
     }
 
+    /// Signs `message` as it is with the Ed25519 key (for records other than labels, e.g.
+    /// a machine's report to the key service; the caller puts its own context first).
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        let mut bytes = [0; 64];
+        bytes.copy_from_slice(self.signing.sign(message).as_ref());
+        bytes
+    }
+
     /// Signs a label (normalising it first: flags sorted and deduplicated).
     pub fn sign(&self, mut label: Label) -> SignedLabel {
         label.flags.sort();

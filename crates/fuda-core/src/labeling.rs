@@ -61,9 +61,9 @@ pub enum LabelingError {
     DowngradeNeedsJustification {
         /// The file.
         path: PathBuf,
-        /// Current level id.
+        /// Current level, as people name it (極秘).
         from: String,
-        /// Requested level id.
+        /// Requested level, as people name it.
         to: String,
     },
     /// Replacing a label whose signature is broken, or an older label written back over a
@@ -481,12 +481,21 @@ impl Labeler<'_> {
             .label
             .as_ref()
             .and_then(|l| self.policy.level(&l.level));
-        if req.method == Method::Auto {
+        if matches!(req.method, Method::Auto | Method::Default) {
             if let Some(l) = &current.label {
                 if matches!(l.method, Method::Manual | Method::Imported)
                     && current.status != Status::Tampered
                 {
                     return Ok(SetOutcome::KeptManual {
+                        level: l.level.clone(),
+                    });
+                }
+                // The default level only fills a gap: a rule's label stays as it is.
+                if req.method == Method::Default
+                    && l.method == Method::Auto
+                    && current.status != Status::Tampered
+                {
+                    return Ok(SetOutcome::KeptHigher {
                         level: l.level.clone(),
                     });
                 }
@@ -527,8 +536,8 @@ impl Labeler<'_> {
         if downgrade && justification.is_none() {
             return Err(LabelingError::DowngradeNeedsJustification {
                 path: path.to_owned(),
-                from: current_level.map(|l| l.id.clone()).unwrap_or_default(),
-                to: req.level.id.clone(),
+                from: current_level.map(|l| l.name_ja.clone()).unwrap_or_default(),
+                to: req.level.name_ja.clone(),
             });
         }
         if let Some(asset) = &req.asset {
@@ -561,6 +570,11 @@ impl Labeler<'_> {
         if let Some(prev) = previous {
             flags.extend(prev.flags.iter().copied());
         }
+        // The first person to classify a document owns it: a rule's or the default level's
+        // label (set by a file-server hook) does not make the hook its owner.
+        let claimed = req.method == Method::Manual
+            && keep_doc.is_some_and(|l| matches!(l.method, Method::Auto | Method::Default));
+        let kept = keep_doc.filter(|_| !claimed);
         let label = Label {
             v: label::LABEL_VERSION,
             doc: keep_doc.map_or_else(DocId::new, |l| l.doc),
@@ -569,11 +583,12 @@ impl Labeler<'_> {
             owner: req
                 .owner
                 .clone()
-                .or_else(|| keep_doc.map(|l| l.owner.clone()).filter(|o| !o.is_empty()))
+                .or_else(|| kept.map(|l| l.owner.clone()).filter(|o| !o.is_empty()))
                 .unwrap_or_else(|| self.identity.name().to_owned()),
-            dept: keep_doc
+            dept: kept
                 .and_then(|l| l.dept.clone())
-                .or_else(|| self.dept.clone()),
+                .or_else(|| self.dept.clone())
+                .or_else(|| keep_doc.and_then(|l| l.dept.clone())),
             asset,
             method: req.method,
             rule: req.rule.clone(),

@@ -379,6 +379,14 @@ async fn revocations(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::
     s.revocations(caller(&h)?).await.map(Json).map_err(ApiError)
 }
 
+/// The company ledger (admins and auditors), streamed as it is built.
+async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
+    let sources = s
+        .ledger_sources(caller(&h)?, crate::ledger::audit_detail())
+        .await?;
+    Ok(crate::ledger::stream(s, sources))
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -496,6 +504,9 @@ pub fn router(service: Service) -> Router {
         .route("/v1/admin/audit/verify", get(audit_verify))
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
+        .merge(document_life_routes())
+        .route("/v1/reports", post(report))
+        .route("/v1/admin/ledger", get(ledger))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(log))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -706,4 +717,97 @@ async fn rewrap(
         .await
         .map(Json)
         .map_err(ApiError)
+}
+
+// A document's life after protection (fuda_keyd::service::documents, ::versions): a new
+// owner (the owner or an admin), a new version (the edit right), a new level (the owner or
+// an admin).
+
+fn document_life_routes() -> Router<Service> {
+    Router::new()
+        .route("/v1/transfer", post(transfer))
+        .route("/v1/versions", post(save_version))
+        .route("/v1/reclassify", post(reclassify))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferArg {
+    doc: DocId,
+    owner: String,
+}
+
+async fn transfer(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<TransferArg>,
+) -> R<fuda_keyd::registry::Document> {
+    s.transfer(caller(&h)?, a.doc.to_string(), a.owner)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+async fn save_version(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(v): Body<fuda_keyd::service::NewVersion>,
+) -> R<fuda_keyd::service::Registered> {
+    s.save_version(caller(&h)?, v)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+async fn reclassify(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(r): Body<fuda_keyd::service::Reclassify>,
+) -> R<fuda_keyd::service::Registered> {
+    s.reclassify(caller(&h)?, r)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+// Machine reports (fuda_keyd::service::reports): one signed chunk per request, the body
+// exactly as signed (so it is taken as bytes, never re-encoded), the signature in the
+// `Fuda-Signature` header.
+
+async fn report(
+    State(s): Svc,
+    h: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<fuda_keyd::report::ReportAck>, Response> {
+    let refuse = |e: Error| ApiError(e).into_response();
+    let caller = caller(&h).map_err(refuse)?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = format!(
+                "the report chunk is larger than {BODY_LIMIT} bytes: send fewer files per chunk"
+            );
+            let body = serde_json::json!({"error": "too-large", "message": message});
+            (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+        } else {
+            refuse(Error::Invalid(format!(
+                "the report chunk could not be read: {}",
+                r.body_text()
+            )))
+        }
+    })?;
+    let signature = h
+        .get(fuda_keyd::report::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(fuda_keyd::report::decode_signature)
+        .ok_or_else(|| {
+            refuse(Error::Invalid(format!(
+                "a report needs its Ed25519 signature in the {} header (standard base64 of 64 bytes)",
+                fuda_keyd::report::SIGNATURE_HEADER
+            )))
+        })?;
+    let chunk = fuda_keyd::report::SignedChunk {
+        body: body.to_vec(),
+        signature,
+    };
+    s.report(caller, chunk).await.map(Json).map_err(refuse)
 }

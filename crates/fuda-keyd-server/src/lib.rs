@@ -7,4 +7,5 @@
 #![deny(missing_docs)]
 
 pub mod http;
+mod ledger;
 pub mod tls;

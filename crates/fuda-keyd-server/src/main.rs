@@ -128,6 +128,20 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Make a new one-time enrollment code for an admin, on the server itself: the way out
+    /// when the first admin's code from `init` lapsed (7 days) or was lost before anyone
+    /// enrolled. Needs access to the data directory, not a token; audited as that admin.
+    AdminCode {
+        /// Data directory made by `init`.
+        #[arg(long)]
+        data: PathBuf,
+        /// The admin who enrolls with the code.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -160,6 +174,16 @@ fn run(cli: Cli) -> Result<()> {
             database,
             json,
         } => {
+            if data.join(fuda_keyd::service::DB_FILE).exists() {
+                anyhow::bail!(
+                    "{} already holds a key service: fuda-keyd never overwrites one. Start it with \
+                     `fuda-keyd serve --data {}`; a lapsed first enrollment code is replaced with \
+                     `fuda-keyd admin-code --data {}`; for a new service give another --data",
+                    data.display(),
+                    data.display(),
+                    data.display()
+                );
+            }
             // A policy with errors stops init before anything exists.
             let policy = policy.map(|path| read_policy(&path)).transpose()?;
             let database = match database {
@@ -177,6 +201,7 @@ fn run(cli: Cli) -> Result<()> {
                     display_name: None,
                     dept,
                     admin: true,
+                    auditor: false,
                     kind: Default::default(),
                 },
             )
@@ -251,6 +276,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_expiry_days,
                 token_lifetime_days,
             };
+            no_service_hint(&data)?;
             let service = Service::open_on(&data, &database, limits).with_context(|| {
                 format!(
                     "cannot open the service in {} on {}",
@@ -280,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::AdminCode { data, admin, json } => admin_code(&data, &admin, json),
         Command::Migrate {
             data,
             from,
@@ -309,6 +336,57 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses a data directory that holds no service, saying how to make one.
+fn no_service_hint(data: &std::path::Path) -> Result<()> {
+    if !data.join(fuda_keyd::service::DB_FILE).exists()
+        && !data.join(fuda_keyd::store::DATABASE_FILE).exists()
+    {
+        anyhow::bail!(
+            "{} holds no key service ({} not found): create one with `fuda-keyd init --data {}`",
+            data.display(),
+            fuda_keyd::service::DB_FILE,
+            data.display()
+        );
+    }
+    Ok(())
+}
+
+/// `admin-code`: a new one-time enrollment code for `admin`, made on the server.
+fn admin_code(data: &std::path::Path, admin: &str, json: bool) -> Result<()> {
+    no_service_hint(data)?;
+    let service = Service::open(data)
+        .with_context(|| format!("cannot open the service in {}", data.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let added = rt.block_on(service.user_code(
+        fuda_keyd::service::Caller::Local(admin.to_owned()),
+        admin.to_owned(),
+    ));
+    service.close();
+    let added = added.with_context(|| {
+        format!("cannot make a code for {admin} (it must be an admin of this service)")
+    })?;
+    let fingerprint = fuda_keyd_server::tls::fingerprint_of(&data.join("tls"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "admin": added.user.name, "enrollment_code": added.code, "fingerprint": fingerprint,
+            })
+        );
+    } else {
+        println!(
+            "One-time enrollment code for {} (valid 7 days): {}",
+            added.user.name, added.code
+        );
+        println!("Then, as {}:", added.user.name);
+        println!(
+            "  fuda init --name {} --service https://HOST:8443 --enroll {} --ca-fingerprint {}",
+            added.user.name, added.code, fingerprint
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,8 @@ trait Harness {
     fn person(&self, name: &str, dept: &str) -> Person;
     /// Enrolls an existing user again with a new code (new keys, new client).
     fn reenroll(&self, name: &str) -> Person;
+    /// Redeems `e` for `name` and returns its client.
+    fn enrolled(&self, name: &str, e: Enrollment) -> Box<dyn KeyService>;
 }
 
 fn enrollment(code: String) -> (age::x25519::Identity, Enrollment) {
@@ -51,6 +53,7 @@ fn new_user(name: &str, dept: &str) -> NewUser {
         display_name: None,
         dept: Some(dept.into()),
         admin: false,
+        auditor: false,
         kind: Default::default(),
     }
 }
@@ -72,6 +75,7 @@ impl EmbeddedHarness {
                 display_name: None,
                 dept: Some("情報システム部".into()),
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
             &e.recipient,
@@ -119,6 +123,10 @@ impl Harness for EmbeddedHarness {
             client: Box::new(Embedded::new(self.service.clone(), name)),
         }
     }
+    fn enrolled(&self, name: &str, e: Enrollment) -> Box<dyn KeyService> {
+        self.service.enroll(e).unwrap();
+        Box::new(Embedded::new(self.service.clone(), name))
+    }
 }
 
 struct RemoteHarness {
@@ -140,6 +148,7 @@ impl RemoteHarness {
                 display_name: None,
                 dept: None,
                 admin: true,
+                auditor: false,
                 kind: Default::default(),
             },
         )
@@ -204,6 +213,11 @@ impl Harness for RemoteHarness {
             client: Box::new(client),
         }
     }
+    fn enrolled(&self, _name: &str, e: Enrollment) -> Box<dyn KeyService> {
+        let anon = Remote::new(&self.url, &self.fingerprint, None).unwrap();
+        let token = anon.enroll(&e).unwrap().token;
+        Box::new(Remote::new(&self.url, &self.fingerprint, Some(token)).unwrap())
+    }
 }
 
 /// A protected file (bytes) for `doc`, wrapped to the service.
@@ -243,6 +257,8 @@ fn register(
             digest: "00".repeat(32),
             host: "pc1".into(),
             path: format!("/work/{name}").into(),
+            owners: Vec::new(),
+            dept_rights: None,
         })
         .unwrap()
 }
@@ -579,6 +595,8 @@ fn policy_story(h: &dyn Harness) {
         digest: "00".repeat(32),
         host: "pc1".into(),
         path: "/work/bracket.dxf".into(),
+        owners: Vec::new(),
+        dept_rights: None,
     };
     match tanaka
         .client
@@ -707,4 +725,203 @@ fn embedded_service_keeps_the_recovery_contract() {
 #[test]
 fn remote_service_keeps_the_recovery_contract() {
     recovery_story(&RemoteHarness::new());
+}
+
+/// A document's life after protection: a new owner (the owner or an admin), a new version
+/// (the edit right, a label signed by the saver), a new level (the owner or an admin, a
+/// label signed by them) — each refused as the same denial by both clients.
+fn life_story(h: &dyn Harness) {
+    use fuda_keyd::service::{NewVersion, Reclassify};
+    let tanaka = h.person("tanaka", "設計部");
+    let sato = h.person("sato", "設計部");
+    let suzuki = h.person("suzuki", "営業部");
+    let doc = ulid::Ulid::new().to_string();
+    let (_file, header) = protect(h, &doc, b"drawing");
+    let registered = register(
+        &tanaka,
+        &header,
+        "bracket.dxf",
+        &["owner=owner", "group:設計部=view"],
+        None,
+    );
+    assert_eq!(registered.document.version, 1);
+    let header = registered.header;
+    let no_rights = |r: Result<Registered, Error>, needle: &str| match r {
+        Err(Error::Denied(d)) => {
+            assert_eq!(d.code, DenyCode::NoRights);
+            assert!(d.message.contains(needle), "{}", d.message);
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    };
+
+    // Saving a new version needs edit: none for another department, view is not enough.
+    let version = NewVersion {
+        header: header.clone(),
+        size: 8,
+        digest: "11".repeat(32),
+    };
+    no_rights(suzuki.client.save_version(version.clone()), "edit");
+    no_rights(sato.client.save_version(version.clone()), "edit");
+    // The owner may, but only with a label signed by their own enrolled key.
+    match tanaka.client.save_version(version) {
+        Err(Error::Invalid(m)) => assert!(m.contains("signed by you"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A new level: only the owner or an admin, with a label signed by the caller.
+    let (_keys, other_signer) = signed_label::signer("mallory");
+    let label = signed_label::body(&other_signer, &doc, "strictly-confidential");
+    let reclassify = Reclassify {
+        header: header.clone(),
+        label,
+    };
+    no_rights(sato.client.reclassify(reclassify.clone()), "owner");
+    match tanaka.client.reclassify(reclassify) {
+        Err(Error::Invalid(m)) => assert!(m.contains("signed by you"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A new owner: not by a colleague, not to someone outside the directory; by an admin.
+    match sato.client.transfer(&doc, "sato") {
+        Err(Error::Denied(d)) => assert_eq!(d.code, DenyCode::NoRights),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    assert!(matches!(
+        h.admin().transfer(&doc, "nobody"),
+        Err(Error::Invalid(_))
+    ));
+    let moved = h.admin().transfer(&doc, "sato").unwrap();
+    assert_eq!(moved.owner, "sato");
+    // An admin changes grants as the owner would, within the level's caps.
+    let granted = h
+        .admin()
+        .grant(&doc, "user:suzuki=view".parse().unwrap())
+        .unwrap();
+    assert!(granted
+        .grants
+        .contains(&"user:suzuki=view".parse().unwrap()));
+    assert!(matches!(
+        h.admin()
+            .grant(&doc, "user:suzuki=view,export".parse().unwrap()),
+        Err(Error::Denied(_))
+    ));
+    // Only hooks and admins register for someone else: a person naming another owner
+    // owns the document themselves.
+    let other = ulid::Ulid::new().to_string();
+    let (_file, other_header) = protect(h, &other, b"drawing");
+    let mine = suzuki
+        .client
+        .register(Registration {
+            header: other_header,
+            name: "mine.dxf".into(),
+            level: "confidential".into(),
+            grants: vec!["owner=owner".parse().unwrap()],
+            max_rights: "view".parse().unwrap(),
+            expires_at: None,
+            offline_days: 0,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: "/work/mine.dxf".into(),
+            owners: vec!["tanaka".into()],
+            dept_rights: None,
+        })
+        .unwrap();
+    assert_eq!(mine.document.owner, "suzuki");
+    // Registering the same file again: its owner gets the header back, the registry
+    // unchanged; anyone else is told it is registered.
+    assert!(matches!(
+        suzuki.client.register(Registration {
+            header: header.clone(),
+            name: "bracket.dxf".into(),
+            level: "confidential".into(),
+            grants: vec!["owner=owner".parse().unwrap()],
+            max_rights: "view".parse().unwrap(),
+            expires_at: None,
+            offline_days: 0,
+            size: 7,
+            digest: "00".repeat(32),
+            host: "pc1".into(),
+            path: "/work/bracket.dxf".into(),
+            owners: Vec::new(),
+            dept_rights: None,
+        }),
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[test]
+fn embedded_service_keeps_the_document_life_contract() {
+    life_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_document_life_contract() {
+    life_story(&RemoteHarness::new());
+}
+
+/// A machine reports its files: a signed chunk is taken once (a retry changes nothing),
+/// an altered one is refused, a person cannot report, a malformed chunk is invalid.
+fn report_story(h: &dyn Harness) {
+    use fuda_keyd::report::{signing_input, SignedChunk};
+    use ring::signature::KeyPair;
+    let code = h
+        .admin()
+        .user_add(NewUser {
+            name: "srv-a".into(),
+            display_name: None,
+            dept: None,
+            admin: false,
+            auditor: false,
+            kind: fuda_keyd::directory::EntryKind::Machine,
+        })
+        .unwrap()
+        .code;
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let (age, mut e) = enrollment(code);
+    drop(age);
+    e.signing_key = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    let machine = h.enrolled("srv-a", e);
+    let sign = |body: Vec<u8>| SignedChunk {
+        signature: key.sign(&signing_input(&body)).as_ref().to_vec(),
+        body,
+    };
+    // A CP932 name (見積.txt): the bytes travel as base64.
+    let chunk = |report: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "machine": "srv-a", "report": report, "seq": 0, "last": true,
+            "files": [{"path": {"bytes": "L3Nydi+MqZDPLnR4dA=="}, "root": "/srv", "size": 3,
+                       "modified": 0, "status": "missing"}],
+        }))
+        .unwrap()
+    };
+    let ack = machine.report(&sign(chunk("r1"))).unwrap();
+    assert_eq!((ack.applied, ack.files, ack.removed), (true, 1, 0));
+    let again = machine.report(&sign(chunk("r1"))).unwrap();
+    assert!(!again.applied, "a retried chunk is taken once");
+
+    let mut altered = sign(chunk("r2"));
+    altered.body = chunk("r3");
+    assert!(matches!(machine.report(&altered), Err(Error::Forbidden(_))));
+    let tanaka = h.person("tanaka", "設計部");
+    assert!(matches!(
+        tanaka.client.report(&sign(chunk("r4"))),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        machine.report(&sign(b"{\"machine\": \"srv-a\"}".to_vec())),
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[test]
+fn embedded_service_keeps_the_report_contract() {
+    report_story(&EmbeddedHarness::new());
+}
+
+#[test]
+fn remote_service_keeps_the_report_contract() {
+    report_story(&RemoteHarness::new());
 }

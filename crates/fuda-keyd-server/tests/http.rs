@@ -35,6 +35,7 @@ fn server() -> Server {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
     )
@@ -51,6 +52,7 @@ fn server() -> Server {
             display_name: None,
             dept: Some("生産技術部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap()
@@ -178,7 +180,10 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
         None,
     );
     assert_eq!((st, code.as_str()), (403, "forbidden"));
-    assert!(msg.contains("sato is not an administrator"), "{msg}");
+    assert!(
+        msg.contains("sato is neither an administrator nor an auditor"),
+        "{msg}"
+    );
     let (st, _, _) = raw(
         &s,
         "POST",
@@ -247,10 +252,12 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
     let (st, _, _) = raw(&s, "GET", "/v1/health", None, None, None);
     assert_eq!(st, 200);
 
+    // Refused requests wrote nothing but the audit records of the two refused admin
+    // requests (every access decision is audited).
     assert_eq!(
         s.admin.audit_verify().unwrap().records,
-        before,
-        "refused requests wrote nothing"
+        before + 2,
+        "refused requests wrote nothing else"
     );
 }
 

@@ -22,8 +22,10 @@ use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, Use
 use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
 use crate::registry::{Document, Grant, Principal, Registration, Revocation};
+use crate::report::{ReportAck, SignedChunk};
 use crate::service::{
-    Caller, DocumentRights, Registered, RevokeTarget, Rewrapped, Service, ServiceInfo, UserAdded,
+    Caller, DocumentRights, NewVersion, Reclassify, Registered, RevokeTarget, Rewrapped, Service,
+    ServiceInfo, UserAdded,
 };
 use crate::Error;
 
@@ -73,6 +75,9 @@ pub trait KeyService {
     fn revocations(&self) -> Result<Vec<Revocation>, Error>;
     /// Admin: every document.
     fn documents(&self) -> Result<Vec<Document>, Error>;
+    /// Admin or auditor: the company ledger the service builds from the machines'
+    /// reports, streamed into `out` (`fuda_ledger::company::wire`: JSON lines).
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error>;
     /// Admin: audit records.
     fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
     /// Admin: verifies the audit chain.
@@ -97,6 +102,17 @@ pub trait KeyService {
     /// Admin: the header a registered file must carry to open with every recovery
     /// recipient in force (the file key never leaves the service).
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error>;
+
+    // A document's life after protection (service/documents.rs, service/versions.rs).
+    /// The owner or an admin: makes `owner` the owner of `doc`.
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error>;
+    /// Records a new version (the edit right); answers with the header to write.
+    fn save_version(&self, version: NewVersion) -> Result<Registered, Error>;
+    /// The owner or an admin: a new level; answers with the header to write.
+    fn reclassify(&self, reclassify: Reclassify) -> Result<Registered, Error>;
+    // Machine reports (service/reports.rs).
+    /// A machine: sends one signed chunk of its report into the company's file index.
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error>;
 }
 
 /// The service in-process.
@@ -126,8 +142,24 @@ impl Embedded {
         signing_key: &str,
     ) -> Result<Embedded, Error> {
         let name = user.name.clone();
-        let service = if dir.join(crate::service::DB_FILE).exists() {
-            Service::open(dir)?
+        let (db, keys) = (dir.join(crate::service::DB_FILE), dir.join("keys"));
+        if !db.exists() && keys.exists() && crate::keys::ServiceKeys::load(&keys).is_err() {
+            // A first run killed while making the keys: nothing was protected with them (a
+            // file is written only after its registration, which needs the database). They
+            // are set aside, never deleted, and made anew.
+            let aside = dir.join(format!("keys.incomplete-{}", crate::now()));
+            std::fs::rename(&keys, &aside).map_err(|source| {
+                Error::Keys(crate::keys::KeyError::Io {
+                    path: keys.clone(),
+                    source,
+                })
+            })?;
+        }
+        // A first run killed after making the keys (or the database) left a service to
+        // complete, not to create again.
+        let begun = db.exists() || keys.exists();
+        let service = if begun {
+            Service::open_embedded(dir, user, recipient, signing_key)?
         } else {
             Service::init_embedded(dir, user, recipient, signing_key)?
         };
@@ -252,6 +284,11 @@ impl KeyService for Embedded {
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.rt.block_on(self.service.documents(self.caller()))
     }
+    fn ledger(&self, _out: &mut dyn std::io::Write) -> Result<(), Error> {
+        Err(Error::Invalid(
+            "the company ledger is built by a key service that machines report to (fuda-keyd); this fuda uses the embedded one: `fuda init --service URL --enroll CODE`, or `fuda inventory` for this machine's folders".into(),
+        ))
+    }
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.rt.block_on(self.service.audit(self.caller(), q))
     }
@@ -292,7 +329,28 @@ impl KeyService for Embedded {
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, Error> {
         self.rt.block_on(self.service.rewrap(self.caller(), header))
     }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.rt.block_on(
+            self.service
+                .transfer(self.caller(), doc.to_owned(), owner.to_owned()),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.rt
+            .block_on(self.service.save_version(self.caller(), v))
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.rt.block_on(self.service.reclassify(self.caller(), r))
+    }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        self.rt
+            .block_on(self.service.report(self.caller(), chunk.clone()))
+    }
 }
+
+/// Longest the company ledger may take to arrive.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// A `fuda-keyd` over HTTPS, at one address or at several (replicas of one service).
 pub struct Remote {
@@ -316,6 +374,39 @@ impl std::fmt::Debug for Remote {
 enum Attempt<T> {
     Answered(Result<T, Error>),
     Unreachable(Error),
+}
+
+/// Reads an answer from `base`: the JSON on success, the service's error otherwise; a
+/// reason to try another replica when it could not answer.
+fn answer<T: serde::de::DeserializeOwned>(
+    base: &str,
+    path: &str,
+    resp: Result<ureq::Response, ureq::Error>,
+) -> Attempt<T> {
+    match resp {
+        Ok(r) => Attempt::Answered(
+            r.into_json::<T>()
+                .map_err(|e| Error::Transport(format!("{base}{path}: bad answer: {e}"))),
+        ),
+        Err(ureq::Error::Status(status, r)) => {
+            let v: serde_json::Value = r.into_json().unwrap_or_default();
+            let code = v["error"].as_str().unwrap_or("").to_owned();
+            let msg = v["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            let e = Error::from_code(&code, msg);
+            if status == 503 {
+                Attempt::Unreachable(e)
+            } else {
+                Attempt::Answered(Err(e))
+            }
+        }
+        Err(ureq::Error::Transport(t)) => match crate::tls::PinMismatch::find(&t) {
+            Some(m) => Attempt::Answered(Err(Error::CertificateMismatch(m))),
+            None => Attempt::Unreachable(Error::Transport(format!("{base}: {t}"))),
+        },
+    }
 }
 
 /// `https://host:port` without a trailing slash, or why not.
@@ -377,12 +468,18 @@ impl Remote {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, Error> {
+        self.over_replicas(|base| self.call_at(base, method, path, body.clone()))
+    }
+
+    /// Runs `attempt` at the address that answered last, then at each other one until
+    /// one answers; the last failure (every address named) when none does.
+    fn over_replicas<T>(&self, mut attempt: impl FnMut(&str) -> Attempt<T>) -> Result<T, Error> {
         let n = self.bases.len();
         let first = self.current.load(Ordering::Relaxed) % n;
         let mut failures = Vec::new();
         for i in 0..n {
             let at = (first + i) % n;
-            match self.call_at(&self.bases[at], method, path, body.clone()) {
+            match attempt(&self.bases[at]) {
                 Attempt::Answered(result) => {
                     if at != first {
                         self.current.store(at, Ordering::Relaxed);
@@ -421,30 +518,7 @@ impl Remote {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
-        match resp {
-            Ok(r) => Attempt::Answered(
-                r.into_json::<T>()
-                    .map_err(|e| Error::Transport(format!("{base}{path}: bad answer: {e}"))),
-            ),
-            Err(ureq::Error::Status(status, r)) => {
-                let v: serde_json::Value = r.into_json().unwrap_or_default();
-                let code = v["error"].as_str().unwrap_or("").to_owned();
-                let msg = v["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("HTTP {status}"));
-                let e = Error::from_code(&code, msg);
-                if status == 503 {
-                    Attempt::Unreachable(e)
-                } else {
-                    Attempt::Answered(Err(e))
-                }
-            }
-            Err(ureq::Error::Transport(t)) => match crate::tls::PinMismatch::find(&t) {
-                Some(m) => Attempt::Answered(Err(Error::CertificateMismatch(m))),
-                None => Attempt::Unreachable(Error::Transport(format!("{base}: {t}"))),
-            },
-        }
+        answer(base, path, resp)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -558,6 +632,31 @@ impl KeyService for Remote {
     fn documents(&self) -> Result<Vec<Document>, Error> {
         self.get("/v1/admin/documents")
     }
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error> {
+        let path = "/v1/admin/ledger";
+        self.over_replicas(|base| {
+            let mut req = self
+                .agent
+                .get(&format!("{base}{path}"))
+                // The service builds the ledger as it streams it: minutes for millions of files.
+                .timeout(LEDGER_TIMEOUT);
+            if let Some(t) = &self.token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            match req.call() {
+                Ok(r) => Attempt::Answered(
+                    std::io::copy(&mut r.into_reader(), &mut *out)
+                        .map(drop)
+                        .map_err(|e| Error::Transport(format!("{base}{path}: {e}"))),
+                ),
+                Err(e) => match answer::<Empty>(base, path, Err(e)) {
+                    Attempt::Answered(r) => Attempt::Answered(r.map(drop)),
+                    Attempt::Unreachable(e) => Attempt::Unreachable(e),
+                },
+            }
+        })
+    }
+
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.post("/v1/admin/audit", q)
     }
@@ -604,5 +703,36 @@ impl KeyService for Remote {
         use base64::Engine as _;
         let header = base64::engine::general_purpose::STANDARD.encode(header);
         self.post("/v1/rewrap", serde_json::json!({ "header": header }))
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, Error> {
+        self.post(
+            "/v1/transfer",
+            serde_json::json!({ "doc": doc, "owner": owner }),
+        )
+    }
+    fn save_version(&self, v: NewVersion) -> Result<Registered, Error> {
+        self.post("/v1/versions", v)
+    }
+    fn reclassify(&self, r: Reclassify) -> Result<Registered, Error> {
+        self.post("/v1/reclassify", r)
+    }
+
+    fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
+        // The body goes as signed, byte for byte; the signature rides in a header.
+        let path = "/v1/reports";
+        self.over_replicas(|base| {
+            let mut req = self
+                .agent
+                .post(&format!("{base}{path}"))
+                .set("Content-Type", "application/json")
+                .set(
+                    crate::report::SIGNATURE_HEADER,
+                    &crate::report::encode_signature(&chunk.signature),
+                );
+            if let Some(t) = &self.token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            answer(base, path, req.send_bytes(&chunk.body))
+        })
     }
 }

@@ -51,6 +51,10 @@ pub struct User {
     pub status: UserStatus,
     /// Whether the user administers the service.
     pub admin: bool,
+    /// Whether the user is an auditor: they read what admins read (the company ledger,
+    /// the registry, the directory, the audit log) and can change nothing.
+    #[serde(default)]
+    pub auditor: bool,
     /// The enrolled age recipient (`age1…`) keys are sealed to; `None` until enrolled.
     pub recipient: Option<String>,
     /// The enrolled Ed25519 label-signing key, base64; `None` until enrolled.
@@ -119,6 +123,9 @@ pub struct NewUser {
     /// Admin role.
     #[serde(default)]
     pub admin: bool,
+    /// Auditor role (read-only; not with `admin`).
+    #[serde(default)]
+    pub auditor: bool,
     /// A person (default), a hook or a machine.
     #[serde(default)]
     pub kind: EntryKind,

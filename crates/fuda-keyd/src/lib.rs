@@ -18,7 +18,8 @@
 //! 1. [`keys`], [`cache`], [`limits`]: no other module of this crate;
 //! 2. [`error`](Error): the errors of every layer;
 //! 3. the records the API carries, with their rules: [`directory`], [`registry`],
-//!    [`audit`], [`licence`], [`policy`] (the organisation's policy, signed);
+//!    [`audit`], [`licence`], [`policy`] (the organisation's policy, signed), [`report`]
+//!    (machine reports and the company's file index);
 //! 4. [`store`]: the state behind one transaction trait;
 //! 5. [`service`]: the decisions;
 //! 6. [`client`] (and [`tls`], the client's certificate pinning).
@@ -35,6 +36,7 @@ pub mod licence;
 pub mod limits;
 pub mod policy;
 pub mod registry;
+pub mod report;
 pub mod service;
 pub mod store;
 pub mod tls;

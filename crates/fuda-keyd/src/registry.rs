@@ -151,6 +151,14 @@ pub struct Document {
     /// Whether the document is revoked for everyone.
     #[serde(default)]
     pub revoked: bool,
+    /// Its version: 1 when registered, one more for every version saved back
+    /// (`fuda save`).
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// What `protect` registers. The header proves the file was wrapped to this service and
@@ -183,6 +191,20 @@ pub struct Registration {
     /// Absolute path on `host`, exact bytes as [`Registration::name`].
     #[serde(with = "fuda_core::pathname")]
     pub path: PathBuf,
+    /// Whom the document belongs to when a file-server hook (or an administrator)
+    /// protects it for someone: user names in order of preference (the label's owner, the
+    /// file's owner in the file system). The first active person of the directory becomes
+    /// the owner, and the level's default grants follow that person's department; when
+    /// none is, the caller. Empty: the caller. Only for hooks and administrators: anyone
+    /// else owns what they protect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    /// With `owners`: the level's default rights for the owner's department
+    /// (`group:$dept` in the client's policy), which the service binds to the department
+    /// of the owner it chose when it holds no organisation's policy of its own (with one,
+    /// its own level decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept_rights: Option<Rights>,
 }
 
 /// A revocation in force.

@@ -12,6 +12,7 @@ fn service_with_records(dir: &std::path::Path) -> Embedded {
             display_name: None,
             dept: None,
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
         &age.to_public().to_string(),
@@ -25,6 +26,7 @@ fn service_with_records(dir: &std::path::Path) -> Embedded {
                 display_name: None,
                 dept: None,
                 admin: false,
+                auditor: false,
                 kind: Default::default(),
             })
             .unwrap();

@@ -57,6 +57,19 @@ pub enum ProtectError {
         /// The levels it defines.
         known: String,
     },
+    /// The file is a working copy of a protected document (its label says it was opened,
+    /// exported or recovered from one): it goes back as a new version, not a new document.
+    #[error(
+        "{} is a working copy of the protected document {doc}: save it back with `fuda save {}` (the edit right), or, to make it a document of its own, remove its label first (`fuda label remove --justify …`)",
+        escaped(path),
+        escaped(path)
+    )]
+    WorkingCopy {
+        /// The file.
+        path: PathBuf,
+        /// The document it is a copy of.
+        doc: String,
+    },
     /// The policy says files of this level are never protected.
     #[error(
         "level {name} ({id}) is never protected under the policy {policy}: choose a higher level"
@@ -166,6 +179,22 @@ pub enum ProtectError {
         /// Why it did not open.
         #[source]
         source: Box<ProtectError>,
+    },
+    /// A working copy saved back onto a protected file of another document.
+    #[error(
+        "{} is a copy of document {work_doc}, but {} is document {doc}: name the protected file it came from with --to",
+        escaped(work),
+        escaped(protected)
+    )]
+    OtherDocument {
+        /// The working copy.
+        work: PathBuf,
+        /// The protected file.
+        protected: PathBuf,
+        /// The document the working copy's label names.
+        work_doc: String,
+        /// The protected file's document.
+        doc: String,
     },
     /// The original changed while it was being protected; it is kept.
     #[error(

@@ -62,6 +62,15 @@ pub fn default_grants(
     Ok(out)
 }
 
+/// The level's default rights for the owner's department (its `group:$dept` grant).
+pub fn dept_rights(level: &Level) -> Option<Rights> {
+    level
+        .grants
+        .iter()
+        .find(|(principal, _)| principal.as_str() == "group:$dept")
+        .map(|(_, rights)| *rights)
+}
+
 /// Every grant of a file protected at `level`: the level's defaults, then `extra` (which
 /// replaces a default for the same principal), and the owner's `owner` right when no grant
 /// names the owner. An extra grant beyond the level's `max_rights` is refused.

@@ -17,6 +17,13 @@
 //! - [`Protector`]: protecting files ([`Protector::protect`]): default grants from the
 //!   policy ([`grants`]), the stanza body, registration, and verify-before-delete: the
 //!   original goes only after the protected copy opened through the service and matched.
+//!   A labeled file keeps its label's document id; a file-server hook protects for the
+//!   person [`owner_candidates`] names, and the copy takes the original's mode, owner,
+//!   group and ACL. [`Protector::adopt`] registers a file protected with the personal
+//!   (embedded) service with a team service (`fuda rewrap --to-service`).
+//! - A document's life: [`Account::save`] (a working copy back as the next version, the
+//!   `edit` right), [`Account::reclassify`] (a new level, put in the header by the
+//!   service), [`Opened::write_file_with_attr`] (a working copy labeled before it appears).
 //! - [`Rewrapper`]: brings existing protected files to the organisation's recovery
 //!   recipients in force (`fuda rewrap`), through the service, payload untouched.
 //!
@@ -43,12 +50,19 @@
 
 mod error;
 pub mod grants;
+mod join;
+mod modes;
 mod open;
+mod owners;
 mod protect;
+mod relabel;
 mod rewrap;
+mod save;
 mod share;
 
 pub use error::ProtectError;
 pub use open::{doc_of, Account, Connection, LicenceCache, LicenceSource, Opened};
+pub use owners::owner_candidates;
 pub use protect::{stanza_body, Protected, Protection, Protector};
 pub use rewrap::{Rewrapper, Rewritten};
+pub use save::Saved;

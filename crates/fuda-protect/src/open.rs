@@ -7,10 +7,13 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use fuda_core::envelope::{self, Decryptor, FileKey, PayloadReader, StreamOptions};
+use fuda_core::digest::Digest;
+use fuda_core::envelope::{self, Decryptor, FileKey, Header, PayloadReader, StreamOptions};
 use fuda_core::identity::Identity;
 use fuda_core::label::DocId;
+use fuda_core::label::SignedLabel;
 use fuda_core::rights::{Right, Rights};
+use fuda_core::store::Stored;
 use fuda_keyd::client::{Embedded, KeyService};
 use fuda_keyd::licence::{Granted, Request};
 use fuda_keyd::tls::PinMismatch;
@@ -133,8 +136,8 @@ pub struct Opened {
     /// Where the licence came from.
     pub source: LicenceSource,
     path: PathBuf,
-    key: FileKey,
-    decryptor: Decryptor<File>,
+    pub(crate) key: FileKey,
+    pub(crate) decryptor: Decryptor<File>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -170,6 +173,40 @@ impl Opened {
             .map_err(|source| ProtectError::Decrypt { path, source })
     }
 
+    /// Like [`Opened::write_file`], and the new file gets the extended attribute `name`
+    /// set to `value(SHA-256 of the content)` before it appears at `out`: a working copy
+    /// is never there without its label, however the process ends. Returns the length and
+    /// whether the attribute was set (`false`: the file system refuses user extended
+    /// attributes; the file is written all the same).
+    pub fn write_file_with_attr(
+        self,
+        out: &Path,
+        name: &str,
+        value: impl FnOnce(Digest) -> Vec<u8>,
+    ) -> Result<(u64, bool), ProtectError> {
+        let (key, decryptor) = (self.key, self.decryptor);
+        envelope::write_atomically(out, false, |w| {
+            let mut hashing = Hashing {
+                inner: &mut *w,
+                ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            };
+            let n = decryptor.decrypt_with_key(&key, &mut hashing, &StreamOptions::default())?;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(hashing.ctx.finish().as_ref());
+            w.flush().map_err(envelope::Error::Io)?;
+            let file: &File = w.get_ref();
+            match xattr::FileExt::set_xattr(file, name, &value(Digest(digest))) {
+                Ok(()) => Ok((n, true)),
+                Err(e) if crate::modes::unsupported(&e) => Ok((n, false)),
+                Err(e) => Err(envelope::Error::Io(e)),
+            }
+        })
+        .map_err(|source| ProtectError::Write {
+            path: out.to_owned(),
+            source,
+        })
+    }
+
     /// Decrypts the whole content into a new file `out` (0600), atomically: a damaged
     /// file leaves nothing at `out`, and an existing `out` is refused. Returns its length.
     pub fn write_file(self, out: &Path) -> Result<u64, ProtectError> {
@@ -181,6 +218,37 @@ impl Opened {
             path: out.to_owned(),
             source,
         })
+    }
+}
+
+/// A writer that hashes (SHA-256) what passes through it.
+struct Hashing<W> {
+    inner: W,
+    ctx: ring::digest::Context,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.ctx.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The signed label in the `fuda/label` stanza of `header` (of the protected file `path`).
+pub(crate) fn header_label(header: &Header, path: &Path) -> Result<SignedLabel, ProtectError> {
+    let stanza = header.label().ok_or_else(|| ProtectError::NoFudaLabel {
+        path: path.to_owned(),
+    })?;
+    match fuda_core::store::envelope::decode_body(stanza.body()) {
+        Stored::Signed(signed) if signed.label.doc == stanza.doc_id() => Ok(*signed),
+        _ => Err(ProtectError::NoFudaLabel {
+            path: path.to_owned(),
+        }),
     }
 }
 

@@ -2,19 +2,22 @@
 //! the header (the file key wrapped to the key service and the policy's recovery
 //! recipients) registered, the content encrypted behind the header the service answered
 //! with (which adds the organisation's recovery stanzas), the protected copy opened
-//! through the service and compared with the original — and only then the original
-//! removed (docs/key-service.md).
+//! through the service (or, by a hook protecting for someone else, decrypted with the key
+//! it made) and compared with the original — and only then the original removed
+//! (docs/key-service.md). The document keeps its label's id; a run interrupted after the
+//! copy was placed is finished by the next one.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use fuda_core::digest::Digest;
-use fuda_core::envelope::{self, x25519, Header, LabelStanza, StreamOptions};
+use fuda_core::envelope::{self, x25519, FileKey, Header, LabelStanza, StreamOptions};
 use fuda_core::label::{DocId, Evidence, Label, Method, PolicyRef, LABEL_VERSION};
 use fuda_core::policy::{Level, Policy, Protect};
 use fuda_core::rights::{Right, Rights};
 use fuda_keyd::registry::{Grant, Registration};
+use fuda_keyd::service::Registered;
 
 use crate::{grants, Account, ProtectError};
 
@@ -29,8 +32,15 @@ pub struct Protection<'a> {
     pub expires: Option<time::Date>,
     /// Keep the original file.
     pub keep: bool,
-    /// The label the file carries now: its asset, origin and flags are kept.
+    /// The label the file carries now, when it verified (valid or stale): the protected
+    /// file keeps its document id (one document, one history in the audit log and the
+    /// review), and its asset, origin and flags.
     pub current: Option<&'a Label>,
+    /// Whom the document belongs to when a file-server hook protects it for someone, in
+    /// order of preference (the label's owner, the file's owner in the file system): the
+    /// key service makes the first active person of its directory the owner, with the
+    /// level's default grants for that person's department. Empty: the protector.
+    pub owners: Vec<String>,
     /// How the level was chosen (manual for `fuda protect`, auto for `fuda scan --protect`).
     pub method: Method,
     /// The rule that chose an automatic level.
@@ -49,6 +59,7 @@ impl<'a> Protection<'a> {
             expires: None,
             keep: false,
             current: None,
+            owners: Vec::new(),
             method: Method::Manual,
             rule: None,
             evidence: Vec::new(),
@@ -61,8 +72,10 @@ impl<'a> Protection<'a> {
 pub struct Protected {
     /// The protected file (`NAME.fuda`).
     pub path: PathBuf,
-    /// Its document id in the key service's registry.
+    /// Its document id in the key service's registry (the id of the label it carried).
     pub doc: DocId,
+    /// Who owns it, as the key service registered it.
+    pub owner: String,
     /// Who may do what.
     pub grants: Vec<Grant>,
     /// When it expires (Unix seconds).
@@ -95,14 +108,14 @@ impl Stamp {
 /// Protects files for one owner through one key service: connected once, used for every
 /// file.
 pub struct Protector<'a> {
-    account: &'a Account<'a>,
-    policy: &'a Policy,
-    dept: Option<String>,
-    host: String,
-    service_id: String,
+    pub(crate) account: &'a Account<'a>,
+    pub(crate) policy: &'a Policy,
+    pub(crate) dept: Option<String>,
+    pub(crate) host: String,
+    pub(crate) service_id: String,
     /// The key service's recipient, then the policy's recovery recipients that the service
     /// does not add itself.
-    recipients: Vec<x25519::Recipient>,
+    pub(crate) recipients: Vec<x25519::Recipient>,
 }
 
 /// The `fuda/label` stanza body: the signed compact label and the rights snapshot (shown
@@ -168,61 +181,63 @@ impl<'a> Protector<'a> {
     /// original is untouched and no protected copy is left behind (nor after SIGTERM: the
     /// copy is provisional until verified, see [`fuda_core::fsutil::Provisional`]).
     pub fn protect(&self, path: &Path, p: &Protection<'_>) -> Result<Protected, ProtectError> {
-        let meta = self.check(path, p.level)?;
-        let grants = grants::grants(self.policy, p.level, self.dept.as_deref(), p.extra)?;
+        let meta = self.check(path, p)?;
+        // For someone else, the department's default grants are the owner's: the service
+        // binds them (the protector's own department gets nothing through it).
+        let dept = self.dept.as_deref().filter(|_| p.owners.is_empty());
+        let grants = grants::grants(self.policy, p.level, dept, p.extra)?;
         let now = fuda_keyd::now();
         let expires_at = grants::expiry(p.level, p.expires, now)?;
         let digest = Digest::of_file(path).map_err(|source| ProtectError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let doc = DocId::new();
-        let signed = self
-            .account
-            .identity
-            .sign(self.label(path, p, doc, digest, now));
-        let compact = fuda_core::label::compact::encode(&signed);
-        let stanza = LabelStanza::new(doc, stanza_body(&compact, &grants, &self.service_id));
         let dst = envelope::protected_path(path);
-        let encrypt_err = |source| ProtectError::Encrypt {
-            path: dst.clone(),
-            source,
-        };
         // What would stop the copy from being placed is found before anything is
         // registered: an existing file, a name too long for the file system, a folder that
         // cannot be read.
         match fuda_core::longpath::symlink_metadata(&dst) {
-            Ok(_) => return Err(encrypt_err(envelope::Error::OutputExists(dst.clone()))),
+            Ok(_) => return self.finish(path, p, &meta, digest, &dst),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(encrypt_err(envelope::Error::Io(e))),
+            Err(e) => return Err(encrypt_err(&dst, envelope::Error::Io(e))),
         }
-        // The header is registered first: the service answers with the header the file
-        // must carry (its own, plus the organisation's recovery stanzas, with a new MAC),
-        // and the content is encrypted once, behind that header.
-        let (file_key, header) =
-            envelope::new_header(&self.recipients, Some(&stanza)).map_err(encrypt_err)?;
-        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let registered = self
-            .account
-            .conn
-            .client
-            .register(Registration {
-                header: header.to_bytes(),
-                name: path.file_name().map(PathBuf::from).unwrap_or_default(),
-                level: p.level.id.clone(),
-                grants: grants.clone(),
-                max_rights: p.level.max_rights,
-                expires_at,
-                offline_days: p.level.offline_days,
-                size: meta.len(),
-                digest: digest.to_string(),
-                host: self.host.clone(),
-                path: absolute.clone(),
-            })
-            .map_err(|source| ProtectError::Register {
-                path: path.to_owned(),
-                source,
-            })?;
+        let registration = Registration {
+            header: Vec::new(),
+            name: path.file_name().map(PathBuf::from).unwrap_or_default(),
+            level: p.level.id.clone(),
+            grants: grants.clone(),
+            max_rights: p.level.max_rights,
+            expires_at,
+            offline_days: p.level.offline_days,
+            size: meta.len(),
+            digest: digest.to_string(),
+            host: self.host.clone(),
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
+            owners: p.owners.clone(),
+            // For someone else: the department's default rights, for the service to bind
+            // to the owner's department when it holds no organisation's policy.
+            dept_rights: (!p.owners.is_empty())
+                .then(|| grants::dept_rights(p.level))
+                .flatten(),
+        };
+        // One document, one id: the label's. A copy of a labeled file that is protected
+        // already (`cp` keeps no history) becomes a document of its own.
+        let (doc, file_key, header, registered) = match self.register(
+            path,
+            p,
+            p.current.map(|l| l.doc),
+            digest,
+            now,
+            &registration,
+        ) {
+            Err(ProtectError::Register {
+                source: fuda_keyd::Error::Conflict(_),
+                ..
+            }) if p.current.is_some() => {
+                self.register(path, p, None, digest, now, &registration)?
+            }
+            other => other?,
+        };
         let header = final_header(&dst, &header, &registered.header)?;
         // Until it is verified, the protected copy goes on any failure (or on
         // SIGTERM/SIGINT/SIGHUP); the original stays until then.
@@ -234,8 +249,18 @@ impl<'a> Protector<'a> {
             &dst,
             &StreamOptions::default(),
         )
-        .map_err(encrypt_err)?;
-        self.verify(path, &meta, digest, &dst)?;
+        .map_err(|e| encrypt_err(&dst, e))?;
+        crate::modes::Access::of(path, &meta)
+            .and_then(|a| a.apply(&dst))
+            .map_err(|e| encrypt_err(&dst, envelope::Error::Io(e)))?;
+        let for_someone_else = registered.document.owner != self.account.user();
+        self.verify(
+            path,
+            &meta,
+            digest,
+            &dst,
+            for_someone_else.then_some(&file_key),
+        )?;
         placed.keep();
         if !p.keep {
             fuda_core::longpath::remove_file(path).map_err(|source| {
@@ -249,14 +274,103 @@ impl<'a> Protector<'a> {
         Ok(Protected {
             path: dst,
             doc,
-            grants,
+            owner: registered.document.owner,
+            grants: registered.document.grants,
             expires_at,
         })
     }
 
+    /// `dst` exists already. When it is the protected copy of this very file — the same
+    /// document as the file's label, opening through the service to exactly the
+    /// original's content — an earlier run was interrupted before it removed the original:
+    /// this run finishes it. Anything else at `dst` is left alone and refused.
+    fn finish(
+        &self,
+        path: &Path,
+        p: &Protection<'_>,
+        meta: &std::fs::Metadata,
+        digest: Digest,
+        dst: &Path,
+    ) -> Result<Protected, ProtectError> {
+        let exists = || encrypt_err(dst, envelope::Error::OutputExists(dst.to_owned()));
+        let same_doc = crate::open::doc_of(dst)
+            .ok()
+            .filter(|d| p.current.is_some_and(|l| l.doc == *d));
+        let Some(doc) = same_doc else {
+            return Err(exists());
+        };
+        if self.verify(path, meta, digest, dst, None).is_err() {
+            return Err(exists());
+        }
+        let registered = self
+            .account
+            .conn
+            .rights(dst)
+            .map_err(|_| exists())?
+            .document;
+        if !p.keep {
+            fuda_core::longpath::remove_file(path).map_err(|source| {
+                ProtectError::RemoveOriginal {
+                    path: path.to_owned(),
+                    protected: dst.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        Ok(Protected {
+            path: dst.to_owned(),
+            doc,
+            owner: registered.owner,
+            grants: registered.grants,
+            expires_at: registered.expires_at,
+        })
+    }
+
+    /// Signs the label of document `doc` (a new id when `None`), builds the header and
+    /// registers it: the service answers with the header the file must carry (its own,
+    /// plus the organisation's recovery stanzas, with a new MAC), and the content is then
+    /// encrypted once, behind that header.
+    fn register(
+        &self,
+        path: &Path,
+        p: &Protection<'_>,
+        doc: Option<DocId>,
+        digest: Digest,
+        now: i64,
+        registration: &Registration,
+    ) -> Result<(DocId, FileKey, Header, Registered), ProtectError> {
+        let doc = doc.unwrap_or_default(); // a new id
+        let signed = self
+            .account
+            .identity
+            .sign(self.label(path, p, doc, digest, now));
+        let compact = fuda_core::label::compact::encode(&signed);
+        let stanza = LabelStanza::new(
+            doc,
+            stanza_body(&compact, &registration.grants, &self.service_id),
+        );
+        let dst = envelope::protected_path(path);
+        let (file_key, header) = envelope::new_header(&self.recipients, Some(&stanza))
+            .map_err(|e| encrypt_err(&dst, e))?;
+        let registered = self
+            .account
+            .conn
+            .client
+            .register(Registration {
+                header: header.to_bytes(),
+                ..registration.clone()
+            })
+            .map_err(|source| ProtectError::Register {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok((doc, file_key, header, registered))
+    }
+
     /// Whether `path` may be protected at `level`: a regular file, not protected yet, at a
     /// level the policy protects. Returns its metadata.
-    fn check(&self, path: &Path, level: &Level) -> Result<std::fs::Metadata, ProtectError> {
+    fn check(&self, path: &Path, p: &Protection<'_>) -> Result<std::fs::Metadata, ProtectError> {
+        let level = p.level;
         let meta =
             fuda_core::longpath::symlink_metadata(path).map_err(|source| ProtectError::Read {
                 path: path.to_owned(),
@@ -272,6 +386,12 @@ impl<'a> Protector<'a> {
                 path: path.to_owned(),
             });
         }
+        if let Some(copy) = p.current.filter(|l| l.method.is_working_copy()) {
+            return Err(ProtectError::WorkingCopy {
+                path: path.to_owned(),
+                doc: copy.doc.to_string(),
+            });
+        }
         if level.protect == Protect::Never {
             return Err(ProtectError::NeverProtected {
                 name: level.name_ja.clone(),
@@ -284,23 +404,42 @@ impl<'a> Protector<'a> {
 
     /// The owner opens the protected copy `dst` through the service: it must hold what was
     /// read (`digest`), and the original must still be the file `meta` described (an
-    /// editor may have saved it since, and that save must not be deleted).
+    /// editor may have saved it since, and that save must not be deleted). A hook that
+    /// protected the file for someone else holds no right on it: it decrypts the copy
+    /// with the file key it made (`own_key`) instead.
     fn verify(
         &self,
         path: &Path,
         meta: &std::fs::Metadata,
         digest: Digest,
         dst: &Path,
+        own_key: Option<&FileKey>,
     ) -> Result<(), ProtectError> {
         let unverified = |source| ProtectError::Unverified {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let reader = self
-            .account
-            .open(dst, Rights::NONE.with(Right::View))
-            .and_then(|opened| opened.reader())
-            .map_err(unverified)?;
+        let reader = match own_key {
+            None => self
+                .account
+                .open(dst, Rights::NONE.with(Right::View))
+                .and_then(|opened| opened.reader()),
+            Some(key) => fuda_core::longpath::reach(dst)
+                .and_then(std::fs::File::open)
+                .map_err(|source| ProtectError::Read {
+                    path: dst.to_owned(),
+                    source,
+                })
+                .and_then(|file| {
+                    envelope::Decryptor::new(file)
+                        .and_then(|d| d.into_reader(key, &StreamOptions::default()))
+                        .map_err(|source| ProtectError::Decrypt {
+                            path: dst.to_owned(),
+                            source,
+                        })
+                }),
+        }
+        .map_err(unverified)?;
         let seen = Digest::of_reader(reader).map_err(|source| {
             unverified(ProtectError::Read {
                 path: dst.to_owned(),
@@ -328,6 +467,8 @@ impl<'a> Protector<'a> {
     ) -> Label {
         let me = self.account.user().to_owned();
         let current = p.current;
+        // The label's own document keeps its history: this label comes after it.
+        let same = current.filter(|l| l.doc == doc);
         Label {
             v: LABEL_VERSION,
             doc,
@@ -336,8 +477,10 @@ impl<'a> Protector<'a> {
                 id: self.policy.id.clone(),
                 version: self.policy.version,
             },
-            owner: me.clone(),
-            dept: self.dept.clone(),
+            owner: p.owners.first().cloned().unwrap_or_else(|| me.clone()),
+            dept: same
+                .and_then(|l| l.dept.clone())
+                .or_else(|| self.dept.clone()),
             asset: current.and_then(|l| l.asset.clone()).or_else(|| {
                 self.policy
                     .asset_for(path, Some(&p.level.id))
@@ -348,7 +491,7 @@ impl<'a> Protector<'a> {
             origin: current.and_then(|l| l.origin.clone()),
             set_by: me,
             set_at: now,
-            seq: 0,
+            seq: same.map_or(0, Label::next_seq),
             content_sha256: Some(digest),
             justification: None,
             flags: current.map(|l| l.flags.clone()).unwrap_or_default(),
@@ -357,10 +500,22 @@ impl<'a> Protector<'a> {
     }
 }
 
+/// An error placing the protected copy `dst`.
+fn encrypt_err(dst: &Path, source: envelope::Error) -> ProtectError {
+    ProtectError::Encrypt {
+        path: dst.to_owned(),
+        source,
+    }
+}
+
 /// The header the key service answered with: the one sent, plus the organisation's
 /// recovery stanzas, with a new MAC. It must be for the same document; its MAC is checked
 /// with the file key before any content is written behind it.
-fn final_header(dst: &Path, sent: &Header, answer: &[u8]) -> Result<Header, ProtectError> {
+pub(crate) fn final_header(
+    dst: &Path,
+    sent: &Header,
+    answer: &[u8],
+) -> Result<Header, ProtectError> {
     let bad = |what: String| ProtectError::Encrypt {
         path: dst.to_owned(),
         source: envelope::Error::Header(format!("the key service answered with {what}")),

@@ -82,7 +82,8 @@ impl<'a> Rewrapper<'a> {
     }
 }
 
-fn read_header(path: &Path) -> Result<Header, ProtectError> {
+/// The header of the protected file at `path`.
+pub(crate) fn read_header(path: &Path) -> Result<Header, ProtectError> {
     let file = fuda_core::longpath::reach(path)
         .and_then(std::fs::File::open)
         .map_err(|source| ProtectError::Read {

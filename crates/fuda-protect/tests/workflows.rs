@@ -44,6 +44,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("設計部".into()),
             admin: true,
+            auditor: false,
             kind: Default::default(),
         },
         &tanaka.recipient().to_string(),
@@ -56,6 +57,7 @@ fn office() -> Office {
             display_name: None,
             dept: Some("営業部".into()),
             admin: false,
+            auditor: false,
             kind: Default::default(),
         })
         .unwrap();
@@ -556,6 +558,15 @@ impl KeyService for Faulty {
     fn documents(&self) -> Result<Vec<Document>, fuda_keyd::Error> {
         self.inner.documents()
     }
+    fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), fuda_keyd::Error> {
+        self.inner.ledger(out)
+    }
+    fn report(
+        &self,
+        chunk: &fuda_keyd::report::SignedChunk,
+    ) -> Result<fuda_keyd::report::ReportAck, fuda_keyd::Error> {
+        self.inner.report(chunk)
+    }
     fn audit(&self, query: Query) -> Result<Vec<Record>, fuda_keyd::Error> {
         self.inner.audit(query)
     }
@@ -592,5 +603,20 @@ impl KeyService for Faulty {
     }
     fn rewrap(&self, header: Vec<u8>) -> Result<Rewrapped, fuda_keyd::Error> {
         self.inner.rewrap(header)
+    }
+    fn transfer(&self, doc: &str, owner: &str) -> Result<Document, fuda_keyd::Error> {
+        self.inner.transfer(doc, owner)
+    }
+    fn save_version(
+        &self,
+        version: fuda_keyd::service::NewVersion,
+    ) -> Result<Registered, fuda_keyd::Error> {
+        self.inner.save_version(version)
+    }
+    fn reclassify(
+        &self,
+        reclassify: fuda_keyd::service::Reclassify,
+    ) -> Result<Registered, fuda_keyd::Error> {
+        self.inner.reclassify(reclassify)
     }
 }

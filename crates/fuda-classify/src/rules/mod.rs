@@ -370,7 +370,9 @@ fn ev(what: &str, count: u32) -> Evidence {
 /// Applies what the rules propose for a file classified by [`Classifier::classify_file`]
 /// as an automatic label (`method: auto`, the deciding rule, flags and evidence), signed
 /// over the content that was classified ([`FileClassification::content_sha256`], when
-/// known) instead of reading the file again. Returns `None` when no rule matched. Through
+/// known) instead of reading the file again. A file no rule matched, whose content was
+/// read whole, gets the policy's default level ([`Policy::unmatched_level`](fuda_core::policy::Policy::unmatched_level),
+/// `method: default`, no evidence); `None` when the policy gives none. Through
 /// [`Labeler::set`](fuda_core::labeling::Labeler::set), a manual or imported label is never
 /// replaced and no label is ever lowered.
 pub fn apply_file(
@@ -378,12 +380,18 @@ pub fn apply_file(
     file: &FileClassification,
 ) -> Result<Option<fuda_core::labeling::SetOutcome>, fuda_core::labeling::LabelingError> {
     let c = &file.classification;
-    let Some(level) = c.level.as_deref().and_then(|l| labeler.policy.level(l)) else {
-        return Ok(None);
+    let ruled = c.level.as_deref().and_then(|l| labeler.policy.level(l));
+    let (level, method) = match (ruled, labeler.policy.unmatched_level()) {
+        (Some(level), _) => (level, fuda_core::label::Method::Auto),
+        // Content that could not be read whole may hold anything: no guess is written.
+        (None, Some(level)) if c.level.is_none() && file.problem.is_none() => {
+            (level, fuda_core::label::Method::Default)
+        }
+        _ => return Ok(None),
     };
     let request = fuda_core::labeling::SetRequest {
         level,
-        method: fuda_core::label::Method::Auto,
+        method,
         asset: None,
         owner: None,
         justification: None,

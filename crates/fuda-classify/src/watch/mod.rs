@@ -10,7 +10,8 @@
 //! created in it before it was watched have no event of their own).
 //!
 //! What it ignores ([`ignored`]): attribute changes as far as classifying goes (they only
-//! update the label memory), its own writes (recognised by inode, size, modification and
+//! update the label memory, at once: a label set just before an editor's save-by-rename
+//! is remembered and put back on the saved file), its own writes (recognised by inode, size, modification and
 //! birth time), fuda's temporary files and `.fuda` index, and editor temporaries.
 //!
 //! Labels that survive editing: every label the watcher sees or writes is recorded in the
@@ -141,7 +142,7 @@ impl Engine {
     /// Takes in one event seen at `now`.
     pub fn event(&mut self, ev: FsEvent, now: Instant) {
         let later = now + self.settle;
-        self.book.on_event(&ev, now, later);
+        self.book.on_event(&ev, now);
         match ev {
             FsEvent::Closed(p) | FsEvent::CreatedFile(p) => {
                 if !ignored(&p) {

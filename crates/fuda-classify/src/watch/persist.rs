@@ -49,8 +49,8 @@ impl Book {
     }
 
     /// Notes what an event means for the memory, at `now` (attribute changes are due at
-    /// `due`).
-    pub fn on_event(&mut self, ev: &FsEvent, now: Instant, due: Instant) {
+    /// once).
+    pub fn on_event(&mut self, ev: &FsEvent, now: Instant) {
         match ev {
             FsEvent::CreatedFile(p) if !ignored(p) => {
                 self.vacated.remove(p);
@@ -74,8 +74,11 @@ impl Book {
                     to: to.clone(),
                 });
             }
+            // A label set or removed in place is learnt at once, not after the settle
+            // window: an editor's save-by-rename right after `fuda label set` must find
+            // it remembered.
             FsEvent::Attributes(p) if !ignored(p) => {
-                self.attr.insert(p.clone(), due);
+                self.attr.insert(p.clone(), now);
             }
             _ => {}
         }

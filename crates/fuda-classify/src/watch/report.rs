@@ -14,7 +14,8 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Report {
-    /// A rule labeled the file (or raised its label).
+    /// A rule labeled the file (or raised its label), or no rule matched and the file got
+    /// the policy's default level.
     Labeled {
         /// The file.
         #[serde(serialize_with = "fuda_core::pathname::serialize")]
@@ -23,6 +24,8 @@ pub enum Report {
         level: String,
         /// The level before, if it had one.
         previous: Option<String>,
+        /// `auto` (a rule) or `default` (no rule matched: the policy's default level).
+        method: Method,
         /// The rule.
         rule: Option<String>,
         /// The label's flags.
@@ -159,6 +162,22 @@ fn serialize_some_path<S: serde::Serializer>(
 }
 
 impl Report {
+    /// The file the report concerns, if one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Report::Labeled { path, .. }
+            | Report::Kept { path, .. }
+            | Report::NoRule { path }
+            | Report::Note { path, .. }
+            | Report::Restored { path, .. }
+            | Report::DowngradeFlagged { path, .. }
+            | Report::Lost { path, .. }
+            | Report::Replayed { path, .. }
+            | Report::Remembered { path, .. } => Some(path),
+            Report::Failed { path, .. } => path.as_deref(),
+        }
+    }
+
     /// A failure concerning `path`.
     pub fn failed(path: &std::path::Path, error: impl ToString) -> Report {
         Report::Failed {
@@ -190,6 +209,7 @@ impl Report {
             path: path.to_owned(),
             level: label.level.clone(),
             previous,
+            method: label.method,
             rule: label.rule.clone(),
             flags: label.flags.clone(),
             evidence: label.evidence.clone(),

@@ -233,6 +233,114 @@ fn an_editors_save_as_temp_then_rename_keeps_the_label() {
 }
 
 #[test]
+fn a_file_no_rule_matches_gets_the_policys_default_level() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let readme = share.write("readme.txt", "lunch menu");
+    let t0 = Instant::now();
+    engine.found([readme.clone()], t0);
+    let (reports, labeled, _) = share.batch(&mut engine, &mut memory, t0);
+    assert!(
+        matches!(&reports[..], [Report::Labeled { level, method: Method::Default, rule: None, .. }, ..]
+            if level == "internal"),
+        "{reports:?}"
+    );
+    assert_eq!(labeled.len(), 1, "the audit log hears of it");
+    let label = share.labeler().peek(&readme).unwrap().label.unwrap();
+    assert_eq!(
+        (label.level.as_str(), label.method),
+        ("internal", Method::Default)
+    );
+}
+
+#[test]
+fn a_policy_can_leave_files_no_rule_matches_unlabeled_under_the_watcher() {
+    let (mut share, mut memory) = share();
+    let text = fuda_core::policy::BUILTIN[0].1.replacen(
+        "apply_default_level = true",
+        "apply_default_level = false",
+        1,
+    );
+    share.policy = Policy::from_toml(&text, Path::new("no-default.toml")).unwrap();
+    let mut engine = engine();
+    let readme = share.write("readme.txt", "lunch menu");
+    let t0 = Instant::now();
+    engine.found([readme.clone()], t0);
+    let (reports, labeled, _) = share.batch(&mut engine, &mut memory, t0);
+    assert!(
+        matches!(&reports[..], [Report::NoRule { path }] if path == &readme),
+        "{reports:?}"
+    );
+    assert!(labeled.is_empty());
+    assert_eq!(share.level(&readme), None);
+}
+
+#[test]
+fn a_label_set_just_before_a_save_by_rename_is_put_back() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let plan = share.write("plan.txt", "plan v1");
+    let t0 = Instant::now();
+    engine.found([plan.clone()], t0);
+    share.batch(&mut engine, &mut memory, t0);
+    // A person labels it 極秘 by hand, and the editor saves by rename right after, well
+    // inside the settle window.
+    let labeler = share.labeler();
+    labeler
+        .set(
+            &plan,
+            &SetRequest {
+                level: share.policy.level("strictly-confidential").unwrap(),
+                method: Method::Manual,
+                asset: None,
+                owner: None,
+                justification: None,
+                rule: None,
+                flags: Vec::new(),
+                evidence: Vec::new(),
+                content_sha256: None,
+                newest: None,
+            },
+        )
+        .unwrap();
+    let doc = labeler.peek(&plan).unwrap().label.unwrap().doc;
+    let t1 = t0 + Duration::from_secs(1);
+    engine.event(FsEvent::Attributes(plan.clone()), t1);
+    let (reports, _, _) = share.batch(&mut engine, &mut memory, t1);
+    assert!(
+        reports.iter().any(
+            |r| matches!(r, Report::Remembered { level, .. } if level == "strictly-confidential")
+        ),
+        "learnt at the attribute change, not a settle window later: {reports:?}"
+    );
+    let tmp = share.write(".goutputstream-XYZ", "plan v2");
+    std::fs::rename(&tmp, &plan).unwrap();
+    let t2 = t1 + Duration::from_millis(20);
+    engine.event(FsEvent::CreatedFile(tmp.clone()), t2);
+    engine.event(FsEvent::Closed(tmp.clone()), t2);
+    engine.event(
+        FsEvent::Renamed {
+            from: tmp.clone(),
+            to: plan.clone(),
+        },
+        t2,
+    );
+    let (reports, _, _) = share.batch(&mut engine, &mut memory, t2 + SETTLE);
+    assert!(
+        reports
+            .iter()
+            .any(|r| matches!(r, Report::Restored { path, level, .. }
+            if path == &plan && level == "strictly-confidential")),
+        "{reports:?}"
+    );
+    let label = share.labeler().peek(&plan).unwrap().label.unwrap();
+    assert_eq!(
+        (label.level.as_str(), label.doc, label.method),
+        ("strictly-confidential", doc, Method::Manual)
+    );
+}
+
+#[test]
 fn an_older_label_written_back_is_reported_and_the_newer_one_put_back() {
     let (share, mut memory) = share();
     let mut engine = engine();

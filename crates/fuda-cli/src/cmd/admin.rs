@@ -48,6 +48,11 @@ pub enum Command {
     /// The organisation's recovery key: show its recipients, or add one (rotate).
     #[command(subcommand)]
     Recovery(super::recovery::Command),
+    /// One protected document: a new owner, or its grants (within its level's caps).
+    #[command(subcommand)]
+    Doc(super::admin_doc::Command),
+    /// The company-wide ledger from every machine's reports (admins and auditors).
+    Ledger(super::ledger::Args),
 }
 
 #[derive(clap::Subcommand)]
@@ -110,8 +115,12 @@ pub enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
         /// Make them an admin.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "auditor")]
         admin: bool,
+        /// Make them an auditor: they read the company ledger, the registry, the
+        /// directory and the audit log, and can change nothing.
+        #[arg(long)]
+        auditor: bool,
         /// What the entry is: a person, a file-server hook (`fuda watch`, `fuda scan
         /// --apply` on a share) or a machine reporting its files. Hooks and machines enroll
         /// with `fuda init` like people, and their labels show as theirs.
@@ -314,6 +323,9 @@ impl Record for PolicyVersionShown<'_> {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if let Command::Ledger(args) = command {
+        return super::ledger::run(args, &session);
+    }
     if matches!(command, Command::Policy(_)) && session.config.service.is_none() {
         bail!(
             "the organisation's policy lives on a key service (`fuda init --service URL --enroll CODE`); without one, the policy is the one config.toml names (`fuda init --policy FILE`)"
@@ -322,15 +334,33 @@ pub fn run(command: Command) -> Result<ExitCode> {
     let conn = keyservice::connect(&session)?;
     let ks = &*conn.client;
     let mut out = output::stdout();
-    let code = execute(ks, command, &mut out)?;
+    let code = execute(ks, command, session.config.service.as_ref(), &mut out)?;
     out.flush()?;
     Ok(code)
 }
 
-/// Runs one admin command on the key service `ks`, printing to `out`.
+/// The whole command a new user runs with their enrollment `code`: with the service's URL
+/// and fingerprint, or, for the embedded service, on this machine.
+fn enroll_command(
+    service: Option<&crate::config::ServiceConfig>,
+    name: &str,
+    code: &str,
+) -> String {
+    match service {
+        Some(s) => format!(
+            "fuda init --name {name} --service {} --enroll {code} --ca-fingerprint {}",
+            s.url, s.fingerprint
+        ),
+        None => format!("fuda init --name {name} --enroll {code}   (on this machine)"),
+    }
+}
+
+/// Runs one admin command on the key service `ks` (`service`: the remote one configured,
+/// for the enrollment commands printed), printing to `out`.
 fn execute(
     ks: &dyn fuda_keyd::client::KeyService,
     command: Command,
+    service: Option<&crate::config::ServiceConfig>,
     out: &mut impl std::io::Write,
 ) -> Result<ExitCode> {
     match command {
@@ -339,6 +369,7 @@ fn execute(
             dept,
             display_name,
             admin,
+            auditor,
             kind,
             output,
         }) => {
@@ -347,6 +378,7 @@ fn execute(
                 display_name,
                 dept,
                 admin,
+                auditor,
                 kind: kind.into(),
             })?;
             if output.json {
@@ -362,6 +394,12 @@ fn execute(
                     out,
                     "One-time enrollment code (valid 7 days): {}",
                     added.code
+                )?;
+                writeln!(out, "{} enrolls with:", added.user.name)?;
+                writeln!(
+                    out,
+                    "  {}",
+                    enroll_command(service, &added.user.name, &added.code)
                 )?;
             }
         }
@@ -412,6 +450,8 @@ fn execute(
                     "One-time enrollment code for {name} (valid 7 days): {}",
                     added.code
                 )?;
+                writeln!(out, "{name} enrolls with:")?;
+                writeln!(out, "  {}", enroll_command(service, &name, &added.code))?;
             }
         }
         Command::User(UserCommand::List(output)) => {
@@ -632,6 +672,8 @@ fn execute(
             }
         }
         Command::Recovery(c) => super::recovery::admin(ks, c, out)?,
+        Command::Doc(c) => return super::admin_doc::execute(ks, c, out),
+        Command::Ledger(_) => unreachable!("run() handles the ledger before connecting"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,13 +91,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     continue;
                 }
                 let cl = &c.classification;
+                // What scan --apply and watch give a file no rule matches.
+                let default = policy
+                    .unmatched_level()
+                    .filter(|_| cl.level.is_none() && c.problem.is_none());
                 table.row(vec![
                     fuda_core::pathname::escaped(&c.path),
-                    cl.level
-                        .as_deref()
-                        .and_then(|l| policy.level(l))
-                        .map_or_else(|| "-".into(), |l| l.name_ja.clone()),
-                    cl.rule.clone().unwrap_or_else(|| "-".into()),
+                    match (cl.level.as_deref().and_then(|l| policy.level(l)), default) {
+                        (Some(l), _) => l.name_ja.clone(),
+                        (None, Some(d)) => d.name_ja.clone(),
+                        (None, None) => "-".into(),
+                    },
+                    match (&cl.rule, default) {
+                        (Some(rule), _) => rule.clone(),
+                        (None, Some(_)) => "(default level)".into(),
+                        (None, None) => "-".into(),
+                    },
                     if cl.evidence.is_empty() {
                         "-".into()
                     } else {

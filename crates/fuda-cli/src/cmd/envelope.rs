@@ -111,10 +111,17 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let summary = envelope::inspect(&args.file).with_context(|| escaped(&args.file))?;
     let local = TrustStore::load(&config::trust_path()?)?;
     // Before `fuda init` there is no config: the local trust store (if any) is all there is.
-    let trust = match config::Config::load() {
-        Ok(c) => crate::directory::trust_store(&c, local)?,
-        Err(_) => local,
+    let config = config::Config::load().ok();
+    let trust = match &config {
+        Some(c) => crate::directory::trust_store(c, local)?,
+        None => local,
     };
+    // Levels are shown as people name them, under the policy in force (the built-in
+    // default before `fuda init`).
+    let policy = config
+        .as_ref()
+        .and_then(|c| config::load_policy(&c.policy).ok())
+        .or_else(|| fuda_core::policy::Policy::builtin("default").ok());
     let stored = summary
         .label
         .as_ref()
@@ -154,7 +161,10 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
             writeln!(
                 out,
                 "  label:    {} ({status}), owner {}, set by {} at {}",
-                l.level,
+                policy.as_ref().map_or_else(
+                    || l.level.clone(),
+                    |p| super::label::level_name(p, &l.level)
+                ),
                 l.owner,
                 l.set_by,
                 timestamp(l.set_at)
@@ -207,6 +217,17 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
         }
     }
     .with_context(|| format!("recovering {}", escaped(&args.file)))?;
+    // The recovered plaintext carries the document's label, signed by whoever recovered
+    // it (without a fuda identity here, it stays unlabeled and the warning says so).
+    match crate::config::Session::load(None) {
+        Ok(session) => {
+            super::workcopy::label_or_warn(&session, &args.file, &out, label::Method::Recovered);
+        }
+        Err(e) => eprintln!(
+            "fuda: warning: {} was written but not labeled (no fuda identity here: {e:#}): label it with `fuda label set`, or delete it when done",
+            escaped(&out)
+        ),
+    }
     // Break-glass use is worth a line in the local change log even without a key service.
     let doc = envelope::inspect(&args.file)
         .ok()

@@ -27,7 +27,7 @@ use crate::output::{self, Record};
 /// service in ~/.local/share/fuda/keyd, of which you are the admin.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Your user name, recorded in labels [default: $USER].
+    /// Your user name, recorded in labels [default: $USER, else this account's name].
     #[arg(long)]
     name: Option<String>,
     /// Your department (e.g. 設計部), recorded in new labels.
@@ -42,13 +42,25 @@ pub struct Args {
     /// The key service to enroll with (https://HOST:PORT).
     #[arg(long, requires = "enroll")]
     service: Option<String>,
-    /// The one-time enrollment code from your admin.
-    #[arg(long, requires = "service")]
+    /// The one-time enrollment code from your admin. Without --service: enroll with the
+    /// embedded key service of this account ($XDG_DATA_HOME/fuda/keyd), as a colleague
+    /// sharing this machine (and the demo) does.
+    #[arg(long)]
     enroll: Option<String>,
     /// The SHA-256 fingerprint of the key service's TLS certificate (from the admin, as
     /// printed by `fuda-keyd init`); the connection is refused unless it matches.
     #[arg(long, requires = "service")]
     ca_fingerprint: Option<String>,
+    /// Enroll this machine's reporting identity NAME instead of a person: a directory
+    /// entry of kind machine (or the hook that labels this machine's shares) that an admin
+    /// added with `fuda admin user add NAME --kind machine`. `fuda inventory --report` and
+    /// `fuda watch --report` then send this machine's files to the company file index.
+    #[arg(long, requires = "enroll", value_name = "NAME")]
+    machine: Option<String>,
+    /// With --machine: how often this machine will report (e.g. 24h, 7d); the service
+    /// flags it as stale after that [default: 24h].
+    #[arg(long, requires = "machine", value_parser = crate::report::parse_interval, value_name = "INTERVAL")]
+    report_interval: Option<u32>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -93,6 +105,7 @@ fn enroll(
     url: &str,
     code: &str,
     fingerprint: Option<&str>,
+    machine: Option<&str>,
 ) -> Result<fuda_keyd::directory::Enrolled> {
     let Some(fingerprint) = fingerprint else {
         bail!(
@@ -109,6 +122,9 @@ fn enroll(
             signing_key: encode_public_key(identity.public_key()),
         })
         .with_context(|| format!("cannot enroll with the key service at {url}"))?;
+    if let Some(machine) = machine {
+        crate::report::check_machine(&enrolled.user, machine)?;
+    }
     let token = config::token_path()?;
     fuda_core::fsutil::write_atomic(&token, enrolled.token.as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", fuda_core::pathname::escaped(&token)))?;
@@ -142,6 +158,52 @@ fn enroll(
     Ok(enrolled)
 }
 
+/// Enrolls `identity` with the embedded key service of this account (another person's
+/// identity on a shared machine: the admin of that service gave the code) and records the
+/// directory's name and department in `config`.
+fn enroll_embedded(
+    config: &mut Config,
+    identity: &Identity,
+    code: &str,
+) -> Result<fuda_keyd::directory::Enrolled> {
+    let dir = crate::keyservice::embedded_dir()?;
+    if !dir.join(fuda_keyd::service::DB_FILE).exists() {
+        bail!(
+            "--enroll without --service enrolls with the key service on this machine, and there \
+             is none in {} yet: pass --service URL --ca-fingerprint F for your organisation's, or \
+             ask the person whose `fuda protect` made it",
+            fuda_core::pathname::escaped(&dir)
+        );
+    }
+    let service = fuda_keyd::service::Service::open(&dir)?;
+    let enrolled = service.enroll(fuda_keyd::directory::Enrollment {
+        code: code.to_owned(),
+        recipient: identity.recipient().to_string(),
+        signing_key: encode_public_key(identity.public_key()),
+    });
+    service.close();
+    let enrolled = enrolled.context("cannot enroll with the key service on this machine")?;
+    config.user = enrolled.user.name.clone();
+    if enrolled.user.dept.is_some() {
+        config.dept = enrolled.user.dept.clone();
+    }
+    Ok(enrolled)
+}
+
+/// With --machine: records the reporting identity in machine.toml.
+fn save_machine(args: &Args) -> Result<()> {
+    match &args.machine {
+        Some(name) => crate::report::MachineConfig {
+            name: name.clone(),
+            interval_s: args
+                .report_interval
+                .unwrap_or(fuda_keyd::report::DEFAULT_INTERVAL_S),
+        }
+        .save(),
+        None => Ok(()),
+    }
+}
+
 fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) -> Result<()> {
     let mut out = output::stdout();
     if json {
@@ -165,6 +227,94 @@ fn print_enrolled(e: &fuda_keyd::directory::Enrolled, url: &str, json: bool) -> 
     Ok(())
 }
 
+/// The name of the account running fuda: `$USER`, else the system user database's entry
+/// for the real user id (services, containers and `sudo -i` shells often have no `$USER`).
+fn account_name() -> Option<String> {
+    std::env::var("USER")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|user| user.name)
+        })
+}
+
+/// `fuda init` where fuda is already set up: asking again for what is already there is
+/// fine (exit 0, nothing written); asking for something else is refused, because fuda
+/// never overwrites keys.
+fn already_set_up(args: &Args, dir: &std::path::Path) -> Result<ExitCode> {
+    let config = Config::load()?;
+    let policy_now = config::load_policy(&config.policy)?;
+    let mut differs = Vec::new();
+    if let Some(name) = args.name.as_deref().map(str::trim) {
+        if name != config.user {
+            differs.push(format!("the user is {}, not {name}", config.user));
+        }
+    }
+    if let Some(dept) = args.dept.as_deref() {
+        if Some(dept) != config.dept.as_deref() {
+            let now = config.dept.as_deref().unwrap_or("not set");
+            differs.push(format!("the department is {now}, not {dept}"));
+        }
+    }
+    let asked_policy = match fuda_core::policy::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == args.policy)
+    {
+        Some((n, _)) => format!("builtin:{n}"),
+        None => std::fs::canonicalize(&args.policy)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| args.policy.clone()),
+    };
+    if asked_policy != config.policy {
+        differs.push(format!(
+            "the policy is {} ({}), not {}",
+            policy_now, config.policy, args.policy
+        ));
+    }
+    if args.store.as_str() != config.store {
+        differs.push(format!(
+            "labels go to the {} store, not {}",
+            config.store,
+            args.store.as_str()
+        ));
+    }
+    if !differs.is_empty() {
+        bail!(
+            "fuda is already set up here ({}) and {}: fuda never overwrites keys; change \
+             config.toml there, or move the folder away first if you really want a new identity",
+            fuda_core::pathname::escaped(dir),
+            differs.join(", ")
+        );
+    }
+    let mut out = output::stdout();
+    if args.output.json {
+        let identity = Identity::load(dir, &config.user)?;
+        let public_key = encode_public_key(identity.public_key());
+        let created = Created {
+            user: &config.user,
+            config_dir: JsonPath::new(dir),
+            policy: policy_now.to_string(),
+            recipient: identity.recipient().to_string(),
+            signing_key: &public_key,
+            key_id: identity.key_id().to_string(),
+        };
+        output::write_json(&mut out, &created)?;
+    } else {
+        writeln!(
+            out,
+            "fuda is already set up here for {} ({}), with the policy {}: nothing to do",
+            config.user,
+            fuda_core::pathname::escaped(dir),
+            policy_now
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let dir = config::config_dir()?;
     if dir.join("config.toml").exists() {
@@ -177,24 +327,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 url,
                 code,
                 args.ca_fingerprint.as_deref(),
+                args.machine.as_deref(),
             )?;
             config.save()?;
+            save_machine(&args)?;
             print_enrolled(&enrolled, url, args.output.json)?;
             return Ok(ExitCode::SUCCESS);
         }
-        bail!(
-            "fuda is already set up here ({}): fuda never overwrites keys; move the folder away first if you really want a new identity",
-            fuda_core::pathname::escaped(&dir)
-        );
+        return already_set_up(&args, &dir);
     }
     let name = match args
-        .name
-        .or_else(|| std::env::var("USER").ok())
+        .machine
+        .clone()
+        .or(args.name.clone())
+        .or_else(account_name)
         .filter(|n| !n.trim().is_empty())
     {
         Some(n) => n.trim().to_owned(),
         None if args.enroll.is_some() => "fuda".to_owned(),
-        None => bail!("cannot tell your user name: pass --name NAME"),
+        None => bail!(
+            "cannot tell your user name: $USER is not set and this account has no name in the \
+             system user database; pass --name NAME"
+        ),
     };
     // Validate the policy before creating anything.
     let policy_ref = match fuda_core::policy::BUILTIN
@@ -215,20 +369,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     trust.save(&config::trust_path()?)?;
     let mut config = Config {
         user: name.clone(),
-        dept: args.dept,
+        dept: args.dept.clone(),
         policy: policy_ref,
         store: args.store.as_str().to_owned(),
         service: None,
     };
     let enrolled = match (&args.service, &args.enroll) {
-        (Some(url), Some(code)) => {
-            let enrolled = enroll(
-                &mut config,
-                &identity,
-                url,
-                code,
-                args.ca_fingerprint.as_deref(),
-            );
+        (service, Some(code)) => {
+            let enrolled = match service {
+                Some(url) => enroll(
+                    &mut config,
+                    &identity,
+                    url,
+                    code,
+                    args.ca_fingerprint.as_deref(),
+                    args.machine.as_deref(),
+                ),
+                None => enroll_embedded(&mut config, &identity, code),
+            };
             match enrolled {
                 Ok(e) => Some(e),
                 Err(e) => {
@@ -244,7 +402,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let name = config.user.clone();
     config.save_new()?;
-    if let (Some(e), Some(url)) = (&enrolled, &args.service) {
+    save_machine(&args)?;
+    if let Some(e) = &enrolled {
+        let embedded = format!(
+            "on this machine ({})",
+            fuda_core::pathname::escaped(&crate::keyservice::embedded_dir()?)
+        );
+        let url = args.service.as_deref().unwrap_or(&embedded);
         print_enrolled(e, url, args.output.json)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -6,11 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use fuda_classify::memory::{self, LabelMemory, Recollection};
+use fuda_core::label::Method;
 use fuda_core::labeling::Labeler;
+use fuda_core::labeling::{SetOutcome, SetRequest};
 use fuda_core::pathname::JsonPath;
-use fuda_core::policy::Language;
+use fuda_core::policy::{Language, Level, Policy};
 use fuda_ledger::inventory::findings::{Finding, FindingKind};
 use fuda_ledger::inventory::registry::{RegisteredDocument, Registry, Revoked};
+use fuda_ledger::inventory::FileEntry;
 use fuda_ledger::inventory::{self, Inventory, Options, Previous, Severity, Summary};
 use fuda_ledger::ledger::{self, Format};
 use serde::Serialize;
@@ -61,6 +64,8 @@ pub struct Args {
     policy: PolicyArgs,
     #[command(flatten)]
     jobs: JobsArgs,
+    #[command(flatten)]
+    report: crate::report::InventoryReportArgs,
     /// Print only errors.
     #[arg(short, long, conflicts_with = "json")]
     quiet: bool,
@@ -126,6 +131,7 @@ struct ReviewCounts {
     removed: usize,
     reclassified: usize,
     moved: usize,
+    protected: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -133,6 +139,9 @@ enum FormatArg {
     Xlsx,
     Csv,
     Json,
+    /// The workbook printed to PDF (needs LibreOffice and a Japanese font; see
+    /// docs/ledger.md).
+    Pdf,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -153,6 +162,7 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
         FormatArg::Xlsx => Format::Xlsx,
         FormatArg::Csv => Format::Csv,
         FormatArg::Json => Format::Json,
+        FormatArg::Pdf => Format::Pdf,
     };
     let lang = match args.lang {
         LangArg::Ja => Language::Ja,
@@ -160,8 +170,8 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
     };
     let out = match &args.out {
         Some(p) if p.as_os_str() == "-" => {
-            if format == Format::Xlsx {
-                bail!("an xlsx workbook cannot go to stdout: pass --out FILE.xlsx, or --format json|csv");
+            if matches!(format, Format::Xlsx | Format::Pdf) {
+                bail!("an xlsx workbook or a PDF cannot go to stdout: pass --out FILE.{}, or --format json|csv", format.extension());
             }
             if args.output.json {
                 bail!("--json prints the findings and totals on stdout, where --out - would write the ledger: pass --out FILE");
@@ -192,6 +202,11 @@ fn plan(args: &Args, today: &str) -> Result<Plan> {
 pub fn run(args: Args) -> Result<ExitCode> {
     let now = fuda_core::labeling::now();
     let session = Session::load(args.policy.policy())?;
+    if args.report.report {
+        let (jobs, json) = (args.jobs.jobs, args.output.json);
+        crate::report::inventory(&session, &args.roots, &args.report, jobs, json, args.quiet)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let plan = plan(&args, &ledger::date(now, session.policy.utc_offset))?;
     let previous = match &args.since {
         Some(path) => Some(Previous::load(path)?),
@@ -225,12 +240,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     // A workbook's file sheet is written while the labels are read.
     let mut workbook = match (&plan.out, plan.format) {
-        (Some(dest), Format::Xlsx) => {
-            Some(ledger::xlsx::Writer::new(dest, &session.policy, plan.lang)?)
-        }
+        (Some(dest), Format::Xlsx) => Some(ledger::xlsx::Writer::new(
+            dest,
+            &session.policy,
+            plan.lang,
+            now,
+        )?),
         _ => None,
     };
     let mut read = 0;
+    let mut highest: Option<&Level> = None;
     let inv = inventory::build_streaming(
         &labeler,
         &args.roots,
@@ -249,9 +268,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }),
             files_to_sink_only: workbook.is_some(),
+            exclude: own_outputs(&plan),
         },
         &mut |files| {
             read += files.len();
+            highest = highest_level(&session.policy, highest, files);
             bar.set_position(read as u64);
             if let Some(workbook) = &mut workbook {
                 workbook.add_files(files)?;
@@ -290,11 +311,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     bar.finish_and_clear();
+    let ledger_level = session.policy.ledger_level_for(highest);
+    let unlabeled = match ledger_level {
+        Some(level) => label_ledger(&session, &labeler, &written, level, inv.summary.files),
+        None => 0,
+    };
 
     if args.output.json {
         print_json(&inv, &written)?;
     } else if !args.quiet {
-        let report = summary(&inv, &written, session.policy.utc_offset);
+        let mut report = summary(&inv, &written, session.policy.utc_offset);
+        if let (Some(level), false) = (ledger_level, written.is_empty()) {
+            report.push_str(&format!(
+                "labeled the ledger {} ({}): it lists where the organisation's confidential files are\n",
+                level.name_ja, level.name_en
+            ));
+        }
         if plan.out.is_some() {
             let mut out = output::stdout();
             out.write_all(report.as_bytes())?;
@@ -303,11 +335,107 @@ pub fn run(args: Args) -> Result<ExitCode> {
             eprint!("{report}");
         }
     }
-    Ok(if inv.has_findings() {
+    Ok(if unlabeled > 0 {
+        super::exit_error()
+    } else if inv.has_findings() {
         exit_findings()
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The files this run writes (and an older ledger of the same name, about to be
+/// replaced): `--out`, and for CSV the sheets beside it (`NAME-SHEET.csv`). The walk
+/// leaves them out.
+fn own_outputs(plan: &Plan) -> Vec<PathBuf> {
+    let Some(dest) = &plan.out else {
+        return Vec::new();
+    };
+    let mut own = vec![dest.clone()];
+    if plan.format == Format::Csv {
+        let prefix = ledger::csv::sibling(dest, "");
+        let prefix = prefix.file_name().unwrap_or_default().as_encoded_bytes();
+        let stem = &prefix[..prefix.len() - ".csv".len()];
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.as_encoded_bytes();
+            if name.starts_with(stem) && name.ends_with(b".csv") {
+                own.push(dir.join(entry.file_name()));
+            }
+        }
+    }
+    own
+}
+
+/// The highest level among `files` and `so_far` (labels that count in the ledger).
+fn highest_level<'p>(
+    policy: &'p Policy,
+    so_far: Option<&'p Level>,
+    files: &[FileEntry],
+) -> Option<&'p Level> {
+    files
+        .iter()
+        .filter(|f| f.counted_label())
+        .filter_map(|f| policy.level(f.level.as_deref()?))
+        .chain(so_far)
+        .max_by_key(|l| l.rank)
+}
+
+/// Labels the ledger files just written at `level` (a list of where the confidential
+/// files are is itself confidential) and tells the audit log; returns how many could not
+/// be labeled (each said on stderr, with the command that labels it by hand).
+fn label_ledger(
+    session: &Session,
+    labeler: &fuda_core::labeling::Labeler<'_>,
+    written: &[PathBuf],
+    level: &Level,
+    files: usize,
+) -> usize {
+    let host = crate::keyservice::hostname();
+    let mut changes = Vec::new();
+    let mut failed = 0;
+    for path in written {
+        let request = SetRequest {
+            level,
+            method: Method::Auto,
+            asset: None,
+            owner: None,
+            justification: None,
+            rule: Some("fuda-inventory".into()),
+            flags: Vec::new(),
+            evidence: vec![fuda_core::label::Evidence {
+                what: "ledger-files".into(),
+                count: u32::try_from(files).unwrap_or(u32::MAX),
+            }],
+            content_sha256: None,
+            newest: None,
+        };
+        match labeler.set(path, &request) {
+            Ok(SetOutcome::Applied {
+                label, previous, ..
+            }) => changes.push(crate::keyservice::label_set_change(
+                path, &label, previous, false, &host,
+            )),
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "fuda: error: the ledger {} was written but could not be labeled: {e}; label it with `fuda label set {} {}`",
+                    fuda_core::pathname::escaped(path),
+                    level.name_ja,
+                    fuda_core::pathname::escaped(path)
+                );
+            }
+        }
+    }
+    if !super::label::audit(session, &changes) {
+        failed += 1;
+    }
+    failed
 }
 
 /// The findings, then the totals, as JSON records on stdout.
@@ -326,6 +454,7 @@ fn print_json(inv: &Inventory, written: &[PathBuf]) -> Result<()> {
             removed: r.removed,
             reclassified: r.reclassified,
             moved: r.moved,
+            protected: r.protected,
         }),
     };
     output::write_json(&mut out, &summary)?;
@@ -414,12 +543,13 @@ fn summary(inv: &Inventory, written: &[PathBuf], offset: time::UtcOffset) -> Str
     ));
     if let Some(r) = &inv.review {
         out.push_str(&format!(
-            "since {}: {} added, {} removed, {} reclassified, {} moved\n",
+            "since {}: {} added, {} removed, {} reclassified, {} moved, {} protected\n",
             ledger::date(r.since, offset),
             r.added,
             r.removed,
             r.reclassified,
-            r.moved
+            r.moved,
+            r.protected
         ));
     }
     if inv.findings.is_empty() {

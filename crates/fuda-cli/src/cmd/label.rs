@@ -273,6 +273,23 @@ impl ChangeLogEntry<'_> {
     }
 }
 
+/// The files of a recursive `label set` without the protected ones found in the folders
+/// (one note says how many): their label is sealed in their header when they are
+/// protected. A protected file named on the command line stays, to get its own answer.
+fn skip_protected(files: Vec<PathBuf>, named: &[PathBuf]) -> Vec<PathBuf> {
+    let (protected, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| fuda_core::store::envelope::is_protected(f) && !named.contains(f));
+    if !protected.is_empty() {
+        eprintln!(
+            "fuda: note: skipped {} protected file{} (*.fuda) in the folders: name one (`fuda label set LEVEL FILE.fuda`) to change its level through the key service",
+            protected.len(),
+            if protected.len() == 1 { "" } else { "s" }
+        );
+    }
+    files
+}
+
 fn set(args: SetArgs) -> Result<ExitCode> {
     let session = Session::load(args.files.policy.policy())?;
     let policy = &session.policy;
@@ -285,7 +302,28 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         )
     })?;
     let labeler = args.store.labeler(&session)?;
-    let files = walk::expand(&args.files.paths, args.files.recursive)?;
+    let files = skip_protected(
+        walk::expand(&args.files.paths, args.files.recursive)?,
+        &args.files.paths,
+    );
+    // Protected files named on the command line change level through the key service.
+    let (sealed, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| fuda_core::store::envelope::is_protected(f) && args.files.paths.contains(f));
+    let sealed_failed = super::reclassify::run(
+        &session,
+        level,
+        args.justify.as_deref(),
+        &sealed,
+        args.files.output.json,
+    )?;
+    if files.is_empty() {
+        return Ok(if sealed_failed > 0 {
+            exit_error()
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     // Under a key service: the newest label of each document, so that a replayed label is
     // not silently relabeled (it needs --justify, like a tampered one).
     let newest = if crate::keyservice::has_service(&session)? {
@@ -320,6 +358,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         fallbacks: 0,
     };
     let mut changes = Vec::new();
+    let mut misplaced = 0;
     let host = crate::keyservice::hostname();
     for (path, result) in files.iter().zip(results) {
         match result {
@@ -331,6 +370,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 label,
             }) => {
                 summary.labeled += 1;
+                misplaced += usize::from(!level.allowed_at(&absolute(path)));
                 summary.fallbacks += usize::from(fallback);
                 changes.push(crate::keyservice::label_set_change(
                     path,
@@ -370,8 +410,15 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         print_set_summary(&mut out, level, &summary)?;
     }
     out.flush()?;
+    if misplaced > 0 {
+        eprintln!(
+            "fuda: note: the policy keeps {} files in {} (its allowed_locations); the ledger reports {misplaced} of these as outside-allowed-location (保管場所違反) until they are moved there",
+            level.name_ja,
+            level.allowed_locations.join(", ")
+        );
+    }
     let audited = audit(&session, &changes);
-    Ok(if summary.failed > 0 || !audited {
+    Ok(if summary.failed > 0 || !audited || sealed_failed > 0 {
         exit_error()
     } else {
         ExitCode::SUCCESS
@@ -696,7 +743,8 @@ fn mark_replayed(session: &Session, results: &mut [Result<FileLabel, LabelingErr
     }
 }
 
-fn level_name(policy: &Policy, id: &str) -> String {
+/// A level as people name it: `極秘 (Strictly confidential)`.
+pub(crate) fn level_name(policy: &Policy, id: &str) -> String {
     policy.level(id).map_or_else(
         || format!("{id} (not in policy {policy})"),
         |l| format!("{} ({})", l.name_ja, l.name_en),
@@ -720,7 +768,7 @@ fn row_of(file: &FileLabel, policy: &Policy) -> Vec<String> {
         l.map_or_else(dash, |l| l.method.as_str().to_owned()),
         file.signer
             .clone()
-            .or_else(|| l.map(|l| format!("{} (unknown key)", l.set_by)))
+            .or_else(|| l.map(|l| format!("{} (untrusted: unknown or disabled)", l.set_by)))
             .unwrap_or_else(dash),
         l.filter(|l| l.set_at > 0)
             .map_or_else(dash, |l| timestamp(l.set_at)),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use fuda_core::label::Method;
+use fuda_core::label::{Method, Status};
 use fuda_core::pathname::{escaped, JsonPath};
 use fuda_core::policy::Level;
 use fuda_core::rights::{Right, Rights};
@@ -197,6 +197,7 @@ fn protect_one<'s>(
     let current = args::configured_labeler(session)?
         .inspect(path)
         .ok()
+        .filter(|f| !matches!(f.status, Status::Tampered | Status::Replayed))
         .and_then(|f| f.label);
     let level = fuda_protect::grants::choose_level(
         &session.policy,
@@ -212,6 +213,7 @@ fn protect_one<'s>(
             expires: args.expires,
             keep: args.keep,
             current: current.as_ref(),
+            owners: Vec::new(),
             method: Method::Manual,
             rule: None,
             evidence: Vec::new(),
@@ -265,7 +267,7 @@ pub fn open(args: OpenArgs) -> Result<ExitCode> {
     note_source(&opened.source);
     match &args.out {
         Some(out) => {
-            opened.write_file(out)?;
+            super::workcopy::write_labeled(&session, opened, &args.file, out, Method::Opened)?;
             eprintln!("{} → {}", escaped(&args.file), escaped(out));
         }
         None => {
@@ -281,7 +283,12 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
     let conn = keyservice::connect(&session)?;
     let account = keyservice::account(&conn, &session)?;
-    note_source(&warned(account.export(&args.file, &args.out))?);
+    let opened = warned(account.open(
+        &args.file,
+        Rights::NONE.with(Right::View).with(Right::Export),
+    ))?;
+    note_source(&opened.source);
+    super::workcopy::write_labeled(&session, opened, &args.file, &args.out, Method::Exported)?;
     eprintln!("{} → {}", escaped(&args.file), escaped(&args.out));
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ use fuda_protect::{Rewrapper, Rewritten};
 use serde::Serialize;
 
 use super::exit_error;
+use super::to_service::RewrapRecord;
 use crate::args::OutputArgs;
 use crate::config::Session;
 use crate::keyservice;
@@ -161,25 +162,21 @@ pub struct RewrapArgs {
     /// Include everything under directories (only .fuda files are rewrapped).
     #[arg(short, long)]
     recursive: bool,
+    /// Register files protected before you joined the team key service (with the
+    /// personal key service of this machine) with the team service: the same document id
+    /// and owner, the level's default grants; after that they open for everyone it allows.
+    #[arg(long)]
+    to_service: bool,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-/// `rewrap --json`: one protected file.
-#[derive(Serialize)]
-struct RewrapRecord<'a> {
-    path: JsonPath<'a>,
-    /// `rewrapped` or `current` (already carried every recovery recipient).
-    outcome: &'static str,
-}
-
-impl Record for RewrapRecord<'_> {
-    const TYPE: &'static str = "file";
 }
 
 /// `fuda rewrap`.
 pub fn rewrap(args: RewrapArgs) -> Result<ExitCode> {
     let session = Session::load(None)?;
+    if args.to_service {
+        return super::to_service::run(&session, &args.paths, args.recursive, args.output.json);
+    }
     let conn = keyservice::connect(&session)?;
     let rewrapper = Rewrapper::new(&*conn.client)?;
     if rewrapper.recipients().is_empty() {

@@ -3,7 +3,12 @@
 //! Progress is recorded as files are done in a state file under the state directory
 //! ([`ScanState`]). An interrupted scan started again with the same roots skips the files
 //! that are recorded and unchanged; a scan that finishes removes its state file.
-//! `--restart` ignores an old state file.
+//! `--restart` ignores an old state file. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop it after
+//! the files in progress: it prints what was done and exits 130; the next run goes on.
+//!
+//! Every file gets a level: one no rule matches gets the policy's `default_level`
+//! (method `default`) unless the policy says `apply_default_level = false`; a label a
+//! person set, or a rule's, is never replaced by it.
 //!
 //! `--protect` (with `--apply`) then encrypts, through the key service, every file that
 //! the rules put at a level whose policy says `protect = "required"` and whose label (after
@@ -18,11 +23,14 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fuda_classify::resume::ScanState;
 use fuda_classify::rules::Classifier;
+use fuda_core::label::Method;
 use fuda_core::labeling::{Labeler, SetOutcome};
 use fuda_core::pathname::{escaped, JsonPath};
 use fuda_core::policy::{Policy, Protect};
@@ -73,7 +81,11 @@ struct Summary {
     resumed: usize,
     labeled: usize,
     by_level: HashMap<String, usize>,
+    /// Of the labeled files, those no rule matched: they got the policy's default level.
+    defaulted: usize,
     kept_manual: usize,
+    /// Files whose label already had the level the scan would give.
+    kept_same: usize,
     kept_higher: usize,
     no_rule: usize,
     failed: usize,
@@ -81,6 +93,9 @@ struct Summary {
     unreadable_content: usize,
     text_bytes: u64,
     protected: usize,
+    /// Files left unscanned or unprotected because a signal (Ctrl-C, SIGTERM) stopped
+    /// the scan.
+    interrupted: usize,
     seconds: f64,
 }
 
@@ -93,6 +108,8 @@ impl Record for Summary {
 struct FileRecord<'a> {
     path: JsonPath<'a>,
     level: &'a str,
+    /// `auto` (a rule) or `default` (no rule matched: the policy's default level).
+    method: Method,
     evidence: &'a str,
     applied: bool,
 }
@@ -115,9 +132,11 @@ impl Record for ProtectedRecord<'_> {
 }
 
 enum Done {
-    Labeled(String, String),
+    /// Labeled at this level, by a rule (with its evidence) or by default.
+    Labeled(String, Method, String),
     KeptManual,
-    KeptHigher,
+    /// Kept a label as high as the scan's (`true`: at the very same level).
+    KeptHigher(bool),
     NoRule,
 }
 
@@ -145,6 +164,16 @@ struct Scan<'a> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    // Ctrl-C, SIGTERM or SIGHUP: finish the files in progress (each label is written
+    // atomically), leave the rest, say what was done.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
     let session = Session::load(args.policy.policy())?;
     let policy = &session.policy;
     let mut classifier = classifier(policy)?;
@@ -181,7 +210,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         state: state.as_ref(),
         host: keyservice::hostname(),
     };
-    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| scan.file(f))?;
+    let results = walk::run_parallel(&todo, args.jobs.jobs, "scanning", |f| {
+        (!stop.load(Ordering::SeqCst)).then(|| scan.file(f))
+    })?;
     session.save_memo();
 
     let mut s = Summary {
@@ -195,7 +226,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut changes = Vec::new();
     for (path, result) in todo.iter().zip(results) {
         match result {
-            Ok(scanned) => {
+            None => s.interrupted += 1,
+            Some(Ok(scanned)) => {
                 if scanned.protect {
                     to_protect.push(path.clone());
                 }
@@ -208,14 +240,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 scan.count(&mut out, path, scanned.done, &mut s)?;
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 s.failed += 1;
                 out.flush()?;
                 eprintln!("fuda: {}", output::describe(&e));
             }
         }
     }
-    if !to_protect.is_empty() {
+    if s.interrupted > 0 {
+        // Labeled, not protected: the next run protects them.
+        s.interrupted += to_protect.len();
+    } else if !to_protect.is_empty() {
         out.flush()?;
         let unprotected =
             "--protect: cannot reach the key service; the files were labeled but not protected";
@@ -224,13 +259,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let dept = session.config.dept.clone();
         let protector =
             Protector::new(&account, policy, dept, keyservice::hostname()).context(unprotected)?;
-        protect_all(&protector, &scan, &to_protect, &mut s, &mut out)?;
+        protect_all(&protector, &scan, &to_protect, &stop, &mut s, &mut out)?;
     }
     out.flush()?;
     // The labels are on the files; the audit log must hear of them too.
     let unaudited = usize::from(!super::label::audit(&session, &changes));
     s.failed += problems.len() + unaudited;
-    if let (Some(state), 0) = (state, s.failed) {
+    if let (Some(state), 0, 0) = (state, s.failed, s.interrupted) {
         state.finish();
     }
     s.labeled = s.by_level.values().sum();
@@ -241,6 +276,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(out, "{}", summary_text(&s, &args, policy, todo.len()))?;
     }
     out.flush()?;
+    if s.interrupted > 0 {
+        eprintln!(
+            "fuda: interrupted: {} file{} not scanned or not protected yet; run the same command again to go on where it stopped",
+            s.interrupted,
+            plural(s.interrupted),
+        );
+        return Ok(ExitCode::from(130));
+    }
     Ok(if s.failed > 0 {
         exit_error()
     } else {
@@ -285,20 +328,31 @@ impl Scan<'_> {
                     change = Some(keyservice::label_set_change(
                         f, &label, previous, downgrade, &self.host,
                     ));
-                    Done::Labeled(label.level.clone(), evidence_text(&label.evidence))
+                    Done::Labeled(
+                        label.level.clone(),
+                        label.method,
+                        evidence_text(&label.evidence),
+                    )
                 }
                 Some(SetOutcome::KeptManual { level }) => {
                     now_at = Some(level);
                     Done::KeptManual
                 }
                 Some(SetOutcome::KeptHigher { level }) => {
+                    let same = Some(&level) == c.classification.level.as_ref()
+                        || (c.classification.level.is_none()
+                            && self.policy.unmatched_level().map(|l| &l.id) == Some(&level));
                     now_at = Some(level);
-                    Done::KeptHigher
+                    Done::KeptHigher(same)
                 }
             }
         } else {
             match &c.classification.level {
-                Some(l) => Done::Labeled(l.clone(), evidence_text(&c.classification.evidence)),
+                Some(l) => Done::Labeled(
+                    l.clone(),
+                    Method::Auto,
+                    evidence_text(&c.classification.evidence),
+                ),
                 None => Done::NoRule,
             }
         };
@@ -325,12 +379,16 @@ impl Scan<'_> {
     /// Counts what was done to `path` and prints a labeled file.
     fn count(&self, out: &mut impl Write, path: &Path, done: Done, s: &mut Summary) -> Result<()> {
         match done {
-            Done::Labeled(level, evidence) => {
+            Done::Labeled(level, method, evidence) => {
                 *s.by_level.entry(level.clone()).or_default() += 1;
+                if method == Method::Default {
+                    s.defaulted += 1;
+                }
                 if self.args.output.json {
                     let record = FileRecord {
                         path: JsonPath::new(path),
                         level: &level,
+                        method,
                         evidence: &evidence,
                         applied: self.args.apply,
                     };
@@ -340,11 +398,16 @@ impl Scan<'_> {
                         .policy
                         .level(&level)
                         .map_or(level.as_str(), |l| &l.name_ja);
-                    writeln!(out, "{}  {name}  ({evidence})", escaped(path))?;
+                    let why = match method {
+                        Method::Default => "no rule matched: the policy's default level",
+                        _ => &evidence,
+                    };
+                    writeln!(out, "{}  {name}  ({why})", escaped(path))?;
                 }
             }
             Done::KeptManual => s.kept_manual += 1,
-            Done::KeptHigher => s.kept_higher += 1,
+            Done::KeptHigher(true) => s.kept_same += 1,
+            Done::KeptHigher(false) => s.kept_higher += 1,
             Done::NoRule => s.no_rule += 1,
         }
         Ok(())
@@ -364,8 +427,32 @@ fn summary_text(s: &Summary, args: &Args, policy: &Policy, scanned: usize) -> St
         .collect::<Vec<_>>()
         .join(", ");
     let secs = s.seconds;
+    let default = policy.unmatched_level();
+    let unmatched = match (args.apply, default) {
+        (true, Some(level)) => format!(
+            "; {} at the default level {} (no rule matched)",
+            s.defaulted, level.name_ja
+        ),
+        (true, None) => format!("; {} without a matching rule (left unlabeled)", s.no_rule),
+        (false, Some(level)) => format!(
+            "; {} without a matching rule (they get the default level {} unless labeled)",
+            s.no_rule, level.name_ja
+        ),
+        (false, None) => format!("; {} without a matching rule", s.no_rule),
+    };
+    let kept = if args.apply {
+        format!(
+            "; kept {} manual label{}, {} already at that level, {} higher",
+            s.kept_manual,
+            plural(s.kept_manual),
+            s.kept_same,
+            s.kept_higher
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {}{}; kept {} manual and {} higher label{}; {} without a matching rule{}{}{}",
+        "{} {} file{} in {:.1} s ({:.0} files/s, {:.1} MB/s of text): {} {}{}{unmatched}{kept}{}{}{}{}",
         if args.apply { "scanned" } else { "classified" },
         s.files,
         plural(s.files),
@@ -375,13 +462,10 @@ fn summary_text(s: &Summary, args: &Args, policy: &Policy, scanned: usize) -> St
         if args.apply { "labeled" } else { "would label" },
         s.labeled,
         if by_level.is_empty() { String::new() } else { format!(" ({by_level})") },
-        s.kept_manual,
-        s.kept_higher,
-        plural(s.kept_manual + s.kept_higher),
-        s.no_rule,
         if args.protect { format!("; protected {}", s.protected) } else { String::new() },
         if s.resumed > 0 { format!("; {} done before", s.resumed) } else { String::new() },
         if s.failed > 0 { format!("; {} failed", s.failed) } else { String::new() },
+        if s.interrupted > 0 { format!("; {} left (interrupted)", s.interrupted) } else { String::new() },
     )
 }
 
@@ -392,17 +476,28 @@ fn protect_all(
     protector: &Protector<'_>,
     scan: &Scan<'_>,
     files: &[PathBuf],
+    stop: &AtomicBool,
     s: &mut Summary,
     out: &mut impl Write,
 ) -> Result<()> {
     let (labeler, policy, args) = (scan.labeler, scan.policy, scan.args);
-    for f in files {
+    for (i, f) in files.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            s.interrupted += files.len() - i;
+            break;
+        }
         let done = labeler
             .inspect(f)
             .map_err(anyhow::Error::from)
             .and_then(|current| {
                 let label = current
                     .label
+                    .filter(|_| {
+                        !matches!(
+                            current.status,
+                            fuda_core::label::Status::Tampered | fuda_core::label::Status::Replayed
+                        )
+                    })
                     .ok_or_else(|| anyhow::anyhow!("its label disappeared before protection"))?;
                 let level = policy
                     .level(&label.level)
@@ -411,6 +506,8 @@ fn protect_all(
                     f,
                     &Protection {
                         current: Some(&label),
+                        // The document belongs to a person, never to the hook alone.
+                        owners: fuda_protect::owner_candidates(f, Some(&label)),
                         method: label.method,
                         rule: label.rule.clone(),
                         evidence: label.evidence.clone(),

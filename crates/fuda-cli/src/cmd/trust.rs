@@ -130,6 +130,19 @@ pub fn run(command: Command) -> Result<ExitCode> {
             s.url
         );
     }
+    // A person or a hook is trusted everywhere through the directory, not this file.
+    if let (Some(_), Command::Add { name, kind, .. }) = (service, &command) {
+        let entry = match kind {
+            Kind::User => Some("person"),
+            Kind::Hook => Some("hook"),
+            Kind::Service => None,
+        };
+        if let Some(kind) = entry {
+            eprintln!(
+                "fuda: note: to have {name}'s labels trusted everywhere, an administrator enrolls it in the directory: `fuda admin user add {name} --kind {kind}`, then {name} runs the `fuda init --service …` line it prints (docs/file-server.md)"
+            );
+        }
+    }
     let mut out = output::stdout();
     match command {
         Command::List { output } => {

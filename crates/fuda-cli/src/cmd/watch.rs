@@ -8,7 +8,7 @@
 //! early; the label is then raised (or re-signed) when the writer closes the file.
 //!
 //! What it ignores: attribute changes (`IN_ATTRIB`: its own xattr labels, chmod, touch)
-//! as far as classifying goes — they only update the label memory —, its own atomic
+//! as far as classifying goes — they only update the label memory, at once —, its own atomic
 //! rewrites of Office documents (recognised by inode, size, mtime and birth time),
 //! fuda's temporary files and `.fuda` index, and editor temporaries (`~$x.docx`,
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
@@ -33,7 +33,7 @@
 //!
 //! Every action is one JSON line on stderr, `{"type": "event", "event": …, "at": …}`: `started`, `reconciled`, `watching`,
 //! `labeled`, `kept`, `restored`, `downgrade-flagged`, `lost`, `failed`, `overflow`,
-//! `rescanned`, `stopped`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
+//! `rescanned`, `stopped`, and with `--report` `reported` and `report-failed`. SIGTERM or SIGINT stops it cleanly (exit 0) after the batch
 //! in progress.
 
 use std::collections::BTreeSet;
@@ -58,6 +58,7 @@ use super::classify::classifier;
 use crate::args::{JobsArgs, PolicyArgs, StoreArgs};
 use crate::config::Session;
 use crate::output::{self, timestamp, Record};
+use crate::report::stream::Streamer;
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -85,6 +86,17 @@ pub struct Args {
     /// the same path.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     restore_window: u64,
+    /// Also protect (encrypt, through the key service) every settled file whose level
+    /// requires it: owned by the label's owner, else the file's owner in the file system;
+    /// the original goes only once the protected copy matched it.
+    #[arg(long)]
+    protect: bool,
+    /// Also send the files it handles (labeled, restored, kept, lost …) to the key
+    /// service's company file index, within about a second; queued and sent again while
+    /// the service cannot be reached. Needs this machine enrolled with `fuda init
+    /// --service URL --enroll CODE --machine NAME`.
+    #[arg(long)]
+    report: bool,
 }
 
 /// The watcher's own events (what the engine reports is [`Report`]).
@@ -173,6 +185,15 @@ fn log_all(reports: &[Report]) {
     }
 }
 
+/// With `--report`: the files the reports concern go to the company file index.
+fn note_all(reporter: Option<&Streamer>, reports: &[Report]) {
+    if let Some(reporter) = reporter {
+        for path in reports.iter().filter_map(Report::path) {
+            reporter.note(path.to_owned());
+        }
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut session = Session::load(args.policy.policy())?;
     let mut roots = Vec::new();
@@ -207,6 +228,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
 
+    let reporter = if args.report {
+        let policy = args.policy.policy().map(str::to_owned);
+        Some(Streamer::start(policy, roots.clone(), log)?)
+    } else {
+        None
+    };
     let inotify = Inotify::start(&roots, bound)?;
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
@@ -227,6 +254,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             roots: &roots,
             pool: &pool,
             stop: &stop,
+            reporter: reporter.as_ref(),
         };
         let changed = watching.run(&inotify, &mut engine, &mut memory, first)?;
         first = false;
@@ -246,6 +274,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut reports = Vec::new();
     engine.commit(&mut memory, &mut reports);
     log_all(&reports);
+    if let Some(reporter) = reporter {
+        note_all(Some(&reporter), &reports);
+        reporter.stop();
+    }
     session.save_memo();
     log(&Status::Stopped {
         pending: engine.waiting(),
@@ -287,6 +319,8 @@ struct Watching<'a> {
     roots: &'a [PathBuf],
     pool: &'a rayon::ThreadPool,
     stop: &'a AtomicBool,
+    /// Where the files handled go with `--report`.
+    reporter: Option<&'a Streamer>,
 }
 
 impl Watching<'_> {
@@ -309,6 +343,26 @@ impl Watching<'_> {
             labeler: &labeler,
             verbose: self.args.verbose,
         };
+        // `--protect`: one connection to the key service for this generation.
+        let conn = match self.args.protect {
+            true => Some(crate::keyservice::connect(session)?),
+            false => None,
+        };
+        let account = conn
+            .as_ref()
+            .map(|c| crate::keyservice::account(c, session))
+            .transpose()?;
+        let protector = account
+            .as_ref()
+            .map(|a| {
+                fuda_protect::Protector::new(
+                    a,
+                    &session.policy,
+                    session.config.dept.clone(),
+                    crate::keyservice::hostname(),
+                )
+            })
+            .transpose()?;
         // One batch: the settled files on the pool's threads; the labels applied go to the
         // key service's audit log.
         let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
@@ -317,7 +371,17 @@ impl Watching<'_> {
                     .install(|| jobs.into_par_iter().map(handle).collect())
             });
             log_all(&done.reports);
+            note_all(self.reporter, &done.reports);
             audit(session, &done.labeled);
+            if let Some(protector) = &protector {
+                super::watch_protect::protect_settled(
+                    protector,
+                    &labeler,
+                    &session.policy,
+                    &done.reports,
+                    &|e| log(e),
+                );
+            }
         };
 
         if first {
@@ -330,7 +394,9 @@ impl Watching<'_> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            log_all(&engine.forget_missing(memory, self.roots));
+            let forgotten = engine.forget_missing(memory, self.roots);
+            log_all(&forgotten);
+            note_all(self.reporter, &forgotten);
             log(&Status::Reconciled {
                 files: n,
                 seconds: started.elapsed().as_secs_f64(),
@@ -443,10 +509,14 @@ impl Inotify {
             });
             match self.events.recv_timeout(wait) {
                 Ok(ev) => {
-                    take(engine, ev);
-                    // Take whatever else is queued before doing work.
-                    while let Ok(ev) = self.events.try_recv() {
-                        take(engine, ev);
+                    // Take whatever else is queued before doing work, but learn a label
+                    // set in place before the events after it (a save-by-rename).
+                    let mut attributes = take(engine, ev);
+                    while !attributes {
+                        let Ok(ev) = self.events.try_recv() else {
+                            break;
+                        };
+                        attributes = take(engine, ev);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -502,12 +572,15 @@ fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
     engine.found(files, at)
 }
 
-/// Gives the engine what an inotify event means.
-fn take(engine: &mut Engine, ev: Event) {
+/// Gives the engine what an inotify event means; true when attributes changed.
+fn take(engine: &mut Engine, ev: Event) -> bool {
     let now = Instant::now();
+    let mut attributes = false;
     for ev in fs_events(ev) {
+        attributes |= matches!(ev, FsEvent::Attributes(_));
         engine.event(ev, now);
     }
+    attributes
 }
 
 /// The engine's events for one notify event.

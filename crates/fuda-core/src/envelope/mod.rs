@@ -210,7 +210,7 @@ pub enum Error {
     #[error("{0:?} is not a document id (26 characters of Crockford base32, a ULID): the file is damaged or was crafted")]
     InvalidDocId(String),
     /// The output file already exists.
-    #[error("{0} already exists: choose another output path or remove it first")]
+    #[error("{0} already exists and fuda never overwrites it: move, rename or remove it first")]
     OutputExists(PathBuf),
     /// The file's header changed while it was being replaced.
     #[error("{0} changed meanwhile (its header is not the one read): left as it is; try again")]

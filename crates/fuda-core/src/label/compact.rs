@@ -63,11 +63,15 @@ struct Wire<'a> {
     sig: ([u8; 32], [u8; 32]),
 }
 
-const METHODS: [Method; 4] = [
+/// The methods by wire value: new ones are appended, never inserted.
+const METHODS: [Method; 7] = [
     Method::Manual,
     Method::Auto,
     Method::Default,
     Method::Imported,
+    Method::Opened,
+    Method::Exported,
+    Method::Recovered,
 ];
 
 /// Encodes a signed label.

@@ -105,6 +105,14 @@ pub enum Method {
     Default,
     /// Mapped from another system's label (e.g. Microsoft Purview).
     Imported,
+    /// A working copy: the plaintext of a protected document written out by `fuda open
+    /// --out` (the label is the document's, signed by the person who opened it).
+    Opened,
+    /// The plaintext of a protected document written out by `fuda export`.
+    Exported,
+    /// The plaintext of a protected document decrypted with the recovery key (`fuda
+    /// recover`).
+    Recovered,
 }
 
 impl Method {
@@ -115,7 +123,15 @@ impl Method {
             Method::Auto => "auto",
             Method::Default => "default",
             Method::Imported => "imported",
+            Method::Opened => "opened",
+            Method::Exported => "exported",
+            Method::Recovered => "recovered",
         }
+    }
+
+    /// Whether the label marks a plaintext copy written out of a protected document.
+    pub fn is_working_copy(self) -> bool {
+        matches!(self, Method::Opened | Method::Exported | Method::Recovered)
     }
 }
 

@@ -44,10 +44,19 @@ pub struct Policy {
     pub version: u32,
     /// Human-readable name.
     pub name: String,
+    /// The organisation the policy belongs to, as printed at the top of every ledger page
+    /// (`organisation = "…"` under `[policy]`).
+    pub organisation: Option<String>,
     /// Language of messages: `en` or `ja`.
     pub language: Language,
     /// Level id given to files nobody classified (method `default`).
     pub default_level: Option<String>,
+    /// Whether `fuda scan --apply` and `fuda watch` give [`Policy::default_level`] to the
+    /// files no rule matches (`apply_default_level`, true unless the policy turns it off).
+    pub apply_default_level: bool,
+    /// The level of the ledgers `fuda inventory` writes (`ledger_level`); when unset, see
+    /// [`Policy::ledger_level_for`].
+    pub ledger_level: Option<String>,
     /// The organisation's offset from UTC, for the dates people read (the ledger):
     /// [`DEFAULT_UTC_OFFSET`] (Japan) unless the policy says otherwise.
     pub utc_offset: time::UtcOffset,
@@ -410,6 +419,36 @@ impl Policy {
         }
         let import = self.msip_imports.iter().find(|i| i.guid == guid)?;
         Some(MsipMapping::Imported(self.level(&import.level)?, import))
+    }
+
+    /// The level scans and watchers give files that no rule matches: the policy's
+    /// `default_level`, unless it is unset or `apply_default_level = false`.
+    pub fn unmatched_level(&self) -> Option<&Level> {
+        self.default_level
+            .as_deref()
+            .filter(|_| self.apply_default_level)
+            .and_then(|id| self.level(id))
+    }
+
+    /// The level of a ledger whose files reach at most `highest` (the highest level it
+    /// lists): the policy's `ledger_level` when it names one, else the higher of
+    /// `highest` and the lowest level whose IPA 機密性 is 2 (秘 in the default policy) — a
+    /// list of where the confidential files are is itself confidential.
+    pub fn ledger_level_for(&self, highest: Option<&Level>) -> Option<&Level> {
+        if let Some(level) = self.ledger_level.as_deref().and_then(|id| self.level(id)) {
+            return Some(level);
+        }
+        let floor = self
+            .levels
+            .iter()
+            .filter(|l| l.ipa_confidentiality >= 2)
+            .min_by_key(|l| l.rank)
+            .or_else(|| self.levels.iter().max_by_key(|l| l.rank));
+        match (floor, highest.and_then(|h| self.level(&h.id))) {
+            (Some(f), Some(h)) if h.rank > f.rank => Some(h),
+            (Some(f), _) => Some(f),
+            (None, h) => h,
+        }
     }
 
     /// The names of every level, for error messages.

@@ -27,8 +27,11 @@ pub(super) struct RawHeader {
     pub id: Spanned<String>,
     pub version: Spanned<u32>,
     pub name: Option<String>,
+    pub organisation: Option<String>,
     pub language: Option<Spanned<String>>,
     pub default_level: Option<Spanned<String>>,
+    pub apply_default_level: Option<bool>,
+    pub ledger_level: Option<Spanned<String>>,
     pub utc_offset: Option<Spanned<String>>,
     #[serde(default)]
     pub msip: RawMsip,

@@ -138,27 +138,31 @@ fn is_ascii_id(s: &str) -> bool {
 }
 
 pub(super) fn parse(text: &str) -> Result<Policy, Vec<Problem>> {
-    let raw: RawPolicy = match toml::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let (line, column) = line_column(text, span.start);
-            let key = text
-                .get(span.clone())
-                .map(|s| s.split(['=', '\n']).next().unwrap_or("").trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "(syntax)".to_owned());
-            return Err(vec![Problem {
-                line,
-                column,
-                key,
-                message: e.message().to_owned(),
-            }]);
+    // Unknown keys are reported all at once: each is set aside (its line commented out)
+    // and the file read again, so a typo does not hide the problems after it.
+    let mut unknown = Vec::new();
+    let mut current = std::borrow::Cow::Borrowed(text);
+    let raw: RawPolicy = loop {
+        match toml::from_str(&current) {
+            Ok(raw) => break raw,
+            Err(e) => {
+                let problem = syntax_problem(text, &e);
+                let set_aside = e
+                    .message()
+                    .starts_with("unknown field")
+                    .then(|| set_aside(&current, e.span()?.start))
+                    .flatten();
+                unknown.push(problem);
+                match set_aside {
+                    Some(next) => current = std::borrow::Cow::Owned(next),
+                    None => return Err(unknown),
+                }
+            }
         }
     };
     let mut c = Checker {
         text,
-        problems: Vec::new(),
+        problems: unknown,
     };
     let policy = build(&mut c, raw);
     if c.problems.is_empty() {
@@ -167,6 +171,52 @@ pub(super) fn parse(text: &str) -> Result<Policy, Vec<Problem>> {
         c.problems.sort_by_key(|p| (p.line, p.column));
         Err(c.problems)
     }
+}
+
+/// The problem a TOML or schema error describes, placed in the original `text` (setting
+/// keys aside keeps every byte offset).
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let span = e.span().unwrap_or(0..0);
+    let (line, column) = line_column(text, span.start);
+    let key = text
+        .get(span.clone())
+        .map(|s| s.split(['=', '\n']).next().unwrap_or("").trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "(syntax)".to_owned());
+    Problem {
+        line,
+        column,
+        key,
+        message: e.message().to_owned(),
+    }
+}
+
+/// `text` with the line of the key at `at` turned into a comment of the same length, when
+/// that line is a whole one-line `key = value`; `None` otherwise (the reading stops there).
+fn set_aside(text: &str, at: usize) -> Option<String> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
+    let line = &text[start..end];
+    let indent = line.len() - line.trim_start().len();
+    if start + indent != at || !line.contains('=') {
+        return None;
+    }
+    // A value that goes on to the next lines (an array, a multi-line string) is not set
+    // aside: its other lines would be read as keys.
+    let value = line.split_once('=')?.1.trim();
+    let open = |o: char, c: char| value.matches(o).count() != value.matches(c).count();
+    if open('[', ']') || open('{', '}') || value.starts_with("\"\"\"") || value.starts_with("'''") {
+        return None;
+    }
+    // The key's first character becomes `#` (and spaces, for one of several bytes), so
+    // every byte offset stays where it was.
+    let first = text[at..].chars().next()?.len_utf8();
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..at]);
+    out.push('#');
+    out.push_str(&" ".repeat(first - 1));
+    out.push_str(&text[at + first..]);
+    Some(out)
 }
 
 fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
@@ -235,6 +285,9 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
     if let Some(d) = &header.default_level {
         c.level_ref(d, &known, "policy.default_level".into());
     }
+    if let Some(l) = &header.ledger_level {
+        c.level_ref(l, &known, "policy.ledger_level".into());
+    }
     let assets = build_assets(c, raw.assets, &known);
     let rules = build_rules(c, raw.rules, &known);
     let msip_imports = build_imports(c, raw.import.msip, &known, &levels);
@@ -256,8 +309,11 @@ fn build(c: &mut Checker<'_>, raw: RawPolicy) -> Policy {
         id: header.id.into_inner(),
         version: header.version.into_inner(),
         name: header.name.unwrap_or_default(),
+        organisation: header.organisation.filter(|o| !o.trim().is_empty()),
         language,
         default_level: header.default_level.map(Spanned::into_inner),
+        apply_default_level: header.apply_default_level.unwrap_or(true),
+        ledger_level: header.ledger_level.map(Spanned::into_inner),
         utc_offset,
         msip_site_id: site_id,
         levels,
@@ -667,6 +723,49 @@ mod tests {
     }
 
     #[test]
+    fn unmatched_files_get_the_default_level_unless_the_policy_turns_it_off() {
+        let default = crate::policy::Policy::builtin("default").unwrap();
+        assert_eq!(default.unmatched_level().unwrap().name_ja, "社外秘");
+        let text = crate::policy::BUILTIN[0].1.replacen(
+            "apply_default_level = true",
+            "apply_default_level = false",
+            1,
+        );
+        assert!(parse(&text).unwrap().unmatched_level().is_none());
+    }
+
+    #[test]
+    fn a_ledger_is_at_least_secret_and_as_high_as_what_it_lists() {
+        let default = crate::policy::Policy::builtin("default").unwrap();
+        let name = |l: Option<&crate::policy::Level>| l.map(|l| l.name_ja.clone());
+        let level = |n: &str| default.level_by_name(n);
+        assert_eq!(name(default.ledger_level_for(None)).unwrap(), "秘");
+        assert_eq!(name(default.ledger_level_for(level("公開"))).unwrap(), "秘");
+        assert_eq!(
+            name(default.ledger_level_for(level("極秘"))).unwrap(),
+            "極秘"
+        );
+        // The three-level IPA policy has no 秘: its lowest IPA-2 level is 極秘.
+        let ipa = crate::policy::Policy::builtin("ipa-sme").unwrap();
+        assert_eq!(name(ipa.ledger_level_for(None)).unwrap(), "極秘");
+        // A policy that names the ledger's level has the last word.
+        let text = crate::policy::BUILTIN[0].1.replacen(
+            "default_level = \"internal\"",
+            "default_level = \"internal\"\nledger_level = \"strictly-confidential\"",
+            1,
+        );
+        let named = parse(&text).unwrap();
+        assert_eq!(name(named.ledger_level_for(None)).unwrap(), "極秘");
+        let problems = parse(&crate::policy::BUILTIN[0].1.replacen(
+            "default_level = \"internal\"",
+            "default_level = \"internal\"\nledger_level = \"nope\"",
+            1,
+        ))
+        .unwrap_err();
+        assert_eq!(problems[0].key, "policy.ledger_level", "{problems:?}");
+    }
+
+    #[test]
     fn utc_offsets_are_fixed_offsets_checked_on_load() {
         let policy = |header: &str| {
             parse(&format!("[policy]\nid = \"x\"\nversion = 1\n{header}\n[[levels]]\nid = \"a\"\nrank = 0\nname = {{ ja = \"公開\", en = \"Public\" }}\nipa_confidentiality = 0\nprotect = \"never\"\n"))
@@ -701,7 +800,44 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let problems = parse("[policy]\nid = \"x\"\nversion = 1\nlevle = 3\n").unwrap_err();
-        assert_eq!(problems[0].line, 4);
-        assert!(problems[0].message.contains("levle"), "{problems:?}");
+        let typo = problems.iter().find(|p| p.key == "levle").unwrap();
+        assert_eq!(typo.line, 4);
+        assert!(typo.message.contains("unknown field"), "{problems:?}");
+        // The other problems still show: this policy has no levels.
+        assert!(problems.iter().any(|p| p.key == "levels"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_the_other_problems() {
+        let text = crate::policy::BUILTIN[0]
+            .1
+            .replacen("language = \"en\"", "langauge = \"en\"", 1)
+            .replacen(
+                "protect = \"never\"",
+                "protect = \"never\"\nprotcet = \"never\"",
+                1,
+            )
+            .replacen("ipa_confidentiality = 1", "ipa_confidentiality = 7", 1);
+        let problems = parse(&text).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["langauge", "protcet", "levels[1].ipa_confidentiality"],
+            "{problems:?}"
+        );
+        let line_of = |needle: &str| text[..text.find(needle).unwrap()].matches('\n').count() + 1;
+        assert_eq!(problems[0].line, line_of("langauge"));
+        assert_eq!(problems[1].line, line_of("protcet"));
+        assert!(
+            problems[1].message.contains("unknown field"),
+            "{problems:?}"
+        );
+        // A key in Japanese, and one whose value goes on over lines (reading stops there).
+        let problems =
+            parse("[policy]\nid = \"x\"\n\"名前\" = 1\nversion = 1\nnmae = 2\n").unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["levels", "\"名前\"", "nmae"], "{problems:?}");
+        let problems = parse("[policy]\nid = \"x\"\nversion = 1\nlist = [\n  1,\n]\n").unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

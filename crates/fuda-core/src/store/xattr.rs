@@ -3,8 +3,9 @@
 //! The value is the compact label (see [`crate::label::compact`]), about 150–190 bytes.
 //! ext4 keeps xattrs inside a 256-byte inode only while they fit in ~100 bytes, so a fuda
 //! label usually takes one extra 4 KiB xattr block per file; the Ed25519 signature alone is
-//! 64 bytes. The level's display name is also merged into `user.xdg.tags` (comma separated)
-//! so desktop file managers show it; other tags there are kept.
+//! 64 bytes. The level's names, Japanese then English (`極秘,Strictly confidential`), are
+//! also merged into `user.xdg.tags` (comma separated) so desktop file managers show them;
+//! other tags there are kept.
 //!
 //! Extended attributes survive `mv`, `cp --preserve=xattr`, `rsync -X`, `tar --xattrs` and
 //! Samba with `ea support = yes`; they do not survive editors that save by writing a new
@@ -17,7 +18,7 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::label::{compact, SignedLabel};
-use crate::policy::Policy;
+use crate::policy::{Level, Policy};
 
 /// Name of the attribute holding the label.
 pub const LABEL_ATTR: &str = "user.fuda.label";
@@ -41,8 +42,8 @@ impl XattrStore {
     }
 }
 
-/// Merges `name` into a comma-separated tag list, dropping any other level's names.
-fn merge_tags(existing: Option<&str>, name: Option<&str>, policy: &Policy) -> String {
+/// Merges the level's names into a comma-separated tag list, dropping any other level's.
+fn merge_tags(existing: Option<&str>, level: Option<&Level>, policy: &Policy) -> String {
     let is_level_name = |t: &str| {
         policy
             .levels
@@ -55,17 +56,20 @@ fn merge_tags(existing: Option<&str>, name: Option<&str>, policy: &Policy) -> St
         .map(str::trim)
         .filter(|t| !t.is_empty() && !is_level_name(t))
         .collect();
-    if let Some(name) = name {
-        tags.push(name);
+    if let Some(level) = level {
+        tags.push(&level.name_ja);
+        if level.name_en != level.name_ja {
+            tags.push(&level.name_en);
+        }
     }
     tags.join(",")
 }
 
-fn update_tags(path: &Path, name: Option<&str>, policy: &Policy) -> Result<(), StoreError> {
+fn update_tags(path: &Path, level: Option<&Level>, policy: &Policy) -> Result<(), StoreError> {
     let at = &*reach(path)?;
     let existing = xattr::get(at, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
     let existing_text = existing.as_deref().map(String::from_utf8_lossy);
-    let merged = merge_tags(existing_text.as_deref(), name, policy);
+    let merged = merge_tags(existing_text.as_deref(), level, policy);
     if existing_text.as_deref() == Some(merged.as_str()) {
         return Ok(());
     }
@@ -102,11 +106,7 @@ impl LabelStore for XattrStore {
         let signed = sign(ctx.whole_file_digest(path)?);
         xattr::set(&*reach(path)?, LABEL_ATTR, &compact::encode(&signed))
             .map_err(|e| StoreError::io(path, e))?;
-        update_tags(
-            path,
-            Some(ctx.level.display_name(ctx.policy.language)),
-            ctx.policy,
-        )?;
+        update_tags(path, Some(ctx.level), ctx.policy)?;
         Ok(signed)
     }
 
@@ -131,11 +131,20 @@ mod tests {
     #[test]
     fn tags_keep_foreign_entries_and_replace_level_names() {
         let policy = Policy::builtin("default").unwrap();
+        let level = |id| policy.level(id);
         assert_eq!(
-            merge_tags(Some("work,社外秘,urgent"), Some("極秘"), &policy),
-            "work,urgent,極秘"
+            merge_tags(
+                Some("work,社外秘,urgent,Internal"),
+                level("strictly-confidential"),
+                &policy
+            ),
+            "work,urgent,極秘,Strictly confidential"
         );
-        assert_eq!(merge_tags(None, Some("公開"), &policy), "公開");
+        assert_eq!(
+            merge_tags(None, level("public"), &policy),
+            "公開,Public",
+            "the Japanese name, then the English one"
+        );
         assert_eq!(merge_tags(Some("Internal,x"), None, &policy), "x");
     }
 }

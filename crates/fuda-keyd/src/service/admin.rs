@@ -1,7 +1,9 @@
 //! Administration (admins only, every change audited): users and their tokens, groups,
 //! revocations, the document list, the audit log and its verification, key rotation.
 
-use super::authz::{audit_err, not_registered, require_active, require_admin, resolve, Caller};
+use super::authz::{
+    audit_err, not_registered, require_active, require_admin, require_reader, resolve, Caller,
+};
 use super::lifecycle::{Service, ENROLLMENT_TTL};
 use super::records::{RevokeTarget, UserAdded};
 use crate::audit::{self, Event};
@@ -25,9 +27,28 @@ impl Service {
         self.submit(move |tx| {
             let user = resolve(tx, &caller, &limits)?;
             require_active(tx, key.audit_key(), &user, "admin", None)?;
-            require_admin(&user)?;
+            require_admin(tx, key.audit_key(), &user, "admin")?;
             f(tx, key.audit_key(), &user)
         })
+    }
+
+    /// An admin's request that only reads (the directory, the registry, the audit log,
+    /// the ledger): admins and auditors pass; anyone else is refused and audited.
+    pub(super) async fn read_as_admin<T: Send + 'static>(
+        &self,
+        caller: Caller,
+        f: impl FnOnce(&mut dyn Tx, &ring::hmac::Key, &User) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let key = self.keys();
+        let limits = self.inner.limits;
+        self.submit(move |tx| {
+            let user = resolve(tx, &caller, &limits)?;
+            require_active(tx, key.audit_key(), &user, "admin-read", None)?;
+            require_reader(tx, key.audit_key(), &user)?;
+            f(tx, key.audit_key(), &user)
+        })
+        .await
+        .unwrap_or(Err(Error::ShuttingDown))
     }
 
     pub(super) async fn admin<T: Send + 'static>(
@@ -50,11 +71,17 @@ impl Service {
             if tx.user_get(&new.name)?.is_some() {
                 return Err(Error::Conflict(format!("user {} already exists", new.name)));
             }
-            if new.admin && new.kind != EntryKind::Person {
+            if (new.admin || new.auditor) && new.kind != EntryKind::Person {
                 return Err(Error::Invalid(format!(
-                    "{} is a {}: only a person can administer the service",
+                    "{} is a {}: only a person can administer or audit the service",
                     new.name,
                     new.kind.as_str()
+                )));
+            }
+            if new.admin && new.auditor {
+                return Err(Error::Invalid(format!(
+                    "{} cannot be both an admin and an auditor: an auditor only reads (choose one)",
+                    new.name
                 )));
             }
             let user = User {
@@ -63,6 +90,7 @@ impl Service {
                 dept: new.dept.clone(),
                 status: UserStatus::Active,
                 admin: new.admin,
+                auditor: new.auditor,
                 recipient: None,
                 signing_key: None,
                 groups: Vec::new(),
@@ -81,7 +109,8 @@ impl Service {
                 Event::allow(&me.name, "user-add")
                     .subject(&user.name)
                     .detail(serde_json::json!({
-                        "dept": user.dept, "admin": user.admin, "kind": user.kind.as_str(),
+                        "dept": user.dept, "admin": user.admin, "auditor": user.auditor,
+                        "kind": user.kind.as_str(),
                     })),
             )
             .map_err(audit_err)?;
@@ -166,7 +195,8 @@ impl Service {
 
     /// Every user.
     pub async fn user_list(&self, caller: Caller) -> Result<Vec<User>, Error> {
-        self.admin(caller, |tx, _, _| Ok(tx.user_list()?)).await
+        self.read_as_admin(caller, |tx, _, _| Ok(tx.user_list()?))
+            .await
     }
 
     /// Creates a group.
@@ -219,7 +249,8 @@ impl Service {
 
     /// Every group with its members.
     pub async fn group_list(&self, caller: Caller) -> Result<Vec<Group>, Error> {
-        self.admin(caller, |tx, _, _| Ok(tx.group_list()?)).await
+        self.read_as_admin(caller, |tx, _, _| Ok(tx.group_list()?))
+            .await
     }
 
     /// Revokes a document, a user, or a user on a document: effective at the next request.
@@ -260,13 +291,14 @@ impl Service {
 
     /// Revocations in force.
     pub async fn revocations(&self, caller: Caller) -> Result<Vec<Revocation>, Error> {
-        self.admin(caller, |tx, _, _| Ok(tx.revocation_list()?))
+        self.read_as_admin(caller, |tx, _, _| Ok(tx.revocation_list()?))
             .await
     }
 
     /// Every registered document.
     pub async fn documents(&self, caller: Caller) -> Result<Vec<Document>, Error> {
-        self.admin(caller, |tx, _, _| Ok(tx.doc_list()?)).await
+        self.read_as_admin(caller, |tx, _, _| Ok(tx.doc_list()?))
+            .await
     }
 
     /// Audit records matching a query.
@@ -275,14 +307,14 @@ impl Service {
         caller: Caller,
         q: audit::Query,
     ) -> Result<Vec<audit::Record>, Error> {
-        self.admin(caller, move |tx, _, _| Ok(tx.audit_query(&q)?))
+        self.read_as_admin(caller, move |tx, _, _| Ok(tx.audit_query(&q)?))
             .await
     }
 
     /// Verifies the whole audit chain.
     pub async fn audit_verify(&self, caller: Caller) -> Result<audit::Verification, Error> {
         let keys = self.keys();
-        self.admin(caller, move |tx, _, _| {
+        self.read_as_admin(caller, move |tx, _, _| {
             let records = tx.audit_all()?;
             let head = tx.audit_head()?;
             Ok(audit::verify(keys.audit_key(), records, head))

@@ -89,16 +89,55 @@ pub(super) fn require_active(
     }))
 }
 
-/// Only an administrator of this service passes.
-pub(super) fn require_admin(user: &User) -> Result<(), Error> {
+/// Only an administrator of this service passes; anyone else (an auditor too: they
+/// change nothing) is refused, and the refusal is audited.
+pub(super) fn require_admin(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    user: &User,
+    action: &str,
+) -> Result<(), Error> {
     if user.admin {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "{} is not an administrator of this key service",
-            user.name
-        )))
+        return Ok(());
     }
+    let (code, message) = if user.auditor {
+        (
+            "auditor-read-only",
+            format!(
+                "{} is an auditor: auditors read the ledger and the audit log but change nothing",
+                user.name
+            ),
+        )
+    } else {
+        (
+            "not-admin",
+            format!("{} is not an administrator of this key service", user.name),
+        )
+    };
+    append_audit(tx, key, Event::allow(&user.name, action).deny(code)).map_err(audit_err)?;
+    Err(Error::Forbidden(message))
+}
+
+/// Admins and auditors pass (a request that only reads); anyone else is refused, and the
+/// refusal is audited.
+pub(super) fn require_reader(
+    tx: &mut dyn Tx,
+    key: &ring::hmac::Key,
+    user: &User,
+) -> Result<(), Error> {
+    if user.admin || user.auditor {
+        return Ok(());
+    }
+    append_audit(
+        tx,
+        key,
+        Event::allow(&user.name, "admin-read").deny("not-admin"),
+    )
+    .map_err(audit_err)?;
+    Err(Error::Forbidden(format!(
+        "{} is neither an administrator nor an auditor of this key service",
+        user.name
+    )))
 }
 
 /// Audits a denial and returns it as an error.

@@ -2,6 +2,10 @@
 //! [`MAX_BATCH`]) and runs them in one transaction, each in a savepoint, then commits once
 //! (one fsync) and only then answers them. A decision is never acknowledged before its
 //! audit record is durable.
+//!
+//! A *bulk* job (a chunk of a machine's report: a thousand index rows) shares a
+//! transaction with any number of decisions but never with another bulk job: a decision
+//! waits for at most one chunk, however many machines report at once.
 
 use std::sync::{mpsc, Mutex};
 
@@ -16,7 +20,13 @@ type Finisher = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// Work for the writer: runs in a savepoint and says whether to keep it; or, given the
 /// error of a transaction that could not begin (the database unreachable), does nothing
 /// and answers with it.
-type Job = Box<dyn FnOnce(Result<&mut dyn Tx, &StoreError>) -> (bool, Finisher) + Send>;
+type Work = Box<dyn FnOnce(Result<&mut dyn Tx, &StoreError>) -> (bool, Finisher) + Send>;
+
+/// A job and whether it is bulk.
+struct Job {
+    work: Work,
+    bulk: bool,
+}
 
 /// The writer thread and the queue that feeds it.
 pub(super) struct Writer {
@@ -38,13 +48,15 @@ impl Writer {
         }
     }
 
-    /// Sends a job to the writer and returns where its answer will arrive.
+    /// Sends a job to the writer and returns where its answer will arrive; a `bulk` job
+    /// never shares a transaction with another bulk job.
     pub(super) fn submit<T: Send + 'static>(
         &self,
+        bulk: bool,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |tx: Result<&mut dyn Tx, &StoreError>| {
+        let work: Work = Box::new(move |tx: Result<&mut dyn Tx, &StoreError>| {
             let result = match tx {
                 Ok(tx) => f(tx),
                 Err(e) => Err(Error::Store(e.clone())),
@@ -59,6 +71,7 @@ impl Writer {
             });
             (keep, finish)
         });
+        let job = Job { work, bulk };
         let sender = self.jobs.lock().expect("jobs lock").clone();
         match sender {
             Some(s) => {
@@ -83,15 +96,29 @@ impl Writer {
 /// The writer thread: batches waiting jobs into one transaction, each in a savepoint
 /// (kept or undone as the job says), commits once, then answers every job of the batch.
 fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    // Bulk jobs held back for a later transaction, oldest first.
+    let mut deferred: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+    loop {
+        let first = match deferred.pop_front() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        let mut bulk = first.bulk;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) if job.bulk && bulk => deferred.push_back(job),
+                Ok(job) => {
+                    bulk |= job.bulk;
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
-        let mut jobs: Vec<Option<Job>> = batch.into_iter().map(Some).collect();
+        let mut jobs: Vec<Option<Work>> = batch.into_iter().map(|j| Some(j.work)).collect();
         let mut finishers: Vec<Finisher> = Vec::with_capacity(jobs.len());
         let result = store.transaction(&mut |tx| {
             for job in jobs.iter_mut() {
@@ -146,9 +173,9 @@ mod tests {
         // Submitted together, so most likely committed in one batch; either way each job
         // runs in its own savepoint.
         let answers = [
-            w.submit(set_then("yes", Ok(()))),
-            w.submit(set_then("refused", Err(Error::Invalid("no".into())))),
-            w.submit(set_then("store-failed", Err(Error::Store(failed)))),
+            w.submit(false, set_then("yes", Ok(()))),
+            w.submit(false, set_then("refused", Err(Error::Invalid("no".into())))),
+            w.submit(false, set_then("store-failed", Err(Error::Store(failed)))),
         ];
         let got: Vec<_> = answers
             .into_iter()
@@ -156,7 +183,7 @@ mod tests {
             .collect();
         assert_eq!(got, [Ok(()), Err("invalid"), Err("internal")]);
         let kept = w
-            .submit(|tx| {
+            .submit(false, |tx| {
                 Ok(["yes", "refused", "store-failed"].map(|k| tx.meta_get(k).unwrap().is_some()))
             })
             .blocking_recv()
@@ -166,12 +193,69 @@ mod tests {
         assert_eq!(kept, [true, true, false]);
     }
 
+    /// A store that counts its transactions.
+    struct Counting {
+        inner: SqliteStore,
+        transactions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Store for Counting {
+        fn transaction(
+            &mut self,
+            work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            self.transactions
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.transaction(work)
+        }
+        fn snapshots(&self) -> crate::store::SnapshotOpener {
+            self.inner.snapshots()
+        }
+    }
+
+    #[test]
+    fn report_chunks_never_share_a_transaction_but_decisions_ride_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let transactions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = Writer::start(Box::new(Counting {
+            inner: SqliteStore::open(&dir.path().join("keyd.db")).unwrap(),
+            transactions: transactions.clone(),
+        }));
+        // Hold the writer in a first transaction so that the next jobs all wait together.
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = w.submit(false, move |_| {
+            started_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        });
+        started.recv().unwrap();
+        let chunks: Vec<_> = (0..3)
+            .map(|i| {
+                w.submit(true, move |tx| {
+                    tx.meta_set(&format!("chunk{i}"), "x")?;
+                    Ok(())
+                })
+            })
+            .collect();
+        let decisions: Vec<_> = (0..5).map(|_| w.submit(false, |_| Ok(()))).collect();
+        go.send(()).unwrap();
+        for answer in std::iter::once(blocker).chain(chunks).chain(decisions) {
+            answer.blocking_recv().unwrap().unwrap();
+        }
+        // The blocker's transaction, then one per chunk (the decisions joined the first).
+        assert_eq!(
+            transactions.load(std::sync::atomic::Ordering::SeqCst),
+            1 + 3
+        );
+    }
+
     #[test]
     fn after_close_a_job_is_not_run_and_its_caller_is_not_left_waiting() {
         let dir = tempfile::tempdir().unwrap();
         let w = writer(dir.path());
         w.close();
-        let answer = w.submit(|_| Ok(())).blocking_recv();
+        let answer = w.submit(false, |_| Ok(())).blocking_recv();
         // The job is dropped unanswered; the service turns that into ShuttingDown.
         assert!(answer.is_err());
     }

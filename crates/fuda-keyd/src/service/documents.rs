@@ -16,7 +16,7 @@ use super::policy::{Caps, OrgPolicy};
 use super::records::DocumentRights;
 use super::recovery::{self, Registered};
 use crate::audit::Event;
-use crate::directory::{User, UserStatus};
+use crate::directory::{EntryKind, User, UserStatus};
 use crate::error::{DenyCode, Error};
 use crate::keys::ServiceKeys;
 use crate::limits::Limits;
@@ -89,7 +89,8 @@ impl Service {
                     "a grant must give at least one right; to take {}'s rights away, ask the owner {} (`fuda unshare`)",
                     grant.principal, row.doc.owner));
             }
-            if !mine.allows(Right::Owner) {
+            // An administrator changes grants as the owner would, within the same caps.
+            if !mine.allows(Right::Owner) && !user.admin {
                 if !mine.allows(Right::Share) {
                     return deny(tx, k, ev, DenyCode::NoRights, format!(
                         "you have {} on {doc}; sharing needs the share or owner right: ask the owner {}",
@@ -142,14 +143,14 @@ impl Service {
                 .doc(&doc)
                 .detail(serde_json::json!({
                 "principal": principal.to_string()}));
-            if !effective_rights(&row.doc, &user).allows(Right::Owner) {
+            if !effective_rights(&row.doc, &user).allows(Right::Owner) && !user.admin {
                 return deny(
                     tx,
                     k,
                     ev,
                     DenyCode::NoRights,
                     format!(
-                        "only the owner ({}) can remove grants on {doc}",
+                        "only the owner ({}) or an administrator can remove grants on {doc}",
                         row.doc.owner
                     ),
                 );
@@ -159,6 +160,49 @@ impl Service {
                     "{doc} has no grant for {principal}"
                 )));
             }
+            append_audit(tx, k, ev).map_err(audit_err)?;
+            tx.doc_get(&doc)?
+                .map(|r| r.doc)
+                .ok_or_else(|| not_registered(&doc))
+        })
+        .await
+    }
+
+    /// Makes `owner` (an active person of the directory) the owner of a document: its
+    /// owner or an administrator may (`fuda admin doc owner`), audited. The grants stay
+    /// as they are; the `owner` grant now means the new owner.
+    pub async fn transfer(
+        &self,
+        caller: Caller,
+        doc: String,
+        owner: String,
+    ) -> Result<Document, Error> {
+        let key = self.keys();
+        let limits = self.inner.limits;
+        self.run_async(move |tx| {
+            let user = resolve(tx, &caller, &limits)?;
+            let k = key.audit_key();
+            require_active(tx, k, &user, "transfer", Some(&doc))?;
+            let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;
+            let ev = Event::allow(&user.name, "transfer")
+                .doc(&doc)
+                .detail(serde_json::json!({"from": row.doc.owner, "to": owner}));
+            if !user.admin && !effective_rights(&row.doc, &user).allows(Right::Owner) {
+                return deny(tx, k, ev, DenyCode::NoRights, format!(
+                    "only the owner ({}) or an administrator can transfer {doc} to someone else",
+                    row.doc.owner));
+            }
+            let person = tx
+                .user_get(&owner)?
+                .filter(|u| u.status == UserStatus::Active && u.kind == EntryKind::Person);
+            if person.is_none() {
+                return refuse_invalid(tx, k, ev, format!(
+                    "{owner} is not an active person in the directory: a document belongs to a person (add them with `fuda admin user add`)"));
+            }
+            if row.doc.owner == owner {
+                return Err(Error::Conflict(format!("{owner} owns {doc} already")));
+            }
+            tx.doc_set_owner(&doc, &owner)?;
             append_audit(tx, k, ev).map_err(audit_err)?;
             tx.doc_get(&doc)?
                 .map(|r| r.doc)
@@ -186,20 +230,19 @@ fn register(
     require_active(tx, k, &user, "protect", check.doc.as_deref())?;
     let (file_key, version) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
     let doc_id = check.doc.unwrap_or_default();
-    if tx.doc_get(&doc_id)?.is_some() {
-        return Err(Error::Conflict(format!(
-            "document {doc_id} is already registered"
-        )));
+    if let Some(row) = tx.doc_get(&doc_id)? {
+        return registered_again(tx, keys, org, &user, row, &file_key, &r.header);
     }
     let ev = Event::allow(&user.name, "protect")
         .doc(&doc_id)
         .detail(serde_json::json!({
             "level": r.level, "offline_days": r.offline_days, "expires_at": r.expires_at}));
     let now = crate::now();
+    let owner = owner_for(tx, &user, &r.owners)?;
     let caps = check_registration(tx, &user, &r, label).and_then(|()| {
         let caps = match org {
-            Some(org) => org.caps(&user, &r, now)?,
-            None => Caps::asked(&r),
+            Some(org) => org.caps(&owner, &r, now)?,
+            None => Caps::asked(&r).with_owner_dept(&owner, r.dept_rights),
         };
         limits.check_registration(caps.offline_days, caps.expires_at, now)?;
         Ok(caps)
@@ -216,7 +259,7 @@ fn register(
         id: doc_id.clone(),
         name: r.name,
         level: r.level,
-        owner: user.name.clone(),
+        owner: owner.name.clone(),
         grants: caps.grants,
         max_rights: caps.max_rights,
         expires_at: caps.expires_at,
@@ -228,6 +271,7 @@ fn register(
         key_version: version,
         created_at: now,
         revoked: false,
+        version: 1,
     };
     tx.doc_insert(&DocRow {
         doc: doc.clone(),
@@ -240,11 +284,66 @@ fn register(
             "name": fuda_core::pathname::JsonPath::new(&doc.name), "level": doc.level, "expires_at": doc.expires_at,
             "grants": doc.grants.iter().map(|g| format!("{}={}", g.principal, g.rights)).collect::<Vec<_>>(),
             "policy_version": org.map(OrgPolicy::version),
+            "owner": doc.owner, "owner_candidates": r.owners,
         })),
     )
     .map_err(audit_err)?;
     let document = tx.doc_get(&doc_id)?.map(|r| r.doc).unwrap_or(doc);
     Ok(Registered { document, header })
+}
+
+/// A document registered before with this very file key, registered again by its owner or
+/// an administrator (`fuda rewrap --to-service` run again after it was interrupted between
+/// the registration and the file's new header): the registry stays as it is, the answer is
+/// the header to write, audited. Any other registration of a known id is a conflict.
+fn registered_again(
+    tx: &mut dyn Tx,
+    keys: &ServiceKeys,
+    org: Option<&OrgPolicy>,
+    user: &User,
+    row: DocRow,
+    file_key: &fuda_core::envelope::FileKey,
+    header: &[u8],
+) -> Result<Registered, Error> {
+    let doc_id = row.doc.id.clone();
+    let same_key = crate::directory::constant_time_eq(&row.key_check, &key_check(file_key));
+    let may = user.admin || effective_rights(&row.doc, user).allows(Right::Owner);
+    if !same_key || !may {
+        return Err(Error::Conflict(format!(
+            "document {doc_id} is already registered"
+        )));
+    }
+    let header = recovery::complete_header(tx, org, file_key, header)?;
+    append_audit(
+        tx,
+        keys.audit_key(),
+        Event::allow(&user.name, "protect")
+            .doc(&doc_id)
+            .detail(serde_json::json!({"again": true, "owner": row.doc.owner})),
+    )
+    .map_err(audit_err)?;
+    Ok(Registered {
+        document: row.doc,
+        header,
+    })
+}
+
+/// Whom a registration makes the owner: when a hook or an administrator protects for
+/// someone (`candidates`, in order of preference), the first active person of the
+/// directory among them; else, and for everyone else, the caller (a person owns what they
+/// protect, as before).
+fn owner_for(tx: &mut dyn Tx, caller: &User, candidates: &[String]) -> Result<User, Error> {
+    if caller.kind == EntryKind::Hook || caller.admin {
+        for name in candidates {
+            if let Some(u) = tx
+                .user_get(name)?
+                .filter(|u| u.status == UserStatus::Active && u.kind == EntryKind::Person)
+            {
+                return Ok(u);
+            }
+        }
+    }
+    Ok(caller.clone())
 }
 
 /// A registration must agree with the file's own signed label (level; signature, when the
@@ -265,6 +364,29 @@ fn check_registration(
             r.level, signed.label.level
         ));
     }
+    check_signature(tx, user, &signed)
+}
+
+/// Whether `signed` was signed with `user`'s enrolled key.
+pub(super) fn signed_by(user: &User, signed: &SignedLabel) -> bool {
+    user.signing_key
+        .as_deref()
+        .and_then(|k| decode_public_key(k).ok())
+        .map(|key| Signer {
+            name: user.name.clone(),
+            kind: SignerKind::User,
+            public_key: key,
+        })
+        .is_some_and(|s| s.key_id() == signed.key)
+}
+
+/// The file's signed label must verify with its signer's enrolled key (the caller's, or
+/// any active user's).
+pub(super) fn check_signature(
+    tx: &mut dyn Tx,
+    user: &User,
+    signed: &SignedLabel,
+) -> Result<(), String> {
     // `fuda protect` signs with the caller's own key: check that one without reading the
     // whole directory (this runs in the writer); any other enrolled signer is looked up.
     let signer_of = |u: &User| {
@@ -287,7 +409,7 @@ fn check_registration(
             }
         }
     }
-    if verify(&signed, &trust, None, None).status == Status::Tampered {
+    if verify(signed, &trust, None, None).status == Status::Tampered {
         return Err(
             "the file's label signature does not verify with its signer's enrolled key: the label was altered"
                 .into(),

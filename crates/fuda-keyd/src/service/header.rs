@@ -66,7 +66,7 @@ pub(super) fn check_header(
             "the file's header was modified or comes from another file (its MAC does not match): ask the owner for an intact copy".into(),
         ),
         _ => bad(
-            "this file was not protected for this key service (none of its keys opens it): ask the owner to protect it again, or use the recovery key".into(),
+            "this file was not protected for this key service (none of its keys opens it). If it was protected before its owner joined this service (with the personal key service of their machine), the owner registers it here with `fuda rewrap --to-service FILE`; otherwise ask the owner to protect it again, or use the recovery key".into(),
         ),
     });
     if let Ok(unwrapped) = &outcome {

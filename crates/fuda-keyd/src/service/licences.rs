@@ -171,14 +171,22 @@ fn decide(
             "this file's key does not belong to document {doc_id} as registered: the file was forged or re-encrypted outside fuda"));
     }
     // The first revocation found decides (one denial, one audit record).
+    // The owner is never told to ask the owner.
+    let owner = user.name == doc.owner;
     if let Some(r) = tx.revocations_for(&doc_id, &user.name)?.into_iter().next() {
         let when = date(r.at);
         let (code, message) = match (&r.doc, &r.user) {
+            (Some(_), None) if owner => (DenyCode::DocumentRevoked, format!(
+                "document {} ({doc_id}) was revoked by {} on {when}: nobody can open it, you (its owner) included; an administrator can lift it (`fuda admin unrevoke`)",
+                escaped(&doc.name), r.by)),
             (Some(_), None) => (DenyCode::DocumentRevoked, format!(
                 "document {} ({doc_id}) was revoked by {} on {when}: nobody can open it; ask the owner {} for a current version",
                 escaped(&doc.name), r.by, doc.owner)),
             (None, Some(_)) => (DenyCode::UserRevoked, format!(
                 "your access to all protected documents was revoked by {} on {when}: ask an administrator", r.by)),
+            _ if owner => (DenyCode::UserRevokedOnDocument, format!(
+                "your access to {} ({doc_id}) was revoked by {} on {when}, although you own it: ask an administrator to lift it (`fuda admin unrevoke`)",
+                escaped(&doc.name), r.by)),
             _ => (DenyCode::UserRevokedOnDocument, format!(
                 "your access to {} ({doc_id}) was revoked by {} on {when}: ask the owner {} or an administrator",
                 escaped(&doc.name), r.by, doc.owner)),
@@ -192,12 +200,20 @@ fn decide(
                 k,
                 ev,
                 DenyCode::Expired,
-                format!(
-                    "document {} ({doc_id}) expired on {}: ask the owner {} to extend it",
-                    escaped(&doc.name),
-                    date(exp),
-                    doc.owner
-                ),
+                if owner {
+                    format!(
+                        "document {} ({doc_id}) expired on {}, the end its level sets: nobody can open it, you (its owner) included; an administrator can open it with the recovery key",
+                        escaped(&doc.name),
+                        date(exp)
+                    )
+                } else {
+                    format!(
+                        "document {} ({doc_id}) expired on {}: ask the owner {} to extend it",
+                        escaped(&doc.name),
+                        date(exp),
+                        doc.owner
+                    )
+                },
             );
         }
     }

@@ -15,7 +15,7 @@ use crate::directory::{self, NewUser, User, UserStatus};
 use crate::error::Error;
 use crate::keys::{KeyError, ServiceInfo, ServiceKeys};
 use crate::limits::Limits;
-use crate::store::{append_audit, Database, Store, StoreError, Tx};
+use crate::store::{append_audit, Database, SnapshotOpener, Store, StoreError, Tx};
 
 /// How long a replica waits for news of another's change before it reads the policy
 /// version again (the most a lost notification delays it).
@@ -29,6 +29,8 @@ pub use crate::store::DB_FILE;
 /// What every clone of a [`Service`] shares.
 pub(super) struct Inner {
     writer: Writer,
+    /// Read-only views of the store beside the writer (the file index).
+    pub(super) snapshots: SnapshotOpener,
     /// Replaced whole by a key rotation.
     keys: RwLock<Arc<ServiceKeys>>,
     /// File keys (and key versions) by header digest.
@@ -118,6 +120,22 @@ impl Service {
         Ok(service)
     }
 
+    /// Opens the embedded service in `dir`, adding `user` as its admin (enrolled with their
+    /// keys) when its directory is empty: a first run killed between creating the database
+    /// and adding the user left it so, and would otherwise refuse everyone from then on.
+    pub fn open_embedded(
+        dir: &Path,
+        user: NewUser,
+        recipient: &str,
+        signing_key: &str,
+    ) -> Result<Service, Error> {
+        let service = Service::open(dir)?;
+        if service.run(|tx| Ok(tx.user_list()?.is_empty()))? {
+            service.bootstrap_user(user, Some((recipient.to_owned(), signing_key.to_owned())))?;
+        }
+        Ok(service)
+    }
+
     /// Makes the data directory (mode 0700) and new keys in it, then opens the service.
     fn create(dir: &Path) -> Result<Service, Error> {
         fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
@@ -153,6 +171,7 @@ impl Service {
                 dept: admin.dept.clone(),
                 status: UserStatus::Active,
                 admin: true,
+                auditor: false,
                 recipient: keys.as_ref().map(|k| k.0.clone()),
                 signing_key: keys.as_ref().map(|k| k.1.clone()),
                 groups: Vec::new(),
@@ -232,9 +251,11 @@ impl Service {
         limits: Limits,
     ) -> Service {
         let follower = store.follower();
+        let snapshots = store.snapshots();
         let service = Service {
             inner: Arc::new(Inner {
                 replicated: follower.is_some(),
+                snapshots,
                 writer: Writer::start(store),
                 keys: RwLock::new(Arc::new(keys)),
                 unwrapped: Cache::new(cache::DEFAULT_CAPACITY),
@@ -307,7 +328,7 @@ impl Service {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
-        self.inner.writer.submit(f)
+        self.inner.writer.submit(false, f)
     }
 
     /// Runs a job and waits (blocking) for its committed answer.
@@ -317,6 +338,19 @@ impl Service {
     ) -> Result<T, Error> {
         self.submit(f)
             .blocking_recv()
+            .unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Runs a bulk job (a report chunk: many rows) and awaits its committed answer; it
+    /// never shares a transaction with another bulk job.
+    pub(super) async fn run_bulk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.inner
+            .writer
+            .submit(true, f)
+            .await
             .unwrap_or(Err(Error::ShuttingDown))
     }
 

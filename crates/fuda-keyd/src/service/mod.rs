@@ -20,7 +20,9 @@
 //!   `licences.rs` (the licence decision), `labels.rs` (signers, label changes and
 //!   versions), `admin.rs` (users, groups, revocations, audit, key rotation), `policy.rs`
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
-//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap).
+//!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
+//!   `versions.rs` (a document's new versions and levels, through its new header),
+//!   `reports.rs` (machine reports into the file index, and reading the index).
 
 mod admin;
 mod authz;
@@ -28,16 +30,22 @@ mod commit;
 mod documents;
 mod header;
 mod labels;
+mod ledger;
 mod licences;
 mod lifecycle;
 mod policy;
 mod records;
 mod recovery;
+mod reports;
 mod users;
+mod versions;
 
 pub use crate::keys::ServiceInfo;
 pub use authz::{effective_rights, Caller, INVALID_REQUEST};
 pub use commit::MAX_BATCH;
+pub use ledger::LedgerSources;
 pub use lifecycle::{Service, DB_FILE, ENROLLMENT_TTL};
 pub use records::{DocumentRights, RevokeTarget, UserAdded};
 pub use recovery::{Registered, Rewrapped};
+pub use reports::ABANDONED_AFTER_S;
+pub use versions::{NewVersion, Reclassify};

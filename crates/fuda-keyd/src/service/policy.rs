@@ -63,6 +63,24 @@ impl Caps {
             offline_days: r.offline_days,
         }
     }
+
+    /// Adds the level's default grant for the department of `owner` (`dept_rights`, as
+    /// the client's policy has it) unless a grant names that group already: a document
+    /// protected for someone else under a service without the organisation's policy,
+    /// whose client could not know the owner's department.
+    pub(super) fn with_owner_dept(mut self, owner: &User, dept_rights: Option<Rights>) -> Caps {
+        let (Some(dept), Some(rights)) = (&owner.dept, dept_rights) else {
+            return self;
+        };
+        let group = Principal::Group(dept.clone());
+        if !rights.is_empty() && !self.grants.iter().any(|g| g.principal == group) {
+            self.grants.push(Grant {
+                principal: group,
+                rights,
+            });
+        }
+        self
+    }
 }
 
 impl OrgPolicy {
@@ -84,12 +102,17 @@ impl OrgPolicy {
         })
     }
 
+    /// The policy itself.
+    pub(super) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The service's version number of this policy.
     pub(super) fn version(&self) -> u32 {
         self.signed.policy.version
     }
 
-    fn level(&self, id: &str) -> Result<&Level, String> {
+    pub(super) fn level(&self, id: &str) -> Result<&Level, String> {
         self.policy.level(id).ok_or_else(|| {
             format!(
                 "level {id:?} is not in the organisation's policy (version {}); its levels are {}",
@@ -264,7 +287,7 @@ impl Service {
     ) -> Result<SignedPolicy, Error> {
         let keys = self.keys();
         let id = self.inner.id.clone();
-        self.admin(caller, move |tx, _, _| {
+        self.read_as_admin(caller, move |tx, _, _| {
             let stored = tx.policy_get(version)?.ok_or_else(|| {
                 Error::NotFound(match version {
                     Some(v) => format!("there is no policy version {v}"),
@@ -401,6 +424,40 @@ impl Service {
         })
         .await
     }
+}
+
+/// Puts a reclassified document under `level`'s caps: its `max_rights` and
+/// `offline_days`, and every grant but the owner's narrowed to what the level allows
+/// (its default grants for the owner's department `dept`, and `max_rights`). The expiry
+/// stays.
+pub(super) fn apply_level(
+    tx: &mut dyn Tx,
+    doc: &Document,
+    level: &Level,
+    dept: Option<&str>,
+) -> Result<(), Error> {
+    let defaults = default_grants(level, dept);
+    for g in doc
+        .grants
+        .iter()
+        .filter(|g| g.principal != Principal::Owner)
+    {
+        let rights = intersect(g.rights, cap_for(level, &defaults, &g.principal));
+        if rights.is_empty() {
+            tx.grant_remove(&doc.id, &g.principal)?;
+        } else if rights != g.rights {
+            let mut narrowed = g.clone();
+            narrowed.rights = rights;
+            tx.grant_set(&doc.id, &narrowed)?;
+        }
+    }
+    tx.doc_set_caps(
+        &doc.id,
+        level.max_rights,
+        doc.expires_at,
+        level.offline_days,
+    )?;
+    Ok(())
 }
 
 /// Tightens one document to `level`; what changed, in words.

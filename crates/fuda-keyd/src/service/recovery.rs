@@ -171,7 +171,7 @@ impl Service {
             let user = resolve(tx, &caller, &limits)?;
             let k = keys.audit_key();
             require_active(tx, k, &user, "recovery-add", None)?;
-            require_admin(&user)?;
+            require_admin(tx, k, &user, "recovery-add")?;
             let mut list = recipients(tx)?;
             if list.iter().any(|r| r.to_string() == recipient.to_string()) {
                 return Err(Error::Conflict(format!(
@@ -207,7 +207,7 @@ impl Service {
             let user = resolve(tx, &caller, &limits)?;
             let k = keys.audit_key();
             require_active(tx, k, &user, "rewrap", check.doc.as_deref())?;
-            require_admin(&user)?;
+            require_admin(tx, k, &user, "rewrap")?;
             let (file_key, _) = check.outcome.map_err(|d| Error::Invalid(d.message))?;
             let doc = check.doc.unwrap_or_default();
             let row = tx.doc_get(&doc)?.ok_or_else(|| not_registered(&doc))?;

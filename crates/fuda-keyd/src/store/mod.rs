@@ -10,6 +10,7 @@ pub mod copy;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_index;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus};
 use fuda_core::rights::Rights;
 
 pub use crate::error::StoreError;
@@ -34,6 +36,25 @@ pub struct DocRow {
 /// A stored credential: the hash of a token or enrollment code, whose it is, and when it
 /// was made (tokens) or expires (enrollment codes), in Unix seconds.
 pub type Credential = ([u8; 32], String, i64);
+
+/// Where one report of a machine stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportState {
+    /// The report id.
+    pub report: String,
+    /// The last chunk applied.
+    pub seq: u32,
+    /// Whether its last chunk was applied (the report is complete and audited).
+    pub done: bool,
+    /// Records stored so far.
+    pub files: u64,
+    /// Removals applied so far.
+    pub removed: u64,
+    /// When its first chunk arrived (Unix seconds).
+    pub started_at: i64,
+    /// When its last chunk arrived (Unix seconds).
+    pub updated_at: i64,
+}
 
 /// One transaction's view of the state.
 pub trait Tx {
@@ -93,6 +114,20 @@ pub trait Tx {
         expires_at: Option<i64>,
         offline_days: u32,
     ) -> Result<(), StoreError>;
+    /// Makes `owner` the owner of a document (`fuda admin doc owner`).
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError>;
+    /// Changes a document's level (reclassification through the service).
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError>;
+    /// Records a new version of a document saved back (its content's size and digest,
+    /// who saved it and when); returns its number.
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError>;
     /// Sets (or replaces) a grant.
     fn grant_set(&mut self, doc: &str, grant: &Grant) -> Result<(), StoreError>;
     /// Removes a grant; whether it existed.
@@ -128,6 +163,38 @@ pub trait Tx {
     /// the document index: a lookup per document, whatever the size of the log).
     fn audit_label_sets(&mut self, doc: &str) -> Result<Vec<Record>, StoreError>;
 
+    /// The state of `machine`'s report `report`.
+    fn report_state(
+        &mut self,
+        machine: &str,
+        report: &str,
+    ) -> Result<Option<ReportState>, StoreError>;
+    /// `machine`'s reports whose last chunk arrived before `before` (Unix seconds).
+    fn report_states_before(
+        &mut self,
+        machine: &str,
+        before: i64,
+    ) -> Result<Vec<ReportState>, StoreError>;
+    /// Stores (inserts or replaces) the state of one of `machine`'s reports.
+    fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError>;
+    /// Forgets one of `machine`'s reports.
+    fn report_state_delete(&mut self, machine: &str, report: &str) -> Result<(), StoreError>;
+    /// Stores (inserts or replaces) files of `machine` in the file index, received `at`.
+    fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError>;
+    /// Removes files of `machine` from the file index; how many were there.
+    fn index_remove(
+        &mut self,
+        machine: &str,
+        paths: &[std::path::PathBuf],
+    ) -> Result<usize, StoreError>;
+    /// Records that `machine` completed a report `at`, and (if given) its new interval.
+    fn machine_reported(
+        &mut self,
+        machine: &str,
+        at: i64,
+        interval_s: Option<u32>,
+    ) -> Result<(), StoreError>;
+
     /// Starts a savepoint.
     fn savepoint(&mut self) -> Result<(), StoreError>;
     /// Keeps (true) or undoes (false) what was done since the savepoint.
@@ -142,11 +209,34 @@ pub trait Store: Send {
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 
+    /// Opens read-only snapshots of this store beside the writer (for long reads that
+    /// must not hold up decisions: the file index).
+    fn snapshots(&self) -> SnapshotOpener;
+
     /// Where to hear of changes other processes make to what the service keeps in memory
     /// (a store several replicas share); `None` when this process is the only writer.
     fn follower(&self) -> Option<Box<dyn Follower>> {
         None
     }
+}
+
+/// Opens a [`Snapshot`]; shared by every clone of the service.
+pub type SnapshotOpener =
+    std::sync::Arc<dyn Fn() -> Result<Box<dyn Snapshot>, StoreError> + Send + Sync>;
+
+/// A consistent read-only view of the store, taken when it was opened: what the writer
+/// commits afterwards is not seen, and the writer is never waited for.
+pub trait Snapshot {
+    /// Hands every file of the index to `each`, in `order`, one at a time (memory does not
+    /// grow with the index); stops early when `each` returns false.
+    fn index_scan(
+        &mut self,
+        order: IndexOrder,
+        each: &mut dyn FnMut(IndexedFile) -> bool,
+    ) -> Result<(), StoreError>;
+    /// Every reporting identity (directory entries of kind machine, and any hook or
+    /// machine that reported or has files in the index), by name.
+    fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
 }
 
 /// Hears of another replica's changes to what each replica keeps in memory.

@@ -46,11 +46,14 @@ use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, Row, SimpleQueryMessage, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Credential, DocRow, Follower, Store, StoreError, Tx};
+mod index;
+
+use super::{Credential, DocRow, Follower, ReportState, SnapshotOpener, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use crate::report::IndexRow;
 
 /// The advisory lock that orders the audit chain ("fudachai").
 const CHAIN_LOCK: i64 = 0x6675_6461_6368_6169;
@@ -103,6 +106,18 @@ CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT N
 CREATE TABLE policies (
     version BIGINT PRIMARY KEY, text TEXT NOT NULL, origin TEXT NOT NULL,
     set_by TEXT NOT NULL, set_at BIGINT NOT NULL);
+"#,
+    // 2: the company's file index from machine reports (SQLite's 4).
+    index::MIGRATION,
+    // 3: the versions of a document saved back after the first (SQLite's 5).
+    r#"
+CREATE TABLE document_versions (
+    doc TEXT NOT NULL, version BIGINT NOT NULL, size BIGINT NOT NULL, digest TEXT NOT NULL,
+    saved_by TEXT NOT NULL, saved_at BIGINT NOT NULL, PRIMARY KEY (doc, version));
+"#,
+    // 4: the read-only auditor role (SQLite's 6).
+    r#"
+ALTER TABLE users ADD COLUMN auditor BOOLEAN NOT NULL DEFAULT false;
 "#,
 ];
 
@@ -390,6 +405,10 @@ impl Store for PgStore {
         result
     }
 
+    fn snapshots(&self) -> SnapshotOpener {
+        index::opener(self.target.clone())
+    }
+
     fn follower(&self) -> Option<Box<dyn Follower>> {
         Some(Box::new(PgFollower {
             target: self.target.clone(),
@@ -472,7 +491,7 @@ struct ReadAhead {
 
 /// A user, their groups, and the revocations of all their documents (`at`, `by`).
 const USER_GET: &str =
-    "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind,
+    "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind, auditor,
     ARRAY(SELECT grp FROM group_members WHERE member = users.name ORDER BY grp COLLATE \"C\"),
     ARRAY(SELECT at FROM revocations r WHERE r.doc = '' AND r.member = users.name ORDER BY at),
     ARRAY(SELECT by FROM revocations r WHERE r.doc = '' AND r.member = users.name ORDER BY at)
@@ -480,12 +499,13 @@ const USER_GET: &str =
 /// A token's user and its time, with the same columns as [`USER_GET`] after them.
 const TOKEN_USER: &str = "SELECT t.member, t.created_at,
     u.name, u.display_name, u.dept, u.status, u.admin, u.recipient, u.signing_key, u.kind,
+    u.auditor,
     ARRAY(SELECT grp FROM group_members WHERE member = t.member ORDER BY grp COLLATE \"C\"),
     ARRAY(SELECT at FROM revocations r WHERE r.doc = '' AND r.member = t.member ORDER BY at),
     ARRAY(SELECT by FROM revocations r WHERE r.doc = '' AND r.member = t.member ORDER BY at)
     FROM tokens t LEFT JOIN users u ON u.name = t.member WHERE t.hash = $1";
 const USER_LIST: &str =
-    "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind,
+    "SELECT name, display_name, dept, status, admin, recipient, signing_key, kind, auditor,
     ARRAY(SELECT grp FROM group_members WHERE member = users.name ORDER BY grp COLLATE \"C\")
     FROM users ORDER BY name COLLATE \"C\"";
 /// The documents' columns, with their grants and whether they are revoked for everyone.
@@ -498,7 +518,8 @@ macro_rules! doc_select {
     EXISTS (SELECT 1 FROM revocations r WHERE r.doc = d.id AND r.member = ''),
     ARRAY(SELECT member FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\"),
     ARRAY(SELECT at FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\"),
-    ARRAY(SELECT by FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\")
+    ARRAY(SELECT by FROM revocations r WHERE r.doc = d.id ORDER BY member COLLATE \"C\"),
+    (SELECT COALESCE(MAX(version), 1) FROM document_versions v WHERE v.doc = d.id)
     FROM documents d"
     };
 }
@@ -660,6 +681,7 @@ impl PgTx<'_> {
                 key_version: r.get::<_, i64>(11) as u32,
                 created_at: r.get(12),
                 revoked: r.get(16),
+                version: r.get::<_, i64>(20) as u32,
             },
             key_check,
         }
@@ -685,7 +707,8 @@ fn user_at(r: &Row, at: usize) -> User {
         recipient: r.get(at + 5),
         signing_key: r.get(at + 6),
         kind: EntryKind::parse(r.get(at + 7)),
-        groups: r.get(at + 8),
+        auditor: r.get(at + 8),
+        groups: r.get(at + 9),
     }
 }
 
@@ -815,20 +838,20 @@ impl Tx for PgTx<'_> {
         let rows = self.query(USER_GET, &[&name])?;
         let user = rows.first().map(user_from_row);
         let revoked = rows.first().map_or_else(Vec::new, |r| {
-            let at: Vec<i64> = r.get(9);
-            revocations_of("", vec![name.to_owned(); at.len()], at, r.get(10))
+            let at: Vec<i64> = r.get(10);
+            revocations_of("", vec![name.to_owned(); at.len()], at, r.get(11))
         });
         self.ahead.user = Some((name.to_owned(), user.clone(), revoked));
         Ok(user)
     }
 
     fn user_put(&mut self, u: &User) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO users (name, display_name, dept, status, admin, recipient, signing_key, kind)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        const SQL: &str = "INSERT INTO users (name, display_name, dept, status, admin, recipient, signing_key, kind, auditor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (name) DO UPDATE SET display_name = EXCLUDED.display_name,
                dept = EXCLUDED.dept, status = EXCLUDED.status, admin = EXCLUDED.admin,
                recipient = EXCLUDED.recipient, signing_key = EXCLUDED.signing_key,
-               kind = EXCLUDED.kind";
+               kind = EXCLUDED.kind, auditor = EXCLUDED.auditor";
         self.write(
             SQL,
             &[
@@ -840,6 +863,7 @@ impl Tx for PgTx<'_> {
                 &u.recipient,
                 &u.signing_key,
                 &u.kind.as_str(),
+                &u.auditor,
             ],
         )
         .map(drop)
@@ -860,8 +884,8 @@ impl Tx for PgTx<'_> {
         };
         let name: String = r.get(0);
         let user = r.get::<_, Option<String>>(2).map(|_| user_at(r, 2));
-        let at: Vec<i64> = r.get(11);
-        let revoked = revocations_of("", vec![name.clone(); at.len()], at, r.get(12));
+        let at: Vec<i64> = r.get(12);
+        let revoked = revocations_of("", vec![name.clone(); at.len()], at, r.get(13));
         self.ahead.user = Some((name.clone(), user, revoked));
         Ok(Some((name, r.get(1))))
     }
@@ -1056,6 +1080,44 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.write(
+            "UPDATE documents SET owner = $2 WHERE id = $1",
+            &[&id, &owner],
+        )
+        .map(drop)
+    }
+
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError> {
+        self.write(
+            "UPDATE documents SET level = $2 WHERE id = $1",
+            &[&id, &level],
+        )
+        .map(drop)
+    }
+
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError> {
+        // The next number and the document's new size and digest in one statement.
+        let rows = self.write(
+            "WITH v AS (
+               INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+               SELECT $1, COALESCE(MAX(version), 1) + 1, $2, $3, $4, $5
+               FROM document_versions WHERE doc = $1
+               RETURNING version),
+             d AS (UPDATE documents SET size = $2, digest = $3 WHERE id = $1)
+             SELECT version FROM v",
+            &[&id, &(size as i64), &digest, &by, &at],
+        )?;
+        Ok(rows.first().map_or(2, |r| r.get::<_, i64>(0)) as u32)
+    }
+
     fn grant_set(&mut self, doc: &str, g: &Grant) -> Result<(), StoreError> {
         self.write(
             "INSERT INTO grants (doc, principal, rights) VALUES ($1, $2, $3)
@@ -1237,6 +1299,47 @@ impl Tx for PgTx<'_> {
             .iter()
             .map(record_from_row)
             .collect())
+    }
+
+    fn report_state(
+        &mut self,
+        machine: &str,
+        report: &str,
+    ) -> Result<Option<ReportState>, StoreError> {
+        self.report_state_of(machine, report)
+    }
+
+    fn report_states_before(
+        &mut self,
+        machine: &str,
+        before: i64,
+    ) -> Result<Vec<ReportState>, StoreError> {
+        self.report_states_of(machine, before)
+    }
+
+    fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError> {
+        self.report_state_store(machine, state)
+    }
+
+    fn report_state_delete(&mut self, machine: &str, report: &str) -> Result<(), StoreError> {
+        self.report_state_forget(machine, report)
+    }
+
+    fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError> {
+        self.index_store(machine, rows, at)
+    }
+
+    fn index_remove(&mut self, machine: &str, paths: &[PathBuf]) -> Result<usize, StoreError> {
+        self.index_delete(machine, paths)
+    }
+
+    fn machine_reported(
+        &mut self,
+        machine: &str,
+        at: i64,
+        interval_s: Option<u32>,
+    ) -> Result<(), StoreError> {
+        self.machine_seen(machine, at, interval_s)
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Credential, DocRow, Store, StoreError, Tx};
+use super::sqlite_index;
+use super::{Credential, DocRow, ReportState, SnapshotOpener, Store, StoreError, Tx};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
 use crate::registry::{Document, Grant, Principal, Revocation};
+use crate::report::IndexRow;
 
 /// Schema migrations, in order; `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -53,6 +55,19 @@ CREATE TABLE policies (
     // 3: what each directory entry is (person, hook, machine); existing ones are people.
     r#"
 ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
+"#,
+    // 4: the company's file index from machine reports (`fuda inventory --report`).
+    super::sqlite_index::MIGRATION,
+    // 5: the versions of a document saved back after the first (`fuda save`); version 1 is
+    // the registration itself.
+    r#"
+CREATE TABLE document_versions (
+    doc TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    saved_by TEXT NOT NULL, saved_at INTEGER NOT NULL, PRIMARY KEY (doc, version));
+"#,
+    // 6: the read-only auditor role (`fuda admin user add --auditor`).
+    r#"
+ALTER TABLE users ADD COLUMN auditor INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -139,6 +154,10 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(db_err(&path))
     }
+
+    fn snapshots(&self) -> SnapshotOpener {
+        sqlite_index::opener(self.path.clone())
+    }
 }
 
 struct SqliteTx<'a> {
@@ -157,6 +176,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         signing_key: r.get(6)?,
         groups: Vec::new(),
         kind: EntryKind::parse(&r.get::<_, String>(7)?),
+        auditor: r.get::<_, i64>(8)? != 0,
     })
 }
 
@@ -184,7 +204,8 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-const USER_COLS: &str = "name, display_name, dept, status, admin, recipient, signing_key, kind";
+const USER_COLS: &str =
+    "name, display_name, dept, status, admin, recipient, signing_key, kind, auditor";
 /// A file name or path as SQLite keeps it: text when it is UTF-8 (what every row written
 /// before names were kept as bytes holds), else a blob of its exact bytes.
 fn path_value(path: &Path) -> rusqlite::types::Value {
@@ -278,6 +299,7 @@ impl SqliteTx<'_> {
                 key_version: r.get(11)?,
                 created_at: r.get(12)?,
                 revoked: false,
+                version: 1,
             },
             key_check,
         })
@@ -298,6 +320,17 @@ impl SqliteTx<'_> {
             })
             .map_err(self.e())?
             .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())
+    }
+
+    /// The newest version of a document: 1 until a version is saved back.
+    fn doc_version(&self, id: &str) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(version), 1) FROM document_versions WHERE doc = ?1",
+            )
+            .map_err(self.e())?
+            .query_row([id], |r| r.get(0))
             .map_err(self.e())
     }
 
@@ -360,7 +393,7 @@ impl Tx for SqliteTx<'_> {
     fn user_put(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT OR REPLACE INTO users ({USER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))
             .map_err(self.e())?
             .execute(params![
@@ -371,7 +404,8 @@ impl Tx for SqliteTx<'_> {
                 u.admin as i64,
                 u.recipient,
                 u.signing_key,
-                u.kind.as_str()
+                u.kind.as_str(),
+                u.auditor as i64
             ])
             .map(drop)
             .map_err(self.e())
@@ -535,6 +569,7 @@ impl Tx for SqliteTx<'_> {
             Some(mut row) => {
                 row.doc.grants = self.grants_of(id)?;
                 row.doc.revoked = self.doc_revoked(id)?;
+                row.doc.version = self.doc_version(id)?;
                 Ok(Some(row))
             }
             None => Ok(None),
@@ -590,6 +625,7 @@ impl Tx for SqliteTx<'_> {
         for mut row in rows {
             row.doc.grants = self.grants_of(&row.doc.id)?;
             row.doc.revoked = self.doc_revoked(&row.doc.id)?;
+            row.doc.version = self.doc_version(&row.doc.id)?;
             docs.push(row.doc);
         }
         Ok(docs)
@@ -610,6 +646,50 @@ impl Tx for SqliteTx<'_> {
             .execute(params![id, max_rights.to_string(), expires_at, offline_days])
             .map(drop)
             .map_err(self.e())
+    }
+
+    fn doc_set_owner(&mut self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE documents SET owner = ?2 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, owner])
+            .map(drop)
+            .map_err(self.e())
+    }
+
+    fn doc_set_level(&mut self, id: &str, level: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE documents SET level = ?2 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, level])
+            .map(drop)
+            .map_err(self.e())
+    }
+
+    fn doc_add_version(
+        &mut self,
+        id: &str,
+        size: u64,
+        digest: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<u32, StoreError> {
+        let version = self.doc_version(id)? + 1;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(self.e())?
+            .execute(params![id, version, size as i64, digest, by, at])
+            .map_err(self.e())?;
+        self.conn
+            .prepare_cached("UPDATE documents SET size = ?2, digest = ?3 WHERE id = ?1")
+            .map_err(self.e())?
+            .execute(params![id, size as i64, digest])
+            .map(drop)
+            .map_err(self.e())?;
+        Ok(version)
     }
 
     fn grant_set(&mut self, doc: &str, g: &Grant) -> Result<(), StoreError> {
@@ -816,6 +896,47 @@ impl Tx for SqliteTx<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())?;
         Ok(rows)
+    }
+
+    fn report_state(
+        &mut self,
+        machine: &str,
+        report: &str,
+    ) -> Result<Option<ReportState>, StoreError> {
+        sqlite_index::report_state(self.conn, self.path, machine, report)
+    }
+
+    fn report_states_before(
+        &mut self,
+        machine: &str,
+        before: i64,
+    ) -> Result<Vec<ReportState>, StoreError> {
+        sqlite_index::report_states_before(self.conn, self.path, machine, before)
+    }
+
+    fn report_state_delete(&mut self, machine: &str, report: &str) -> Result<(), StoreError> {
+        sqlite_index::report_state_delete(self.conn, self.path, machine, report)
+    }
+
+    fn report_state_put(&mut self, machine: &str, state: &ReportState) -> Result<(), StoreError> {
+        sqlite_index::report_state_put(self.conn, self.path, machine, state)
+    }
+
+    fn index_put(&mut self, machine: &str, rows: &[IndexRow], at: i64) -> Result<(), StoreError> {
+        sqlite_index::index_put(self.conn, self.path, machine, rows, at)
+    }
+
+    fn index_remove(&mut self, machine: &str, paths: &[PathBuf]) -> Result<usize, StoreError> {
+        sqlite_index::index_remove(self.conn, self.path, machine, paths)
+    }
+
+    fn machine_reported(
+        &mut self,
+        machine: &str,
+        at: i64,
+        interval_s: Option<u32>,
+    ) -> Result<(), StoreError> {
+        sqlite_index::machine_reported(self.conn, self.path, machine, at, interval_s)
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -75,6 +75,36 @@ impl FileList {
             .chain(spilled.into_iter().flatten())
     }
 
+    /// Hands each file's record, as serde writes it (one line of JSON without its
+    /// newline), to `each`, in order: copied from the spill without parsing it.
+    pub fn for_each_json(
+        &self,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match &self.records {
+            Records::Memory(files) => {
+                let mut line = Vec::with_capacity(512);
+                for file in files {
+                    line.clear();
+                    serde_json::to_writer(&mut line, file)?;
+                    each(&line)?;
+                }
+                Ok(())
+            }
+            Records::Spilled(file) => {
+                let mut reader = BufReader::with_capacity(1 << 20, At::new(file));
+                let mut line = Vec::with_capacity(512);
+                loop {
+                    line.clear();
+                    if reader.read_until(b'\n', &mut line).map_err(read_back)? == 0 {
+                        return Ok(());
+                    }
+                    each(line.strip_suffix(b"\n").unwrap_or(&line))?;
+                }
+            }
+        }
+    }
+
     /// Writes the files as the items of a JSON array, comma-separated, exactly as serde
     /// writes them.
     pub fn write_json_items(&self, out: &mut impl Write) -> std::io::Result<()> {
@@ -193,13 +223,13 @@ fn read_back(e: std::io::Error) -> std::io::Error {
 
 /// Reads a shared file from the start with positional reads, so that several readers
 /// never disturb each other's offset.
-struct At<'a> {
+pub(crate) struct At<'a> {
     file: &'a File,
     pos: u64,
 }
 
 impl<'a> At<'a> {
-    fn new(file: &'a File) -> At<'a> {
+    pub(crate) fn new(file: &'a File) -> At<'a> {
         At { file, pos: 0 }
     }
 }

@@ -9,6 +9,7 @@
 //! | `unlabeled` | no label where the policy expects one: the file matches an asset or a path/extension rule, or lies in a restricted folder (an `allowed_locations` entry of a level with IPA 機密性 2 that is not `**`) |
 //! | `outside-allowed-location` | the file's level does not allow the folder it is in |
 //! | `unprotected` | the level requires encryption and the file is not a protected `.fuda` file |
+//! | `plaintext-working-copy` | the plaintext of a protected document (`fuda open --out`, `export`, `recover`) at a level that requires encryption: who wrote it out, and when |
 //! | `unknown-level` | the label names a level this policy does not define |
 //! | `stale` | the content changed since labeling: the level needs a re-review |
 //! | `unverified` | signed by a key the trust store does not know (or a Purview label) |
@@ -17,12 +18,13 @@
 //! | `label-restored` | `fuda watch` put a label back after a save or tool replaced the file (when, why) |
 //!
 //! Revoked documents still on disk (`revoked-still-present`) need the key service's
-//! registry (`--from-service`): see [`super::registry`].
+//! registry (`--from-service`): see [`super::registry`]. The company ledger adds
+//! `copies-on-several-machines` and `machine-not-reporting` ([`crate::company`]).
 
 use std::path::{Path, PathBuf};
 
 use fuda_core::label::{Flag, Status};
-use fuda_core::policy::{Asset, Policy};
+use fuda_core::policy::{Asset, Level, Policy};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,9 @@ pub enum FindingKind {
     OutsideAllowedLocation,
     /// The level requires encryption and the file is not protected.
     Unprotected,
+    /// The plaintext of a protected document, written out of it, at a level that requires
+    /// encryption.
+    PlaintextWorkingCopy,
     /// The label names a level the policy does not define.
     UnknownLevel,
     /// The content changed since labeling.
@@ -73,6 +78,12 @@ pub enum FindingKind {
     PathTooLongForWindows,
     /// `fuda watch` restored a label that a save or a tool had stripped.
     LabelRestored,
+    /// Copies of one confidential document (same document id or content) on several
+    /// machines (the company ledger).
+    CopiesOnSeveralMachines,
+    /// A machine has not reported for longer than its interval: the company ledger is
+    /// incomplete for it.
+    MachineNotReporting,
 }
 
 impl FindingKind {
@@ -87,12 +98,15 @@ impl FindingKind {
             FindingKind::Unlabeled => "unlabeled",
             FindingKind::OutsideAllowedLocation => "outside-allowed-location",
             FindingKind::Unprotected => "unprotected",
+            FindingKind::PlaintextWorkingCopy => "plaintext-working-copy",
             FindingKind::UnknownLevel => "unknown-level",
             FindingKind::Stale => "stale",
             FindingKind::Unverified => "unverified",
             FindingKind::Unreadable => "unreadable",
             FindingKind::PathTooLongForWindows => "path-too-long-for-windows",
             FindingKind::LabelRestored => "label-restored",
+            FindingKind::CopiesOnSeveralMachines => "copies-on-several-machines",
+            FindingKind::MachineNotReporting => "machine-not-reporting",
         }
     }
 
@@ -111,6 +125,10 @@ impl FindingKind {
             FindingKind::Unlabeled => ("ラベルなし", "Unlabeled"),
             FindingKind::OutsideAllowedLocation => ("保管場所違反", "Outside allowed location"),
             FindingKind::Unprotected => ("未暗号化", "Not protected"),
+            FindingKind::PlaintextWorkingCopy => (
+                "保護文書の平文コピー",
+                "Plaintext copy of a protected document",
+            ),
             FindingKind::UnknownLevel => ("未定義の区分", "Unknown level"),
             FindingKind::Stale => ("内容変更後未確認", "Stale label"),
             FindingKind::Unverified => ("署名者不明", "Unverified signer"),
@@ -119,6 +137,10 @@ impl FindingKind {
                 ("パス長超過 (Windows)", "Path too long for Windows")
             }
             FindingKind::LabelRestored => ("ラベル復元", "Label restored"),
+            FindingKind::CopiesOnSeveralMachines => {
+                ("複数マシンに同一文書", "Copies on several machines")
+            }
+            FindingKind::MachineNotReporting => ("報告停止", "Machine not reporting"),
         };
         if ja {
             j
@@ -134,7 +156,10 @@ impl FindingKind {
             | FindingKind::LabelDisappeared
             | FindingKind::Replayed
             | FindingKind::RevokedStillPresent
-            | FindingKind::PersonalDataUnderLowLevel => Severity::High,
+            | FindingKind::PersonalDataUnderLowLevel
+            | FindingKind::PlaintextWorkingCopy
+            | FindingKind::CopiesOnSeveralMachines
+            | FindingKind::MachineNotReporting => Severity::High,
             FindingKind::Unlabeled
             | FindingKind::OutsideAllowedLocation
             | FindingKind::Unprotected
@@ -184,6 +209,27 @@ impl Finding {
             detail: detail.into(),
             detail_ja: detail_ja.into(),
         }
+    }
+}
+
+/// The names of level `id` for finding texts, `(English, Japanese)`: the policy's names,
+/// or the id itself for a level the policy does not define.
+pub fn level_names(policy: &Policy, id: &str) -> (String, String) {
+    policy.level(id).map_or_else(
+        || (id.to_owned(), id.to_owned()),
+        |l| (l.name_en.clone(), l.name_ja.clone()),
+    )
+}
+
+/// How urgent a finding of `kind` about a file of `level` is. Breaking the rules of a
+/// level with IPA 機密性 2 (秘, 極秘) — a copy outside the places the level allows, or
+/// unencrypted where the policy requires encryption — is a possible leak: high, like a
+/// tampered label. For lower levels the kind decides ([`FindingKind::severity`]).
+pub fn severity(kind: FindingKind, level: Option<&Level>) -> Severity {
+    let secret = level.is_some_and(|l| l.ipa_confidentiality >= 2);
+    match kind {
+        FindingKind::OutsideAllowedLocation | FindingKind::Unprotected if secret => Severity::High,
+        _ => kind.severity(),
     }
 }
 
@@ -299,6 +345,7 @@ pub fn check_file(
 ) {
     let policy = expect.policy;
     let path = file.path.as_path();
+    let first = out.len();
     let mut push = |kind, detail: String, detail_ja: String| {
         out.push(Finding::new(
             kind,
@@ -418,7 +465,26 @@ pub fn check_file(
             ),
         );
     }
-    if level.protect == fuda_core::policy::Protect::Required && !file.protected {
+    let required = level.protect == fuda_core::policy::Protect::Required && !file.protected;
+    if required && file.method.is_some_and(|m| m.is_working_copy()) {
+        let who = file.set_by.as_deref().unwrap_or("?");
+        let when = file
+            .set_at
+            .map(|t| crate::calendar::minute(t, policy.utc_offset))
+            .unwrap_or_else(|| "?".into());
+        let how = file.method.map(|m| m.as_str()).unwrap_or_default();
+        push(
+            FindingKind::PlaintextWorkingCopy,
+            format!(
+                "plaintext of a protected {} document, {how} by {who} at {when}: save it back (`fuda save`) or delete it",
+                level.name_en
+            ),
+            format!(
+                "保護された{}文書の平文コピーです ({who} が {when} に {how})。`fuda save` で書き戻すか削除してください",
+                level.name_ja
+            ),
+        );
+    } else if required {
         push(
             FindingKind::Unprotected,
             format!(
@@ -429,6 +495,57 @@ pub fn check_file(
                 "{}の文書は暗号化が必須です。`fuda protect` で保護してください",
                 level.name_ja
             ),
+        );
+    }
+    for finding in &mut out[first..] {
+        finding.severity = severity(finding.kind, Some(level));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuda_core::label::Status;
+
+    fn labeled(path: &str, level: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            root: "/srv".into(),
+            status: Status::Valid,
+            level: Some(level.into()),
+            ..FileEntry::default()
+        }
+    }
+
+    fn severities(policy: &Policy, file: &FileEntry) -> Vec<(FindingKind, Severity)> {
+        let mut out = Vec::new();
+        check_file(&Expectations::new(policy), file, None, &mut out);
+        out.iter().map(|f| (f.kind, f.severity)).collect()
+    }
+
+    #[test]
+    fn an_unprotected_or_misplaced_secret_is_high_and_a_lesser_level_medium() {
+        let text = fuda_core::policy::BUILTIN[0]
+            .1
+            .replace("protect = \"optional\"", "protect = \"required\"");
+        let policy = Policy::from_toml(&text, Path::new("p.toml")).unwrap();
+        let secret = policy.level("strictly-confidential").unwrap();
+        assert_eq!(secret.protect, fuda_core::policy::Protect::Required);
+        let internal = policy.level("internal").unwrap();
+        assert_eq!(internal.protect, fuda_core::policy::Protect::Required);
+        assert_eq!(
+            severities(
+                &policy,
+                &labeled("/srv/営業/図面.dwg", "strictly-confidential")
+            ),
+            [
+                (FindingKind::OutsideAllowedLocation, Severity::High),
+                (FindingKind::Unprotected, Severity::High)
+            ]
+        );
+        assert_eq!(
+            severities(&policy, &labeled("/srv/営業/メモ.txt", "internal")),
+            [(FindingKind::Unprotected, Severity::Medium)]
         );
     }
 }

@@ -28,6 +28,7 @@
 pub mod envelope;
 pub mod files;
 pub mod findings;
+pub mod owners;
 pub mod registry;
 pub mod remembered;
 pub mod review;
@@ -127,6 +128,9 @@ pub struct Options {
     /// [`build_streaming`] (a workbook written as the files are read); the inventory's
     /// `files` is then empty.
     pub files_to_sink_only: bool,
+    /// Files the walk leaves out: the ledger this inventory is about to write (an older
+    /// one at the same path would otherwise be listed, then replaced).
+    pub exclude: Vec<PathBuf>,
 }
 
 /// The policy an inventory was made under.
@@ -170,6 +174,10 @@ pub struct FileEntry {
     /// Department from the label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dept: Option<String>,
+    /// Who owns the file on disk, for a label a rule or the policy's default set (its
+    /// `owner` is then the labeling account, not the person responsible: [`owners`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_owner: Option<String>,
     /// Asset id from the label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
@@ -179,6 +187,10 @@ pub struct FileEntry {
     /// When the label was set, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_at: Option<i64>,
+    /// Who set the label, as the signed label says (on a working copy: who wrote the
+    /// plaintext out of the protected document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
     /// The label's place among its document's labels (`seq`; absent for a first label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -203,6 +215,28 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
+    /// Whether a person chose this file's label (by hand, or by importing their own
+    /// system's label): its owner and department are then the people responsible.
+    /// A rule's or the default level's label names the labeling account instead.
+    pub fn labeled_by_a_person(&self) -> bool {
+        matches!(self.method, Some(Method::Manual | Method::Imported))
+    }
+
+    /// The person responsible for the file (管理者): the label's owner when a person
+    /// labeled it, else the file's owner on disk.
+    pub fn custodian(&self) -> Option<&str> {
+        if self.labeled_by_a_person() {
+            self.owner.as_deref()
+        } else {
+            self.file_owner.as_deref()
+        }
+    }
+
+    /// The department responsible (管理部署): the label's, when a person labeled it.
+    pub fn department(&self) -> Option<&str> {
+        self.dept.as_deref().filter(|_| self.labeled_by_a_person())
+    }
+
     /// Whether the label's level and flags count in the ledger: valid, stale (content
     /// changed, level still meant) and unverified (unknown signer, or a Purview label)
     /// labels do; a tampered label's level cannot be believed.
@@ -243,7 +277,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts one file.
-    fn count(&mut self, f: &FileEntry) {
+    pub(crate) fn count(&mut self, f: &FileEntry) {
         self.files += 1;
         match f.status {
             Status::Valid => self.valid += 1,
@@ -383,12 +417,16 @@ pub fn build_streaming(
             .as_ref()
             .map(|r| registry::RevokedDocuments::new(r, policy.utc_offset)),
         records: !options.files_to_sink_only,
+        owners: owners::Owners::local(),
     };
     let mut sums = Sums {
         grouper: rows::Grouper::new(policy),
         summary: Summary::default(),
         findings: Vec::new(),
-        review: options.previous.as_ref().map(review::Matcher::new),
+        review: options
+            .previous
+            .as_ref()
+            .map(|p| review::Matcher::new(p, policy)),
         watched: options.memory.as_ref().map(remembered::Watched::new),
         spill: if options.files_to_sink_only {
             None
@@ -396,7 +434,13 @@ pub fn build_streaming(
             Some(files::Spill::new(&spill_dir).map_err(spill_error)?)
         },
     };
-    let read = |chunk| reader.read(chunk);
+    let exclude = excluded(&options.exclude);
+    let read = |mut chunk: Vec<walk::Found>| {
+        if !exclude.is_empty() {
+            chunk.retain(|f| !exclude.contains(&f.path));
+        }
+        reader.read(chunk)
+    };
     let unreadable = stream(&pool, &walk_roots, CHUNK, &read, |chunk| {
         sink(&chunk.entries).map_err(InventoryError::Output)?;
         sums.add(chunk).map_err(spill_error)
@@ -424,12 +468,7 @@ pub fn build_streaming(
             .filter(|f| f.kind == FindingKind::LabelDisappeared)
             .map(|f| f.path.clone())
             .collect();
-        findings.extend(remembered::findings(
-            memory,
-            watched,
-            &already,
-            policy.utc_offset,
-        ));
+        findings.extend(remembered::findings(memory, watched, &already, policy));
     }
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path).cmp(&(b.severity, b.kind, &b.path)));
     summary.rows = rows.len();
@@ -455,6 +494,15 @@ pub fn build_streaming(
             None => FileList::from(Vec::new()),
         },
     })
+}
+
+/// The files to leave out, as the walk names them: absolute, without `.` components.
+fn excluded(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .map(|p| p.components().collect())
+        .collect()
 }
 
 /// Chunks read ahead of the one being summed, at most (bounds the memory).
@@ -549,6 +597,8 @@ struct ChunkReader<'a, 'p> {
     revoked: Option<registry::RevokedDocuments<'a>>,
     /// Whether the records are kept (serialized for the spill).
     records: bool,
+    /// Account names, for the owners of files a rule labeled.
+    owners: owners::Owners,
 }
 
 /// A chunk of files as the workers read it.
@@ -568,6 +618,9 @@ impl<'p> ChunkReader<'_, 'p> {
         let mut assets = Vec::with_capacity(entries.len());
         let mut findings = Vec::new();
         for entry in &mut entries {
+            if entry.method.is_some() && !entry.labeled_by_a_person() {
+                entry.file_owner = self.owners.of(&entry.path);
+            }
             let row = rows::row_of(policy, entry);
             let asset = row.as_ref().and_then(|(_, a)| *a);
             entry.row = row.map(|(id, _)| Arc::from(id));
@@ -694,6 +747,7 @@ fn fill(entry: &mut FileEntry, file: FileLabel) {
         entry.asset = label.asset;
         entry.method = Some(label.method);
         entry.set_at = Some(label.set_at).filter(|t| *t > 0);
+        entry.set_by = Some(label.set_by).filter(|b| !b.is_empty());
         entry.seq = Some(label.seq).filter(|s| *s > 0);
         entry.flags = label.flags;
         entry.origin = label.origin;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use fuda_core::label::Status;
 
-use super::findings::{Finding, FindingKind};
+use super::findings::{level_names, Finding, FindingKind};
 use super::FileEntry;
 use fuda_classify::memory::{EventKind, Recollection};
 
@@ -60,23 +60,25 @@ pub fn findings(
     memory: &Recollection,
     watched: &Watched,
     already: &HashSet<PathBuf>,
-    offset: time::UtcOffset,
+    policy: &fuda_core::policy::Policy,
 ) -> Vec<Finding> {
+    let offset = policy.utc_offset;
+    let names = |id: Option<&str>| level_names(policy, id.unwrap_or_default());
     let mut out = Vec::new();
     for e in &memory.events {
         let path = e.path.clone();
-        let level = e.level.clone().unwrap_or_default();
+        let (level, level_ja) = names(e.level.as_deref());
         let doc = e.doc.clone().unwrap_or_default();
         match e.kind {
             EventKind::Restored => {
-                let (detail, detail_ja) = match &e.found_level {
-                    Some(lower) => (
+                let (detail, detail_ja) = match e.found_level.as_deref().map(|l| names(Some(l))) {
+                    Some((lower, lower_ja)) => (
                         format!(
                             "at {}: the file was replaced ({}) carrying a lower label ({lower}); fuda watch kept {level} (doc {doc}). Check who saved it and why",
                             when(e.at, offset), e.cause
                         ),
                         format!(
-                            "{}: ファイルが置き換えられ ({})、より低い区分 ({lower}) が付いていました。fuda watch が {level} (文書ID {doc}) を維持しました。保存者と理由を確認してください",
+                            "{}: ファイルが置き換えられ ({})、より低い区分 ({lower_ja}) が付いていました。fuda watch が {level_ja} (文書ID {doc}) を維持しました。保存者と理由を確認してください",
                             when(e.at, offset), e.cause
                         ),
                     ),
@@ -86,7 +88,7 @@ pub fn findings(
                             when(e.at, offset), e.cause
                         ),
                         format!(
-                            "{}: 保存によりラベルが失われました ({})。fuda watch が {level} (文書ID {doc}) を復元しました",
+                            "{}: 保存によりラベルが失われました ({})。fuda watch が {level_ja} (文書ID {doc}) を復元しました",
                             when(e.at, offset), e.cause
                         ),
                     ),
@@ -100,7 +102,7 @@ pub fn findings(
                 ));
             }
             EventKind::Replayed => {
-                let found = e.found_level.clone().unwrap_or_default();
+                let (found, found_ja) = names(e.found_level.as_deref());
                 out.push(Finding::new(
                     FindingKind::Replayed,
                     path,
@@ -110,7 +112,7 @@ pub fn findings(
                         when(e.at, offset), e.cause
                     ),
                     format!(
-                        "{}: この文書の古いラベル ({found}) が {level} (文書ID {doc}) の上に書き戻されました ({})。誰が何のために書き戻したか確認してください",
+                        "{}: この文書の古いラベル ({found_ja}) が {level_ja} (文書ID {doc}) の上に書き戻されました ({})。誰が何のために書き戻したか確認してください",
                         when(e.at, offset), e.cause
                     ),
                 ));
@@ -132,7 +134,8 @@ pub fn findings(
         if watched.unlabeled_now.get(&path) != Some(&true) || already.contains(&path) {
             continue;
         }
-        let (level, doc) = (&r.label.level, r.label.doc);
+        let (level_id, doc) = (&r.label.level, r.label.doc);
+        let (level, level_ja) = names(Some(level_id));
         let (why, why_ja) = match removed.get(&path) {
             Some(at) => (
                 format!("removed from the file in place at {}", when(*at, offset)),
@@ -147,12 +150,12 @@ pub fn findings(
         out.push(Finding::new(
             FindingKind::LabelDisappeared,
             path,
-            Some(level.clone()),
+            Some(level_id.clone()),
             format!(
-                "the label memory knows this file as {level} (doc {doc}), it has no label now: {why}. Label it again with `fuda label set {level}`"
+                "the label memory knows this file as {level} (doc {doc}), it has no label now: {why}. Label it again with `fuda label set {level_id}`"
             ),
             format!(
-                "ラベル記憶ではこのファイルは {level} (文書ID {doc}) ですが、現在ラベルがありません: {why_ja}。`fuda label set {level}` で再設定してください"
+                "ラベル記憶ではこのファイルは{level_ja} (文書ID {doc}) ですが、現在ラベルがありません: {why_ja}。`fuda label set {level_id}` で再設定してください"
             ),
         ));
     }

@@ -2,7 +2,9 @@
 //!
 //! Files are matched to last time's entries by document id first (labels keep their id
 //! across moves, copies and relabeling), then by path, then by content digest (a file
-//! that moved and lost its label). A matched file whose path changed was **moved**; one
+//! that moved and lost its label). A matched file that is now the protected copy of what
+//! it was (`plan.docx` → `plan.docx.fuda`, one document id) was **protected**; one whose
+//! path changed otherwise was **moved**; one
 //! whose level changed was **reclassified** (both can happen to one file). Files left
 //! over are **added** (now only) or **removed** (then only). A file that had a label then
 //! and has none now is also a `label-disappeared` finding: typically an editor that saved
@@ -33,6 +35,8 @@ pub enum ChangeKind {
     Reclassified,
     /// It is somewhere else now.
     Moved,
+    /// It is the protected copy of what it was (`NAME` → `NAME.fuda`, the same document).
+    Protected,
 }
 
 impl ChangeKind {
@@ -43,10 +47,12 @@ impl ChangeKind {
             (ChangeKind::Removed, true) => "削除",
             (ChangeKind::Reclassified, true) => "区分変更",
             (ChangeKind::Moved, true) => "移動",
+            (ChangeKind::Protected, true) => "保護",
             (ChangeKind::Added, false) => "Added",
             (ChangeKind::Removed, false) => "Removed",
             (ChangeKind::Reclassified, false) => "Reclassified",
             (ChangeKind::Moved, false) => "Moved",
+            (ChangeKind::Protected, false) => "Protected",
         }
     }
 }
@@ -62,7 +68,7 @@ pub struct Change {
     /// Path now (for `removed`: the path then), with its exact bytes.
     #[serde(with = "fuda_core::pathname")]
     pub path: PathBuf,
-    /// Path then, for `moved`.
+    /// Path then, for `moved` and `protected`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -90,6 +96,9 @@ pub struct Review {
     pub reclassified: usize,
     /// See `added`.
     pub moved: usize,
+    /// See `added`.
+    #[serde(default)]
+    pub protected: usize,
     /// Every change, sorted by kind and path.
     pub changes: Vec<Change>,
 }
@@ -259,6 +268,8 @@ fn level_of(f: &Trace) -> Option<&str> {
 /// previous inventory is a trace per file that changed.
 pub struct Matcher<'a> {
     previous: &'a Previous,
+    /// For the level names in the findings' texts.
+    policy: &'a fuda_core::policy::Policy,
     /// The last previous file at each path.
     old_by_path: HashMap<&'a Path, usize>,
     /// Every previous file at the paths listed more than once (a hand-edited inventory,
@@ -272,7 +283,7 @@ pub struct Matcher<'a> {
 
 impl<'a> Matcher<'a> {
     /// Nothing seen yet.
-    pub fn new(previous: &'a Previous) -> Matcher<'a> {
+    pub fn new(previous: &'a Previous, policy: &'a fuda_core::policy::Policy) -> Matcher<'a> {
         let mut old_by_path = HashMap::with_capacity(previous.files.len());
         let mut repeated: HashMap<&Path, Vec<usize>> = HashMap::new();
         for (i, f) in previous.files.iter().enumerate() {
@@ -285,6 +296,7 @@ impl<'a> Matcher<'a> {
         }
         Matcher {
             previous,
+            policy,
             old_by_path,
             repeated,
             old_used: vec![false; previous.files.len()],
@@ -441,6 +453,7 @@ impl<'a> Matcher<'a> {
             removed: count(ChangeKind::Removed),
             reclassified: count(ChangeKind::Reclassified),
             moved: count(ChangeKind::Moved),
+            protected: count(ChangeKind::Protected),
             changes,
         };
         (review, findings)
@@ -451,8 +464,14 @@ impl<'a> Matcher<'a> {
         let then = &self.previous.files[o];
         let doc = now.doc.or(then.doc);
         if then.path != now.path {
+            let protected =
+                *now.path == *fuda_core::envelope::protected_path(&then.path) && now.doc.is_some();
             self.changes.push(Change {
-                kind: ChangeKind::Moved,
+                kind: if protected {
+                    ChangeKind::Protected
+                } else {
+                    ChangeKind::Moved
+                },
                 doc,
                 path: now.path.to_path_buf(),
                 previous_path: Some(then.path.to_path_buf()),
@@ -463,7 +482,9 @@ impl<'a> Matcher<'a> {
         let (lt, ln) = (level_of(then), level_of(now));
         if now.replays(then) {
             let doc = then.doc.map(|d| d.to_string()).unwrap_or_default();
-            let (was, is) = (lt.unwrap_or_default(), ln.unwrap_or_default());
+            let names =
+                |l: Option<&str>| super::findings::level_names(self.policy, l.unwrap_or_default());
+            let ((was, was_ja), (is, is_ja)) = (names(lt), names(ln));
             self.findings.push(Finding::new(
                 FindingKind::Replayed,
                 now.path.to_path_buf(),
@@ -474,7 +495,7 @@ impl<'a> Matcher<'a> {
                     then.seq.unwrap_or(0)
                 ),
                 format!(
-                    "前回の棚卸で確認したラベル ({was}、seq {}、文書ID {doc}) より古いラベル ({is}、seq {}) が付いています。古いラベルが書き戻されました。区分は信頼できません。調査のうえ --justify 付きで再設定してください",
+                    "前回の棚卸で確認したラベル ({was_ja}、seq {}、文書ID {doc}) より古いラベル ({is_ja}、seq {}) が付いています。古いラベルが書き戻されました。区分は信頼できません。調査のうえ --justify 付きで再設定してください",
                     then.seq.unwrap_or(0),
                     now.seq.unwrap_or(0)
                 ),
@@ -491,20 +512,18 @@ impl<'a> Matcher<'a> {
                 previous_level: lt.map(str::to_owned),
             });
         }
-        if lt.is_some() && now.status == Status::Missing && !now.problem {
+        if let (Some(level), Status::Missing, false) = (lt, now.status, now.problem) {
+            let (en, ja) = super::findings::level_names(self.policy, level);
+            let doc = then.doc.map(|d| d.to_string()).unwrap_or_default();
             self.findings.push(Finding::new(
                 FindingKind::LabelDisappeared,
                 now.path.to_path_buf(),
                 then.level.as_deref().map(str::to_owned),
                 format!(
-                    "labeled {} (doc {}) in the previous inventory, no label now: a save or copy probably stripped it; restore the label with `fuda label set`",
-                    lt.unwrap_or_default(),
-                    then.doc.map(|d| d.to_string()).unwrap_or_default()
+                    "labeled {en} (doc {doc}) in the previous inventory, no label now: a save or copy probably stripped it; restore the label with `fuda label set`",
                 ),
                 format!(
-                    "前回の棚卸では区分 {} (文書ID {}) でしたが、現在ラベルがありません。保存・コピーで失われた可能性があります。`fuda label set` で再設定してください",
-                    lt.unwrap_or_default(),
-                    then.doc.map(|d| d.to_string()).unwrap_or_default()
+                    "前回の棚卸では{ja} (文書ID {doc}) でしたが、現在ラベルがありません。保存・コピーで失われた可能性があります。`fuda label set` で再設定してください",
                 ),
             ));
         }
@@ -513,6 +532,10 @@ impl<'a> Matcher<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    fn policy() -> fuda_core::policy::Policy {
+        fuda_core::policy::Policy::builtin("default").unwrap()
+    }
     use super::*;
     use proptest::prelude::*;
 
@@ -546,7 +569,8 @@ mod tests {
 
     /// The review with every file matched by the rules in order (nothing settled early).
     fn diff(previous: &Previous, files: &[Trace]) -> (Review, Vec<Finding>) {
-        let mut matcher = Matcher::new(previous);
+        let policy = policy();
+        let mut matcher = Matcher::new(previous, &policy);
         for f in files {
             matcher.wait(f.clone());
         }
@@ -555,7 +579,8 @@ mod tests {
 
     /// The review as the inventory makes it, settling unchanged files as they stream by.
     fn streamed(previous: &Previous, files: &[FileEntry]) -> (Review, Vec<Finding>) {
-        let mut matcher = Matcher::new(previous);
+        let policy = policy();
+        let mut matcher = Matcher::new(previous, &policy);
         for f in files {
             matcher.see(f);
         }

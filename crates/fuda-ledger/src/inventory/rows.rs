@@ -197,8 +197,8 @@ impl<'p> Grouper<'p> {
             acc.registered = Some(acc.registered.map_or(t, |r: i64| r.min(t)));
         }
         acc.last_modified = acc.last_modified.max(file.modified);
-        note(&mut acc.owners, file.owner.as_deref());
-        note(&mut acc.depts, file.dept.as_deref());
+        note(&mut acc.owners, file.custodian());
+        note(&mut acc.depts, file.department());
         note(&mut acc.origins, file.origin.as_deref());
         note(&mut acc.folders, Some(&folder_of(&file.path)));
     }
@@ -331,5 +331,38 @@ mod tests {
         // 公開 rated 完全性 0, 可用性 2 here: 重要度 follows the highest value.
         assert_eq!(rated("/s/catalogue"), (0, 0, 2, 2));
         assert_eq!(rated("/s/design"), (2, 2, 1, 2));
+    }
+
+    #[test]
+    fn the_custodian_of_a_rule_labeled_file_is_its_owner_never_the_hook_account() {
+        let policy = Policy::builtin("default").unwrap();
+        let by_rule = |path: &str, file_owner: &str| FileEntry {
+            owner: Some("fuda-hook".into()),
+            dept: Some("情報システム".into()),
+            file_owner: Some(file_owner.into()),
+            method: Some(fuda_core::label::Method::Auto),
+            ..labeled(path, "confidential")
+        };
+        let by_hand = FileEntry {
+            owner: Some("suzuki".into()),
+            dept: Some("設計部".into()),
+            method: Some(fuda_core::label::Method::Manual),
+            ..labeled("/s/memo/c.txt", "confidential")
+        };
+        let files = [
+            by_rule("/s/memo/a.txt", "tanaka"),
+            by_rule("/s/memo/b.txt", "sato"),
+            by_hand,
+        ];
+        let mut grouper = Grouper::new(&policy);
+        for file in &files {
+            let (id, asset) = row_of(&policy, file).unwrap();
+            grouper.add(file, &id, asset);
+        }
+        let rows = grouper.finish(0);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].custodian.as_deref(), Some("sato, suzuki, tanaka"));
+        // Only the person who labeled by hand names a department.
+        assert_eq!(rows[0].department.as_deref(), Some("設計部"));
     }
 }

@@ -20,6 +20,16 @@ fn field(out: &mut Vec<u8>, cell: &Cell) {
             let _ = write!(out, "{n}");
             return;
         }
+        Cell::Date(d) => {
+            let _ = write!(
+                out,
+                "{:04}-{:02}-{:02}",
+                d.year(),
+                u8::from(d.month()),
+                d.day()
+            );
+            return;
+        }
         Cell::Text(t) => t,
     };
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
@@ -111,13 +121,14 @@ mod tests {
                 Cell::from("say \"hi\""),
                 Cell::from("=HYPERLINK(\"x\")"),
                 Cell::Int(-3),
+                Cell::Date(time::macros::date!(2026 - 04 - 01)),
                 Cell::Empty,
                 Cell::from("顧客図面"),
             ],
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",-3,,顧客図面\r\n"
+            "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",-3,2026-04-01,,顧客図面\r\n"
         );
     }
 }

@@ -95,6 +95,7 @@ mod tests {
             removed: 0,
             reclassified: 0,
             moved: 0,
+            protected: 0,
             changes: Vec::new(),
         })
     }

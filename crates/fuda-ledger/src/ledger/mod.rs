@@ -11,17 +11,19 @@
 //! Every file is written atomically (temporary file, fsync, rename): an interrupted run
 //! leaves the previous ledger in place. [`sheets`] gives the tables in either language.
 
+pub mod company;
 pub mod csv;
 pub mod json;
+pub mod pdf;
 pub mod xlsx;
 
 use std::path::{Path, PathBuf};
 
-use fuda_core::label::Status;
+use fuda_core::label::{Method, Status};
 use fuda_core::policy::{Language, Policy};
 
 pub use crate::calendar::date;
-use crate::inventory::{display_path, AssetRow, FileEntry, Finding, Inventory, Severity};
+use crate::inventory::{display_path, AssetRow, FileEntry, Finding, Inventory, Review, Severity};
 
 /// Permissions of written ledgers: owner and group (auditors) may read, others may not.
 pub const OUTPUT_MODE: u32 = 0o640;
@@ -35,6 +37,8 @@ pub enum Format {
     Csv,
     /// The inventory as JSON.
     Json,
+    /// The workbook printed to PDF by LibreOffice ([`pdf`]).
+    Pdf,
 }
 
 impl Format {
@@ -44,6 +48,7 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -68,6 +73,14 @@ pub enum LedgerError {
         /// What went wrong.
         reason: String,
     },
+    /// The workbook could not be converted to PDF.
+    #[error("cannot write the PDF {path}: {reason}")]
+    Pdf {
+        /// The PDF.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        reason: String,
+    },
 }
 
 /// A cell value.
@@ -77,6 +90,9 @@ pub enum Cell {
     Text(String),
     /// A whole number.
     Int(i64),
+    /// A calendar date (the organisation's day: [`date_cell`]); a real date in a
+    /// workbook, `YYYY-MM-DD` in CSV.
+    Date(time::Date),
     /// Nothing.
     Empty,
 }
@@ -90,6 +106,12 @@ impl From<String> for Cell {
 impl From<&str> for Cell {
     fn from(s: &str) -> Cell {
         Cell::Text(s.to_owned())
+    }
+}
+
+impl From<Option<&str>> for Cell {
+    fn from(s: Option<&str>) -> Cell {
+        s.map_or(Cell::Empty, Cell::from)
     }
 }
 
@@ -217,6 +239,12 @@ const REVIEW_HEADER_EN: [&str; 6] = [
     "Document ID",
 ];
 
+/// The calendar day of a Unix time at the organisation's offset from UTC, as a date cell.
+pub fn date_cell(secs: i64, offset: time::UtcOffset) -> Cell {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_or(Cell::Empty, |t| Cell::Date(t.to_offset(offset).date()))
+}
+
 fn yes_no(b: bool, ja: bool) -> Cell {
     Cell::from(match (b, ja) {
         (true, true) => "有",
@@ -248,6 +276,42 @@ fn status_name(s: Status, ja: bool) -> &'static str {
         Status::Tampered => "改ざん",
         Status::Missing => "ラベルなし",
         Status::Replayed => "旧ラベル再使用",
+    }
+}
+
+/// Where a label was found, as the ledger names it.
+fn store_name(store: &str, ja: bool) -> &str {
+    let (j, e) = match store {
+        "xattr" => ("拡張属性", "Extended attribute"),
+        "ooxml" => ("文書内 (Office)", "Inside the document (Office)"),
+        "sidecar" => ("フォルダ索引 (.fuda)", "Folder index (.fuda)"),
+        "envelope" => ("保護ファイルのヘッダー", "Protected file header"),
+        other => return other,
+    };
+    if ja {
+        j
+    } else {
+        e
+    }
+}
+
+/// How a label was set, as the ledger names it.
+fn method_name(method: Method, ja: bool) -> &'static str {
+    match (method, ja) {
+        (Method::Manual, true) => "手動",
+        (Method::Auto, true) => "自動 (規則)",
+        (Method::Default, true) => "既定の区分",
+        (Method::Imported, true) => "取り込み",
+        (Method::Opened, true) => "保護文書から取り出し (閲覧)",
+        (Method::Exported, true) => "保護文書から取り出し (エクスポート)",
+        (Method::Recovered, true) => "復旧鍵で復号",
+        (Method::Manual, false) => "Manual",
+        (Method::Auto, false) => "Automatic (rule)",
+        (Method::Default, false) => "Default level",
+        (Method::Imported, false) => "Imported",
+        (Method::Opened, false) => "Opened from a protected document",
+        (Method::Exported, false) => "Exported from a protected document",
+        (Method::Recovered, false) => "Recovered with the recovery key",
     }
 }
 
@@ -298,7 +362,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         Cell::Int(r.availability.into()),
         Cell::Int(r.importance.into()),
         r.retention.clone().into(),
-        r.registered.map(|t| date(t, policy.utc_offset)).into(),
+        r.registered
+            .map_or(Cell::Empty, |t| date_cell(t, policy.utc_offset)),
         level_name(policy, Some(&r.level), lang),
         r.custodian.clone().into(),
         r.contact.clone().into(),
@@ -306,8 +371,8 @@ fn ledger_row(policy: &Policy, r: &AssetRow, lang: Language) -> Vec<Cell> {
         locations.into(),
         encryption.into(),
         Cell::Int(r.files as i64),
-        Some(date(r.last_modified, policy.utc_offset)).into(),
-        Some(date(r.inventoried_at, policy.utc_offset)).into(),
+        date_cell(r.last_modified, policy.utc_offset),
+        date_cell(r.inventoried_at, policy.utc_offset),
         r.id.clone().into(),
     ]
 }
@@ -320,15 +385,16 @@ pub fn file_row(policy: &Policy, f: &FileEntry, lang: Language) -> Vec<Cell> {
         f.row.as_deref().map(str::to_owned).into(),
         level_name(policy, f.level.as_deref(), lang),
         status_name(f.status, ja).into(),
-        f.store.clone().into(),
-        f.owner.clone().into(),
-        f.dept.clone().into(),
-        f.method.map(|m| m.as_str().to_owned()).into(),
-        f.set_at.map(|t| date(t, policy.utc_offset)).into(),
+        f.store.as_deref().map(|s| store_name(s, ja)).into(),
+        f.custodian().into(),
+        f.department().into(),
+        f.method.map(|m| method_name(m, ja)).into(),
+        f.set_at
+            .map_or(Cell::Empty, |t| date_cell(t, policy.utc_offset)),
         f.doc.map(|d| d.to_string()).into(),
         f.sha256.map(|d| d.to_string()).into(),
         Cell::Int(f.size.min(i64::MAX as u64) as i64),
-        Some(date(f.modified, policy.utc_offset)).into(),
+        date_cell(f.modified, policy.utc_offset),
         yes_no(f.protected, ja),
         f.problem.clone().into(),
     ]
@@ -379,14 +445,40 @@ pub fn files_header(lang: Language) -> &'static [&'static str] {
 
 /// The ledger's sheets for `inventory` in `lang`, in workbook order.
 pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) -> Vec<Sheet<'a>> {
+    let mut out = Vec::from(ledger_sheets(policy, lang, &inventory.rows));
+    out.push(files_sheet(policy, lang, Box::new(inventory.files.iter())));
+    out.push(findings_sheet(
+        policy,
+        lang,
+        Box::new(inventory.findings.iter().cloned().map(Ok)),
+    ));
+    out.extend(
+        inventory
+            .review
+            .as_ref()
+            .map(|r| review_sheet(policy, lang, r)),
+    );
+    out
+}
+
+/// 情報資産管理台帳 and 機密情報台帳 of `rows`.
+pub(crate) fn ledger_sheets<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    rows: &'a [AssetRow],
+) -> [Sheet<'a>; 2] {
     let ja = lang == Language::Ja;
-    let pick = |j: &'static [&'static str], e: &'static [&'static str]| if ja { j } else { e };
+    let header = if ja {
+        &LEDGER_HEADER_JA
+    } else {
+        &LEDGER_HEADER_EN
+    };
     let confidential = move |r: &&AssetRow| {
         policy
             .level(&r.level)
             .map_or(r.confidentiality >= 2, |l| l.ipa_confidentiality >= 2)
     };
-    let mut out = vec![
+    [
         Sheet {
             name: if ja {
                 "情報資産管理台帳"
@@ -394,13 +486,8 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 "Asset ledger"
             },
             slug: "ledger",
-            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
-            rows: Box::new(
-                inventory
-                    .rows
-                    .iter()
-                    .map(move |r| Ok(ledger_row(policy, r, lang))),
-            ),
+            header,
+            rows: Box::new(rows.iter().map(move |r| Ok(ledger_row(policy, r, lang)))),
         },
         Sheet {
             name: if ja {
@@ -409,59 +496,77 @@ pub fn sheets<'a>(inventory: &'a Inventory, policy: &'a Policy, lang: Language) 
                 "Confidential ledger"
             },
             slug: "confidential",
-            header: pick(&LEDGER_HEADER_JA, &LEDGER_HEADER_EN),
+            header,
             rows: Box::new(
-                inventory
-                    .rows
-                    .iter()
+                rows.iter()
                     .filter(confidential)
                     .map(move |r| Ok(ledger_row(policy, r, lang))),
             ),
         },
-        Sheet {
-            name: files_sheet_name(lang),
-            slug: FILES_SLUG,
-            header: files_header(lang),
-            rows: Box::new(
-                inventory
-                    .files
-                    .iter()
-                    .map(move |f| f.map(|f| file_row(policy, &f, lang))),
-            ),
-        },
-        Sheet {
-            name: if ja { "指摘事項" } else { "Findings" },
-            slug: "findings",
-            header: pick(&FINDINGS_HEADER_JA, &FINDINGS_HEADER_EN),
-            rows: Box::new(
-                inventory
-                    .findings
-                    .iter()
-                    .map(move |f| Ok(finding_row(policy, f, lang))),
-            ),
-        },
-    ];
-    if let Some(review) = &inventory.review {
-        out.push(Sheet {
-            name: if ja { "棚卸差分" } else { "Review" },
-            slug: "review",
-            header: pick(&REVIEW_HEADER_JA, &REVIEW_HEADER_EN),
-            rows: Box::new(review.changes.iter().map(move |c| {
-                Ok(vec![
-                    c.kind.title(ja).into(),
-                    display_path(&c.path).into_owned().into(),
-                    c.previous_path
-                        .as_deref()
-                        .map(|p| display_path(p).into_owned())
-                        .into(),
-                    level_name(policy, c.previous_level.as_deref(), lang),
-                    level_name(policy, c.level.as_deref(), lang),
-                    c.doc.map(|d| d.to_string()).into(),
-                ])
-            })),
-        });
+    ]
+}
+
+/// The records of files, as a list of them yields them.
+pub(crate) type Files<'a> = Box<dyn Iterator<Item = std::io::Result<FileEntry>> + 'a>;
+
+/// ファイル明細 of `files`.
+pub(crate) fn files_sheet<'a>(policy: &'a Policy, lang: Language, files: Files<'a>) -> Sheet<'a> {
+    Sheet {
+        name: files_sheet_name(lang),
+        slug: FILES_SLUG,
+        header: files_header(lang),
+        rows: Box::new(files.map(move |f| f.map(|f| file_row(policy, &f, lang)))),
     }
-    out
+}
+
+/// 指摘事項 of `findings`.
+pub(crate) fn findings_sheet<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    findings: Box<dyn Iterator<Item = std::io::Result<Finding>> + 'a>,
+) -> Sheet<'a> {
+    let ja = lang == Language::Ja;
+    Sheet {
+        name: if ja { "指摘事項" } else { "Findings" },
+        slug: "findings",
+        header: if ja {
+            &FINDINGS_HEADER_JA
+        } else {
+            &FINDINGS_HEADER_EN
+        },
+        rows: Box::new(findings.map(move |f| f.map(|f| finding_row(policy, &f, lang)))),
+    }
+}
+
+/// 棚卸差分 of `review`.
+pub(crate) fn review_sheet<'a>(
+    policy: &'a Policy,
+    lang: Language,
+    review: &'a Review,
+) -> Sheet<'a> {
+    let ja = lang == Language::Ja;
+    Sheet {
+        name: if ja { "棚卸差分" } else { "Review" },
+        slug: "review",
+        header: if ja {
+            &REVIEW_HEADER_JA
+        } else {
+            &REVIEW_HEADER_EN
+        },
+        rows: Box::new(review.changes.iter().map(move |c| {
+            Ok(vec![
+                c.kind.title(ja).into(),
+                display_path(&c.path).into_owned().into(),
+                c.previous_path
+                    .as_deref()
+                    .map(|p| display_path(p).into_owned())
+                    .into(),
+                level_name(policy, c.previous_level.as_deref(), lang),
+                level_name(policy, c.level.as_deref(), lang),
+                c.doc.map(|d| d.to_string()).into(),
+            ])
+        })),
+    }
 }
 
 /// Writes the ledger in `format` to `dest` (for CSV, `dest` gets the main sheet and the
@@ -475,15 +580,13 @@ pub fn write(
 ) -> Result<Vec<PathBuf>, LedgerError> {
     match format {
         Format::Xlsx => {
-            let mut workbook = xlsx::Writer::new(dest, policy, lang)?;
-            for file in inventory.files.iter() {
-                let file = file.map_err(|source| LedgerError::Io {
-                    path: dest.to_owned(),
-                    source,
-                })?;
-                workbook.add_files(std::slice::from_ref(&file))?;
-            }
-            workbook.finish(inventory)?;
+            write_xlsx(inventory, policy, lang, dest)?;
+            Ok(vec![dest.to_owned()])
+        }
+        Format::Pdf => {
+            let staging = pdf::Staging::beside(dest)?;
+            write_xlsx(inventory, policy, lang, &staging.workbook())?;
+            staging.convert(dest)?;
             Ok(vec![dest.to_owned()])
         }
         Format::Csv => csv::write(sheets(inventory, policy, lang), dest),
@@ -492,6 +595,23 @@ pub fn write(
             Ok(vec![dest.to_owned()])
         }
     }
+}
+
+fn write_xlsx(
+    inventory: &Inventory,
+    policy: &Policy,
+    lang: Language,
+    dest: &Path,
+) -> Result<(), LedgerError> {
+    let mut workbook = xlsx::Writer::new(dest, policy, lang, inventory.generated_at)?;
+    for file in inventory.files.iter() {
+        let file = file.map_err(|source| LedgerError::Io {
+            path: dest.to_owned(),
+            source,
+        })?;
+        workbook.add_files(std::slice::from_ref(&file))?;
+    }
+    workbook.finish(inventory)
 }
 
 /// Display width of text in a spreadsheet column: its widest line, East Asian wide and

@@ -3,7 +3,13 @@
 //! Each sheet has a bold, shaded header row that stays in view (frozen panes), filter
 //! buttons on every column, and column widths measured from the text (Japanese characters
 //! count double, capped so a long path does not push everything off screen). Text is
-//! always written as text, so a file name that looks like a formula is never run.
+//! always written as text, so a file name that looks like a formula is never run; dates
+//! are real dates (`yyyy-mm-dd`), so they sort and filter as dates.
+//!
+//! Every sheet prints as a document to sign ([`Page`]): landscape, A3 for the wide
+//! ledger sheets and A4 for the others, fit to one page wide, the header row repeated on
+//! every page, the organisation, sheet, policy and generation time at the top of each
+//! page and "page x / y" at the bottom.
 //! Sheets are streamed (constant memory), so the per-file sheet of a million-file
 //! inventory is not held in memory; a sheet longer than Excel's 1,048,576 rows continues
 //! on `NAME (2)`, `NAME (3)` ….
@@ -16,7 +22,7 @@
 use std::path::{Path, PathBuf};
 
 use fuda_core::policy::{Language, Policy};
-use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
 use super::{text_width, Cell, LedgerError};
 use crate::inventory::{FileEntry, Inventory};
@@ -35,6 +41,7 @@ pub struct Writer<'p> {
     policy: &'p Policy,
     lang: Language,
     formats: Formats,
+    page: Page,
     /// The ファイル明細 sheet's full parts, then the part being filled.
     files_done: Vec<Worksheet>,
     files: (Worksheet, Filler),
@@ -46,20 +53,122 @@ pub struct Writer<'p> {
 struct Formats {
     header: Format,
     wrap: Format,
+    date: Format,
+}
+
+/// What every printed page says at its top: whose ledger, under which policy, when.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The organisation (the policy's `organisation`, else its name).
+    pub organisation: String,
+    /// `POLICY-ID vVERSION`.
+    pub policy: String,
+    /// The generation time as people read it (`YYYY-MM-DD HH:MM +09:00`).
+    pub generated: String,
+    /// The language of the labels around these values.
+    pub lang: Language,
+}
+
+impl Page {
+    /// The page header of a ledger made under `policy` at `generated_at` (Unix seconds).
+    pub fn new(policy: &Policy, generated_at: i64, lang: Language) -> Page {
+        let generated = time::OffsetDateTime::from_unix_timestamp(generated_at)
+            .map(|t| t.to_offset(policy.utc_offset))
+            .map(|t| {
+                let o = policy.utc_offset;
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02} {}{:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    if o.is_negative() { '-' } else { '+' },
+                    o.whole_hours().unsigned_abs(),
+                    o.minutes_past_hour().unsigned_abs()
+                )
+            })
+            .unwrap_or_default();
+        Page {
+            organisation: policy
+                .organisation
+                .clone()
+                .unwrap_or_else(|| policy.name.clone()),
+            policy: format!("{} v{}", policy.id, policy.version),
+            generated,
+            lang,
+        }
+    }
+
+    /// The `&L…&C…&R…` page header of sheet `name` (Excel allows 255 characters).
+    fn header(&self, name: &str) -> String {
+        let (policy, generated) = match self.lang {
+            Language::Ja => ("ポリシー", "作成"),
+            Language::En => ("Policy", "Generated"),
+        };
+        format!(
+            "&L{}&C{}&R{policy} {}  {generated} {}",
+            header_text(&self.organisation, 60),
+            header_text(name, 40),
+            header_text(&self.policy, 40),
+            self.generated
+        )
+    }
+
+    /// The page footer: "page x / y".
+    fn footer(&self) -> &'static str {
+        match self.lang {
+            Language::Ja => "&C&P / &N ページ",
+            Language::En => "&CPage &P / &N",
+        }
+    }
+
+    /// Sets up `ws` to print: landscape, `columns` wide on A3 (more than ten) or A4,
+    /// one page wide, the header row on every page.
+    fn apply(&self, ws: &mut Worksheet, name: &str, columns: u16) -> Result<(), XlsxError> {
+        const A4: u8 = 9;
+        const A3: u8 = 8;
+        ws.set_landscape()
+            .set_paper_size(if columns > 10 { A3 } else { A4 })
+            .set_print_fit_to_pages(1, 0)
+            .set_header(self.header(name))
+            .set_footer(self.footer())
+            .set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
+        ws.set_repeat_rows(0, 0)?;
+        Ok(())
+    }
+}
+
+/// Text for a page header: `&` doubled (a control character there), at most `max`
+/// characters.
+fn header_text(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out.replace('&', "&&").replace(['\n', '\r'], " ")
 }
 
 impl<'p> Writer<'p> {
-    /// A workbook for `dest`; nothing is written there before [`Writer::finish`].
-    pub fn new(dest: &Path, policy: &'p Policy, lang: Language) -> Result<Writer<'p>, LedgerError> {
-        Writer::with_rows_per_sheet(dest, policy, lang, MAX_ROWS)
+    /// A workbook for `dest` of a ledger made at `generated_at` (Unix seconds, printed
+    /// on every page); nothing is written there before [`Writer::finish`].
+    pub fn new(
+        dest: &Path,
+        policy: &'p Policy,
+        lang: Language,
+        generated_at: i64,
+    ) -> Result<Writer<'p>, LedgerError> {
+        Writer::with_rows_per_sheet(dest, policy, lang, generated_at, MAX_ROWS)
     }
 
     fn with_rows_per_sheet(
         dest: &Path,
         policy: &'p Policy,
         lang: Language,
+        generated_at: i64,
         rows_per_sheet: u32,
     ) -> Result<Writer<'p>, LedgerError> {
+        let page = Page::new(policy, generated_at, lang);
         let xlsx_err = xlsx_error(dest);
         let mut workbook = Workbook::new();
         // Deflate level 1 instead of the default 6: ~8 µs less CPU per file listed (a
@@ -78,15 +187,19 @@ impl<'p> Writer<'p> {
                 .set_align(FormatAlign::Center)
                 .set_text_wrap(),
             wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            date: Format::new()
+                .set_num_format("yyyy-mm-dd")
+                .set_align(FormatAlign::Top),
         };
-        let files =
-            files_part(&mut workbook, 1, lang, &formats, rows_per_sheet).map_err(&xlsx_err)?;
+        let files = files_part(&mut workbook, 1, lang, &formats, &page, rows_per_sheet)
+            .map_err(&xlsx_err)?;
         Ok(Writer {
             workbook,
             dest: dest.to_owned(),
             policy,
             lang,
             formats,
+            page,
             files_done: Vec::new(),
             files,
             rows_per_sheet,
@@ -104,6 +217,7 @@ impl<'p> Writer<'p> {
                     part,
                     self.lang,
                     &self.formats,
+                    &self.page,
                     self.rows_per_sheet,
                 )
                 .map_err(&xlsx_err)?;
@@ -113,23 +227,29 @@ impl<'p> Writer<'p> {
             }
             let row = super::file_row(self.policy, file, self.lang);
             let (ws, filler) = &mut self.files;
-            filler
-                .row(ws, &row, &self.formats.wrap)
-                .map_err(&xlsx_err)?;
+            filler.row(ws, &row, &self.formats).map_err(&xlsx_err)?;
         }
         Ok(())
     }
 
     /// Writes the other sheets of `inventory` around the files and saves the workbook to
     /// its destination atomically.
-    pub fn finish(mut self, inventory: &Inventory) -> Result<(), LedgerError> {
+    pub fn finish(self, inventory: &Inventory) -> Result<(), LedgerError> {
+        let sheets = super::sheets(inventory, self.policy, self.lang);
+        self.finish_sheets(sheets)
+    }
+
+    /// Writes `sheets` (the files already added go where the sheet with slug
+    /// [`super::FILES_SLUG`] is; its rows are not read) and saves the workbook to its
+    /// destination atomically.
+    pub fn finish_sheets(mut self, sheets: Vec<super::Sheet<'_>>) -> Result<(), LedgerError> {
         let dest = self.dest.clone();
         let xlsx_err = xlsx_error(&dest);
         let (mut ws, filler) = self.files;
         filler.end(&mut ws).map_err(&xlsx_err)?;
         self.files_done.push(ws);
         let mut files = Some(self.files_done);
-        for sheet in super::sheets(inventory, self.policy, self.lang) {
+        for sheet in sheets {
             if sheet.slug == super::FILES_SLUG {
                 for ws in files.take().into_iter().flatten() {
                     self.workbook.push_worksheet(ws);
@@ -148,6 +268,7 @@ impl<'p> Writer<'p> {
                     &part_name(sheet.name, part),
                     sheet.header,
                     &self.formats.header,
+                    &self.page,
                     self.rows_per_sheet,
                 )
                 .map_err(&xlsx_err)?;
@@ -157,9 +278,7 @@ impl<'p> Writer<'p> {
                         path: dest.clone(),
                         source,
                     })?;
-                    filler
-                        .row(ws, &row, &self.formats.wrap)
-                        .map_err(&xlsx_err)?;
+                    filler.row(ws, &row, &self.formats).map_err(&xlsx_err)?;
                 }
                 let written = filler.rows;
                 filler.end(ws).map_err(&xlsx_err)?;
@@ -203,6 +322,7 @@ fn files_part(
     part: usize,
     lang: Language,
     formats: &Formats,
+    page: &Page,
     rows_per_sheet: u32,
 ) -> Result<(Worksheet, Filler), XlsxError> {
     let mut ws = workbook.new_worksheet_with_constant_memory()?;
@@ -211,6 +331,7 @@ fn files_part(
         &part_name(super::files_sheet_name(lang), part),
         super::files_header(lang),
         &formats.header,
+        page,
         rows_per_sheet,
     )?;
     Ok((ws, filler))
@@ -232,9 +353,11 @@ impl Filler {
         name: &str,
         header: &[&str],
         header_format: &Format,
+        page: &Page,
         limit: u32,
     ) -> Result<Filler, XlsxError> {
         ws.set_name(name)?;
+        page.apply(ws, name, header.len() as u16)?;
         for (c, h) in header.iter().enumerate() {
             ws.write_string_with_format(0, c as u16, *h, header_format)?;
         }
@@ -251,7 +374,12 @@ impl Filler {
         self.rows + 1 >= self.limit
     }
 
-    fn row(&mut self, ws: &mut Worksheet, row: &[Cell], wrap: &Format) -> Result<(), XlsxError> {
+    fn row(
+        &mut self,
+        ws: &mut Worksheet,
+        row: &[Cell],
+        formats: &Formats,
+    ) -> Result<(), XlsxError> {
         self.rows += 1;
         let r = self.rows;
         for (c, cell) in row.iter().enumerate() {
@@ -261,8 +389,16 @@ impl Filler {
                 Cell::Int(n) => {
                     ws.write_number(r, col, *n as f64)?;
                 }
+                Cell::Date(d) => {
+                    let day = ExcelDateTime::from_ymd(
+                        d.year().clamp(1900, 9999) as u16,
+                        u8::from(d.month()),
+                        d.day(),
+                    )?;
+                    ws.write_datetime_with_format(r, col, day, &formats.date)?;
+                }
                 Cell::Text(t) if t.contains('\n') => {
-                    ws.write_string_with_format(r, col, t, wrap)?;
+                    ws.write_string_with_format(r, col, t, &formats.wrap)?;
                 }
                 Cell::Text(t) => {
                     ws.write_string(r, col, t)?;
@@ -273,6 +409,8 @@ impl Filler {
                     *w = (*w).max(text_width(t));
                 } else if let (Some(w), Cell::Int(n)) = (self.widths.get_mut(c), cell) {
                     *w = (*w).max(n.to_string().len());
+                } else if let (Some(w), Cell::Date(_)) = (self.widths.get_mut(c), cell) {
+                    *w = (*w).max("yyyy-mm-dd".len());
                 }
             }
         }
@@ -339,7 +477,7 @@ mod tests {
             })
             .collect();
         // Three rows a sheet: a header and two files.
-        let mut writer = Writer::with_rows_per_sheet(&dest, &policy, Language::En, 3).unwrap();
+        let mut writer = Writer::with_rows_per_sheet(&dest, &policy, Language::En, 0, 3).unwrap();
         writer.add_files(&files[..3]).unwrap();
         writer.add_files(&files[3..]).unwrap();
         assert!(!dest.exists(), "nothing is written before finish");

@@ -1,0 +1,109 @@
+//! Labels on working copies: the plaintext that `fuda open --out`, `fuda export` and
+//! `fuda recover` write out of a protected document carries the document's label — the
+//! same document id and level, method `opened`, `exported` or `recovered`, signed by the
+//! person who wrote it out, in the store that fits the file (Office documents inside,
+//! other files in the extended attribute or the sidecar). The ledger then lists the copy,
+//! and a copy at a level that must be protected is a high finding.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use fuda_core::label::{compact, Label, Method, PolicyRef, Status, LABEL_VERSION};
+use fuda_core::labeling::{is_ooxml, StorePreference};
+use fuda_core::pathname::escaped;
+use fuda_core::store::xattr::LABEL_ATTR;
+use fuda_protect::Opened;
+
+use crate::args;
+use crate::config::Session;
+
+/// The label of the protected file `protected`, as its header carries it (tampered or
+/// replayed labels are not copied).
+pub fn document_label(session: &Session, protected: &Path) -> Result<Label> {
+    let found = args::configured_labeler(session)?
+        .inspect(protected)
+        .with_context(|| format!("reading the label of {}", escaped(protected)))?;
+    found
+        .label
+        .filter(|_| !matches!(found.status, Status::Tampered | Status::Replayed))
+        .ok_or_else(|| anyhow!("{} carries no valid fuda label", escaped(protected)))
+}
+
+/// Labels the plaintext `out` written out of `protected` with the document's label
+/// (`method`: how it was written out).
+pub fn label(session: &Session, protected: &Path, out: &Path, method: Method) -> Result<()> {
+    let document = document_label(session, protected)?;
+    args::configured_labeler(session)?
+        .restore(out, &Label { method, ..document })
+        .with_context(|| format!("labeling the working copy {}", escaped(out)))?;
+    Ok(())
+}
+
+/// Writes the content of `opened` (the protected file `protected`) to the new file `out`
+/// with the document's label: in the extended attribute before the file appears at
+/// `out` (so that no kill leaves it there unlabeled), or — for Office documents, the
+/// sidecar, or a file system without user extended attributes — right after, in the
+/// store that fits it.
+pub fn write_labeled(
+    session: &Session,
+    opened: Opened,
+    protected: &Path,
+    out: &Path,
+    method: Method,
+) -> Result<()> {
+    let labeler = args::configured_labeler(session)?;
+    if is_ooxml(out) || labeler.preference == StorePreference::Sidecar {
+        opened.write_file(out)?;
+        label_or_warn(session, protected, out, method);
+        return Ok(());
+    }
+    let document = match document_label(session, protected) {
+        Ok(d) => d,
+        Err(e) => {
+            opened.write_file(out)?;
+            eprintln!(
+                "fuda: warning: {} was written but not labeled ({}): label it with `fuda label set`, or delete it when done",
+                escaped(out),
+                crate::output::describe(&e)
+            );
+            return Ok(());
+        }
+    };
+    // The label `Labeler::restore` would write, signed for the content as it is written.
+    let sign = |digest| {
+        compact::encode(&session.identity.sign(Label {
+            v: LABEL_VERSION,
+            method,
+            policy: PolicyRef {
+                id: session.policy.id.clone(),
+                version: session.policy.version,
+            },
+            set_by: session.identity.name().to_owned(),
+            set_at: fuda_core::labeling::now(),
+            seq: document.next_seq(),
+            content_sha256: Some(digest),
+            ..document.clone()
+        }))
+    };
+    let (_, labeled) = opened.write_file_with_attr(out, LABEL_ATTR, sign)?;
+    if !labeled {
+        label_or_warn(session, protected, out, method);
+    }
+    Ok(())
+}
+
+/// [`label`], or a warning that says what to do: the plaintext is written already, and
+/// the command that wrote it succeeded.
+pub fn label_or_warn(session: &Session, protected: &Path, out: &Path, method: Method) -> bool {
+    match label(session, protected, out, method) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "fuda: warning: {} was written but not labeled ({}): label it with `fuda label set`, or delete it when done",
+                escaped(out),
+                crate::output::describe(&e)
+            );
+            false
+        }
+    }
+}

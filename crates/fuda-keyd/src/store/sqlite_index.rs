@@ -1,0 +1,288 @@
+//! The company's file index in SQLite (tables `file_index`, `machines`, `reports` of
+//! migration 4): writes for the writer's transactions, and read-only snapshots on a
+//! connection of their own for scans that must not hold up the writer.
+//!
+//! Paths are stored as blobs of their exact bytes, so `ORDER BY machine, path` is the
+//! byte order of the names whatever their encoding.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{ReportState, Snapshot, StoreError};
+use crate::directory::EntryKind;
+use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus, DEFAULT_INTERVAL_S};
+
+/// Migration 4: the file index, the machines that report, and each machine's report.
+pub(super) const MIGRATION: &str = r#"
+CREATE TABLE file_index (
+    machine TEXT NOT NULL, path BLOB NOT NULL, doc TEXT, sha256 TEXT, level TEXT,
+    status TEXT NOT NULL, protected INTEGER NOT NULL, size INTEGER NOT NULL,
+    modified INTEGER NOT NULL, received_at INTEGER NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (machine, path)) WITHOUT ROWID;
+CREATE INDEX file_index_doc ON file_index (doc, machine, path);
+CREATE INDEX file_index_sha256 ON file_index (sha256, machine, path);
+CREATE TABLE machines (
+    name TEXT PRIMARY KEY, interval_s INTEGER NOT NULL, last_report_at INTEGER);
+CREATE TABLE reports (
+    machine TEXT NOT NULL, report TEXT NOT NULL, seq INTEGER NOT NULL,
+    done INTEGER NOT NULL, files INTEGER NOT NULL, removed INTEGER NOT NULL,
+    started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (machine, report));
+"#;
+
+fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Database {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+const REPORT_COLS: &str = "report, seq, done, files, removed, started_at, updated_at";
+
+fn report_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportState> {
+    Ok(ReportState {
+        report: r.get(0)?,
+        seq: r.get(1)?,
+        done: r.get::<_, i64>(2)? != 0,
+        files: r.get::<_, i64>(3)? as u64,
+        removed: r.get::<_, i64>(4)? as u64,
+        started_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+pub(super) fn report_state(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    report: &str,
+) -> Result<Option<ReportState>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLS} FROM reports WHERE machine = ?1 AND report = ?2"
+    ))
+    .map_err(err(path))?
+    .query_row([machine, report], report_from_row)
+    .optional()
+    .map_err(err(path))
+}
+
+pub(super) fn report_states_before(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    before: i64,
+) -> Result<Vec<ReportState>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLS} FROM reports WHERE machine = ?1 AND updated_at < ?2 ORDER BY started_at, report"
+    ))
+    .map_err(err(path))?
+    .query_map(params![machine, before], report_from_row)
+    .map_err(err(path))?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err(path))
+}
+
+pub(super) fn report_state_delete(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    report: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM reports WHERE machine = ?1 AND report = ?2")
+        .map_err(err(path))?
+        .execute([machine, report])
+        .map(drop)
+        .map_err(err(path))
+}
+
+pub(super) fn report_state_put(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    s: &ReportState,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO reports
+         (machine, report, seq, done, files, removed, started_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(err(path))?
+    .execute(params![
+        machine,
+        s.report,
+        s.seq,
+        s.done as i64,
+        s.files as i64,
+        s.removed as i64,
+        s.started_at,
+        s.updated_at
+    ])
+    .map(drop)
+    .map_err(err(path))
+}
+
+pub(super) fn index_put(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    rows: &[IndexRow],
+    at: i64,
+) -> Result<(), StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO file_index
+             (machine, path, doc, sha256, level, status, protected, size, modified, received_at, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(err(path))?;
+    for row in rows {
+        let c = &row.columns;
+        st.execute(params![
+            machine,
+            c.path.as_os_str().as_bytes(),
+            c.doc.map(|d| d.to_string()),
+            c.sha256.map(|d| d.to_string()),
+            c.level,
+            c.status.as_str(),
+            c.protected as i64,
+            c.size.min(i64::MAX as u64) as i64,
+            c.modified,
+            at,
+            row.record
+        ])
+        .map_err(err(path))?;
+    }
+    Ok(())
+}
+
+pub(super) fn index_remove(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    paths: &[PathBuf],
+) -> Result<usize, StoreError> {
+    let mut st = conn
+        .prepare_cached("DELETE FROM file_index WHERE machine = ?1 AND path = ?2")
+        .map_err(err(path))?;
+    let mut removed = 0;
+    for p in paths {
+        removed += st
+            .execute(params![machine, p.as_os_str().as_bytes()])
+            .map_err(err(path))?;
+    }
+    Ok(removed)
+}
+
+pub(super) fn machine_reported(
+    conn: &Connection,
+    path: &Path,
+    machine: &str,
+    at: i64,
+    interval_s: Option<u32>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO machines (name, interval_s, last_report_at) VALUES (?1, coalesce(?3, ?4), ?2)
+         ON CONFLICT (name) DO UPDATE SET last_report_at = ?2, interval_s = coalesce(?3, interval_s)",
+    )
+    .map_err(err(path))?
+    .execute(params![machine, at, interval_s, DEFAULT_INTERVAL_S])
+    .map(drop)
+    .map_err(err(path))
+}
+
+/// Opens read-only snapshots of the database at `db`.
+pub(super) fn opener(db: PathBuf) -> super::SnapshotOpener {
+    std::sync::Arc::new(move || {
+        let e = err(&db);
+        let conn = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(&e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(&e)?;
+        // One read transaction for the snapshot's life: a consistent view in WAL mode.
+        conn.execute_batch("BEGIN").map_err(&e)?;
+        Ok(Box::new(SqliteSnapshot {
+            conn,
+            path: db.clone(),
+        }) as Box<dyn Snapshot>)
+    })
+}
+
+struct SqliteSnapshot {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Snapshot for SqliteSnapshot {
+    fn index_scan(
+        &mut self,
+        order: IndexOrder,
+        each: &mut dyn FnMut(IndexedFile) -> bool,
+    ) -> Result<(), StoreError> {
+        let order_by = match order {
+            IndexOrder::MachinePath => "machine, path",
+            IndexOrder::DocId => "doc, machine, path",
+            IndexOrder::Sha256 => "sha256, machine, path",
+        };
+        let e = err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT machine, path, doc, sha256, record, received_at FROM file_index ORDER BY {order_by}"
+            ))
+            .map_err(&e)?;
+        let mut rows = st.query([]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let file = IndexedFile {
+                machine: r.get(0).map_err(&e)?,
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(
+                    &r.get::<_, Vec<u8>>(1).map_err(&e)?,
+                )),
+                doc: r.get(2).map_err(&e)?,
+                sha256: r.get(3).map_err(&e)?,
+                record_json: r.get(4).map_err(&e)?,
+                received_at: r.get(5).map_err(&e)?,
+            };
+            if !each(file) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError> {
+        let e = err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "WITH counts AS (SELECT machine, count(*) AS n FROM file_index GROUP BY machine),
+                      names AS (SELECT name FROM users WHERE kind = 'machine'
+                                UNION SELECT name FROM machines UNION SELECT machine FROM counts)
+                 SELECT names.name, coalesce(users.kind, 'machine'), machines.last_report_at,
+                        coalesce(machines.interval_s, ?1), coalesce(counts.n, 0)
+                 FROM names LEFT JOIN users ON users.name = names.name
+                      LEFT JOIN machines ON machines.name = names.name
+                      LEFT JOIN counts ON counts.machine = names.name
+                 ORDER BY names.name",
+            )
+            .map_err(&e)?;
+        let rows = st
+            .query_map([DEFAULT_INTERVAL_S], |r| {
+                Ok(MachineStatus {
+                    name: r.get(0)?,
+                    kind: EntryKind::parse(&r.get::<_, String>(1)?),
+                    last_report_at: r.get(2)?,
+                    expected_interval_s: r.get(3)?,
+                    files: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        Ok(rows)
+    }
+}
