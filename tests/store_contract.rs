@@ -15,7 +15,8 @@ use fuda_keyd::audit::{self, Event, Query};
 use fuda_keyd::directory::{EntryKind, User, UserStatus};
 use fuda_keyd::policy::PolicyVersion;
 use fuda_keyd::registry::{Document, Grant, Principal, Revocation};
-use fuda_keyd::store::{append_audit, copy, Database, DocRow, Store, StoreError, Tx};
+use fuda_keyd::report::{Columns, IndexOrder, IndexRow, IndexedFile};
+use fuda_keyd::store::{append_audit, copy, Database, DocRow, ReportState, Store, StoreError, Tx};
 
 /// A place for one store, kept alive for the test.
 enum Place {
@@ -135,6 +136,11 @@ macro_rules! contract {
 }
 
 contract!(
+    the_file_index_keeps_path_bytes_and_scans_in_byte_order,
+    machines_are_every_reporting_identity,
+    report_states_are_kept_replaced_and_forgotten,
+    document_versions_count_up_and_the_owner_and_level_change,
+    the_auditor_flag_round_trips,
     metadata_is_kept_by_key,
     users_tokens_and_enrollment_codes,
     groups_and_departments_sort_bytewise,
@@ -808,4 +814,328 @@ fn reads_in_a_transaction_see_its_own_writes(place: &Place) {
         assert_eq!(t.token_user(&[4; 32])?, None);
         Ok(())
     });
+}
+
+fn index_row(path: &[u8], doc: Option<&str>, sha: Option<u8>, record: &str) -> IndexRow {
+    IndexRow {
+        columns: Columns {
+            path: PathBuf::from(OsStr::from_bytes(path)),
+            doc: doc.map(|d| d.parse().unwrap()),
+            level: doc.map(|_| "極秘".to_owned()),
+            status: fuda_core::label::Status::Valid,
+            protected: doc.is_some(),
+            size: 42,
+            modified: 1_700_000_000,
+            sha256: sha.map(|b| fuda_core::digest::Digest([b; 32])),
+        },
+        record: record.as_bytes().to_vec(),
+    }
+}
+
+/// Every file of the index, in `order`, from a snapshot.
+fn scan(store: &dyn Store, order: IndexOrder) -> Vec<IndexedFile> {
+    let mut snapshot = (store.snapshots())().unwrap();
+    let mut files = Vec::new();
+    snapshot
+        .index_scan(order, &mut |f| {
+            files.push(f);
+            true
+        })
+        .unwrap();
+    files
+}
+
+fn the_file_index_keeps_path_bytes_and_scans_in_byte_order(place: &Place) {
+    let mut store = place.open();
+    const DOC_A: &str = "01J0000000000000000000000A";
+    const DOC_B: &str = "01J0000000000000000000000B";
+    let names: [&[u8]; 6] = [
+        b"/s/a",
+        b"/s/Z",
+        b"/s/\xff\xfe",
+        "/s/é".as_bytes(),
+        b"/s/a b",
+        b"/s/",
+    ];
+    tx(&mut *store, |t| {
+        let rows: Vec<IndexRow> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let doc = [None, Some(DOC_B), Some(DOC_A)][i % 3];
+                index_row(
+                    n,
+                    doc,
+                    (i % 2 == 0).then_some(i as u8),
+                    &format!("{{\"i\":{i}}}"),
+                )
+            })
+            .collect();
+        t.index_put("ws-b", &rows, 100)?;
+        // The same path twice in one chunk: the last row is kept.
+        t.index_put(
+            "ws-a",
+            &[
+                index_row(b"/x", None, None, "first"),
+                index_row(b"/x", Some(DOC_A), None, "second"),
+            ],
+            200,
+        )?;
+        // A bulk machine: more files than one page of a scan.
+        let bulk: Vec<IndexRow> = (0..2_500)
+            .map(|i| index_row(format!("/bulk/{i:05}").as_bytes(), None, None, "{}"))
+            .collect();
+        t.index_put("ws-c", &bulk, 300)
+    });
+    let by_path = scan(&*store, IndexOrder::MachinePath);
+    assert_eq!(by_path.len(), 6 + 1 + 2_500);
+    let keys: Vec<(String, Vec<u8>)> = by_path
+        .iter()
+        .map(|f| (f.machine.clone(), f.path.as_os_str().as_bytes().to_vec()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "machine, then path bytes");
+    let x = &by_path[0];
+    assert_eq!(
+        (x.machine.as_str(), x.record_json.as_slice()),
+        ("ws-a", &b"second"[..])
+    );
+    assert_eq!((x.doc.as_deref(), x.received_at), (Some(DOC_A), 200));
+    // Non-UTF-8 names come back exactly.
+    assert!(by_path
+        .iter()
+        .any(|f| f.path.as_os_str().as_bytes() == b"/s/\xff\xfe"));
+
+    for (order, key) in [
+        (
+            IndexOrder::DocId,
+            (|f: &IndexedFile| f.doc.clone()) as fn(&IndexedFile) -> Option<String>,
+        ),
+        (IndexOrder::Sha256, |f: &IndexedFile| f.sha256.clone()),
+    ] {
+        let files = scan(&*store, order);
+        let got: Vec<_> = files
+            .iter()
+            .map(|f| {
+                (
+                    key(f),
+                    f.machine.clone(),
+                    f.path.as_os_str().as_bytes().to_vec(),
+                )
+            })
+            .collect();
+        let mut want = got.clone();
+        // None first, then bytes; as SQLite orders NULL and text.
+        want.sort();
+        assert_eq!(got, want, "{order:?}");
+    }
+
+    // Stopping early stops.
+    let mut snapshot = (store.snapshots())().unwrap();
+    let mut seen = 0;
+    snapshot
+        .index_scan(IndexOrder::MachinePath, &mut |_| {
+            seen += 1;
+            seen < 3
+        })
+        .unwrap();
+    assert_eq!(seen, 3);
+
+    // Removal counts the files that were there, and only on that machine.
+    let removed = tx(&mut *store, |t| {
+        t.index_remove(
+            "ws-b",
+            &[
+                PathBuf::from(OsStr::from_bytes(b"/s/\xff\xfe")),
+                PathBuf::from("/s/a"),
+                PathBuf::from("/s/a"),
+                PathBuf::from("/x"),
+                PathBuf::from("/nothing"),
+            ],
+        )
+    });
+    assert_eq!(removed, 2);
+    let left = scan(&*store, IndexOrder::MachinePath);
+    assert_eq!(left.len(), 6 + 1 + 2_500 - 2);
+    assert!(left
+        .iter()
+        .any(|f| f.machine == "ws-a" && f.path == PathBuf::from("/x")));
+}
+
+fn machines_are_every_reporting_identity(place: &Place) {
+    let mut store = place.open();
+    tx(&mut *store, |t| {
+        let mut m = user("pc-0001", None);
+        m.kind = EntryKind::Machine;
+        t.user_put(&m)?;
+        let mut h = user("share-hook", None);
+        h.kind = EntryKind::Hook;
+        t.user_put(&h)?;
+        t.user_put(&user("alice", None))?;
+        t.machine_reported("share-hook", 1_000, Some(3_600))?;
+        t.machine_reported("share-hook", 2_000, None)?;
+        t.index_put("pc-0001", &[index_row(b"/a", None, None, "{}")], 5)?;
+        t.index_put(
+            "ghost",
+            &[
+                index_row(b"/a", None, None, "{}"),
+                index_row(b"/b", None, None, "{}"),
+            ],
+            5,
+        )
+    });
+    let mut snapshot = (store.snapshots())().unwrap();
+    let got: Vec<_> = snapshot
+        .machines()
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                m.name,
+                m.kind,
+                m.last_report_at,
+                m.expected_interval_s,
+                m.files,
+            )
+        })
+        .collect();
+    let daily = fuda_keyd::report::DEFAULT_INTERVAL_S;
+    assert_eq!(
+        got,
+        [
+            ("ghost".to_owned(), EntryKind::Machine, None, daily, 2),
+            ("pc-0001".to_owned(), EntryKind::Machine, None, daily, 1),
+            (
+                "share-hook".to_owned(),
+                EntryKind::Hook,
+                Some(2_000),
+                3_600,
+                0
+            ),
+        ]
+    );
+}
+
+fn report_states_are_kept_replaced_and_forgotten(place: &Place) {
+    let mut store = place.open();
+    let state = |report: &str, seq: u32, started_at: i64, updated_at: i64| ReportState {
+        report: report.into(),
+        seq,
+        done: false,
+        files: u64::from(seq) * 1_000,
+        removed: 3,
+        started_at,
+        updated_at,
+    };
+    tx(&mut *store, |t| {
+        t.report_state_put("pc-1", &state("r-b", 1, 10, 10))?;
+        t.report_state_put("pc-1", &state("r-a", 1, 20, 20))?;
+        t.report_state_put("pc-1", &state("r-c", 1, 5, 50))?;
+        t.report_state_put("pc-2", &state("r-b", 7, 1, 1))
+    });
+    let mut done = state("r-b", 2, 10, 30);
+    done.done = true;
+    tx(&mut *store, |t| t.report_state_put("pc-1", &done));
+    let (one, other, none, before) = tx(&mut *store, |t| {
+        Ok((
+            t.report_state("pc-1", "r-b")?,
+            t.report_state("pc-2", "r-b")?,
+            t.report_state("pc-1", "r-zzz")?,
+            t.report_states_before("pc-1", 40)?,
+        ))
+    });
+    assert_eq!(one, Some(done.clone()));
+    assert_eq!(other, Some(state("r-b", 7, 1, 1)));
+    assert_eq!(none, None);
+    // Those last touched before 40, by start.
+    assert_eq!(before, [done, state("r-a", 1, 20, 20)]);
+    tx(&mut *store, |t| t.report_state_delete("pc-1", "r-b"));
+    let (gone, kept) = tx(&mut *store, |t| {
+        Ok((
+            t.report_state("pc-1", "r-b")?,
+            t.report_state("pc-2", "r-b")?,
+        ))
+    });
+    assert_eq!((gone, kept.is_some()), (None, true));
+}
+
+fn document_versions_count_up_and_the_owner_and_level_change(place: &Place) {
+    let mut store = place.open();
+    tx(&mut *store, |t| {
+        t.doc_insert(&doc("d1", 1, b"a.docx"))?;
+        t.doc_insert(&doc("d2", 2, b"b.docx"))
+    });
+    let first = tx(&mut *store, |t| Ok(t.doc_get("d1")?.unwrap().doc.version));
+    assert_eq!(first, 1, "the registration is version 1");
+    let numbers = tx(&mut *store, |t| {
+        let v2 = t.doc_add_version("d1", 10, "sha256:aa", "bob", 100)?;
+        // Read in the same transaction: the new version shows.
+        let seen = t.doc_get("d1")?.unwrap().doc;
+        let v3 = t.doc_add_version("d1", 20, "sha256:bb", "carol", 200)?;
+        t.doc_set_owner("d1", "bob")?;
+        t.doc_set_level("d1", "秘")?;
+        Ok((v2, seen.version, seen.size, v3))
+    });
+    assert_eq!(numbers, (2, 2, 10, 3));
+    let (d1, d2, list) = tx(&mut *store, |t| {
+        Ok((
+            t.doc_get("d1")?.unwrap().doc,
+            t.doc_get("d2")?.unwrap().doc,
+            t.doc_list()?,
+        ))
+    });
+    assert_eq!(
+        (
+            d1.version,
+            d1.size,
+            d1.digest.as_str(),
+            d1.owner.as_str(),
+            d1.level.as_str()
+        ),
+        (3, 20, "sha256:bb", "bob", "秘")
+    );
+    assert_eq!(
+        (d2.version, d2.owner.as_str(), d2.level.as_str()),
+        (1, "alice", "極秘")
+    );
+    assert_eq!(
+        list.iter()
+            .map(|d| (d.id.as_str(), d.version))
+            .collect::<Vec<_>>(),
+        [("d1", 3), ("d2", 1)]
+    );
+}
+
+fn the_auditor_flag_round_trips(place: &Place) {
+    let mut store = place.open();
+    let mut auditor = user("kansa", None);
+    auditor.auditor = true;
+    tx(&mut *store, |t| {
+        t.user_put(&auditor)?;
+        t.user_put(&user("alice", None))?;
+        t.token_add(&[9u8; 32], "kansa", 5)
+    });
+    let (got, list, by_token) = tx(&mut *store, |t| {
+        let by_token = t.token_user(&[9u8; 32])?;
+        Ok((t.user_get("kansa")?, t.user_list()?, by_token))
+    });
+    assert_eq!(got.map(|u| u.auditor), Some(true));
+    assert_eq!(
+        list.iter()
+            .map(|u| (u.name.as_str(), u.auditor))
+            .collect::<Vec<_>>(),
+        [("alice", false), ("kansa", true)]
+    );
+    assert_eq!(by_token.map(|(n, _)| n), Some("kansa".to_owned()));
+    // Through the token's read-ahead too.
+    let via_token = tx(&mut *store, |t| {
+        t.token_user(&[9u8; 32])?;
+        t.user_get("kansa")
+    });
+    assert!(via_token.unwrap().auditor);
+    auditor.auditor = false;
+    tx(&mut *store, |t| t.user_put(&auditor));
+    let after = tx(&mut *store, |t| t.user_get("kansa"));
+    assert!(!after.unwrap().auditor);
 }
