@@ -601,12 +601,49 @@ fn copy_moves_everything(place: &Place) {
         for i in 0..25 {
             append_audit(t, &k, Event::allow("alice", "open").doc(&format!("D{i}")))?;
         }
+        t.doc_add_version("D1", 9, "sha256:11", "bob", 30)?;
+        t.index_put(
+            "pc-1",
+            &[
+                index_row(
+                    b"/s/\xff",
+                    Some("01J0000000000000000000000A"),
+                    Some(3),
+                    "{}",
+                ),
+                index_row(b"/s/a", None, None, "{\"a\":1}"),
+            ],
+            40,
+        )?;
+        t.machine_reported("pc-1", 41, Some(3_600))?;
+        t.report_state_put(
+            "pc-1",
+            &ReportState {
+                report: "r1".into(),
+                seq: 2,
+                done: true,
+                files: 2,
+                removed: 0,
+                started_at: 39,
+                updated_at: 41,
+            },
+        )?;
         Ok(())
     });
     let dst = &mut *place.open();
     let moved = copy::copy(src, dst).unwrap();
     assert_eq!(moved.counts().audit_records, 25);
     assert_eq!(moved.counts().tokens, 1);
+    let c = moved.counts();
+    assert_eq!(
+        (c.versions, c.index_files, c.machines, c.reports),
+        (1, 2, 1, 1),
+        "versions, the file index, machines and report states move too"
+    );
+    assert_eq!(
+        scan(dst, IndexOrder::MachinePath),
+        scan(src, IndexOrder::MachinePath)
+    );
     let copied = tx(dst, |t| copy::Snapshot::read(t));
     assert_eq!(copied, moved);
     assert!(audit::verify(&k, copied.audit, copied.head).ok);

@@ -82,6 +82,10 @@ pub fn run(data: &Path, from: Option<&str>, to: &str, json: bool) -> Result<()> 
         println!("  documents:         {}", counts.documents);
         println!("  revocations:       {}", counts.revocations);
         println!("  policy versions:   {}", counts.policies);
+        println!("  document versions: {}", counts.versions);
+        println!("  indexed files:     {}", counts.index_files);
+        println!("  machines:          {}", counts.machines);
+        println!("  report states:     {}", counts.reports);
         println!(
             "  audit records:     {} (chain verified, identical to the source)",
             after.records

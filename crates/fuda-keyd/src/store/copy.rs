@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Credential, Store, StoreError, Tx};
+use super::{Credential, DocVersion, IndexEntry, MachineRow, ReportState, Store, StoreError, Tx};
 use crate::audit::Record;
 use crate::directory::{Group, User};
 use crate::policy::PolicyVersion;
@@ -35,6 +35,18 @@ pub struct Snapshot {
     pub audit: Vec<Record>,
     /// The chain's head.
     pub head: Option<(i64, String)>,
+    /// Versions of documents saved back.
+    #[serde(skip)]
+    pub versions: Vec<DocVersion>,
+    /// The company's file index, every column.
+    #[serde(skip)]
+    pub files: Vec<IndexEntry>,
+    /// The machines that reported.
+    #[serde(skip)]
+    pub machines: Vec<MachineRow>,
+    /// Where each machine's reports stand.
+    #[serde(skip)]
+    pub reports: Vec<(String, ReportState)>,
 }
 
 /// How much was moved.
@@ -56,6 +68,14 @@ pub struct Copied {
     pub policies: usize,
     /// Audit records.
     pub audit_records: usize,
+    /// Versions of documents saved back.
+    pub versions: usize,
+    /// Files in the company's file index.
+    pub index_files: usize,
+    /// Machines that reported.
+    pub machines: usize,
+    /// Report states (complete and in progress).
+    pub reports: usize,
 }
 
 /// Why a copy did not happen or did not come out the same.
@@ -104,6 +124,10 @@ impl Snapshot {
             policies,
             audit: tx.audit_all()?,
             head: tx.audit_head()?,
+            versions: tx.version_all()?,
+            files: tx.index_all()?,
+            machines: tx.machine_all()?,
+            reports: tx.report_state_all()?,
         })
     }
 
@@ -149,6 +173,18 @@ impl Snapshot {
         for r in &self.audit {
             tx.audit_append(r)?;
         }
+        for v in &self.versions {
+            tx.version_put(v)?;
+        }
+        for chunk in self.files.chunks(1_000) {
+            tx.index_put_entries(chunk)?;
+        }
+        for m in &self.machines {
+            tx.machine_put(m)?;
+        }
+        for (machine, state) in &self.reports {
+            tx.report_state_put(machine, state)?;
+        }
         Ok(())
     }
 
@@ -165,6 +201,10 @@ impl Snapshot {
             ("policy versions", self.policies == other.policies),
             ("the audit chain", self.audit == other.audit),
             ("the audit head", self.head == other.head),
+            ("document versions", self.versions == other.versions),
+            ("the file index", self.files == other.files),
+            ("machines", self.machines == other.machines),
+            ("report states", self.reports == other.reports),
         ]
         .into_iter()
         .find(|(_, same)| !same)
@@ -182,6 +222,10 @@ impl Snapshot {
             revocations: self.revocations.len(),
             policies: self.policies.len(),
             audit_records: self.audit.len(),
+            versions: self.versions.len(),
+            index_files: self.files.len(),
+            machines: self.machines.len(),
+            reports: self.reports.len(),
         }
     }
 }

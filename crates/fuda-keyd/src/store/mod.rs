@@ -56,6 +56,61 @@ pub struct ReportState {
     pub updated_at: i64,
 }
 
+/// One row of the file index as stored, every column (for `fuda-keyd migrate`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The machine that reported the file.
+    pub machine: String,
+    /// Its path, exact bytes.
+    pub path: PathBuf,
+    /// The document id of its label.
+    pub doc: Option<String>,
+    /// SHA-256 of its content (hex).
+    pub sha256: Option<String>,
+    /// The level of its label.
+    pub level: Option<String>,
+    /// The label's verification status, as stored.
+    pub status: String,
+    /// Whether it is protected.
+    pub protected: bool,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification (Unix seconds).
+    pub modified: i64,
+    /// When the service received it (Unix seconds).
+    pub received_at: i64,
+    /// The record as the machine sent it.
+    pub record: Vec<u8>,
+}
+
+/// A reporting machine as stored: its interval and last complete report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineRow {
+    /// Its name.
+    pub name: String,
+    /// How often it said it would report (seconds).
+    pub interval_s: u32,
+    /// When its last report completed (Unix seconds).
+    pub last_report_at: Option<i64>,
+}
+
+/// A version of a document saved back after the first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocVersion {
+    /// The document.
+    pub doc: String,
+    /// Its number (2 and up).
+    pub version: u32,
+    /// The content's size.
+    pub size: u64,
+    /// The content's digest.
+    pub digest: String,
+    /// Who saved it.
+    pub saved_by: String,
+    /// When (Unix seconds).
+    pub saved_at: i64,
+}
+
 /// One transaction's view of the state.
 pub trait Tx {
     /// A value from the metadata table.
@@ -194,6 +249,21 @@ pub trait Tx {
         at: i64,
         interval_s: Option<u32>,
     ) -> Result<(), StoreError>;
+
+    /// Every row of the file index, by machine and path bytes (`migrate`).
+    fn index_all(&mut self) -> Result<Vec<IndexEntry>, StoreError>;
+    /// Stores rows of the file index exactly as given (`migrate`).
+    fn index_put_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError>;
+    /// Every reporting machine's row, by name (`migrate`).
+    fn machine_all(&mut self) -> Result<Vec<MachineRow>, StoreError>;
+    /// Stores a machine's row exactly as given (`migrate`).
+    fn machine_put(&mut self, m: &MachineRow) -> Result<(), StoreError>;
+    /// Every report state, by machine and report (`migrate`).
+    fn report_state_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError>;
+    /// Every saved-back version, by document and number (`migrate`).
+    fn version_all(&mut self) -> Result<Vec<DocVersion>, StoreError>;
+    /// Stores a version's row exactly as given, the document untouched (`migrate`).
+    fn version_put(&mut self, v: &DocVersion) -> Result<(), StoreError>;
 
     /// Starts a savepoint.
     fn savepoint(&mut self) -> Result<(), StoreError>;

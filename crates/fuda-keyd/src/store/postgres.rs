@@ -48,7 +48,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod index;
 
-use super::{Credential, DocRow, Follower, ReportState, SnapshotOpener, Store, StoreError, Tx};
+use super::{
+    Credential, DocRow, DocVersion, Follower, IndexEntry, MachineRow, ReportState, SnapshotOpener,
+    Store, StoreError, Tx,
+};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
@@ -1340,6 +1343,61 @@ impl Tx for PgTx<'_> {
         interval_s: Option<u32>,
     ) -> Result<(), StoreError> {
         self.machine_seen(machine, at, interval_s)
+    }
+
+    fn index_all(&mut self) -> Result<Vec<IndexEntry>, StoreError> {
+        self.index_entries()
+    }
+
+    fn index_put_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        self.index_store_entries(entries)
+    }
+
+    fn machine_all(&mut self) -> Result<Vec<MachineRow>, StoreError> {
+        self.machine_rows()
+    }
+
+    fn machine_put(&mut self, m: &MachineRow) -> Result<(), StoreError> {
+        self.machine_store(m)
+    }
+
+    fn report_state_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError> {
+        self.report_states_all()
+    }
+
+    fn version_all(&mut self) -> Result<Vec<DocVersion>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT doc, version, size, digest, saved_by, saved_at FROM document_versions
+                 ORDER BY doc COLLATE \"C\", version",
+                &[],
+            )?
+            .iter()
+            .map(|r| DocVersion {
+                doc: r.get(0),
+                version: r.get::<_, i64>(1) as u32,
+                size: r.get::<_, i64>(2) as u64,
+                digest: r.get(3),
+                saved_by: r.get(4),
+                saved_at: r.get(5),
+            })
+            .collect())
+    }
+
+    fn version_put(&mut self, v: &DocVersion) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &v.doc,
+                &i64::from(v.version),
+                &(v.size as i64),
+                &v.digest,
+                &v.saved_by,
+                &v.saved_at,
+            ],
+        )
+        .map(drop)
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

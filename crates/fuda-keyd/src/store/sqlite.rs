@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sqlite_index;
-use super::{Credential, DocRow, ReportState, SnapshotOpener, Store, StoreError, Tx};
+use super::{
+    Credential, DocRow, DocVersion, IndexEntry, MachineRow, ReportState, SnapshotOpener, Store,
+    StoreError, Tx,
+};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
@@ -937,6 +940,67 @@ impl Tx for SqliteTx<'_> {
         interval_s: Option<u32>,
     ) -> Result<(), StoreError> {
         sqlite_index::machine_reported(self.conn, self.path, machine, at, interval_s)
+    }
+
+    fn index_all(&mut self) -> Result<Vec<IndexEntry>, StoreError> {
+        sqlite_index::index_all(self.conn, self.path)
+    }
+
+    fn index_put_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        sqlite_index::index_put_entries(self.conn, self.path, entries)
+    }
+
+    fn machine_all(&mut self) -> Result<Vec<MachineRow>, StoreError> {
+        sqlite_index::machine_all(self.conn, self.path)
+    }
+
+    fn machine_put(&mut self, m: &MachineRow) -> Result<(), StoreError> {
+        sqlite_index::machine_put(self.conn, self.path, m)
+    }
+
+    fn report_state_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError> {
+        sqlite_index::report_state_all(self.conn, self.path)
+    }
+
+    fn version_all(&mut self) -> Result<Vec<DocVersion>, StoreError> {
+        self.conn
+            .prepare(
+                "SELECT doc, version, size, digest, saved_by, saved_at FROM document_versions
+                 ORDER BY doc, version",
+            )
+            .map_err(self.e())?
+            .query_map([], |r| {
+                Ok(DocVersion {
+                    doc: r.get(0)?,
+                    version: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    digest: r.get(3)?,
+                    saved_by: r.get(4)?,
+                    saved_at: r.get(5)?,
+                })
+            })
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())
+    }
+
+    fn version_put(&mut self, v: &DocVersion) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(self.e())?
+            .execute(params![
+                v.doc,
+                v.version,
+                v.size as i64,
+                v.digest,
+                v.saved_by,
+                v.saved_at
+            ])
+            .map(drop)
+            .map_err(self.e())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

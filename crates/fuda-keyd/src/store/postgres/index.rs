@@ -13,7 +13,7 @@ use ::postgres::{Client, Row};
 use super::{map_err, path_of, PgTx, Target};
 use crate::directory::EntryKind;
 use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus, DEFAULT_INTERVAL_S};
-use crate::store::{ReportState, Snapshot, SnapshotOpener, StoreError};
+use crate::store::{IndexEntry, MachineRow, ReportState, Snapshot, SnapshotOpener, StoreError};
 
 /// Migration 2: the file index, the machines that report, and each machine's report.
 pub(super) const MIGRATION: &str = r#"
@@ -209,6 +209,98 @@ impl PgTx<'_> {
             ],
         )
         .map(drop)
+    }
+}
+
+impl PgTx<'_> {
+    pub(super) fn index_entries(&mut self) -> Result<Vec<IndexEntry>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT machine, path, doc, sha256, level, status, protected, size, modified,
+                   received_at, record FROM file_index ORDER BY machine, path",
+                &[],
+            )?
+            .iter()
+            .map(|r| IndexEntry {
+                machine: r.get(0),
+                path: path_of(r.get(1)),
+                doc: r.get(2),
+                sha256: r.get(3),
+                level: r.get(4),
+                status: r.get(5),
+                protected: r.get(6),
+                size: r.get::<_, i64>(7) as u64,
+                modified: r.get(8),
+                received_at: r.get(9),
+                record: r.get(10),
+            })
+            .collect())
+    }
+
+    pub(super) fn index_store_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        for e in entries {
+            self.write(
+                "INSERT INTO file_index
+                   (machine, path, doc, sha256, level, status, protected, size, modified, received_at, record)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (machine, path) DO UPDATE SET doc = EXCLUDED.doc,
+                   sha256 = EXCLUDED.sha256, level = EXCLUDED.level, status = EXCLUDED.status,
+                   protected = EXCLUDED.protected, size = EXCLUDED.size,
+                   modified = EXCLUDED.modified, received_at = EXCLUDED.received_at,
+                   record = EXCLUDED.record",
+                &[
+                    &e.machine,
+                    &e.path.as_os_str().as_bytes(),
+                    &e.doc,
+                    &e.sha256,
+                    &e.level,
+                    &e.status,
+                    &e.protected,
+                    &(e.size.min(i64::MAX as u64) as i64),
+                    &e.modified,
+                    &e.received_at,
+                    &e.record,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn machine_rows(&mut self) -> Result<Vec<MachineRow>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT name, interval_s, last_report_at FROM machines ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(|r| MachineRow {
+                name: r.get(0),
+                interval_s: r.get::<_, i64>(1) as u32,
+                last_report_at: r.get(2),
+            })
+            .collect())
+    }
+
+    pub(super) fn machine_store(&mut self, m: &MachineRow) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO machines (name, interval_s, last_report_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET interval_s = EXCLUDED.interval_s,
+               last_report_at = EXCLUDED.last_report_at",
+            &[&m.name, &i64::from(m.interval_s), &m.last_report_at],
+        )
+        .map(drop)
+    }
+
+    pub(super) fn report_states_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT report, seq, done, files, removed, started_at, updated_at, machine
+                 FROM reports ORDER BY machine COLLATE \"C\", report",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(7), report_from_row(r)))
+            .collect())
     }
 }
 
