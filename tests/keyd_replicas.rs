@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -440,6 +441,38 @@ fn migrate_moves_an_organisation_from_sqlite_to_postgresql() {
     admin
         .fuda(&["admin", "revoke", "--doc", &doc, "--user", "sato"])
         .expect(0);
+    // A file server reports its files (one named in CP932) into the company index.
+    let code = admin
+        .fuda(&[
+            "admin", "user", "add", "srv-1", "--kind", "machine", "--json",
+        ])
+        .expect(0)
+        .json_lines()[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let srv = User::new("srv-1");
+    srv.fuda(&[
+        "init",
+        "--machine",
+        "srv-1",
+        "--report-interval",
+        "1h",
+        "--service",
+        &keyd.url(),
+        "--enroll",
+        &code,
+        "--ca-fingerprint",
+        &keyd.fingerprint,
+    ])
+    .expect(0);
+    let share = work.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    let cp932 = share.join(std::ffi::OsStr::from_bytes(b"\x8c\xa9\x90\xcf.txt"));
+    write(&cp932, "見積");
+    write(&share.join("a.txt"), "a");
+    srv.fuda(&["inventory", "--report", p(&share), "--json"])
+        .expect(0);
     let before = opens_recorded(&admin, "tanaka");
     let audit_before = admin
         .fuda(&["admin", "audit", "--limit", "10000000", "--json"])
@@ -458,9 +491,13 @@ fn migrate_moves_an_organisation_from_sqlite_to_postgresql() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["moved"]["users"], 3);
-    assert_eq!(v["moved"]["tokens"], 3);
+    // Three people and the file server.
+    assert_eq!(v["moved"]["users"], 4);
+    assert_eq!(v["moved"]["tokens"], 4);
     assert_eq!(v["moved"]["revocations"], 1);
+    assert_eq!(v["moved"]["index_files"], 2);
+    assert_eq!(v["moved"]["machines"], 1);
+    assert_eq!(v["moved"]["reports"], 1);
     assert_eq!(v["audit"]["records"], audit_before.len());
     assert_eq!(v["audit"]["verified"], true);
 
@@ -481,6 +518,34 @@ fn migrate_moves_an_organisation_from_sqlite_to_postgresql() {
         .expect(2);
     assert!(denied.stderr.contains("revoked"), "{}", denied.stderr);
     admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+
+    // The server reports again, now into PostgreSQL: the new file joins the moved ones,
+    // the CP932 name byte for byte.
+    write(&share.join("b.txt"), "b");
+    srv.fuda(&["inventory", "--report", p(&share), "--json"])
+        .expect(0);
+    let store = fuda_keyd::store::Database::parse(&url)
+        .unwrap()
+        .open()
+        .unwrap();
+    let mut snapshot = (store.snapshots())().unwrap();
+    let mut indexed = Vec::new();
+    snapshot
+        .index_scan(fuda_keyd::report::IndexOrder::MachinePath, &mut |f| {
+            indexed.push((f.machine, f.path));
+            true
+        })
+        .unwrap();
+    let srv1 = |path: &std::path::Path| ("srv-1".to_owned(), path.to_owned());
+    let mut want = vec![
+        srv1(&share.join("a.txt")),
+        srv1(&share.join("b.txt")),
+        srv1(&cp932),
+    ];
+    want.sort_by(|a, b| a.1.as_os_str().as_bytes().cmp(b.1.as_os_str().as_bytes()));
+    assert_eq!(indexed, want);
+    drop(snapshot);
+    drop(store);
 
     // Moving again into a database that holds a service is refused, changing nothing.
     keyd.stop();
