@@ -546,6 +546,24 @@ fn migrate_moves_an_organisation_from_sqlite_to_postgresql() {
     assert_eq!(indexed, want);
     drop(snapshot);
     drop(store);
+    // The company ledger is built from PostgreSQL's index (0: no findings, 1: findings).
+    let ledger = work.path().join("company.json");
+    let run = admin.fuda(&[
+        "admin",
+        "ledger",
+        "--format",
+        "json",
+        "--out",
+        p(&ledger),
+        "--json",
+    ]);
+    assert!(matches!(run.code, 0 | 1), "{}", run.stderr);
+    let ledger = std::fs::read(&ledger).unwrap();
+    assert!(
+        ledger.windows(5).any(|w| w == b"b.txt"),
+        "{}",
+        String::from_utf8_lossy(&ledger)
+    );
 
     // Moving again into a database that holds a service is refused, changing nothing.
     keyd.stop();
