@@ -4,6 +4,7 @@
 
 pub mod keyd;
 pub mod office;
+pub mod postgres;
 pub mod raw;
 pub mod samba;
 pub mod watch;

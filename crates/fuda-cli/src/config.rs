@@ -43,6 +43,10 @@ pub struct Config {
 pub struct ServiceConfig {
     /// `https://host:port`.
     pub url: String,
+    /// The addresses of the same service's other replicas (`https://host:port`, same
+    /// certificate), tried in turn when one does not answer (docs/key-service.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
     /// SHA-256 fingerprint of its TLS certificate (pinned).
     pub fingerprint: String,
     /// The service id.

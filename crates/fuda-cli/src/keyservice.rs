@@ -29,11 +29,9 @@ pub fn remote(s: &ServiceConfig) -> Result<Remote> {
             )))
         }
     };
-    Ok(Remote::new(
-        &s.url,
-        &s.fingerprint,
-        Some(token.trim().to_owned()),
-    )?)
+    Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?
+        .with_replicas(&s.replicas)
+        .context("config.toml: [service] replicas")
 }
 
 /// Where the embedded key service keeps its keys and database.

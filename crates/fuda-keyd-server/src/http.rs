@@ -56,6 +56,9 @@ impl IntoResponse for ApiError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::Store(fuda_keyd::store::StoreError::Unavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Store(_) | Error::Keys(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Transport(_) | Error::Untrusted(_) | Error::CertificateMismatch(_) => {
                 StatusCode::BAD_GATEWAY
@@ -732,7 +735,20 @@ pub struct Init {
 
 /// `fuda-keyd init`: keys, TLS certificate, database, first admin.
 pub fn init(data: &Path, admin: NewUser) -> Result<Init, Error> {
-    let (service, added) = Service::init(data, admin)?;
+    init_on(
+        data,
+        &fuda_keyd::store::Database::Sqlite(data.join(fuda_keyd::service::DB_FILE)),
+        admin,
+    )
+}
+
+/// [`init`] with the state in `database` (which must hold no service yet).
+pub fn init_on(
+    data: &Path,
+    database: &fuda_keyd::store::Database,
+    admin: NewUser,
+) -> Result<Init, Error> {
+    let (service, added) = Service::init_on(data, database, admin)?;
     let info = service.info();
     service.close();
     let fingerprint = crate::tls::generate(

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fuda_keyd::directory::NewUser;
+use fuda_keyd::store::Database;
 use fuda_keyd::Service;
 
+mod migrate;
 mod recovery;
 
 /// fuda-keyd: who may have which protected file's key, and an audit of every answer.
@@ -51,15 +53,27 @@ enum Command {
         /// is created.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// Keep the state in this database instead of the SQLite file in the data
+        /// directory: postgres://USER@HOST:PORT/DATABASE (add ?sslmode=require and
+        /// &sslrootcert=CA.pem for TLS). The database must hold no service yet; it is
+        /// named in DATA/database (0600), so `serve --data DATA` finds it.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Serve the HTTPS API until SIGTERM or Ctrl-C (in-flight requests finish).
     Serve {
-        /// Data directory made by `init`.
+        /// Data directory made by `init` (its keys and TLS certificate; every replica of
+        /// one service has a copy of the same directory).
         #[arg(long)]
         data: PathBuf,
+        /// The database, if not the one the data directory names (DATA/database, else
+        /// the SQLite file DATA/keyd.db): sqlite:PATH or postgres://USER@HOST:PORT/DB.
+        /// Any number of replicas may serve one PostgreSQL database at once.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
@@ -91,6 +105,36 @@ enum Command {
         /// a minute before that address is answered 429 for five minutes (audited).
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
         max_auth_failures: u32,
+    },
+    /// Move the service's state to another database (e.g. from its SQLite file to
+    /// PostgreSQL): users, tokens, groups, documents, grants, revocations, policy versions,
+    /// metadata and the whole audit chain, checked identical after the move and the chain
+    /// verified. Stop the service first. On success the data directory names the new
+    /// database, so `serve --data DATA` uses it.
+    Migrate {
+        /// Data directory (its audit key verifies the chain before and after).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where the state is now: sqlite:PATH (default: the data directory's database).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Where it goes: postgres://USER@HOST:PORT/DATABASE (must hold no service yet).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a wrapping key version, as `fuda admin rotate-key` does, for a service run as
+    /// replicas on PostgreSQL (which refuses it over the API): run it with every replica
+    /// stopped, then copy DATA/keys to every replica before starting them again.
+    RotateKey {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The admin doing it (recorded in the audit log).
+        #[arg(long)]
+        admin: String,
     },
     /// Print the TLS certificate's SHA-256 fingerprint (for `fuda init --ca-fingerprint`).
     Fingerprint {
@@ -143,6 +187,7 @@ fn run(cli: Cli) -> Result<()> {
             recovery_file,
             shares,
             policy,
+            database,
             json,
         } => {
             if data.join(fuda_keyd::service::DB_FILE).exists() {
@@ -157,11 +202,16 @@ fn run(cli: Cli) -> Result<()> {
             }
             // A policy with errors stops init before anything exists.
             let policy = policy.map(|path| read_policy(&path)).transpose()?;
+            let database = match database {
+                Some(url) => Database::parse(&url)?,
+                None => Database::Sqlite(data.join(fuda_keyd::service::DB_FILE)),
+            };
             let fresh = !data.exists();
             let plan = recovery::Plan::new(&data, recovery, recovery_file, shares)?;
             let written = plan.write()?;
-            let init = fuda_keyd_server::http::init(
+            let init = fuda_keyd_server::http::init_on(
                 &data,
+                &database,
                 NewUser {
                     name: admin.clone(),
                     display_name: None,
@@ -227,6 +277,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             data,
             listen,
+            database,
             threads,
             max_offline_days,
             max_expiry_days,
@@ -243,14 +294,23 @@ fn run(cli: Cli) -> Result<()> {
                 auth_failures: max_auth_failures,
                 ..Default::default()
             };
+            let database = match database {
+                Some(url) => Database::parse(&url)?,
+                None => Database::of_dir(&data)?,
+            };
             let limits = fuda_keyd::limits::Limits {
                 max_offline_days,
                 max_expiry_days,
                 token_lifetime_days,
             };
             no_service_hint(&data)?;
-            let service = Service::open_with(&data, limits)
-                .with_context(|| format!("cannot open the service in {}", data.display()))?;
+            let service = Service::open_on(&data, &database, limits).with_context(|| {
+                format!(
+                    "cannot open the service in {} on {}",
+                    data.display(),
+                    database.label()
+                )
+            })?;
             let tls = fuda_keyd_server::tls::server_config(&data.join("tls"))?;
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = threads {
@@ -275,6 +335,27 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::AdminCode { data, admin, json } => admin_code(&data, &admin, json),
+        Command::Migrate {
+            data,
+            from,
+            to,
+            json,
+        } => migrate::run(&data, from.as_deref(), &to, json),
+        Command::RotateKey { data, admin } => {
+            let service = Service::open(&data)
+                .with_context(|| format!("cannot open the service in {}", data.display()))?;
+            let rt = tokio::runtime::Builder::new_current_thread().build()?;
+            let info =
+                rt.block_on(service.rotate_key(fuda_keyd::service::Caller::Local(admin.clone())));
+            service.close();
+            let info = info.context("cannot rotate the key")?;
+            println!(
+                "New wrapping key version {} in {}: copy that directory to every replica, then start them.",
+                info.key_version,
+                data.join("keys").display()
+            );
+            Ok(())
+        }
         Command::Fingerprint { data } => {
             println!(
                 "{}",
@@ -287,7 +368,9 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Refuses a data directory that holds no service, saying how to make one.
 fn no_service_hint(data: &std::path::Path) -> Result<()> {
-    if !data.join(fuda_keyd::service::DB_FILE).exists() {
+    if !data.join(fuda_keyd::service::DB_FILE).exists()
+        && !data.join(fuda_keyd::store::DATABASE_FILE).exists()
+    {
         anyhow::bail!(
             "{} holds no key service ({} not found): create one with `fuda-keyd init --data {}`",
             data.display(),
@@ -402,6 +485,7 @@ fn remove_created(data: &std::path::Path, fresh: bool) {
         let _ = std::fs::remove_dir_all(data);
         return;
     }
+    let _ = std::fs::remove_file(data.join(fuda_keyd::store::DATABASE_FILE));
     for dir in ["keys", "tls"] {
         let _ = std::fs::remove_dir_all(data.join(dir));
     }

@@ -8,7 +8,12 @@
 //!   fingerprint (given at `fuda init --service URL --enroll CODE --ca-fingerprint F`).
 //!   `ureq` is a small blocking client: the CLI needs no async runtime for one request per
 //!   file, and it accepts our own rustls config, so pinning is a custom verifier.
+//!   A service run as several replicas has several addresses ([`Remote::with_replicas`]):
+//!   a request that cannot reach one (refused, reset, timed out) or that it answers with
+//!   503 (its database unreachable, or shutting down) goes to the next, and the client
+//!   stays with the one that answered.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -347,9 +352,12 @@ impl KeyService for Embedded {
 /// Longest the company ledger may take to arrive.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
-/// A `fuda-keyd` over HTTPS.
+/// A `fuda-keyd` over HTTPS, at one address or at several (replicas of one service).
 pub struct Remote {
-    base: String,
+    /// The service's addresses: the configured one first, then its replicas.
+    bases: Vec<String>,
+    /// The address that answered last (tried first).
+    current: AtomicUsize,
     token: Option<String>,
     agent: ureq::Agent,
 }
@@ -357,9 +365,59 @@ pub struct Remote {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .finish_non_exhaustive()
     }
+}
+
+/// One address's answer: a result, or a reason to try the next address.
+enum Attempt<T> {
+    Answered(Result<T, Error>),
+    Unreachable(Error),
+}
+
+/// Reads an answer from `base`: the JSON on success, the service's error otherwise; a
+/// reason to try another replica when it could not answer.
+fn answer<T: serde::de::DeserializeOwned>(
+    base: &str,
+    path: &str,
+    resp: Result<ureq::Response, ureq::Error>,
+) -> Attempt<T> {
+    match resp {
+        Ok(r) => Attempt::Answered(
+            r.into_json::<T>()
+                .map_err(|e| Error::Transport(format!("{base}{path}: bad answer: {e}"))),
+        ),
+        Err(ureq::Error::Status(status, r)) => {
+            let v: serde_json::Value = r.into_json().unwrap_or_default();
+            let code = v["error"].as_str().unwrap_or("").to_owned();
+            let msg = v["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            let e = Error::from_code(&code, msg);
+            if status == 503 {
+                Attempt::Unreachable(e)
+            } else {
+                Attempt::Answered(Err(e))
+            }
+        }
+        Err(ureq::Error::Transport(t)) => match crate::tls::PinMismatch::find(&t) {
+            Some(m) => Attempt::Answered(Err(Error::CertificateMismatch(m))),
+            None => Attempt::Unreachable(Error::Transport(format!("{base}: {t}"))),
+        },
+    }
+}
+
+/// `https://host:port` without a trailing slash, or why not.
+fn base_of(url: &str) -> Result<String, Error> {
+    let base = url.trim_end_matches('/').to_owned();
+    if !base.starts_with("https://") {
+        return Err(Error::Invalid(format!(
+            "the key service URL {url} must start with https://"
+        )));
+    }
+    Ok(base)
 }
 
 impl Remote {
@@ -373,13 +431,24 @@ impl Remote {
             .timeout_connect(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build();
-        let base = url.trim_end_matches('/').to_owned();
-        if !base.starts_with("https://") {
-            return Err(Error::Invalid(format!(
-                "the key service URL {url} must start with https://"
-            )));
+        Ok(Remote {
+            bases: vec![base_of(url)?],
+            current: AtomicUsize::new(0),
+            token,
+            agent,
+        })
+    }
+
+    /// Adds the addresses of the service's other replicas (same certificate, same
+    /// service), tried in turn when one cannot answer.
+    pub fn with_replicas(mut self, urls: &[String]) -> Result<Remote, Error> {
+        for url in urls {
+            let base = base_of(url)?;
+            if !self.bases.contains(&base) {
+                self.bases.push(base);
+            }
         }
-        Ok(Remote { base, token, agent })
+        Ok(self)
     }
 
     /// Redeems an enrollment code (no token needed).
@@ -391,13 +460,57 @@ impl Remote {
         )
     }
 
+    /// Sends the request to the address that answered last, then to each other one
+    /// until one answers; the last failure (every address named) when none does.
     fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, Error> {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        self.over_replicas(|base| self.call_at(base, method, path, body.clone()))
+    }
+
+    /// Runs `attempt` at the address that answered last, then at each other one until
+    /// one answers; the last failure (every address named) when none does.
+    fn over_replicas<T>(&self, mut attempt: impl FnMut(&str) -> Attempt<T>) -> Result<T, Error> {
+        let n = self.bases.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut failures = Vec::new();
+        for i in 0..n {
+            let at = (first + i) % n;
+            match attempt(&self.bases[at]) {
+                Attempt::Answered(result) => {
+                    if at != first {
+                        self.current.store(at, Ordering::Relaxed);
+                    }
+                    return result;
+                }
+                Attempt::Unreachable(e) => failures.push(e),
+            }
+        }
+        let last = failures.pop().expect("at least one address");
+        Err(match last {
+            Error::Transport(m) if !failures.is_empty() => Error::Transport(format!(
+                "no replica of the key service answered: {}; {m}",
+                failures
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            other => other,
+        })
+    }
+
+    fn call_at<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Attempt<T> {
+        let mut req = self.agent.request(method, &format!("{base}{path}"));
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -405,33 +518,7 @@ impl Remote {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
-        self.answer(path, resp)
-    }
-
-    /// Reads an answer: the JSON on success, the service's error otherwise.
-    fn answer<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        resp: Result<ureq::Response, ureq::Error>,
-    ) -> Result<T, Error> {
-        match resp {
-            Ok(r) => r
-                .into_json::<T>()
-                .map_err(|e| Error::Transport(format!("{}{path}: bad answer: {e}", self.base))),
-            Err(ureq::Error::Status(status, r)) => {
-                let v: serde_json::Value = r.into_json().unwrap_or_default();
-                let code = v["error"].as_str().unwrap_or("").to_owned();
-                let msg = v["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("HTTP {status}"));
-                Err(Error::from_code(&code, msg))
-            }
-            Err(ureq::Error::Transport(t)) => Err(match crate::tls::PinMismatch::find(&t) {
-                Some(m) => Error::CertificateMismatch(m),
-                None => Error::Transport(format!("{}: {t}", self.base)),
-            }),
-        }
+        answer(base, path, resp)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -547,21 +634,29 @@ impl KeyService for Remote {
     }
     fn ledger(&self, out: &mut dyn std::io::Write) -> Result<(), Error> {
         let path = "/v1/admin/ledger";
-        let mut req = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            // The service builds the ledger as it streams it: minutes for millions of files.
-            .timeout(LEDGER_TIMEOUT);
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        match req.call() {
-            Ok(r) => std::io::copy(&mut r.into_reader(), out)
-                .map(drop)
-                .map_err(|e| Error::Transport(format!("{}{path}: {e}", self.base))),
-            Err(e) => self.answer::<Empty>(path, Err(e)).map(drop),
-        }
+        self.over_replicas(|base| {
+            let mut req = self
+                .agent
+                .get(&format!("{base}{path}"))
+                // The service builds the ledger as it streams it: minutes for millions of files.
+                .timeout(LEDGER_TIMEOUT);
+            if let Some(t) = &self.token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            match req.call() {
+                Ok(r) => Attempt::Answered(
+                    std::io::copy(&mut r.into_reader(), &mut *out)
+                        .map(drop)
+                        .map_err(|e| Error::Transport(format!("{base}{path}: {e}"))),
+                ),
+                Err(e) => match answer::<Empty>(base, path, Err(e)) {
+                    Attempt::Answered(r) => Attempt::Answered(r.map(drop)),
+                    Attempt::Unreachable(e) => Attempt::Unreachable(e),
+                },
+            }
+        })
     }
+
     fn audit(&self, q: Query) -> Result<Vec<Record>, Error> {
         self.post("/v1/admin/audit", q)
     }
@@ -625,17 +720,19 @@ impl KeyService for Remote {
     fn report(&self, chunk: &SignedChunk) -> Result<ReportAck, Error> {
         // The body goes as signed, byte for byte; the signature rides in a header.
         let path = "/v1/reports";
-        let mut req = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .set("Content-Type", "application/json")
-            .set(
-                crate::report::SIGNATURE_HEADER,
-                &crate::report::encode_signature(&chunk.signature),
-            );
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        self.answer(path, req.send_bytes(&chunk.body))
+        self.over_replicas(|base| {
+            let mut req = self
+                .agent
+                .post(&format!("{base}{path}"))
+                .set("Content-Type", "application/json")
+                .set(
+                    crate::report::SIGNATURE_HEADER,
+                    &crate::report::encode_signature(&chunk.signature),
+                );
+            if let Some(t) = &self.token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            answer(base, path, req.send_bytes(&chunk.body))
+        })
     }
 }

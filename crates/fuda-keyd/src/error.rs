@@ -62,6 +62,18 @@ pub enum StoreError {
         /// What failed.
         message: String,
     },
+    /// The database cannot be reached now (PostgreSQL down, restarting, or the network
+    /// between): the request was not done and may be tried again.
+    #[error("database {database} is unreachable: {message}")]
+    Unavailable {
+        /// The database (host, port, name; never a password).
+        database: String,
+        /// What failed.
+        message: String,
+    },
+    /// The database's address (`--database`) cannot be used.
+    #[error("{0}")]
+    Address(String),
     /// The database was written by a newer version.
     #[error("database {path} has schema version {found}, newer than this fuda-keyd ({supported}): upgrade fuda-keyd")]
     TooNew {
@@ -138,11 +150,11 @@ impl Error {
             Error::NotFound(_) => "not-found",
             Error::Conflict(_) => "conflict",
             Error::Invalid(_) => "invalid",
+            Error::Store(StoreError::Unavailable { .. }) | Error::ShuttingDown => "unavailable",
             Error::Store(_) | Error::Keys(_) => "internal",
             Error::Transport(_) => "transport",
             Error::CertificateMismatch(_) => "certificate-mismatch",
             Error::Untrusted(_) => "untrusted",
-            Error::ShuttingDown => "unavailable",
         }
     }
 
@@ -168,7 +180,9 @@ impl Error {
             "not-found" => Error::NotFound(message),
             "conflict" => Error::Conflict(message),
             "invalid" => Error::Invalid(message),
-            "unavailable" => Error::ShuttingDown,
+            // Shutting down, or its database unreachable: as good as unreachable (the
+            // client tries another replica, then its offline licences).
+            "unavailable" => Error::Transport(message),
             _ => Error::Transport(format!("{code}: {message}")),
         }
     }
@@ -184,6 +198,9 @@ impl Error {
             | Error::Invalid(m)
             | Error::Transport(m)
             | Error::Untrusted(m) => m.clone(),
+            Error::Store(StoreError::Unavailable { .. }) => {
+                "the key service cannot reach its database right now (the administrator can see why in its log); nothing was done: try again in a moment".into()
+            }
             // Internal details stay in the server log.
             Error::Store(_) | Error::Keys(_) => {
                 "the key service failed internally; the administrator can see why in its log".into()

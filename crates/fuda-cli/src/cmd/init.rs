@@ -146,6 +146,11 @@ fn enroll(
     }
     config.service = Some(config::ServiceConfig {
         url: url.trim_end_matches('/').to_owned(),
+        replicas: config
+            .service
+            .as_ref()
+            .map(|s| s.replicas.clone())
+            .unwrap_or_default(),
         fingerprint: fingerprint.to_owned(),
         id: enrolled.service.id.clone(),
         signing_key: enrolled.service.signing_key.clone(),

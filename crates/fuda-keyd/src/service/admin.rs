@@ -323,7 +323,17 @@ impl Service {
     }
 
     /// Adds a wrapping key version; new files are wrapped to it, old ones keep opening.
+    ///
+    /// Replicas on one database each hold a copy of the keys: a new version made by one
+    /// would be unknown to the others, which could then not open the files wrapped to it.
+    /// So over the API a replicated service refuses; `fuda-keyd rotate-key` (a local
+    /// caller) rotates while every replica is stopped, and the keys are copied to all.
     pub async fn rotate_key(&self, caller: Caller) -> Result<ServiceInfo, Error> {
+        if self.inner.replicated && matches!(caller, Caller::Token(_)) {
+            return Err(Error::Conflict(
+                "this key service runs as replicas on one database, each with its own copy of the keys: stop every replica, run `fuda-keyd rotate-key --data DIR --admin NAME` on one, copy its keys/ to the others, and start them again".into(),
+            ));
+        }
         let dir = self.inner.dir.join("keys");
         let version = self
             .admin(caller, move |tx, k, me| {

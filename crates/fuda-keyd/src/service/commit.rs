@@ -17,8 +17,10 @@ pub const MAX_BATCH: usize = 512;
 
 /// Answers a job once its transaction committed (or failed).
 type Finisher = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
-/// Work for the writer: runs in a savepoint and says whether to keep it.
-type Work = Box<dyn FnOnce(&mut dyn Tx) -> (bool, Finisher) + Send>;
+/// Work for the writer: runs in a savepoint and says whether to keep it; or, given the
+/// error of a transaction that could not begin (the database unreachable), does nothing
+/// and answers with it.
+type Work = Box<dyn FnOnce(Result<&mut dyn Tx, &StoreError>) -> (bool, Finisher) + Send>;
 
 /// A job and whether it is bulk.
 struct Job {
@@ -54,8 +56,11 @@ impl Writer {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, Error>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let work: Work = Box::new(move |tx: &mut dyn Tx| {
-            let result = f(tx);
+        let work: Work = Box::new(move |tx: Result<&mut dyn Tx, &StoreError>| {
+            let result = match tx {
+                Ok(tx) => f(tx),
+                Err(e) => Err(Error::Store(e.clone())),
+            };
             // Store failures undo the job; refusals keep their audit record.
             let keep = !matches!(result, Err(Error::Store(_)));
             let finish: Finisher = Box::new(move |commit| {
@@ -119,13 +124,17 @@ fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
             for job in jobs.iter_mut() {
                 let Some(job) = job.take() else { continue };
                 tx.savepoint()?;
-                let (keep, finish) = job(tx);
+                let (keep, finish) = job(Ok(tx));
                 finishers.push(finish);
                 tx.release(keep)?;
             }
             Ok(())
         });
         if let Err(e) = &result {
+            // Jobs the failed transaction never ran are answered with its error too.
+            for job in jobs.iter_mut().filter_map(Option::take) {
+                finishers.push(job(Err(e)).1);
+            }
             tracing::error!(error = %e, jobs = finishers.len(), "transaction failed");
         }
         for finish in finishers {

@@ -15,14 +15,16 @@ use crate::directory::{self, NewUser, User, UserStatus};
 use crate::error::Error;
 use crate::keys::{KeyError, ServiceInfo, ServiceKeys};
 use crate::limits::Limits;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{append_audit, SnapshotOpener, Store, Tx};
+use crate::store::{append_audit, Database, SnapshotOpener, Store, StoreError, Tx};
+
+/// How long a replica waits for news of another's change before it reads the policy
+/// version again (the most a lost notification delays it).
+pub const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long an enrollment code stays valid (seconds).
 pub const ENROLLMENT_TTL: i64 = 7 * 86_400;
 
-/// File name of the database in the data directory.
-pub const DB_FILE: &str = "keyd.db";
+pub use crate::store::DB_FILE;
 
 /// What every clone of a [`Service`] shares.
 pub(super) struct Inner {
@@ -41,6 +43,8 @@ pub(super) struct Inner {
     pub(super) id: String,
     /// The caps on registrations and tokens.
     pub(super) limits: Limits,
+    /// Whether other replicas share the store (each has its own copy of the keys).
+    pub(super) replicated: bool,
     /// The organisation's policy in force (`None` until an admin sets one); replaced
     /// whole by `fuda admin policy set`.
     pub(super) policy: RwLock<Option<Arc<OrgPolicy>>>,
@@ -65,6 +69,39 @@ impl Service {
     /// Creates a new service in `dir`: keys, database, and the first admin (returned with
     /// a one-time enrollment code). Refuses if keys exist.
     pub fn init(dir: &Path, admin: NewUser) -> Result<(Service, UserAdded), Error> {
+        Service::init_on(dir, &Database::Sqlite(dir.join(DB_FILE)), admin)
+    }
+
+    /// [`Service::init`] with the state in `database`, which must hold no service yet;
+    /// a database other than the SQLite file in `dir` is named in `dir` for later opens.
+    pub fn init_on(
+        dir: &Path,
+        database: &Database,
+        admin: NewUser,
+    ) -> Result<(Service, UserAdded), Error> {
+        // A database outside the data directory may hold a service already (a new
+        // SQLite file in it cannot).
+        if !matches!(database, Database::Sqlite(path) if path.starts_with(dir)) {
+            let mut store = database.open()?;
+            let mut existing = None;
+            store.transaction(&mut |tx| {
+                existing = tx.meta_get("service_id")?;
+                Ok(())
+            })?;
+            if let Some(id) = existing {
+                return Err(Error::Conflict(format!(
+                    "{} already holds the key service {id}: to run another replica of it, copy the data directory (keys/, tls/, database) of the first one instead of running init",
+                    database.label()
+                )));
+            }
+        }
+        fuda_core::fsutil::create_private_dir(dir).map_err(|source| {
+            Error::Keys(KeyError::Io {
+                path: dir.to_owned(),
+                source,
+            })
+        })?;
+        database.remember(dir)?;
         let service = Service::create(dir)?;
         let added = service.bootstrap_user(admin, None)?;
         Ok((service, added))
@@ -166,9 +203,16 @@ impl Service {
 
     /// Opens the service in `dir` with the given caps.
     pub fn open_with(dir: &Path, limits: Limits) -> Result<Service, Error> {
+        Service::open_on(dir, &Database::of_dir(dir)?, limits)
+    }
+
+    /// Opens the service whose keys are in `dir` over `database`. Refuses a database that
+    /// belongs to a service with other keys.
+    pub fn open_on(dir: &Path, database: &Database, limits: Limits) -> Result<Service, Error> {
         let keys = ServiceKeys::load(&dir.join("keys"))?;
-        let mut store = SqliteStore::open(&dir.join(DB_FILE))?;
-        let (mut id, mut policy) = (None, None);
+        let mut store = database.open()?;
+        let signing_key = keys.info("").signing_key;
+        let (mut id, mut policy, mut theirs) = (None, None, None);
         store.transaction(&mut |tx| {
             id = tx.meta_get("service_id")?;
             if id.is_none() {
@@ -176,17 +220,29 @@ impl Service {
                 tx.meta_set("service_id", &new)?;
                 id = Some(new);
             }
+            theirs = tx.meta_get("signing_key")?;
+            if theirs.is_none() {
+                tx.meta_set("signing_key", &signing_key)?;
+            }
             policy = tx.policy_get(None)?;
             Ok(())
         })?;
+        if theirs.is_some_and(|k| k != signing_key) {
+            return Err(Error::Store(StoreError::Address(format!(
+                "{} belongs to another key service (its signing key is not the one in {}): use that service's data directory, or another database",
+                database.label(),
+                dir.join("keys").display()
+            ))));
+        }
         let id = id.unwrap_or_default();
         let policy = policy.map(|p| OrgPolicy::new(p, &id, &keys)).transpose()?;
-        let service = Service::start(Box::new(store), keys, dir, id, limits);
+        let service = Service::start(store, keys, dir, id, limits);
         *service.inner.policy.write().expect("policy lock") = policy.map(Arc::new);
         Ok(service)
     }
 
-    /// Starts a service over any store.
+    /// Starts a service over any store (and, over a store replicas share, a thread that
+    /// follows the others' policy changes).
     pub fn start(
         store: Box<dyn Store>,
         keys: ServiceKeys,
@@ -194,9 +250,11 @@ impl Service {
         id: String,
         limits: Limits,
     ) -> Service {
+        let follower = store.follower();
         let snapshots = store.snapshots();
-        Service {
+        let service = Service {
             inner: Arc::new(Inner {
+                replicated: follower.is_some(),
                 snapshots,
                 writer: Writer::start(store),
                 keys: RwLock::new(Arc::new(keys)),
@@ -207,6 +265,43 @@ impl Service {
                 limits,
                 policy: RwLock::new(None),
             }),
+        };
+        if let Some(follower) = follower {
+            service.follow(follower);
+        }
+        service
+    }
+
+    /// Follows the policy other replicas set, on a thread that ends with the service.
+    fn follow(&self, mut follower: Box<dyn crate::store::Follower>) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("fuda-keyd-follow".into())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    let newest = follower.next(FOLLOW_WAIT);
+                    let Some(inner) = weak.upgrade() else { break };
+                    let service = Service { inner };
+                    match newest {
+                        Ok(Some(p)) => {
+                            failing = false;
+                            if service.org_policy().is_none_or(|c| c.version() < p.version) {
+                                service.adopt_policy(p);
+                            }
+                        }
+                        Ok(None) => failing = false,
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!(error = %e, "cannot follow the other replicas' changes; retrying");
+                            }
+                            failing = true;
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the thread that follows other replicas");
         }
     }
 

@@ -245,6 +245,20 @@ impl Service {
         self.inner.policy.read().expect("policy lock").clone()
     }
 
+    /// Uses a version another replica stored, from now on (unless a newer one is in use).
+    pub(super) fn adopt_policy(&self, stored: PolicyVersion) {
+        let version = stored.version;
+        match OrgPolicy::new(stored, &self.inner.id, &self.keys()) {
+            Ok(p) => {
+                self.use_policy(p);
+                tracing::info!(version, "policy set on another replica is in force");
+            }
+            Err(e) => {
+                tracing::error!(version, error = %e, "another replica's policy does not load")
+            }
+        }
+    }
+
     /// Uses `new` from now on, unless a newer version is already in use.
     fn use_policy(&self, new: OrgPolicy) {
         let mut current = self.inner.policy.write().expect("policy lock");

@@ -1,13 +1,19 @@
-//! Where the service keeps its state, behind one trait (SQLite now; PostgreSQL later for
-//! replicas).
+//! Where the service keeps its state, behind one trait: SQLite (the default, and the
+//! embedded mode) or PostgreSQL (several replicas on one database, feature `postgres`).
 //!
 //! A [`Store`] runs a closure in one durable transaction; the closure works on a [`Tx`],
 //! which has one method per question the service asks. The service batches concurrent
 //! requests into one transaction (group commit), each in its own savepoint, so a decision
 //! and its audit record are committed together and a failed request leaves no trace.
 
+pub mod copy;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 mod sqlite_index;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::audit::{Event, Query, Record};
 use crate::directory::{Group, User};
@@ -26,6 +32,10 @@ pub struct DocRow {
     /// SHA-256 of the file key, binding the document id to one file key.
     pub key_check: [u8; 32],
 }
+
+/// A stored credential: the hash of a token or enrollment code, whose it is, and when it
+/// was made (tokens) or expires (enrollment codes), in Unix seconds.
+pub type Credential = ([u8; 32], String, i64);
 
 /// Where one report of a machine stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,12 +56,69 @@ pub struct ReportState {
     pub updated_at: i64,
 }
 
+/// One row of the file index as stored, every column (for `fuda-keyd migrate`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The machine that reported the file.
+    pub machine: String,
+    /// Its path, exact bytes.
+    pub path: PathBuf,
+    /// The document id of its label.
+    pub doc: Option<String>,
+    /// SHA-256 of its content (hex).
+    pub sha256: Option<String>,
+    /// The level of its label.
+    pub level: Option<String>,
+    /// The label's verification status, as stored.
+    pub status: String,
+    /// Whether it is protected.
+    pub protected: bool,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification (Unix seconds).
+    pub modified: i64,
+    /// When the service received it (Unix seconds).
+    pub received_at: i64,
+    /// The record as the machine sent it.
+    pub record: Vec<u8>,
+}
+
+/// A reporting machine as stored: its interval and last complete report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineRow {
+    /// Its name.
+    pub name: String,
+    /// How often it said it would report (seconds).
+    pub interval_s: u32,
+    /// When its last report completed (Unix seconds).
+    pub last_report_at: Option<i64>,
+}
+
+/// A version of a document saved back after the first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocVersion {
+    /// The document.
+    pub doc: String,
+    /// Its number (2 and up).
+    pub version: u32,
+    /// The content's size.
+    pub size: u64,
+    /// The content's digest.
+    pub digest: String,
+    /// Who saved it.
+    pub saved_by: String,
+    /// When (Unix seconds).
+    pub saved_at: i64,
+}
+
 /// One transaction's view of the state.
 pub trait Tx {
     /// A value from the metadata table.
     fn meta_get(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a metadata value.
     fn meta_set(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Every metadata value, by key (for `fuda-keyd migrate`).
+    fn meta_all(&mut self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// A user with their groups.
     fn user_get(&mut self, name: &str) -> Result<Option<User>, StoreError>;
@@ -63,6 +130,8 @@ pub trait Tx {
     fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores a token hash.
     fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError>;
+    /// Every token hash: its user and when it was made (for `fuda-keyd migrate`).
+    fn token_all(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Deletes a user's tokens; how many there were.
     fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError>;
     /// Stores an enrollment code hash.
@@ -72,6 +141,8 @@ pub trait Tx {
         user: &str,
         expires_at: i64,
     ) -> Result<(), StoreError>;
+    /// Every pending enrollment: code hash, user, expiry (for `fuda-keyd migrate`).
+    fn enrollment_all(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Takes (deletes and returns) an enrollment: the user and expiry.
     fn enrollment_take(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
 
@@ -179,6 +250,21 @@ pub trait Tx {
         interval_s: Option<u32>,
     ) -> Result<(), StoreError>;
 
+    /// Every row of the file index, by machine and path bytes (`migrate`).
+    fn index_all(&mut self) -> Result<Vec<IndexEntry>, StoreError>;
+    /// Stores rows of the file index exactly as given (`migrate`).
+    fn index_put_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError>;
+    /// Every reporting machine's row, by name (`migrate`).
+    fn machine_all(&mut self) -> Result<Vec<MachineRow>, StoreError>;
+    /// Stores a machine's row exactly as given (`migrate`).
+    fn machine_put(&mut self, m: &MachineRow) -> Result<(), StoreError>;
+    /// Every report state, by machine and report (`migrate`).
+    fn report_state_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError>;
+    /// Every saved-back version, by document and number (`migrate`).
+    fn version_all(&mut self) -> Result<Vec<DocVersion>, StoreError>;
+    /// Stores a version's row exactly as given, the document untouched (`migrate`).
+    fn version_put(&mut self, v: &DocVersion) -> Result<(), StoreError>;
+
     /// Starts a savepoint.
     fn savepoint(&mut self) -> Result<(), StoreError>;
     /// Keeps (true) or undoes (false) what was done since the savepoint.
@@ -196,6 +282,12 @@ pub trait Store: Send {
     /// Opens read-only snapshots of this store beside the writer (for long reads that
     /// must not hold up decisions: the file index).
     fn snapshots(&self) -> SnapshotOpener;
+
+    /// Where to hear of changes other processes make to what the service keeps in memory
+    /// (a store several replicas share); `None` when this process is the only writer.
+    fn follower(&self) -> Option<Box<dyn Follower>> {
+        None
+    }
 }
 
 /// Opens a [`Snapshot`]; shared by every clone of the service.
@@ -215,6 +307,103 @@ pub trait Snapshot {
     /// Every reporting identity (directory entries of kind machine, and any hook or
     /// machine that reported or has files in the index), by name.
     fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
+}
+
+/// Hears of another replica's changes to what each replica keeps in memory.
+pub trait Follower: Send {
+    /// Waits up to `wait` for news of a change, then returns the newest policy version
+    /// (read every time: a lost notification costs one wait at most).
+    fn next(&mut self, wait: Duration) -> Result<Option<PolicyVersion>, StoreError>;
+}
+
+/// File name of the SQLite database in the data directory.
+pub const DB_FILE: &str = "keyd.db";
+
+/// The file in a data directory that names its database when it is not the SQLite file
+/// beside it (written by `fuda-keyd init --database`, mode 0600: the URL may hold a
+/// password).
+pub const DATABASE_FILE: &str = "database";
+
+/// Where a service keeps its state.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<postgres::Target>),
+}
+
+impl Database {
+    /// Reads `sqlite:PATH`, a path, or a `postgres://` (`postgresql://`) URL.
+    pub fn parse(spec: &str) -> Result<Database, StoreError> {
+        let spec = spec.trim();
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Ok(Database::Postgres(Box::new(postgres::Target::parse(spec)?)));
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError::Address(
+                "this build of fuda-keyd has no PostgreSQL support (cargo feature `postgres`)"
+                    .into(),
+            ));
+        }
+        let path = spec.strip_prefix("sqlite:").unwrap_or(spec);
+        if path.is_empty() || spec.contains("://") {
+            return Err(StoreError::Address(format!(
+                "{spec:?} is not a database: give sqlite:PATH or postgres://USER@HOST:PORT/DATABASE"
+            )));
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The database of the service in `dir`: the one its [`DATABASE_FILE`] names, else
+    /// the SQLite file `keyd.db` in it.
+    pub fn of_dir(dir: &Path) -> Result<Database, StoreError> {
+        let named = dir.join(DATABASE_FILE);
+        match std::fs::read_to_string(&named) {
+            Ok(spec) => Database::parse(&spec)
+                .map_err(|e| StoreError::Address(format!("{}: {e}", named.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Database::Sqlite(dir.join(DB_FILE)))
+            }
+            Err(e) => Err(StoreError::Address(format!(
+                "cannot read {}: {e}",
+                named.display()
+            ))),
+        }
+    }
+
+    /// What to call it in messages (never a password).
+    pub fn label(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => t.label().to_owned(),
+        }
+    }
+
+    /// Names it in the data directory `dir` (0600), unless it is the SQLite file there
+    /// that opens by default.
+    pub fn remember(&self, dir: &Path) -> Result<(), StoreError> {
+        let spec = match self {
+            Database::Sqlite(path) if path == &dir.join(DB_FILE) => return Ok(()),
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => t.url().to_owned(),
+        };
+        let file = dir.join(DATABASE_FILE);
+        fuda_core::fsutil::write_atomic(&file, format!("{spec}\n").as_bytes(), 0o600)
+            .map_err(|e| StoreError::Address(format!("cannot write {}: {e}", file.display())))
+    }
+
+    /// Opens (and migrates) it.
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            Database::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(t) => Box::new(postgres::PgStore::open(t)?),
+        })
+    }
 }
 
 /// Appends an event to the chain inside `tx`, keyed with the audit key.

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::sqlite_index;
-use super::{DocRow, ReportState, SnapshotOpener, Store, StoreError, Tx};
+use super::{
+    Credential, DocRow, DocVersion, IndexEntry, MachineRow, ReportState, SnapshotOpener, Store,
+    StoreError, Tx,
+};
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
 use crate::policy::PolicyVersion;
@@ -305,6 +308,24 @@ impl SqliteTx<'_> {
         })
     }
 
+    /// Rows of (hash, user, time); a hash of another length (an edited row) reads as zeros.
+    fn credentials(&self, sql: &str) -> Result<Vec<Credential>, StoreError> {
+        self.conn
+            .prepare(sql)
+            .map_err(self.e())?
+            .query_map([], |r| {
+                let bytes: Vec<u8> = r.get(0)?;
+                let mut hash = [0u8; 32];
+                if bytes.len() == 32 {
+                    hash.copy_from_slice(&bytes);
+                }
+                Ok((hash, r.get(1)?, r.get(2)?))
+            })
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())
+    }
+
     /// The newest version of a document: 1 until a version is saved back.
     fn doc_version(&self, id: &str) -> Result<u32, StoreError> {
         self.conn
@@ -342,6 +363,16 @@ impl Tx for SqliteTx<'_> {
                 params![key, value],
             )
             .map(drop)
+            .map_err(self.e())
+    }
+
+    fn meta_all(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        self.conn
+            .prepare("SELECT key, value FROM meta ORDER BY key")
+            .map_err(self.e())?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
             .map_err(self.e())
     }
 
@@ -415,6 +446,14 @@ impl Tx for SqliteTx<'_> {
             )
             .map(drop)
             .map_err(self.e())
+    }
+
+    fn token_all(&mut self) -> Result<Vec<Credential>, StoreError> {
+        self.credentials("SELECT hash, user, created_at FROM tokens ORDER BY hash")
+    }
+
+    fn enrollment_all(&mut self) -> Result<Vec<Credential>, StoreError> {
+        self.credentials("SELECT code_hash, user, expires_at FROM enrollments ORDER BY code_hash")
     }
 
     fn token_delete_user(&mut self, user: &str) -> Result<usize, StoreError> {
@@ -901,6 +940,67 @@ impl Tx for SqliteTx<'_> {
         interval_s: Option<u32>,
     ) -> Result<(), StoreError> {
         sqlite_index::machine_reported(self.conn, self.path, machine, at, interval_s)
+    }
+
+    fn index_all(&mut self) -> Result<Vec<IndexEntry>, StoreError> {
+        sqlite_index::index_all(self.conn, self.path)
+    }
+
+    fn index_put_entries(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        sqlite_index::index_put_entries(self.conn, self.path, entries)
+    }
+
+    fn machine_all(&mut self) -> Result<Vec<MachineRow>, StoreError> {
+        sqlite_index::machine_all(self.conn, self.path)
+    }
+
+    fn machine_put(&mut self, m: &MachineRow) -> Result<(), StoreError> {
+        sqlite_index::machine_put(self.conn, self.path, m)
+    }
+
+    fn report_state_all(&mut self) -> Result<Vec<(String, ReportState)>, StoreError> {
+        sqlite_index::report_state_all(self.conn, self.path)
+    }
+
+    fn version_all(&mut self) -> Result<Vec<DocVersion>, StoreError> {
+        self.conn
+            .prepare(
+                "SELECT doc, version, size, digest, saved_by, saved_at FROM document_versions
+                 ORDER BY doc, version",
+            )
+            .map_err(self.e())?
+            .query_map([], |r| {
+                Ok(DocVersion {
+                    doc: r.get(0)?,
+                    version: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    digest: r.get(3)?,
+                    saved_by: r.get(4)?,
+                    saved_at: r.get(5)?,
+                })
+            })
+            .map_err(self.e())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.e())
+    }
+
+    fn version_put(&mut self, v: &DocVersion) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_versions (doc, version, size, digest, saved_by, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(self.e())?
+            .execute(params![
+                v.doc,
+                v.version,
+                v.size as i64,
+                v.digest,
+                v.saved_by,
+                v.saved_at
+            ])
+            .map(drop)
+            .map_err(self.e())
     }
 
     fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{ReportState, Snapshot, StoreError};
+use super::{IndexEntry, MachineRow, ReportState, Snapshot, StoreError};
 use crate::directory::EntryKind;
 use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus, DEFAULT_INTERVAL_S};
 
@@ -189,6 +189,119 @@ pub(super) fn machine_reported(
     .map_err(err(path))?
     .execute(params![machine, at, interval_s, DEFAULT_INTERVAL_S])
     .map(drop)
+    .map_err(err(path))
+}
+
+pub(super) fn index_all(conn: &Connection, path: &Path) -> Result<Vec<IndexEntry>, StoreError> {
+    conn.prepare(
+        "SELECT machine, path, doc, sha256, level, status, protected, size, modified, received_at, record
+         FROM file_index ORDER BY machine, path",
+    )
+    .map_err(err(path))?
+    .query_map([], |r| {
+        Ok(IndexEntry {
+            machine: r.get(0)?,
+            path: PathBuf::from(std::ffi::OsStr::from_bytes(&r.get::<_, Vec<u8>>(1)?)),
+            doc: r.get(2)?,
+            sha256: r.get(3)?,
+            level: r.get(4)?,
+            status: r.get(5)?,
+            protected: r.get::<_, i64>(6)? != 0,
+            size: r.get::<_, i64>(7)? as u64,
+            modified: r.get(8)?,
+            received_at: r.get(9)?,
+            record: r.get(10)?,
+        })
+    })
+    .map_err(err(path))?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(err(path))
+}
+
+pub(super) fn index_put_entries(
+    conn: &Connection,
+    path: &Path,
+    entries: &[IndexEntry],
+) -> Result<(), StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO file_index
+             (machine, path, doc, sha256, level, status, protected, size, modified, received_at, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(err(path))?;
+    for e in entries {
+        st.execute(params![
+            e.machine,
+            e.path.as_os_str().as_bytes(),
+            e.doc,
+            e.sha256,
+            e.level,
+            e.status,
+            e.protected as i64,
+            e.size.min(i64::MAX as u64) as i64,
+            e.modified,
+            e.received_at,
+            e.record
+        ])
+        .map_err(err(path))?;
+    }
+    Ok(())
+}
+
+pub(super) fn machine_all(conn: &Connection, path: &Path) -> Result<Vec<MachineRow>, StoreError> {
+    conn.prepare("SELECT name, interval_s, last_report_at FROM machines ORDER BY name")
+        .map_err(err(path))?
+        .query_map([], |r| {
+            Ok(MachineRow {
+                name: r.get(0)?,
+                interval_s: r.get(1)?,
+                last_report_at: r.get(2)?,
+            })
+        })
+        .map_err(err(path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err(path))
+}
+
+pub(super) fn machine_put(
+    conn: &Connection,
+    path: &Path,
+    m: &MachineRow,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO machines (name, interval_s, last_report_at) VALUES (?1, ?2, ?3)",
+    )
+    .map_err(err(path))?
+    .execute(params![m.name, m.interval_s, m.last_report_at])
+    .map(drop)
+    .map_err(err(path))
+}
+
+pub(super) fn report_state_all(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(String, ReportState)>, StoreError> {
+    conn.prepare(&format!(
+        "SELECT machine, {REPORT_COLS} FROM reports ORDER BY machine, report"
+    ))
+    .map_err(err(path))?
+    .query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            ReportState {
+                report: r.get(1)?,
+                seq: r.get(2)?,
+                done: r.get::<_, i64>(3)? != 0,
+                files: r.get::<_, i64>(4)? as u64,
+                removed: r.get::<_, i64>(5)? as u64,
+                started_at: r.get(6)?,
+                updated_at: r.get(7)?,
+            },
+        ))
+    })
+    .map_err(err(path))?
+    .collect::<Result<Vec<_>, _>>()
     .map_err(err(path))
 }
 

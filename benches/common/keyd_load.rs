@@ -1,0 +1,80 @@
+//! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs): a
+//! lean keep-alive HTTPS/1.1 client, and the CPU time of processes from `/proc`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A keep-alive HTTPS/1.1 connection that sends prepared requests.
+pub struct Lean {
+    tls: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Lean {
+    pub fn connect(url: &str, fingerprint: &str) -> Lean {
+        let addr = url.strip_prefix("https://").unwrap();
+        let pin = fuda_keyd::tls::parse_fingerprint(fingerprint).unwrap();
+        let config = Arc::new(fuda_keyd::tls::pinned_client_config(pin));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        Lean {
+            tls: rustls::StreamOwned::new(conn, tcp),
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Sends one request and returns the body of its answer, which must be 200.
+    pub fn post(&mut self, request: &[u8]) -> Vec<u8> {
+        use std::io::{Read, Write};
+        self.tls.write_all(request).unwrap();
+        self.tls.flush().unwrap();
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = self.tls.read(&mut chunk).unwrap();
+            assert!(n > 0, "the service closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .unwrap()
+            .to_owned();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .expect("a content-length");
+        while self.buf.len() < head_end + len {
+            let n = self.tls.read(&mut chunk).unwrap();
+            assert!(n > 0, "the service closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        self.buf[head_end..head_end + len].to_vec()
+    }
+}
+
+/// User + system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
+pub fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    ticks / 100.0
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
