@@ -107,6 +107,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: none in the journal or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // `fuda-keyd generate man|completions DIR`, hidden, writes the package's man pages and
     // completions (scripts/package); it is no part of the command line they describe.
