@@ -816,9 +816,10 @@ fn the_directory_decides_who_people_and_hooks_are_and_a_refresh_reads_it_at_once
 }
 
 /// Under systemd the service's stderr is the journal (and elsewhere a log file): its
-/// lines are plain text there, without a terminal's colour codes.
+/// lines are plain text there, without a terminal's colour codes. And a stop the moment
+/// it says it listens (`systemctl stop` right after start) is a graceful one.
 #[test]
-fn the_service_log_read_by_the_journal_has_no_terminal_colours() {
+fn the_service_log_is_plain_text_and_a_stop_right_after_start_is_graceful() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
 
@@ -847,8 +848,15 @@ fn the_service_log_read_by_the_journal_has_no_terminal_colours() {
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM at once ended it with {status}: {log}"
+    );
     assert!(log.contains("fuda-keyd listening"), "{log}");
-    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
     assert!(!log.contains('\u{1b}'), "colour codes in the log: {log:?}");
 }

@@ -246,11 +246,13 @@ fn run(cli: Cli) -> Result<()> {
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let addr = listener.local_addr()?;
+                // Handlers first: a stop right after "listening" (systemctl stop, a script)
+                // is a graceful one, never the signal's default action.
+                let stop = shutdown_signal()?;
                 tracing::info!(%addr, id = %service.info().id, "fuda-keyd listening");
                 // Tests and scripts read this line to learn a random port.
                 println!("listening on {addr}");
-                fuda_keyd_server::http::serve(service.clone(), tls, listener, shutdown_signal())
-                    .await;
+                fuda_keyd_server::http::serve(service.clone(), tls, listener, stop).await;
                 anyhow::Ok(())
             })?;
             service.close();
@@ -317,13 +319,17 @@ fn admin_code(data: &std::path::Path, admin: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future ends at the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("interrupt received"),
+        }
+    })
 }
 
 /// Reads and checks a policy file for `init --policy`: its text and the name it is set from.
