@@ -814,3 +814,49 @@ fn the_directory_decides_who_people_and_hooks_are_and_a_refresh_reads_it_at_once
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("no key service"), "{}", run.stderr);
 }
+
+/// Under systemd the service's stderr is the journal (and elsewhere a log file): its
+/// lines are plain text there, without a terminal's colour codes. And a stop the moment
+/// it says it listens (`systemctl stop` right after start) is a graceful one.
+#[test]
+fn the_service_log_is_plain_text_and_a_stop_right_after_start_is_graceful() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let mut keyd = Keyd::start();
+    keyd.stop();
+    let mut child = Command::new(common::keyd_bin())
+        .args(["serve", "--data", p(&keyd.dir()), "--listen", "127.0.0.1:0"])
+        .env("FUDA_KEYD_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM at once ended it with {status}: {log}"
+    );
+    assert!(log.contains("fuda-keyd listening"), "{log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "colour codes in the log: {log:?}");
+}

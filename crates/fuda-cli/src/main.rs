@@ -91,8 +91,9 @@ enum Command {
 
 /// Parses the command line. Asked for help, the commands that take a level list the
 /// levels of the policy in force (the organisation's, when a key service holds one), so
-/// that staff choose by their names and descriptions.
-fn parse() -> Cli {
+/// that staff choose by their names and descriptions. `Err`: the hidden `generate`
+/// subcommand ran, with this exit code.
+fn parse() -> Result<Cli, ExitCode> {
     let mut command = Cli::command();
     let wants_help = std::env::args_os().any(|a| a == "-h" || a == "--help" || a == "help");
     if let Some(levels) = wants_help.then(cmd::policy::levels_help).flatten() {
@@ -102,11 +103,20 @@ fn parse() -> Cli {
             .mut_subcommand("protect", with_levels)
             .mut_subcommand("policy", |c| c.mut_subcommand("show", with_levels));
     }
-    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    // `fuda generate man|completions DIR`, hidden, writes the packages' man pages and
+    // completions (scripts/package); it is no part of the command line they describe.
+    let matches = command.subcommand(fuda_clidoc::subcommand()).get_matches();
+    if let Some(code) = fuda_clidoc::dispatch(&matches, Cli::command) {
+        return Err(code);
+    }
+    Ok(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
 }
 
 fn main() -> ExitCode {
-    let cli = parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // `watch` and `scan` stop on their own terms (after the files in progress) and say
     // what they did.
     if !matches!(cli.command, Command::Watch(_) | Command::Scan(_)) {

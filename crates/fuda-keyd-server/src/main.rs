@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use fuda_keyd::directory::NewUser;
 use fuda_keyd::store::Database;
 use fuda_keyd::Service;
@@ -168,7 +168,16 @@ fn main() -> ExitCode {
         // Colour codes only for a person at a terminal, never into a log file or journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()) {
+    // `fuda-keyd generate man|completions DIR`, hidden, writes the package's man pages and
+    // completions (scripts/package); it is no part of the command line they describe.
+    let matches = Cli::command()
+        .subcommand(fuda_clidoc::subcommand())
+        .get_matches();
+    if let Some(code) = fuda_clidoc::dispatch(&matches, Cli::command) {
+        return code;
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fuda-keyd: {e:#}");
