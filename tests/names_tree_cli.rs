@@ -383,15 +383,8 @@ fn protect_encrypts_every_file_of_the_tree_whose_protected_name_fits() {
     tanaka
         .fuda(&["open", p(fuda), "--out", p(&opened)])
         .expect(0);
-    // The working copy carries the document's label inside it (docProps/custom.xml), so
-    // its bytes are the original's plus the label: the text is the original's, and the
-    // label is the protected document's own.
-    let text = tanaka.fuda(&["classify", p(&opened), "--json"]).expect(0);
-    assert!(
-        text.stdout.contains("\"kind\":\"docx\"") || text.stdout.contains("docx"),
-        "{}",
-        text.stdout
-    );
+    // The working copy carries the document's label inside it (docProps/custom.xml): the
+    // original's parts plus the label, which is the protected document's own.
     let shown = tanaka
         .fuda(&["label", "show", p(&opened), "--json"])
         .expect(0);
