@@ -383,7 +383,19 @@ fn protect_encrypts_every_file_of_the_tree_whose_protected_name_fits() {
     tanaka
         .fuda(&["open", p(fuda), "--out", p(&opened)])
         .expect(0);
-    assert_eq!(read(&opened).unwrap(), common::office::docx(TEXT));
+    // The working copy carries the document's label inside it (docProps/custom.xml): the
+    // original's parts plus the label, which is the protected document's own.
+    let shown = tanaka
+        .fuda(&["label", "show", p(&opened), "--json"])
+        .expect(0);
+    let label: serde_json::Value =
+        serde_json::from_str(shown.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(label["method"], "opened", "{label}");
+    assert_eq!(label["store"], "ooxml", "{label}");
+    let protected = tanaka.fuda(&["label", "show", p(fuda), "--json"]).expect(0);
+    let protected: serde_json::Value =
+        serde_json::from_str(protected.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(label["doc"], protected["doc"]);
 }
 
 /// The file with the longest path among those ending in `.ext`.

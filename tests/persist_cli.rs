@@ -450,7 +450,7 @@ fn with_the_watcher_every_file_keeps_its_level_and_doc_id() {
     assert!(flagged[0]["detail"]
         .as_str()
         .unwrap()
-        .contains("lower label (internal)"));
+        .contains("lower label (Internal)"));
 }
 
 #[test]
@@ -629,7 +629,7 @@ fn the_watcher_puts_the_newer_label_back_when_an_older_one_is_written_over_it() 
     assert_eq!(replayed.len(), 1, "{inv:#}");
     assert_eq!(replayed[0]["level"], "strictly-confidential");
     assert!(
-        replayed[0]["detail"].as_str().unwrap().contains("public"),
+        replayed[0]["detail"].as_str().unwrap().contains("(Public)"),
         "{inv:#}"
     );
 }
