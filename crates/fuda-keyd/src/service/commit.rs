@@ -122,8 +122,13 @@ fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
         let mut finishers: Vec<Finisher> = Vec::with_capacity(jobs.len());
         let result = store.transaction(&mut |tx| {
             for job in jobs.iter_mut() {
-                let Some(job) = job.take() else { continue };
+                if job.is_none() {
+                    continue;
+                }
+                // A savepoint that fails (the database went away) leaves the job in
+                // `jobs`, to be answered with the transaction's error below, not dropped.
                 tx.savepoint()?;
+                let Some(job) = job.take() else { continue };
                 let (keep, finish) = job(Ok(tx));
                 finishers.push(finish);
                 tx.release(keep)?;
