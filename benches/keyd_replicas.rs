@@ -33,10 +33,8 @@ mod keyd_load;
 #[path = "../tests/common/signed_label.rs"]
 mod signed_label;
 
-use fuda_core::envelope::{self, LabelStanza, StreamOptions};
 use fuda_keyd::client::{KeyService, Remote};
 use fuda_keyd::directory::{Enrollment, NewUser};
-use fuda_keyd::registry::Registration;
 use fuda_keyd::store::Database;
 use keyd_load::{cpu_secs, ms, Lean};
 
@@ -209,43 +207,9 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
     let info = tanaka.info().unwrap();
     let recipient: age::x25519::Recipient = info.recipient.parse().unwrap();
     let (_keys, signer) = signed_label::signer("tanaka");
-    let headers: Vec<Vec<u8>> = (0..docs)
-        .map(|i| {
-            let doc = ulid::Ulid::new().to_string();
-            let body = signed_label::body(&signer, &doc, "confidential");
-            let label = LabelStanza::new(doc.parse().unwrap(), body);
-            let header = envelope::encrypt(
-                std::slice::from_ref(&recipient),
-                Some(&label),
-                &b"drawing"[..],
-                std::io::sink(),
-                &StreamOptions::default(),
-            )
-            .unwrap()
-            .to_bytes();
-            tanaka
-                .register(Registration {
-                    header: header.clone(),
-                    name: format!("bracket-{i}.dxf").into(),
-                    level: "confidential".into(),
-                    grants: vec![
-                        "owner=owner".parse().unwrap(),
-                        "group:設計部=view,edit".parse().unwrap(),
-                    ],
-                    max_rights: "view,edit,print".parse().unwrap(),
-                    expires_at: None,
-                    offline_days: 0,
-                    size: 7,
-                    digest: "00".repeat(32),
-                    host: "bench".into(),
-                    path: format!("/bench/bracket-{i}.dxf").into(),
-                    owners: Vec::new(),
-                    dept_rights: None,
-                })
-                .unwrap();
-            header
-        })
-        .collect();
+    let headers = keyd_load::register_drawings(&tanaka, &recipient, docs, |doc| {
+        signed_label::body(&signer, doc, "confidential")
+    });
     let headers = Arc::new(headers);
     let before = admin.audit_verify().unwrap().records;
 

@@ -1,8 +1,57 @@
-//! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs): a
-//! lean keep-alive HTTPS/1.1 client, and the CPU time of processes from `/proc`.
+//! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs): the
+//! documents they ask for, a lean keep-alive HTTPS/1.1 client, and the CPU time of
+//! processes from `/proc`.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Registers `docs` protected drawings (level `confidential`, owner `owner`, 設計部 may view
+/// and edit) through `owner`, each header made for `recipient` with the signed label
+/// `label(doc_id)` returns; returns the headers, in order.
+pub fn register_drawings(
+    owner: &dyn fuda_keyd::client::KeyService,
+    recipient: &age::x25519::Recipient,
+    docs: usize,
+    label: impl Fn(&str) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
+    use fuda_core::envelope::{self, LabelStanza, StreamOptions};
+    (0..docs)
+        .map(|i| {
+            let doc = ulid::Ulid::new().to_string();
+            let stanza = LabelStanza::new(doc.parse().unwrap(), label(&doc));
+            let header = envelope::encrypt(
+                std::slice::from_ref(recipient),
+                Some(&stanza),
+                &b"drawing"[..],
+                std::io::sink(),
+                &StreamOptions::default(),
+            )
+            .unwrap()
+            .to_bytes();
+            owner
+                .register(fuda_keyd::registry::Registration {
+                    header: header.clone(),
+                    name: format!("bracket-{i}.dxf").into(),
+                    level: "confidential".into(),
+                    grants: vec![
+                        "owner=owner".parse().unwrap(),
+                        "group:設計部=view,edit".parse().unwrap(),
+                    ],
+                    max_rights: "view,edit,print".parse().unwrap(),
+                    expires_at: None,
+                    offline_days: 0,
+                    size: 7,
+                    digest: "00".repeat(32),
+                    host: "bench".into(),
+                    path: format!("/bench/bracket-{i}.dxf").into(),
+                    owners: Vec::new(),
+                    dept_rights: None,
+                })
+                .unwrap();
+            header
+        })
+        .collect()
+}
 
 /// A keep-alive HTTPS/1.1 connection that sends prepared requests.
 pub struct Lean {
