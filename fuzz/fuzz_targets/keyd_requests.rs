@@ -133,8 +133,14 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&bytes)
     );
     if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
+        // One JSON value, or JSON lines (the company ledger streams as NDJSON).
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok()
+            || bytes
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.is_empty())
+                .all(|line| serde_json::from_slice::<serde_json::Value>(line).is_ok());
         assert!(
-            serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(),
+            json,
             "{method} {path} answered {status} with a body that is not JSON"
         );
     }
