@@ -43,6 +43,12 @@ pub fn effective_rights(doc: &Document, user: &User) -> Rights {
         })
 }
 
+/// Whether `user` may act as the document's owner: they hold its owner right, or they are
+/// an administrator (transfer, ungrant, reclassify).
+pub(super) fn owner_or_admin(doc: &Document, user: &User) -> bool {
+    user.admin || effective_rights(doc, user).allows(fuda_core::rights::Right::Owner)
+}
+
 /// Resolves the caller to a user. Bad credentials write nothing.
 pub(super) fn resolve(tx: &mut dyn Tx, caller: &Caller, limits: &Limits) -> Result<User, Error> {
     let name = match caller {

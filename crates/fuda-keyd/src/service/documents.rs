@@ -7,8 +7,8 @@ use fuda_core::rights::Right;
 use fuda_core::trust::{decode_public_key, Signer, SignerKind, TrustStore};
 
 use super::authz::{
-    audit_err, check_principal, deny, effective_rights, not_registered, refuse_invalid,
-    require_active, resolve, show_rights, Caller,
+    audit_err, check_principal, deny, effective_rights, not_registered, owner_or_admin,
+    refuse_invalid, require_active, resolve, show_rights, Caller,
 };
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
 use super::lifecycle::Service;
@@ -143,7 +143,7 @@ impl Service {
                 .doc(&doc)
                 .detail(serde_json::json!({
                 "principal": principal.to_string()}));
-            if !effective_rights(&row.doc, &user).allows(Right::Owner) && !user.admin {
+            if !owner_or_admin(&row.doc, &user) {
                 return deny(
                     tx,
                     k,
@@ -187,7 +187,7 @@ impl Service {
             let ev = Event::allow(&user.name, "transfer")
                 .doc(&doc)
                 .detail(serde_json::json!({"from": row.doc.owner, "to": owner}));
-            if !user.admin && !effective_rights(&row.doc, &user).allows(Right::Owner) {
+            if !owner_or_admin(&row.doc, &user) {
                 return deny(tx, k, ev, DenyCode::NoRights, format!(
                     "only the owner ({}) or an administrator can transfer {doc} to someone else",
                     row.doc.owner));
@@ -307,7 +307,7 @@ fn registered_again(
 ) -> Result<Registered, Error> {
     let doc_id = row.doc.id.clone();
     let same_key = crate::directory::constant_time_eq(&row.key_check, &key_check(file_key));
-    let may = user.admin || effective_rights(&row.doc, user).allows(Right::Owner);
+    let may = owner_or_admin(&row.doc, user);
     if !same_key || !may {
         return Err(Error::Conflict(format!(
             "document {doc_id} is already registered"

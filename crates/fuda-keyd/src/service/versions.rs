@@ -13,7 +13,8 @@ use fuda_core::rights::Right;
 use serde::{Deserialize, Serialize};
 
 use super::authz::{
-    audit_err, deny, effective_rights, refuse_invalid, require_active, resolve, show_rights, Caller,
+    audit_err, deny, effective_rights, owner_or_admin, refuse_invalid, require_active, resolve,
+    show_rights, Caller,
 };
 use super::documents::{check_signature, signed_by};
 use super::header::{check_header, key_check, signed_label, HeaderCheck};
@@ -126,7 +127,7 @@ impl Service {
             ev.doc = check.doc.clone();
             let (file_key, row) = registered(tx, k, &user, ev.clone(), check)?;
             let doc = row.doc.id.clone();
-            if !user.admin && !effective_rights(&row.doc, &user).allows(Right::Owner) {
+            if !owner_or_admin(&row.doc, &user) {
                 return deny(
                     tx,
                     k,
