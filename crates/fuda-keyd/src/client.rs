@@ -82,6 +82,8 @@ pub trait KeyService {
     fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
     /// Admin: verifies the audit chain.
     fn audit_verify(&self) -> Result<Verification, Error>;
+    /// Admin or auditor: a one-time log-in link to the browser console.
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error>;
     /// Admin: adds a wrapping key version.
     fn rotate_key(&self) -> Result<ServiceInfo, Error>;
     /// The organisation's policy, signed by the service (`None`: no admin set one).
@@ -294,6 +296,11 @@ impl KeyService for Embedded {
     }
     fn audit_verify(&self) -> Result<Verification, Error> {
         self.rt.block_on(self.service.audit_verify(self.caller()))
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        Err(Error::Invalid(
+            "the browser console is served by the key service daemon (fuda-keyd); this fuda uses the embedded one: set up fuda-keyd (docs/operator-guide.md), then `fuda init --service URL --enroll CODE`".into(),
+        ))
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.rt.block_on(self.service.rotate_key(self.caller()))
@@ -662,6 +669,17 @@ impl KeyService for Remote {
     }
     fn audit_verify(&self) -> Result<Verification, Error> {
         self.get("/v1/admin/audit/verify")
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        let link: crate::console::LoginLink =
+            self.post("/v1/admin/console-link", serde_json::json!({}))?;
+        // The address that answered: any replica serves the session it opens.
+        let base = &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()];
+        Ok(crate::console::ConsoleLink {
+            url: format!("{base}/console/login?t={}", link.token),
+            user: link.user,
+            expires_at: link.expires_at,
+        })
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.post("/v1/admin/rotate-key", serde_json::json!({}))

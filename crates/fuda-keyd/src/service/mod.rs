@@ -22,11 +22,13 @@
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
 //!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
 //!   `versions.rs` (a document's new versions and levels, through its new header),
-//!   `reports.rs` (machine reports into the file index, and reading the index).
+//!   `reports.rs` (machine reports into the file index, and reading the index),
+//!   `console.rs` (the browser console's one-time log-in links and sessions).
 
 mod admin;
 mod authz;
 mod commit;
+mod console;
 mod documents;
 mod header;
 mod labels;

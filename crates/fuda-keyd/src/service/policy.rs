@@ -241,6 +241,11 @@ fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
 /// The organisation's policy.
 impl Service {
     /// The policy in force now, if an admin set one.
+    /// The policy in force, if one was set: what every user is served, signed.
+    pub fn policy_in_force(&self) -> Option<fuda_core::policy::Policy> {
+        self.org_policy().map(|p| p.policy().clone())
+    }
+
     pub(super) fn org_policy(&self) -> Option<Arc<OrgPolicy>> {
         self.inner.policy.read().expect("policy lock").clone()
     }
