@@ -19,6 +19,7 @@
 mod assets;
 mod overview;
 mod page;
+pub mod pager;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::header::{self, HeaderValue};
