@@ -280,6 +280,13 @@ pub struct Query {
     /// At most this many (the newest), default 1000.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only this action (`licence`, `revoke`, `console-login` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Only records older than this sequence number (the next page of a list that shows
+    /// the newest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<i64>,
 }
 
 /// The result of [`verify`].

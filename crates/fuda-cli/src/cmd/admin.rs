@@ -653,6 +653,7 @@ fn execute(
                 since: None,
                 until: None,
                 limit: Some(a.limit),
+                ..Query::default()
             })?;
             if a.output.json {
                 for r in &records {

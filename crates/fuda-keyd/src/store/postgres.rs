@@ -1330,8 +1330,18 @@ impl Tx for PgTx<'_> {
                      AND ($2::bytea IS NULL OR actor = $2 OR subject = $2)
                      AND ($3::bigint IS NULL OR at_ms >= $3 * 1000)
                      AND ($4::bigint IS NULL OR at_ms < $4 * 1000)
+                     AND ($6::text IS NULL OR action = $6)
+                     AND ($7::bigint IS NULL OR seq < $7)
                    ORDER BY seq DESC LIMIT $5) t ORDER BY seq",
-                &[&doc, &user, &q.since, &q.until, &limit],
+                &[
+                    &doc,
+                    &user,
+                    &q.since,
+                    &q.until,
+                    &limit,
+                    &q.action,
+                    &q.before_seq,
+                ],
             )?
             .iter()
             .map(record_from_row)

@@ -940,12 +940,22 @@ impl Tx for SqliteTx<'_> {
                    AND (?2 IS NULL OR actor = ?2 OR subject = ?2)
                    AND (?3 IS NULL OR at_ms >= ?3 * 1000)
                    AND (?4 IS NULL OR at_ms < ?4 * 1000)
+                   AND (?6 IS NULL OR action = ?6)
+                   AND (?7 IS NULL OR seq < ?7)
                  ORDER BY seq DESC LIMIT ?5) ORDER BY seq"
             ))
             .map_err(self.e())?;
         let rows = st
             .query_map(
-                params![q.doc, q.user, q.since, q.until, q.limit.unwrap_or(1000)],
+                params![
+                    q.doc,
+                    q.user,
+                    q.since,
+                    q.until,
+                    q.limit.unwrap_or(1000),
+                    q.action,
+                    q.before_seq
+                ],
                 record_from_row,
             )
             .map_err(self.e())?
