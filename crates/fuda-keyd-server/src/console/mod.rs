@@ -31,6 +31,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use fuda_core::policy::Policy;
 use fuda_keyd::directory::User;
 use fuda_keyd::service::{Caller, Service};
 use fuda_keyd::Error;
@@ -97,7 +98,7 @@ struct LangQuery {
 
 /// The page language: `?lang=`, else the cookie, else the policy's language, else
 /// Japanese.
-fn language(parts: &Parts, service: &Service) -> (Lang, bool) {
+fn language(parts: &Parts, policy: Option<&Policy>) -> (Lang, bool) {
     let asked = Query::<LangQuery>::try_from_uri(&parts.uri)
         .ok()
         .and_then(|q| q.0.lang)
@@ -106,11 +107,7 @@ fn language(parts: &Parts, service: &Service) -> (Lang, bool) {
         return (lang, true);
     }
     let remembered = cookie(parts, LANG_COOKIE).and_then(|l| Lang::parse(&l));
-    let default = || {
-        service
-            .policy_in_force()
-            .map_or(Lang::Ja, |p| Lang::from_policy(p.language))
-    };
+    let default = || policy.map_or(Lang::Ja, |p| Lang::from_policy(p.language));
     (remembered.unwrap_or_else(default), false)
 }
 
@@ -162,13 +159,17 @@ impl FromRequestParts<Service> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, service: &Service) -> Result<Self, Response> {
-        let (lang, lang_asked) = language(parts, service);
+        let policy = service.policy_in_force();
+        let (lang, lang_asked) = language(parts, policy.as_ref());
+        let offset = policy
+            .as_ref()
+            .map_or(fuda_core::policy::DEFAULT_UTC_OFFSET, |p| p.utc_offset);
         let Some(session) = cookie(parts, COOKIE) else {
             return Err(SignIn.into_response());
         };
         match service.console_user(session.clone()).await {
             Ok(user) => {
-                let ui = Ui::new(lang, &user, &session, parts.uri.path());
+                let ui = Ui::new(lang, &user, &session, parts.uri.path(), offset);
                 Ok(Signed {
                     user,
                     session,
@@ -230,7 +231,7 @@ struct LoginQuery {
 
 /// Spends a one-time link (`?t=`) and signs in, or shows how to get one.
 async fn login(State(service): State<Service>, parts: Parts) -> Response {
-    let (lang, _) = language(&parts, &service);
+    let (lang, _) = language(&parts, service.policy_in_force().as_ref());
     let q = Query::<LoginQuery>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or(LoginQuery {

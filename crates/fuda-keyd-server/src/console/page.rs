@@ -90,12 +90,15 @@ pub struct Ui {
     pub csrf: String,
     /// The path shown (for the navigation and the language switch).
     pub path: String,
+    /// The organisation's offset from UTC (the policy's), for the times people read.
+    pub offset: time::UtcOffset,
 }
 
 impl Ui {
-    /// The frame for `user`'s session on the page at `path`.
-    pub fn new(lang: Lang, user: &User, session: &str, path: &str) -> Ui {
+    /// The frame for `user`'s session on the page at `path`; times shown at `offset`.
+    pub fn new(lang: Lang, user: &User, session: &str, path: &str, offset: time::UtcOffset) -> Ui {
         Ui {
+            offset,
             lang,
             user: user.name.clone(),
             display_name: user.display_name.clone(),
@@ -141,15 +144,17 @@ impl Ui {
         }
     }
 
-    /// A Unix time as the people reading the page read it (UTC, to the minute).
+    /// A Unix time as the people reading the page read it: the organisation's local
+    /// time, to the minute, with its offset (`2026-12-05 09:30 +09:00`).
     pub fn time(&self, unix: i64) -> String {
         time::OffsetDateTime::from_unix_timestamp(unix)
             .ok()
             .and_then(|t| {
-                t.format(time::macros::format_description!(
-                    "[year]-[month]-[day] [hour]:[minute] UTC"
-                ))
-                .ok()
+                t.to_offset(self.offset)
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute] [offset_hour sign:mandatory]:[offset_minute]"
+                    ))
+                    .ok()
             })
             .unwrap_or_else(|| unix.to_string())
     }
