@@ -4,38 +4,9 @@
 
 mod common;
 
-use common::console::Visitor;
-use common::keyd::{policy_with_recovery, Keyd};
-use common::{workdir, User};
-
-/// A service with an admin, an auditor (audrey) and a member of staff (sato).
-struct Office {
-    keyd: Keyd,
-    _work: tempfile::TempDir,
-    admin: User,
-    auditor: User,
-    staff: User,
-}
-
-fn office() -> Office {
-    let keyd = Keyd::start();
-    let work = workdir();
-    let (policy, _) = policy_with_recovery(work.path());
-    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
-    let run = admin
-        .fuda(&["admin", "user", "add", "audrey", "--auditor", "--json"])
-        .expect(0);
-    let code = run.json_lines()[0]["code"].as_str().unwrap().to_owned();
-    let auditor = keyd.enroll("audrey", &code, &policy);
-    let staff = keyd.add(&admin, "sato", "営業部", &policy);
-    Office {
-        keyd,
-        _work: work,
-        admin,
-        auditor,
-        staff,
-    }
-}
+use common::console::{office, Visitor};
+use common::keyd::policy_with_recovery;
+use common::workdir;
 
 #[test]
 fn a_log_in_link_works_once_and_sets_a_strict_session_cookie() {

@@ -9,6 +9,35 @@ use std::sync::Arc;
 use super::keyd::Keyd;
 use super::User;
 
+/// A real `fuda-keyd` with an enrolled admin, an auditor (audrey) and a member of staff (sato).
+pub struct Office {
+    pub keyd: Keyd,
+    pub work: tempfile::TempDir,
+    pub admin: User,
+    pub auditor: User,
+    pub staff: User,
+}
+
+pub fn office() -> Office {
+    let keyd = Keyd::start();
+    let work = super::workdir();
+    let (policy, _) = super::keyd::policy_with_recovery(work.path());
+    let admin = keyd.enroll("admin", &keyd.admin_code.clone(), &policy);
+    let run = admin
+        .fuda(&["admin", "user", "add", "audrey", "--auditor", "--json"])
+        .expect(0);
+    let code = run.json_lines()[0]["code"].as_str().unwrap().to_owned();
+    let auditor = keyd.enroll("audrey", &code, &policy);
+    let staff = keyd.add(&admin, "sato", "営業部", &policy);
+    Office {
+        keyd,
+        work,
+        admin,
+        auditor,
+        staff,
+    }
+}
+
 /// A page as the server answered it.
 pub struct Page {
     /// HTTP status.
@@ -22,6 +51,26 @@ pub struct Page {
 }
 
 impl Page {
+    /// The body with HTML's character references decoded (askama writes `<` as `&#60;`):
+    /// what a person reads, to check that hostile text arrives as text. Check the raw
+    /// `body` for what must never be markup.
+    pub fn text(&self) -> String {
+        [
+            ("&#60;", "<"),
+            ("&lt;", "<"),
+            ("&#62;", ">"),
+            ("&gt;", ">"),
+            ("&#34;", "\""),
+            ("&quot;", "\""),
+            ("&#39;", "'"),
+            ("&#x27;", "'"),
+            ("&amp;", "&"),
+            ("&#38;", "&"),
+        ]
+        .iter()
+        .fold(self.body.clone(), |t, (from, to)| t.replace(from, to))
+    }
+
     /// The CSRF token the page's forms carry.
     pub fn csrf(&self) -> String {
         let at = self

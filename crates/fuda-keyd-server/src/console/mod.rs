@@ -17,9 +17,11 @@
 //! Pages live one per file beside this one, each exporting a `routes()` merged here.
 
 mod assets;
+mod audit;
 mod overview;
 mod page;
 pub mod pager;
+mod policy;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::header::{self, HeaderValue};
@@ -52,6 +54,8 @@ pub fn routes() -> Router<Service> {
         .route("/console/logout", post(logout))
         .merge(assets::routes())
         .merge(overview::routes())
+        .merge(audit::routes())
+        .merge(policy::routes())
         .layer(axum::middleware::map_response(harden))
 }
 

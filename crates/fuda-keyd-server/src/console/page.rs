@@ -113,6 +113,14 @@ impl Ui {
         self.lang.t(ja, en)
     }
 
+    /// The value in the page's language, for anything that is not text (column lists).
+    pub fn t_static<T: ?Sized>(&self, ja: &'static T, en: &'static T) -> &'static T {
+        match self.lang {
+            Lang::Ja => ja,
+            Lang::En => en,
+        }
+    }
+
     /// The navigation, with the page shown marked.
     pub fn nav(&self) -> Vec<NavItem> {
         PAGES

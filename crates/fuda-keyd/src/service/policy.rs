@@ -229,15 +229,6 @@ fn check_limits(policy: &Policy, limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// A unified line diff from `old` to `new`.
-fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(2)
-        .header(old_name, new_name)
-        .to_string()
-}
-
 /// The organisation's policy.
 impl Service {
     /// The policy in force now, if an admin set one.
@@ -340,7 +331,8 @@ impl Service {
                     Some(p) => (p.text.as_str(), format!("version {}", p.version)),
                     None => ("", "(none)".to_owned()),
                 };
-                let diff = diff(old_text, &text, &old_name, &format!("version {version}"));
+                let diff =
+                    crate::policy::diff(old_text, &text, &old_name, &format!("version {version}"));
                 let stored = PolicyVersion {
                     version,
                     text,
