@@ -28,15 +28,19 @@ pub enum LabelAction {
     Downgrade,
     /// A label removed (needs a justification).
     Remove,
+    /// A remembered label put back by the file-server hook (`fuda watch`) on a file that
+    /// lost it (replaced by a save, moved over …); the justification says how.
+    Restore,
 }
 
 impl LabelAction {
-    /// The audit action: `label-set`, `label-downgrade`, `label-remove`.
+    /// The audit action: `label-set`, `label-downgrade`, `label-remove`, `label-restore`.
     pub fn audit_action(self) -> &'static str {
         match self {
             LabelAction::Set => "label-set",
             LabelAction::Downgrade => "label-downgrade",
             LabelAction::Remove => "label-remove",
+            LabelAction::Restore => "label-restore",
         }
     }
 }

@@ -165,4 +165,3 @@ mod tests {
             .is_err());
     }
 }
-
