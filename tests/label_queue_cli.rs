@@ -96,10 +96,7 @@ fn a_label_the_watcher_puts_back_is_in_the_audit_log() {
         .status()
         .unwrap()
         .success());
-    watch.wait_for(
-        |events| events.iter().any(|e| e["event"] == "restored"),
-        60,
-    );
+    watch.wait_for(|events| events.iter().any(|e| e["event"] == "restored"), 60);
     let restores: Vec<_> = (0..50)
         .find_map(|_| {
             let found: Vec<_> = admin
@@ -118,6 +115,10 @@ fn a_label_the_watcher_puts_back_is_in_the_audit_log() {
         })
         .expect("a label-restore record");
     assert_eq!(restores[0]["actor"], "sato");
-    assert_eq!(restores[0]["detail"]["to"], "confidential", "{}", restores[0]);
+    assert_eq!(
+        restores[0]["detail"]["to"], "confidential",
+        "{}",
+        restores[0]
+    );
     watch.stop();
 }

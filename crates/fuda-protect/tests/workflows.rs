@@ -573,6 +573,9 @@ impl KeyService for Faulty {
     fn audit_verify(&self) -> Result<Verification, fuda_keyd::Error> {
         self.inner.audit_verify()
     }
+    fn console_link(&self) -> Result<fuda_keyd::console::ConsoleLink, fuda_keyd::Error> {
+        self.inner.console_link()
+    }
     fn rotate_key(&self) -> Result<ServiceInfo, fuda_keyd::Error> {
         self.inner.rotate_key()
     }
