@@ -31,6 +31,9 @@ fn the_browser_trusts_the_services_certificate_and_no_other() {
         "the service's own certificate is accepted: {}",
         browser.page_text()
     );
+    let health = browser.get("/v1/health");
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(health.content_type.starts_with("application/json"));
     // Another service's self-signed certificate is not: Chromium shows its error page.
     browser.open(&format!("{}/v1/health", other.url()));
     let text = browser.page_text();

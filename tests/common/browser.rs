@@ -23,7 +23,7 @@
 //!     browser.fill("input[name=q]", "図面");  // CSS selectors everywhere
 //!     browser.click("button[name=revoke]");
 //!     let answer = browser.post("/console/…", &[("csrf", &browser.csrf()), ("user", "sato")]);
-//!     assert_eq!(answer.status, 403, "{}", answer.body);
+//!     assert_eq!(answer.status, 403, "{}", answer.text());
 //!     browser.assert_accessible();            // axe-core + the keyboard walk
 //!     browser.screenshot(&docs.join("overview.en.png"));
 //! }
@@ -33,11 +33,12 @@
 //! the link without opening it); elements (the first match, waiting) — `click`, `fill`,
 //! `text`, `attr`, `wait_for`; now, without waiting — `exists`, `count`, `texts`,
 //! `page_text`, `html`; the session — `cookies`, `cookie`, `delete_cookies`, `csrf`;
-//! requests the page itself sends — `post` (a form POST through `fetch()`, cookies
-//! included, following redirects); `script`/`script_async` for anything else;
-//! `screenshot` (the whole page as PNG); `assert_accessible`, or its two halves
-//! `axe_violations` and `keyboard_problems`. A browser starts in about a second; start one
-//! per test (a second one for a second person).
+//! requests the page itself sends with its cookies through `fetch()`, following
+//! redirects — `post` (a form POST) and `get` (a download: the body's bytes); `script` and
+//! `script_async` for anything else; `screenshot` (the whole page as PNG);
+//! `assert_accessible`, or its two halves `axe_violations` and `keyboard_problems`. A
+//! browser starts in about a second; start one per test (a second one for a second
+//! person).
 //!
 //! The module is included by path (not from `common/mod.rs`) so that only the console's
 //! test binaries compile the WebDriver client.
@@ -105,7 +106,17 @@ pub struct Fetched {
     pub url: String,
     /// Whether a redirect was followed.
     pub redirected: bool,
-    pub body: String,
+    /// The `Content-Type` of the answer.
+    pub content_type: String,
+    /// The body's bytes.
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 /// One serious or critical axe-core finding.
@@ -370,21 +381,45 @@ impl Browser {
     /// for "a POST without a CSRF token is refused".
     pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Fetched {
         let fields: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+        self.fetch("POST", path, Some(Value::Array(fields)))
+    }
+
+    /// GETs `path` from inside the page, with the page's cookies (a download, or a page
+    /// whose status matters), without showing it.
+    pub fn get(&self, path: &str) -> Fetched {
+        self.fetch("GET", path, None)
+    }
+
+    fn fetch(&self, method: &str, path: &str, fields: Option<Value>) -> Fetched {
         let v = self.script_async(
-            r#"const [url, fields, done] = arguments;
-fetch(url, {method: 'POST', body: new URLSearchParams(fields), credentials: 'same-origin'})
-  .then(async r => done({status: r.status, url: r.url, redirected: r.redirected, body: await r.text()}))
-  .catch(e => done({error: String(e)}));"#,
-            vec![json!(self.absolute(path)), Value::Array(fields)],
+            r#"const [url, method, fields, done] = arguments;
+const init = {method, credentials: 'same-origin'};
+if (fields) init.body = new URLSearchParams(fields);
+fetch(url, init).then(async r => {
+  const reader = new FileReader();
+  reader.onload = () => done({status: r.status, url: r.url, redirected: r.redirected,
+    type: r.headers.get('content-type') || '', body: reader.result.split(',')[1] || ''});
+  reader.onerror = () => done({error: String(reader.error)});
+  reader.readAsDataURL(await r.blob());
+}).catch(e => done({error: String(e)}));"#,
+            vec![
+                json!(self.absolute(path)),
+                json!(method),
+                fields.unwrap_or(Value::Null),
+            ],
         );
         if let Some(e) = v.get("error") {
             panic!("the page's fetch() of {path} failed: {e}");
         }
+        use base64::Engine;
         Fetched {
             status: v["status"].as_u64().expect("status") as u16,
             url: v["url"].as_str().unwrap_or_default().to_owned(),
             redirected: v["redirected"].as_bool().unwrap_or(false),
-            body: v["body"].as_str().unwrap_or_default().to_owned(),
+            content_type: v["type"].as_str().unwrap_or_default().to_owned(),
+            body: base64::engine::general_purpose::STANDARD
+                .decode(v["body"].as_str().unwrap_or_default())
+                .expect("the body as base64"),
         }
     }
 
