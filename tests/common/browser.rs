@@ -35,7 +35,8 @@
 //! `page_text`, `html`; the session — `cookies`, `cookie`, `delete_cookies`, `csrf`;
 //! requests the page itself sends with its cookies through `fetch()`, following
 //! redirects — `post` (a form POST) and `get` (a download: the body's bytes); `script` and
-//! `script_async` for anything else; `screenshot` (the whole page as PNG);
+//! `script_async` for anything else; `screenshot` (the whole page as PNG) and
+//! `screenshots` (a page in both languages, saved to docs/console/ for the docs);
 //! `assert_accessible`, or its two halves `axe_violations` and `keyboard_problems`. A
 //! browser starts in about a second; start one per test (a second one for a second
 //! person).
@@ -479,6 +480,22 @@ fetch(url, init).then(async r => {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
+    /// Opens `path` in Japanese and then in English (`lang=ja`, `lang=en` added to its
+    /// query), checks each page says it is in that language (`<html lang>`), and with
+    /// `FUDA_CONSOLE_SCREENSHOTS=1` (scripts/console-screenshots) saves
+    /// `docs/console/NAME.ja.png` and `NAME.en.png`.
+    pub fn screenshots(&self, path: &str, name: &str) {
+        for lang in ["ja", "en"] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            self.open(&format!("{path}{sep}lang={lang}"));
+            let shown = self.script("return document.documentElement.lang;", vec![]);
+            assert_eq!(shown, lang, "<html lang> of {}", self.url());
+            if let Some(dir) = screenshots_dir() {
+                self.screenshot(&dir.join(format!("{name}.{lang}.png")));
+            }
+        }
+    }
+
     /// axe-core's serious and critical violations on the page shown now; `None` (locally)
     /// when axe-core was not fetched.
     pub fn axe_violations(&self) -> Option<Vec<Violation>> {
@@ -658,6 +675,13 @@ pub fn console_link(user: &User) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no url in {v}"))
         .to_owned()
+}
+
+/// `docs/console/` when `FUDA_CONSOLE_SCREENSHOTS=1`: where [`Browser::screenshots`] saves
+/// the pictures docs/console.md shows.
+pub fn screenshots_dir() -> Option<PathBuf> {
+    (std::env::var_os("FUDA_CONSOLE_SCREENSHOTS").is_some_and(|v| v == "1"))
+        .then(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console"))
 }
 
 /// base64(SHA-256(SubjectPublicKeyInfo)) of the PEM certificate at `cert`: what Chromium's
