@@ -29,13 +29,15 @@
 //! }
 //! ```
 //!
-//! The helpers: pages — `open`, `url`, `path`, `log_in` ([`console_link`] alone gives
-//! the link without opening it); elements (the first match, waiting) — `click`, `fill`,
-//! `text`, `attr`, `wait_for`; now, without waiting — `exists`, `count`, `texts`,
-//! `page_text`, `html`; the session — `cookies`, `cookie`, `delete_cookies`, `csrf`;
-//! requests the page itself sends with its cookies through `fetch()`, following
-//! redirects — `post` (a form POST) and `get` (a download: the body's bytes); `script` and
-//! `script_async` for anything else; `screenshot` (the whole page as PNG) and
+//! The helpers: pages — `open`, `url`, `path`, `log_in` (`Visitor::link_of` of
+//! tests/common/console.rs alone gives the link without opening it); elements (the first
+//! match, waiting) — `click`, `fill`, `text`, `attr`, `wait_for`, `wait_for_path`; now,
+//! without waiting — `exists`, `count`, `texts`, `page_text`, `html`; the session —
+//! `cookies`, `cookie`, `delete_cookies`, `csrf`; requests a script on the service's
+//! origin sends with the browser's cookies through `fetch()`, following redirects —
+//! `post` (a form POST) and `get` (a download: the body's bytes); `script` and
+//! `script_async` for anything else (the console's CSP does not stop WebDriver's
+//! scripts, but does stop their `fetch()`); `screenshot` (the whole page as PNG) and
 //! `screenshots` (a page in both languages, saved to docs/console/ for the docs);
 //! `assert_accessible`, or its two halves `axe_violations` and `keyboard_problems`. A
 //! browser starts in about a second; start one per test (a second one for a second
@@ -73,6 +75,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
+use crate::common::console::Visitor;
 use crate::common::keyd::Keyd;
 use crate::common::{require_tool, User};
 
@@ -253,12 +256,31 @@ impl Browser {
         }
     }
 
-    /// Logs `user` in as `fuda admin console --json --no-browser` gives a link to, and
-    /// returns the link (it has been used once then).
+    /// Logs `user` in through the link `fuda admin console --json --no-browser` gives,
+    /// waits until the log-in page has led on to the overview, and returns the link (it
+    /// has been used once then).
     pub fn log_in(&self, user: &User) -> String {
-        let link = console_link(user);
+        let link = Visitor::link_of(user);
         self.open(&link);
+        self.wait_for_path("/console");
         link
+    }
+
+    /// Waits up to [`WAIT`] until the page shown is at `path` (with any query).
+    pub fn wait_for_path(&self, path: &str) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let now = self.path();
+            if now.split('?').next() == Some(path) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still on {now}, not {path}, after {WAIT:?}; the page says:\n{}",
+                self.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The elements `css` matches now (no waiting).
@@ -378,39 +400,40 @@ impl Browser {
     }
 
     /// Sends `fields` as a form POST (`application/x-www-form-urlencoded`) to `path`
-    /// from inside the page, with the page's cookies, as a script on the page could:
-    /// for "a POST without a CSRF token is refused".
+    /// from a script on the service's origin, with the browser's cookies: for "a POST
+    /// without a CSRF token is refused".
     pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Fetched {
         let fields: Vec<Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
         self.fetch("POST", path, Some(Value::Array(fields)))
     }
 
-    /// GETs `path` from inside the page, with the page's cookies (a download, or a page
-    /// whose status matters), without showing it.
+    /// GETs `path` from a script on the service's origin, with the browser's cookies (a
+    /// download, or a page whose status matters), without showing it.
     pub fn get(&self, path: &str) -> Fetched {
         self.fetch("GET", path, None)
     }
 
+    /// Sends a request with `fetch()` from a tab of its own on the service's origin:
+    /// the console's pages forbid `fetch()` (their CSP has no `connect-src`), the API's
+    /// answers (`/v1/health`) do not, and the cookies are the browser's all the same. The
+    /// page shown stays as it is.
     fn fetch(&self, method: &str, path: &str, fields: Option<Value>) -> Fetched {
-        let v = self.script_async(
-            r#"const [url, method, fields, done] = arguments;
-const init = {method, credentials: 'same-origin'};
-if (fields) init.body = new URLSearchParams(fields);
-fetch(url, init).then(async r => {
-  const reader = new FileReader();
-  reader.onload = () => done({status: r.status, url: r.url, redirected: r.redirected,
-    type: r.headers.get('content-type') || '', body: reader.result.split(',')[1] || ''});
-  reader.onerror = () => done({error: String(reader.error)});
-  reader.readAsDataURL(await r.blob());
-}).catch(e => done({error: String(e)}));"#,
-            vec![
-                json!(self.absolute(path)),
-                json!(method),
-                fields.unwrap_or(Value::Null),
-            ],
-        );
+        let url = self.absolute(path);
+        let args = vec![json!(url), json!(method), fields.unwrap_or(Value::Null)];
+        let v = self.rt.block_on(async {
+            let c = self.client();
+            let shown = c.window().await?;
+            let tab = c.new_window(true).await?;
+            c.switch_to_window(tab.handle).await?;
+            c.goto(&format!("{}/v1/health", self.base)).await?;
+            let v = c.execute_async(FETCH_JS, args).await;
+            c.close_window().await?;
+            c.switch_to_window(shown).await?;
+            v
+        });
+        let v = v.unwrap_or_else(|e| panic!("fetch() of {url}: {e}"));
         if let Some(e) = v.get("error") {
-            panic!("the page's fetch() of {path} failed: {e}");
+            panic!("fetch() of {url} failed: {e}");
         }
         use base64::Engine;
         Fetched {
@@ -632,6 +655,19 @@ impl Drop for Browser {
     }
 }
 
+/// `fetch(url, {method, body: fields})`: the answer's status, final URL, content type
+/// and bytes (base64).
+const FETCH_JS: &str = r#"const [url, method, fields, done] = arguments;
+const init = {method, credentials: 'same-origin'};
+if (fields) init.body = new URLSearchParams(fields);
+fetch(url, init).then(async r => {
+  const reader = new FileReader();
+  reader.onload = () => done({status: r.status, url: r.url, redirected: r.redirected,
+    type: r.headers.get('content-type') || '', body: reader.result.split(',')[1] || ''});
+  reader.onerror = () => done({error: String(reader.error)});
+  reader.readAsDataURL(await r.blob());
+}).catch(e => done({error: String(e)}));"#;
+
 /// The focusable elements of the page in document order, as a keyboard user meets them
 /// (visible, enabled, not taken out of the tab order).
 const FOCUSABLE_JS: &str = r#"
@@ -663,18 +699,6 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ComputedLabel {
     fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::GET, None)
     }
-}
-
-/// The one-time console link `fuda admin console --json --no-browser` prints for `user`.
-pub fn console_link(user: &User) -> String {
-    let run = user
-        .fuda(&["admin", "console", "--json", "--no-browser"])
-        .expect(0);
-    let v = run.json_lines().remove(0);
-    v["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no url in {v}"))
-        .to_owned()
 }
 
 /// `docs/console/` when `FUDA_CONSOLE_SCREENSHOTS=1`: where [`Browser::screenshots`] saves
