@@ -481,9 +481,12 @@ impl Browser {
 
     /// Writes a PNG of the whole page (not only the window) to `path`.
     pub fn screenshot(&self, path: &Path) {
+        // The window's height for a viewport as tall as the page (the window is taller
+        // than its viewport by the browser's own frame).
         let height = self
             .script(
-                "return Math.ceil(document.documentElement.scrollHeight);",
+                "return Math.ceil(document.documentElement.scrollHeight) \
+                 + window.outerHeight - window.innerHeight;",
                 vec![],
             )
             .as_u64()
