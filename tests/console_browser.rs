@@ -159,6 +159,37 @@ fn the_accessibility_check_names_what_a_keyboard_or_screen_reader_user_cannot_us
     browser.assert_accessible();
 }
 
+#[test]
+fn the_harness_types_chooses_and_confirms_as_a_person_does() {
+    let keyd = Keyd::start();
+    let Some(browser) = Browser::start(&keyd) else {
+        return;
+    };
+    browser.open(&data_page(
+        r#"<html lang="ja"><body><main>
+<label for="who">利用者</label><input id="who" value="古い値">
+<label for="level">レベル</label><select id="level"><option value="internal">社外秘</option>
+<option value="confidential">秘</option></select>
+<button id="revoke" onclick="document.body.dataset.answer = confirm('失効しますか？')">失効</button>
+</main></body></html>"#,
+    ));
+    browser.fill("#who", "佐藤 <sato>");
+    browser.select("#level", "confidential");
+    browser.click("#revoke");
+    assert_eq!(browser.accept_dialog(), "失効しますか？");
+    let state = browser.script(
+        "return [document.getElementById('who').value, document.getElementById('level').value, \
+         document.body.dataset.answer];",
+        vec![],
+    );
+    assert_eq!(
+        state,
+        serde_json::json!(["佐藤 <sato>", "confidential", "true"])
+    );
+    assert_eq!(browser.texts("label"), ["利用者", "レベル"]);
+    assert_eq!(browser.count("option"), 2);
+}
+
 // Signing in and out.
 
 #[test]

@@ -29,19 +29,24 @@
 //! }
 //! ```
 //!
-//! The helpers: pages — `open`, `url`, `path`, `log_in` (`Visitor::link_of` of
-//! tests/common/console.rs alone gives the link without opening it); elements (the first
-//! match, waiting) — `click`, `fill`, `text`, `attr`, `wait_for`, `wait_for_path`; now,
-//! without waiting — `exists`, `count`, `texts`, `page_text`, `html`; the session —
-//! `cookies`, `cookie`, `delete_cookies`, `csrf`; requests a script on the service's
-//! origin sends with the browser's cookies through `fetch()`, following redirects —
-//! `post` (a form POST) and `get` (a download: the body's bytes); `script` and
-//! `script_async` for anything else (the console's CSP does not stop WebDriver's
-//! scripts, but does stop their `fetch()`); `screenshot` (the whole page as PNG) and
-//! `screenshots` (a page in both languages, saved to docs/console/ for the docs);
-//! `assert_accessible`, or its two halves `axe_violations` and `keyboard_problems`. A
-//! browser starts in about a second; start one per test (a second one for a second
-//! person).
+//! The helpers of [`Browser`] (a browser starts in about a second: start one per test,
+//! and a second one for a second person):
+//!
+//! - pages: `open` (a path on the service or a whole URL), `url`, `path`, `log_in`
+//!   (`Visitor::link_of` of tests/common/console.rs alone gives the link), `wait_for_path`;
+//! - elements, the first match, waiting up to [`WAIT`]: `click`, `fill`, `select`, `text`,
+//!   `attr`, `wait_for`; and `accept_dialog` for a `confirm()`;
+//! - now, without waiting: `exists`, `count`, `texts`, `page_text`, `html`;
+//! - the session: `cookies`, `cookie`, `delete_cookies`, `csrf` (the page's token);
+//! - requests sent by a script on the service's origin with the browser's cookies,
+//!   following redirects: `post` (a form POST: a forged or token-less change) and `get`
+//!   (a download: status, content type and bytes). They run in a tab of their own: the
+//!   console's CSP forbids `fetch()` on its pages (it does not stop WebDriver's own
+//!   scripts: `script`, `script_async`);
+//! - pictures: `screenshot` (the whole page as PNG), `screenshots` (a page in both
+//!   languages, into docs/console/ with `FUDA_CONSOLE_SCREENSHOTS=1`);
+//! - accessibility: `assert_accessible`, or its halves `axe_violations` and
+//!   `keyboard_problems`.
 //!
 //! The module is included by path (not from `common/mod.rs`) so that only the console's
 //! test binaries compile the WebDriver client.
@@ -338,6 +343,31 @@ impl Browser {
                 e.send_keys(text).await
             })
             .unwrap_or_else(|err| panic!("cannot fill `{css}` on {}: {err}", self.url()));
+    }
+
+    /// Chooses the option whose value is `value` in the `<select>` matching `css`.
+    pub fn select(&self, css: &str, value: &str) {
+        let e = self.one(css);
+        self.rt
+            .block_on(e.select_by_value(value))
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot choose {value:?} in `{css}` on {}: {err}",
+                    self.url()
+                )
+            });
+    }
+
+    /// Accepts the dialog (`confirm()`, `alert()`) the page shows, returning its text.
+    pub fn accept_dialog(&self) -> String {
+        self.rt
+            .block_on(async {
+                let c = self.client();
+                let text = c.get_alert_text().await?;
+                c.accept_alert().await?;
+                Ok::<_, fantoccini::error::CmdError>(text)
+            })
+            .unwrap_or_else(|e| panic!("no dialog on {}: {e}", self.url()))
     }
 
     /// The visible text of the first element matching `css`.
