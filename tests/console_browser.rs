@@ -213,6 +213,9 @@ fn an_admin_signs_in_with_a_one_time_link_that_works_only_once() {
     assert!(session.secure, "{session:?}");
     assert_eq!(session.same_site.as_deref(), Some("Strict"), "{session:?}");
     assert_eq!(session.path.as_deref(), Some("/console"), "{session:?}");
+    // The browser forgets it by the session's absolute end, 12 hours after signing in.
+    let expires = session.expires.expect("an expiry");
+    assert!(expires <= fuda_keyd::now() + 12 * 3600 + 60, "{session:?}");
     let seen_by_scripts = browser.script("return document.cookie;", vec![]);
     assert!(
         !seen_by_scripts

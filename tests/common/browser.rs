@@ -101,9 +101,9 @@ pub struct Cookie {
     /// `Strict`, `Lax` or `None`, as the server set it (`None` here when unset).
     pub same_site: Option<String>,
     pub path: Option<String>,
-    /// Whether the cookie has an expiry (a persistent cookie) rather than ending with
+    /// When the browser forgets it (Unix seconds); `None` for a cookie that ends with
     /// the browser session.
-    pub persistent: bool,
+    pub expires: Option<i64>,
 }
 
 /// The answer to a request sent by the page's own `fetch()`.
@@ -492,7 +492,10 @@ impl Browser {
                 secure: c.secure().unwrap_or(false),
                 same_site: c.same_site().map(|s| s.to_string()),
                 path: c.path().map(str::to_owned),
-                persistent: c.expires().is_some_and(|e| e.is_datetime()),
+                expires: c
+                    .expires()
+                    .and_then(|e| e.datetime())
+                    .map(|t| t.unix_timestamp()),
             })
             .collect()
     }
