@@ -10,6 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::crashpoint::{self, Step};
 use crate::longpath;
 
 /// Opens a file for reading without updating its access time when the caller owns it
@@ -39,12 +40,15 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates a new file with mode 0600 holding `contents`; fails if it already exists.
 pub fn create_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    crashpoint::reached(Step::Create);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
+    crashpoint::reached(Step::Write);
     file.write_all(contents)?;
+    crashpoint::reached(Step::Sync);
     file.sync_all()
 }
 
@@ -132,6 +136,7 @@ impl TempSibling {
     /// with a regular file.
     pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
         let mut tmp = TempSibling::unopened(dest, mode)?;
+        crashpoint::reached(Step::Create);
         match unnamed::create(&tmp.dir, mode)? {
             Some(file) => tmp.file = Some(file),
             None => tmp.create_named()?,
@@ -205,8 +210,10 @@ impl TempSibling {
     fn publish(mut self, dest: &Path, replace: bool) -> io::Result<()> {
         let file = self.file.take().expect("file is open until commit");
         if self.named.is_some() && self.mode & !0o600 != 0 {
+            crashpoint::reached(Step::SetMode);
             file.set_permissions(fs::Permissions::from_mode(self.mode & !umask()))?;
         }
+        crashpoint::reached(Step::Sync);
         file.sync_all()?;
         {
             let mut in_flight = in_flight();
@@ -238,6 +245,7 @@ impl TempSibling {
             in_flight.placed(dest);
         }
         drop(file);
+        crashpoint::reached(Step::SyncDir);
         File::open(&*longpath::reach(&self.dir)?)?.sync_all()
     }
 
@@ -345,6 +353,7 @@ mod unnamed {
     /// Gives the unnamed `file` the name `dest`; fails with `AlreadyExists` if it is taken.
     pub(super) fn link(file: &File, dest: &Path) -> io::Result<()> {
         let dest = longpath::reach(dest)?;
+        crate::crashpoint::reached(crate::crashpoint::Step::Link);
         rustix::fs::linkat(CWD, proc_path(file), CWD, &*dest, AtFlags::SYMLINK_FOLLOW)
             .map_err(io::Error::from)
     }
@@ -397,6 +406,7 @@ fn umask() -> u32 {
 /// Writes `contents` to `dest` atomically (temp file, fsync, rename), with `mode`.
 pub fn write_atomic(dest: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp = TempSibling::new(dest, mode)?;
+    crashpoint::reached(Step::Write);
     tmp.file().write_all(contents)?;
     tmp.commit(dest)
 }
