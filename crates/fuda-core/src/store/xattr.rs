@@ -107,10 +107,12 @@ impl LabelStore for XattrStore {
     ) -> Result<SignedLabel, StoreError> {
         ensure_writable(path)?;
         let signed = sign(ctx.whole_file_digest(path)?);
+        // The tags follow the label, so they go first: a process ended between the two
+        // leaves the old label, which makes the next run write both again.
+        update_tags(path, Some(ctx.level), ctx.policy)?;
         crashpoint::reached(Step::SetAttr);
         xattr::set(&*reach(path)?, LABEL_ATTR, &compact::encode(&signed))
             .map_err(|e| StoreError::io(path, e))?;
-        update_tags(path, Some(ctx.level), ctx.policy)?;
         Ok(signed)
     }
 
@@ -120,11 +122,13 @@ impl LabelStore for XattrStore {
         let had = xattr::get(at, LABEL_ATTR)
             .map_err(|e| StoreError::io(path, e))?
             .is_some();
+        // Tags first, as in `write`: the label that stays until the end makes the next
+        // run finish the removal.
+        update_tags(path, None, policy)?;
         if had {
             crashpoint::reached(Step::RemoveAttr);
             xattr::remove(at, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
         }
-        update_tags(path, None, policy)?;
         Ok(had)
     }
 }
