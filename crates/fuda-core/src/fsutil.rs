@@ -13,6 +13,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::crashpoint::{self, Step};
 use crate::longpath;
 
+mod stale;
+
 /// Opens a file for reading without updating its access time when the caller owns it
 /// (`O_NOATIME`), so scans do not dirty every inode; falls back to a plain open.
 pub fn open_quietly(path: &Path) -> io::Result<File> {
@@ -114,10 +116,16 @@ pub fn end_process_removing_in_flight(end: impl FnOnce() -> Infallible) -> ! {
 ///
 /// On Linux it is an unnamed file (`O_TMPFILE`) in the destination's directory: it gets a
 /// name only when it is published, so nothing is left behind however the process ends
-/// (SIGKILL, a crash, a power cut). Where the file system cannot make one (some network
+/// (SIGKILL, a crash, a power cut) — except in the one step of [`TempSibling::commit`]
+/// that replaces an existing file, which links the file under a temporary name and
+/// renames that over the destination. Where the file system cannot make one (some network
 /// mounts), it is a named `.<name>.fuda-tmp-<random>` file, created 0600 whatever the
 /// final mode, removed on drop and, in a process whose signal handler calls
 /// [`end_process_removing_in_flight`], on SIGTERM, SIGINT and SIGHUP.
+///
+/// Either kind holds an exclusive `flock` while it is in use, which ends with the
+/// process: the first temporary file a process makes in a folder removes the named ones
+/// there that a killed process left (`stale`).
 pub struct TempSibling {
     file: Option<File>,
     dir: PathBuf,
@@ -136,9 +144,14 @@ impl TempSibling {
     /// with a regular file.
     pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
         let mut tmp = TempSibling::unopened(dest, mode)?;
+        stale::sweep_once(&tmp.dir);
         crashpoint::reached(Step::Create);
         match unnamed::create(&tmp.dir, mode)? {
-            Some(file) => tmp.file = Some(file),
+            Some(file) => {
+                // Nobody else can reach an unnamed file: the lock cannot be contended.
+                stale::hold(&file)?;
+                tmp.file = Some(file);
+            }
             None => tmp.create_named()?,
         }
         Ok(tmp)
@@ -173,6 +186,15 @@ impl TempSibling {
             options.write(true).create_new(true).mode(self.mode & 0o600);
             match longpath::open(&options, &path) {
                 Ok(file) => {
+                    // Held from here on; a sweeping process that took the lock first is
+                    // removing the file, so it is given up for a new one.
+                    match stale::hold(&file) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        other => other?,
+                    };
+                    if !same_file(&file, &path) {
+                        continue;
+                    }
                     names.names.push(path.clone());
                     self.file = Some(file);
                     self.named = Some(path);
@@ -379,6 +401,15 @@ mod unnamed {
     }
 }
 
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), longpath::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// The destination's name as the start of a temporary name: short enough that
 /// `.<stem>.fuda-tmp-<8 hex>` stays within `NAME_MAX` (255 bytes) for any destination.
 fn temp_stem(name: &str) -> String {
@@ -575,6 +606,47 @@ mod tests {
         let in_flight = in_flight();
         assert!(!in_flight.names.iter().any(|p| p.starts_with(dir.path())));
         assert!(!in_flight.awaited.iter().any(|p| p.starts_with(dir.path())));
+    }
+
+    #[test]
+    fn a_temporary_file_a_killed_process_left_goes_with_the_next_one_made_beside_it() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("plan.docx");
+        // Left by a process killed between naming its file and publishing it: no lock.
+        let left = dir.path().join(".plan.docx.fuda-tmp-0123abcd");
+        fs::write(&left, b"the whole new document").unwrap();
+        // In use by a live writer (this process stands for it): locked.
+        let mut live = TempSibling::unopened(&dest, 0o600).unwrap();
+        live.create_named().unwrap();
+        let live_name = live.named.clone().unwrap();
+        // Named like one, but a link and a FIFO: never touched.
+        let link = dir.path().join(".a.fuda-tmp-00000000");
+        std::os::unix::fs::symlink(&dest, &link).unwrap();
+        let fifo = dir.path().join(".b.fuda-tmp-00000000");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+
+        let mut next = TempSibling::new(&dir.path().join("other.txt"), 0o600).unwrap();
+        next.file().write_all(b"x").unwrap();
+        next.commit(&dir.path().join("other.txt")).unwrap();
+
+        assert!(!left.exists(), "the left-over file is removed");
+        assert!(live_name.exists(), "a file in use stays");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        live.file().write_all(b"new").unwrap();
+        live.commit(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        fs::remove_file(&link).unwrap();
+        fs::remove_file(&fifo).unwrap();
+        assert_eq!(entries(dir.path()), ["other.txt", "plan.docx"]);
     }
 
     #[test]
