@@ -341,6 +341,70 @@ impl Drop for Provisional {
     }
 }
 
+/// A file made in several steps — written, then changed in place, such as an Office
+/// document labeled inside — under a temporary name beside its destination, and given the
+/// destination's name only once finished: a process killed on the way leaves nothing at
+/// the destination, only a temporary file that the next one to write in the folder
+/// removes. The temporary name keeps the destination's extension
+/// (`.<stem>.fuda-tmp-<random>.<ext>`), so what goes by the extension (the label store
+/// of an Office document) treats it as the destination. It is removed on drop unless
+/// published.
+pub struct Staged {
+    path: PathBuf,
+}
+
+impl Staged {
+    /// A name for a file that is to become `dest`; nothing is created yet. Fails like
+    /// [`TempSibling::new`] when `dest` is not a regular file or a symbolic link.
+    pub fn new(dest: &Path) -> io::Result<Staged> {
+        let tmp = TempSibling::unopened(dest, 0o600)?;
+        let ext = dest
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .filter(|e| (1..=10).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map_or_else(String::new, |e| format!(".{e}"));
+        let stem = dest
+            .file_stem()
+            .filter(|_| !ext.is_empty())
+            .map_or_else(|| tmp.name.clone(), |s| temp_stem(&s.to_string_lossy()));
+        // Room for the extension too: the name stays within 255 bytes.
+        const ROOM: usize = 255 - ".".len() - ".fuda-tmp-".len() - 8;
+        let mut end = stem.len().min(ROOM - ext.len());
+        while !stem.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = format!(".{}.fuda-tmp-{:08x}{ext}", &stem[..end], rand_u32());
+        Ok(Staged {
+            path: tmp.dir.join(name),
+        })
+    }
+
+    /// Where to make the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Gives the finished file the name `dest` without replacing anything (fails with
+    /// [`io::ErrorKind::AlreadyExists`] when `dest` exists, leaving it untouched), and
+    /// makes that durable.
+    pub fn publish(self, dest: &Path) -> io::Result<()> {
+        longpath::hard_link(&self.path, dest)?;
+        drop(self);
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crashpoint::reached(Step::SyncDir);
+        File::open(&*longpath::reach(dir)?)?.sync_all()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = longpath::remove_file(&self.path);
+    }
+}
+
 /// Unnamed temporary files: `O_TMPFILE`, published with `linkat` through `/proc/self/fd`.
 #[cfg(target_os = "linux")]
 mod unnamed {
@@ -647,6 +711,43 @@ mod tests {
         fs::remove_file(&link).unwrap();
         fs::remove_file(&fifo).unwrap();
         assert_eq!(entries(dir.path()), ["other.txt", "plan.docx"]);
+    }
+
+    #[test]
+    fn a_staged_file_keeps_its_extension_and_appears_only_when_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("図面.docx");
+        let staged = Staged::new(&dest).unwrap();
+        let name = staged
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(".図面.fuda-tmp-") && name.ends_with(".docx"),
+            "{name}"
+        );
+        assert!(stale::is_temporary(name.as_bytes()));
+        fs::write(staged.path(), b"labeled").unwrap();
+        staged.publish(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"labeled");
+        assert_eq!(entries(dir.path()), ["図面.docx"]);
+
+        // Never over an existing file; dropped unpublished, it goes.
+        let staged = Staged::new(&dest).unwrap();
+        fs::write(staged.path(), b"other").unwrap();
+        let err = staged.publish(&dest).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&dest).unwrap(), b"labeled");
+        assert_eq!(entries(dir.path()), ["図面.docx"]);
+
+        // A 255-byte name keeps its extension within 255 bytes.
+        let long = dir.path().join(format!("{}.xlsx", "極".repeat(83)));
+        let staged = Staged::new(&long).unwrap();
+        let name = staged.path().file_name().unwrap().len();
+        assert!(name <= 255, "{name}");
+        assert!(staged.path().to_string_lossy().ends_with(".xlsx"));
     }
 
     #[test]

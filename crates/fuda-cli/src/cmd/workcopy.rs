@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
+use fuda_core::fsutil::Staged;
 use fuda_core::label::{compact, Label, Method, PolicyRef, Status, LABEL_VERSION};
 use fuda_core::labeling::{is_ooxml, StorePreference};
 use fuda_core::pathname::escaped;
@@ -40,10 +41,10 @@ pub fn label(session: &Session, protected: &Path, out: &Path, method: Method) ->
 }
 
 /// Writes the content of `opened` (the protected file `protected`) to the new file `out`
-/// with the document's label: in the extended attribute before the file appears at
-/// `out` (so that no kill leaves it there unlabeled), or — for Office documents, the
-/// sidecar, or a file system without user extended attributes — right after, in the
-/// store that fits it.
+/// with the document's label, before the file appears at `out` (so that no kill leaves
+/// it there unlabeled): in the extended attribute, or inside an Office document, which is
+/// written and labeled under a temporary name first (`fsutil::Staged`). With the sidecar,
+/// or on a file system without user extended attributes, the label follows right after.
 pub fn write_labeled(
     session: &Session,
     opened: Opened,
@@ -52,7 +53,10 @@ pub fn write_labeled(
     method: Method,
 ) -> Result<()> {
     let labeler = args::configured_labeler(session)?;
-    if is_ooxml(out) || labeler.preference == StorePreference::Sidecar {
+    if is_ooxml(out) && labeler.preference != StorePreference::Sidecar {
+        return write_office(session, opened, protected, out, method);
+    }
+    if labeler.preference == StorePreference::Sidecar {
         opened.write_file(out)?;
         label_or_warn(session, protected, out, method);
         return Ok(());
@@ -88,6 +92,36 @@ pub fn write_labeled(
     let (_, labeled) = opened.write_file_with_attr(out, LABEL_ATTR, sign)?;
     if !labeled {
         label_or_warn(session, protected, out, method);
+    }
+    Ok(())
+}
+
+/// An Office document written out and labeled inside under a temporary name, then named
+/// `out` (never over an existing file).
+fn write_office(
+    session: &Session,
+    opened: Opened,
+    protected: &Path,
+    out: &Path,
+    method: Method,
+) -> Result<()> {
+    let exists = || anyhow!(fuda_core::envelope::Error::OutputExists(out.to_owned()));
+    if fuda_core::longpath::symlink_metadata(out).is_ok() {
+        return Err(exists());
+    }
+    let staged = Staged::new(out).with_context(|| format!("cannot write {}", escaped(out)))?;
+    opened.write_file(staged.path())?;
+    let labeled = label(session, protected, staged.path(), method);
+    staged.publish(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => exists(),
+        _ => anyhow!(e).context(format!("cannot write {}", escaped(out))),
+    })?;
+    if let Err(e) = labeled {
+        eprintln!(
+            "fuda: warning: {} was written but not labeled ({}): label it with `fuda label set`, or delete it when done",
+            escaped(out),
+            crate::output::describe(&e)
+        );
     }
     Ok(())
 }

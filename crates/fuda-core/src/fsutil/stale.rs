@@ -37,15 +37,24 @@ pub(super) fn hold(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Whether `name` is a temporary file's name (`.<name>.fuda-tmp-<8 hex>`).
+/// Whether `name` is a temporary file's name: `.<name>.fuda-tmp-<8 hex>`, or a staged
+/// file's, which keeps its destination's extension: `.<stem>.fuda-tmp-<8 hex>.<ext>`.
 pub(super) fn is_temporary(name: &[u8]) -> bool {
-    let Some(hex) = name.len().checked_sub(8).map(|at| &name[at..]) else {
+    let Some(at) = name
+        .windows(MARK.len())
+        .rposition(|w| w == MARK)
+        .filter(|&at| at >= 1 && name[0] == b'.')
+    else {
         return false;
     };
-    name.starts_with(b".")
-        && name[..name.len() - 8].ends_with(MARK)
-        && name.len() >= MARK.len() + 9
+    let rest = &name[at + MARK.len()..];
+    let (hex, ext) = rest.split_at(rest.len().min(8));
+    hex.len() == 8
         && hex.iter().all(u8::is_ascii_hexdigit)
+        && (ext.is_empty()
+            || (ext[0] == b'.'
+                && (2..=11).contains(&ext.len())
+                && ext[1..].iter().all(u8::is_ascii_alphanumeric)))
 }
 
 /// Removes the left-over temporary files in `dir`, the first time this process asks.
@@ -109,12 +118,16 @@ mod tests {
     fn only_the_names_of_temporary_files_count() {
         assert!(is_temporary(b".plan.docx.fuda-tmp-0a1b2c3d"));
         assert!(is_temporary(b"..fuda-tmp-0a1b2c3d"));
+        assert!(is_temporary(b".plan.fuda-tmp-0a1b2c3d.docx"));
         for name in [
             &b"plan.docx.fuda-tmp-0a1b2c3d"[..],
             b".plan.docx.fuda-tmp-0a1b2c3",
             b".plan.docx.fuda-tmp-0a1b2c3g",
             b".fuda-tmp-0a1b2c3d",
             b".plan.docx",
+            b".plan.fuda-tmp-0a1b2c3d.",
+            b".plan.fuda-tmp-0a1b2c3d.do-cx",
+            b".plan.fuda-tmp-0a1b2c3d.docx.txt",
             b"",
         ] {
             assert!(!is_temporary(name), "{}", String::from_utf8_lossy(name));
