@@ -245,8 +245,7 @@ impl TempSibling {
                         refuse_special(dest)?;
                         longpath::rename(&tmp, dest)?;
                     } else {
-                        longpath::hard_link(&tmp, dest)?;
-                        let _ = longpath::remove_file(&tmp);
+                        rename_new(&tmp, dest)?;
                     }
                     in_flight.forget(&tmp);
                     self.named = None;
@@ -388,7 +387,7 @@ impl Staged {
     /// [`io::ErrorKind::AlreadyExists`] when `dest` exists, leaving it untouched), and
     /// makes that durable.
     pub fn publish(self, dest: &Path) -> io::Result<()> {
-        longpath::hard_link(&self.path, dest)?;
+        rename_new(&self.path, dest)?;
         drop(self);
         let dir = dest
             .parent()
@@ -463,6 +462,27 @@ mod unnamed {
     pub(super) fn link(_file: &File, _dest: &Path) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+}
+
+/// Renames `from` to `to` unless `to` exists (then fails with `AlreadyExists`): in one
+/// step where the file system can (`renameat2` with `RENAME_NOREPLACE`), else by a link
+/// and an unlink — between which a kill leaves the file under both names, the temporary
+/// one for the next run to remove.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{RenameFlags, CWD};
+        use rustix::io::Errno;
+        let (src, dst) = (longpath::reach(from)?, longpath::reach(to)?);
+        crashpoint::reached(Step::Rename);
+        match rustix::fs::renameat_with(CWD, &*src, CWD, &*dst, RenameFlags::NOREPLACE) {
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            other => return other.map_err(io::Error::from),
+        }
+    }
+    longpath::hard_link(from, to)?;
+    let _ = longpath::remove_file(from);
+    Ok(())
 }
 
 /// Whether `path` still names the open `file`.
