@@ -350,6 +350,8 @@ impl Drop for Provisional {
 /// published.
 pub struct Staged {
     path: PathBuf,
+    /// Whether the file has its name (and the temporary one is gone).
+    published: bool,
 }
 
 impl Staged {
@@ -375,6 +377,7 @@ impl Staged {
         let name = format!(".{}.fuda-tmp-{:08x}{ext}", &stem[..end], rand_u32());
         Ok(Staged {
             path: tmp.dir.join(name),
+            published: false,
         })
     }
 
@@ -383,12 +386,18 @@ impl Staged {
         &self.path
     }
 
-    /// Gives the finished file the name `dest` without replacing anything (fails with
-    /// [`io::ErrorKind::AlreadyExists`] when `dest` exists, leaving it untouched), and
-    /// makes that durable.
-    pub fn publish(self, dest: &Path) -> io::Result<()> {
-        rename_new(&self.path, dest)?;
-        drop(self);
+    /// Gives the finished file the name `dest` and makes that durable. Without `replace`
+    /// it never replaces anything: it fails with [`io::ErrorKind::AlreadyExists`] when
+    /// `dest` exists, leaving it untouched. With it, it replaces a regular file or a
+    /// symbolic link, and refuses anything else like [`TempSibling::commit`].
+    pub fn publish(mut self, dest: &Path, replace: bool) -> io::Result<()> {
+        if replace {
+            refuse_special(dest)?;
+            longpath::rename(&self.path, dest)?;
+        } else {
+            rename_new(&self.path, dest)?;
+        }
+        self.published = true;
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -400,7 +409,9 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        let _ = longpath::remove_file(&self.path);
+        if !self.published {
+            let _ = longpath::remove_file(&self.path);
+        }
     }
 }
 
@@ -750,14 +761,14 @@ mod tests {
         );
         assert!(stale::is_temporary(name.as_bytes()));
         fs::write(staged.path(), b"labeled").unwrap();
-        staged.publish(&dest).unwrap();
+        staged.publish(&dest, false).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"labeled");
         assert_eq!(entries(dir.path()), ["図面.docx"]);
 
         // Never over an existing file; dropped unpublished, it goes.
         let staged = Staged::new(&dest).unwrap();
         fs::write(staged.path(), b"other").unwrap();
-        let err = staged.publish(&dest).unwrap_err();
+        let err = staged.publish(&dest, false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&dest).unwrap(), b"labeled");
         assert_eq!(entries(dir.path()), ["図面.docx"]);

@@ -12,7 +12,7 @@ use fuda_core::fsutil::Staged;
 use fuda_core::label::{compact, Label, Method, PolicyRef, Status, LABEL_VERSION};
 use fuda_core::labeling::{is_ooxml, StorePreference};
 use fuda_core::pathname::escaped;
-use fuda_core::store::xattr::LABEL_ATTR;
+use fuda_core::store::xattr::{XattrStore, LABEL_ATTR};
 use fuda_protect::Opened;
 
 use crate::args;
@@ -54,7 +54,9 @@ pub fn write_labeled(
 ) -> Result<()> {
     let labeler = args::configured_labeler(session)?;
     if is_ooxml(out) && labeler.preference != StorePreference::Sidecar {
-        return write_office(session, opened, protected, out, method);
+        return write_then_label(session, protected, out, method, false, |at| {
+            Ok(opened.write_file(at).map(drop)?)
+        });
     }
     if labeler.preference == StorePreference::Sidecar {
         opened.write_file(out)?;
@@ -96,23 +98,42 @@ pub fn write_labeled(
     Ok(())
 }
 
-/// An Office document written out and labeled inside under a temporary name, then named
-/// `out` (never over an existing file).
-fn write_office(
+/// Makes a plaintext copy of the protected file `protected` at `out` with `write` (which
+/// makes the file at the path it is given) and labels it with the document's label
+/// before it appears at `out`, wherever the label travels with the file (inside an Office
+/// document, or in the extended attribute): `write` makes it under a temporary name
+/// (`fsutil::Staged`), which is labeled and then renamed to `out` — over an existing file
+/// only with `replace`. With the sidecar, or on a file system without user extended
+/// attributes, `write` makes `out` itself and the label follows. A label that cannot be
+/// written is a warning: the plaintext is there, and the command succeeded.
+pub fn write_then_label<T>(
     session: &Session,
-    opened: Opened,
     protected: &Path,
     out: &Path,
     method: Method,
-) -> Result<()> {
+    replace: bool,
+    write: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let labeler = args::configured_labeler(session)?;
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let travels = labeler.preference != StorePreference::Sidecar
+        && (is_ooxml(out) || XattrStore::supported_at(folder));
+    if !travels {
+        let value = write(out)?;
+        label_or_warn(session, protected, out, method);
+        return Ok(value);
+    }
     let exists = || anyhow!(fuda_core::envelope::Error::OutputExists(out.to_owned()));
-    if fuda_core::longpath::symlink_metadata(out).is_ok() {
+    if !replace && fuda_core::longpath::symlink_metadata(out).is_ok() {
         return Err(exists());
     }
     let staged = Staged::new(out).with_context(|| format!("cannot write {}", escaped(out)))?;
-    opened.write_file(staged.path())?;
+    let value = write(staged.path())?;
     let labeled = label(session, protected, staged.path(), method);
-    staged.publish(out).map_err(|e| match e.kind() {
+    staged.publish(out, replace).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => exists(),
         _ => anyhow!(e).context(format!("cannot write {}", escaped(out))),
     })?;
@@ -123,7 +144,7 @@ fn write_office(
             crate::output::describe(&e)
         );
     }
-    Ok(())
+    Ok(value)
 }
 
 /// [`label`], or a warning that says what to do: the plaintext is written already, and
