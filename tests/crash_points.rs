@@ -704,7 +704,17 @@ fn protecting_opening_and_saving_with_named_temporary_files_killed_at_every_step
 /// protect, open --out, export --out, save and a protected file's relabeling, each killed
 /// before every step with `env`; returns the number of kills.
 fn protected_files(env: &[(&str, &str)]) -> usize {
-    let user = User::init("tanaka");
+    // Under a policy with an organisation's recovery key, for `fuda recover`.
+    let keys = tempfile::tempdir().unwrap();
+    let (policy, recovery_key) = common::keyd::policy_with_recovery(keys.path());
+    let user = User::new("tanaka");
+    let init = ["init", "--name", "tanaka", "--dept", "設計部", "--policy"];
+    fuda_ok(
+        &user,
+        keys.path(),
+        &[&init[..], &[policy.to_str().unwrap()]].concat(),
+    );
+    let recovery_key = recovery_key.to_str().unwrap();
     let mut total = 0;
     let valid_at = |dir: &Path, name: &str, level: &str| -> Result<(), String> {
         match &labels(&user, dir, &[name])[0] {
@@ -785,20 +795,29 @@ fn protected_files(env: &[(&str, &str)]) -> usize {
         valid_at(dir, name, "confidential")?;
         Ok(true)
     };
+    let recover = [
+        "recover",
+        "s.txt.fuda",
+        "--identity",
+        recovery_key,
+        "--out",
+        "out.txt",
+    ];
     for (name, args, out) in [
         (
             "open --out",
-            ["open", "s.txt.fuda", "--out", "out.txt"],
+            &["open", "s.txt.fuda", "--out", "out.txt"][..],
             "out.txt",
         ),
+        ("recover", &recover, "out.txt"),
         (
             "open --out (Word)",
-            ["open", "x.docx.fuda", "--out", "out.docx"],
+            &["open", "x.docx.fuda", "--out", "out.docx"],
             "out.docx",
         ),
         (
             "export --out",
-            ["export", "--out", "out.txt", "s.txt.fuda"],
+            &["export", "--out", "out.txt", "s.txt.fuda"],
             "out.txt",
         ),
     ] {
@@ -806,7 +825,7 @@ fn protected_files(env: &[(&str, &str)]) -> usize {
             name,
             user: &user,
             setup: &sealed,
-            args: &args,
+            args,
             names: &["s.txt.fuda", "x.docx.fuda", out, "next.docx"],
             plaintext: &[out],
             check: &|dir| output(dir, out),
