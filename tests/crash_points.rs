@@ -1018,3 +1018,146 @@ fn scanning_and_taking_the_inventory_killed_at_every_step_converge_on_the_next_r
     .exercise();
     eprintln!("scan and inventory: {total} kill points");
 }
+
+/// `fuda watch ROOT --memory MEMORY` as `user` with `env`, until it is killed at a crash
+/// point or has reconciled the tree (logged `watching`; then stopped with SIGTERM).
+/// Returns whether it was killed.
+fn watch_once(user: &User, root: &Path, memory: &Path, env: &[(&str, &str)]) -> bool {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("watch.log");
+    let mut child = Command::new(fuda_bin())
+        .args(["watch", root.to_str().unwrap(), "--settle-ms", "200"])
+        .arg("--memory")
+        .arg(memory)
+        .env("HOME", user.home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("FUDA_CONFIG_DIR")
+        .env_remove("FUDA_CRASH_AT")
+        .env_remove("FUDA_CRASH_COUNT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start fuda watch");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "fuda watch ended: {status}\n{text}"
+            );
+            return true;
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("\"event\":\"watching\"") {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "fuda watch stopped: {status}\n{text}");
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fuda watch never started:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_watchers_restores_killed_at_every_step_leave_the_edit_and_a_valid_label_or_none() {
+    if !user_xattrs() {
+        return;
+    }
+    let user = User::init("tanaka");
+    let edited = secret("edited");
+    // A labeled text and a labeled Word document, learnt by the watcher, then saved by an
+    // editor by rename (a new file without the label): the watcher puts the labels back
+    // when it starts again.
+    let setup = |share: &Path, memory: &Path| {
+        put(share, "a.txt", &secret("a"));
+        put(share, "x.docx", &office_fixture("python-docx.docx"));
+        fuda_ok(&user, share, &["label", "set", "秘", "a.txt", "x.docx"]);
+        assert!(!watch_once(&user, share, memory, &[]));
+        put(share, ".a.txt.swp", &edited);
+        std::fs::rename(share.join(".a.txt.swp"), share.join("a.txt")).unwrap();
+        put(share, ".x.docx.tmp", &office_fixture("python-docx.docx"));
+        std::fs::rename(share.join(".x.docx.tmp"), share.join("x.docx")).unwrap();
+    };
+    let names = ["a.txt", "x.docx"];
+    let check = |share: &Path, finished: bool| -> Result<(), String> {
+        if std::fs::read(share.join("a.txt")).map_err(|e| e.to_string())? != edited {
+            return Err("a.txt is not the editor's version".into());
+        }
+        whole_package(&std::fs::read(share.join("x.docx")).unwrap())?;
+        for (name, seen) in names.iter().zip(labels(&user, share, &names)) {
+            if finished && seen.0 != "valid" {
+                return Err(format!("{name}: label {seen:?} not put back"));
+            }
+            absent_or_valid(&seen, &["confidential"]).map_err(|e| format!("{name}: {e}"))?;
+        }
+        if finished {
+            tags_follow(share, "a.txt", Some("秘"))?;
+        }
+        let strays: Vec<String> = tree(share)
+            .into_iter()
+            .filter(|n| !names.contains(&n.as_str()) && (finished || !n.contains(".fuda-tmp-")))
+            .collect();
+        if !strays.is_empty() {
+            return Err(format!("left behind {strays:?}"));
+        }
+        Ok(())
+    };
+
+    let fresh = || {
+        let (share, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let memory = state.path().join("memory.sqlite");
+        setup(share.path(), &memory);
+        (share, state, memory)
+    };
+    let (share, _state, memory) = fresh();
+    let list = user.home.path().join("watch-steps");
+    assert!(!watch_once(
+        &user,
+        share.path(),
+        &memory,
+        &[("FUDA_CRASH_COUNT", list.to_str().unwrap())]
+    ));
+    let steps: Vec<String> = std::fs::read_to_string(&list)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    check(share.path(), true).unwrap_or_else(|e| panic!("watch, clean run: {e}"));
+    let mut kills = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let n = i + 1;
+        let at = format!("watch: killed before step {n} of {} ({step})", steps.len());
+        let (share, _state, memory) = fresh();
+        let killed = watch_once(
+            &user,
+            share.path(),
+            &memory,
+            &[("FUDA_CRASH_AT", &n.to_string())],
+        );
+        if killed {
+            kills += 1;
+            check(share.path(), false).unwrap_or_else(|e| panic!("{at}: {e}"));
+            assert!(!watch_once(&user, share.path(), &memory, &[]));
+        }
+        check(share.path(), true).unwrap_or_else(|e| panic!("{at}, then started again: {e}"));
+    }
+    eprintln!(
+        "watch restores: {kills} kill points of {} steps",
+        steps.len()
+    );
+    assert!(kills >= 3, "only {kills} kill points");
+}
