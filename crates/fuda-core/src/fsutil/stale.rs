@@ -25,6 +25,11 @@ const MARK: &[u8] = b".fuda-tmp-";
 /// The folders this process has swept already.
 static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
+/// How many folders [`SWEPT`] remembers before it starts over: a long-running process
+/// (`fuda watch` on a large share) keeps bounded memory, and a folder swept twice costs
+/// only a second listing.
+const REMEMBERED: usize = 4096;
+
 /// Takes the exclusive lock that marks `file` as in use. `Ok(false)` where the file
 /// system has no locks: such a file cannot be told from a left-over one, and sweeping
 /// leaves it alone, since it cannot lock it either. `WouldBlock` when another process
@@ -61,10 +66,11 @@ pub(super) fn is_temporary(name: &[u8]) -> bool {
 pub(super) fn sweep_once(dir: &Path) {
     {
         let mut swept = SWEPT.lock().unwrap_or_else(PoisonError::into_inner);
-        if !swept
-            .get_or_insert_with(HashSet::new)
-            .insert(dir.to_owned())
-        {
+        let swept = swept.get_or_insert_with(HashSet::new);
+        if swept.len() >= REMEMBERED {
+            swept.clear();
+        }
+        if !swept.insert(dir.to_owned()) {
             return;
         }
     }
