@@ -541,10 +541,22 @@ fn throttled(f: &Front, user: &str, now: Instant) -> Option<Response> {
             f.accounts.per_minute()
         ),
     });
-    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    let mut resp = refused_unread(body);
     resp.headers_mut()
         .insert(axum::http::header::RETRY_AFTER, seconds.into());
     Some(resp)
+}
+
+/// A 429 answered before the request's body was read: the connection is closed after
+/// it, so that no client sends its next request after an unread body (which the server
+/// would take for the end of the connection).
+fn refused_unread(body: serde_json::Value) -> Response {
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
@@ -574,7 +586,7 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
             "error": "too-many-failures",
             "message": "too many failed authentications from this address: wait a few minutes, then check the token or enrollment code (ask an admin for a new code)",
         });
-        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        return refused_unread(body);
     }
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
