@@ -407,6 +407,33 @@ async fn audit_verify(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::audit::Verifi
         .map_err(ApiError)
 }
 
+/// Checkpoints a client kept, to verify the log against.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldCheckpoints {
+    checkpoints: Vec<fuda_keyd::checkpoint::Checkpoint>,
+}
+
+/// Most checkpoints one verification may be given.
+const MAX_HELD_CHECKPOINTS: usize = 1_000;
+
+async fn audit_verify_against(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<HeldCheckpoints>,
+) -> R<fuda_keyd::audit::Verification> {
+    let caller = caller(&h)?;
+    if a.checkpoints.len() > MAX_HELD_CHECKPOINTS {
+        return Err(ApiError(Error::Invalid(format!(
+            "at most {MAX_HELD_CHECKPOINTS} checkpoints in one verification: keep the highest of each machine"
+        ))));
+    }
+    s.audit_verify_against(caller, a.checkpoints)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
 async fn rotate_key(State(s): Svc, h: HeaderMap) -> R<ServiceInfo> {
     s.rotate_key(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -464,6 +491,7 @@ struct Front {
     brake: AuthBrake,
     accounts: AccountBrake,
     names: TokenNames,
+    checkpoints: crate::checkpoint::Newest,
 }
 
 /// Who a token belongs to, for the request log and the per-account budget (never for an
@@ -588,7 +616,10 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
         });
         return refused_unread(body);
     }
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if known.is_some() && resp.status().is_success() {
+        f.checkpoints.attach(&f.service, &mut resp, Instant::now());
+    }
     let status = resp.status().as_u16();
     let micros = start.elapsed().as_micros() as u64;
     if status == 401 {
@@ -640,6 +671,7 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
         brake: AuthBrake::new(limits),
         accounts: AccountBrake::new(limits.account_requests_per_minute),
         names: TokenNames::default(),
+        checkpoints: Default::default(),
     };
     Router::new()
         .route("/v1/health", get(health))
@@ -669,7 +701,10 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
         .route("/v1/admin/revocations", get(revocations))
         .route("/v1/admin/documents", get(documents))
         .route("/v1/admin/audit", post(audit))
-        .route("/v1/admin/audit/verify", get(audit_verify))
+        .route(
+            "/v1/admin/audit/verify",
+            get(audit_verify).post(audit_verify_against),
+        )
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
         .merge(document_life_routes())
