@@ -193,19 +193,20 @@ impl Witness {
         }
     }
 
-    /// Keeps `checkpoint` if the service signed it and it is higher than the one held.
-    /// A lower one is not kept: the held one stays the evidence.
+    /// Keeps `checkpoint` if it is higher than the one held and the service signed it.
+    /// A lower one is not kept (nor its signature checked): the held one stays the
+    /// evidence.
     pub fn observe(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_some_and(|seq| seq >= checkpoint.seq) {
+            return Ok(());
+        }
         checkpoint
             .verify(&self.service, &self.key)
             .map_err(|source| CheckpointError::Untrusted {
                 path: self.path.clone(),
                 source,
             })?;
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.is_some_and(|seq| seq >= checkpoint.seq) {
-            return Ok(());
-        }
         checkpoint.write(&self.path)?;
         *held = Some(checkpoint.seq);
         Ok(())
