@@ -151,19 +151,74 @@ pub fn label_set_change(
     }
 }
 
+/// What became of label changes sent to the audit log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Audited {
+    /// Recorded by the key service (how many, with those that waited in the queue).
+    Recorded(usize),
+    /// The key service could not be reached: the changes wait in the local queue
+    /// ([`crate::label_queue`]) and go at the next command that reaches it.
+    Queued {
+        /// How many wait, these included.
+        waiting: usize,
+        /// The queue's file.
+        queue: PathBuf,
+        /// Why the service was not reached.
+        why: String,
+    },
+}
+
+/// Whether an error means the key service could not be reached (rather than refused).
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<fuda_keyd::Error>(),
+            Some(fuda_keyd::Error::Transport(_) | fuda_keyd::Error::ShuttingDown)
+        )
+    })
+}
+
 /// Sends label changes to the audit log of the key service: the configured one, else the
 /// embedded one when it exists (without either there is no audit log; the local label
-/// change log still has the downgrades and removals). Returns how many were recorded.
-pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<usize> {
-    if changes.is_empty() || !has_service(session)? {
-        return Ok(0);
+/// change log still has the downgrades and removals). Changes queued during an outage go
+/// first, oldest first. When the service cannot be reached, `changes` join the queue
+/// ([`Audited::Queued`]); a refusal is an error (nothing is queued: it would be refused
+/// again).
+pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<Audited> {
+    if !has_service(session)? {
+        return Ok(Audited::Recorded(0));
     }
-    let conn = connect(session)?;
-    let mut recorded = 0;
-    for chunk in changes.chunks(fuda_keyd::audit::MAX_LABEL_CHANGES) {
-        recorded += conn.client.label_changes(chunk.to_vec())?;
+    let queue = crate::label_queue::LabelQueue::in_dir(&config::state_dir()?);
+    if changes.is_empty() && queue.len()? == 0 {
+        return Ok(Audited::Recorded(0));
     }
-    Ok(recorded)
+    let chunk = fuda_keyd::audit::MAX_LABEL_CHANGES;
+    let mut unsent = changes;
+    let attempt = (|| -> Result<usize> {
+        let conn = connect(session)?;
+        let mut recorded = queue.drain(chunk, |part| {
+            conn.client.label_changes(part)?;
+            Ok(())
+        })?;
+        while !unsent.is_empty() {
+            let n = unsent.len().min(chunk);
+            recorded += conn.client.label_changes(unsent[..n].to_vec())?;
+            unsent = &unsent[n..];
+        }
+        Ok(recorded)
+    })();
+    match attempt {
+        Ok(n) => Ok(Audited::Recorded(n)),
+        Err(e) if unreachable(&e) => {
+            queue.push(unsent)?;
+            Ok(Audited::Queued {
+                waiting: queue.len()?,
+                queue: queue.path().to_owned(),
+                why: format!("{e:#}"),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether there is a key service to ask: the configured one, or the embedded one once it

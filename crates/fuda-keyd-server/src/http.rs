@@ -388,6 +388,14 @@ async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
     Ok(crate::ledger::stream(s, sources))
 }
 
+/// A one-time log-in link to the browser console (admins and auditors).
+async fn console_link(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::console::LoginLink> {
+    s.console_link(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -710,6 +718,8 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
         .merge(document_life_routes())
         .route("/v1/reports", post(report))
         .route("/v1/admin/ledger", get(ledger))
+        .route("/v1/admin/console-link", post(console_link))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(front_state, front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

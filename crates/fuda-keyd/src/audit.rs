@@ -33,15 +33,19 @@ pub enum LabelAction {
     Downgrade,
     /// A label removed (needs a justification).
     Remove,
+    /// A remembered label put back by the file-server hook (`fuda watch`) on a file that
+    /// lost it (replaced by a save, moved over …); the justification says how.
+    Restore,
 }
 
 impl LabelAction {
-    /// The audit action: `label-set`, `label-downgrade`, `label-remove`.
+    /// The audit action: `label-set`, `label-downgrade`, `label-remove`, `label-restore`.
     pub fn audit_action(self) -> &'static str {
         match self {
             LabelAction::Set => "label-set",
             LabelAction::Downgrade => "label-downgrade",
             LabelAction::Remove => "label-remove",
+            LabelAction::Restore => "label-restore",
         }
     }
 }
@@ -285,6 +289,13 @@ pub struct Query {
     /// At most this many (the newest), default 1000.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only this action (`licence`, `revoke`, `console-login` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Only records older than this sequence number (the next page of a list that shows
+    /// the newest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<i64>,
 }
 
 /// The result of [`verify`].

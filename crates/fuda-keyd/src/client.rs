@@ -86,6 +86,8 @@ pub trait KeyService {
     /// Admin: verifies the audit chain, and against `held`, checkpoints the service
     /// signed that were kept outside it (one not signed by the service is refused).
     fn audit_verify_against(&self, held: Vec<Checkpoint>) -> Result<Verification, Error>;
+    /// Admin or auditor: a one-time log-in link to the browser console.
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error>;
     /// Admin: adds a wrapping key version.
     fn rotate_key(&self) -> Result<ServiceInfo, Error>;
     /// The organisation's policy, signed by the service (`None`: no admin set one).
@@ -302,6 +304,11 @@ impl KeyService for Embedded {
     fn audit_verify_against(&self, held: Vec<Checkpoint>) -> Result<Verification, Error> {
         self.rt
             .block_on(self.service.audit_verify_against(self.caller(), held))
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        Err(Error::Invalid(
+            "the browser console is served by the key service daemon (fuda-keyd); this fuda uses the embedded one: set up fuda-keyd (docs/operator-guide.md), then `fuda init --service URL --enroll CODE`".into(),
+        ))
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.rt.block_on(self.service.rotate_key(self.caller()))
@@ -706,6 +713,17 @@ impl KeyService for Remote {
             "/v1/admin/audit/verify",
             serde_json::json!({ "checkpoints": held }),
         )
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        let link: crate::console::LoginLink =
+            self.post("/v1/admin/console-link", serde_json::json!({}))?;
+        // The address that answered: any replica serves the session it opens.
+        let base = &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()];
+        Ok(crate::console::ConsoleLink {
+            url: format!("{base}/console/login?t={}", link.token),
+            user: link.user,
+            expires_at: link.expires_at,
+        })
     }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.post("/v1/admin/rotate-key", serde_json::json!({}))

@@ -579,6 +579,9 @@ impl KeyService for Faulty {
     ) -> Result<Verification, fuda_keyd::Error> {
         self.inner.audit_verify_against(held)
     }
+    fn console_link(&self) -> Result<fuda_keyd::console::ConsoleLink, fuda_keyd::Error> {
+        self.inner.console_link()
+    }
     fn rotate_key(&self) -> Result<ServiceInfo, fuda_keyd::Error> {
         self.inner.rotate_key()
     }

@@ -158,6 +158,10 @@ impl Service {
             if user.status == UserStatus::Disabled && status == UserStatus::Active {
                 tx.token_delete_user(&user.name)?;
             }
+            // A disabled admin's console sessions end at once.
+            if status == UserStatus::Disabled {
+                tx.console_delete_user(&user.name, crate::now())?;
+            }
             user.status = status;
             tx.user_put(&user)?;
             let action = if status == UserStatus::Active {
@@ -180,6 +184,7 @@ impl Service {
                 return Err(Error::NotFound(format!("user {name} does not exist")));
             }
             let ended = tx.token_delete_user(&name)?;
+            tx.console_delete_user(&name, crate::now())?;
             append_audit(
                 tx,
                 k,
