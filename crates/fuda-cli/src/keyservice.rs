@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
+use fuda_keyd::checkpoint::{Checkpoint, Witness};
 use fuda_keyd::client::{Embedded, Remote};
 use fuda_keyd::directory::NewUser;
 pub use fuda_protect::Connection;
@@ -29,9 +30,46 @@ pub fn remote(s: &ServiceConfig) -> Result<Remote> {
             )))
         }
     };
-    Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?
+    let remote = Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?
         .with_replicas(&s.replicas)
-        .context("config.toml: [service] replicas")
+        .context("config.toml: [service] replicas")?;
+    Ok(match witness(s) {
+        Some(w) => remote.keeping_checkpoints(w),
+        None => remote,
+    })
+}
+
+/// Where this machine keeps the newest audit checkpoint its key service signed (0600).
+pub fn checkpoint_path() -> Result<PathBuf> {
+    Ok(config::state_dir()?.join("audit-checkpoint.json"))
+}
+
+/// The keeper of the service's audit checkpoints in the state directory (`None` when
+/// there is nowhere to keep them: the commands go on without).
+fn witness(s: &ServiceConfig) -> Option<Witness> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&s.signing_key)
+        .ok()?;
+    let path = checkpoint_path().ok()?;
+    fuda_core::fsutil::create_private_dir(path.parent()?).ok()?;
+    Some(Witness::new(path, &s.id, &key))
+}
+
+/// The checkpoints to verify the audit log against: this machine's own (if it kept one)
+/// and the files named.
+pub fn held_checkpoints(files: &[PathBuf]) -> Result<Vec<Checkpoint>> {
+    let mut held = Vec::new();
+    if let Some(own) = Checkpoint::read(&checkpoint_path()?)? {
+        held.push(own);
+    }
+    for file in files {
+        held.push(
+            Checkpoint::read(file)?
+                .with_context(|| format!("{}: no such checkpoint file", file.display()))?,
+        );
+    }
+    Ok(held)
 }
 
 /// Where the embedded key service keeps its keys and database.

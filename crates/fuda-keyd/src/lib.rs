@@ -18,9 +18,9 @@
 //! 1. [`keys`], [`cache`], [`limits`]: no other module of this crate;
 //! 2. [`error`](Error): the errors of every layer;
 //! 3. the records the API carries, with their rules: [`directory`], [`console`] (the
-//!    browser console's log-in links and sessions), [`registry`],
-//!    [`audit`], [`licence`], [`policy`] (the organisation's policy, signed), [`report`]
-//!    (machine reports and the company's file index);
+//!    browser console's log-in links and sessions), [`registry`], [`audit`] (and its signed
+//!    [`checkpoint`]s), [`licence`], [`policy`] (the organisation's policy, signed),
+//!    [`report`] (machine reports and the company's file index);
 //! 4. [`store`]: the state behind one transaction trait;
 //! 5. [`service`]: the decisions;
 //! 6. [`client`] (and [`tls`], the client's certificate pinning).
@@ -29,6 +29,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod checkpoint;
 pub mod client;
 pub mod console;
 pub mod directory;

@@ -222,9 +222,16 @@ pub struct AuditArgs {
     /// At most this many (the newest).
     #[arg(long, default_value_t = 1000)]
     limit: u32,
-    /// Verify the whole chain instead of listing.
+    /// Verify the whole chain instead of listing: every record's hash and link, and
+    /// that the log is not shorter than the newest checkpoint the service signed that this
+    /// machine kept (and the service's own): a cut-off tail fails with the records removed.
     #[arg(long)]
     verify: bool,
+    /// With --verify: also check against this checkpoint file, e.g. one collected from a
+    /// staff machine (~/.local/state/fuda/audit-checkpoint.json); repeatable. One the
+    /// service did not sign is refused.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    checkpoint: Vec<std::path::PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -625,13 +632,20 @@ fn execute(
         }
         Command::Audit(a) => {
             if a.verify {
-                let v = ks.audit_verify()?;
+                let held = keyservice::held_checkpoints(&a.checkpoint)?;
+                let v = ks.audit_verify_against(held)?;
                 if a.output.json {
                     output::write_json(out, &v)?;
                 } else if v.ok {
+                    let against = v
+                        .checkpoint
+                        .map(|seq| {
+                            format!(", not shorter than the signed checkpoint of record {seq}")
+                        })
+                        .unwrap_or_default();
                     writeln!(
                         out,
-                        "audit log intact: {} records, hash chain verified",
+                        "audit log intact: {} records, hash chain verified{against}",
                         v.records
                     )?;
                 } else {
