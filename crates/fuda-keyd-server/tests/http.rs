@@ -253,10 +253,10 @@ fn bad_requests_are_refused_clearly_and_write_nothing() {
     assert_eq!(st, 200);
 
     // Refused requests wrote nothing but the audit records of the two refused admin
-    // requests (every access decision is audited).
+    // requests (every access decision is audited) and that of the first verification.
     assert_eq!(
         s.admin.audit_verify().unwrap().records,
-        before + 2,
+        before + 3,
         "refused requests wrote nothing else"
     );
 }

@@ -2,11 +2,12 @@
 //! newest one, keeping the highest in the data directory (out of reach of whoever writes
 //! only the database), and verifying the log against the checkpoints a client holds.
 
-use super::authz::Caller;
+use super::authz::{audit_err, Caller};
 use super::lifecycle::Service;
-use crate::audit::{self, GENESIS};
+use crate::audit::{self, Event, GENESIS};
 use crate::checkpoint::{Checkpoint, CheckpointError, Witness, SERVICE_FILE};
 use crate::error::Error;
+use crate::store::append_audit;
 
 impl Service {
     /// A checkpoint of the audit log as committed now, signed with the service's key, and
@@ -60,10 +61,23 @@ impl Service {
                 })?;
             checkpoints.push(own);
         }
-        self.read_as_admin(caller, move |tx, key, _| {
+        self.read_as_admin(caller, move |tx, key, me| {
             let records = tx.audit_all()?;
             let head = tx.audit_head()?;
-            Ok(audit::verify_against(key, records, head, &checkpoints))
+            let verdict = audit::verify_against(key, records, head, &checkpoints);
+            // The verdict is itself recorded, after the records it covers: the console's
+            // overview shows when the chain was last verified, by whom, and how it ended.
+            append_audit(
+                tx,
+                key,
+                Event::allow(&me.name, "audit-verify").detail(serde_json::json!({
+                    "ok": verdict.ok,
+                    "records": verdict.records,
+                    "problem": verdict.problem,
+                })),
+            )
+            .map_err(audit_err)?;
+            Ok(verdict)
         })
         .await
     }
