@@ -19,6 +19,11 @@
 //! slow connections, malformed and oversized bodies from an enrolled user, token guessing:
 //! `benches/common/hostile.rs`); the service's resident memory is printed either way.
 //!
+//! All the clients are one account, so the service runs with
+//! `--max-requests-per-account-per-minute` of `FUDA_BENCH_ACCOUNT_LIMIT` (default
+//! 100,000,000): the per-account check runs on every request and never refuses; `0`
+//! leaves the flag out (for a `FUDA_BENCH_KEYD` built before it existed, the baseline).
+//!
 //! `FUDA_BENCH_REPORT_FILES=N` also has a machine send a first report of N files into the
 //! company file index (`report_load.rs`) while the licences are measured, and prints the
 //! records/s the service took them at; with `FUDA_BENCH_CLIENTS=0` the report runs alone.
@@ -83,6 +88,11 @@ fn main() {
         },
     )
     .unwrap();
+    let account_limit = env_num("FUDA_BENCH_ACCOUNT_LIMIT", 100_000_000).to_string();
+    let account_flag = match account_limit.as_str() {
+        "0" => vec![],
+        limit => vec!["--max-requests-per-account-per-minute", limit],
+    };
     let mut server = Command::new(&bin)
         .args([
             "serve",
@@ -91,6 +101,7 @@ fn main() {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(&account_flag)
         // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
         .env("FUDA_KEYD_LOG", "error")
         .stdout(Stdio::piped())
@@ -302,6 +313,15 @@ fn main() {
         .status();
     let _ = server.wait();
     println!("key service: {clients} {} clients, {docs} documents, {secs} s, HTTPS keep-alive, every decision durably audited", if raw { "lean" } else { "ureq" });
+    println!(
+        "  binary {}, requests per account per minute: {}",
+        bin.display(),
+        if account_flag.is_empty() {
+            "flag not given"
+        } else {
+            &account_limit
+        }
+    );
     println!(
         "  licences/s: {:.0}",
         lat.len() as f64 / elapsed.as_secs_f64()

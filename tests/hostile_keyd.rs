@@ -1,6 +1,6 @@
 //! Hostile clients against a real `fuda-keyd` on 127.0.0.1: silent and slow connections,
-//! more connections than the service allows, guessed tokens and enrollment codes — and
-//! the request log an operator reads afterwards.
+//! more connections than the service allows, guessed tokens and enrollment codes, a valid
+//! token hammering the service — and the request log an operator reads afterwards.
 
 mod common;
 
@@ -242,4 +242,167 @@ fn every_request_is_logged_with_its_user_and_no_colour_codes_in_a_log_file() {
     assert!(refused.contains(r#"user="-""#), "{refused}");
     assert!(!text.contains("fuda_wrong"), "a token was logged:\n{text}");
     assert!(!text.contains(&token(&admin)), "a token was logged");
+}
+
+/// (status, Retry-After, JSON answer) of a GET with `token`.
+fn get_with_retry_after(keyd: &Keyd, path: &str, token: &str) -> (u16, Option<u64>, Value) {
+    let pin = fuda_keyd::tls::parse_fingerprint(&keyd.fingerprint).unwrap();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(Arc::new(fuda_keyd::tls::pinned_client_config(pin)))
+        .build();
+    let resp = match agent
+        .get(&format!("{}{path}", keyd.url()))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    let status = resp.status();
+    let retry_after = resp.header("Retry-After").map(|v| v.parse().unwrap());
+    (status, retry_after, resp.into_json().unwrap_or_default())
+}
+
+/// `fuda protect`s `n` small files in `dir` as `user`; their protected paths.
+fn protected_files(user: &User, dir: &Path, n: usize) -> Vec<std::path::PathBuf> {
+    let plain: Vec<_> = (0..n)
+        .map(|i| {
+            let path = dir.join(format!("図面-{i:03}.txt"));
+            common::write(&path, format!("drawing {i}\n"));
+            path
+        })
+        .collect();
+    let mut args = vec!["protect", "--level", "秘"];
+    args.extend(plain.iter().map(|p| common::p(p)));
+    user.fuda(&args).expect(0);
+    plain
+        .iter()
+        .map(|p| p.with_file_name(format!("{}.fuda", p.file_name().unwrap().to_str().unwrap())))
+        .collect()
+}
+
+#[test]
+fn an_account_over_its_request_budget_gets_429_audited_once_while_a_colleague_is_served() {
+    let (keyd, admin, work) = service(&["--max-requests-per-account-per-minute", "30"], None);
+    let (policy, _) = policy_with_recovery(work.path());
+    let hammer = keyd.add(&admin, "hammer", "設計部", &policy);
+    let colleague = keyd.add(&admin, "colleague", "設計部", &policy);
+    let drawing = protected_files(&colleague, work.path(), 1).remove(0);
+    let own_dir = work.path().join("hammer");
+    std::fs::create_dir(&own_dir).unwrap();
+    let own = protected_files(&hammer, &own_dir, 1).remove(0);
+    // Opened once while within budget: its offline licence is kept.
+    hammer.fuda(&["open", common::p(&own)]).expect(0);
+
+    // A valid token hammering the service: its budget of 30 a minute runs out.
+    let hammer_token = token(&hammer);
+    let mut answers = Vec::new();
+    for _ in 0..60 {
+        let (status, retry_after, v) = get_with_retry_after(&keyd, "/v1/me", &hammer_token);
+        answers.push(status);
+        if status == 429 {
+            assert_eq!(v["error"], "too-many-requests", "{v}");
+            let message = v["message"].as_str().unwrap();
+            assert!(
+                message.contains("hammer") && message.contains("30 requests"),
+                "{message}"
+            );
+            let seconds = retry_after.expect("a 429 says when to come back");
+            assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
+        }
+    }
+    let served = answers.iter().filter(|s| **s == 200).count();
+    assert!(
+        answers.contains(&429) && served <= 33,
+        "30 a minute, {served} served: {answers:?}"
+    );
+    // The hammering account's own `fuda open` says why it is refused.
+    let refused = hammer.fuda(&["open", common::p(&drawing)]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("requests in a minute"),
+        "{}",
+        refused.stderr
+    );
+
+    // A 429 counts as the service being out of reach: what it holds offline still opens.
+    let offline = hammer.fuda(&["open", common::p(&own)]).expect(0);
+    assert_eq!(offline.stdout, "drawing 0\n", "{}", offline.stderr);
+
+    // Meanwhile a colleague's licence is served.
+    let opened = colleague.fuda(&["open", common::p(&drawing)]).expect(0);
+    assert_eq!(opened.stdout, "drawing 0\n");
+
+    // One audit record for the whole burst of refusals, naming the account.
+    let (status, v) = keyd
+        .api()
+        .json("POST", "/v1/admin/audit", &token(&admin), &json!({}));
+    assert_eq!(status, 200, "{v}");
+    let throttled: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "account-throttled")
+        .collect();
+    assert_eq!(throttled.len(), 1, "one record per minute: {v}");
+    assert_eq!(throttled[0]["actor"], "hammer");
+    assert_eq!(throttled[0]["outcome"], "deny");
+    assert_eq!(throttled[0]["detail"]["requests_per_minute"], 30);
+    let (status, _) = keyd
+        .api()
+        .call_json_get("/v1/admin/audit/verify", &token(&admin));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_folder_opened_file_by_file_stays_far_within_the_default_request_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("keyd.log");
+    let (keyd, admin, work) = service(&[], Some(&log));
+    let (policy, _) = policy_with_recovery(work.path());
+    let heavy = keyd.add(&admin, "heavy", "設計部", &policy);
+    let files = protected_files(&heavy, work.path(), 40);
+    let before = std::fs::read_to_string(&log).unwrap().len();
+
+    // `fuda open` over a folder, four at a time, as fast as the machine goes.
+    std::thread::scope(|s| {
+        for part in files.chunks(10) {
+            let heavy = &heavy;
+            s.spawn(move || {
+                for file in part {
+                    let out = file.with_extension("out");
+                    heavy
+                        .fuda(&["open", common::p(file), "--out", common::p(&out)])
+                        .expect(0);
+                }
+            });
+        }
+    });
+
+    // Every request is logged with its user once answered; count this user's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let requests = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let mine = text[before..]
+            .lines()
+            .filter(|l| l.contains(r#"user="heavy""#))
+            .count();
+        if mine >= files.len() || Instant::now() > deadline {
+            assert!(!text[before..].contains("status=429"), "throttled:\n{text}");
+            break mine;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // What a 10,000-file folder needs, whatever the speed, fits the default burst.
+    let per_file = requests.div_ceil(files.len());
+    eprintln!("{requests} requests for {} `fuda open --out`", files.len());
+    assert!(
+        per_file >= 1,
+        "{requests} requests for {} files",
+        files.len()
+    );
+    assert!(
+        per_file * 10_000 <= fuda_keyd_server::guard::DEFAULT_ACCOUNT_REQUESTS_PER_MINUTE as usize,
+        "{per_file} requests per `fuda open`: a 10,000-file folder would be throttled"
+    );
 }

@@ -141,6 +141,7 @@ contract!(
     report_states_are_kept_replaced_and_forgotten,
     document_versions_count_up_and_the_owner_and_level_change,
     the_auditor_flag_round_trips,
+    console_links_and_sessions_are_kept_by_hash,
     metadata_is_kept_by_key,
     users_tokens_and_enrollment_codes,
     groups_and_departments_sort_bytewise,
@@ -472,6 +473,21 @@ fn audit_records_chain_and_answer_queries(place: &Place) {
         ..Query::default()
     };
     assert!(q(s, window).contains(&4));
+    let by_action = Query {
+        action: Some("label-set".into()),
+        ..Query::default()
+    };
+    assert_eq!(q(s, by_action), [2, 6]);
+    let older = Query {
+        before_seq: Some(4),
+        limit: Some(2),
+        ..Query::default()
+    };
+    assert_eq!(
+        q(s, older),
+        [2, 3],
+        "the page before record 4, newest first"
+    );
     let sets: Vec<i64> = tx(s, |t| t.audit_label_sets("D1"))
         .into_iter()
         .map(|r| r.seq)
@@ -1143,6 +1159,45 @@ fn document_versions_count_up_and_the_owner_and_level_change(place: &Place) {
             .collect::<Vec<_>>(),
         [("d1", 3), ("d2", 1)]
     );
+}
+
+fn console_links_and_sessions_are_kept_by_hash(place: &Place) {
+    use fuda_keyd::console::{Credential, CredentialKind};
+    let mut store = place.open();
+    let cred = |hash: u8, user: &str, kind, expires_at| Credential {
+        hash: [hash; 32],
+        user: user.into(),
+        kind,
+        created_at: 100,
+        expires_at,
+        last_seen: 100,
+    };
+    let link = cred(1, "kanri", CredentialKind::Link, 400);
+    let session = cred(2, "kanri", CredentialKind::Session, 10_000);
+    let other = cred(3, "kansa", CredentialKind::Session, 10_000);
+    let stale = cred(4, "kansa", CredentialKind::Session, 150);
+    tx(&mut *store, |t| {
+        for c in [&link, &session, &other, &stale] {
+            t.console_put(c)?;
+        }
+        Ok(())
+    });
+    assert_eq!(tx(&mut *store, |t| t.console_get(&[1; 32])), Some(link));
+    assert_eq!(tx(&mut *store, |t| t.console_get(&[9; 32])), None);
+    // A session's last use is written over.
+    let used = Credential {
+        last_seen: 500,
+        ..session.clone()
+    };
+    tx(&mut *store, |t| t.console_put(&used));
+    assert_eq!(tx(&mut *store, |t| t.console_get(&[2; 32])), Some(used));
+    // Taken once.
+    assert!(tx(&mut *store, |t| t.console_delete(&[1; 32])));
+    assert!(!tx(&mut *store, |t| t.console_delete(&[1; 32])));
+    // A user's credentials end with the expired ones of everybody.
+    assert_eq!(tx(&mut *store, |t| t.console_delete_user("kanri", 200)), 2);
+    assert_eq!(tx(&mut *store, |t| t.console_get(&[3; 32])), Some(other));
+    assert_eq!(tx(&mut *store, |t| t.console_get(&[4; 32])), None);
 }
 
 fn the_auditor_flag_round_trips(place: &Place) {

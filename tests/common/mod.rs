@@ -2,6 +2,7 @@
 //! `fuda` binary as a separate process.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod keyd;
 pub mod office;
 pub mod postgres;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use fuda_keyd::audit::{LabelAction, LabelChange, LabelVersion};
+use fuda_keyd::checkpoint::{Checkpoint, Witness};
 use fuda_keyd::client::{Embedded, Remote};
 use fuda_keyd::directory::NewUser;
 pub use fuda_protect::Connection;
@@ -29,9 +30,46 @@ pub fn remote(s: &ServiceConfig) -> Result<Remote> {
             )))
         }
     };
-    Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?
+    let remote = Remote::new(&s.url, &s.fingerprint, Some(token.trim().to_owned()))?
         .with_replicas(&s.replicas)
-        .context("config.toml: [service] replicas")
+        .context("config.toml: [service] replicas")?;
+    Ok(match witness(s) {
+        Some(w) => remote.keeping_checkpoints(w),
+        None => remote,
+    })
+}
+
+/// Where this machine keeps the newest audit checkpoint its key service signed (0600).
+pub fn checkpoint_path() -> Result<PathBuf> {
+    Ok(config::state_dir()?.join("audit-checkpoint.json"))
+}
+
+/// The keeper of the service's audit checkpoints in the state directory (`None` when
+/// there is nowhere to keep them: the commands go on without).
+fn witness(s: &ServiceConfig) -> Option<Witness> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&s.signing_key)
+        .ok()?;
+    let path = checkpoint_path().ok()?;
+    fuda_core::fsutil::create_private_dir(path.parent()?).ok()?;
+    Some(Witness::new(path, &s.id, &key))
+}
+
+/// The checkpoints to verify the audit log against: this machine's own (if it kept one)
+/// and the files named.
+pub fn held_checkpoints(files: &[PathBuf]) -> Result<Vec<Checkpoint>> {
+    let mut held = Vec::new();
+    if let Some(own) = Checkpoint::read(&checkpoint_path()?)? {
+        held.push(own);
+    }
+    for file in files {
+        held.push(
+            Checkpoint::read(file)?
+                .with_context(|| format!("{}: no such checkpoint file", file.display()))?,
+        );
+    }
+    Ok(held)
 }
 
 /// Where the embedded key service keeps its keys and database.
@@ -113,19 +151,74 @@ pub fn label_set_change(
     }
 }
 
+/// What became of label changes sent to the audit log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Audited {
+    /// Recorded by the key service (how many, with those that waited in the queue).
+    Recorded(usize),
+    /// The key service could not be reached: the changes wait in the local queue
+    /// ([`crate::label_queue`]) and go at the next command that reaches it.
+    Queued {
+        /// How many wait, these included.
+        waiting: usize,
+        /// The queue's file.
+        queue: PathBuf,
+        /// Why the service was not reached.
+        why: String,
+    },
+}
+
+/// Whether an error means the key service could not be reached (rather than refused).
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<fuda_keyd::Error>(),
+            Some(fuda_keyd::Error::Transport(_) | fuda_keyd::Error::ShuttingDown)
+        )
+    })
+}
+
 /// Sends label changes to the audit log of the key service: the configured one, else the
 /// embedded one when it exists (without either there is no audit log; the local label
-/// change log still has the downgrades and removals). Returns how many were recorded.
-pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<usize> {
-    if changes.is_empty() || !has_service(session)? {
-        return Ok(0);
+/// change log still has the downgrades and removals). Changes queued during an outage go
+/// first, oldest first. When the service cannot be reached, `changes` join the queue
+/// ([`Audited::Queued`]); a refusal is an error (nothing is queued: it would be refused
+/// again).
+pub fn audit_label_changes(session: &Session, changes: &[LabelChange]) -> Result<Audited> {
+    if !has_service(session)? {
+        return Ok(Audited::Recorded(0));
     }
-    let conn = connect(session)?;
-    let mut recorded = 0;
-    for chunk in changes.chunks(fuda_keyd::audit::MAX_LABEL_CHANGES) {
-        recorded += conn.client.label_changes(chunk.to_vec())?;
+    let queue = crate::label_queue::LabelQueue::in_dir(&config::state_dir()?);
+    if changes.is_empty() && queue.len()? == 0 {
+        return Ok(Audited::Recorded(0));
     }
-    Ok(recorded)
+    let chunk = fuda_keyd::audit::MAX_LABEL_CHANGES;
+    let mut unsent = changes;
+    let attempt = (|| -> Result<usize> {
+        let conn = connect(session)?;
+        let mut recorded = queue.drain(chunk, |part| {
+            conn.client.label_changes(part)?;
+            Ok(())
+        })?;
+        while !unsent.is_empty() {
+            let n = unsent.len().min(chunk);
+            recorded += conn.client.label_changes(unsent[..n].to_vec())?;
+            unsent = &unsent[n..];
+        }
+        Ok(recorded)
+    })();
+    match attempt {
+        Ok(n) => Ok(Audited::Recorded(n)),
+        Err(e) if unreachable(&e) => {
+            queue.push(unsent)?;
+            Ok(Audited::Queued {
+                waiting: queue.len()?,
+                queue: queue.path().to_owned(),
+                why: format!("{e:#}"),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether there is a key service to ask: the configured one, or the embedded one once it

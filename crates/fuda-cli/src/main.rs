@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod directory;
 mod keyservice;
+mod label_queue;
 mod orgpolicy;
 mod output;
 mod report;

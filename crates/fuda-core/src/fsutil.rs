@@ -10,7 +10,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::crashpoint::{self, Step};
 use crate::longpath;
+
+mod stale;
 
 /// Opens a file for reading without updating its access time when the caller owns it
 /// (`O_NOATIME`), so scans do not dirty every inode; falls back to a plain open.
@@ -39,12 +42,15 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates a new file with mode 0600 holding `contents`; fails if it already exists.
 pub fn create_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    crashpoint::reached(Step::Create);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
+    crashpoint::reached(Step::Write);
     file.write_all(contents)?;
+    crashpoint::reached(Step::Sync);
     file.sync_all()
 }
 
@@ -110,10 +116,16 @@ pub fn end_process_removing_in_flight(end: impl FnOnce() -> Infallible) -> ! {
 ///
 /// On Linux it is an unnamed file (`O_TMPFILE`) in the destination's directory: it gets a
 /// name only when it is published, so nothing is left behind however the process ends
-/// (SIGKILL, a crash, a power cut). Where the file system cannot make one (some network
+/// (SIGKILL, a crash, a power cut) — except in the one step of [`TempSibling::commit`]
+/// that replaces an existing file, which links the file under a temporary name and
+/// renames that over the destination. Where the file system cannot make one (some network
 /// mounts), it is a named `.<name>.fuda-tmp-<random>` file, created 0600 whatever the
 /// final mode, removed on drop and, in a process whose signal handler calls
 /// [`end_process_removing_in_flight`], on SIGTERM, SIGINT and SIGHUP.
+///
+/// Either kind holds an exclusive `flock` while it is in use, which ends with the
+/// process: the first temporary file a process makes in a folder removes the named ones
+/// there that a killed process left (`stale`).
 pub struct TempSibling {
     file: Option<File>,
     dir: PathBuf,
@@ -132,8 +144,14 @@ impl TempSibling {
     /// with a regular file.
     pub fn new(dest: &Path, mode: u32) -> io::Result<TempSibling> {
         let mut tmp = TempSibling::unopened(dest, mode)?;
+        stale::sweep_once(&tmp.dir);
+        crashpoint::reached(Step::Create);
         match unnamed::create(&tmp.dir, mode)? {
-            Some(file) => tmp.file = Some(file),
+            Some(file) => {
+                // Nobody else can reach an unnamed file: the lock cannot be contended.
+                stale::hold(&file)?;
+                tmp.file = Some(file);
+            }
             None => tmp.create_named()?,
         }
         Ok(tmp)
@@ -168,6 +186,15 @@ impl TempSibling {
             options.write(true).create_new(true).mode(self.mode & 0o600);
             match longpath::open(&options, &path) {
                 Ok(file) => {
+                    // Held from here on; a sweeping process that took the lock first is
+                    // removing the file, so it is given up for a new one.
+                    match stale::hold(&file) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        other => other?,
+                    };
+                    if !same_file(&file, &path) {
+                        continue;
+                    }
                     names.names.push(path.clone());
                     self.file = Some(file);
                     self.named = Some(path);
@@ -205,8 +232,10 @@ impl TempSibling {
     fn publish(mut self, dest: &Path, replace: bool) -> io::Result<()> {
         let file = self.file.take().expect("file is open until commit");
         if self.named.is_some() && self.mode & !0o600 != 0 {
+            crashpoint::reached(Step::SetMode);
             file.set_permissions(fs::Permissions::from_mode(self.mode & !umask()))?;
         }
+        crashpoint::reached(Step::Sync);
         file.sync_all()?;
         {
             let mut in_flight = in_flight();
@@ -216,8 +245,7 @@ impl TempSibling {
                         refuse_special(dest)?;
                         longpath::rename(&tmp, dest)?;
                     } else {
-                        longpath::hard_link(&tmp, dest)?;
-                        let _ = longpath::remove_file(&tmp);
+                        rename_new(&tmp, dest)?;
                     }
                     in_flight.forget(&tmp);
                     self.named = None;
@@ -238,6 +266,7 @@ impl TempSibling {
             in_flight.placed(dest);
         }
         drop(file);
+        crashpoint::reached(Step::SyncDir);
         File::open(&*longpath::reach(&self.dir)?)?.sync_all()
     }
 
@@ -311,6 +340,81 @@ impl Drop for Provisional {
     }
 }
 
+/// A file made in several steps — written, then changed in place, such as an Office
+/// document labeled inside — under a temporary name beside its destination, and given the
+/// destination's name only once finished: a process killed on the way leaves nothing at
+/// the destination, only a temporary file that the next one to write in the folder
+/// removes. The temporary name keeps the destination's extension
+/// (`.<stem>.fuda-tmp-<random>.<ext>`), so what goes by the extension (the label store
+/// of an Office document) treats it as the destination. It is removed on drop unless
+/// published.
+pub struct Staged {
+    path: PathBuf,
+    /// Whether the file has its name (and the temporary one is gone).
+    published: bool,
+}
+
+impl Staged {
+    /// A name for a file that is to become `dest`; nothing is created yet. Fails like
+    /// [`TempSibling::new`] when `dest` is not a regular file or a symbolic link.
+    pub fn new(dest: &Path) -> io::Result<Staged> {
+        let tmp = TempSibling::unopened(dest, 0o600)?;
+        let ext = dest
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .filter(|e| (1..=10).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map_or_else(String::new, |e| format!(".{e}"));
+        let stem = dest
+            .file_stem()
+            .filter(|_| !ext.is_empty())
+            .map_or_else(|| tmp.name.clone(), |s| temp_stem(&s.to_string_lossy()));
+        // Room for the extension too: the name stays within 255 bytes.
+        const ROOM: usize = 255 - ".".len() - ".fuda-tmp-".len() - 8;
+        let mut end = stem.len().min(ROOM - ext.len());
+        while !stem.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = format!(".{}.fuda-tmp-{:08x}{ext}", &stem[..end], rand_u32());
+        Ok(Staged {
+            path: tmp.dir.join(name),
+            published: false,
+        })
+    }
+
+    /// Where to make the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Gives the finished file the name `dest` and makes that durable. Without `replace`
+    /// it never replaces anything: it fails with [`io::ErrorKind::AlreadyExists`] when
+    /// `dest` exists, leaving it untouched. With it, it replaces a regular file or a
+    /// symbolic link, and refuses anything else like [`TempSibling::commit`].
+    pub fn publish(mut self, dest: &Path, replace: bool) -> io::Result<()> {
+        if replace {
+            refuse_special(dest)?;
+            longpath::rename(&self.path, dest)?;
+        } else {
+            rename_new(&self.path, dest)?;
+        }
+        self.published = true;
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crashpoint::reached(Step::SyncDir);
+        File::open(&*longpath::reach(dir)?)?.sync_all()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = longpath::remove_file(&self.path);
+        }
+    }
+}
+
 /// Unnamed temporary files: `O_TMPFILE`, published with `linkat` through `/proc/self/fd`.
 #[cfg(target_os = "linux")]
 mod unnamed {
@@ -345,6 +449,7 @@ mod unnamed {
     /// Gives the unnamed `file` the name `dest`; fails with `AlreadyExists` if it is taken.
     pub(super) fn link(file: &File, dest: &Path) -> io::Result<()> {
         let dest = longpath::reach(dest)?;
+        crate::crashpoint::reached(crate::crashpoint::Step::Link);
         rustix::fs::linkat(CWD, proc_path(file), CWD, &*dest, AtFlags::SYMLINK_FOLLOW)
             .map_err(io::Error::from)
     }
@@ -367,6 +472,36 @@ mod unnamed {
 
     pub(super) fn link(_file: &File, _dest: &Path) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists (then fails with `AlreadyExists`): in one
+/// step where the file system can (`renameat2` with `RENAME_NOREPLACE`), else by a link
+/// and an unlink — between which a kill leaves the file under both names, the temporary
+/// one for the next run to remove.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{RenameFlags, CWD};
+        use rustix::io::Errno;
+        let (src, dst) = (longpath::reach(from)?, longpath::reach(to)?);
+        crashpoint::reached(Step::Rename);
+        match rustix::fs::renameat_with(CWD, &*src, CWD, &*dst, RenameFlags::NOREPLACE) {
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            other => return other.map_err(io::Error::from),
+        }
+    }
+    longpath::hard_link(from, to)?;
+    let _ = longpath::remove_file(from);
+    Ok(())
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), longpath::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 
@@ -397,6 +532,7 @@ fn umask() -> u32 {
 /// Writes `contents` to `dest` atomically (temp file, fsync, rename), with `mode`.
 pub fn write_atomic(dest: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp = TempSibling::new(dest, mode)?;
+    crashpoint::reached(Step::Write);
     tmp.file().write_all(contents)?;
     tmp.commit(dest)
 }
@@ -565,6 +701,84 @@ mod tests {
         let in_flight = in_flight();
         assert!(!in_flight.names.iter().any(|p| p.starts_with(dir.path())));
         assert!(!in_flight.awaited.iter().any(|p| p.starts_with(dir.path())));
+    }
+
+    #[test]
+    fn a_temporary_file_a_killed_process_left_goes_with_the_next_one_made_beside_it() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("plan.docx");
+        // Left by a process killed between naming its file and publishing it: no lock.
+        let left = dir.path().join(".plan.docx.fuda-tmp-0123abcd");
+        fs::write(&left, b"the whole new document").unwrap();
+        // In use by a live writer (this process stands for it): locked.
+        let mut live = TempSibling::unopened(&dest, 0o600).unwrap();
+        live.create_named().unwrap();
+        let live_name = live.named.clone().unwrap();
+        // Named like one, but a link and a FIFO: never touched.
+        let link = dir.path().join(".a.fuda-tmp-00000000");
+        std::os::unix::fs::symlink(&dest, &link).unwrap();
+        let fifo = dir.path().join(".b.fuda-tmp-00000000");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+
+        let mut next = TempSibling::new(&dir.path().join("other.txt"), 0o600).unwrap();
+        next.file().write_all(b"x").unwrap();
+        next.commit(&dir.path().join("other.txt")).unwrap();
+
+        assert!(!left.exists(), "the left-over file is removed");
+        assert!(live_name.exists(), "a file in use stays");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        live.file().write_all(b"new").unwrap();
+        live.commit(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        fs::remove_file(&link).unwrap();
+        fs::remove_file(&fifo).unwrap();
+        assert_eq!(entries(dir.path()), ["other.txt", "plan.docx"]);
+    }
+
+    #[test]
+    fn a_staged_file_keeps_its_extension_and_appears_only_when_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("図面.docx");
+        let staged = Staged::new(&dest).unwrap();
+        let name = staged
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(".図面.fuda-tmp-") && name.ends_with(".docx"),
+            "{name}"
+        );
+        assert!(stale::is_temporary(name.as_bytes()));
+        fs::write(staged.path(), b"labeled").unwrap();
+        staged.publish(&dest, false).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"labeled");
+        assert_eq!(entries(dir.path()), ["図面.docx"]);
+
+        // Never over an existing file; dropped unpublished, it goes.
+        let staged = Staged::new(&dest).unwrap();
+        fs::write(staged.path(), b"other").unwrap();
+        let err = staged.publish(&dest, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&dest).unwrap(), b"labeled");
+        assert_eq!(entries(dir.path()), ["図面.docx"]);
+
+        // A 255-byte name keeps its extension within 255 bytes.
+        let long = dir.path().join(format!("{}.xlsx", "極".repeat(83)));
+        let staged = Staged::new(&long).unwrap();
+        let name = staged.path().file_name().unwrap().len();
+        assert!(name <= 255, "{name}");
+        assert!(staged.path().to_string_lossy().ends_with(".xlsx"));
     }
 
     #[test]

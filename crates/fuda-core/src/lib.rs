@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod crashpoint;
 pub mod digest;
 pub mod digest_cache;
 pub mod envelope;

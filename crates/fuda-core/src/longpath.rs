@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, CWD};
 
+use crate::crashpoint::{self, Step};
+
 /// The longest path the kernel takes, in bytes, terminating NUL included.
 pub const PATH_MAX: usize = 4096;
 
@@ -111,16 +113,19 @@ pub fn open(options: &OpenOptions, path: &Path) -> io::Result<File> {
 
 /// `std::fs::remove_file` for a path of any length.
 pub fn remove_file(path: &Path) -> io::Result<()> {
+    crashpoint::reached(Step::Remove);
     std::fs::remove_file(&*reach(path)?)
 }
 
 /// `std::fs::rename` for paths of any length.
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    crashpoint::reached(Step::Rename);
     std::fs::rename(&*reach(from)?, &*reach(to)?)
 }
 
 /// `std::fs::hard_link` for paths of any length.
 pub fn hard_link(original: &Path, link: &Path) -> io::Result<()> {
+    crashpoint::reached(Step::Link);
     std::fs::hard_link(&*reach(original)?, &*reach(link)?)
 }
 

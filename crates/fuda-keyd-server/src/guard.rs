@@ -1,14 +1,21 @@
 //! What keeps hostile clients from starving the well-behaved ones: a cap on open
-//! connections, and a per-address brake on failed authentications (guessed tokens and
-//! enrollment codes).
+//! connections, a per-address brake on failed authentications (guessed tokens and
+//! enrollment codes), and a per-account budget of requests for valid tokens.
 //!
 //! Tokens and enrollment codes are 256-bit random secrets, so guessing one is hopeless;
 //! the brake is there so that trying costs the guesser, not the service: after
 //! [`FrontLimits::auth_failures`] answers of 401 to one address within
 //! [`FrontLimits::auth_window`], that address is answered 429 for
 //! [`FrontLimits::auth_block`] without its requests reaching the service, and the block is
-//! one audit record (`auth-throttled`). There is no per-account brake: a guess names no
-//! account.
+//! one audit record (`auth-throttled`). A guess names no account, so guesses are braked by
+//! address only.
+//!
+//! A valid token is not a licence to hammer: each account (the user a token belongs to)
+//! has a budget of [`FrontLimits::account_requests_per_minute`] requests, a token bucket
+//! that holds a minute's worth and refills evenly ([`AccountBrake`]). Over it, the account
+//! is answered 429 with `Retry-After` until its bucket has a request again; other accounts
+//! go on. At most one audit record (`account-throttled`) per account per minute, with the
+//! number of refusals it stands for, so an abusive client cannot flood the audit log.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,7 +39,18 @@ pub struct FrontLimits {
     pub auth_window: Duration,
     /// How long a blocked address is answered 429.
     pub auth_block: Duration,
+    /// Requests one account (all of one user's tokens) may make in a minute, as a token
+    /// bucket: a full minute's worth at once, then this many a minute.
+    pub account_requests_per_minute: u32,
 }
+
+/// The default of [`FrontLimits::account_requests_per_minute`]: 500 requests a second
+/// sustained, and a burst of 30,000. One licence per `fuda open` (measured by
+/// `tests/hostile_keyd.rs`), so a 10,000-file folder opened as fast as the client can
+/// fits in the burst three times over, and a file-server hook protecting 200 files a
+/// second stays under half of it; one abusive account gets at most a small share of a
+/// service that answers several thousand licences a second (benches/README.md).
+pub const DEFAULT_ACCOUNT_REQUESTS_PER_MINUTE: u32 = 30_000;
 
 impl Default for FrontLimits {
     fn default() -> FrontLimits {
@@ -43,6 +61,7 @@ impl Default for FrontLimits {
             auth_failures: 20,
             auth_window: Duration::from_secs(60),
             auth_block: Duration::from_secs(300),
+            account_requests_per_minute: DEFAULT_ACCOUNT_REQUESTS_PER_MINUTE,
         }
     }
 }
@@ -178,6 +197,178 @@ mod tests {
             assert_eq!(b.failed(typo, at), Failure::Counted);
         }
         assert!(!b.blocked(typo, t0 + Duration::from_secs(700)));
+    }
+}
+
+/// Accounts tracked at once; beyond it the full buckets (as good as new) are dropped.
+const TRACKED_ACCOUNTS: usize = 65_536;
+
+/// One account's budget: requests left (fractions accrue), as of `at`.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    left: f64,
+    at: Instant,
+    /// Refusals not yet in an audit record.
+    refused: u64,
+    /// When the last audit record of this account's refusals was asked for.
+    audited: Option<Instant>,
+}
+
+/// Requests per account (the user a valid token belongs to), as token buckets.
+#[derive(Clone, Debug)]
+pub struct AccountBrake {
+    per_minute: u32,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+}
+
+/// What [`AccountBrake::admit`] decided.
+#[derive(Debug, PartialEq)]
+pub enum Admit {
+    /// Within the budget.
+    Allowed,
+    /// Over it: answer 429.
+    Refused {
+        /// When the account has a request again (whole seconds, at least one).
+        retry_after: Duration,
+        /// `Some(refusals)` when this refusal is to be audited, with the refusals the
+        /// record stands for (this one and those since the previous record); at most one a
+        /// minute per account.
+        audit: Option<u64>,
+    },
+}
+
+/// At most one audit record per account in this long.
+const AUDIT_EVERY: Duration = Duration::from_secs(60);
+
+impl AccountBrake {
+    /// A brake letting each account make `per_minute` requests a minute.
+    pub fn new(per_minute: u32) -> AccountBrake {
+        AccountBrake {
+            per_minute: per_minute.max(1),
+            buckets: Arc::default(),
+        }
+    }
+
+    /// The budget a minute.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    /// Takes one request from `account`'s budget, if there is one.
+    pub fn admit(&self, account: &str, now: Instant) -> Admit {
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= TRACKED_ACCOUNTS && !buckets.contains_key(account) {
+            buckets.retain(|_, b| {
+                b.left + now.duration_since(b.at).as_secs_f64() * per_second < capacity
+            });
+            if buckets.len() >= TRACKED_ACCOUNTS {
+                buckets.clear();
+            }
+        }
+        let bucket = match buckets.get_mut(account) {
+            Some(b) => b,
+            None => buckets.entry(account.to_owned()).or_insert(Bucket {
+                left: capacity,
+                at: now,
+                refused: 0,
+                audited: None,
+            }),
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.left = (bucket.left + elapsed * per_second).min(capacity);
+        bucket.at = now;
+        if bucket.left >= 1.0 {
+            bucket.left -= 1.0;
+            return Admit::Allowed;
+        }
+        let wait = ((1.0 - bucket.left) / per_second).ceil().max(1.0);
+        bucket.refused = bucket.refused.saturating_add(1);
+        let audit = match bucket.audited {
+            Some(at) if now.saturating_duration_since(at) < AUDIT_EVERY => None,
+            _ => {
+                bucket.audited = Some(now);
+                Some(std::mem::take(&mut bucket.refused))
+            }
+        };
+        Admit::Refused {
+            retry_after: Duration::from_secs(wait as u64),
+            audit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+
+    #[test]
+    fn an_account_over_its_budget_is_refused_until_it_refills_and_others_go_on() {
+        let (brake, t0) = (AccountBrake::new(60), Instant::now());
+        for i in 0..60 {
+            assert_eq!(brake.admit("hammer", t0), Admit::Allowed, "request {i}");
+        }
+        assert_eq!(
+            brake.admit("hammer", t0),
+            Admit::Refused {
+                retry_after: Duration::from_secs(1),
+                audit: Some(1)
+            }
+        );
+        assert_eq!(brake.admit("colleague", t0), Admit::Allowed);
+        // One request a second comes back, not the whole minute at once.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(brake.admit("hammer", t1), Admit::Allowed);
+        assert!(matches!(brake.admit("hammer", t1), Admit::Refused { .. }));
+        // A full minute later the whole budget is back.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..60 {
+            assert_eq!(brake.admit("hammer", t2), Admit::Allowed);
+        }
+    }
+
+    #[test]
+    fn refusals_are_audited_once_a_minute_with_how_many_they_were() {
+        let (brake, t0) = (AccountBrake::new(10), Instant::now());
+        let mut audits = Vec::new();
+        // Hammering for three minutes, 20 requests a second.
+        for tick in 0..(3 * 60 * 20) {
+            let at = t0 + Duration::from_millis(50 * tick);
+            if let Admit::Refused {
+                audit: Some(n),
+                retry_after,
+            } = brake.admit("hammer", at)
+            {
+                assert!(retry_after >= Duration::from_secs(1));
+                audits.push((tick, n));
+            }
+        }
+        assert_eq!(audits.len(), 3, "{audits:?}");
+        assert_eq!(audits[0].1, 1, "the first refusal is recorded at once");
+        // Each later record counts the refusals since the one before (a minute of them).
+        assert!(audits[1].1 > 1000, "{audits:?}");
+    }
+
+    #[test]
+    fn the_retry_after_says_when_a_request_is_back() {
+        let (brake, t0) = (AccountBrake::new(6), Instant::now());
+        for _ in 0..6 {
+            assert_eq!(brake.admit("slow", t0), Admit::Allowed);
+        }
+        let Admit::Refused { retry_after, .. } = brake.admit("slow", t0) else {
+            panic!("not refused");
+        };
+        assert_eq!(
+            retry_after,
+            Duration::from_secs(10),
+            "6 a minute: one in 10 s"
+        );
+        assert_eq!(
+            brake.admit("slow", t0 + retry_after),
+            Admit::Allowed,
+            "back when it said"
+        );
     }
 }
 

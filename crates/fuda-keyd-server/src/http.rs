@@ -3,7 +3,8 @@
 //! Every handler turns a request into one call on the [`Service`]; every error becomes a
 //! 4xx with `{"error": CODE, "message": TEXT}` (5xx only for the service's own failures).
 //! Limits: request bodies of at most [`BODY_LIMIT`] bytes, 30 s per request, and the
-//! front's limits ([`FrontLimits`]: open connections, idle time, failed authentications). On shutdown the listener closes
+//! front's limits ([`FrontLimits`]: open connections, idle time, failed authentications,
+//! requests per account). On shutdown the listener closes
 //! and in-flight requests finish (up to 30 s) before the writer commits its last batch.
 //! Logs (tracing) carry method, path, status, time and user — never tokens, codes or keys.
 
@@ -31,7 +32,7 @@ use fuda_keyd::registry::{Grant, Principal, Registration};
 use fuda_keyd::service::{Caller, RevokeTarget, Service, ServiceInfo, UserAdded};
 use fuda_keyd::Error;
 
-use crate::guard::{AuthBrake, Failure, FrontLimits};
+use crate::guard::{AccountBrake, Admit, AuthBrake, Failure, FrontLimits};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -387,6 +388,14 @@ async fn ledger(State(s): Svc, h: HeaderMap) -> Result<Response, ApiError> {
     Ok(crate::ledger::stream(s, sources))
 }
 
+/// A one-time log-in link to the browser console (admins and auditors).
+async fn console_link(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::console::LoginLink> {
+    s.console_link(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
 async fn documents(State(s): Svc, h: HeaderMap) -> R<Vec<fuda_keyd::registry::Document>> {
     s.documents(caller(&h)?).await.map(Json).map_err(ApiError)
 }
@@ -401,6 +410,33 @@ async fn audit(
 
 async fn audit_verify(State(s): Svc, h: HeaderMap) -> R<fuda_keyd::audit::Verification> {
     s.audit_verify(caller(&h)?)
+        .await
+        .map(Json)
+        .map_err(ApiError)
+}
+
+/// Checkpoints a client kept, to verify the log against.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldCheckpoints {
+    checkpoints: Vec<fuda_keyd::checkpoint::Checkpoint>,
+}
+
+/// Most checkpoints one verification may be given.
+const MAX_HELD_CHECKPOINTS: usize = 1_000;
+
+async fn audit_verify_against(
+    State(s): Svc,
+    h: HeaderMap,
+    Body(a): Body<HeldCheckpoints>,
+) -> R<fuda_keyd::audit::Verification> {
+    let caller = caller(&h)?;
+    if a.checkpoints.len() > MAX_HELD_CHECKPOINTS {
+        return Err(ApiError(Error::Invalid(format!(
+            "at most {MAX_HELD_CHECKPOINTS} checkpoints in one verification: keep the highest of each machine"
+        ))));
+    }
+    s.audit_verify_against(caller, a.checkpoints)
         .await
         .map(Json)
         .map_err(ApiError)
@@ -455,16 +491,20 @@ async fn not_found() -> ApiError {
     ))
 }
 
-/// What every request passes first: the brake on failed authentications, and the log.
+/// What every request passes first: the brakes on failed authentications and on an
+/// account's requests, and the log.
 #[derive(Clone)]
 struct Front {
     service: Service,
     brake: AuthBrake,
+    accounts: AccountBrake,
     names: TokenNames,
+    checkpoints: crate::checkpoint::Newest,
 }
 
-/// Who a token belongs to, for the request log only (never for a decision): filled after
-/// a token's first request answered by the service, bounded.
+/// Who a token belongs to, for the request log and the per-account budget (never for an
+/// access decision: the service checks every token itself): filled after a token's first
+/// request answered by the service, bounded.
 #[derive(Clone, Default)]
 struct TokenNames(Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>>);
 
@@ -507,6 +547,54 @@ fn log_request(method: &str, path: &str, status: u16, micros: u64, peer: &str, u
     }
 }
 
+/// The 429 for an account over its budget of requests (`None`: within it). Its first
+/// refusal in a minute is logged and audited, the others are not (a hammering client
+/// would fill the disk).
+fn throttled(f: &Front, user: &str, now: Instant) -> Option<Response> {
+    let Admit::Refused { retry_after, audit } = f.accounts.admit(user, now) else {
+        return None;
+    };
+    if let Some(refused) = audit {
+        let per_minute = f.accounts.per_minute();
+        tracing::warn!(user, per_minute, refused, "account over its request budget");
+        let (service, user) = (f.service.clone(), user.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = service
+                .audit_account_throttled(user.clone(), per_minute, refused)
+                .await
+            {
+                tracing::error!(error = %e, "cannot audit the throttling of {user}");
+            }
+        });
+    }
+    let seconds = retry_after.as_secs();
+    let body = serde_json::json!({
+        "error": "too-many-requests",
+        "message": format!(
+            "{user} made more than {} requests in a minute to the key service: try again in \
+             {seconds} s (if a legitimate job needs more, ask the administrator to raise \
+             --max-requests-per-account-per-minute)",
+            f.accounts.per_minute()
+        ),
+    });
+    let mut resp = refused_unread(body);
+    resp.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    Some(resp)
+}
+
+/// A 429 answered before the request's body was read: the connection is closed after
+/// it, so that no client sends its next request after an unread body (which the server
+/// would take for the end of the connection).
+fn refused_unread(body: serde_json::Value) -> Response {
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let peer = req
@@ -515,14 +603,18 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
         .map(|c| c.0.ip());
     let peer_text = peer.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     let token = bearer(req.headers());
+    let key = token.as_deref().map(fuda_keyd::directory::secret_hash);
     let start = Instant::now();
     // A blocked address is refused before the service sees the request, except with a
     // token that has worked before: behind a NAT or a proxy, one guesser must not lock
     // out every colleague who shares the address.
-    let known = token
-        .as_deref()
-        .is_some_and(|t| f.names.get(&fuda_keyd::directory::secret_hash(t)).is_some());
-    if !known && peer.is_some_and(|ip| f.brake.blocked(ip, start)) {
+    let known = key.as_ref().and_then(|k| f.names.get(k));
+    if let Some(user) = &known {
+        if let Some(refused) = throttled(&f, user, start) {
+            return refused;
+        }
+    }
+    if known.is_none() && peer.is_some_and(|ip| f.brake.blocked(ip, start)) {
         // Not one line per refused request: a guesser would fill the disk. The block's
         // start is logged (and audited) once.
         tracing::debug!(%method, %path, peer = %peer_text, "refused: address blocked");
@@ -530,9 +622,12 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
             "error": "too-many-failures",
             "message": "too many failed authentications from this address: wait a few minutes, then check the token or enrollment code (ask an admin for a new code)",
         });
-        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        return refused_unread(body);
     }
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if known.is_some() && resp.status().is_success() {
+        f.checkpoints.attach(&f.service, &mut resp, Instant::now());
+    }
     let status = resp.status().as_u16();
     let micros = start.elapsed().as_micros() as u64;
     if status == 401 {
@@ -549,9 +644,8 @@ async fn front(State(f): State<Front>, req: Request, next: Next) -> Response {
             }
         }
     }
-    let key = token.as_deref().map(fuda_keyd::directory::secret_hash);
     match (key, token) {
-        (Some(key), Some(token)) if status != 401 => match f.names.get(&key) {
+        (Some(key), Some(token)) if status != 401 => match known {
             Some(user) => log_request(&method, &path, status, micros, &peer_text, &user),
             // The first request of a token: ask whose it is after answering, then log.
             None => {
@@ -583,7 +677,9 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
     let front_state = Front {
         service: service.clone(),
         brake: AuthBrake::new(limits),
+        accounts: AccountBrake::new(limits.account_requests_per_minute),
         names: TokenNames::default(),
+        checkpoints: Default::default(),
     };
     Router::new()
         .route("/v1/health", get(health))
@@ -613,12 +709,17 @@ pub fn router_with(service: Service, limits: FrontLimits) -> Router {
         .route("/v1/admin/revocations", get(revocations))
         .route("/v1/admin/documents", get(documents))
         .route("/v1/admin/audit", post(audit))
-        .route("/v1/admin/audit/verify", get(audit_verify))
+        .route(
+            "/v1/admin/audit/verify",
+            get(audit_verify).post(audit_verify_against),
+        )
         .route("/v1/admin/rotate-key", post(rotate_key))
         .merge(recovery_routes())
         .merge(document_life_routes())
         .route("/v1/reports", post(report))
         .route("/v1/admin/ledger", get(ledger))
+        .route("/v1/admin/console-link", post(console_link))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(front_state, front))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,8 +4,11 @@
 //! under the service's audit key (a file in the data directory, not in the database) over
 //! `prev` and the record's canonical fields. So an edit, an insertion, a deleted record (a
 //! gap in `seq`) or a cut-off tail (the head row names the last record) is found by
-//! [`verify`], which names the first bad record. Someone who holds both the database and
-//! the audit key could rewrite history; keep backups of the log elsewhere (docs/key-service.md).
+//! [`verify`], which names the first bad record. A tail cut off together with the head row
+//! moved back leaves a valid chain: [`verify_against`] finds it with the service's signed
+//! [`Checkpoint`]s that clients and the service keep outside the database. Someone who
+//! holds both the database and the audit key could rewrite history; keep backups of the
+//! log elsewhere (docs/key-service.md).
 //!
 //! Records are inserted in the same transaction as the decision they record: an
 //! acknowledged decision always has its record.
@@ -13,6 +16,8 @@
 use std::path::PathBuf;
 
 use ring::hmac;
+
+use crate::checkpoint::Checkpoint;
 use serde::{Deserialize, Serialize};
 
 /// Most label changes one request may carry.
@@ -28,15 +33,19 @@ pub enum LabelAction {
     Downgrade,
     /// A label removed (needs a justification).
     Remove,
+    /// A remembered label put back by the file-server hook (`fuda watch`) on a file that
+    /// lost it (replaced by a save, moved over …); the justification says how.
+    Restore,
 }
 
 impl LabelAction {
-    /// The audit action: `label-set`, `label-downgrade`, `label-remove`.
+    /// The audit action: `label-set`, `label-downgrade`, `label-remove`, `label-restore`.
     pub fn audit_action(self) -> &'static str {
         match self {
             LabelAction::Set => "label-set",
             LabelAction::Downgrade => "label-downgrade",
             LabelAction::Remove => "label-remove",
+            LabelAction::Restore => "label-restore",
         }
     }
 }
@@ -280,6 +289,13 @@ pub struct Query {
     /// At most this many (the newest), default 1000.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only this action (`licence`, `revoke`, `console-login` …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Only records older than this sequence number (the next page of a list that shows
+    /// the newest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<i64>,
 }
 
 /// The result of [`verify`].
@@ -293,6 +309,10 @@ pub struct Verification {
     pub problem: Option<String>,
     /// The sequence number of the first bad record.
     pub bad_seq: Option<i64>,
+    /// The highest signed checkpoint the log was checked against (its record number);
+    /// `None`: none was held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<i64>,
 }
 
 /// Walks the chain in `seq` order and reports the first edit, gap or cut tail.
@@ -301,6 +321,19 @@ pub fn verify(
     records: impl IntoIterator<Item = Record>,
     head: Option<(i64, String)>,
 ) -> Verification {
+    verify_against(key, records, head, &[])
+}
+
+/// [`verify`], and checks the log against `checkpoints` (whose signatures the caller
+/// checked): the record each names must be there with the hash it names — a log shorter
+/// than a checkpoint lost its tail, however consistent the chain left is.
+pub fn verify_against(
+    key: &hmac::Key,
+    records: impl IntoIterator<Item = Record>,
+    head: Option<(i64, String)>,
+    checkpoints: &[Checkpoint],
+) -> Verification {
+    let highest = checkpoints.iter().max_by_key(|c| c.seq);
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
     let mut count = 0;
@@ -309,6 +342,7 @@ pub fn verify(
         ok: false,
         problem: Some(problem),
         bad_seq: Some(seq),
+        checkpoint: highest.map(|c| c.seq),
     };
     for r in records {
         count += 1;
@@ -345,10 +379,37 @@ pub fn verify(
                 ),
             );
         }
+        if let Some(c) = checkpoints
+            .iter()
+            .find(|c| c.seq == r.seq && c.head != r.hash)
+        {
+            return fail(
+                count,
+                r.seq,
+                format!(
+                    "audit record {} is not the one the service signed in its checkpoint of {}: the log was rewritten from there",
+                    r.seq,
+                    at_text(c.at_ms)
+                ),
+            );
+        }
         prev = r.hash;
         expected_seq += 1;
     }
     let last = expected_seq - 1;
+    if let Some(c) = highest.filter(|c| c.seq > last) {
+        return fail(
+            count,
+            last + 1,
+            format!(
+                "the audit log is shorter than a checkpoint you hold: it ends at record {last}, but the service signed on {} that it reached record {}: records {}..{} were removed",
+                at_text(c.at_ms),
+                c.seq,
+                last + 1,
+                c.seq
+            ),
+        );
+    }
     match head {
         Some((seq, hash)) if seq != last || (seq > 0 && hash != prev) => fail(
             count,
@@ -367,6 +428,96 @@ pub fn verify(
             ok: true,
             problem: None,
             bad_seq: None,
+            checkpoint: highest.map(|c| c.seq),
         },
+    }
+}
+
+/// A checkpoint's time for a message: UTC, to the second.
+fn at_text(at_ms: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{at_ms} ms"))
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+
+    fn chain(key: &hmac::Key, n: i64) -> Vec<Record> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let event = Event::allow("tanaka", "open");
+                let hash = record_hash(key, seq, seq * 1000, &event, &prev);
+                Record {
+                    seq,
+                    at_ms: seq * 1000,
+                    event,
+                    prev: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
+    }
+
+    fn checkpoint(seq: i64, head: &str) -> Checkpoint {
+        Checkpoint {
+            service: "svc".into(),
+            seq,
+            head: head.into(),
+            at_ms: 1_764_979_200_000,
+            sig: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_tail_cut_with_its_head_moved_back_is_found_only_with_a_checkpoint() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"audit key");
+        let full = chain(&key, 10);
+        let signed = checkpoint(10, &full[9].hash);
+        let cut: Vec<Record> = full[..6].to_vec();
+        let head = Some((6, cut[5].hash.clone()));
+        assert!(
+            verify(&key, cut.clone(), head.clone()).ok,
+            "the chain alone"
+        );
+        let v = verify_against(&key, cut, head, std::slice::from_ref(&signed));
+        assert!(!v.ok);
+        assert_eq!(v.bad_seq, Some(7));
+        assert_eq!(v.checkpoint, Some(10));
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.contains("it ends at record 6")
+                && problem.contains("records 7..10 were removed")
+                && problem.contains("2025-12-06 00:00:00 UTC"),
+            "{problem}"
+        );
+        let intact = verify_against(
+            &key,
+            full.clone(),
+            Some((10, full[9].hash.clone())),
+            &[signed],
+        );
+        assert!(intact.ok && intact.checkpoint == Some(10), "{intact:?}");
+    }
+
+    #[test]
+    fn a_record_other_than_the_one_a_checkpoint_names_is_a_rewritten_log() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"audit key");
+        let full = chain(&key, 5);
+        // Someone holding the audit key rebuilt the chain from record 3 on.
+        let v = verify_against(
+            &key,
+            full.clone(),
+            Some((5, full[4].hash.clone())),
+            &[checkpoint(3, &"ab".repeat(32))],
+        );
+        assert!(!v.ok);
+        assert_eq!(v.bad_seq, Some(3));
+        assert!(v.problem.unwrap().contains("rewritten"));
     }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{LabelChange, NewestLabel, Query, Record, Verification};
+use crate::checkpoint::Checkpoint;
 use crate::directory::{Enrolled, EnrolledSigner, Enrollment, Group, NewUser, User, UserStatus};
 use crate::licence::{Granted, Request};
 use crate::policy::{Applied, PolicySet, SignedPolicy};
@@ -82,6 +83,11 @@ pub trait KeyService {
     fn audit(&self, query: Query) -> Result<Vec<Record>, Error>;
     /// Admin: verifies the audit chain.
     fn audit_verify(&self) -> Result<Verification, Error>;
+    /// Admin: verifies the audit chain, and against `held`, checkpoints the service
+    /// signed that were kept outside it (one not signed by the service is refused).
+    fn audit_verify_against(&self, held: Vec<Checkpoint>) -> Result<Verification, Error>;
+    /// Admin or auditor: a one-time log-in link to the browser console.
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error>;
     /// Admin: adds a wrapping key version.
     fn rotate_key(&self) -> Result<ServiceInfo, Error>;
     /// The organisation's policy, signed by the service (`None`: no admin set one).
@@ -295,6 +301,15 @@ impl KeyService for Embedded {
     fn audit_verify(&self) -> Result<Verification, Error> {
         self.rt.block_on(self.service.audit_verify(self.caller()))
     }
+    fn audit_verify_against(&self, held: Vec<Checkpoint>) -> Result<Verification, Error> {
+        self.rt
+            .block_on(self.service.audit_verify_against(self.caller(), held))
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        Err(Error::Invalid(
+            "the browser console is served by the key service daemon (fuda-keyd); this fuda uses the embedded one: set up fuda-keyd (docs/operator-guide.md), then `fuda init --service URL --enroll CODE`".into(),
+        ))
+    }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.rt.block_on(self.service.rotate_key(self.caller()))
     }
@@ -360,6 +375,8 @@ pub struct Remote {
     current: AtomicUsize,
     token: Option<String>,
     agent: ureq::Agent,
+    /// Where the service's audit checkpoints are kept, if anywhere.
+    witness: Option<crate::checkpoint::Witness>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -436,7 +453,35 @@ impl Remote {
             current: AtomicUsize::new(0),
             token,
             agent,
+            witness: None,
         })
+    }
+
+    /// Keeps the highest audit checkpoint the service's answers carry in `witness`
+    /// ([`crate::checkpoint`]): evidence, outside the service's database, of how far its
+    /// audit log had reached.
+    pub fn keeping_checkpoints(mut self, witness: crate::checkpoint::Witness) -> Remote {
+        self.witness = Some(witness);
+        self
+    }
+
+    /// Reads an answer, keeping the audit checkpoint it carries (a checkpoint that does
+    /// not verify, or a state file that cannot be written, never fails the request).
+    fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        resp: Result<ureq::Response, ureq::Error>,
+    ) -> Attempt<T> {
+        if let (Some(witness), Ok(r)) = (&self.witness, &resp) {
+            if let Some(c) = r
+                .header(crate::checkpoint::HEADER)
+                .and_then(crate::checkpoint::Checkpoint::from_header)
+            {
+                let _ = witness.observe(&c);
+            }
+        }
+        answer(base, path, resp)
     }
 
     /// Adds the addresses of the service's other replicas (same certificate, same
@@ -518,7 +563,7 @@ impl Remote {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
-        answer(base, path, resp)
+        self.answer(base, path, resp)
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -663,6 +708,23 @@ impl KeyService for Remote {
     fn audit_verify(&self) -> Result<Verification, Error> {
         self.get("/v1/admin/audit/verify")
     }
+    fn audit_verify_against(&self, held: Vec<Checkpoint>) -> Result<Verification, Error> {
+        self.post(
+            "/v1/admin/audit/verify",
+            serde_json::json!({ "checkpoints": held }),
+        )
+    }
+    fn console_link(&self) -> Result<crate::console::ConsoleLink, Error> {
+        let link: crate::console::LoginLink =
+            self.post("/v1/admin/console-link", serde_json::json!({}))?;
+        // The address that answered: any replica serves the session it opens.
+        let base = &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()];
+        Ok(crate::console::ConsoleLink {
+            url: format!("{base}/console/login?t={}", link.token),
+            user: link.user,
+            expires_at: link.expires_at,
+        })
+    }
     fn rotate_key(&self) -> Result<ServiceInfo, Error> {
         self.post("/v1/admin/rotate-key", serde_json::json!({}))
     }
@@ -732,7 +794,7 @@ impl KeyService for Remote {
             if let Some(t) = &self.token {
                 req = req.set("Authorization", &format!("Bearer {t}"));
             }
-            answer(base, path, req.send_bytes(&chunk.body))
+            self.answer(base, path, req.send_bytes(&chunk.body))
         })
     }
 }

@@ -17,9 +17,10 @@
 //!
 //! 1. [`keys`], [`cache`], [`limits`]: no other module of this crate;
 //! 2. [`error`](Error): the errors of every layer;
-//! 3. the records the API carries, with their rules: [`directory`], [`registry`],
-//!    [`audit`], [`licence`], [`policy`] (the organisation's policy, signed), [`report`]
-//!    (machine reports and the company's file index);
+//! 3. the records the API carries, with their rules: [`directory`], [`console`] (the
+//!    browser console's log-in links and sessions), [`registry`], [`audit`] (and its signed
+//!    [`checkpoint`]s), [`licence`], [`policy`] (the organisation's policy, signed),
+//!    [`report`] (machine reports and the company's file index);
 //! 4. [`store`]: the state behind one transaction trait;
 //! 5. [`service`]: the decisions;
 //! 6. [`client`] (and [`tls`], the client's certificate pinning).
@@ -28,7 +29,9 @@
 
 pub mod audit;
 pub mod cache;
+pub mod checkpoint;
 pub mod client;
+pub mod console;
 pub mod directory;
 mod error;
 pub mod keys;

@@ -113,6 +113,16 @@ pub struct Applied {
     pub unknown_level: Vec<String>,
 }
 
+/// A unified line diff from `old` to `new` (two versions of a policy's text), the form
+/// audited when a version is set and shown by the console.
+pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(old_name, new_name)
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

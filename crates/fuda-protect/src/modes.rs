@@ -9,6 +9,8 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use fuda_core::crashpoint::{self, Step};
+
 /// The extended attribute that holds a file's POSIX access ACL.
 const ACL_ACCESS: &str = "system.posix_acl_access";
 
@@ -52,6 +54,7 @@ impl Access {
         let mine = fuda_core::longpath::metadata(dst)?;
         if mine.uid() != self.uid || mine.gid() != self.gid {
             // Owner and group together (root), else the group alone (a member of it).
+            crashpoint::reached(Step::SetMode);
             if std::os::unix::fs::chown(&*target, Some(self.uid), Some(self.gid)).is_err() {
                 match std::os::unix::fs::chown(&*target, None, Some(self.gid)) {
                     Ok(()) => {}
@@ -60,13 +63,15 @@ impl Access {
                 }
             }
         }
+        crashpoint::reached(Step::SetMode);
         std::fs::set_permissions(&*target, std::fs::Permissions::from_mode(self.mode))?;
-        match &self.acl {
-            Some(acl) => match xattr::set(&*target, ACL_ACCESS, acl) {
-                Err(e) if unsupported(&e) => Ok(()),
-                other => other,
-            },
-            None => Ok(()),
+        let Some(acl) = &self.acl else {
+            return Ok(());
+        };
+        crashpoint::reached(Step::SetAttr);
+        match xattr::set(&*target, ACL_ACCESS, acl) {
+            Err(e) if unsupported(&e) => Ok(()),
+            other => other,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use fuda_core::crashpoint::{self, Step};
 use fuda_core::digest::Digest;
 use fuda_core::envelope::{self, Decryptor, FileKey, Header, PayloadReader, StreamOptions};
 use fuda_core::identity::Identity;
@@ -195,6 +196,7 @@ impl Opened {
             digest.copy_from_slice(hashing.ctx.finish().as_ref());
             w.flush().map_err(envelope::Error::Io)?;
             let file: &File = w.get_ref();
+            crashpoint::reached(Step::SetAttr);
             match xattr::FileExt::set_xattr(file, name, &value(Digest(digest))) {
                 Ok(()) => Ok((n, true)),
                 Err(e) if crate::modes::unsupported(&e) => Ok((n, false)),

@@ -281,7 +281,8 @@ impl<'a> Protector<'a> {
     }
 
     /// `dst` exists already. When it is the protected copy of this very file — the same
-    /// document as the file's label, opening through the service to exactly the
+    /// document as the file's label (an unlabeled file has no id to match: a copy this
+    /// user protected at the level asked for), opening through the service to exactly the
     /// original's content — an earlier run was interrupted before it removed the original:
     /// this run finishes it. Anything else at `dst` is left alone and refused.
     fn finish(
@@ -293,12 +294,18 @@ impl<'a> Protector<'a> {
         dst: &Path,
     ) -> Result<Protected, ProtectError> {
         let exists = || encrypt_err(dst, envelope::Error::OutputExists(dst.to_owned()));
-        let same_doc = crate::open::doc_of(dst)
-            .ok()
-            .filter(|d| p.current.is_some_and(|l| l.doc == *d));
-        let Some(doc) = same_doc else {
-            return Err(exists());
+        let theirs = crate::rewrap::read_header(dst)
+            .and_then(|h| crate::open::header_label(&h, dst))
+            .map_err(|_| exists())?
+            .label;
+        let same_doc = match p.current {
+            Some(label) => label.doc == theirs.doc,
+            None => theirs.set_by == self.account.user() && theirs.level == p.level.id,
         };
+        if !same_doc {
+            return Err(exists());
+        }
+        let doc = theirs.doc;
         if self.verify(path, meta, digest, dst, None).is_err() {
             return Err(exists());
         }

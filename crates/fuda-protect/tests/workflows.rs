@@ -573,6 +573,15 @@ impl KeyService for Faulty {
     fn audit_verify(&self) -> Result<Verification, fuda_keyd::Error> {
         self.inner.audit_verify()
     }
+    fn audit_verify_against(
+        &self,
+        held: Vec<fuda_keyd::checkpoint::Checkpoint>,
+    ) -> Result<Verification, fuda_keyd::Error> {
+        self.inner.audit_verify_against(held)
+    }
+    fn console_link(&self) -> Result<fuda_keyd::console::ConsoleLink, fuda_keyd::Error> {
+        self.inner.console_link()
+    }
     fn rotate_key(&self) -> Result<ServiceInfo, fuda_keyd::Error> {
         self.inner.rotate_key()
     }

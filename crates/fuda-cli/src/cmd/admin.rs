@@ -41,6 +41,11 @@ pub enum Command {
     Audit(AuditArgs),
     /// Add a new wrapping key version: new files use it, old files keep opening.
     RotateKey(OutputArgs),
+    /// Sign in to the browser console: asks the key service for a log-in link that works
+    /// once, for 5 minutes, for you only (an admin, or an auditor who may only read),
+    /// and opens it in your browser. The session then ends after 30 minutes without use,
+    /// or 12 hours after signing in.
+    Console(ConsoleArgs),
     /// The organisation's policy, held by the key service: set a new version, show one,
     /// re-apply it to documents already protected.
     #[command(subcommand)]
@@ -217,9 +222,16 @@ pub struct AuditArgs {
     /// At most this many (the newest).
     #[arg(long, default_value_t = 1000)]
     limit: u32,
-    /// Verify the whole chain instead of listing.
+    /// Verify the whole chain instead of listing: every record's hash and link, and
+    /// that the log is not shorter than the newest checkpoint the service signed that this
+    /// machine kept (and the service's own): a cut-off tail fails with the records removed.
     #[arg(long)]
     verify: bool,
+    /// With --verify: also check against this checkpoint file, e.g. one collected from a
+    /// staff machine (~/.local/state/fuda/audit-checkpoint.json); repeatable. One the
+    /// service did not sign is refused.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    checkpoint: Vec<std::path::PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -257,6 +269,21 @@ impl Record for Verification {
 /// `admin rotate-key --json`: the key service's current wrapping key.
 impl Record for ServiceInfo {
     const TYPE: &'static str = "wrapping_key";
+}
+
+/// `admin console --json`: a one-time log-in link to the browser console.
+#[derive(Serialize)]
+struct ConsoleLinkRecord<'a> {
+    /// The URL to open; it works once.
+    url: &'a str,
+    /// Whose session it opens.
+    user: &'a str,
+    /// When it stops working (RFC 3339).
+    expires_at: String,
+}
+
+impl Record for ConsoleLinkRecord<'_> {
+    const TYPE: &'static str = "console_link";
 }
 
 /// `admin revoke --json`: a revocation in force.
@@ -605,13 +632,20 @@ fn execute(
         }
         Command::Audit(a) => {
             if a.verify {
-                let v = ks.audit_verify()?;
+                let held = keyservice::held_checkpoints(&a.checkpoint)?;
+                let v = ks.audit_verify_against(held)?;
                 if a.output.json {
                     output::write_json(out, &v)?;
                 } else if v.ok {
+                    let against = v
+                        .checkpoint
+                        .map(|seq| {
+                            format!(", not shorter than the signed checkpoint of record {seq}")
+                        })
+                        .unwrap_or_default();
                     writeln!(
                         out,
-                        "audit log intact: {} records, hash chain verified",
+                        "audit log intact: {} records, hash chain verified{against}",
                         v.records
                     )?;
                 } else {
@@ -633,6 +667,7 @@ fn execute(
                 since: None,
                 until: None,
                 limit: Some(a.limit),
+                ..Query::default()
             })?;
             if a.output.json {
                 for r in &records {
@@ -659,6 +694,7 @@ fn execute(
             }
         }
         Command::Policy(command) => policy(ks, command, out)?,
+        Command::Console(a) => console(ks, a, out)?,
         Command::RotateKey(output) => {
             let info = ks.rotate_key()?;
             if output.json {
@@ -676,6 +712,73 @@ fn execute(
         Command::Ledger(_) => unreachable!("run() handles the ledger before connecting"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fuda admin console`.
+#[derive(clap::Args)]
+pub struct ConsoleArgs {
+    /// Print the link instead of opening a browser (e.g. on a server without one: open
+    /// it on your own PC within 5 minutes; it works once).
+    #[arg(long)]
+    no_browser: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// `fuda admin console`: a one-time log-in link, opened in the browser or printed.
+fn console(
+    ks: &dyn fuda_keyd::client::KeyService,
+    args: ConsoleArgs,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    let link = ks.console_link()?;
+    if args.output.json {
+        let record = ConsoleLinkRecord {
+            url: &link.url,
+            user: &link.user,
+            expires_at: timestamp(link.expires_at),
+        };
+        output::write_json(out, &record)?;
+        return Ok(());
+    }
+    let opened = !args.no_browser && open_in_browser(&link.url);
+    if opened {
+        writeln!(
+            out,
+            "opened the console in your browser as {}; if it did not appear, open this link (it works once, until {}):",
+            link.user,
+            timestamp(link.expires_at)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "open this link in your browser to sign in as {} (it works once, until {}):",
+            link.user,
+            timestamp(link.expires_at)
+        )?;
+    }
+    writeln!(out, "{}", link.url)?;
+    Ok(())
+}
+
+/// Asks the desktop to open `url` in the default browser; whether it could.
+fn open_in_browser(url: &str) -> bool {
+    let mut command = if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = std::process::Command::new("rundll32");
+        c.arg("url.dll,FileProtocolHandler");
+        c
+    } else {
+        std::process::Command::new("xdg-open")
+    };
+    command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// `fuda admin policy …`.

@@ -1,7 +1,7 @@
 //! `fuda inspect` and `fuda recover`: protected files without the key service.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
@@ -209,25 +209,37 @@ pub fn recover(args: RecoverArgs) -> Result<ExitCode> {
             )
         })?,
     };
-    let bytes = match &args.identity {
-        Some(identity) => envelope::recover(&args.file, identity, &out, args.force),
-        None => {
-            let identity = fuda_core::recovery_key::combine_args(&args.shares)?;
-            envelope::recover_with_identity(&args.file, &identity, &out, args.force)
+    let recover = |at: &Path, force: bool| {
+        match &args.identity {
+            Some(identity) => envelope::recover(&args.file, identity, at, force),
+            None => {
+                let identity = fuda_core::recovery_key::combine_args(&args.shares)?;
+                envelope::recover_with_identity(&args.file, &identity, at, force)
+            }
         }
-    }
-    .with_context(|| format!("recovering {}", escaped(&args.file)))?;
+        .with_context(|| format!("recovering {}", escaped(&args.file)))
+    };
     // The recovered plaintext carries the document's label, signed by whoever recovered
-    // it (without a fuda identity here, it stays unlabeled and the warning says so).
-    match crate::config::Session::load(None) {
-        Ok(session) => {
-            super::workcopy::label_or_warn(&session, &args.file, &out, label::Method::Recovered);
+    // it, from the moment it appears (without a fuda identity here, it stays unlabeled
+    // and the warning says so).
+    let bytes = match crate::config::Session::load(None) {
+        Ok(session) => super::workcopy::write_then_label(
+            &session,
+            &args.file,
+            &out,
+            label::Method::Recovered,
+            args.force,
+            |at| recover(at, args.force && at == out.as_path()),
+        )?,
+        Err(e) => {
+            let bytes = recover(&out, args.force)?;
+            eprintln!(
+                "fuda: warning: {} was written but not labeled (no fuda identity here: {e:#}): label it with `fuda label set`, or delete it when done",
+                escaped(&out)
+            );
+            bytes
         }
-        Err(e) => eprintln!(
-            "fuda: warning: {} was written but not labeled (no fuda identity here: {e:#}): label it with `fuda label set`, or delete it when done",
-            escaped(&out)
-        ),
-    }
+    };
     // Break-glass use is worth a line in the local change log even without a key service.
     let doc = envelope::inspect(&args.file)
         .ok()

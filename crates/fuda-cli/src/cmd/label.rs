@@ -499,11 +499,23 @@ fn print_set_summary(out: &mut impl Write, level: &Level, summary: &SetSummary<'
     Ok(())
 }
 
-/// Records label changes in the key service's audit log; says so when it cannot (the
-/// changes are made, and downgrades and removals are in the local change log).
+/// Records label changes in the key service's audit log, or queues them while it cannot
+/// be reached (and says so); says so when it refuses them (the changes are made, and
+/// downgrades and removals are in the local change log).
 pub(crate) fn audit(session: &Session, changes: &[LabelChange]) -> bool {
     match crate::keyservice::audit_label_changes(session, changes) {
-        Ok(_) => true,
+        Ok(crate::keyservice::Audited::Recorded(_)) => true,
+        Ok(crate::keyservice::Audited::Queued {
+            waiting,
+            queue,
+            why,
+        }) => {
+            eprintln!(
+                "fuda: warning: the key service cannot be reached ({why}): the label changes were made, and {waiting} change(s) wait in {} for its audit log; they are sent by the next fuda command that reaches it",
+                queue.display()
+            );
+            true
+        }
         Err(e) => {
             eprintln!(
                 "fuda: error: the label changes were made but the key service's audit log did not record them: {e:#}; tell an administrator (downgrades and removals are also in the local label-changes.jsonl)"

@@ -130,6 +130,14 @@ enum Status<'a> {
         error: String,
         paths: Vec<JsonPath<'a>>,
     },
+    /// The key service could not be reached: the label changes wait in the local queue
+    /// and go at the next batch that reaches it.
+    AuditQueued {
+        labels: usize,
+        waiting: usize,
+        queue: JsonPath<'a>,
+        why: String,
+    },
     Failed {
         error: String,
     },
@@ -372,7 +380,7 @@ impl Watching<'_> {
             });
             log_all(&done.reports);
             note_all(self.reporter, &done.reports);
-            audit(session, &done.labeled);
+            audit(session, &done.labeled, &done.reports);
             if let Some(protector) = &protector {
                 super::watch_protect::protect_settled(
                     protector,
@@ -527,11 +535,12 @@ impl Inotify {
     }
 }
 
-/// Sends the labels the rules applied to the key service's audit log; a failure is logged
-/// (the labels are on the files).
-fn audit(session: &Session, labeled: &[Applied]) {
+/// Sends the labels the rules applied, and the remembered labels put back, to the key
+/// service's audit log (queued while it cannot be reached); a failure is logged (the
+/// labels are on the files).
+fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
     let host = crate::keyservice::hostname();
-    let changes: Vec<_> = labeled
+    let mut changes: Vec<_> = labeled
         .iter()
         .map(|a| {
             crate::keyservice::label_set_change(
@@ -543,12 +552,42 @@ fn audit(session: &Session, labeled: &[Applied]) {
             )
         })
         .collect();
-    if let Err(e) = crate::keyservice::audit_label_changes(session, &changes) {
-        log(&Status::AuditFailed {
+    changes.extend(reports.iter().filter_map(|r| match r {
+        Report::Restored {
+            path,
+            level,
+            doc,
+            cause,
+            ..
+        } => Some(fuda_keyd::audit::LabelChange {
+            doc: doc.to_string(),
+            action: fuda_keyd::audit::LabelAction::Restore,
+            from: None,
+            to: Some(level.clone()),
+            path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+            host: host.clone(),
+            justification: Some(cause.clone()),
+            version: None,
+        }),
+        _ => None,
+    }));
+    match crate::keyservice::audit_label_changes(session, &changes) {
+        Ok(crate::keyservice::Audited::Recorded(_)) => {}
+        Ok(crate::keyservice::Audited::Queued {
+            waiting,
+            queue,
+            why,
+        }) => log(&Status::AuditQueued {
+            labels: changes.len(),
+            waiting,
+            queue: JsonPath::new(&queue),
+            why,
+        }),
+        Err(e) => log(&Status::AuditFailed {
             labels: changes.len(),
             error: format!("the key service's audit log did not record these labels: {e:#}"),
             paths: changes.iter().map(|c| JsonPath::new(&c.path)).collect(),
-        });
+        }),
     }
 }
 

@@ -492,6 +492,7 @@ pub fn write_atomically<T>(
     }
     let mut tmp = TempSibling::new(dst, 0o600).map_err(|e| Error::Io(e).in_file(dst))?;
     let value = {
+        crate::crashpoint::reached(crate::crashpoint::Step::Write);
         let mut out = io::BufWriter::with_capacity(1 << 20, &*tmp.file());
         let value = write(&mut out)?;
         out.flush().map_err(|e| Error::Io(e).in_file(dst))?;

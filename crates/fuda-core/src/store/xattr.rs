@@ -16,6 +16,7 @@ use std::path::Path;
 use super::{
     decode_stored, ensure_writable, reach, LabelStore, StoreError, StoreKind, Stored, WriteContext,
 };
+use crate::crashpoint::{self, Step};
 use crate::digest::Digest;
 use crate::label::{compact, SignedLabel};
 use crate::policy::{Level, Policy};
@@ -75,10 +76,12 @@ fn update_tags(path: &Path, level: Option<&Level>, policy: &Policy) -> Result<()
     }
     if merged.is_empty() {
         if existing.is_some() {
+            crashpoint::reached(Step::RemoveAttr);
             xattr::remove(at, TAGS_ATTR).map_err(|e| StoreError::io(path, e))?;
         }
         return Ok(());
     }
+    crashpoint::reached(Step::SetAttr);
     xattr::set(at, TAGS_ATTR, merged.as_bytes()).map_err(|e| StoreError::io(path, e))
 }
 
@@ -104,9 +107,12 @@ impl LabelStore for XattrStore {
     ) -> Result<SignedLabel, StoreError> {
         ensure_writable(path)?;
         let signed = sign(ctx.whole_file_digest(path)?);
+        // The tags follow the label, so they go first: a process ended between the two
+        // leaves the old label, which makes the next run write both again.
+        update_tags(path, Some(ctx.level), ctx.policy)?;
+        crashpoint::reached(Step::SetAttr);
         xattr::set(&*reach(path)?, LABEL_ATTR, &compact::encode(&signed))
             .map_err(|e| StoreError::io(path, e))?;
-        update_tags(path, Some(ctx.level), ctx.policy)?;
         Ok(signed)
     }
 
@@ -116,10 +122,13 @@ impl LabelStore for XattrStore {
         let had = xattr::get(at, LABEL_ATTR)
             .map_err(|e| StoreError::io(path, e))?
             .is_some();
+        // Tags first, as in `write`: the label that stays until the end makes the next
+        // run finish the removal.
+        update_tags(path, None, policy)?;
         if had {
+            crashpoint::reached(Step::RemoveAttr);
             xattr::remove(at, LABEL_ATTR).map_err(|e| StoreError::io(path, e))?;
         }
-        update_tags(path, None, policy)?;
         Ok(had)
     }
 }

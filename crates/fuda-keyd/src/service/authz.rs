@@ -17,12 +17,16 @@ pub enum Caller {
     Token(String),
     /// A user of the embedded service (the process is the user).
     Local(String),
+    /// A browser console session's secret (the cookie); resolved to its admin or auditor
+    /// inside the transaction, refused once expired or idle.
+    Session(String),
 }
 
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Caller::Token(_) => f.write_str("Caller::Token(<redacted>)"),
+            Caller::Session(_) => f.write_str("Caller::Session(<redacted>)"),
             Caller::Local(n) => write!(f, "Caller::Local({n})"),
         }
     }
@@ -67,6 +71,15 @@ pub(super) fn resolve(tx: &mut dyn Tx, caller: &Caller, limits: &Limits) -> Resu
             }
             name
         }
+        Caller::Session(t) => tx
+            .console_get(&directory::secret_hash(t))?
+            .filter(|c| c.kind == crate::console::CredentialKind::Session && c.live(crate::now()))
+            .map(|c| c.user)
+            .ok_or_else(|| {
+                Error::Unauthorized(
+                    "the console session has ended (signed out, idle too long, or expired): get a new log-in link with `fuda admin console`".into(),
+                )
+            })?,
     };
     tx.user_get(&name)?
         .ok_or_else(|| Error::Unauthorized(format!("user {name} is not in the directory")))

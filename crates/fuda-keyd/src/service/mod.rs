@@ -22,11 +22,16 @@
 //!   (the organisation's policy: set, served signed, applied; the caps of a registration),
 //!   `recovery.rs` (the recovery recipients every registered header carries, rewrap),
 //!   `versions.rs` (a document's new versions and levels, through its new header),
-//!   `reports.rs` (machine reports into the file index, and reading the index).
+//!   `reports.rs` (machine reports into the file index, and reading the index),
+//!   `checkpoint.rs` (signed checkpoints of the audit log, and verifying against them),
+//!   `throttle.rs` (the audit records of the HTTPS front's brakes),
+//!   `console.rs` (the browser console's one-time log-in links and sessions).
 
 mod admin;
 mod authz;
+mod checkpoint;
 mod commit;
+mod console;
 mod documents;
 mod header;
 mod labels;

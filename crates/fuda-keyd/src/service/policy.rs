@@ -229,18 +229,14 @@ fn check_limits(policy: &Policy, limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// A unified line diff from `old` to `new`.
-fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(2)
-        .header(old_name, new_name)
-        .to_string()
-}
-
 /// The organisation's policy.
 impl Service {
     /// The policy in force now, if an admin set one.
+    /// The policy in force, if one was set: what every user is served, signed.
+    pub fn policy_in_force(&self) -> Option<fuda_core::policy::Policy> {
+        self.org_policy().map(|p| p.policy().clone())
+    }
+
     pub(super) fn org_policy(&self) -> Option<Arc<OrgPolicy>> {
         self.inner.policy.read().expect("policy lock").clone()
     }
@@ -335,7 +331,8 @@ impl Service {
                     Some(p) => (p.text.as_str(), format!("version {}", p.version)),
                     None => ("", "(none)".to_owned()),
                 };
-                let diff = diff(old_text, &text, &old_name, &format!("version {version}"));
+                let diff =
+                    crate::policy::diff(old_text, &text, &old_name, &format!("version {version}"));
                 let stored = PolicyVersion {
                     version,
                     text,

@@ -146,6 +146,20 @@ pub trait Tx {
     /// Takes (deletes and returns) an enrollment: the user and expiry.
     fn enrollment_take(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError>;
 
+    /// Stores a console credential (a log-in link or a session), replacing one with the
+    /// same hash (a session's last use).
+    fn console_put(&mut self, c: &crate::console::Credential) -> Result<(), StoreError>;
+    /// The console credential with this hash.
+    fn console_get(
+        &mut self,
+        hash: &[u8; 32],
+    ) -> Result<Option<crate::console::Credential>, StoreError>;
+    /// Deletes a console credential; whether there was one.
+    fn console_delete(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+    /// Deletes every console credential of `user` (disabled, tokens revoked) and every
+    /// one that expired before `now`; how many.
+    fn console_delete_user(&mut self, user: &str, now: i64) -> Result<usize, StoreError>;
+
     /// Creates a group (no-op if it exists).
     fn group_add(&mut self, name: &str) -> Result<(), StoreError>;
     /// Whether a group exists (explicitly or as someone's department).

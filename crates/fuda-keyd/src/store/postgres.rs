@@ -126,7 +126,14 @@ CREATE TABLE document_versions (
     r#"
 ALTER TABLE users ADD COLUMN auditor BOOLEAN NOT NULL DEFAULT false;
 "#,
-    // 5: the generation that tells a replica its cached rows are still current (no
+    // 5: the browser console's one-time log-in links and sessions (hashes only).
+    r#"
+CREATE TABLE console_credentials (
+    hash BYTEA PRIMARY KEY, member TEXT NOT NULL, kind TEXT NOT NULL, created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE INDEX console_credentials_member ON console_credentials (member);
+"#,
+    // 6: the generation that tells a replica its cached rows are still current (no
     // SQLite counterpart: SQLite has one process).
     cache::MIGRATION,
 ];
@@ -968,6 +975,61 @@ impl Tx for PgTx<'_> {
         Ok(rows.first().map(|r| (r.get(0), r.get(1))))
     }
 
+    fn console_put(&mut self, c: &crate::console::Credential) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO console_credentials
+                 (hash, member, kind, created_at, expires_at, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (hash) DO UPDATE SET last_seen = EXCLUDED.last_seen",
+            &[
+                &&c.hash[..],
+                &c.user,
+                &c.kind.as_str(),
+                &c.created_at,
+                &c.expires_at,
+                &c.last_seen,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn console_get(
+        &mut self,
+        hash: &[u8; 32],
+    ) -> Result<Option<crate::console::Credential>, StoreError> {
+        let rows = self.query(
+            "SELECT member, kind, created_at, expires_at, last_seen
+             FROM console_credentials WHERE hash = $1",
+            &[&&hash[..]],
+        )?;
+        Ok(rows.first().and_then(|r| {
+            Some(crate::console::Credential {
+                hash: *hash,
+                user: r.get(0),
+                kind: crate::console::CredentialKind::parse(r.get(1))?,
+                created_at: r.get(2),
+                expires_at: r.get(3),
+                last_seen: r.get(4),
+            })
+        }))
+    }
+
+    fn console_delete(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let rows = self.write(
+            "DELETE FROM console_credentials WHERE hash = $1 RETURNING 1",
+            &[&&hash[..]],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn console_delete_user(&mut self, user: &str, now: i64) -> Result<usize, StoreError> {
+        let rows = self.write(
+            "DELETE FROM console_credentials WHERE member = $1 OR expires_at <= $2 RETURNING 1",
+            &[&user, &now],
+        )?;
+        Ok(rows.len())
+    }
+
     fn group_add(&mut self, name: &str) -> Result<(), StoreError> {
         self.write(
             "INSERT INTO groups (name) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -1278,8 +1340,18 @@ impl Tx for PgTx<'_> {
                      AND ($2::bytea IS NULL OR actor = $2 OR subject = $2)
                      AND ($3::bigint IS NULL OR at_ms >= $3 * 1000)
                      AND ($4::bigint IS NULL OR at_ms < $4 * 1000)
+                     AND ($6::text IS NULL OR action = $6)
+                     AND ($7::bigint IS NULL OR seq < $7)
                    ORDER BY seq DESC LIMIT $5) t ORDER BY seq",
-                &[&doc, &user, &q.since, &q.until, &limit],
+                &[
+                    &doc,
+                    &user,
+                    &q.since,
+                    &q.until,
+                    &limit,
+                    &q.action,
+                    &q.before_seq,
+                ],
             )?
             .iter()
             .map(record_from_row)

@@ -72,6 +72,13 @@ CREATE TABLE document_versions (
     r#"
 ALTER TABLE users ADD COLUMN auditor INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 7: the browser console's one-time log-in links and sessions (hashes only).
+    r#"
+CREATE TABLE console_credentials (
+    hash BLOB PRIMARY KEY, user TEXT NOT NULL, kind TEXT NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE INDEX console_credentials_user ON console_credentials (user);
+"#,
 ];
 
 /// A SQLite database file.
@@ -495,6 +502,82 @@ impl Tx for SqliteTx<'_> {
         Ok(found)
     }
 
+    fn console_put(&mut self, c: &crate::console::Credential) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO console_credentials
+                     (hash, user, kind, created_at, expires_at, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| {
+                st.execute(rusqlite::params![
+                    &c.hash[..],
+                    c.user,
+                    c.kind.as_str(),
+                    c.created_at,
+                    c.expires_at,
+                    c.last_seen
+                ])
+            })
+            .map(drop)
+            .map_err(self.e())
+    }
+
+    fn console_get(
+        &mut self,
+        hash: &[u8; 32],
+    ) -> Result<Option<crate::console::Credential>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT user, kind, created_at, expires_at, last_seen
+                 FROM console_credentials WHERE hash = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([&hash[..]], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(self.e())
+            .map(|row| {
+                row.and_then(|(user, kind, created_at, expires_at, last_seen)| {
+                    Some(crate::console::Credential {
+                        hash: *hash,
+                        user,
+                        kind: crate::console::CredentialKind::parse(&kind)?,
+                        created_at,
+                        expires_at,
+                        last_seen,
+                    })
+                })
+            })
+    }
+
+    fn console_delete(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM console_credentials WHERE hash = ?1",
+                [&hash[..]],
+            )
+            .map(|n| n > 0)
+            .map_err(self.e())
+    }
+
+    fn console_delete_user(&mut self, user: &str, now: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM console_credentials WHERE user = ?1 OR expires_at <= ?2",
+                rusqlite::params![user, now],
+            )
+            .map_err(self.e())
+    }
+
     fn group_add(&mut self, name: &str) -> Result<(), StoreError> {
         self.conn
             .execute("INSERT OR IGNORE INTO groups (name) VALUES (?1)", [name])
@@ -857,12 +940,22 @@ impl Tx for SqliteTx<'_> {
                    AND (?2 IS NULL OR actor = ?2 OR subject = ?2)
                    AND (?3 IS NULL OR at_ms >= ?3 * 1000)
                    AND (?4 IS NULL OR at_ms < ?4 * 1000)
+                   AND (?6 IS NULL OR action = ?6)
+                   AND (?7 IS NULL OR seq < ?7)
                  ORDER BY seq DESC LIMIT ?5) ORDER BY seq"
             ))
             .map_err(self.e())?;
         let rows = st
             .query_map(
-                params![q.doc, q.user, q.since, q.until, q.limit.unwrap_or(1000)],
+                params![
+                    q.doc,
+                    q.user,
+                    q.since,
+                    q.until,
+                    q.limit.unwrap_or(1000),
+                    q.action,
+                    q.before_seq
+                ],
                 record_from_row,
             )
             .map_err(self.e())?

@@ -132,6 +132,7 @@ impl Package {
         let io_err = |e: io::Error| StoreError::io(dest, e);
         // The copy holds the document's text: private (0600) until it is complete.
         let mut tmp = TempSibling::new(dest, 0o600).map_err(io_err)?;
+        crate::crashpoint::reached(crate::crashpoint::Step::Write);
         let mut zip = ZipWriter::new(BufWriter::new(tmp.file()));
         let mut written = vec![false; parts.len()];
         for i in 0..self.archive.len() {

@@ -1,5 +1,5 @@
 //! What a replica read of the directory and the registry, kept across its transactions
-//! for as long as nobody changed them (migration 5).
+//! for as long as nobody changed them (migration 6).
 //!
 //! A licence decision reads a token's user (with groups and user-wide revocations) and a
 //! document (with grants and revocations). Asking PostgreSQL for them costs round trips
@@ -29,7 +29,7 @@ use crate::directory::User;
 use crate::registry::Revocation;
 use crate::store::DocRow;
 
-/// Migration 5: the generation and the triggers that move it.
+/// Migration 6: the generation and the triggers that move it.
 pub(super) const MIGRATION: &str = r#"
 CREATE TABLE fuda_generation (
     id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL);
