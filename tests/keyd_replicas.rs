@@ -413,6 +413,97 @@ fn what_one_replica_changes_the_other_honours_within_a_second() {
     assert!(a.dir().join("keys/wrap-2.age").exists());
 }
 
+/// Replica B keeps the rows of people and documents it decided on recently (so that a
+/// licence costs no round trip to PostgreSQL): whatever is committed through replica A
+/// must decide the very next licence on B — no retry, no waiting.
+#[test]
+fn a_change_through_one_replica_decides_the_very_next_licence_on_the_other() {
+    let Some(org) = Org::start() else { return };
+    let b = replica_of(&org.a);
+    let sato = org.a.add(&org.admin, "sato", "営業部", &org.policy);
+    org.tanaka
+        .fuda(&["share", p(&org.protected()), "--grant", "user:sato=view"])
+        .expect(0);
+    let (api_a, api_b) = (org.a.api(), b.api());
+    let (admin, tanaka, sato) = (token_of(&org.admin), token_of(&org.tanaka), token_of(&sato));
+    let body = serde_json::json!({"header": header_b64(&org.protected()), "rights": "view"});
+    let on_b = || {
+        let (status, v) = api_b.json("POST", "/v1/licences", &sato, &body);
+        (status, v["error"].as_str().map(str::to_owned))
+    };
+    let through_a = |path: &str, token: &str, arg: serde_json::Value| {
+        let (status, v) = api_a.json("POST", path, token, &arg);
+        assert_eq!(status, 200, "{path}: {v}");
+    };
+    // B has decided on sato and the drawing (twice: the second from what it kept).
+    assert_eq!(on_b(), (200, None));
+    assert_eq!(on_b(), (200, None));
+
+    through_a(
+        "/v1/admin/revoke",
+        &admin,
+        serde_json::json!({"doc": org.doc, "user": "sato"}),
+    );
+    assert_eq!(on_b(), (403, Some("user-revoked-on-document".into())));
+    through_a(
+        "/v1/admin/unrevoke",
+        &admin,
+        serde_json::json!({"doc": org.doc, "user": "sato"}),
+    );
+    assert_eq!(on_b(), (200, None));
+
+    // The whole document revoked, then lifted.
+    through_a(
+        "/v1/admin/revoke",
+        &admin,
+        serde_json::json!({"doc": org.doc}),
+    );
+    assert_eq!(on_b(), (403, Some("document-revoked".into())));
+    through_a(
+        "/v1/admin/unrevoke",
+        &admin,
+        serde_json::json!({"doc": org.doc}),
+    );
+    assert_eq!(on_b(), (200, None));
+
+    // The owner takes sato's grant away, then gives it back.
+    through_a(
+        "/v1/ungrant",
+        &tanaka,
+        serde_json::json!({"doc": org.doc, "principal": "user:sato"}),
+    );
+    assert_eq!(on_b(), (403, Some("no-rights".into())));
+    through_a(
+        "/v1/grant",
+        &tanaka,
+        serde_json::json!({"doc": org.doc, "grant": {"principal": "user:sato", "rights": "view"}}),
+    );
+    assert_eq!(on_b(), (200, None));
+
+    // Everything sato may open revoked; then sato's tokens revoked: the token is dead.
+    through_a(
+        "/v1/admin/revoke",
+        &admin,
+        serde_json::json!({"user": "sato"}),
+    );
+    assert_eq!(on_b(), (403, Some("user-revoked".into())));
+    through_a(
+        "/v1/admin/unrevoke",
+        &admin,
+        serde_json::json!({"user": "sato"}),
+    );
+    assert_eq!(on_b(), (200, None));
+    through_a(
+        "/v1/admin/revoke-tokens",
+        &admin,
+        serde_json::json!({"name": "sato"}),
+    );
+    assert_eq!(on_b().0, 401);
+
+    // Every one of B's decisions is in the one chain.
+    org.admin.fuda(&["admin", "audit", "--verify"]).expect(0);
+}
+
 #[test]
 fn migrate_moves_an_organisation_from_sqlite_to_postgresql() {
     let Some(cluster) = Cluster::start(false) else {

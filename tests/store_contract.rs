@@ -155,6 +155,7 @@ contract!(
     copy_moves_everything,
     keys_with_a_nul_byte_find_nothing_and_are_audited_exactly,
     reads_in_a_transaction_see_its_own_writes,
+    what_another_handle_committed_is_read_by_the_next_transaction,
 );
 
 fn metadata_is_kept_by_key(place: &Place) {
@@ -1230,4 +1231,101 @@ fn the_auditor_flag_round_trips(place: &Place) {
     tx(&mut *store, |t| t.user_put(&auditor));
     let after = tx(&mut *store, |t| t.user_get("kansa"));
     assert!(!after.unwrap().auditor);
+}
+
+/// What a licence decision reads, as one comparable value.
+type Seen = (
+    Option<(String, i64)>,
+    Option<(UserStatus, Vec<String>)>,
+    Option<(String, usize, u32)>,
+    usize,
+);
+
+fn seen(s: &mut dyn Store) -> Seen {
+    tx(s, |t| {
+        let member = t.token_user(&[9; 32])?;
+        let user = t.user_get("bob")?.map(|u| (u.status, u.groups));
+        let doc = t
+            .doc_get("D1")?
+            .map(|d| (d.doc.owner, d.doc.grants.len(), d.doc.version));
+        let revoked = t.revocations_for("D1", "bob")?.len();
+        Ok((member, user, doc, revoked))
+    })
+}
+
+/// A handle that read a user, a token and a document (PostgreSQL's replicas keep such
+/// rows between transactions) reads what another handle committed since in its very next
+/// transaction; and a job of its own that is undone leaves nothing behind.
+fn what_another_handle_committed_is_read_by_the_next_transaction(place: &Place) {
+    let (a, b) = (&mut *place.open(), &mut *place.open());
+    tx(b, |t| {
+        t.user_put(&user("bob", None))?;
+        t.token_add(&[9; 32], "bob", 5)?;
+        t.doc_insert(&doc("D1", 1, b"bracket.dxf"))
+    });
+    let mut expected: Seen = (
+        Some(("bob".into(), 5)),
+        Some((UserStatus::Active, Vec::new())),
+        Some(("alice".into(), 2, 1)),
+        0,
+    );
+    assert_eq!(seen(a), expected);
+    assert_eq!(seen(a), expected, "read again");
+
+    // a's own job revokes bob, reads it, and is undone.
+    a.transaction(&mut |t| {
+        t.savepoint()?;
+        t.revocation_add(&Revocation {
+            doc: Some("D1".into()),
+            user: Some("bob".into()),
+            at: 2,
+            by: "alice".into(),
+        })?;
+        assert_eq!(t.revocations_for("D1", "bob")?.len(), 1);
+        t.release(false)
+    })
+    .unwrap();
+    assert_eq!(seen(a), expected, "the undone revocation is gone");
+
+    let revoke = |doc: Option<&str>, user: Option<&str>| Revocation {
+        doc: doc.map(Into::into),
+        user: user.map(Into::into),
+        at: 3,
+        by: "alice".into(),
+    };
+    tx(b, |t| t.revocation_add(&revoke(Some("D1"), Some("bob"))));
+    expected.3 = 1;
+    assert_eq!(seen(a), expected, "revoked on the document");
+    tx(b, |t| t.revocation_add(&revoke(Some("D1"), None)));
+    expected.3 = 2;
+    assert_eq!(seen(a), expected, "the document revoked");
+    tx(b, |t| t.revocation_add(&revoke(None, Some("bob"))));
+    expected.3 = 3;
+    assert_eq!(seen(a), expected, "bob revoked everywhere");
+    tx(b, |t| t.revocation_remove(None, Some("bob")));
+    expected.3 = 2;
+    assert_eq!(seen(a), expected, "lifted");
+    tx(b, |t| t.grant_remove("D1", &"group:設計".parse().unwrap()));
+    expected.2 = Some(("alice".into(), 1, 1));
+    assert_eq!(seen(a), expected, "ungranted");
+    tx(b, |t| t.doc_set_owner("D1", "carol"));
+    expected.2 = Some(("carol".into(), 1, 1));
+    assert_eq!(seen(a), expected, "a new owner");
+    tx(b, |t| {
+        t.doc_add_version("D1", 7, "sha256:01", "carol", 4)
+            .map(drop)
+    });
+    expected.2 = Some(("carol".into(), 1, 2));
+    assert_eq!(seen(a), expected, "a new version");
+    tx(b, |t| t.group_member("品質", "bob", true));
+    expected.1 = Some((UserStatus::Active, vec!["品質".into()]));
+    assert_eq!(seen(a), expected, "a new group");
+    let mut disabled = user("bob", None);
+    disabled.status = UserStatus::Disabled;
+    tx(b, |t| t.user_put(&disabled));
+    expected.1 = Some((UserStatus::Disabled, vec!["品質".into()]));
+    assert_eq!(seen(a), expected, "disabled");
+    tx(b, |t| t.token_delete_user("bob").map(drop));
+    expected.0 = None;
+    assert_eq!(seen(a), expected, "the token revoked");
 }

@@ -18,11 +18,13 @@
 //! first write: a licence decision only reads (its audit record waits in memory), so it
 //! costs no subtransaction. A read that fails outside a savepoint fails the whole batch.
 //!
-//! Round trips are what a decision costs here, so reads read ahead: the token lookup
-//! brings the user (with groups and user-wide revocations), the document lookup its
-//! revocations, and the revocation check of a licence is then answered without asking.
-//! This is exact because no other replica can write while this transaction holds the
-//! chain lock; every write of this transaction forgets what was read ahead.
+//! Round trips are what a decision costs here, so reads read ahead and are kept: the
+//! token lookup brings the user (with groups and user-wide revocations), the document
+//! lookup its revocations, and the revocation check of a licence is then answered without
+//! asking. What was read stays in the replica's [`cache`] across transactions for as long
+//! as the database's generation — read with the chain's head, under the chain lock —
+//! says nobody changed those tables; a licence for a recently seen document and user
+//! then costs no round trip of its own. Every write of this transaction forgets it.
 //!
 //! **Caches.** A change to the organisation's policy is announced with
 //! `NOTIFY fuda_keyd` in the committing transaction; each replica's [`PgFollower`]
@@ -46,8 +48,10 @@ use ::postgres::types::ToSql;
 use ::postgres::{Client, Config, Row, SimpleQueryMessage, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+mod cache;
 mod index;
 
+use self::cache::Cache;
 use super::{
     Credential, DocRow, DocVersion, Follower, IndexEntry, MachineRow, ReportState, SnapshotOpener,
     Store, StoreError, Tx,
@@ -129,6 +133,9 @@ CREATE TABLE console_credentials (
     expires_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
 CREATE INDEX console_credentials_member ON console_credentials (member);
 "#,
+    // 6: the generation that tells a replica its cached rows are still current (no
+    // SQLite counterpart: SQLite has one process).
+    cache::MIGRATION,
 ];
 
 /// Where a PostgreSQL database is and how to reach it: a `postgres://` URL (any option
@@ -347,6 +354,8 @@ pub struct PgStore {
     target: Target,
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
+    /// Directory and registry rows read, while the database's generation stays.
+    cache: Cache,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -367,6 +376,7 @@ impl PgStore {
             target: target.clone(),
             client: Some(client),
             statements: HashMap::new(),
+            cache: Cache::default(),
         })
     }
 
@@ -375,6 +385,8 @@ impl PgStore {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
             self.statements.clear();
+            // Perhaps another server (a restored backup): nothing read before is trusted.
+            self.cache.forget();
             self.client = Some(self.target.connect()?);
         }
         Ok(self.client.as_mut().expect("connected"))
@@ -389,7 +401,9 @@ impl Store for PgStore {
         let label = self.target.label.clone();
         self.connected()?;
         let client = self.client.as_mut().expect("connected");
-        let result = begin(client, &label).and_then(|head| {
+        let cache = &mut self.cache;
+        let result = begin(client, &label).and_then(|(head, generation)| {
+            cache.at(generation);
             let mut tx = PgTx {
                 client,
                 statements: &mut self.statements,
@@ -400,7 +414,7 @@ impl Store for PgStore {
                 flushed: 0,
                 job: Job::None,
                 broken: None,
-                ahead: ReadAhead::default(),
+                cache,
             };
             let done = work(&mut tx).and_then(|()| tx.commit());
             if done.is_err() {
@@ -427,25 +441,36 @@ impl Store for PgStore {
     }
 }
 
-/// Begins a transaction holding the chain lock; the chain's head.
-fn begin(client: &mut Client, label: &str) -> Result<Option<(i64, String)>, StoreError> {
-    // One round trip: begin, wait for the other replicas' batches, read the head.
+/// The chain's head (none while the chain is empty).
+type Head = Option<(i64, String)>;
+
+/// Begins a transaction holding the chain lock; the chain's head and the database's
+/// generation ([`cache`]), read after the lock was taken.
+fn begin(client: &mut Client, label: &str) -> Result<(Head, i64), StoreError> {
+    // One round trip: begin, wait for the other replicas' batches, read the head. Each
+    // statement of a simple query reads its own snapshot: the last sees every
+    // transaction that committed before the lock was granted.
     let messages = client
         .simple_query(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); SELECT seq, hash FROM audit_head WHERE id = 1"
+            "BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); {}",
+            cache::HEAD_AND_GENERATION
         ))
         .map_err(|e| map_err(label, e))?;
-    let head = messages.iter().rev().find_map(|m| match m {
-        SimpleQueryMessage::Row(r) if r.len() == 2 => Some(r),
+    let row = messages.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) if r.len() == 3 => Some(r),
         _ => None,
     });
-    Ok(match head {
-        Some(r) => {
-            let seq: i64 = r.get(0).and_then(|s| s.parse().ok()).unwrap_or(0);
-            (seq > 0).then(|| (seq, r.get(1).unwrap_or("").to_owned()))
-        }
-        None => None,
-    })
+    let Some(r) = row else {
+        let _ = client.batch_execute("ROLLBACK");
+        return Err(StoreError::Database {
+            path: label.to_owned(),
+            message: "the table fuda_generation has no row: the schema was edited by hand".into(),
+        });
+    };
+    let seq: i64 = r.get(0).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let head = (seq > 0).then(|| (seq, r.get(1).unwrap_or("").to_owned()));
+    let generation = r.get(2).and_then(|g| g.parse().ok()).unwrap_or(0);
+    Ok((head, generation))
 }
 
 /// Where the current job is with its savepoint.
@@ -486,17 +511,8 @@ struct PgTx<'a> {
     job: Job,
     /// A failure that aborted the transaction: everything after it fails too.
     broken: Option<StoreError>,
-    /// What the last lookups read ahead (forgotten at every write).
-    ahead: ReadAhead,
-}
-
-/// Rows read with an earlier lookup of this transaction.
-#[derive(Default)]
-struct ReadAhead {
-    /// A user (or that there is none), and the revocations of all their documents.
-    user: Option<(String, Option<User>, Vec<Revocation>)>,
-    /// A registered document and its revocations.
-    doc: Option<(String, DocRow, Vec<Revocation>)>,
+    /// Rows read at this generation (forgotten at every write).
+    cache: &'a mut Cache,
 }
 
 /// A user, their groups, and the revocations of all their documents (`at`, `by`).
@@ -577,7 +593,7 @@ impl PgTx<'_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         self.open_savepoint()?;
-        self.ahead = ReadAhead::default();
+        self.cache.forget();
         self.query(sql, params)
     }
 
@@ -840,10 +856,8 @@ impl Tx for PgTx<'_> {
         if nul(name) {
             return Ok(None);
         }
-        if let Some((n, user, _)) = &self.ahead.user {
-            if n == name {
-                return Ok(user.clone());
-            }
+        if let Some((user, _)) = self.cache.user(name) {
+            return Ok(user.clone());
         }
         let rows = self.query(USER_GET, &[&name])?;
         let user = rows.first().map(user_from_row);
@@ -851,7 +865,7 @@ impl Tx for PgTx<'_> {
             let at: Vec<i64> = r.get(10);
             revocations_of("", vec![name.to_owned(); at.len()], at, r.get(11))
         });
-        self.ahead.user = Some((name.to_owned(), user.clone(), revoked));
+        self.cache.keep_user(name, (user.clone(), revoked));
         Ok(user)
     }
 
@@ -888,6 +902,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn token_user(&mut self, hash: &[u8; 32]) -> Result<Option<(String, i64)>, StoreError> {
+        if let Some(member) = self.cache.token(hash) {
+            return Ok(Some(member.clone()));
+        }
         let rows = self.query(TOKEN_USER, &[&&hash[..]])?;
         let Some(r) = rows.first() else {
             return Ok(None);
@@ -896,8 +913,10 @@ impl Tx for PgTx<'_> {
         let user = r.get::<_, Option<String>>(2).map(|_| user_at(r, 2));
         let at: Vec<i64> = r.get(12);
         let revoked = revocations_of("", vec![name.clone(); at.len()], at, r.get(13));
-        self.ahead.user = Some((name.clone(), user, revoked));
-        Ok(Some((name, r.get(1))))
+        let member = (name, r.get(1));
+        self.cache.keep_user(&member.0, (user, revoked));
+        self.cache.keep_token(*hash, member.clone());
+        Ok(Some(member))
     }
 
     fn token_add(&mut self, hash: &[u8; 32], user: &str, at: i64) -> Result<(), StoreError> {
@@ -1071,10 +1090,8 @@ impl Tx for PgTx<'_> {
         if nul(id) {
             return Ok(None);
         }
-        if let Some((d, row, _)) = &self.ahead.doc {
-            if d == id {
-                return Ok(Some(row.clone()));
-            }
+        if let Some((row, _)) = self.cache.doc(id) {
+            return Ok(Some(row.clone()));
         }
         let rows = self.query(concat!(doc_select!(), " WHERE id = $1"), &[&id])?;
         let Some(r) = rows.first() else {
@@ -1082,7 +1099,7 @@ impl Tx for PgTx<'_> {
         };
         let row = PgTx::doc_from_row(r);
         let revoked = revocations_of(id, r.get(17), r.get(18), r.get(19));
-        self.ahead.doc = Some((id.to_owned(), row.clone(), revoked));
+        self.cache.keep_doc(id, (row.clone(), revoked));
         Ok(Some(row))
     }
 
@@ -1242,15 +1259,8 @@ impl Tx for PgTx<'_> {
             };
             return Ok(rows.iter().map(revocation_from_row).collect());
         }
-        if let (Some((d, _, of_doc)), Some((u, _, of_user))) = (&self.ahead.doc, &self.ahead.user) {
-            if d == doc && u == user {
-                return Ok(of_doc
-                    .iter()
-                    .filter(|r| r.user.as_deref().is_none_or(|n| n == user))
-                    .chain(of_user)
-                    .cloned()
-                    .collect());
-            }
+        if let Some(found) = self.cache.revocations_for(doc, user) {
+            return Ok(found);
         }
         Ok(self
             .query(
@@ -1509,7 +1519,7 @@ impl Tx for PgTx<'_> {
                             e
                         })?;
                     self.flushed = self.flushed.min(flushed);
-                    self.ahead = ReadAhead::default();
+                    self.cache.forget();
                 }
                 records
             }
