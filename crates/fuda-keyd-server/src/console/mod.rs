@@ -17,6 +17,8 @@
 //! Pages live one per file beside this one, each exporting a `routes()` merged here.
 
 mod assets;
+mod findings;
+mod ledger;
 mod overview;
 mod page;
 pub mod pager;
@@ -51,6 +53,8 @@ pub fn routes() -> Router<Service> {
         .route("/console/logout", post(logout))
         .merge(assets::routes())
         .merge(overview::routes())
+        .merge(ledger::routes())
+        .merge(findings::routes())
         .layer(axum::middleware::map_response(harden))
 }
 

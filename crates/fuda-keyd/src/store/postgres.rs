@@ -129,6 +129,8 @@ CREATE TABLE console_credentials (
     expires_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
 CREATE INDEX console_credentials_member ON console_credentials (member);
 "#,
+    // 6: narrow indexes of the file index for the console's lists (SQLite's 8).
+    index::MIGRATION_LISTS,
 ];
 
 /// Where a PostgreSQL database is and how to reach it: a `postgres://` URL (any option
