@@ -198,7 +198,9 @@ pub struct View {
 struct Slot {
     built: Option<Arc<Built>>,
     building: bool,
-    failed: Option<String>,
+    /// The last build that failed: not tried again for the same data (the hour in the key
+    /// tries it again at least hourly).
+    failed: Option<(Key, String)>,
 }
 
 struct Cache {
@@ -265,7 +267,8 @@ pub async fn view(service: &Service, caller: Caller, wait: bool) -> Result<View,
     let start = {
         let mut slot = cache.slot.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = slot.built.as_ref().is_some_and(|b| b.key == key);
-        let start = !fresh && !slot.building;
+        let failed = slot.failed.as_ref().is_some_and(|(k, _)| *k == key);
+        let start = !fresh && !failed && !slot.building;
         slot.building |= start;
         start
     };
@@ -289,7 +292,7 @@ pub async fn view(service: &Service, caller: Caller, wait: bool) -> Result<View,
         };
         let (s, c) = (service.clone(), cache.clone());
         tokio::spawn(async move {
-            let result = build(&s, key, policy, sources).await;
+            let result = build(&s, key.clone(), policy, sources).await;
             let mut slot = c.slot.lock().unwrap_or_else(|e| e.into_inner());
             slot.building = false;
             match result {
@@ -299,7 +302,7 @@ pub async fn view(service: &Service, caller: Caller, wait: bool) -> Result<View,
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the console's company ledger was not built");
-                    slot.failed = Some(e);
+                    slot.failed = Some((key, e));
                 }
             }
             drop(slot);
@@ -319,7 +322,7 @@ pub async fn view(service: &Service, caller: Caller, wait: bool) -> Result<View,
     Ok(View {
         built: slot.built.clone(),
         updating: slot.building,
-        failed: slot.failed.clone(),
+        failed: slot.failed.as_ref().map(|(_, e)| e.clone()),
     })
 }
 
