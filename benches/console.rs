@@ -317,6 +317,13 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let files = machines * per;
+    let (_, findings) = console.get("/console/findings");
+    let counted = findings
+        .split("<p class=\"muted\">")
+        .filter_map(|s| s.split(' ').next()?.parse::<u64>().ok())
+        .last()
+        .unwrap_or(0);
+    eprintln!("the ledger has {counted} findings");
     eprintln!(
         "console ledger of {files} files built in {:.1} s (first visit to ready)",
         t.elapsed().as_secs_f64()
@@ -393,7 +400,7 @@ fn main() {
     .filter_map(|(name, path, client)| {
         client
             .measure(&path, samples)
-            .map(|(p50, p95)| (name.to_owned(), format!("{p50:8.1} ms {p95:8.1} ms")))
+            .map(|(p50, p95)| (name.to_owned(), format!("{p50:8.2} ms {p95:8.2} ms")))
             .or_else(|| {
                 eprintln!("{name}: not on this build (404)");
                 None
