@@ -18,6 +18,8 @@
 
 mod assets;
 mod audit;
+mod findings;
+mod ledger;
 mod overview;
 mod page;
 pub mod pager;
@@ -56,6 +58,8 @@ pub fn routes() -> Router<Service> {
         .merge(overview::routes())
         .merge(audit::routes())
         .merge(policy::routes())
+        .merge(ledger::routes())
+        .merge(findings::routes())
         .layer(axum::middleware::map_response(harden))
 }
 

@@ -1,5 +1,10 @@
-//! The overview (`/console`): the company at a glance — protected documents per level,
-//! people, machines and when each last reported.
+//! The overview (`/console`): the company at a glance — files per level across every
+//! machine, open findings by kind, protected documents per level, people, machines and
+//! when each last reported.
+//!
+//! The company-wide figures come from the ledger the console keeps
+//! ([`super::ledger::cache`]); the overview never waits for it to be built, it says
+//! the figures are being counted.
 
 use askama::Template;
 use axum::extract::State;
@@ -11,7 +16,8 @@ use fuda_keyd::directory::{EntryKind, UserStatus};
 use fuda_keyd::report::MachineStatus;
 use fuda_keyd::service::Service;
 
-use super::page::{html, Ui};
+use super::ledger::cache;
+use super::page::{html, Lang, Ui};
 use super::{failed, Signed};
 
 /// The overview's routes.
@@ -56,10 +62,52 @@ pub struct Machine {
     pub files: u64,
 }
 
+/// One level's files across the company.
+pub struct LevelFiles {
+    /// The level's name in the page's language.
+    pub name: String,
+    /// Its rank (0 lowest), for the colour.
+    pub rank: u8,
+    /// Files at this level in the index.
+    pub files: u64,
+    /// Of which protected.
+    pub protected: u64,
+    /// The ledger's files at this level.
+    pub href: String,
+}
+
+/// Open findings of one kind.
+pub struct KindCount {
+    /// The kind's name.
+    pub title: &'static str,
+    /// How many.
+    pub count: usize,
+    /// Its findings.
+    pub href: String,
+    /// Whether it is urgent.
+    pub high: bool,
+}
+
+/// The company-wide figures of the built ledger.
+pub struct Company {
+    /// When the ledger was built.
+    pub as_of: String,
+    /// Files in the index.
+    pub files: u64,
+    /// Per level, highest first, then unlabeled.
+    pub levels: Vec<LevelFiles>,
+    /// Open findings, most urgent kind first.
+    pub findings: Vec<KindCount>,
+    /// Findings in all.
+    pub total_findings: usize,
+}
+
 #[derive(Template)]
 #[template(path = "console/overview.html")]
 struct Overview {
     ui: Ui,
+    company: Option<Company>,
+    updating: bool,
     levels: Vec<LevelCount>,
     documents: usize,
     revocations: usize,
@@ -74,7 +122,59 @@ async fn overview(State(service): State<Service>, me: Signed) -> Response {
     }
 }
 
+/// The figures of the built ledger, if there is one.
+fn company(built: &cache::Built, lang: Lang, ui: &Ui) -> Company {
+    let policy = &built.policy;
+    let mut ids: Vec<Option<String>> = policy
+        .levels
+        .iter()
+        .rev()
+        .map(|l| Some(l.id.clone()))
+        .collect();
+    for c in &built.counts {
+        if !ids.contains(&c.level) {
+            ids.push(c.level.clone());
+        }
+    }
+    let levels = ids
+        .into_iter()
+        .map(|id| {
+            let of = built.counts.iter().filter(|c| c.level == id);
+            let (files, protected) = of.fold((0, 0), |(f, p), c| (f + c.files, p + c.protected));
+            let name = super::ledger::level_name(policy, lang, id.as_deref());
+            LevelFiles {
+                name: name.name,
+                rank: name.rank,
+                files,
+                protected,
+                href: format!(
+                    "/console/ledger?view=files&level={}",
+                    super::ledger::encode(id.as_deref().unwrap_or("-"))
+                ),
+            }
+        })
+        .collect();
+    Company {
+        as_of: ui.time(built.ledger.generated_at),
+        files: built.counts.iter().map(|c| c.files).sum(),
+        levels,
+        findings: built
+            .findings
+            .by_kind()
+            .into_iter()
+            .map(|(k, n)| KindCount {
+                title: k.title(lang == Lang::Ja),
+                count: n,
+                href: format!("/console/findings?kind={}", k.as_str()),
+                high: k.severity() == fuda_ledger::inventory::Severity::High,
+            })
+            .collect(),
+        total_findings: built.findings.len(),
+    }
+}
+
 async fn build(service: &Service, me: &Signed) -> Result<Overview, fuda_keyd::Error> {
+    let view = cache::view(service, me.caller(), false).await?;
     let documents = service.documents(me.caller()).await?;
     let users = service.user_list(me.caller()).await?;
     let revocations = service.revocations(me.caller()).await?.len();
@@ -117,8 +217,24 @@ async fn build(service: &Service, me: &Signed) -> Result<Overview, fuda_keyd::Er
         people.auditors += usize::from(u.auditor);
     }
     let now = fuda_keyd::now();
-    let machines = service
-        .machines()?
+    // The machines with their files as the built ledger counted them (counting a million
+    // files per page is what the ledger's cache is for); before it, from the index.
+    let statuses = match &view.built {
+        Some(b) => b
+            .ledger
+            .sources
+            .iter()
+            .map(|s| MachineStatus {
+                name: s.name.clone(),
+                kind: fuda_keyd::directory::EntryKind::parse(&s.kind),
+                last_report_at: s.last_report_at,
+                expected_interval_s: s.expected_interval_s,
+                files: s.files,
+            })
+            .collect(),
+        None => service.machines()?,
+    };
+    let machines = statuses
         .into_iter()
         .map(|m: MachineStatus| Machine {
             overdue: m.overdue(now),
@@ -128,6 +244,11 @@ async fn build(service: &Service, me: &Signed) -> Result<Overview, fuda_keyd::Er
         })
         .collect();
     Ok(Overview {
+        company: view
+            .built
+            .as_deref()
+            .map(|b| company(b, me.ui.lang, &me.ui)),
+        updating: view.updating,
         ui: me.ui.clone(),
         documents: documents.len(),
         levels,

@@ -83,6 +83,13 @@ impl Service {
         let mut snapshot = (self.inner.snapshots)()?;
         Ok(snapshot.machines()?)
     }
+
+    /// A read-only snapshot of the store for the console's pages of the index (counts,
+    /// a filtered page of files, one file). Like [`Service::index_scan`], it checks no
+    /// caller: the page asked the service whether its reader may read first.
+    pub fn index_snapshot(&self) -> Result<Box<dyn crate::store::Snapshot>, Error> {
+        Ok((self.inner.snapshots)()?)
+    }
 }
 
 /// Refuses a report: audits `ev` as denied for `reason`, and answers `error`.

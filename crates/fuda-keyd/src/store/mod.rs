@@ -83,6 +83,65 @@ pub struct IndexEntry {
     pub record: Vec<u8>,
 }
 
+/// Which files of the index a list shows (the console's file list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexFilter {
+    /// Only this machine's files.
+    pub machine: Option<String>,
+    /// Only files at this level.
+    pub level: LevelIs,
+}
+
+/// The level a listed file must have.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LevelIs {
+    /// Any level, or none.
+    #[default]
+    Any,
+    /// No label.
+    Unlabeled,
+    /// Labeled at this level id.
+    Level(String),
+}
+
+/// A file of the index as a list shows it (every column but the record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedFile {
+    /// The machine that reported the file.
+    pub machine: String,
+    /// Its path, exact bytes.
+    pub path: PathBuf,
+    /// The document id of its label.
+    pub doc: Option<String>,
+    /// The level of its label.
+    pub level: Option<String>,
+    /// The label's verification status, as stored.
+    pub status: String,
+    /// Whether it is protected.
+    pub protected: bool,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification (Unix seconds).
+    pub modified: i64,
+}
+
+/// How many files of the index one machine has at one level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexCount {
+    /// The machine.
+    pub machine: String,
+    /// The level (`None`: unlabeled).
+    pub level: Option<String>,
+    /// Its files.
+    pub files: u64,
+    /// Of which protected.
+    pub protected: u64,
+}
+
+/// The meta key counting the writes to the file index (see
+/// [`Snapshot::index_generation`]).
+pub const INDEX_GENERATION: &str = "index_generation";
+
 /// A reporting machine as stored: its interval and last complete report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineRow {
@@ -321,6 +380,22 @@ pub trait Snapshot {
     /// Every reporting identity (directory entries of kind machine, and any hook or
     /// machine that reported or has files in the index), by name.
     fn machines(&mut self) -> Result<Vec<MachineStatus>, StoreError>;
+    /// A number that changes whenever files are added to or removed from the index (the
+    /// writes of reports; 0 before the first): what is computed from the whole index can
+    /// be kept until it changes.
+    fn index_generation(&mut self) -> Result<u64, StoreError>;
+    /// Files per machine and level, by machine then level (unlabeled first).
+    fn index_counts(&mut self) -> Result<Vec<IndexCount>, StoreError>;
+    /// The files `filter` keeps, in machine and path order, `limit` of them after the
+    /// first `offset` (an index serves each filter: no page reads the whole index).
+    fn index_page(
+        &mut self,
+        filter: &IndexFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ListedFile>, StoreError>;
+    /// One file of the index, if it is there.
+    fn index_file(&mut self, machine: &str, path: &Path) -> Result<Option<ListedFile>, StoreError>;
 }
 
 /// Hears of another replica's changes to what each replica keeps in memory.

@@ -136,6 +136,8 @@ CREATE INDEX console_credentials_member ON console_credentials (member);
     // 6: the generation that tells a replica its cached rows are still current (no
     // SQLite counterpart: SQLite has one process).
     cache::MIGRATION,
+    // 7: narrow indexes of the file index for the console's lists (SQLite's 8).
+    index::MIGRATION_LISTS,
 ];
 
 /// Where a PostgreSQL database is and how to reach it: a `postgres://` URL (any option

@@ -79,6 +79,8 @@ CREATE TABLE console_credentials (
     expires_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
 CREATE INDEX console_credentials_user ON console_credentials (user);
 "#,
+    // 8: narrow indexes of the file index for the console's lists and counts.
+    super::sqlite_index::MIGRATION_LISTS,
 ];
 
 /// A SQLite database file.

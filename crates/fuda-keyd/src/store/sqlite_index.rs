@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{IndexEntry, MachineRow, ReportState, Snapshot, StoreError};
+use super::{
+    IndexCount, IndexEntry, IndexFilter, LevelIs, ListedFile, MachineRow, ReportState, Snapshot,
+    StoreError, INDEX_GENERATION,
+};
 use crate::directory::EntryKind;
 use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus, DEFAULT_INTERVAL_S};
 
@@ -31,6 +34,26 @@ CREATE TABLE reports (
     started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
     PRIMARY KEY (machine, report));
 "#;
+
+/// Migration 8: what the console's lists of the index need — a page of one level's files
+/// in name order, and every machine's files counted per level — read from narrow indexes
+/// instead of the rows (a row holds the machine's whole record).
+pub(super) const MIGRATION_LISTS: &str = r#"
+CREATE INDEX file_index_level ON file_index (level, machine, path);
+CREATE INDEX file_index_names ON file_index (machine, path, level, protected);
+"#;
+
+/// Counts a write to the index (see [`Snapshot::index_generation`]).
+fn index_changed(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    )
+    .map_err(err(path))?
+    .execute([INDEX_GENERATION])
+    .map(drop)
+    .map_err(err(path))
+}
 
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::Database {
@@ -154,7 +177,7 @@ pub(super) fn index_put(
         ])
         .map_err(err(path))?;
     }
-    Ok(())
+    index_changed(conn, path)
 }
 
 pub(super) fn index_remove(
@@ -171,6 +194,9 @@ pub(super) fn index_remove(
         removed += st
             .execute(params![machine, p.as_os_str().as_bytes()])
             .map_err(err(path))?;
+    }
+    if removed > 0 {
+        index_changed(conn, path)?;
     }
     Ok(removed)
 }
@@ -397,5 +423,123 @@ impl Snapshot for SqliteSnapshot {
             .collect::<Result<Vec<_>, _>>()
             .map_err(&e)?;
         Ok(rows)
+    }
+
+    fn index_generation(&mut self) -> Result<u64, StoreError> {
+        let e = err(&self.path);
+        let value: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .map_err(&e)?
+            .query_row([INDEX_GENERATION], |r| r.get(0))
+            .optional()
+            .map_err(&e)?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    fn index_counts(&mut self) -> Result<Vec<IndexCount>, StoreError> {
+        let e = err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT machine, level, count(*), sum(protected) FROM file_index INDEXED BY file_index_names
+                 GROUP BY machine, level ORDER BY machine, level",
+            )
+            .map_err(&e)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(IndexCount {
+                    machine: r.get(0)?,
+                    level: r.get(1)?,
+                    files: r.get::<_, i64>(2)? as u64,
+                    protected: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        Ok(rows)
+    }
+
+    fn index_page(
+        &mut self,
+        filter: &IndexFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ListedFile>, StoreError> {
+        let db = self.path.clone();
+        let e = err(&db);
+        // The names of the page from a narrow index, then each row by its key.
+        use rusqlite::types::Value;
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        let index = match &filter.level {
+            LevelIs::Any => "file_index_names",
+            LevelIs::Unlabeled => {
+                clauses.push("level IS NULL".to_owned());
+                "file_index_level"
+            }
+            LevelIs::Level(l) => {
+                values.push(Value::Text(l.clone()));
+                clauses.push(format!("level = ?{}", values.len()));
+                "file_index_level"
+            }
+        };
+        if let Some(m) = &filter.machine {
+            values.push(Value::Text(m.clone()));
+            clauses.push(format!("machine = ?{}", values.len()));
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        values.push(Value::Integer(i64::from(limit)));
+        values.push(Value::Integer(offset.min(i64::MAX as u64) as i64));
+        let n = values.len();
+        let sql = format!(
+            "SELECT machine, path FROM file_index INDEXED BY {index} {filter_sql}
+             ORDER BY machine, path LIMIT ?{} OFFSET ?{n}",
+            n - 1
+        );
+        let keys = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(&e)?
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (machine, path) in keys {
+            out.extend(self.index_file(&machine, Path::new(std::ffi::OsStr::from_bytes(&path)))?);
+        }
+        Ok(out)
+    }
+
+    fn index_file(&mut self, machine: &str, path: &Path) -> Result<Option<ListedFile>, StoreError> {
+        let e = err(&self.path);
+        self.conn
+            .prepare_cached(
+                "SELECT machine, path, doc, level, status, protected, size, modified
+                 FROM file_index WHERE machine = ?1 AND path = ?2",
+            )
+            .map_err(&e)?
+            .query_row(params![machine, path.as_os_str().as_bytes()], |r| {
+                Ok(ListedFile {
+                    machine: r.get(0)?,
+                    path: PathBuf::from(std::ffi::OsStr::from_bytes(&r.get::<_, Vec<u8>>(1)?)),
+                    doc: r.get(2)?,
+                    level: r.get(3)?,
+                    status: r.get(4)?,
+                    protected: r.get::<_, i64>(5)? != 0,
+                    size: r.get::<_, i64>(6)? as u64,
+                    modified: r.get(7)?,
+                })
+            })
+            .optional()
+            .map_err(&e)
     }
 }

@@ -13,7 +13,10 @@ use ::postgres::{Client, Row};
 use super::{map_err, path_of, PgTx, Target};
 use crate::directory::EntryKind;
 use crate::report::{IndexOrder, IndexRow, IndexedFile, MachineStatus, DEFAULT_INTERVAL_S};
-use crate::store::{IndexEntry, MachineRow, ReportState, Snapshot, SnapshotOpener, StoreError};
+use crate::store::{
+    IndexCount, IndexEntry, IndexFilter, LevelIs, ListedFile, MachineRow, ReportState, Snapshot,
+    SnapshotOpener, StoreError, INDEX_GENERATION,
+};
 
 /// Migration 2: the file index, the machines that report, and each machine's report.
 pub(super) const MIGRATION: &str = r#"
@@ -31,6 +34,12 @@ CREATE TABLE reports (
     done BOOLEAN NOT NULL, files BIGINT NOT NULL, removed BIGINT NOT NULL,
     started_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
     PRIMARY KEY (machine, report));
+"#;
+
+/// Migration 6 (SQLite's 8): narrow indexes for the console's lists and counts.
+pub(super) const MIGRATION_LISTS: &str = r#"
+CREATE INDEX file_index_level ON file_index (level, machine, path);
+CREATE INDEX file_index_names ON file_index (machine, path) INCLUDE (level, protected);
 "#;
 
 /// Rows fetched from the scan's cursor at a time.
@@ -169,6 +178,16 @@ impl PgTx<'_> {
                 &machine, &at, &path, &doc, &sha256, &level, &status, &protected, &size,
                 &modified, &record,
             ],
+        )?;
+        self.index_changed()
+    }
+
+    /// Counts a write to the index (see [`Snapshot::index_generation`]).
+    fn index_changed(&mut self) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO meta (key, value) VALUES ($1, '1')
+             ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text",
+            &[&INDEX_GENERATION],
         )
         .map(drop)
     }
@@ -188,7 +207,11 @@ impl PgTx<'_> {
              SELECT count(*) FROM gone",
             &[&machine, &paths],
         )?;
-        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as usize)
+        let removed = rows.first().map_or(0, |r| r.get::<_, i64>(0)) as usize;
+        if removed > 0 {
+            self.index_changed()?;
+        }
+        Ok(removed)
     }
 
     pub(super) fn machine_seen(
@@ -394,5 +417,116 @@ impl Snapshot for PgSnapshot {
                 files: r.get::<_, i64>(4) as u64,
             })
             .collect())
+    }
+
+    fn index_generation(&mut self) -> Result<u64, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT value FROM meta WHERE key = $1",
+                &[&INDEX_GENERATION],
+            )
+            .map_err(|e| map_err(&self.label, e))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get::<_, String>(0).parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn index_counts(&mut self) -> Result<Vec<IndexCount>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT machine, level, count(*), count(*) FILTER (WHERE protected)
+                 FROM file_index GROUP BY machine, level ORDER BY machine, level NULLS FIRST",
+                &[],
+            )
+            .map_err(|e| map_err(&self.label, e))?;
+        Ok(rows
+            .iter()
+            .map(|r| IndexCount {
+                machine: r.get(0),
+                level: r.get(1),
+                files: r.get::<_, i64>(2) as u64,
+                protected: r.get::<_, i64>(3) as u64,
+            })
+            .collect())
+    }
+
+    fn index_page(
+        &mut self,
+        filter: &IndexFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<ListedFile>, StoreError> {
+        let (unlabeled, level) = match &filter.level {
+            LevelIs::Any => (false, None),
+            LevelIs::Unlabeled => (true, None),
+            LevelIs::Level(l) => (false, Some(l.as_str())),
+        };
+        // Each filter's shape reads its own index: the planner sees constants, not ORs.
+        let mut clauses: Vec<String> = Vec::new();
+        if unlabeled {
+            clauses.push("level IS NULL".into());
+        }
+        if level.is_some() {
+            clauses.push("level = $1::text".into());
+        } else {
+            clauses.push("$1::text IS NULL".into());
+        }
+        if filter.machine.is_some() {
+            clauses.push("machine = $2::text".into());
+        } else {
+            clauses.push("$2::text IS NULL".into());
+        }
+        let sql = format!(
+            "WITH page AS (SELECT machine, path FROM file_index WHERE {}
+                           ORDER BY machine, path LIMIT $3 OFFSET $4)
+             SELECT f.machine, f.path, f.doc, f.level, f.status, f.protected, f.size, f.modified
+             FROM page JOIN file_index f USING (machine, path) ORDER BY f.machine, f.path",
+            clauses.join(" AND ")
+        );
+        let rows = self
+            .client
+            .query(
+                &sql,
+                &[
+                    &level,
+                    &filter.machine,
+                    &i64::from(limit),
+                    &(offset.min(i64::MAX as u64) as i64),
+                ],
+            )
+            .map_err(|e| map_err(&self.label, e))?;
+        Ok(rows.iter().map(listed).collect())
+    }
+
+    fn index_file(
+        &mut self,
+        machine: &str,
+        path: &std::path::Path,
+    ) -> Result<Option<ListedFile>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT machine, path, doc, level, status, protected, size, modified
+                 FROM file_index WHERE machine = $1 AND path = $2",
+                &[&machine, &path.as_os_str().as_bytes()],
+            )
+            .map_err(|e| map_err(&self.label, e))?;
+        Ok(rows.first().map(listed))
+    }
+}
+
+fn listed(r: &Row) -> ListedFile {
+    ListedFile {
+        machine: r.get(0),
+        path: path_of(r.get(1)),
+        doc: r.get(2),
+        level: r.get(3),
+        status: r.get(4),
+        protected: r.get(5),
+        size: r.get::<_, i64>(6) as u64,
+        modified: r.get(7),
     }
 }
