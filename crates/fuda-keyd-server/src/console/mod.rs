@@ -48,6 +48,8 @@ pub const COOKIE: &str = "fuda_console";
 pub const LANG_COOKIE: &str = "fuda_lang";
 /// Where the console's pages live.
 pub const ROOT: &str = "/console";
+/// The largest form the console reads (its forms carry a few fields).
+pub const FORM_LIMIT: usize = 64 * 1024;
 
 /// The console's routes (merged into the service's router).
 pub fn routes() -> Router<Service> {
@@ -215,7 +217,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Service> for Change<T> {
     async fn from_request(req: Request, service: &Service) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let who = Signed::from_request_parts(&mut parts, service).await?;
-        let bytes = axum::body::to_bytes(body, crate::http::BODY_LIMIT)
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await
             .map_err(|_| page::status_page(who.ui.lang, StatusCode::PAYLOAD_TOO_LARGE))?;
         let csrf: CsrfField = serde_urlencoded::from_bytes(&bytes)
