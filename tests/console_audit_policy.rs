@@ -78,12 +78,27 @@ fn the_audit_export_is_the_filtered_records_as_excel_ready_csv() {
 }
 
 #[test]
-fn the_chain_is_verified_on_request() {
+fn the_chain_is_verified_on_request_and_the_overview_says_when_and_how_it_ended() {
     let o = office();
     let auditor = Visitor::sign_in(&o.keyd, &o.auditor);
+    let before = auditor.get("/console");
+    assert!(
+        before.body.contains("まだ検証されていません"),
+        "never verified: {}",
+        before.body
+    );
     let page = auditor.get("/console/audit/verify");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("改ざんはありません"), "{}", page.body);
+    let after = auditor.get("/console?lang=en");
+    assert!(
+        after.text().contains("(audrey)") && after.body.contains("intact"),
+        "{}",
+        after.body
+    );
+    // The verification is itself in the log.
+    let log = auditor.get("/console/audit?action=audit-verify");
+    assert!(log.body.contains("audit-verify"), "{}", log.body);
 }
 
 #[test]

@@ -102,9 +102,38 @@ pub struct Company {
     pub total_findings: usize,
 }
 
+/// The audit chain's last verification (an `audit-verify` record), as the overview shows it.
+pub struct ChainCheck {
+    /// When.
+    pub at: String,
+    /// By whom.
+    pub by: String,
+    /// Whether the chain was intact.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// What was wrong, if anything.
+    pub problem: String,
+}
+
+impl ChainCheck {
+    fn of(r: fuda_keyd::audit::Record, ui: &Ui) -> ChainCheck {
+        let d = &r.event.detail;
+        ChainCheck {
+            at: ui.time(r.at_ms / 1000),
+            by: r.event.actor.clone(),
+            ok: d["ok"].as_bool().unwrap_or(false),
+            records: d["records"].as_u64().unwrap_or(0),
+            problem: d["problem"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/overview.html")]
 struct Overview {
+    /// The chain's last verification, if it was ever verified.
+    chain: Option<ChainCheck>,
     ui: Ui,
     company: Option<Company>,
     updating: bool,
@@ -243,7 +272,20 @@ async fn build(service: &Service, me: &Signed) -> Result<Overview, fuda_keyd::Er
             files: m.files,
         })
         .collect();
+    let chain = service
+        .audit(
+            me.caller(),
+            fuda_keyd::audit::Query {
+                action: Some("audit-verify".into()),
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?
+        .pop()
+        .map(|r| ChainCheck::of(r, &me.ui));
     Ok(Overview {
+        chain,
         company: view
             .built
             .as_deref()
