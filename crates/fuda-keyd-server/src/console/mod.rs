@@ -18,6 +18,7 @@
 
 mod assets;
 mod audit;
+mod documents;
 mod overview;
 mod page;
 pub mod pager;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<Service> {
         .merge(overview::routes())
         .merge(audit::routes())
         .merge(policy::routes())
+        .merge(documents::routes())
         .layer(axum::middleware::map_response(harden))
 }
 
