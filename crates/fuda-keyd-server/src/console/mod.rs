@@ -22,6 +22,7 @@ mod documents;
 mod overview;
 mod page;
 pub mod pager;
+mod people;
 mod policy;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
@@ -58,6 +59,7 @@ pub fn routes() -> Router<Service> {
         .merge(audit::routes())
         .merge(policy::routes())
         .merge(documents::routes())
+        .merge(people::routes())
         .layer(axum::middleware::map_response(harden))
 }
 
