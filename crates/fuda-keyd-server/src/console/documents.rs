@@ -317,16 +317,13 @@ async fn build_doc(
             audit::Query {
                 doc: Some(d.id.clone()),
                 limit: Some(HISTORY_MAX),
+                action: (q.show == Show::Opens).then(|| "open".to_owned()),
                 ..audit::Query::default()
             },
         )
         .await?;
     let capped = records.len() >= HISTORY_MAX as usize;
-    let history: Vec<&Record> = records
-        .iter()
-        .rev()
-        .filter(|r| q.show == Show::All || r.event.action == "open")
-        .collect();
+    let history: Vec<&Record> = records.iter().rev().collect();
     let pager = Pager::new(paging, history.len());
     let revoked_on_doc = |user: &str| {
         revocations
