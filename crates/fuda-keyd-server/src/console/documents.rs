@@ -4,8 +4,7 @@
 //! grants within the level's caps. The service decides and audits every change.
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -126,25 +125,25 @@ struct ListPage {
     base: String,
 }
 
-fn query<T: serde::de::DeserializeOwned + Default>(uri: &Uri) -> Result<T, Error> {
-    match uri.query() {
-        None => Ok(T::default()),
-        Some(q) => serde_urlencoded::from_str(q)
-            .map_err(|e| Error::Invalid(format!("the page's address: {e}"))),
-    }
-}
-
 /// `GET /console/documents`.
-async fn list(State(service): State<Service>, me: Signed, uri: Uri) -> Response {
-    match build_list(&service, &me, &uri).await {
+async fn list(
+    State(service): State<Service>,
+    me: Signed,
+    Query(filter): Query<Filter>,
+    Query(paging): Query<PageQuery>,
+) -> Response {
+    match build_list(&service, &me, filter, paging).await {
         Ok(page) => me.answer(html(&page)),
         Err(e) => failed(&me.ui, &e),
     }
 }
 
-async fn build_list(service: &Service, me: &Signed, uri: &Uri) -> Result<ListPage, Error> {
-    let filter: Filter = query(uri)?;
-    let paging: PageQuery = query(uri)?;
+async fn build_list(
+    service: &Service,
+    me: &Signed,
+    filter: Filter,
+    paging: PageQuery,
+) -> Result<ListPage, Error> {
     let policy = policy_of(service)?;
     let now = fuda_keyd::now();
     let docs = service.documents(me.caller()).await?;
@@ -286,9 +285,10 @@ async fn show(
     State(service): State<Service>,
     me: Signed,
     Path(id): Path<String>,
-    uri: Uri,
+    Query(q): Query<DocQuery>,
+    Query(paging): Query<PageQuery>,
 ) -> Response {
-    match build_doc(&service, &me, &id, &uri, String::new()).await {
+    match build_doc(&service, &me, &id, (q, paging), String::new()).await {
         Ok(page) => me.answer(html(&page)),
         Err(e) => failed(&me.ui, &e),
     }
@@ -298,11 +298,9 @@ async fn build_doc(
     service: &Service,
     me: &Signed,
     id: &str,
-    uri: &Uri,
+    (q, paging): (DocQuery, PageQuery),
     problem: String,
 ) -> Result<DocPage, Error> {
-    let q: DocQuery = query(uri)?;
-    let paging: PageQuery = query(uri)?;
     let policy = policy_of(service)?;
     let docs = service.documents(me.caller()).await?;
     let d = docs
@@ -511,8 +509,8 @@ async fn after(
     if status.is_server_error() {
         return failed(&who.ui, &e);
     }
-    let uri = Uri::from_static("/");
-    match build_doc(service, who, id, &uri, e.to_string()).await {
+    let first = (DocQuery::default(), PageQuery::default());
+    match build_doc(service, who, id, first, e.to_string()).await {
         Ok(page) => {
             let mut resp = who.answer(html(&page));
             *resp.status_mut() = status;

@@ -6,9 +6,9 @@
 //! audits every step.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header::HOST;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -139,14 +139,6 @@ fn user_href(name: &str, done: &str) -> String {
     )
 }
 
-fn query<T: serde::de::DeserializeOwned + Default>(uri: &Uri) -> Result<T, Error> {
-    match uri.query() {
-        None => Ok(T::default()),
-        Some(q) => serde_urlencoded::from_str(q)
-            .map_err(|e| Error::Invalid(format!("the page's address: {e}"))),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "console/people.html")]
 struct ListPage {
@@ -167,9 +159,15 @@ struct Done {
 }
 
 /// `GET /console/people`.
-async fn list(State(service): State<Service>, me: Signed, uri: Uri) -> Response {
-    let done = query::<Done>(&uri).map(|d| d.done).unwrap_or_default();
-    match build_list(&service, &me, &uri, done_text(&me.ui, &done), String::new()).await {
+async fn list(
+    State(service): State<Service>,
+    me: Signed,
+    Query(filter): Query<Filter>,
+    Query(paging): Query<PageQuery>,
+    Query(done): Query<Done>,
+) -> Response {
+    let done = done_text(&me.ui, &done.done);
+    match build_list(&service, &me, (filter, paging), done, String::new()).await {
         Ok(page) => me.answer(html(&page)),
         Err(e) => failed(&me.ui, &e),
     }
@@ -178,12 +176,10 @@ async fn list(State(service): State<Service>, me: Signed, uri: Uri) -> Response 
 async fn build_list(
     service: &Service,
     me: &Signed,
-    uri: &Uri,
+    (filter, paging): (Filter, PageQuery),
     done: String,
     problem: String,
 ) -> Result<ListPage, Error> {
-    let filter: Filter = query(uri)?;
-    let paging: PageQuery = query(uri)?;
     let users = service.user_list(me.caller()).await?;
     let groups = service.group_list(me.caller()).await?;
     let found: Vec<&User> = users.iter().filter(|u| filter.matches(u)).collect();
@@ -223,11 +219,7 @@ struct Who {
 }
 
 /// `GET /console/people/user?name=…`.
-async fn person(State(service): State<Service>, me: Signed, uri: Uri) -> Response {
-    let who: Who = match query(&uri) {
-        Ok(w) => w,
-        Err(e) => return failed(&me.ui, &e),
-    };
+async fn person(State(service): State<Service>, me: Signed, Query(who): Query<Who>) -> Response {
     let done = done_text(&me.ui, &who.done);
     match build_person(&service, &me, &who.name, done, String::new()).await {
         Ok(page) => me.answer(html(&page)),
@@ -302,7 +294,7 @@ async fn refused(service: &Service, who: &Signed, name: Option<&str>, e: Error) 
         None => build_list(
             service,
             who,
-            &Uri::from_static("/"),
+            Default::default(),
             String::new(),
             e.to_string(),
         )
@@ -583,11 +575,11 @@ struct LeaverPage {
 
 /// `GET /console/people/leaver?name=…`: what the action will do, and the button that
 /// does it. Nothing changes here.
-async fn leaver_confirm(State(service): State<Service>, me: Signed, uri: Uri) -> Response {
-    let who: Who = match query(&uri) {
-        Ok(w) => w,
-        Err(e) => return failed(&me.ui, &e),
-    };
+async fn leaver_confirm(
+    State(service): State<Service>,
+    me: Signed,
+    Query(who): Query<Who>,
+) -> Response {
     match find_user(&service, &me, &who.name).await {
         Ok(u) => me.answer(html(&LeaverPage {
             p: person_view(&me.ui, &u),
