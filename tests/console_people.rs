@@ -236,6 +236,23 @@ fn a_refused_addition_says_why_and_adds_nobody() {
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(!directory(&o.admin).iter().any(|u| u["name"] == "a:b"));
+    // A group needs a name the directory can hold.
+    let nameless = admin.post(
+        "/console/people/member",
+        &[
+            ("csrf", &page.csrf()),
+            ("name", "sato"),
+            ("group", " "),
+            ("op", "add"),
+        ],
+    );
+    assert_eq!(nameless.status, 400, "{}", nameless.body);
+    assert!(nameless.body.contains("group name"), "{}", nameless.body);
+    let groups = o
+        .admin
+        .fuda(&["admin", "group", "list", "--json"])
+        .expect(0);
+    assert!(!groups.stdout.contains(r#""name":"""#), "{}", groups.stdout);
 }
 
 #[test]

@@ -514,20 +514,17 @@ struct MemberForm {
 async fn member(State(service): State<Service>, change: Change<MemberForm>) -> Response {
     let MemberForm { name, group, op } = change.form;
     let group = group.trim().to_owned();
-    let outcome = match (op.as_str(), group.is_empty()) {
-        (_, true) => Err(Error::Invalid("name the group".into())),
-        ("add", _) => {
-            service
-                .group_member(change.who.caller(), group, name.clone(), true)
-                .await
+    let member = match op.as_str() {
+        "add" => true,
+        "remove" => false,
+        _ => {
+            let e = Error::Invalid(format!("op {op:?}: add or remove"));
+            return refused(&service, &change.who, Some(&name), e).await;
         }
-        ("remove", _) => {
-            service
-                .group_member(change.who.caller(), group, name.clone(), false)
-                .await
-        }
-        _ => Err(Error::Invalid(format!("op {op:?}: add or remove"))),
     };
+    let outcome = service
+        .group_member(change.who.caller(), group, name.clone(), member)
+        .await;
     match outcome {
         Ok(()) => Redirect::to(&user_href(&name, "member")).into_response(),
         Err(e) => refused(&service, &change.who, Some(&name), e).await,

@@ -264,6 +264,7 @@ impl Service {
         member: bool,
     ) -> Result<(), Error> {
         self.admin(caller, move |tx, k, me| {
+            directory::validate_name("group", &group)?;
             if tx.user_get(&user)?.is_none() {
                 return Err(Error::NotFound(format!("user {user} does not exist")));
             }
