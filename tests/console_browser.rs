@@ -475,3 +475,186 @@ fn the_pages_that_exist_open_in_both_languages_for_their_screenshots() {
     auditor.log_in(&o.auditor);
     auditor.screenshots("/console", "overview-auditor");
 }
+
+// Documents and people (the pages' own contract, without a browser:
+// tests/console_documents.rs, tests/console_people.rs).
+
+/// sato protects a quotation that suzuki (営業部) may view; returns suzuki, the protected
+/// file and its document id.
+fn a_shared_quotation(o: &Office) -> (User, std::path::PathBuf, String) {
+    let policy = o.work.path().join("policy.toml");
+    let suzuki = o.keyd.add(&o.admin, "suzuki", "営業部", &policy);
+    let file = o.work.path().join("見積書-2026.txt");
+    std::fs::write(&file, "見積金額 1,200,000円").unwrap();
+    let run = o
+        .staff
+        .fuda(&[
+            "protect",
+            common::p(&file),
+            "--level",
+            "confidential",
+            "--grant",
+            "user:suzuki=view",
+            "--json",
+        ])
+        .expect(0);
+    let doc = run.json_lines()[0]["doc"].as_str().unwrap().to_owned();
+    (suzuki, o.work.path().join("見積書-2026.txt.fuda"), doc)
+}
+
+#[test]
+fn an_admin_revokes_a_person_on_a_document_in_the_browser_and_their_next_open_is_refused() {
+    let o = office();
+    let (suzuki, sealed, doc) = a_shared_quotation(&o);
+    suzuki.fuda(&["open", common::p(&sealed)]).expect(0);
+    let Some(admin) = Browser::start(&o.keyd) else {
+        return;
+    };
+    admin.log_in(&o.admin);
+
+    // Find the document, open it, click "revoke" beside suzuki's grant.
+    admin.click("nav.side a[href='/console/documents']");
+    admin.wait_for_path("/console/documents");
+    admin.fill("#q", "見積書");
+    admin.click("main form.filters button[type=submit]");
+    admin.click(&format!("main table a[href='/console/documents/{doc}']"));
+    admin.wait_for_path(&format!("/console/documents/{doc}"));
+    assert!(admin.text("h1").contains("見積書-2026.txt"));
+    admin.click("button[aria-label='失効する：suzuki']");
+    admin.wait_for(".notice.ok");
+    assert!(
+        admin.text(".notice.ok").contains("失効しました"),
+        "{}",
+        admin.page_text()
+    );
+
+    // suzuki's very next open is refused, and says so.
+    let refused = suzuki.fuda(&["open", common::p(&sealed)]).expect(2);
+    assert!(refused.stderr.contains("revoked"), "{}", refused.stderr);
+    // The document's page now says so too, and lifts it with one more click.
+    assert!(admin.page_text().contains("（失効中）"));
+    admin.click("form[action$='/unrevoke'] button");
+    admin.wait_for(".notice.ok");
+    suzuki.fuda(&["open", common::p(&sealed)]).expect(0);
+}
+
+#[test]
+fn a_grant_over_the_levels_cap_is_refused_in_the_browser_with_the_reason() {
+    let o = office();
+    let (suzuki, sealed, doc) = a_shared_quotation(&o);
+    let Some(admin) = Browser::start(&o.keyd) else {
+        return;
+    };
+    admin.log_in(&o.admin);
+    admin.open(&format!("/console/documents/{doc}"));
+    admin.select("#grant-kind", "user");
+    admin.fill("#grant-name", "suzuki");
+    admin.click("input[name=view]");
+    admin.click("input[name=export]");
+    admin.click("form.grant-form button[type=submit]");
+    admin.wait_for(".notice.bad");
+    assert!(
+        admin
+            .text(".notice.bad")
+            .contains("allows at most view,edit,print"),
+        "{}",
+        admin.page_text()
+    );
+    let rights = suzuki
+        .fuda(&["rights", common::p(&sealed), "--json"])
+        .expect(0)
+        .json_lines()
+        .remove(0);
+    let grants = rights["document"]["grants"].as_array().unwrap();
+    let theirs = grants.iter().find(|g| g["principal"] == "user:suzuki");
+    assert_eq!(theirs.unwrap()["rights"], "view", "unchanged: {rights}");
+}
+
+#[test]
+fn a_leaver_is_removed_in_the_browser_after_a_confirmation() {
+    let o = office();
+    let (suzuki, sealed, _) = a_shared_quotation(&o);
+    let Some(admin) = Browser::start(&o.keyd) else {
+        return;
+    };
+    admin.log_in(&o.admin);
+    admin.click("nav.side a[href='/console/people']");
+    admin.wait_for_path("/console/people");
+    admin.click("main table a[href='/console/people/user?name=suzuki']");
+    admin.wait_for_path("/console/people/user");
+    admin.click("a[href='/console/people/leaver?name=suzuki']");
+    admin.wait_for_path("/console/people/leaver");
+    // The confirmation changed nothing yet.
+    suzuki.fuda(&["open", common::p(&sealed)]).expect(0);
+    admin.click("main form button.danger");
+    admin.wait_for(".notice.ok");
+    assert!(admin.page_text().contains("すべて完了しました"));
+    suzuki.fuda(&["open", common::p(&sealed)]).expect(2);
+}
+
+#[test]
+fn a_documents_own_page_and_a_persons_page_are_accessible_and_read_only_for_an_auditor() {
+    let o = office();
+    let (_, _, doc) = a_shared_quotation(&o);
+    let (Some(admin), Some(auditor)) = (Browser::start(&o.keyd), Browser::start(&o.keyd)) else {
+        return;
+    };
+    admin.log_in(&o.admin);
+    auditor.log_in(&o.auditor);
+    let below = [
+        format!("/console/documents/{doc}"),
+        format!("/console/documents/{doc}?show=all"),
+        "/console/people/user?name=suzuki".to_owned(),
+        "/console/people/leaver?name=suzuki".to_owned(),
+    ];
+    for page in &below {
+        for lang in ["ja", "en"] {
+            for browser in [&admin, &auditor] {
+                browser.open(&format!(
+                    "{page}{}lang={lang}",
+                    if page.contains('?') { '&' } else { '?' }
+                ));
+                browser.assert_accessible();
+            }
+        }
+        auditor.open(page);
+        assert!(change_forms(&auditor).is_empty(), "{page}");
+        // Every change the admin's page offers, filled in (a name, a right) and posted
+        // by the auditor with his own token, is refused. (The list of every record of a
+        // document shows the refusals, so only the other pages must stay as they were.)
+        admin.open(page);
+        let before = main_text(&admin);
+        for (action, fields) in change_forms(&admin) {
+            let csrf = auditor.csrf();
+            let mut fields: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| match (k.as_str(), v.as_str()) {
+                    ("csrf", _) => ("csrf", &*csrf),
+                    (k, "") => (k, "suzuki"),
+                    (k, v) => (k, v),
+                })
+                .collect();
+            fields.push(("view", "on"));
+            let answer = auditor.post(&action, &fields);
+            assert_eq!(answer.status, 403, "{action} {fields:?}: {}", answer.text());
+        }
+        if !page.ends_with("show=all") {
+            admin.open(page);
+            assert_eq!(main_text(&admin), before, "{page} changed");
+        }
+    }
+}
+
+#[test]
+fn a_document_and_a_person_open_in_both_languages_for_their_screenshots() {
+    let o = office();
+    let (suzuki, sealed, doc) = a_shared_quotation(&o);
+    suzuki.fuda(&["open", common::p(&sealed)]).expect(0);
+    let Some(admin) = Browser::start(&o.keyd) else {
+        return;
+    };
+    admin.log_in(&o.admin);
+    admin.screenshots(&format!("/console/documents/{doc}"), "document");
+    admin.screenshots("/console/people/user?name=suzuki", "person");
+    admin.screenshots("/console/people/leaver?name=suzuki", "leaver");
+}

@@ -20,9 +20,11 @@ mod assets;
 mod audit;
 mod findings;
 mod ledger;
+mod documents;
 mod overview;
 mod page;
 pub mod pager;
+mod people;
 mod policy;
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
@@ -62,6 +64,8 @@ pub fn routes() -> Router<Service> {
         .merge(policy::routes())
         .merge(ledger::routes())
         .merge(findings::routes())
+        .merge(documents::routes())
+        .merge(people::routes())
         .layer(axum::middleware::map_response(harden))
 }
 

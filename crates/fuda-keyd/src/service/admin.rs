@@ -198,6 +198,41 @@ impl Service {
         .await
     }
 
+    /// Moves a user to another department (`None`: no department). The department is a
+    /// group for grants, so what they may open changes with it at their next request.
+    pub async fn user_dept(
+        &self,
+        caller: Caller,
+        name: String,
+        dept: Option<String>,
+    ) -> Result<User, Error> {
+        self.admin(caller, move |tx, k, me| {
+            if let Some(d) = &dept {
+                directory::validate_name("department", d)?;
+            }
+            let mut user = tx
+                .user_get(&name)?
+                .ok_or_else(|| Error::NotFound(format!("user {name} does not exist")))?;
+            if user.dept == dept {
+                return Err(Error::Conflict(format!(
+                    "{name} is in that department already"
+                )));
+            }
+            let from = std::mem::replace(&mut user.dept, dept);
+            tx.user_put(&user)?;
+            append_audit(
+                tx,
+                k,
+                Event::allow(&me.name, "user-dept")
+                    .subject(&name)
+                    .detail(serde_json::json!({"from": from, "to": user.dept})),
+            )
+            .map_err(audit_err)?;
+            Ok(user)
+        })
+        .await
+    }
+
     /// Every user.
     pub async fn user_list(&self, caller: Caller) -> Result<Vec<User>, Error> {
         self.read_as_admin(caller, |tx, _, _| Ok(tx.user_list()?))
@@ -229,6 +264,7 @@ impl Service {
         member: bool,
     ) -> Result<(), Error> {
         self.admin(caller, move |tx, k, me| {
+            directory::validate_name("group", &group)?;
             if tx.user_get(&user)?.is_none() {
                 return Err(Error::NotFound(format!("user {user} does not exist")));
             }
