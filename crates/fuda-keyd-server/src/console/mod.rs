@@ -18,9 +18,9 @@
 
 mod assets;
 mod audit;
+mod documents;
 mod findings;
 mod ledger;
-mod documents;
 mod overview;
 mod page;
 pub mod pager;
