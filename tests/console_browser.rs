@@ -61,12 +61,14 @@ fn office() -> Office {
     }
 }
 
-/// The change forms of the page shown (every POST form but signing out): each one's
-/// action and the fields it would send as it stands.
+/// The change forms of the page shown (every POST form but signing out and the ledger's
+/// yearly review, a read that uploads a file): each one's action and the fields it would
+/// send as it stands.
 fn change_forms(browser: &Browser) -> Vec<(String, Vec<(String, String)>)> {
     let forms = browser.script(
         r#"return [...document.querySelectorAll('form')]
-  .filter(f => f.method === 'post' && new URL(f.action).pathname !== '/console/logout')
+  .filter(f => f.method === 'post'
+    && !['/console/logout', '/console/ledger/review'].includes(new URL(f.action).pathname))
   .map(f => [new URL(f.action).pathname, [...new FormData(f)].map(([k, v]) => [k, String(v)])]);"#,
         vec![],
     );

@@ -440,3 +440,102 @@ fn findings_say_what_they_mean_and_what_to_do_and_the_overview_counts_them() {
     assert_eq!(seen.status, 200);
     assert!(seen.body.contains("spec.txt.fuda"));
 }
+
+/// POSTs a `multipart/form-data` form to a console path with the visitor's cookie.
+fn upload(
+    keyd: &Keyd,
+    visitor: &Visitor,
+    path: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &[u8])>,
+) -> (u16, Vec<u8>) {
+    let boundary = "fudaBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, bytes)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"last-year.json\"\r\nContent-Type: application/json\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let pin = fuda_keyd::tls::parse_fingerprint(&keyd.fingerprint).unwrap();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(Arc::new(fuda_keyd::tls::pinned_client_config(pin)))
+        .redirects(0)
+        .build();
+    let url = format!("{}{path}", keyd.url().trim_end_matches('/'));
+    let resp = match agent
+        .post(&url)
+        .set("Cookie", visitor.session.as_deref().unwrap())
+        .set(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send_bytes(&body)
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    let status = resp.status();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).unwrap();
+    (status, out)
+}
+
+#[test]
+fn the_yearly_review_compares_the_ledger_with_last_years_json_uploaded_in_the_browser() {
+    let c = company();
+    let auditor = Visitor::sign_in(&c.keyd, &c.auditor);
+    let (status, _, last_year) =
+        download(&c.keyd, &auditor, "/console/ledger/download?format=json");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&last_year));
+    let csrf = auditor.get("/console/ledger").csrf();
+
+    let (status, reviewed) = upload(
+        &c.keyd,
+        &auditor,
+        "/console/ledger/review",
+        &[("csrf", &csrf), ("format", "json")],
+        Some(("previous", &last_year)),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reviewed));
+    let v: Value = serde_json::from_slice(&reviewed).unwrap();
+    assert!(v["review"].is_object(), "the review is in the ledger: {v}");
+    assert_eq!(
+        v["review"]["added"], 0,
+        "nothing changed since: {}",
+        v["review"]
+    );
+
+    // Without the session's token nothing is read; a file that is not a ledger is named.
+    let (status, _) = upload(
+        &c.keyd,
+        &auditor,
+        "/console/ledger/review",
+        &[("format", "json")],
+        Some(("previous", &last_year)),
+    );
+    assert_eq!(status, 403);
+    let (status, page) = upload(
+        &c.keyd,
+        &auditor,
+        "/console/ledger/review",
+        &[("csrf", &csrf)],
+        Some(("previous", b"<script>alert(1)</script>")),
+    );
+    assert_eq!(status, 400);
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.contains("last-year.json is not a JSON ledger"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+}

@@ -11,10 +11,11 @@ pub mod cache;
 
 use askama::Template;
 use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Multipart};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ use fuda_core::policy::{Language, Policy};
 use fuda_keyd::service::Service;
 use fuda_keyd::store::{IndexCount, IndexFilter, LevelIs, ListedFile};
 use fuda_ledger::company::wire;
+use fuda_ledger::inventory::review::Previous;
 use fuda_ledger::inventory::{AssetRow, Finding, FindingKind};
 use fuda_ledger::ledger::{self, Format};
 
@@ -36,7 +38,15 @@ pub fn routes() -> Router<Service> {
     Router::new()
         .route("/console/ledger", get(page))
         .route("/console/ledger/download", get(download))
+        .route(
+            "/console/ledger/review",
+            post(review).layer(DefaultBodyLimit::max(REVIEW_LIMIT)),
+        )
 }
+
+/// The largest previous ledger the yearly review reads (a JSON ledger of about a million
+/// files).
+pub const REVIEW_LIMIT: usize = 512 << 20;
 
 /// The filters of the ledger page (GET parameters: a filtered page is a link).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -598,23 +608,101 @@ async fn download(
     me: Signed,
     Query(q): Query<DownloadQuery>,
 ) -> Response {
-    let format = match q.format.as_str() {
-        "xlsx" => Format::Xlsx,
-        "csv" => Format::Csv,
-        _ => {
-            return failed(
-                &me.ui,
-                &fuda_keyd::Error::Invalid(format!(
-                    "format {:?}: the console downloads xlsx or csv",
-                    q.format
-                )),
-            )
-        }
+    let format = match format_of(&q.format) {
+        Ok(f) => f,
+        Err(e) => return failed(&me.ui, &e),
     };
+    ledger_file(&service, &me, format, None).await
+}
+
+/// The format a download or review asks for.
+fn format_of(asked: &str) -> Result<Format, fuda_keyd::Error> {
+    match asked {
+        "xlsx" => Ok(Format::Xlsx),
+        "csv" => Ok(Format::Csv),
+        "json" => Ok(Format::Json),
+        _ => Err(fuda_keyd::Error::Invalid(format!(
+            "format {asked:?}: the console writes xlsx, csv or json"
+        ))),
+    }
+}
+
+/// The yearly review: the ledger as now, compared file by file with a previous JSON
+/// ledger the person uploads (what `fuda admin ledger --since FILE` does), as a file in
+/// the format asked for. A form with a file is `multipart/form-data`: its CSRF token is
+/// checked here, before the file is read.
+async fn review(State(service): State<Service>, me: Signed, mut form: Multipart) -> Response {
+    let refused = || super::page::status_page(me.ui.lang, axum::http::StatusCode::FORBIDDEN);
+    let (mut format, mut previous, mut csrf) = (Format::Xlsx, None, false);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return failed(
+                    &me.ui,
+                    &fuda_keyd::Error::Invalid(format!("the uploaded form: {e}")),
+                )
+            }
+        };
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = me.csrf_ok(&field.text().await.unwrap_or_default()),
+            "format" => match format_of(&field.text().await.unwrap_or_default()) {
+                Ok(f) => format = f,
+                Err(e) => return failed(&me.ui, &e),
+            },
+            "previous" if csrf => {
+                let name = field
+                    .file_name()
+                    .unwrap_or("the previous ledger")
+                    .to_owned();
+                let bytes = match field.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return failed(&me.ui, &fuda_keyd::Error::Invalid(format!("{name}: {e}")))
+                    }
+                };
+                match Previous::from_reader(&mut std::io::BufReader::new(&bytes[..])) {
+                    Ok(p) => previous = Some(p),
+                    Err(why) => {
+                        return failed(
+                            &me.ui,
+                            &fuda_keyd::Error::Invalid(format!(
+                                "{name} is not a JSON ledger fuda wrote ({why}): choose the JSON ledger kept from last time (this page's JSON download, or `fuda admin ledger --format json`)"
+                            )),
+                        )
+                    }
+                }
+            }
+            _ if !csrf => return refused(),
+            _ => {}
+        }
+    }
+    if !csrf {
+        return refused();
+    }
+    let Some(previous) = previous else {
+        return failed(
+            &me.ui,
+            &fuda_keyd::Error::Invalid("choose the previous ledger (JSON) to compare with".into()),
+        );
+    };
+    ledger_file(&service, &me, format, Some(previous)).await
+}
+
+/// The company ledger as a file (`fuda admin ledger`'s writer), with the review against
+/// `previous` when given; audited `ledger-export`.
+async fn ledger_file(
+    service: &Service,
+    me: &Signed,
+    format: Format,
+    previous: Option<Previous>,
+) -> Response {
     let detail = serde_json::json!({
         "stream": wire::FORMAT,
         "format": format.extension(),
         "via": "console",
+        "review": previous.is_some(),
     });
     let sources = match service.ledger_sources(me.caller(), detail).await {
         Ok(s) => s,
@@ -623,12 +711,12 @@ async fn download(
     let policy = sources
         .policy
         .clone()
-        .unwrap_or_else(|| cache::policy_of(&service));
+        .unwrap_or_else(|| cache::policy_of(service));
     let lang = match me.ui.lang {
         Lang::Ja => Language::Ja,
         Lang::En => Language::En,
     };
-    let company = match cache::receive(&service, sources, policy.clone(), None).await {
+    let company = match cache::receive(service, sources, policy.clone(), previous).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "the console's ledger download failed");
@@ -660,6 +748,7 @@ async fn download(
     };
     let content_type = match format {
         Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        Format::Json => "application/json",
         _ => "text/csv; charset=utf-8",
     };
     (

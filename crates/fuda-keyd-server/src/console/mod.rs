@@ -143,6 +143,13 @@ impl Signed {
         Caller::Session(self.session.clone())
     }
 
+    /// Whether `offered` is this session's CSRF token (constant time): for the forms that
+    /// are not `application/x-www-form-urlencoded` (a file upload), which [`Change`]
+    /// cannot read.
+    pub fn csrf_ok(&self, offered: &str) -> bool {
+        fuda_keyd::console::csrf_ok(&self.session, offered)
+    }
+
     /// Wraps a page's answer, remembering a language chosen with `?lang=`.
     pub fn answer(&self, page: impl IntoResponse) -> Response {
         let mut resp = page.into_response();
