@@ -87,10 +87,11 @@ pub enum FsEvent {
     Attributes(PathBuf),
 }
 
-/// What a file looked like after the watcher wrote to it: inode, size, modification and
-/// birth time (inode numbers are reused at once, so `tar x` of an unchanged file looks the
-/// same but for its birth).
-pub(crate) type Stat = (u64, u64, i64, Option<i64>);
+/// What a file looked like after the watcher wrote to it: inode, size, modification,
+/// birth and change time (inode numbers are reused at once, so `tar x` of an unchanged
+/// file looks the same but for its birth; a label set by someone else since changes the
+/// change time).
+pub(crate) type Stat = (u64, u64, i64, Option<i64>, i64);
 
 pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
     (
@@ -98,6 +99,7 @@ pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
         m.size(),
         m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         FileId::of(m).born,
+        m.ctime() * 1_000_000_000 + m.ctime_nsec(),
     )
 }
 
@@ -123,8 +125,10 @@ pub struct Engine {
     book: Book,
 }
 
-/// How many of its own writes the watcher remembers before it starts over.
-const OWN_LIMIT: usize = 200_000;
+/// How many of its own writes the watcher remembers before it starts over: enough for
+/// their events to come back (a few walk chunks, or minutes of a busy share), few enough
+/// to stay a few megabytes on a share of millions of files.
+const OWN_LIMIT: usize = 32_768;
 
 impl Engine {
     /// An engine that waits `settle` after a file's last write, and keeps a vacated path's
@@ -139,8 +143,16 @@ impl Engine {
         }
     }
 
-    /// Takes in one event seen at `now`.
-    pub fn event(&mut self, ev: FsEvent, now: Instant) {
+    /// Takes in one event seen at `now`. Returns true for an attribute change that must be
+    /// learnt before the events after it; the echo of the watcher's own label write (the
+    /// file still as it left it) is dropped, so its own work never floods the memory.
+    pub fn event(&mut self, ev: FsEvent, now: Instant) -> bool {
+        if let FsEvent::Attributes(p) = &ev {
+            if self.is_own(p) {
+                return false;
+            }
+        }
+        let attributes = matches!(ev, FsEvent::Attributes(_));
         let later = now + self.settle;
         self.book.on_event(&ev, now);
         match ev {
@@ -173,6 +185,14 @@ impl Engine {
             // Attribute changes only concern the label memory (the book).
             FsEvent::Attributes(_) => {}
         }
+        attributes
+    }
+
+    /// Whether the file at `path` is still exactly as the watcher's last write left it.
+    fn is_own(&self, path: &std::path::Path) -> bool {
+        self.own.get(path).is_some_and(|own| {
+            fuda_core::longpath::symlink_metadata(path).is_ok_and(|m| stat_of(&m) == *own)
+        })
     }
 
     /// Schedules the files a walk found (all the trees at start or after lost events, or
