@@ -103,6 +103,29 @@ pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
     )
 }
 
+/// The files the watcher wrote last, as it left them: the newest writes and the ones
+/// before them, so that starting over never forgets the writes whose events are still on
+/// their way.
+#[derive(Default)]
+pub(crate) struct OwnWrites {
+    recent: HashMap<PathBuf, Stat>,
+    older: HashMap<PathBuf, Stat>,
+}
+
+impl OwnWrites {
+    /// How the watcher left `path`, if it wrote to it lately.
+    pub fn get(&self, path: &std::path::Path) -> Option<&Stat> {
+        self.recent.get(path).or_else(|| self.older.get(path))
+    }
+
+    fn insert(&mut self, path: PathBuf, stat: Stat) {
+        if self.recent.len() >= OWN_LIMIT / 2 {
+            self.older = std::mem::take(&mut self.recent);
+        }
+        self.recent.insert(path, stat);
+    }
+}
+
 /// What one batch did.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -121,13 +144,13 @@ pub struct Engine {
     /// New folders to walk, and when.
     walks: Vec<(PathBuf, Instant)>,
     /// The files this watcher labeled last, as it left them.
-    own: HashMap<PathBuf, Stat>,
+    own: OwnWrites,
     book: Book,
 }
 
-/// How many of its own writes the watcher remembers before it starts over: enough for
-/// their events to come back (a few walk chunks, or minutes of a busy share), few enough
-/// to stay a few megabytes on a share of millions of files.
+/// How many of its own writes the watcher remembers, at most: enough for their events to
+/// come back (several walk chunks, or minutes of a busy share), few enough to stay a few
+/// megabytes on a share of millions of files.
 const OWN_LIMIT: usize = 32_768;
 
 impl Engine {
@@ -138,7 +161,7 @@ impl Engine {
             settle,
             pending: HashMap::new(),
             walks: Vec::new(),
-            own: HashMap::new(),
+            own: OwnWrites::default(),
             book: Book::new(restore_window),
         }
     }
@@ -292,9 +315,6 @@ impl Engine {
                 Outcome::Own | Outcome::Gone => None,
             };
             if let Some(stat) = stat {
-                if self.own.len() > OWN_LIMIT {
-                    self.own.clear();
-                }
                 self.own.insert(h.job_path, stat);
             }
         }

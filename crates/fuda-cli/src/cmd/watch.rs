@@ -541,13 +541,15 @@ impl Inotify {
 
 impl Inotify {
     /// Gives the engine the events queued now, stopping after an attribute change (a
-    /// label set in place is learnt before the events after it: a save-by-rename).
-    fn drain(&self, engine: &mut Engine) {
+    /// label set in place is learnt before the events after it: a save-by-rename);
+    /// returns whether it stopped there.
+    fn drain(&self, engine: &mut Engine) -> bool {
         while let Ok(ev) = self.events.try_recv() {
             if take(engine, ev) {
-                break;
+                return true;
             }
         }
+        false
     }
 }
 
@@ -627,7 +629,10 @@ fn walk_into(
     let mut deep = BTreeSet::new();
     let mut feed = |engine: &mut Engine, memory: &mut LabelMemory, chunk: &mut Vec<PathBuf>| {
         n += engine.found(chunk.drain(..), Instant::now());
-        inotify.drain(engine);
+        // Empty the queue: a batch after each attribute change, in order.
+        while inotify.drain(engine) {
+            batch(engine, memory);
+        }
         batch(engine, memory);
     };
     walk::walk_lenient(
