@@ -190,8 +190,10 @@ def soak(root, tree):
     samples.append(proc_status(w.proc.pid, "VmRSS"))
     labeled = {}
     for e in w.events():
-        if e["event"] == "labeled" and e["path"] not in labeled:
-            labeled[e["path"]] = ts(e["at"])
+        path = e.get("path")
+        path = path.get("text") if isinstance(path, dict) else path
+        if e["event"] == "labeled" and path not in labeled:
+            labeled[path] = ts(e["at"])
     overflows = sum(e["event"] == "overflow" for e in w.events())
     w.stop()
     # Files renamed or deleted before they settled have no label event of their own.

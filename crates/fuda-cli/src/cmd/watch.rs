@@ -14,7 +14,8 @@
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
 //!
 //! Reconciliation: on start every file in the trees is classified (files labeled before
-//! are left as they are unless a rule raises them). Overflow: when the kernel's inotify
+//! are left as they are unless a rule raises them), a chunk of files at a time so that
+//! memory does not grow with the share. Overflow: when the kernel's inotify
 //! queue overflows (`IN_Q_OVERFLOW`) or fuda's own event queue is full (bounded by
 //! `FUDA_WATCH_QUEUE` events, default 65,536), events were lost; the watcher logs an
 //! `overflow` event and rescans the trees.
