@@ -319,3 +319,43 @@ fn a_lost_event_queue_is_reported_and_recovered_by_rescanning() {
         "and rescanned"
     );
 }
+
+#[test]
+fn its_own_reading_and_labeling_at_start_never_overflow_the_event_queue() {
+    // A share that already holds many files: at start the watcher reads every one and
+    // labels most. Those are its own events; a queue they filled would be taken for lost
+    // events and send it rescanning the whole share (on a real share, over and over).
+    let (hook, share, _outside) = setup();
+    let root = share.path();
+    let mut expect = HashMap::new();
+    for i in 0..3000 {
+        let (text, level) = content(i);
+        let path = root
+            .join(format!("team{}", i % 4))
+            .join(format!("old{i:04}.txt"));
+        write(&path, &text);
+        expect.insert(path, level.map(|(l, _)| l));
+    }
+    // A queue of 256 events against 3,000 opens and 3,000 label writes.
+    let watch = Watch::start(&hook, root, Some(256));
+    // Started, reconciled and watching: every file carries its label already.
+    for (path, level) in &expect {
+        assert_eq!(xattr_level(path).as_deref(), *level, "{}", path.display());
+    }
+    // The echoes of its label writes come back (and are dropped) while it watches.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, events) = watch.stop();
+    assert_eq!(code, 0);
+    let lost: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "overflow" || e["event"] == "rescanned")
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "its own work overflowed the queue: {lost:?}"
+    );
+    let reconciled = events.iter().find(|e| e["event"] == "reconciled").unwrap();
+    assert_eq!(reconciled["files"], 3000);
+    let labeled = events.iter().filter(|e| e["event"] == "labeled").count();
+    assert_eq!(labeled, 3000, "each file labeled once");
+}

@@ -571,6 +571,32 @@ impl LabelMemory {
         rows.into_iter().map(|r| self.decode(r)).collect()
     }
 
+    /// Gives `each` every remembered path at or below `root`, one at a time (the watcher
+    /// checks millions of them without holding their labels).
+    pub fn each_path_under(
+        &self,
+        root: &Path,
+        mut each: impl FnMut(PathBuf),
+    ) -> Result<(), MemoryError> {
+        let mut prefix = bytes(root).to_vec();
+        if prefix.last() != Some(&b'/') {
+            prefix.push(b'/');
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT path FROM labels WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2",
+            )
+            .map_err(self.db())?;
+        let mut rows = stmt
+            .query(params![bytes(root), prefix])
+            .map_err(self.db())?;
+        while let Some(row) = rows.next().map_err(self.db())? {
+            each(from_bytes(row.get(0).map_err(self.db())?));
+        }
+        Ok(())
+    }
+
     /// Events at or after `since` (Unix seconds; `None`: all), oldest first.
     pub fn events(&self, since: Option<i64>) -> Result<Vec<Event>, MemoryError> {
         let mut stmt = self

@@ -36,7 +36,7 @@ pub fn expand(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
                 );
             }
             let mut problem = None;
-            walk_dir(path, &mut files, &mut |dir, e| {
+            walk_dir(path, &mut |f| files.push(f), &mut |dir, e| {
                 problem.get_or_insert_with(|| format!("{}: {e}", escaped(dir)));
                 false
             });
@@ -67,11 +67,11 @@ fn symlink_refused(path: &Path) -> String {
 }
 
 /// Walks the folder `root` depth first, each folder's entries in the byte order of their
-/// names, adding its regular files to `files`. A folder that cannot be listed goes to
+/// names, giving its regular files to `file`. A folder that cannot be listed goes to
 /// `problem`, which says whether to go on.
 fn walk_dir(
     root: &Path,
-    files: &mut Vec<PathBuf>,
+    file: &mut dyn FnMut(PathBuf),
     problem: &mut dyn FnMut(&Path, io::Error) -> bool,
 ) {
     // The listings of the folders on the current path, deepest last, each reversed so
@@ -91,7 +91,7 @@ fn walk_dir(
         };
         let path = dir.join(name);
         if !is_dir {
-            files.push(path);
+            file(path);
             continue;
         }
         match list(&path) {
@@ -172,21 +172,32 @@ pub fn run_parallel<T: Send>(
 pub fn expand_lenient(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
+    walk_lenient(paths, &mut |f| files.push(f), &mut |p| problems.push(p));
+    (files, problems)
+}
+
+/// Walks like [`expand_lenient`], giving each file to `file` as it is found and each
+/// problem to `problem`: memory stays bounded by the folders on the current path, however
+/// many files the trees hold.
+pub fn walk_lenient(
+    paths: &[PathBuf],
+    file: &mut dyn FnMut(PathBuf),
+    problem: &mut dyn FnMut(String),
+) {
     for path in paths {
         match longpath::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => walk_dir(path, &mut files, &mut |dir, e| {
-                problems.push(format!("{}: {e}", escaped(dir)));
+            Ok(m) if m.is_dir() => walk_dir(path, file, &mut |dir, e| {
+                problem(format!("{}: {e}", escaped(dir)));
                 true
             }),
-            Ok(m) if m.is_file() => files.push(path.clone()),
-            Ok(_) => problems.push(format!(
+            Ok(m) if m.is_file() => file(path.clone()),
+            Ok(_) => problem(format!(
                 "{}: not a regular file or directory",
                 escaped(path)
             )),
-            Err(e) => problems.push(format!("{}: {e}", escaped(path))),
+            Err(e) => problem(format!("{}: {e}", escaped(path))),
         }
     }
-    (files, problems)
 }
 
 #[cfg(test)]

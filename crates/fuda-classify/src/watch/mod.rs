@@ -87,10 +87,11 @@ pub enum FsEvent {
     Attributes(PathBuf),
 }
 
-/// What a file looked like after the watcher wrote to it: inode, size, modification and
-/// birth time (inode numbers are reused at once, so `tar x` of an unchanged file looks the
-/// same but for its birth).
-pub(crate) type Stat = (u64, u64, i64, Option<i64>);
+/// What a file looked like after the watcher wrote to it: inode, size, modification,
+/// birth and change time (inode numbers are reused at once, so `tar x` of an unchanged
+/// file looks the same but for its birth; a label set by someone else since changes the
+/// change time).
+pub(crate) type Stat = (u64, u64, i64, Option<i64>, i64);
 
 pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
     (
@@ -98,7 +99,31 @@ pub(crate) fn stat_of(m: &std::fs::Metadata) -> Stat {
         m.size(),
         m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         FileId::of(m).born,
+        m.ctime() * 1_000_000_000 + m.ctime_nsec(),
     )
+}
+
+/// The files the watcher wrote last, as it left them: the newest writes and the ones
+/// before them, so that starting over never forgets the writes whose events are still on
+/// their way.
+#[derive(Default)]
+pub(crate) struct OwnWrites {
+    recent: HashMap<PathBuf, Stat>,
+    older: HashMap<PathBuf, Stat>,
+}
+
+impl OwnWrites {
+    /// How the watcher left `path`, if it wrote to it lately.
+    pub fn get(&self, path: &std::path::Path) -> Option<&Stat> {
+        self.recent.get(path).or_else(|| self.older.get(path))
+    }
+
+    fn insert(&mut self, path: PathBuf, stat: Stat) {
+        if self.recent.len() >= OWN_LIMIT / 2 {
+            self.older = std::mem::take(&mut self.recent);
+        }
+        self.recent.insert(path, stat);
+    }
 }
 
 /// What one batch did.
@@ -119,12 +144,14 @@ pub struct Engine {
     /// New folders to walk, and when.
     walks: Vec<(PathBuf, Instant)>,
     /// The files this watcher labeled last, as it left them.
-    own: HashMap<PathBuf, Stat>,
+    own: OwnWrites,
     book: Book,
 }
 
-/// How many of its own writes the watcher remembers before it starts over.
-const OWN_LIMIT: usize = 200_000;
+/// How many of its own writes the watcher remembers, at most: enough for their events to
+/// come back (several walk chunks, or minutes of a busy share), few enough to stay a few
+/// megabytes on a share of millions of files.
+const OWN_LIMIT: usize = 32_768;
 
 impl Engine {
     /// An engine that waits `settle` after a file's last write, and keeps a vacated path's
@@ -134,13 +161,21 @@ impl Engine {
             settle,
             pending: HashMap::new(),
             walks: Vec::new(),
-            own: HashMap::new(),
+            own: OwnWrites::default(),
             book: Book::new(restore_window),
         }
     }
 
-    /// Takes in one event seen at `now`.
-    pub fn event(&mut self, ev: FsEvent, now: Instant) {
+    /// Takes in one event seen at `now`. Returns true for an attribute change that must be
+    /// learnt before the events after it; the echo of the watcher's own label write (the
+    /// file still as it left it) is dropped, so its own work never floods the memory.
+    pub fn event(&mut self, ev: FsEvent, now: Instant) -> bool {
+        if let FsEvent::Attributes(p) = &ev {
+            if self.is_own(p) {
+                return false;
+            }
+        }
+        let attributes = matches!(ev, FsEvent::Attributes(_));
         let later = now + self.settle;
         self.book.on_event(&ev, now);
         match ev {
@@ -173,6 +208,14 @@ impl Engine {
             // Attribute changes only concern the label memory (the book).
             FsEvent::Attributes(_) => {}
         }
+        attributes
+    }
+
+    /// Whether the file at `path` is still exactly as the watcher's last write left it.
+    fn is_own(&self, path: &std::path::Path) -> bool {
+        self.own.get(path).is_some_and(|own| {
+            fuda_core::longpath::symlink_metadata(path).is_ok_and(|m| stat_of(&m) == *own)
+        })
     }
 
     /// Schedules the files a walk found (all the trees at start or after lost events, or
@@ -272,9 +315,6 @@ impl Engine {
                 Outcome::Own | Outcome::Gone => None,
             };
             if let Some(stat) = stat {
-                if self.own.len() > OWN_LIMIT {
-                    self.own.clear();
-                }
                 self.own.insert(h.job_path, stat);
             }
         }

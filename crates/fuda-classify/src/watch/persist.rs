@@ -391,15 +391,13 @@ pub(crate) fn forget_missing(
     reports: &mut Vec<Report>,
 ) {
     for root in roots {
-        match memory.under(root) {
-            Ok(entries) => {
-                for r in entries {
-                    if fuda_core::longpath::symlink_metadata(&r.path).is_err() {
-                        changes.push(Change::Forget(r.path));
-                    }
-                }
+        let listed = memory.each_path_under(root, |path| {
+            if fuda_core::longpath::symlink_metadata(&path).is_err() {
+                changes.push(Change::Forget(path));
             }
-            Err(e) => reports.push(Report::failed_anywhere(e)),
+        });
+        if let Err(e) = listed {
+            reports.push(Report::failed_anywhere(e));
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Handling one settled file: restore a label a save stripped, classify, label by the
 //! rules, and say what the label memory must learn. Runs on many files at once.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -77,7 +76,7 @@ pub struct Labeling<'a> {
 pub(crate) struct Worker<'a> {
     pub labeling: Labeling<'a>,
     /// The files this watcher labeled last, as it left them.
-    pub own: &'a HashMap<PathBuf, Stat>,
+    pub own: &'a super::OwnWrites,
     pub settle: Duration,
 }
 

@@ -14,7 +14,8 @@
 //! `.~lock.x#`, `*.tmp`, `*~`, `.#x`, `*.swp`).
 //!
 //! Reconciliation: on start every file in the trees is classified (files labeled before
-//! are left as they are unless a rule raises them). Overflow: when the kernel's inotify
+//! are left as they are unless a rule raises them), a chunk of files at a time so that
+//! memory does not grow with the share. Overflow: when the kernel's inotify
 //! queue overflows (`IN_Q_OVERFLOW`) or fuda's own event queue is full (bounded by
 //! `FUDA_WATCH_QUEUE` events, default 65,536), events were lost; the watcher logs an
 //! `overflow` event and rescans the trees.
@@ -38,7 +39,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
@@ -395,7 +396,7 @@ impl Watching<'_> {
         if first {
             // Reconcile: everything already in the trees.
             let started = Instant::now();
-            let n = walk_into(engine, self.roots, Instant::now());
+            let n = walk_into(engine, memory, self.roots, inotify, &batch);
             while engine.waiting() > 0 && !self.stop.load(Ordering::SeqCst) {
                 batch(engine, memory);
                 if engine.waiting() > 0 {
@@ -447,6 +448,9 @@ struct Inotify {
     events: Receiver<Event>,
     /// Set when events were lost (the kernel's queue or ours overflowed).
     overflow: Arc<AtomicBool>,
+    /// How many files a walk hands to the engine between two looks at the queue: its own
+    /// label writes (one event each) stay well within the queue's bound.
+    chunk: usize,
 }
 
 impl Inotify {
@@ -458,11 +462,14 @@ impl Inotify {
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<Event>| match res {
                 Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
-                Ok(ev) => {
+                // Opens and reads (its own, mostly: every file it classifies) mean nothing
+                // to the engine; queueing them would fill the queue at start-up.
+                Ok(ev) if wanted(&ev.kind) => {
                     if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
                         flag.store(true, Ordering::SeqCst);
                     }
                 }
+                Ok(_) => {}
                 Err(_) => flag.store(true, Ordering::SeqCst),
             })
             .context("cannot start inotify")?;
@@ -480,6 +487,7 @@ impl Inotify {
             _watcher: watcher,
             events,
             overflow,
+            chunk: (bound / 4).clamp(1, WALK_CHUNK),
         })
     }
 
@@ -501,15 +509,16 @@ impl Inotify {
                 });
                 while self.events.try_recv().is_ok() {}
                 let t = Instant::now();
-                let n = walk_into(engine, roots, Instant::now());
+                let n = walk_into(engine, memory, roots, self, batch);
                 log(&Status::Rescanned {
                     files: n,
                     seconds: t.elapsed().as_secs_f64(),
                 });
             }
             let now = Instant::now();
-            for dir in engine.due_walks(now) {
-                walk_into(engine, &[dir], now);
+            let dirs = engine.due_walks(now);
+            if !dirs.is_empty() {
+                walk_into(engine, memory, &dirs, self, batch);
             }
             let wait = engine.next_due().map_or(Duration::from_millis(200), |d| {
                 d.saturating_duration_since(Instant::now())
@@ -519,12 +528,8 @@ impl Inotify {
                 Ok(ev) => {
                     // Take whatever else is queued before doing work, but learn a label
                     // set in place before the events after it (a save-by-rename).
-                    let mut attributes = take(engine, ev);
-                    while !attributes {
-                        let Ok(ev) = self.events.try_recv() else {
-                            break;
-                        };
-                        attributes = take(engine, ev);
+                    if !take(engine, ev) {
+                        self.drain(engine);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -532,6 +537,20 @@ impl Inotify {
             }
             batch(engine, memory);
         }
+    }
+}
+
+impl Inotify {
+    /// Gives the engine the events queued now, stopping after an attribute change (a
+    /// label set in place is learnt before the events after it: a save-by-rename);
+    /// returns whether it stopped there.
+    fn drain(&self, engine: &mut Engine) -> bool {
+        while let Ok(ev) = self.events.try_recv() {
+            if take(engine, ev) {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -591,33 +610,67 @@ fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
     }
 }
 
-/// Walks `roots` and gives the engine every file found, due at `at`.
-fn walk_into(engine: &mut Engine, roots: &[PathBuf], at: Instant) -> usize {
-    let (files, problems) = walk::expand_lenient(roots);
-    for error in problems {
-        log(&Status::Failed { error });
-    }
-    let deep: BTreeSet<&Path> = files
-        .iter()
-        .filter_map(|f| f.parent())
-        .filter(|dir| fuda_core::longpath::is_long(dir))
-        .collect();
+/// How many files a walk hands to the engine at a time, at most: the files waiting, the
+/// batch's reports and the memory's transaction stay this small however large the trees
+/// are.
+const WALK_CHUNK: usize = 4096;
+
+/// Walks `roots` and handles every file found, a chunk at a time (each chunk one batch,
+/// the events queued meanwhile taken in between, so that the watcher's own label writes
+/// never pile up in the event queue); returns how many files were found.
+fn walk_into(
+    engine: &mut Engine,
+    memory: &mut LabelMemory,
+    roots: &[PathBuf],
+    inotify: &Inotify,
+    batch: &dyn Fn(&mut Engine, &mut LabelMemory),
+) -> usize {
+    let mut n = 0;
+    let mut chunk = Vec::with_capacity(inotify.chunk);
+    let mut deep = BTreeSet::new();
+    let mut feed = |engine: &mut Engine, memory: &mut LabelMemory, chunk: &mut Vec<PathBuf>| {
+        n += engine.found(chunk.drain(..), Instant::now());
+        // Empty the queue: a batch after each attribute change, in order.
+        while inotify.drain(engine) {
+            batch(engine, memory);
+        }
+        batch(engine, memory);
+    };
+    walk::walk_lenient(
+        roots,
+        &mut |file| {
+            if let Some(dir) = file.parent().filter(|d| fuda_core::longpath::is_long(d)) {
+                deep.insert(dir.to_owned());
+            }
+            chunk.push(file);
+            if chunk.len() >= inotify.chunk {
+                feed(engine, memory, &mut chunk);
+            }
+        },
+        &mut |error| log(&Status::Failed { error }),
+    );
+    feed(engine, memory, &mut chunk);
     if !deep.is_empty() {
         log(&Status::Unwatched {
-            folders: deep.into_iter().map(JsonPath::new).collect(),
+            folders: deep.iter().map(JsonPath::new).collect(),
             note: "inotify cannot watch a folder whose path is over 4,096 bytes: files written there later are labelled at the next walk (rescan, restart or `fuda scan --apply`)",
         });
     }
-    engine.found(files, at)
+    n
 }
 
-/// Gives the engine what an inotify event means; true when attributes changed.
+/// Whether an event can mean anything to the engine (not an open or a read).
+fn wanted(kind: &EventKind) -> bool {
+    !matches!(kind, EventKind::Access(a) if *a != AccessKind::Close(AccessMode::Write))
+}
+
+/// Gives the engine what an inotify event means; true when it must learn an attribute
+/// change (not its own) before the events after it.
 fn take(engine: &mut Engine, ev: Event) -> bool {
     let now = Instant::now();
     let mut attributes = false;
     for ev in fs_events(ev) {
-        attributes |= matches!(ev, FsEvent::Attributes(_));
-        engine.event(ev, now);
+        attributes |= engine.event(ev, now);
     }
     attributes
 }
