@@ -327,11 +327,19 @@ impl Browser {
     }
 
     /// Clicks the first element matching `css` (and waits for a page it opens to load).
+    /// An element found on a page that was still being replaced (a form just submitted)
+    /// is stale: it is looked for again on the new page, a few times.
     pub fn click(&self, css: &str) {
-        let e = self.one(css);
-        self.rt
-            .block_on(e.click())
-            .unwrap_or_else(|err| panic!("cannot click `{css}` on {}: {err}", self.url()));
+        for attempt in 1.. {
+            let e = self.one(css);
+            match self.rt.block_on(e.click()) {
+                Ok(()) => return,
+                Err(err) if attempt < 5 && err.to_string().contains("stale element") => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(err) => panic!("cannot click `{css}` on {}: {err}", self.url()),
+            }
+        }
     }
 
     /// Replaces the value of the form field matching `css` with `text` (typed as keys).
