@@ -94,14 +94,6 @@ fn level_view(ui: &Ui, policy: &Policy, id: &str) -> LevelView {
     }
 }
 
-/// The policy the pages name levels by: the one in force, else the built-in default.
-fn policy_of(service: &Service) -> Result<Policy, Error> {
-    match service.policy_in_force() {
-        Some(p) => Ok(p),
-        None => Policy::builtin("default").map_err(|e| Error::Invalid(e.to_string())),
-    }
-}
-
 /// One row of the list.
 struct Row {
     id: String,
@@ -144,7 +136,7 @@ async fn build_list(
     filter: Filter,
     paging: PageQuery,
 ) -> Result<ListPage, Error> {
-    let policy = policy_of(service)?;
+    let policy = super::page::policy_shown(service);
     let now = fuda_keyd::now();
     let docs = service.documents(me.caller()).await?;
     let found: Vec<&Document> = docs.iter().rev().filter(|d| filter.matches(d)).collect();
@@ -301,7 +293,7 @@ async fn build_doc(
     (q, paging): (DocQuery, PageQuery),
     problem: String,
 ) -> Result<DocPage, Error> {
-    let policy = policy_of(service)?;
+    let policy = super::page::policy_shown(service);
     let d = find(service, me, id).await?;
     let revocations = service.revocations(me.caller()).await?;
     let users = service.user_list(me.caller()).await?;

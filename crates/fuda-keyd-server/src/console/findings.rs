@@ -291,7 +291,7 @@ async fn page(
         Ok(Err(e)) => return failed(ui, &e),
         Err(_) => return failed(ui, &fuda_keyd::Error::ShuttingDown),
     };
-    let policy = b.map_or_else(|| cache::policy_of(&service), |b| b.policy.clone());
+    let policy = b.map_or_else(|| super::page::policy_shown(&service), |b| b.policy.clone());
     let findings = found
         .into_iter()
         .zip(docs)

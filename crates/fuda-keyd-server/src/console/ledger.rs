@@ -331,7 +331,7 @@ async fn build(
     let policy = view
         .built
         .as_ref()
-        .map_or_else(|| cache::policy_of(service), |b| b.policy.clone());
+        .map_or_else(|| super::page::policy_shown(service), |b| b.policy.clone());
     let which: &'static str = match q.view.as_deref() {
         Some("confidential") => "confidential",
         Some("files") => "files",
@@ -711,7 +711,7 @@ async fn ledger_file(
     let policy = sources
         .policy
         .clone()
-        .unwrap_or_else(|| cache::policy_of(service));
+        .unwrap_or_else(|| super::page::policy_shown(service));
     let lang = match me.ui.lang {
         Lang::Ja => Language::Ja,
         Lang::En => Language::En,

@@ -207,10 +207,7 @@ async fn build(service: &Service, me: &Signed) -> Result<Overview, fuda_keyd::Er
     let documents = service.documents(me.caller()).await?;
     let users = service.user_list(me.caller()).await?;
     let revocations = service.revocations(me.caller()).await?.len();
-    let policy = service
-        .policy_in_force()
-        .map_or_else(|| fuda_core::policy::Policy::builtin("default"), Ok)
-        .map_err(|e| fuda_keyd::Error::Invalid(e.to_string()))?;
+    let policy = super::page::policy_shown(service);
     let mut levels: Vec<LevelCount> = policy
         .levels
         .iter()

@@ -168,6 +168,14 @@ impl Ui {
     }
 }
 
+/// The policy the pages name levels by: the one in force, else the built-in default the
+/// service runs on until an admin sets one.
+pub fn policy_shown(service: &fuda_keyd::Service) -> fuda_core::policy::Policy {
+    service.policy_in_force().unwrap_or_else(|| {
+        fuda_core::policy::Policy::builtin("default").expect("the built-in policy is valid")
+    })
+}
+
 /// Renders a template as an HTML answer (or a 500 page if it cannot render).
 pub fn html(t: &impl Template) -> Response {
     match t.render() {

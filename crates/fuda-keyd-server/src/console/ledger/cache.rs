@@ -226,14 +226,6 @@ fn cache_of(service: &Service) -> Arc<Cache> {
         .clone()
 }
 
-/// The policy the ledger is checked against: the organisation's, else the built-in
-/// default (as the service's export does).
-pub fn policy_of(service: &Service) -> Policy {
-    service
-        .policy_in_force()
-        .unwrap_or_else(|| Policy::builtin("default").expect("the built-in policy is valid"))
-}
-
 fn revoked_for_everyone(revocations: &[Revocation]) -> Vec<String> {
     let mut docs: Vec<String> = revocations
         .iter()
@@ -255,7 +247,7 @@ pub async fn view(service: &Service, caller: Caller, wait: bool) -> Result<View,
     })
     .await
     .map_err(|_| Error::ShuttingDown)??;
-    let policy = policy_of(service);
+    let policy = crate::console::page::policy_shown(service);
     let key = Key {
         generation,
         policy: service.policy_in_force().map(|p| (p.id.clone(), p.version)),
