@@ -7,8 +7,9 @@ mod common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use common::console::{assert_ok, opens, text};
 use common::console::{Page, Visitor};
 use common::keyd::{policy_with_recovery, Keyd};
 use common::{p, workdir, write, User};
@@ -78,30 +79,6 @@ impl Office {
         sealed.push(".fuda");
         (PathBuf::from(sealed), doc)
     }
-}
-
-/// Whether `user` can open `file` now (and, if not, that the refusal says revoked).
-fn opens(user: &User, file: &Path) -> bool {
-    let run = user.fuda(&["open", p(file)]);
-    match run.code {
-        0 => true,
-        2 => false,
-        _ => panic!("fuda open: {}\n{}", run.code, run.stderr),
-    }
-}
-
-/// The page's text with askama's numeric entities written as the named ones, so that a
-/// test can say what an escaped name looks like.
-fn text(page: &Page) -> String {
-    page.body
-        .replace("&#60;", "&lt;")
-        .replace("&#62;", "&gt;")
-        .replace("&#38;", "&amp;")
-        .replace("&#39;", "&#x27;")
-}
-
-fn assert_ok(page: &Page) {
-    assert_eq!(page.status, 200, "{}", page.body);
 }
 
 /// The `?done=` redirect back to the document after a change.

@@ -6,8 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use common::console::{assert_ok, opens, text};
 use common::console::{Page, Visitor};
 use common::keyd::{policy_with_recovery, Keyd};
 use common::{p, workdir, write, User};
@@ -60,29 +61,6 @@ fn office() -> Office {
         tanaka,
         sato,
     }
-}
-
-/// Whether `user` can open `file` now.
-fn opens(user: &User, file: &Path) -> bool {
-    let run = user.fuda(&["open", p(file)]);
-    match run.code {
-        0 => true,
-        2 => false,
-        _ => panic!("fuda open: {}\n{}", run.code, run.stderr),
-    }
-}
-
-/// The page's text with askama's numeric entities written as the named ones.
-fn text(page: &Page) -> String {
-    page.body
-        .replace("&#60;", "&lt;")
-        .replace("&#62;", "&gt;")
-        .replace("&#38;", "&amp;")
-        .replace("&#39;", "&#x27;")
-}
-
-fn assert_ok(page: &Page) {
-    assert_eq!(page.status, 200, "{}", page.body);
 }
 
 /// The enrollment code a page shows.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::keyd::Keyd;
 use super::User;
+use std::path::Path;
 
 /// A real `fuda-keyd` with an enrolled admin, an auditor (audrey) and a member of staff (sato).
 pub struct Office {
@@ -184,4 +185,29 @@ fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Whether `user` can open `file` now (`fuda open` exits 0, or 2 when refused).
+pub fn opens(user: &User, file: &Path) -> bool {
+    let run = user.fuda(&["open", super::p(file)]);
+    match run.code {
+        0 => true,
+        2 => false,
+        _ => panic!("fuda open: {}\n{}", run.code, run.stderr),
+    }
+}
+
+/// The page's text with askama's numeric entities written as the named ones, so that a
+/// test can say what an escaped name looks like.
+pub fn text(page: &Page) -> String {
+    page.body
+        .replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#38;", "&amp;")
+        .replace("&#39;", "&#x27;")
+}
+
+/// Fails unless the page answered 200, showing its body.
+pub fn assert_ok(page: &Page) {
+    assert_eq!(page.status, 200, "{}", page.body);
 }
