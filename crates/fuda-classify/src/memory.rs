@@ -716,8 +716,12 @@ impl LabelMemory {
                         .map_err(err)?;
                 }
                 Change::Move { from, to } => {
+                    // The paths below `from/`: a range of the primary key ('0' follows
+                    // '/'), not a scan of the table at every rename.
                     let mut from_dir = bytes(from).to_vec();
                     from_dir.push(b'/');
+                    let mut past_dir = bytes(from).to_vec();
+                    past_dir.push(b'0');
                     // A file renamed over another replaces what the memory knew there.
                     tx.prepare_cached(
                         "DELETE FROM labels WHERE path = ?2 AND EXISTS
@@ -725,12 +729,17 @@ impl LabelMemory {
                     )
                     .and_then(|mut s| s.execute(params![bytes(from), bytes(to)]))
                     .map_err(err)?;
+                    tx.prepare_cached("UPDATE OR REPLACE labels SET path = ?2 WHERE path = ?1")
+                        .and_then(|mut s| s.execute(params![bytes(from), bytes(to)]))
+                        .map_err(err)?;
                     tx.prepare_cached(
-                        "UPDATE OR REPLACE labels SET path = CASE WHEN path = ?1 THEN ?2
-                           ELSE CAST(?2 || substr(path, length(?1) + 1) AS BLOB) END
-                         WHERE path = ?1 OR substr(path, 1, length(?3)) = ?3",
+                        "UPDATE OR REPLACE labels
+                         SET path = CAST(?2 || substr(path, length(?1) + 1) AS BLOB)
+                         WHERE path >= ?3 AND path < ?4",
                     )
-                    .and_then(|mut s| s.execute(params![bytes(from), bytes(to), from_dir]))
+                    .and_then(|mut s| {
+                        s.execute(params![bytes(from), bytes(to), from_dir, past_dir])
+                    })
                     .map_err(err)?;
                 }
                 Change::Event(e) => {
