@@ -19,10 +19,8 @@
 //! slow connections, malformed and oversized bodies from an enrolled user, token guessing:
 //! `benches/common/hostile.rs`); the service's resident memory is printed either way.
 //!
-//! All the clients are one account, so the service runs with
-//! `--max-requests-per-account-per-minute` of `FUDA_BENCH_ACCOUNT_LIMIT` (default
-//! 100,000,000): the per-account check runs on every request and never refuses; `0`
-//! leaves the flag out (for a `FUDA_BENCH_KEYD` built before it existed, the baseline).
+//! All the clients are one account, so the service runs with a per-account budget that
+//! never refuses (`FUDA_BENCH_ACCOUNT_LIMIT`: `keyd_load::account_limit_args`).
 //!
 //! `FUDA_BENCH_REPORT_FILES=N` also has a machine send a first report of N files into the
 //! company file index (`report_load.rs`) while the licences are measured, and prints the
@@ -88,11 +86,6 @@ fn main() {
         },
     )
     .unwrap();
-    let account_limit = env_num("FUDA_BENCH_ACCOUNT_LIMIT", 100_000_000).to_string();
-    let account_flag = match account_limit.as_str() {
-        "0" => vec![],
-        limit => vec!["--max-requests-per-account-per-minute", limit],
-    };
     let mut server = Command::new(&bin)
         .args([
             "serve",
@@ -101,7 +94,7 @@ fn main() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .args(&account_flag)
+        .args(keyd_load::account_limit_args())
         // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
         .env("FUDA_KEYD_LOG", "error")
         .stdout(Stdio::piped())
@@ -316,11 +309,9 @@ fn main() {
     println!(
         "  binary {}, requests per account per minute: {}",
         bin.display(),
-        if account_flag.is_empty() {
-            "flag not given"
-        } else {
-            &account_limit
-        }
+        keyd_load::account_limit_args()
+            .get(1)
+            .map_or("flag not given", String::as_str)
     );
     println!(
         "  licences/s: {:.0}",

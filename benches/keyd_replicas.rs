@@ -122,6 +122,7 @@ fn serve(bin: &Path, data: &Path) -> (Child, String) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(keyd_load::account_limit_args())
         .env("FUDA_KEYD_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -272,22 +273,25 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_after = (cpu_secs("self"), service_cpu(), postgres_cpu());
     stop.store(true, Ordering::Relaxed);
-    let mut lat = Vec::new();
-    let mut total = 0;
-    for t in threads {
-        let (l, n) = t.join().unwrap();
-        lat.extend(l);
-        total += n;
-    }
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    let v = admin.audit_verify().unwrap();
+    let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    let v = admin.audit_verify();
+    // Stopped before any failure is reported, so that none outlives the run.
     for (mut child, _) in servers {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
         let _ = child.wait();
     }
+    let v = v.unwrap();
+    let mut lat = Vec::new();
+    let mut total = 0;
+    for t in joined {
+        let (l, n) = t.expect("a client failed (its message is above)");
+        lat.extend(l);
+        total += n;
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     assert!(
         v.ok && v.records - before >= total,
         "{name}: every licence has its audit record and the chain verifies"

@@ -110,6 +110,18 @@ impl Lean {
     }
 }
 
+/// The `fuda-keyd serve` arguments for a benchmark whose clients are all one account:
+/// `--max-requests-per-account-per-minute` of `FUDA_BENCH_ACCOUNT_LIMIT` (default
+/// 100,000,000), so the per-account check runs on every request and never refuses; `0`
+/// leaves the flag out (for a `FUDA_BENCH_KEYD` built before it existed).
+pub fn account_limit_args() -> Vec<String> {
+    let limit = std::env::var("FUDA_BENCH_ACCOUNT_LIMIT").unwrap_or_else(|_| "100000000".into());
+    match limit.as_str() {
+        "0" => vec![],
+        _ => vec!["--max-requests-per-account-per-minute".into(), limit],
+    }
+}
+
 /// User + system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
 pub fn cpu_secs(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
