@@ -741,6 +741,52 @@ fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
     assert_eq!(sets, [2]);
 }
 
+/// A PostgreSQL batch commits without waiting for the disk (so the chain lock is free
+/// while it works) and is acknowledged only once its `Durability` says so: everything
+/// whose wait returned survives a crash of the database server, even with the log
+/// writer told to wait 10 s (so only the flush the store asked for put it on disk).
+#[test]
+fn what_a_pending_commit_waited_for_survives_a_crash_of_postgresql() {
+    let Some(mut cluster) = common::postgres::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database("crash");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        .unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    drop(admin);
+    let k = key();
+    let mut store = Database::parse(&url).unwrap().open().unwrap();
+    for i in 0..20 {
+        let key = format!("acknowledged{i}");
+        let durability = store
+            .transaction_pending(&mut |t| {
+                t.meta_set(&key, "yes")?;
+                append_audit(t, &k, Event::allow("alice", "licence").doc(&key)).map(drop)
+            })
+            .unwrap();
+        durability.wait().unwrap();
+    }
+    cluster.crash_server();
+    drop(store);
+    cluster.start_server();
+    let mut store = Database::parse(&url).unwrap().open().unwrap();
+    for i in 0..20 {
+        let key = format!("acknowledged{i}");
+        assert_eq!(
+            tx(&mut *store, |t| t.meta_get(&key)),
+            Some("yes".into()),
+            "{key} was acknowledged and lost in the crash"
+        );
+    }
+    let records = tx(&mut *store, |t| t.audit_all());
+    assert_eq!(records.len(), 20);
+    let head = tx(&mut *store, |t| t.audit_head());
+    assert!(audit::verify(&k, records, head).ok);
+}
+
 /// TLS to the database: the certificate is verified against the named CA, a server
 /// that demands TLS is refused a plaintext connection, and another CA's certificate is
 /// refused with a message that says so.

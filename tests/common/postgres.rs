@@ -165,6 +165,18 @@ impl Cluster {
 
     /// Stops the server (fast shutdown: sessions are ended, nothing committed is lost).
     pub fn stop_server(&mut self) {
+        self.stop("fast");
+    }
+
+    /// Stops the server as a crash would: no shutdown checkpoint, and what the
+    /// write-ahead log held only in memory is gone (recovered from the log at the next
+    /// start).
+    #[allow(dead_code)]
+    pub fn crash_server(&mut self) {
+        self.stop("immediate");
+    }
+
+    fn stop(&mut self, mode: &str) {
         if !self.running {
             return;
         }
@@ -175,7 +187,7 @@ impl Cluster {
                 "-D",
                 data.to_str().expect("utf-8"),
                 "-m",
-                "fast",
+                mode,
                 "-w",
                 "stop",
             ],

@@ -1,7 +1,9 @@
 //! Group commit: one writer thread owns the store. It takes every job waiting (up to
 //! [`MAX_BATCH`]) and runs them in one transaction, each in a savepoint, then commits once
 //! (one fsync) and only then answers them. A decision is never acknowledged before its
-//! audit record is durable.
+//! audit record is durable. A store whose commit returns before the disk has it
+//! (PostgreSQL: [`Durability::Pending`]) hands the batch's answers to a second thread that
+//! waits for the disk, while the writer goes on with the next batch.
 //!
 //! A *bulk* job (a chunk of a machine's report: a thousand index rows) shares a
 //! transaction with any number of decisions but never with another bulk job: a decision
@@ -10,7 +12,7 @@
 use std::sync::{mpsc, Mutex};
 
 use crate::error::Error;
-use crate::store::{Store, StoreError, Tx};
+use crate::store::{Durability, Store, StoreError, Tx};
 
 /// Most jobs committed in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -94,8 +96,38 @@ impl Writer {
 }
 
 /// The writer thread: batches waiting jobs into one transaction, each in a savepoint
-/// (kept or undone as the job says), commits once, then answers every job of the batch.
-fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
+/// (kept or undone as the job says), commits once, then answers every job of the batch
+/// once the commit is durable.
+fn write_loop(store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
+    let (pending, waiting) = mpsc::channel::<(Durability, Vec<Finisher>)>();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("fuda-keyd-durable".into())
+            .spawn_scoped(scope, move || answer_loop(waiting))
+            .expect("spawn the thread that waits for the disk");
+        run_batches(store, rx, pending);
+    });
+}
+
+/// Answers each batch, in commit order, once its commit is on disk (or with the error
+/// that kept it from knowing).
+fn answer_loop(waiting: mpsc::Receiver<(Durability, Vec<Finisher>)>) {
+    for (durability, finishers) in waiting {
+        let result = durability.wait();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, jobs = finishers.len(), "commit not known durable");
+        }
+        for finish in finishers {
+            finish(result.as_ref().map(|_| ()));
+        }
+    }
+}
+
+fn run_batches(
+    mut store: Box<dyn Store>,
+    rx: mpsc::Receiver<Job>,
+    pending: mpsc::Sender<(Durability, Vec<Finisher>)>,
+) {
     // Bulk jobs held back for a later transaction, oldest first.
     let mut deferred: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     loop {
@@ -120,7 +152,7 @@ fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
         }
         let mut jobs: Vec<Option<Work>> = batch.into_iter().map(|j| Some(j.work)).collect();
         let mut finishers: Vec<Finisher> = Vec::with_capacity(jobs.len());
-        let result = store.transaction(&mut |tx| {
+        let result = store.transaction_pending(&mut |tx| {
             for job in jobs.iter_mut() {
                 if job.is_none() {
                     continue;
@@ -142,8 +174,15 @@ fn write_loop(mut store: Box<dyn Store>, rx: mpsc::Receiver<Job>) {
             }
             tracing::error!(error = %e, jobs = finishers.len(), "transaction failed");
         }
-        for finish in finishers {
-            finish(result.as_ref().map(|_| ()));
+        match result {
+            Ok(Durability::Pending(wait)) => {
+                let _ = pending.send((Durability::Pending(wait), finishers));
+            }
+            result => {
+                for finish in finishers {
+                    finish(result.as_ref().map(|_| ()));
+                }
+            }
         }
     }
 }
@@ -253,6 +292,83 @@ mod tests {
             transactions.load(std::sync::atomic::Ordering::SeqCst),
             1 + 3
         );
+    }
+
+    /// A store whose commits reach the disk only when the test says so.
+    struct Gated {
+        inner: SqliteStore,
+        disk: std::sync::Arc<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl Store for Gated {
+        fn transaction(
+            &mut self,
+            work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            self.transaction_pending(work)?.wait()
+        }
+        fn transaction_pending(
+            &mut self,
+            work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+        ) -> Result<Durability, StoreError> {
+            self.inner.transaction(work)?;
+            let disk = self.disk.clone();
+            Ok(Durability::Pending(Box::new(move || {
+                disk.lock()
+                    .unwrap()
+                    .recv()
+                    .map_err(|_| StoreError::Unavailable {
+                        database: "test".into(),
+                        message: "the disk went away".into(),
+                    })
+            })))
+        }
+        fn snapshots(&self) -> crate::store::SnapshotOpener {
+            self.inner.snapshots()
+        }
+    }
+
+    #[test]
+    fn nothing_is_answered_before_its_commit_is_on_disk_but_the_next_batch_runs_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (flushed, disk) = mpsc::channel::<()>();
+        let w = Writer::start(Box::new(Gated {
+            inner: SqliteStore::open(&dir.path().join("keyd.db")).unwrap(),
+            disk: std::sync::Arc::new(Mutex::new(disk)),
+        }));
+        let (ran_tx, ran) = mpsc::channel::<&str>();
+        let ran_first = ran_tx.clone();
+        let mut first = w.submit(false, move |tx| {
+            tx.meta_set("first", "written")?;
+            ran_first.send("first").unwrap();
+            Ok(())
+        });
+        let wait = std::time::Duration::from_secs(10);
+        assert_eq!(ran.recv_timeout(wait), Ok("first"));
+        // The second job runs in the next batch (and commits) while the first's commit
+        // is not on disk yet.
+        let mut second = w.submit(false, move |tx| {
+            tx.meta_set("second", "written")?;
+            ran_tx.send("second").unwrap();
+            Ok(())
+        });
+        assert_eq!(ran.recv_timeout(wait), Ok("second"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            first.try_recv().is_err() && second.try_recv().is_err(),
+            "answered before the disk had it"
+        );
+        flushed.send(()).unwrap();
+        assert!(first.blocking_recv().unwrap().is_ok());
+        // A flush that fails answers with its error, not with success.
+        drop(flushed);
+        let second = second.blocking_recv().unwrap();
+        assert_eq!(second.map_err(|e| e.code()), Err("unavailable"));
+        let third = w
+            .submit(false, set_then("third", Ok(())))
+            .blocking_recv()
+            .unwrap();
+        assert_eq!(third.map_err(|e| e.code()), Err("unavailable"));
     }
 
     #[test]

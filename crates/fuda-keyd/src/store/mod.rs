@@ -352,6 +352,17 @@ pub trait Store: Send {
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 
+    /// Runs `work` in one transaction and commits it, perhaps before the commit is on
+    /// disk: what it did must not be acknowledged before [`Durability::wait`] returned.
+    /// The next transaction may begin meanwhile (and sees this one's changes). A store
+    /// whose commits are durable when they return (SQLite) needs no other version.
+    fn transaction_pending(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<Durability, StoreError> {
+        self.transaction(work).map(|()| Durability::Durable)
+    }
+
     /// Opens read-only snapshots of this store beside the writer (for long reads that
     /// must not hold up decisions: the file index).
     fn snapshots(&self) -> SnapshotOpener;
@@ -360,6 +371,25 @@ pub trait Store: Send {
     /// (a store several replicas share); `None` when this process is the only writer.
     fn follower(&self) -> Option<Box<dyn Follower>> {
         None
+    }
+}
+
+/// Whether a committed transaction is on disk yet.
+pub enum Durability {
+    /// It is: the commit waited for the disk.
+    Durable,
+    /// Once this returns `Ok` (it blocks; call it off the writer thread so the next
+    /// transaction can run meanwhile).
+    Pending(Box<dyn FnOnce() -> Result<(), StoreError> + Send>),
+}
+
+impl Durability {
+    /// Waits until the commit is on disk.
+    pub fn wait(self) -> Result<(), StoreError> {
+        match self {
+            Durability::Durable => Ok(()),
+            Durability::Pending(wait) => wait(),
+        }
     }
 }
 

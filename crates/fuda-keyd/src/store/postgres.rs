@@ -10,9 +10,10 @@
 //! transaction-level advisory lock and reading the chain's head under it, so the batches
 //! of all replicas append to the chain one after another, each batch in order. Within a
 //! batch the records are kept in memory and written with one statement just before
-//! `COMMIT` (with the new head); a job that is undone drops its records. The answers go
-//! out only after `COMMIT` returned, so no licence is answered before its record is
-//! committed.
+//! `COMMIT` (with the new head); a job that is undone drops its records. That `COMMIT`
+//! does not wait for the disk, so the lock is free while the disk works; the answers go
+//! out only after the [`flush`] that follows it ended, so no licence is answered before
+//! its record is committed and on disk.
 //!
 //! Jobs run in savepoints as on SQLite, but a savepoint is only opened before a job's
 //! first write: a licence decision only reads (its audit record waits in memory), so it
@@ -49,12 +50,14 @@ use ::postgres::{Client, Config, Row, SimpleQueryMessage, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod cache;
+mod flush;
 mod index;
 
 use self::cache::Cache;
+use self::flush::Flusher;
 use super::{
-    Credential, DocRow, DocVersion, Follower, IndexEntry, MachineRow, ReportState, SnapshotOpener,
-    Store, StoreError, Tx,
+    Credential, DocRow, DocVersion, Durability, Follower, IndexEntry, MachineRow, ReportState,
+    SnapshotOpener, Store, StoreError, Tx,
 };
 use crate::audit::{Event, Outcome, Query, Record};
 use crate::directory::{EntryKind, Group, User, UserStatus};
@@ -358,6 +361,8 @@ pub struct PgStore {
     statements: HashMap<&'static str, Statement>,
     /// Directory and registry rows read, while the database's generation stays.
     cache: Cache,
+    /// Makes the batches' commits durable on a connection of its own.
+    flusher: Arc<Flusher>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -379,6 +384,7 @@ impl PgStore {
             client: Some(client),
             statements: HashMap::new(),
             cache: Cache::default(),
+            flusher: Flusher::new(target.clone()),
         })
     }
 
@@ -400,6 +406,13 @@ impl Store for PgStore {
         &mut self,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.transaction_pending(work)?.wait()
+    }
+
+    fn transaction_pending(
+        &mut self,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<Durability, StoreError> {
         let label = self.target.label.clone();
         self.connected()?;
         let client = self.client.as_mut().expect("connected");
@@ -428,7 +441,10 @@ impl Store for PgStore {
             // Made again on the next transaction.
             self.client = None;
         }
-        result
+        result?;
+        let ticket = self.flusher.committed();
+        let flusher = self.flusher.clone();
+        Ok(Durability::Pending(Box::new(move || flusher.wait(ticket))))
     }
 
     fn snapshots(&self) -> SnapshotOpener {
@@ -447,14 +463,16 @@ impl Store for PgStore {
 type Head = Option<(i64, String)>;
 
 /// Begins a transaction holding the chain lock; the chain's head and the database's
-/// generation ([`cache`]), read after the lock was taken.
+/// generation ([`cache`]), read after the lock was taken. Its `COMMIT` does not wait for
+/// the disk, so the lock is not held through the `fsync`: the [`Flusher`] waits for it
+/// before anything is answered.
 fn begin(client: &mut Client, label: &str) -> Result<(Head, i64), StoreError> {
     // One round trip: begin, wait for the other replicas' batches, read the head. Each
     // statement of a simple query reads its own snapshot: the last sees every
     // transaction that committed before the lock was granted.
     let messages = client
         .simple_query(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); {}",
+            "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); {}",
             cache::HEAD_AND_GENERATION
         ))
         .map_err(|e| map_err(label, e))?;
