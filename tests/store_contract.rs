@@ -741,6 +741,42 @@ fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
     assert_eq!(sets, [2]);
 }
 
+/// A role that may not write the flush's log record (an administrator revoked it) is
+/// refused at start with what to grant, not on every request.
+#[test]
+fn a_role_that_cannot_make_commits_durable_is_refused_at_start_with_the_grant_to_give() {
+    let Some(cluster) = common::postgres::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database("grants");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE ROLE keyd LOGIN; ALTER DATABASE grants OWNER TO keyd;
+             REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC",
+        )
+        .unwrap();
+    let as_keyd = url.replace("postgres://fuda@", "postgres://keyd@");
+    let refused = Database::parse(&as_keyd)
+        .unwrap()
+        .open()
+        .err()
+        .expect("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("GRANT EXECUTE ON FUNCTION pg_logical_emit_message"),
+        "{refused}"
+    );
+    admin
+        .batch_execute(
+            "GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO keyd",
+        )
+        .unwrap();
+    let mut store = Database::parse(&as_keyd).unwrap().open().unwrap();
+    tx(&mut *store, |t| t.meta_set("durable", "yes"));
+}
+
 /// A PostgreSQL batch commits without waiting for the disk (so the chain lock is free
 /// while it works) and is acknowledged only once its `Durability` says so: everything
 /// whose wait returned survives a crash of the database server, even with the log

@@ -379,6 +379,7 @@ impl PgStore {
     pub fn open(target: &Target) -> Result<PgStore, StoreError> {
         let mut client = target.connect()?;
         migrate(&mut client, &target.label)?;
+        Flusher::check(&mut client, &target.label)?;
         Ok(PgStore {
             target: target.clone(),
             client: Some(client),

@@ -54,6 +54,22 @@ impl Flusher {
         })
     }
 
+    /// Checks at start that the service's role may write the flush's log record (any
+    /// role may unless an administrator revoked it), so that a refusal is one clear
+    /// error at start and not a failure of every batch.
+    pub(super) fn check(client: &mut Client, label: &str) -> Result<(), StoreError> {
+        client.batch_execute(FLUSH).map_err(|e| match map_err(label, e) {
+            StoreError::Database { path, message } => StoreError::Database {
+                path,
+                message: format!(
+                    "{message} (the service makes its commits durable with pg_logical_emit_message: \
+                     GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) to its role)"
+                ),
+            },
+            other => other,
+        })
+    }
+
     /// Notes that a batch's `COMMIT` returned; the ticket to [`Flusher::wait`] for it.
     pub(super) fn committed(&self) -> u64 {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
