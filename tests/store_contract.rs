@@ -741,6 +741,57 @@ fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
     assert_eq!(sets, [2]);
 }
 
+/// A commit that PostgreSQL may have lost in a crash is never confirmed — also when the
+/// service's connections were made again since the last crash: a flush on a connection
+/// opened after the commit cannot vouch for it.
+#[test]
+fn a_commit_lost_in_a_crash_is_never_confirmed_even_on_a_new_connection() {
+    let Some(mut cluster) = common::postgres::Cluster::start(false) else {
+        return;
+    };
+    let url = cluster.database("lost");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        .unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    drop(admin);
+    let mut store = Database::parse(&url).unwrap().open().unwrap();
+    let set = |store: &mut Box<dyn Store>, key: &str| {
+        store.transaction_pending(&mut |t| t.meta_set(key, "yes"))
+    };
+    for round in 0..2 {
+        // A commit made after the service's connections were (re)made, then a crash.
+        let pending = loop {
+            match set(&mut store, &format!("round{round}")) {
+                Ok(p) => break p,
+                // The first transaction after a restart finds its connection dead.
+                Err(StoreError::Unavailable { .. }) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        cluster.crash_server();
+        cluster.start_server();
+        let confirmed = pending.wait();
+        assert!(
+            matches!(confirmed, Err(StoreError::Unavailable { .. })),
+            "round {round}: a commit across a crash was confirmed: {confirmed:?}"
+        );
+    }
+    // The service goes on once the database is back.
+    let mut ok = false;
+    for _ in 0..5 {
+        if let Ok(p) = set(&mut store, "after") {
+            ok = p.wait().is_ok();
+            if ok {
+                break;
+            }
+        }
+    }
+    assert!(ok, "commits are confirmed again after the restart");
+    assert_eq!(tx(&mut *store, |t| t.meta_get("after")), Some("yes".into()));
+}
+
 /// A role that may not write the flush's log record (an administrator revoked it) is
 /// refused at start with what to grant, not on every request.
 #[test]

@@ -379,13 +379,13 @@ impl PgStore {
     pub fn open(target: &Target) -> Result<PgStore, StoreError> {
         let mut client = target.connect()?;
         migrate(&mut client, &target.label)?;
-        Flusher::check(&mut client, &target.label)?;
+        let flusher = Flusher::open(target.clone())?;
         Ok(PgStore {
             target: target.clone(),
             client: Some(client),
             statements: HashMap::new(),
             cache: Cache::default(),
-            flusher: Flusher::new(target.clone()),
+            flusher,
         })
     }
 
@@ -396,7 +396,10 @@ impl PgStore {
             self.statements.clear();
             // Perhaps another server (a restored backup): nothing read before is trusted.
             self.cache.forget();
-            self.client = Some(self.target.connect()?);
+            let client = self.target.connect()?;
+            // Before anything commits on it, so that its commits can be confirmed.
+            self.flusher.connect()?;
+            self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("connected"))
     }
@@ -416,6 +419,7 @@ impl Store for PgStore {
     ) -> Result<Durability, StoreError> {
         let label = self.target.label.clone();
         self.connected()?;
+        let ticket = self.flusher.ticket();
         let client = self.client.as_mut().expect("connected");
         let cache = &mut self.cache;
         let result = begin(client, &label).and_then(|(head, generation)| {
@@ -443,7 +447,7 @@ impl Store for PgStore {
             self.client = None;
         }
         result?;
-        let ticket = self.flusher.committed();
+        self.flusher.committed(ticket);
         let flusher = self.flusher.clone();
         Ok(Durability::Pending(Box::new(move || flusher.wait(ticket))))
     }
