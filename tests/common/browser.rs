@@ -825,7 +825,24 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver on a port of the system's choosing. It listens on IPv4 and
+    /// IPv6 with the same port, and gives up when the port the system chose for one is
+    /// taken on the other (on a machine busy with connections): that start is made again.
     fn start(chromedriver: &Path) -> Driver {
+        let mut failed = String::new();
+        for _ in 0..5 {
+            match Driver::start_once(chromedriver) {
+                Ok(driver) => return driver,
+                Err(log) => failed = log,
+            }
+        }
+        panic!(
+            "chromedriver did not say which port it listens on (5 starts); its last log:\n{failed}"
+        );
+    }
+
+    /// One start: the driver, or chromedriver's log.
+    fn start_once(chromedriver: &Path) -> Result<Driver, String> {
         let profile = tempfile::tempdir().unwrap();
         let log = profile.path().join("chromedriver.log");
         let mut child = Command::new(chromedriver)
@@ -851,20 +868,18 @@ impl Driver {
                 }
             }
         });
+        // The sender is dropped when chromedriver exits without saying: no full wait.
         let port = rx.recv_timeout(WAIT).ok().flatten();
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "chromedriver did not say which port it listens on; its log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            return Err(std::fs::read_to_string(&log).unwrap_or_default());
         };
-        Driver {
+        Ok(Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
             profile,
-        }
+        })
     }
 
     /// The last lines of chromedriver's log, for a failure message.
