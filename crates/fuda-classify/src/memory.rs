@@ -38,6 +38,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use fuda_core::digest::Digest;
 use fuda_core::label::Label;
@@ -404,6 +405,76 @@ pub struct Recollection {
 pub struct LabelMemory {
     conn: Connection,
     path: PathBuf,
+    readers: Readers,
+}
+
+/// Connections that look labels up from many threads at once (the watcher's workers, one
+/// connection per thread asking at the same time): in WAL mode they read what the
+/// memory's own connection committed last, while it writes the next batch.
+pub struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What the memory knows about `path`, as last committed.
+    pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let found = recall_with(&conn, &self.path, path);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        found
+    }
+
+    fn open(&self) -> Result<Connection, MemoryError> {
+        let err = |source| MemoryError::Database {
+            path: self.path.clone(),
+            source,
+        };
+        // Read-write, not read-only: a WAL database needs its -shm file to be writable.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "query_only", true).map_err(err)?;
+        Ok(conn)
+    }
+}
+
+/// What the memory at `db` knows about `path`, through `conn`.
+fn recall_with(
+    conn: &Connection,
+    db: &Path,
+    path: &Path,
+) -> Result<Option<Remembered>, MemoryError> {
+    let err = |source| MemoryError::Database {
+        path: db.to_owned(),
+        source,
+    };
+    let row = conn
+        .prepare_cached(
+            "SELECT path, label, dev, ino, born, state, seen_at FROM labels WHERE path = ?1",
+        )
+        .map_err(err)?
+        .query_row([bytes(path)], raw_row)
+        .optional()
+        .map_err(err)?;
+    row.map(|r| decode(db, r)).transpose()
 }
 
 impl std::fmt::Debug for LabelMemory {
@@ -456,6 +527,7 @@ impl LabelMemory {
         let memory = LabelMemory {
             conn,
             path: path.to_owned(),
+            readers: Readers::new(path),
         };
         memory.prepare(true)?;
         {
@@ -481,6 +553,7 @@ impl LabelMemory {
         let memory = LabelMemory {
             conn,
             path: path.to_owned(),
+            readers: Readers::new(path),
         };
         memory.prepare(false)?;
         Ok(memory)
@@ -538,16 +611,12 @@ impl LabelMemory {
 
     /// What the memory knows about `path`.
     pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT path, label, dev, ino, born, state, seen_at FROM labels WHERE path = ?1",
-            )
-            .map_err(self.db())?
-            .query_row([bytes(path)], raw_row)
-            .optional()
-            .map_err(self.db())?;
-        row.map(|r| self.decode(r)).transpose()
+        recall_with(&self.conn, &self.path, path)
+    }
+
+    /// Connections for looking labels up from other threads.
+    pub fn readers(&self) -> &Readers {
+        &self.readers
     }
 
     /// Every remembered path at or below `root`.
@@ -568,7 +637,7 @@ impl LabelMemory {
             .map_err(self.db())?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.db())?;
-        rows.into_iter().map(|r| self.decode(r)).collect()
+        rows.into_iter().map(|r| decode(&self.path, r)).collect()
     }
 
     /// Gives `each` every remembered path at or below `root`, one at a time (the watcher
@@ -764,32 +833,33 @@ impl LabelMemory {
         }
         tx.commit().map_err(err)
     }
+}
 
-    fn decode(&self, r: RawRow) -> Result<Remembered, MemoryError> {
-        let path = from_bytes(r.path);
-        let corrupt = |reason: String| MemoryError::Corrupt {
-            path: self.path.clone(),
-            row: path.display().to_string(),
-            reason,
-        };
-        let label: Label = serde_json::from_str(&r.label).map_err(|e| corrupt(e.to_string()))?;
-        let state = match r.state.as_str() {
-            "labeled" => State::Labeled,
-            "lost" => State::Lost,
-            other => return Err(corrupt(format!("unknown state {other:?}"))),
-        };
-        Ok(Remembered {
-            label,
-            file: FileId {
-                dev: r.dev as u64,
-                ino: r.ino as u64,
-                born: r.born,
-            },
-            state,
-            seen_at: r.seen_at,
-            path,
-        })
-    }
+/// Decodes a row of the memory at `db`.
+fn decode(db: &Path, r: RawRow) -> Result<Remembered, MemoryError> {
+    let path = from_bytes(r.path);
+    let corrupt = |reason: String| MemoryError::Corrupt {
+        path: db.to_owned(),
+        row: path.display().to_string(),
+        reason,
+    };
+    let label: Label = serde_json::from_str(&r.label).map_err(|e| corrupt(e.to_string()))?;
+    let state = match r.state.as_str() {
+        "labeled" => State::Labeled,
+        "lost" => State::Lost,
+        other => return Err(corrupt(format!("unknown state {other:?}"))),
+    };
+    Ok(Remembered {
+        label,
+        file: FileId {
+            dev: r.dev as u64,
+            ino: r.ino as u64,
+            born: r.born,
+        },
+        state,
+        seen_at: r.seen_at,
+        path,
+    })
 }
 
 struct RawRow {
@@ -887,6 +957,37 @@ mod tests {
         // A sibling whose name merely starts the same is not inside the folder.
         assert!(m.recall(Path::new("/s/dd/c.txt")).unwrap().is_some());
         assert_eq!(m.under(Path::new("/s/e")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn workers_read_what_the_memory_committed_last_from_their_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let a = label("confidential");
+        let readers = |m: &LabelMemory, path: &str| {
+            let readers = m.readers();
+            std::thread::scope(|s| {
+                let found: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| readers.recall(Path::new(path)).unwrap()))
+                    .collect();
+                found
+                    .into_iter()
+                    .map(|f| f.join().unwrap().map(|r| (r.label, r.file, r.state)))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(readers(&m, "/s/a"), vec![None; 4]);
+        m.commit(&[remember("/s/a", &a)]).unwrap();
+        assert_eq!(
+            readers(&m, "/s/a"),
+            vec![Some((a.clone(), FILE, State::Labeled)); 4]
+        );
+        m.commit(&[Change::Forget("/s/a".into())]).unwrap();
+        assert_eq!(
+            readers(&m, "/s/a"),
+            vec![None; 4],
+            "a forgotten path is gone"
+        );
     }
 
     #[test]

@@ -256,7 +256,8 @@ impl Engine {
 
     /// Handles every file due at `now`: moves first (a renamed file finds its label under
     /// the new name), then the settled files — through `run`, which applies the handler to
-    /// each job (in parallel or not) and returns the results in any order —, then
+    /// each job (in parallel or not: each looks up its remembered label itself) and
+    /// returns the results in any order —, then
     /// attribute changes; commits what the label memory learnt in one transaction.
     pub fn batch<R>(
         &mut self,
@@ -279,21 +280,14 @@ impl Engine {
         let mut jobs = Vec::with_capacity(ready.len());
         for path in ready {
             self.pending.remove(&path);
-            let remembered = memory.recall(&path).unwrap_or_else(|e| {
-                out.reports.push(Report::failed(&path, e));
-                None
-            });
             let hint = self.book.hints.remove(&path);
-            jobs.push(Job {
-                path,
-                remembered,
-                hint,
-            });
+            jobs.push(Job { path, hint });
         }
         let worker = Worker {
             labeling,
             own: &self.own,
             settle: self.settle,
+            memory: memory.readers(),
         };
         let handled = run(jobs, &|job| worker.handle(job));
         for h in handled {

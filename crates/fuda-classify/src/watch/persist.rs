@@ -318,12 +318,22 @@ pub(crate) fn remember(
     let known = remembered
         .is_some_and(|r| r.state == State::Labeled && r.label == *label && !r.file.differs(&id));
     if !known {
-        changes.push(Change::Remember {
-            path: path.to_owned(),
-            label: Box::new(label.clone()),
-            file: id,
-        });
+        record(path, label, &meta, changes);
     }
+}
+
+/// Records that `path` (the file `meta` describes) carries `label`.
+pub(crate) fn record(
+    path: &Path,
+    label: &Label,
+    meta: &std::fs::Metadata,
+    changes: &mut Vec<Change>,
+) {
+    changes.push(Change::Remember {
+        path: path.to_owned(),
+        label: Box::new(label.clone()),
+        file: FileId::of(meta),
+    });
 }
 
 /// Follows an attribute change at `path`: a label set or changed by a person is
@@ -391,13 +401,50 @@ pub(crate) fn forget_missing(
     reports: &mut Vec<Report>,
 ) {
     for root in roots {
+        let mut chunk = Vec::with_capacity(CHECK_CHUNK);
         let listed = memory.each_path_under(root, |path| {
-            if fuda_core::longpath::symlink_metadata(&path).is_err() {
-                changes.push(Change::Forget(path));
+            chunk.push(path);
+            if chunk.len() == CHECK_CHUNK {
+                forget_vanished(&mut chunk, changes);
             }
         });
+        forget_vanished(&mut chunk, changes);
         if let Err(e) = listed {
             reports.push(Report::failed_anywhere(e));
         }
     }
+}
+
+/// How many remembered paths [`forget_missing`] looks up at a time.
+const CHECK_CHUNK: usize = 4096;
+
+/// Forgets the paths of `paths` that no longer exist (looked up on every core), leaving
+/// `paths` empty.
+fn forget_vanished(paths: &mut Vec<PathBuf>, changes: &mut Vec<Change>) {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = paths.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let lookups: Vec<_> = paths
+            .chunks(share)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter(|p| fuda_core::longpath::symlink_metadata(p).is_err())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for lookup in lookups {
+            // A lookup that could not finish forgets nothing.
+            changes.extend(
+                lookup
+                    .join()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Change::Forget),
+            );
+        }
+    });
+    paths.clear();
 }

@@ -8,16 +8,14 @@ use fuda_core::label::Label;
 use fuda_core::labeling::{Labeler, SetOutcome};
 
 use super::{persist, Report, Stat};
-use crate::memory::{Change, Hint, Remembered};
+use crate::memory::{Change, Hint, Readers, Remembered};
 use crate::rules::Classifier;
 
-/// A file due for handling, with what the memory and the events said about it.
+/// A file due for handling, with what the events said about it.
 #[derive(Debug)]
 pub struct Job {
     /// The file.
     pub path: PathBuf,
-    /// The label the memory remembers at this path.
-    pub remembered: Option<Remembered>,
     /// How the path came to hold a new file, if an event said so.
     pub hint: Option<Hint>,
 }
@@ -78,17 +76,24 @@ pub(crate) struct Worker<'a> {
     /// The files this watcher labeled last, as it left them.
     pub own: &'a super::OwnWrites,
     pub settle: Duration,
+    /// Where each worker looks up the label remembered at its file.
+    pub memory: &'a Readers,
 }
 
 impl Worker<'_> {
-    /// Labels `job.path` if a rule applies, restores a label a save stripped, and records
-    /// what the label memory must learn.
+    /// Looks up what the memory remembers at `job.path`, labels the file if a rule
+    /// applies, restores a label a save stripped, and records what the memory must learn.
     pub fn handle(&self, job: Job) -> Handled {
         let mut changes = Vec::new();
         let mut reports = Vec::new();
-        let remembered = job.remembered.as_ref();
+        let remembered = self.memory.recall(&job.path).unwrap_or_else(|e| {
+            reports.push(Report::failed(&job.path, e));
+            None
+        });
+        let remembered = remembered.as_ref();
         let outcome = self.label_file(&job.path, remembered, job.hint, &mut changes, &mut reports);
-        if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
+        // A label the rules applied was recorded as written (`label_file`).
+        if matches!(outcome, Outcome::Done(_)) {
             persist::remember(&job.path, self.labeling.labeler, remembered, &mut changes);
         }
         Handled {
@@ -169,10 +174,14 @@ impl Worker<'_> {
                 ..
             })) => {
                 reports.push(Report::labeled(path, &label, previous.clone(), store));
+                // The memory learns the label as written, not read back: a change made
+                // since comes as an attribute event of its own.
+                let after = fuda_core::longpath::symlink_metadata(path).ok();
+                if let Some(meta) = &after {
+                    persist::record(path, &label, meta, changes);
+                }
                 Outcome::Labeled(
-                    fuda_core::longpath::symlink_metadata(path)
-                        .ok()
-                        .map(|m| super::stat_of(&m)),
+                    after.map(|m| super::stat_of(&m)),
                     Box::new(Applied {
                         path: path.to_owned(),
                         label: *label,
