@@ -11,10 +11,11 @@
 //! The memory is one SQLite file in WAL mode (by default
 //! `$XDG_STATE_HOME/fuda/watch/<hash of the roots>.sqlite`, see [`default_location`]):
 //!
-//! - `labels`: one row per path: the document id, level, owner, method (manual, auto,
-//!   default, imported), the content digest the label was signed for, the file's device,
-//!   inode and birth time, whether the label is still there (`labeled`) or went missing
-//!   in place (`lost`), and the whole label record for a faithful restore;
+//! - `labels`: one row per path, in the order of the paths (`WITHOUT ROWID`): the file's
+//!   device, inode and birth time, whether the label is still there (`labeled`) or went
+//!   missing in place (`lost`), when it was last seen, and the whole label record (JSON:
+//!   document id, level, owner, method, the content digest it was signed for …) for a
+//!   faithful restore;
 //! - `events`: what happened: `restored` (with the cause), `downgrade-flagged` (the new
 //!   content carried a lower label of its own; the higher one was kept), `lost` (a
 //!   label vanished without a replacement, so nothing was restored) and `replayed` (an
@@ -45,7 +46,8 @@ use fuda_core::label::Label;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE labels (
     path BLOB PRIMARY KEY,
     doc TEXT NOT NULL,
@@ -72,7 +74,25 @@ CREATE TABLE events (
     cause TEXT NOT NULL
 );
 CREATE INDEX events_at ON events(at);
-"];
+",
+    // Fewer bytes written per file (a watcher writes a row for every file of a share): the
+    // columns that repeated the label record's fields and their index go, and the rows are
+    // stored in the primary key's order (no second tree of paths).
+    "
+CREATE TABLE labels_by_path (
+    path BLOB PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    born INTEGER,
+    state TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    label TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO labels_by_path SELECT path, dev, ino, born, state, seen_at, label FROM labels;
+DROP TABLE labels;
+ALTER TABLE labels_by_path RENAME TO labels;
+",
+];
 
 /// Errors of the label memory; each names the database file.
 #[derive(Debug, thiserror::Error)]
@@ -753,17 +773,12 @@ impl LabelMemory {
                     })?;
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO labels
-                         (path, doc, level, owner, method, digest, dev, ino, born, state, seen_at, label)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         (path, dev, ino, born, state, seen_at, label)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
                             bytes(path),
-                            label.doc.to_string(),
-                            label.level,
-                            label.owner,
-                            label.method.as_str(),
-                            label.content_sha256.map(|d| d.to_string()),
                             file.dev as i64,
                             file.ino as i64,
                             file.born,
@@ -957,6 +972,49 @@ mod tests {
         // A sibling whose name merely starts the same is not inside the folder.
         assert!(m.recall(Path::new("/s/dd/c.txt")).unwrap().is_some());
         assert_eq!(m.under(Path::new("/s/e")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_memory_the_previous_version_wrote_keeps_its_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.sqlite");
+        let a = label("confidential");
+        let path = b"/s/\xff-a".as_slice();
+        {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO labels (path, doc, level, owner, method, digest, dev, ino, born,
+                 state, seen_at, label) VALUES (?1, ?2, ?3, 'tanaka', 'manual', NULL, 1, 2, 3,
+                 'lost', 5, ?4)",
+                params![
+                    path,
+                    a.doc.to_string(),
+                    a.level,
+                    serde_json::to_string(&a).unwrap()
+                ],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let m = LabelMemory::open(&db).unwrap();
+        let r = m.recall(&from_bytes(path.to_vec())).unwrap().unwrap();
+        assert_eq!(
+            (r.label, r.file, r.state, r.seen_at),
+            (a, FILE, State::Lost, 5)
+        );
+        let columns: i64 = m
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('labels')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            columns, 7,
+            "the columns that repeated the label record are gone"
+        );
     }
 
     #[test]
