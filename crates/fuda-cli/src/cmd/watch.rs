@@ -165,33 +165,50 @@ enum Status<'a> {
 struct EventRecord<'a, T: Serialize> {
     #[serde(flatten)]
     event: &'a T,
-    at: String,
+    at: &'a str,
 }
 
 impl<T: Serialize> Record for EventRecord<'_, T> {
     const TYPE: &'static str = "event";
 }
 
-fn log<T: Serialize>(event: &T) {
-    // Sub-second times: latency from a file's close to its label is what people measure.
+/// Now, as the log writes it (sub-second: latency from a file's close to its label is
+/// what people measure).
+fn log_time() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let record = EventRecord {
-        event,
-        at: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| timestamp(now.unix_timestamp())),
-    };
-    // One write per line; a closed stderr loses the log, not the labels.
-    let mut line = Vec::new();
-    if output::write_json(&mut line, &record).is_ok() {
-        let _ = std::io::stderr().lock().write_all(&line);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| timestamp(now.unix_timestamp()))
+}
+
+/// Appends the line of `event` at `at` to `out` (nothing when it cannot be written).
+fn log_line<T: Serialize>(out: &mut Vec<u8>, event: &T, at: &str) {
+    let start = out.len();
+    if output::write_json(out, &EventRecord { event, at }).is_err() {
+        out.truncate(start);
     }
 }
 
-fn log_all(reports: &[Report]) {
-    for r in reports {
-        log(r);
+/// Writes whole lines with one write; a closed stderr loses the log, not the labels.
+fn log_write(lines: &[u8]) {
+    if !lines.is_empty() {
+        let _ = std::io::stderr().lock().write_all(lines);
     }
+}
+
+fn log<T: Serialize>(event: &T) {
+    let mut line = Vec::new();
+    log_line(&mut line, event, &log_time());
+    log_write(&line);
+}
+
+/// Logs a batch's reports with one write (a share's first start writes a line per file).
+fn log_all(reports: &[Report]) {
+    let at = log_time();
+    let mut lines = Vec::new();
+    for r in reports {
+        log_line(&mut lines, r, &at);
+    }
+    log_write(&lines);
 }
 
 /// With `--report`: the files the reports concern go to the company file index.
