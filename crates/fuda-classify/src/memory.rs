@@ -752,7 +752,7 @@ impl LabelMemory {
     }
 
     /// Applies a batch of changes in one transaction.
-    pub fn commit(&mut self, changes: &[Change]) -> Result<(), MemoryError> {
+    pub fn commit(&self, changes: &[Change]) -> Result<(), MemoryError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -762,7 +762,7 @@ impl LabelMemory {
             source,
         };
         let now = fuda_core::labeling::now();
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
         for change in changes {
             match change {
                 Change::Remember { path, label, file } => {
@@ -949,7 +949,7 @@ mod tests {
         let db = dir.path().join("state/watch/m.sqlite");
         let (a, b) = (label("confidential"), label("internal"));
         {
-            let mut m = LabelMemory::open(&db).unwrap();
+            let m = LabelMemory::open(&db).unwrap();
             m.commit(&[
                 remember("/s/d/a.txt", &a),
                 remember("/s/d/sub/b.txt", &b),
@@ -1020,7 +1020,7 @@ mod tests {
     #[test]
     fn workers_read_what_the_memory_committed_last_from_their_threads() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
         let a = label("confidential");
         let readers = |m: &LabelMemory, path: &str| {
             let readers = m.readers();
@@ -1051,7 +1051,7 @@ mod tests {
     #[test]
     fn a_file_renamed_over_another_replaces_it_and_events_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
         let (a, b) = (label("confidential"), label("internal"));
         m.commit(&[remember("/s/a", &a), remember("/s/b", &b)])
             .unwrap();

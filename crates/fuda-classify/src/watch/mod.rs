@@ -31,8 +31,8 @@
 //! let mut engine = Engine::new(Duration::from_millis(300), Duration::from_secs(300));
 //! engine.event(FsEvent::Closed("/srv/share/見積書.xlsx".into()), Instant::now());
 //! std::thread::sleep(Duration::from_millis(400));
-//! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
-//!     jobs.into_iter().map(handle).collect()
+//! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle, sink| {
+//!     jobs.into_iter().map(handle).for_each(sink)
 //! });
 //! for report in &batch.reports {
 //!     println!("{}", serde_json::to_string(report).unwrap());
@@ -54,7 +54,7 @@ pub use ignore::{ignored, is_fuda_internal};
 pub use report::Report;
 pub use worker::{Applied, Handled, Job, Labeling};
 
-use crate::memory::{FileId, LabelMemory};
+use crate::memory::{Change, FileId, LabelMemory};
 use persist::Book;
 use worker::{Outcome, Worker};
 
@@ -256,9 +256,10 @@ impl Engine {
 
     /// Handles every file due at `now`: moves first (a renamed file finds its label under
     /// the new name), then the settled files — through `run`, which applies the handler to
-    /// each job (in parallel or not: each looks up its remembered label itself) and
-    /// returns the results in any order —, then
-    /// attribute changes; commits what the label memory learnt in one transaction.
+    /// each job (in parallel or not: each looks up its remembered label itself) and gives
+    /// each result to the sink on the calling thread as it comes, in any order —, then
+    /// attribute changes. What the label memory learns is committed while the workers go
+    /// on, a transaction per 1,024 changes, and the rest at the end.
     pub fn batch<R>(
         &mut self,
         now: Instant,
@@ -267,7 +268,7 @@ impl Engine {
         run: R,
     ) -> Batch
     where
-        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync)) -> Vec<Handled>,
+        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync), &mut dyn FnMut(Handled)),
     {
         let mut out = Batch::default();
         self.commit(memory, &mut out.reports);
@@ -283,21 +284,29 @@ impl Engine {
             let hint = self.book.hints.remove(&path);
             jobs.push(Job { path, hint });
         }
+        // The workers read the writes of earlier batches: this batch's are noted on the
+        // side and added once they are done.
+        let mut own = Vec::new();
+        let mut learnt = Vec::new();
         let worker = Worker {
             labeling,
             own: &self.own,
             settle: self.settle,
             memory: memory.readers(),
         };
-        let handled = run(jobs, &|job| worker.handle(job));
-        for h in handled {
-            self.book.changes.extend(h.changes);
+        let (pending, hints) = (&mut self.pending, &mut self.book.hints);
+        let memory_now: &LabelMemory = memory;
+        run(jobs, &|job| worker.handle(job), &mut |h: Handled| {
+            learnt.extend(h.changes);
+            if learnt.len() >= COMMIT_GROUP {
+                commit_into(memory_now, &mut learnt, &mut out.reports);
+            }
             out.reports.extend(h.reports);
             let stat = match h.outcome {
                 Outcome::Postpone(wait) => {
-                    self.pending.insert(h.job_path.clone(), now + wait);
+                    pending.insert(h.job_path.clone(), now + wait);
                     if let Some(hint) = h.hint {
-                        self.book.hints.entry(h.job_path.clone()).or_insert(hint);
+                        hints.entry(h.job_path.clone()).or_insert(hint);
                     }
                     None
                 }
@@ -309,9 +318,13 @@ impl Engine {
                 Outcome::Own | Outcome::Gone => None,
             };
             if let Some(stat) = stat {
-                self.own.insert(h.job_path, stat);
+                own.push((h.job_path, stat));
             }
+        });
+        for (path, stat) in own {
+            self.own.insert(path, stat);
         }
+        self.book.changes.append(&mut learnt);
         // Attribute changes: a label set, changed or removed in place.
         for path in self.book.due_attributes(&self.pending, now) {
             let mut changes = Vec::new();
@@ -343,11 +356,20 @@ impl Engine {
     /// Writes the memory changes waiting in one transaction; a failure is reported (the
     /// watcher re-learns labels from the files at its next start) and the changes dropped.
     pub fn commit(&mut self, memory: &mut LabelMemory, reports: &mut Vec<Report>) {
-        if let Err(e) = memory.commit(&self.book.changes) {
-            reports.push(Report::failed_anywhere(e));
-        }
-        self.book.changes.clear();
+        commit_into(memory, &mut self.book.changes, reports);
     }
+}
+
+/// How many label-memory changes a batch commits at a time while its workers go on.
+const COMMIT_GROUP: usize = 1024;
+
+/// Writes `changes` to `memory` in one transaction and empties it; a failure is reported
+/// (the watcher re-learns labels from the files at its next start) and the changes dropped.
+fn commit_into(memory: &LabelMemory, changes: &mut Vec<Change>, reports: &mut Vec<Report>) {
+    if let Err(e) = memory.commit(changes) {
+        reports.push(Report::failed_anywhere(e));
+    }
+    changes.clear();
 }
 
 #[cfg(test)]

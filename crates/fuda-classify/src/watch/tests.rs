@@ -83,9 +83,9 @@ impl Share {
             verbose: true,
         };
         let mut handled = 0;
-        let batch = engine.batch(now, labeling, memory, |jobs, handle| {
+        let batch = engine.batch(now, labeling, memory, |jobs, handle, sink| {
             handled = jobs.len();
-            jobs.into_iter().map(handle).collect()
+            jobs.into_iter().map(handle).for_each(sink)
         });
         (batch.reports, batch.labeled, handled)
     }
@@ -128,6 +128,24 @@ fn a_new_file_is_labelled_by_the_rules_once_it_settled() {
     assert!(!engine.event(FsEvent::Attributes(memo.clone()), t0 + SETTLE));
     let (reports, _, handled) = share.batch(&mut engine, &mut memory, t0 + SETTLE * 2);
     assert_eq!((handled, reports), (0, vec![]));
+}
+
+#[test]
+fn every_file_of_a_batch_larger_than_a_commit_group_is_remembered() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let files: Vec<PathBuf> = (0..super::COMMIT_GROUP + 100)
+        .map(|i| share.write(&format!("f{i}.txt"), "【社外秘】今週の生産計画"))
+        .collect();
+    let t0 = Instant::now();
+    engine.found(files.iter().cloned(), t0);
+    let (_, labeled, handled) = share.batch(&mut engine, &mut memory, t0);
+    assert_eq!((handled, labeled.len()), (files.len(), files.len()));
+    let forgotten: Vec<_> = files
+        .iter()
+        .filter(|f| memory.recall(f).unwrap().is_none())
+        .collect();
+    assert_eq!(forgotten, Vec::<&PathBuf>::new());
 }
 
 #[test]

@@ -389,12 +389,20 @@ impl Watching<'_> {
                 )
             })
             .transpose()?;
-        // One batch: the settled files on the pool's threads; the labels applied go to the
-        // key service's audit log.
+        // One batch: the settled files on the pool's threads, their results back on this
+        // thread as they come (the label memory learns them while the pool goes on); the
+        // labels applied go to the key service's audit log.
         let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
-            let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
-                self.pool
-                    .install(|| jobs.into_par_iter().map(handle).collect())
+            let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle, sink| {
+                let (tx, results) = std::sync::mpsc::channel();
+                self.pool.in_place_scope(|scope| {
+                    scope.spawn(move |_| {
+                        jobs.into_par_iter().for_each_with(tx, |tx, job| {
+                            let _ = tx.send(handle(job));
+                        })
+                    });
+                    results.iter().for_each(sink);
+                });
             });
             log_all(&done.reports);
             note_all(self.reporter, &done.reports);
