@@ -397,11 +397,16 @@ impl Watching<'_> {
                 let (tx, results) = std::sync::mpsc::channel();
                 self.pool.in_place_scope(|scope| {
                     scope.spawn(move |_| {
-                        jobs.into_par_iter().for_each_with(tx, |tx, job| {
-                            let _ = tx.send(handle(job));
-                        })
+                        // A few hundred results at a time: this thread is not woken for
+                        // every file.
+                        jobs.into_par_iter().chunks(RESULTS_AT_ONCE).for_each_with(
+                            tx,
+                            |tx, part| {
+                                let _ = tx.send(part.into_iter().map(handle).collect::<Vec<_>>());
+                            },
+                        )
                     });
-                    results.iter().for_each(sink);
+                    results.iter().flatten().for_each(sink);
                 });
             });
             log_all(&done.reports);
@@ -634,6 +639,9 @@ fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
         }),
     }
 }
+
+/// How many results of a batch the pool's threads send back together.
+const RESULTS_AT_ONCE: usize = 256;
 
 /// How many files a walk hands to the engine at a time, at most: the files waiting, the
 /// batch's reports and the memory's transaction stay this small however large the trees
