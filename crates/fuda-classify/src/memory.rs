@@ -660,25 +660,28 @@ impl LabelMemory {
         rows.into_iter().map(|r| decode(&self.path, r)).collect()
     }
 
-    /// Gives `each` every remembered path at or below `root`, one at a time (the watcher
-    /// checks millions of them without holding their labels).
+    /// Gives `each` every remembered path at or below `root` whose label was last seen
+    /// at or before `seen_by` (Unix seconds; `i64::MAX`: every path), one at a time (the
+    /// watcher checks millions of them without holding their labels).
     pub fn each_path_under(
         &self,
         root: &Path,
+        seen_by: i64,
         mut each: impl FnMut(PathBuf),
     ) -> Result<(), MemoryError> {
-        let mut prefix = bytes(root).to_vec();
-        if prefix.last() != Some(&b'/') {
-            prefix.push(b'/');
-        }
+        // The paths below `root/`: a range of the primary key ('0' follows '/').
+        let base = bytes(root).strip_suffix(b"/").unwrap_or(bytes(root));
+        let below = [base, b"/"].concat();
+        let past = [base, b"0"].concat();
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT path FROM labels WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2",
+                "SELECT path FROM labels WHERE (path = ?1 OR (path >= ?2 AND path < ?3))
+                 AND seen_at <= ?4",
             )
             .map_err(self.db())?;
         let mut rows = stmt
-            .query(params![bytes(root), prefix])
+            .query(params![bytes(root), below, past, seen_by])
             .map_err(self.db())?;
         while let Some(row) = rows.next().map_err(self.db())? {
             each(from_bytes(row.get(0).map_err(self.db())?));

@@ -344,11 +344,18 @@ impl Engine {
         out
     }
 
-    /// After the start-up reconciliation: forgets remembered paths under `roots` that no
-    /// longer exist (deleted while the watcher was stopped).
-    pub fn forget_missing(&mut self, memory: &mut LabelMemory, roots: &[PathBuf]) -> Vec<Report> {
+    /// After the start-up reconciliation that began at `began` (Unix seconds): forgets
+    /// remembered paths under `roots` that no longer exist (deleted while the watcher was
+    /// stopped). Paths whose label it remembered after `began` are not looked at: the
+    /// reconciliation saw them, and their deletion since is an event of its own.
+    pub fn forget_missing(
+        &mut self,
+        memory: &mut LabelMemory,
+        roots: &[PathBuf],
+        began: i64,
+    ) -> Vec<Report> {
         let mut reports = Vec::new();
-        persist::forget_missing(memory, roots, &mut self.book.changes, &mut reports);
+        persist::forget_missing(memory, roots, began, &mut self.book.changes, &mut reports);
         self.commit(memory, &mut reports);
         reports
     }

@@ -392,17 +392,19 @@ pub(crate) fn refresh(
     }
 }
 
-/// After the start-up reconciliation: forget paths that no longer exist under `roots`
-/// (deleted while the watcher was stopped).
+/// After the start-up reconciliation that began at `began`: forget paths that no longer
+/// exist under `roots` (deleted while the watcher was stopped), among those remembered
+/// before it.
 pub(crate) fn forget_missing(
     memory: &LabelMemory,
     roots: &[PathBuf],
+    began: i64,
     changes: &mut Vec<Change>,
     reports: &mut Vec<Report>,
 ) {
     for root in roots {
         let mut chunk = Vec::with_capacity(CHECK_CHUNK);
-        let listed = memory.each_path_under(root, |path| {
+        let listed = memory.each_path_under(root, began, |path| {
             chunk.push(path);
             if chunk.len() == CHECK_CHUNK {
                 forget_vanished(&mut chunk, changes);

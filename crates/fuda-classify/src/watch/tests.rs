@@ -149,6 +149,34 @@ fn every_file_of_a_batch_larger_than_a_commit_group_is_remembered() {
 }
 
 #[test]
+fn paths_deleted_while_the_watcher_was_stopped_are_forgotten_after_the_reconciliation() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let (gone, kept) = (
+        share.write("gone.txt", "議事録"),
+        share.write("kept.txt", "議事録"),
+    );
+    let t0 = Instant::now();
+    engine.found([gone.clone(), kept.clone()], t0);
+    share.batch(&mut engine, &mut memory, t0);
+    std::fs::remove_file(&gone).unwrap();
+    let roots = [share.dir.path().to_owned()];
+
+    // Remembered during this reconciliation: seen by it, not looked at again.
+    let seen = memory.recall(&gone).unwrap().unwrap().seen_at;
+    engine.forget_missing(&mut memory, &roots, seen - 1);
+    assert!(memory.recall(&gone).unwrap().is_some());
+
+    // Remembered before it: looked up, and forgotten when gone.
+    engine.forget_missing(&mut memory, &roots, seen);
+    assert!(
+        memory.recall(&gone).unwrap().is_none(),
+        "deleted while stopped"
+    );
+    assert!(memory.recall(&kept).unwrap().is_some());
+}
+
+#[test]
 fn a_burst_of_writes_is_handled_once_after_the_last() {
     let (share, mut memory) = share();
     let mut engine = engine();

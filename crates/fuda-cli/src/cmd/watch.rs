@@ -426,6 +426,7 @@ impl Watching<'_> {
         if first {
             // Reconcile: everything already in the trees.
             let started = Instant::now();
+            let began = fuda_core::labeling::now();
             let n = walk_into(engine, memory, self.roots, inotify, &batch);
             while engine.waiting() > 0 && !self.stop.load(Ordering::SeqCst) {
                 batch(engine, memory);
@@ -433,7 +434,7 @@ impl Watching<'_> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            let forgotten = engine.forget_missing(memory, self.roots);
+            let forgotten = engine.forget_missing(memory, self.roots, began);
             log_all(&forgotten);
             note_all(self.reporter, &forgotten);
             log(&Status::Reconciled {
