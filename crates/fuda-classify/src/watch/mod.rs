@@ -146,6 +146,8 @@ pub struct Engine {
     /// The files this watcher labeled last, as it left them.
     own: OwnWrites,
     book: Book,
+    /// The most files one batch handles.
+    most: usize,
 }
 
 /// How many of its own writes the watcher remembers, at most: enough for their events to
@@ -163,7 +165,15 @@ impl Engine {
             walks: Vec::new(),
             own: OwnWrites::default(),
             book: Book::new(restore_window),
+            most: usize::MAX,
         }
+    }
+
+    /// An engine whose batches handle at most `most` files (those due first): the echoes
+    /// of its own label writes in one batch then stay within an event queue's bound.
+    pub fn with_batch_limit(mut self, most: usize) -> Engine {
+        self.most = most.max(1);
+        self
     }
 
     /// Takes in one event seen at `now`. Returns true for an attribute change that must be
@@ -272,14 +282,18 @@ impl Engine {
     {
         let mut out = Batch::default();
         self.commit(memory, &mut out.reports);
-        let ready: Vec<PathBuf> = self
+        let mut ready: Vec<(PathBuf, Instant)> = self
             .pending
             .iter()
             .filter(|(_, due)| **due <= now)
-            .map(|(p, _)| p.clone())
+            .map(|(p, due)| (p.clone(), *due))
             .collect();
+        if ready.len() > self.most {
+            ready.select_nth_unstable_by_key(self.most, |(_, due)| *due);
+            ready.truncate(self.most);
+        }
         let mut jobs = Vec::with_capacity(ready.len());
-        for path in ready {
+        for (path, _) in ready {
             self.pending.remove(&path);
             let hint = self.book.hints.remove(&path);
             jobs.push(Job { path, hint });

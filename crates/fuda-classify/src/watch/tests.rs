@@ -177,6 +177,29 @@ fn paths_deleted_while_the_watcher_was_stopped_are_forgotten_after_the_reconcili
 }
 
 #[test]
+fn a_batch_handles_no_more_files_than_its_limit_and_the_rest_next() {
+    let (share, mut memory) = share();
+    let mut engine = engine().with_batch_limit(2);
+    let files: Vec<PathBuf> = (0..5)
+        .map(|i| share.write(&format!("f{i}.txt"), "議事録"))
+        .collect();
+    let t0 = Instant::now();
+    engine.found(files.iter().cloned(), t0);
+    let handled: Vec<usize> = (0..4)
+        .map(|_| share.batch(&mut engine, &mut memory, t0).2)
+        .collect();
+    assert_eq!(handled, [2, 2, 1, 0]);
+    for f in &files {
+        assert_eq!(
+            share.level(f).as_deref(),
+            Some("internal"),
+            "{}",
+            f.display()
+        );
+    }
+}
+
+#[test]
 fn a_burst_of_writes_is_handled_once_after_the_last() {
     let (share, mut memory) = share();
     let mut engine = engine();

@@ -239,7 +239,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let mut memory = LabelMemory::open(&memory_path)?;
     let settle = Duration::from_millis(args.settle_ms);
-    let mut engine = Engine::new(settle, Duration::from_secs(args.restore_window));
     let bound = std::env::var("FUDA_WATCH_QUEUE")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -261,6 +260,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None
     };
     let inotify = Inotify::start(&roots, bound)?;
+    let mut engine = Engine::new(settle, Duration::from_secs(args.restore_window))
+        .with_batch_limit(inotify.chunk);
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
         policy: session.policy.to_string(),
@@ -428,9 +429,14 @@ impl Watching<'_> {
             let started = Instant::now();
             let began = fuda_core::labeling::now();
             let n = walk_into(engine, memory, self.roots, inotify, &batch);
+            // Files written too recently to be read yet: a batch at a time, the events
+            // queued meanwhile (its own label writes) taken in between.
             while engine.waiting() > 0 && !self.stop.load(Ordering::SeqCst) {
+                while inotify.drain(engine) {
+                    batch(engine, memory);
+                }
                 batch(engine, memory);
-                if engine.waiting() > 0 {
+                if engine.next_due().is_some_and(|due| due > Instant::now()) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -479,8 +485,9 @@ struct Inotify {
     events: Receiver<Event>,
     /// Set when events were lost (the kernel's queue or ours overflowed).
     overflow: Arc<AtomicBool>,
-    /// How many files a walk hands to the engine between two looks at the queue: its own
-    /// label writes (one event each) stay well within the queue's bound.
+    /// How many files a walk hands to the engine between two looks at the queue, and a
+    /// batch handles at most: its own label writes (an event or two each) stay within
+    /// the queue's bound.
     chunk: usize,
 }
 
