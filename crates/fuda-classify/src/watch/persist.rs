@@ -153,10 +153,11 @@ fn event(
     })
 }
 
-/// Restores the remembered label of `path` when the file there is a replacement that lost
-/// it (or carries a lower one); records a lost label. Returns whether it wrote a label.
+/// Restores the remembered label of `file.path` when the file there (`file`: its label as
+/// just read, `meta`: its metadata) is a replacement that lost it (or carries a lower one);
+/// records a lost label. Returns whether it wrote a label.
 pub(crate) fn check(
-    path: &Path,
+    file: &FileLabel,
     meta: &std::fs::Metadata,
     remembered: &Remembered,
     hint: Option<Hint>,
@@ -164,13 +165,7 @@ pub(crate) fn check(
     changes: &mut Vec<Change>,
     reports: &mut Vec<Report>,
 ) -> bool {
-    let file = match labeler.peek(path) {
-        Ok(f) => f,
-        Err(e) => {
-            reports.push(Report::failed(path, e));
-            return false;
-        }
-    };
+    let path = file.path.as_path();
     let found = if file.status == Status::Tampered {
         Found::Tampered
     } else {
@@ -298,18 +293,24 @@ pub(crate) fn check(
     }
 }
 
-/// Records what `path` carries now, unless the memory already knows exactly that.
+/// Records what `path` carries now, unless the memory already knows exactly that; `seen`
+/// is its label as read since the watcher last wrote to it, if it was (else it is read).
 pub(crate) fn remember(
     path: &Path,
     labeler: &Labeler<'_>,
     remembered: Option<&Remembered>,
+    seen: Option<FileLabel>,
     changes: &mut Vec<Change>,
 ) {
     let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return;
     };
-    let Ok(file) = labeler.peek(path) else {
-        return;
+    let file = match seen {
+        Some(file) => file,
+        None => match labeler.peek(path) {
+            Ok(file) => file,
+            Err(_) => return,
+        },
     };
     let Some(label) = keepable(&file) else {
         return;
@@ -369,7 +370,7 @@ pub(crate) fn refresh(
             .as_ref()
             .filter(|r| label.is_older_than(&r.label))
         {
-            return check(path, &meta, r, None, labeler, changes, reports);
+            return check(&file, &meta, r, None, labeler, changes, reports);
         }
         if remembered.as_ref().is_none_or(|r| r.label != *label) {
             reports.push(Report::Remembered {
@@ -378,7 +379,7 @@ pub(crate) fn refresh(
                 doc: label.doc,
             });
         }
-        remember(path, labeler, remembered.as_ref(), changes);
+        remember(path, labeler, remembered.as_ref(), None, changes);
         return false;
     }
     match remembered {
@@ -386,7 +387,7 @@ pub(crate) fn refresh(
             if r.file.differs(&FileId::of(&meta)) {
                 return true;
             }
-            check(path, &meta, &r, None, labeler, changes, reports)
+            check(&file, &meta, &r, None, labeler, changes, reports)
         }
         _ => false,
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use fuda_core::label::Label;
-use fuda_core::labeling::{Labeler, SetOutcome};
+use fuda_core::labeling::{FileLabel, Labeler, SetOutcome};
 
 use super::{persist, Report, Stat};
 use crate::memory::{Change, Hint, Readers, Remembered};
@@ -91,10 +91,19 @@ impl Worker<'_> {
             None
         });
         let remembered = remembered.as_ref();
-        let outcome = self.label_file(&job.path, remembered, job.hint, &mut changes, &mut reports);
+        let mut seen = None;
+        let outcome = self.label_file(
+            &job.path,
+            remembered,
+            job.hint,
+            &mut seen,
+            &mut changes,
+            &mut reports,
+        );
         // A label the rules applied was recorded as written (`label_file`).
         if matches!(outcome, Outcome::Done(_)) {
-            persist::remember(&job.path, self.labeling.labeler, remembered, &mut changes);
+            let labeler = self.labeling.labeler;
+            persist::remember(&job.path, labeler, remembered, seen, &mut changes);
         }
         Handled {
             job_path: job.path,
@@ -105,11 +114,14 @@ impl Worker<'_> {
         }
     }
 
+    /// Handles one file; `seen` gets its label as read to compare with the remembered one,
+    /// when the watcher wrote nothing since.
     fn label_file(
         &self,
         path: &Path,
         remembered: Option<&Remembered>,
         hint: Option<Hint>,
+        seen: &mut Option<FileLabel>,
         changes: &mut Vec<Change>,
         reports: &mut Vec<Report>,
     ) -> Outcome {
@@ -133,8 +145,18 @@ impl Worker<'_> {
         if self.own.get(path) == Some(&super::stat_of(&meta)) {
             return Outcome::Own;
         }
-        let restored = remembered
-            .is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes, reports));
+        let mut restored = false;
+        if let Some(r) = remembered {
+            match labeler.peek(path) {
+                Ok(file) => {
+                    restored = persist::check(&file, &meta, r, hint, labeler, changes, reports);
+                    if !restored {
+                        *seen = Some(file);
+                    }
+                }
+                Err(e) => reports.push(Report::failed(path, e)),
+            }
+        }
         let written = |restored: bool| {
             if restored {
                 fuda_core::longpath::symlink_metadata(path)
