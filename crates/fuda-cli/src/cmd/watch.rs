@@ -525,7 +525,10 @@ impl Inotify {
             _watcher: watcher,
             events,
             overflow,
-            chunk: (bound / 4).clamp(1, WALK_CHUNK),
+            // Each label written echoes twice (tags and label): a batch's echoes fill a
+            // quarter of the queue, so the queue holds those of the batches before it too
+            // while the event thread is behind (a loaded machine).
+            chunk: (bound / 8).clamp(1, WALK_CHUNK),
         })
     }
 
