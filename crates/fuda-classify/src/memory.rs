@@ -11,10 +11,11 @@
 //! The memory is one SQLite file in WAL mode (by default
 //! `$XDG_STATE_HOME/fuda/watch/<hash of the roots>.sqlite`, see [`default_location`]):
 //!
-//! - `labels`: one row per path: the document id, level, owner, method (manual, auto,
-//!   default, imported), the content digest the label was signed for, the file's device,
-//!   inode and birth time, whether the label is still there (`labeled`) or went missing
-//!   in place (`lost`), and the whole label record for a faithful restore;
+//! - `labels`: one row per path, in the order of the paths (`WITHOUT ROWID`): the file's
+//!   device, inode and birth time, whether the label is still there (`labeled`) or went
+//!   missing in place (`lost`), when it was last seen, and the whole label record (JSON:
+//!   document id, level, owner, method, the content digest it was signed for …) for a
+//!   faithful restore;
 //! - `events`: what happened: `restored` (with the cause), `downgrade-flagged` (the new
 //!   content carried a lower label of its own; the higher one was kept), `lost` (a
 //!   label vanished without a replacement, so nothing was restored) and `replayed` (an
@@ -38,13 +39,15 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use fuda_core::digest::Digest;
 use fuda_core::label::Label;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE labels (
     path BLOB PRIMARY KEY,
     doc TEXT NOT NULL,
@@ -71,7 +74,25 @@ CREATE TABLE events (
     cause TEXT NOT NULL
 );
 CREATE INDEX events_at ON events(at);
-"];
+",
+    // Fewer bytes written per file (a watcher writes a row for every file of a share): the
+    // columns that repeated the label record's fields and their index go, and the rows are
+    // stored in the primary key's order (no second tree of paths).
+    "
+CREATE TABLE labels_by_path (
+    path BLOB PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    born INTEGER,
+    state TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    label TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO labels_by_path SELECT path, dev, ino, born, state, seen_at, label FROM labels;
+DROP TABLE labels;
+ALTER TABLE labels_by_path RENAME TO labels;
+",
+];
 
 /// Errors of the label memory; each names the database file.
 #[derive(Debug, thiserror::Error)]
@@ -404,6 +425,76 @@ pub struct Recollection {
 pub struct LabelMemory {
     conn: Connection,
     path: PathBuf,
+    readers: Readers,
+}
+
+/// Connections that look labels up from many threads at once (the watcher's workers, one
+/// connection per thread asking at the same time): in WAL mode they read what the
+/// memory's own connection committed last, while it writes the next batch.
+pub struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What the memory knows about `path`, as last committed.
+    pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let found = recall_with(&conn, &self.path, path);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        found
+    }
+
+    fn open(&self) -> Result<Connection, MemoryError> {
+        let err = |source| MemoryError::Database {
+            path: self.path.clone(),
+            source,
+        };
+        // Read-write, not read-only: a WAL database needs its -shm file to be writable.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "query_only", true).map_err(err)?;
+        Ok(conn)
+    }
+}
+
+/// What the memory at `db` knows about `path`, through `conn`.
+fn recall_with(
+    conn: &Connection,
+    db: &Path,
+    path: &Path,
+) -> Result<Option<Remembered>, MemoryError> {
+    let err = |source| MemoryError::Database {
+        path: db.to_owned(),
+        source,
+    };
+    let row = conn
+        .prepare_cached(
+            "SELECT path, label, dev, ino, born, state, seen_at FROM labels WHERE path = ?1",
+        )
+        .map_err(err)?
+        .query_row([bytes(path)], raw_row)
+        .optional()
+        .map_err(err)?;
+    row.map(|r| decode(db, r)).transpose()
 }
 
 impl std::fmt::Debug for LabelMemory {
@@ -456,6 +547,7 @@ impl LabelMemory {
         let memory = LabelMemory {
             conn,
             path: path.to_owned(),
+            readers: Readers::new(path),
         };
         memory.prepare(true)?;
         {
@@ -481,6 +573,7 @@ impl LabelMemory {
         let memory = LabelMemory {
             conn,
             path: path.to_owned(),
+            readers: Readers::new(path),
         };
         memory.prepare(false)?;
         Ok(memory)
@@ -538,16 +631,12 @@ impl LabelMemory {
 
     /// What the memory knows about `path`.
     pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT path, label, dev, ino, born, state, seen_at FROM labels WHERE path = ?1",
-            )
-            .map_err(self.db())?
-            .query_row([bytes(path)], raw_row)
-            .optional()
-            .map_err(self.db())?;
-        row.map(|r| self.decode(r)).transpose()
+        recall_with(&self.conn, &self.path, path)
+    }
+
+    /// Connections for looking labels up from other threads.
+    pub fn readers(&self) -> &Readers {
+        &self.readers
     }
 
     /// Every remembered path at or below `root`.
@@ -568,28 +657,31 @@ impl LabelMemory {
             .map_err(self.db())?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.db())?;
-        rows.into_iter().map(|r| self.decode(r)).collect()
+        rows.into_iter().map(|r| decode(&self.path, r)).collect()
     }
 
-    /// Gives `each` every remembered path at or below `root`, one at a time (the watcher
-    /// checks millions of them without holding their labels).
+    /// Gives `each` every remembered path at or below `root` whose label was last seen
+    /// at or before `seen_by` (Unix seconds; `i64::MAX`: every path), one at a time (the
+    /// watcher checks millions of them without holding their labels).
     pub fn each_path_under(
         &self,
         root: &Path,
+        seen_by: i64,
         mut each: impl FnMut(PathBuf),
     ) -> Result<(), MemoryError> {
-        let mut prefix = bytes(root).to_vec();
-        if prefix.last() != Some(&b'/') {
-            prefix.push(b'/');
-        }
+        // The paths below `root/`: a range of the primary key ('0' follows '/').
+        let base = bytes(root).strip_suffix(b"/").unwrap_or(bytes(root));
+        let below = [base, b"/"].concat();
+        let past = [base, b"0"].concat();
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT path FROM labels WHERE path = ?1 OR substr(path, 1, length(?2)) = ?2",
+                "SELECT path FROM labels WHERE (path = ?1 OR (path >= ?2 AND path < ?3))
+                 AND seen_at <= ?4",
             )
             .map_err(self.db())?;
         let mut rows = stmt
-            .query(params![bytes(root), prefix])
+            .query(params![bytes(root), below, past, seen_by])
             .map_err(self.db())?;
         while let Some(row) = rows.next().map_err(self.db())? {
             each(from_bytes(row.get(0).map_err(self.db())?));
@@ -663,7 +755,7 @@ impl LabelMemory {
     }
 
     /// Applies a batch of changes in one transaction.
-    pub fn commit(&mut self, changes: &[Change]) -> Result<(), MemoryError> {
+    pub fn commit(&self, changes: &[Change]) -> Result<(), MemoryError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -673,7 +765,7 @@ impl LabelMemory {
             source,
         };
         let now = fuda_core::labeling::now();
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
         for change in changes {
             match change {
                 Change::Remember { path, label, file } => {
@@ -684,17 +776,12 @@ impl LabelMemory {
                     })?;
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO labels
-                         (path, doc, level, owner, method, digest, dev, ino, born, state, seen_at, label)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         (path, dev, ino, born, state, seen_at, label)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
                             bytes(path),
-                            label.doc.to_string(),
-                            label.level,
-                            label.owner,
-                            label.method.as_str(),
-                            label.content_sha256.map(|d| d.to_string()),
                             file.dev as i64,
                             file.ino as i64,
                             file.born,
@@ -764,32 +851,33 @@ impl LabelMemory {
         }
         tx.commit().map_err(err)
     }
+}
 
-    fn decode(&self, r: RawRow) -> Result<Remembered, MemoryError> {
-        let path = from_bytes(r.path);
-        let corrupt = |reason: String| MemoryError::Corrupt {
-            path: self.path.clone(),
-            row: path.display().to_string(),
-            reason,
-        };
-        let label: Label = serde_json::from_str(&r.label).map_err(|e| corrupt(e.to_string()))?;
-        let state = match r.state.as_str() {
-            "labeled" => State::Labeled,
-            "lost" => State::Lost,
-            other => return Err(corrupt(format!("unknown state {other:?}"))),
-        };
-        Ok(Remembered {
-            label,
-            file: FileId {
-                dev: r.dev as u64,
-                ino: r.ino as u64,
-                born: r.born,
-            },
-            state,
-            seen_at: r.seen_at,
-            path,
-        })
-    }
+/// Decodes a row of the memory at `db`.
+fn decode(db: &Path, r: RawRow) -> Result<Remembered, MemoryError> {
+    let path = from_bytes(r.path);
+    let corrupt = |reason: String| MemoryError::Corrupt {
+        path: db.to_owned(),
+        row: path.display().to_string(),
+        reason,
+    };
+    let label: Label = serde_json::from_str(&r.label).map_err(|e| corrupt(e.to_string()))?;
+    let state = match r.state.as_str() {
+        "labeled" => State::Labeled,
+        "lost" => State::Lost,
+        other => return Err(corrupt(format!("unknown state {other:?}"))),
+    };
+    Ok(Remembered {
+        label,
+        file: FileId {
+            dev: r.dev as u64,
+            ino: r.ino as u64,
+            born: r.born,
+        },
+        state,
+        seen_at: r.seen_at,
+        path,
+    })
 }
 
 struct RawRow {
@@ -864,7 +952,7 @@ mod tests {
         let db = dir.path().join("state/watch/m.sqlite");
         let (a, b) = (label("confidential"), label("internal"));
         {
-            let mut m = LabelMemory::open(&db).unwrap();
+            let m = LabelMemory::open(&db).unwrap();
             m.commit(&[
                 remember("/s/d/a.txt", &a),
                 remember("/s/d/sub/b.txt", &b),
@@ -890,9 +978,83 @@ mod tests {
     }
 
     #[test]
+    fn a_memory_the_previous_version_wrote_keeps_its_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.sqlite");
+        let a = label("confidential");
+        let path = b"/s/\xff-a".as_slice();
+        {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO labels (path, doc, level, owner, method, digest, dev, ino, born,
+                 state, seen_at, label) VALUES (?1, ?2, ?3, 'tanaka', 'manual', NULL, 1, 2, 3,
+                 'lost', 5, ?4)",
+                params![
+                    path,
+                    a.doc.to_string(),
+                    a.level,
+                    serde_json::to_string(&a).unwrap()
+                ],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let m = LabelMemory::open(&db).unwrap();
+        let r = m.recall(&from_bytes(path.to_vec())).unwrap().unwrap();
+        assert_eq!(
+            (r.label, r.file, r.state, r.seen_at),
+            (a, FILE, State::Lost, 5)
+        );
+        let columns: i64 = m
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('labels')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            columns, 7,
+            "the columns that repeated the label record are gone"
+        );
+    }
+
+    #[test]
+    fn workers_read_what_the_memory_committed_last_from_their_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let a = label("confidential");
+        let readers = |m: &LabelMemory, path: &str| {
+            let readers = m.readers();
+            std::thread::scope(|s| {
+                let found: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| readers.recall(Path::new(path)).unwrap()))
+                    .collect();
+                found
+                    .into_iter()
+                    .map(|f| f.join().unwrap().map(|r| (r.label, r.file, r.state)))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(readers(&m, "/s/a"), vec![None; 4]);
+        m.commit(&[remember("/s/a", &a)]).unwrap();
+        assert_eq!(
+            readers(&m, "/s/a"),
+            vec![Some((a.clone(), FILE, State::Labeled)); 4]
+        );
+        m.commit(&[Change::Forget("/s/a".into())]).unwrap();
+        assert_eq!(
+            readers(&m, "/s/a"),
+            vec![None; 4],
+            "a forgotten path is gone"
+        );
+    }
+
+    #[test]
     fn a_file_renamed_over_another_replaces_it_and_events_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
+        let m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
         let (a, b) = (label("confidential"), label("internal"));
         m.commit(&[remember("/s/a", &a), remember("/s/b", &b)])
             .unwrap();

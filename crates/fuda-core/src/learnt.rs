@@ -1,5 +1,5 @@
 //! What a cache learnt in this run, shared by the worker threads until it is saved (the
-//! verification memo and the content-digest cache).
+//! content-digest cache).
 
 use std::sync::Mutex;
 

@@ -31,8 +31,8 @@
 //! let mut engine = Engine::new(Duration::from_millis(300), Duration::from_secs(300));
 //! engine.event(FsEvent::Closed("/srv/share/見積書.xlsx".into()), Instant::now());
 //! std::thread::sleep(Duration::from_millis(400));
-//! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
-//!     jobs.into_iter().map(handle).collect()
+//! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle, sink| {
+//!     jobs.into_iter().map(handle).for_each(sink)
 //! });
 //! for report in &batch.reports {
 //!     println!("{}", serde_json::to_string(report).unwrap());
@@ -54,7 +54,7 @@ pub use ignore::{ignored, is_fuda_internal};
 pub use report::Report;
 pub use worker::{Applied, Handled, Job, Labeling};
 
-use crate::memory::{FileId, LabelMemory};
+use crate::memory::{Change, FileId, LabelMemory};
 use persist::Book;
 use worker::{Outcome, Worker};
 
@@ -146,6 +146,8 @@ pub struct Engine {
     /// The files this watcher labeled last, as it left them.
     own: OwnWrites,
     book: Book,
+    /// The most files one batch handles.
+    most: usize,
 }
 
 /// How many of its own writes the watcher remembers, at most: enough for their events to
@@ -163,7 +165,15 @@ impl Engine {
             walks: Vec::new(),
             own: OwnWrites::default(),
             book: Book::new(restore_window),
+            most: usize::MAX,
         }
+    }
+
+    /// An engine whose batches handle at most `most` files (those due first): the echoes
+    /// of its own label writes in one batch then stay within an event queue's bound.
+    pub fn with_batch_limit(mut self, most: usize) -> Engine {
+        self.most = most.max(1);
+        self
     }
 
     /// Takes in one event seen at `now`. Returns true for an attribute change that must be
@@ -256,8 +266,10 @@ impl Engine {
 
     /// Handles every file due at `now`: moves first (a renamed file finds its label under
     /// the new name), then the settled files — through `run`, which applies the handler to
-    /// each job (in parallel or not) and returns the results in any order —, then
-    /// attribute changes; commits what the label memory learnt in one transaction.
+    /// each job (in parallel or not: each looks up its remembered label itself) and gives
+    /// each result to the sink on the calling thread as it comes, in any order —, then
+    /// attribute changes. What the label memory learns is committed while the workers go
+    /// on, a transaction per 1,024 changes, and the rest at the end.
     pub fn batch<R>(
         &mut self,
         now: Instant,
@@ -266,44 +278,49 @@ impl Engine {
         run: R,
     ) -> Batch
     where
-        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync)) -> Vec<Handled>,
+        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync), &mut dyn FnMut(Handled)),
     {
         let mut out = Batch::default();
         self.commit(memory, &mut out.reports);
-        let ready: Vec<PathBuf> = self
+        let mut ready: Vec<(PathBuf, Instant)> = self
             .pending
             .iter()
             .filter(|(_, due)| **due <= now)
-            .map(|(p, _)| p.clone())
+            .map(|(p, due)| (p.clone(), *due))
             .collect();
-        let mut jobs = Vec::with_capacity(ready.len());
-        for path in ready {
-            self.pending.remove(&path);
-            let remembered = memory.recall(&path).unwrap_or_else(|e| {
-                out.reports.push(Report::failed(&path, e));
-                None
-            });
-            let hint = self.book.hints.remove(&path);
-            jobs.push(Job {
-                path,
-                remembered,
-                hint,
-            });
+        if ready.len() > self.most {
+            ready.select_nth_unstable_by_key(self.most, |(_, due)| *due);
+            ready.truncate(self.most);
         }
+        let mut jobs = Vec::with_capacity(ready.len());
+        for (path, _) in ready {
+            self.pending.remove(&path);
+            let hint = self.book.hints.remove(&path);
+            jobs.push(Job { path, hint });
+        }
+        // The workers read the writes of earlier batches: this batch's are noted on the
+        // side and added once they are done.
+        let mut own = Vec::new();
+        let mut learnt = Vec::new();
         let worker = Worker {
             labeling,
             own: &self.own,
             settle: self.settle,
+            memory: memory.readers(),
         };
-        let handled = run(jobs, &|job| worker.handle(job));
-        for h in handled {
-            self.book.changes.extend(h.changes);
+        let (pending, hints) = (&mut self.pending, &mut self.book.hints);
+        let memory_now: &LabelMemory = memory;
+        run(jobs, &|job| worker.handle(job), &mut |h: Handled| {
+            learnt.extend(h.changes);
+            if learnt.len() >= COMMIT_GROUP {
+                commit_into(memory_now, &mut learnt, &mut out.reports);
+            }
             out.reports.extend(h.reports);
             let stat = match h.outcome {
                 Outcome::Postpone(wait) => {
-                    self.pending.insert(h.job_path.clone(), now + wait);
+                    pending.insert(h.job_path.clone(), now + wait);
                     if let Some(hint) = h.hint {
-                        self.book.hints.entry(h.job_path.clone()).or_insert(hint);
+                        hints.entry(h.job_path.clone()).or_insert(hint);
                     }
                     None
                 }
@@ -315,9 +332,13 @@ impl Engine {
                 Outcome::Own | Outcome::Gone => None,
             };
             if let Some(stat) = stat {
-                self.own.insert(h.job_path, stat);
+                own.push((h.job_path, stat));
             }
+        });
+        for (path, stat) in own {
+            self.own.insert(path, stat);
         }
+        self.book.changes.append(&mut learnt);
         // Attribute changes: a label set, changed or removed in place.
         for path in self.book.due_attributes(&self.pending, now) {
             let mut changes = Vec::new();
@@ -337,11 +358,18 @@ impl Engine {
         out
     }
 
-    /// After the start-up reconciliation: forgets remembered paths under `roots` that no
-    /// longer exist (deleted while the watcher was stopped).
-    pub fn forget_missing(&mut self, memory: &mut LabelMemory, roots: &[PathBuf]) -> Vec<Report> {
+    /// After the start-up reconciliation that began at `began` (Unix seconds): forgets
+    /// remembered paths under `roots` that no longer exist (deleted while the watcher was
+    /// stopped). Paths whose label it remembered after `began` are not looked at: the
+    /// reconciliation saw them, and their deletion since is an event of its own.
+    pub fn forget_missing(
+        &mut self,
+        memory: &mut LabelMemory,
+        roots: &[PathBuf],
+        began: i64,
+    ) -> Vec<Report> {
         let mut reports = Vec::new();
-        persist::forget_missing(memory, roots, &mut self.book.changes, &mut reports);
+        persist::forget_missing(memory, roots, began, &mut self.book.changes, &mut reports);
         self.commit(memory, &mut reports);
         reports
     }
@@ -349,11 +377,20 @@ impl Engine {
     /// Writes the memory changes waiting in one transaction; a failure is reported (the
     /// watcher re-learns labels from the files at its next start) and the changes dropped.
     pub fn commit(&mut self, memory: &mut LabelMemory, reports: &mut Vec<Report>) {
-        if let Err(e) = memory.commit(&self.book.changes) {
-            reports.push(Report::failed_anywhere(e));
-        }
-        self.book.changes.clear();
+        commit_into(memory, &mut self.book.changes, reports);
     }
+}
+
+/// How many label-memory changes a batch commits at a time while its workers go on.
+const COMMIT_GROUP: usize = 1024;
+
+/// Writes `changes` to `memory` in one transaction and empties it; a failure is reported
+/// (the watcher re-learns labels from the files at its next start) and the changes dropped.
+fn commit_into(memory: &LabelMemory, changes: &mut Vec<Change>, reports: &mut Vec<Report>) {
+    if let Err(e) = memory.commit(changes) {
+        reports.push(Report::failed_anywhere(e));
+    }
+    changes.clear();
 }
 
 #[cfg(test)]

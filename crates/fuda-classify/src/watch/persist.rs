@@ -153,10 +153,11 @@ fn event(
     })
 }
 
-/// Restores the remembered label of `path` when the file there is a replacement that lost
-/// it (or carries a lower one); records a lost label. Returns whether it wrote a label.
+/// Restores the remembered label of `file.path` when the file there (`file`: its label as
+/// just read, `meta`: its metadata) is a replacement that lost it (or carries a lower one);
+/// records a lost label. Returns whether it wrote a label.
 pub(crate) fn check(
-    path: &Path,
+    file: &FileLabel,
     meta: &std::fs::Metadata,
     remembered: &Remembered,
     hint: Option<Hint>,
@@ -164,13 +165,7 @@ pub(crate) fn check(
     changes: &mut Vec<Change>,
     reports: &mut Vec<Report>,
 ) -> bool {
-    let file = match labeler.peek(path) {
-        Ok(f) => f,
-        Err(e) => {
-            reports.push(Report::failed(path, e));
-            return false;
-        }
-    };
+    let path = file.path.as_path();
     let found = if file.status == Status::Tampered {
         Found::Tampered
     } else {
@@ -298,18 +293,24 @@ pub(crate) fn check(
     }
 }
 
-/// Records what `path` carries now, unless the memory already knows exactly that.
+/// Records what `path` carries now, unless the memory already knows exactly that; `seen`
+/// is its label as read since the watcher last wrote to it, if it was (else it is read).
 pub(crate) fn remember(
     path: &Path,
     labeler: &Labeler<'_>,
     remembered: Option<&Remembered>,
+    seen: Option<FileLabel>,
     changes: &mut Vec<Change>,
 ) {
     let Ok(meta) = fuda_core::longpath::metadata(path) else {
         return;
     };
-    let Ok(file) = labeler.peek(path) else {
-        return;
+    let file = match seen {
+        Some(file) => file,
+        None => match labeler.peek(path) {
+            Ok(file) => file,
+            Err(_) => return,
+        },
     };
     let Some(label) = keepable(&file) else {
         return;
@@ -318,12 +319,22 @@ pub(crate) fn remember(
     let known = remembered
         .is_some_and(|r| r.state == State::Labeled && r.label == *label && !r.file.differs(&id));
     if !known {
-        changes.push(Change::Remember {
-            path: path.to_owned(),
-            label: Box::new(label.clone()),
-            file: id,
-        });
+        record(path, label, &meta, changes);
     }
+}
+
+/// Records that `path` (the file `meta` describes) carries `label`.
+pub(crate) fn record(
+    path: &Path,
+    label: &Label,
+    meta: &std::fs::Metadata,
+    changes: &mut Vec<Change>,
+) {
+    changes.push(Change::Remember {
+        path: path.to_owned(),
+        label: Box::new(label.clone()),
+        file: FileId::of(meta),
+    });
 }
 
 /// Follows an attribute change at `path`: a label set or changed by a person is
@@ -359,7 +370,7 @@ pub(crate) fn refresh(
             .as_ref()
             .filter(|r| label.is_older_than(&r.label))
         {
-            return check(path, &meta, r, None, labeler, changes, reports);
+            return check(&file, &meta, r, None, labeler, changes, reports);
         }
         if remembered.as_ref().is_none_or(|r| r.label != *label) {
             reports.push(Report::Remembered {
@@ -368,7 +379,7 @@ pub(crate) fn refresh(
                 doc: label.doc,
             });
         }
-        remember(path, labeler, remembered.as_ref(), changes);
+        remember(path, labeler, remembered.as_ref(), None, changes);
         return false;
     }
     match remembered {
@@ -376,28 +387,67 @@ pub(crate) fn refresh(
             if r.file.differs(&FileId::of(&meta)) {
                 return true;
             }
-            check(path, &meta, &r, None, labeler, changes, reports)
+            check(&file, &meta, &r, None, labeler, changes, reports)
         }
         _ => false,
     }
 }
 
-/// After the start-up reconciliation: forget paths that no longer exist under `roots`
-/// (deleted while the watcher was stopped).
+/// After the start-up reconciliation that began at `began`: forget paths that no longer
+/// exist under `roots` (deleted while the watcher was stopped), among those remembered
+/// before it.
 pub(crate) fn forget_missing(
     memory: &LabelMemory,
     roots: &[PathBuf],
+    began: i64,
     changes: &mut Vec<Change>,
     reports: &mut Vec<Report>,
 ) {
     for root in roots {
-        let listed = memory.each_path_under(root, |path| {
-            if fuda_core::longpath::symlink_metadata(&path).is_err() {
-                changes.push(Change::Forget(path));
+        let mut chunk = Vec::with_capacity(CHECK_CHUNK);
+        let listed = memory.each_path_under(root, began, |path| {
+            chunk.push(path);
+            if chunk.len() == CHECK_CHUNK {
+                forget_vanished(&mut chunk, changes);
             }
         });
+        forget_vanished(&mut chunk, changes);
         if let Err(e) = listed {
             reports.push(Report::failed_anywhere(e));
         }
     }
+}
+
+/// How many remembered paths [`forget_missing`] looks up at a time.
+const CHECK_CHUNK: usize = 4096;
+
+/// Forgets the paths of `paths` that no longer exist (looked up on every core), leaving
+/// `paths` empty.
+fn forget_vanished(paths: &mut Vec<PathBuf>, changes: &mut Vec<Change>) {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let share = paths.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let lookups: Vec<_> = paths
+            .chunks(share)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter(|p| fuda_core::longpath::symlink_metadata(p).is_err())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for lookup in lookups {
+            // A lookup that could not finish forgets nothing.
+            changes.extend(
+                lookup
+                    .join()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Change::Forget),
+            );
+        }
+    });
+    paths.clear();
 }

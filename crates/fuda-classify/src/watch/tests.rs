@@ -83,9 +83,9 @@ impl Share {
             verbose: true,
         };
         let mut handled = 0;
-        let batch = engine.batch(now, labeling, memory, |jobs, handle| {
+        let batch = engine.batch(now, labeling, memory, |jobs, handle, sink| {
             handled = jobs.len();
-            jobs.into_iter().map(handle).collect()
+            jobs.into_iter().map(handle).for_each(sink)
         });
         (batch.reports, batch.labeled, handled)
     }
@@ -128,6 +128,75 @@ fn a_new_file_is_labelled_by_the_rules_once_it_settled() {
     assert!(!engine.event(FsEvent::Attributes(memo.clone()), t0 + SETTLE));
     let (reports, _, handled) = share.batch(&mut engine, &mut memory, t0 + SETTLE * 2);
     assert_eq!((handled, reports), (0, vec![]));
+}
+
+#[test]
+fn every_file_of_a_batch_larger_than_a_commit_group_is_remembered() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let files: Vec<PathBuf> = (0..super::COMMIT_GROUP + 100)
+        .map(|i| share.write(&format!("f{i}.txt"), "【社外秘】今週の生産計画"))
+        .collect();
+    let t0 = Instant::now();
+    engine.found(files.iter().cloned(), t0);
+    let (_, labeled, handled) = share.batch(&mut engine, &mut memory, t0);
+    assert_eq!((handled, labeled.len()), (files.len(), files.len()));
+    let forgotten: Vec<_> = files
+        .iter()
+        .filter(|f| memory.recall(f).unwrap().is_none())
+        .collect();
+    assert_eq!(forgotten, Vec::<&PathBuf>::new());
+}
+
+#[test]
+fn paths_deleted_while_the_watcher_was_stopped_are_forgotten_after_the_reconciliation() {
+    let (share, mut memory) = share();
+    let mut engine = engine();
+    let (gone, kept) = (
+        share.write("gone.txt", "議事録"),
+        share.write("kept.txt", "議事録"),
+    );
+    let t0 = Instant::now();
+    engine.found([gone.clone(), kept.clone()], t0);
+    share.batch(&mut engine, &mut memory, t0);
+    std::fs::remove_file(&gone).unwrap();
+    let roots = [share.dir.path().to_owned()];
+
+    // Remembered during this reconciliation: seen by it, not looked at again.
+    let seen = memory.recall(&gone).unwrap().unwrap().seen_at;
+    engine.forget_missing(&mut memory, &roots, seen - 1);
+    assert!(memory.recall(&gone).unwrap().is_some());
+
+    // Remembered before it: looked up, and forgotten when gone.
+    engine.forget_missing(&mut memory, &roots, seen);
+    assert!(
+        memory.recall(&gone).unwrap().is_none(),
+        "deleted while stopped"
+    );
+    assert!(memory.recall(&kept).unwrap().is_some());
+}
+
+#[test]
+fn a_batch_handles_no_more_files_than_its_limit_and_the_rest_next() {
+    let (share, mut memory) = share();
+    let mut engine = engine().with_batch_limit(2);
+    let files: Vec<PathBuf> = (0..5)
+        .map(|i| share.write(&format!("f{i}.txt"), "議事録"))
+        .collect();
+    let t0 = Instant::now();
+    engine.found(files.iter().cloned(), t0);
+    let handled: Vec<usize> = (0..4)
+        .map(|_| share.batch(&mut engine, &mut memory, t0).2)
+        .collect();
+    assert_eq!(handled, [2, 2, 1, 0]);
+    for f in &files {
+        assert_eq!(
+            share.level(f).as_deref(),
+            Some("internal"),
+            "{}",
+            f.display()
+        );
+    }
 }
 
 #[test]

@@ -5,19 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use fuda_core::label::Label;
-use fuda_core::labeling::{Labeler, SetOutcome};
+use fuda_core::labeling::{FileLabel, Labeler, SetOutcome};
 
 use super::{persist, Report, Stat};
-use crate::memory::{Change, Hint, Remembered};
+use crate::memory::{Change, Hint, Readers, Remembered};
 use crate::rules::Classifier;
 
-/// A file due for handling, with what the memory and the events said about it.
+/// A file due for handling, with what the events said about it.
 #[derive(Debug)]
 pub struct Job {
     /// The file.
     pub path: PathBuf,
-    /// The label the memory remembers at this path.
-    pub remembered: Option<Remembered>,
     /// How the path came to hold a new file, if an event said so.
     pub hint: Option<Hint>,
 }
@@ -78,18 +76,34 @@ pub(crate) struct Worker<'a> {
     /// The files this watcher labeled last, as it left them.
     pub own: &'a super::OwnWrites,
     pub settle: Duration,
+    /// Where each worker looks up the label remembered at its file.
+    pub memory: &'a Readers,
 }
 
 impl Worker<'_> {
-    /// Labels `job.path` if a rule applies, restores a label a save stripped, and records
-    /// what the label memory must learn.
+    /// Looks up what the memory remembers at `job.path`, labels the file if a rule
+    /// applies, restores a label a save stripped, and records what the memory must learn.
     pub fn handle(&self, job: Job) -> Handled {
         let mut changes = Vec::new();
         let mut reports = Vec::new();
-        let remembered = job.remembered.as_ref();
-        let outcome = self.label_file(&job.path, remembered, job.hint, &mut changes, &mut reports);
-        if matches!(outcome, Outcome::Done(_) | Outcome::Labeled(..)) {
-            persist::remember(&job.path, self.labeling.labeler, remembered, &mut changes);
+        let remembered = self.memory.recall(&job.path).unwrap_or_else(|e| {
+            reports.push(Report::failed(&job.path, e));
+            None
+        });
+        let remembered = remembered.as_ref();
+        let mut seen = None;
+        let outcome = self.label_file(
+            &job.path,
+            remembered,
+            job.hint,
+            &mut seen,
+            &mut changes,
+            &mut reports,
+        );
+        // A label the rules applied was recorded as written (`label_file`).
+        if matches!(outcome, Outcome::Done(_)) {
+            let labeler = self.labeling.labeler;
+            persist::remember(&job.path, labeler, remembered, seen, &mut changes);
         }
         Handled {
             job_path: job.path,
@@ -100,11 +114,14 @@ impl Worker<'_> {
         }
     }
 
+    /// Handles one file; `seen` gets its label as read to compare with the remembered one,
+    /// when the watcher wrote nothing since.
     fn label_file(
         &self,
         path: &Path,
         remembered: Option<&Remembered>,
         hint: Option<Hint>,
+        seen: &mut Option<FileLabel>,
         changes: &mut Vec<Change>,
         reports: &mut Vec<Report>,
     ) -> Outcome {
@@ -128,8 +145,18 @@ impl Worker<'_> {
         if self.own.get(path) == Some(&super::stat_of(&meta)) {
             return Outcome::Own;
         }
-        let restored = remembered
-            .is_some_and(|r| persist::check(path, &meta, r, hint, labeler, changes, reports));
+        let mut restored = false;
+        if let Some(r) = remembered {
+            match labeler.peek(path) {
+                Ok(file) => {
+                    restored = persist::check(&file, &meta, r, hint, labeler, changes, reports);
+                    if !restored {
+                        *seen = Some(file);
+                    }
+                }
+                Err(e) => reports.push(Report::failed(path, e)),
+            }
+        }
         let written = |restored: bool| {
             if restored {
                 fuda_core::longpath::symlink_metadata(path)
@@ -169,10 +196,14 @@ impl Worker<'_> {
                 ..
             })) => {
                 reports.push(Report::labeled(path, &label, previous.clone(), store));
+                // The memory learns the label as written, not read back: a change made
+                // since comes as an attribute event of its own.
+                let after = fuda_core::longpath::symlink_metadata(path).ok();
+                if let Some(meta) = &after {
+                    persist::record(path, &label, meta, changes);
+                }
                 Outcome::Labeled(
-                    fuda_core::longpath::symlink_metadata(path)
-                        .ok()
-                        .map(|m| super::stat_of(&m)),
+                    after.map(|m| super::stat_of(&m)),
                     Box::new(Applied {
                         path: path.to_owned(),
                         label: *label,

@@ -165,33 +165,50 @@ enum Status<'a> {
 struct EventRecord<'a, T: Serialize> {
     #[serde(flatten)]
     event: &'a T,
-    at: String,
+    at: &'a str,
 }
 
 impl<T: Serialize> Record for EventRecord<'_, T> {
     const TYPE: &'static str = "event";
 }
 
-fn log<T: Serialize>(event: &T) {
-    // Sub-second times: latency from a file's close to its label is what people measure.
+/// Now, as the log writes it (sub-second: latency from a file's close to its label is
+/// what people measure).
+fn log_time() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let record = EventRecord {
-        event,
-        at: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| timestamp(now.unix_timestamp())),
-    };
-    // One write per line; a closed stderr loses the log, not the labels.
-    let mut line = Vec::new();
-    if output::write_json(&mut line, &record).is_ok() {
-        let _ = std::io::stderr().lock().write_all(&line);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| timestamp(now.unix_timestamp()))
+}
+
+/// Appends the line of `event` at `at` to `out` (nothing when it cannot be written).
+fn log_line<T: Serialize>(out: &mut Vec<u8>, event: &T, at: &str) {
+    let start = out.len();
+    if output::write_json(out, &EventRecord { event, at }).is_err() {
+        out.truncate(start);
     }
 }
 
-fn log_all(reports: &[Report]) {
-    for r in reports {
-        log(r);
+/// Writes whole lines with one write; a closed stderr loses the log, not the labels.
+fn log_write(lines: &[u8]) {
+    if !lines.is_empty() {
+        let _ = std::io::stderr().lock().write_all(lines);
     }
+}
+
+fn log<T: Serialize>(event: &T) {
+    let mut line = Vec::new();
+    log_line(&mut line, event, &log_time());
+    log_write(&line);
+}
+
+/// Logs a batch's reports with one write (a share's first start writes a line per file).
+fn log_all(reports: &[Report]) {
+    let at = log_time();
+    let mut lines = Vec::new();
+    for r in reports {
+        log_line(&mut lines, r, &at);
+    }
+    log_write(&lines);
 }
 
 /// With `--report`: the files the reports concern go to the company file index.
@@ -222,7 +239,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let mut memory = LabelMemory::open(&memory_path)?;
     let settle = Duration::from_millis(args.settle_ms);
-    let mut engine = Engine::new(settle, Duration::from_secs(args.restore_window));
     let bound = std::env::var("FUDA_WATCH_QUEUE")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -244,6 +260,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None
     };
     let inotify = Inotify::start(&roots, bound)?;
+    let mut engine = Engine::new(settle, Duration::from_secs(args.restore_window))
+        .with_batch_limit(inotify.chunk);
     log(&Status::Started {
         roots: roots.iter().map(JsonPath::new).collect(),
         policy: session.policy.to_string(),
@@ -372,12 +390,25 @@ impl Watching<'_> {
                 )
             })
             .transpose()?;
-        // One batch: the settled files on the pool's threads; the labels applied go to the
-        // key service's audit log.
+        // One batch: the settled files on the pool's threads, their results back on this
+        // thread as they come (the label memory learns them while the pool goes on); the
+        // labels applied go to the key service's audit log.
         let batch = |engine: &mut Engine, memory: &mut LabelMemory| {
-            let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle| {
-                self.pool
-                    .install(|| jobs.into_par_iter().map(handle).collect())
+            let done = engine.batch(Instant::now(), labeling, memory, |jobs, handle, sink| {
+                let (tx, results) = std::sync::mpsc::channel();
+                self.pool.in_place_scope(|scope| {
+                    scope.spawn(move |_| {
+                        // A few hundred results at a time: this thread is not woken for
+                        // every file.
+                        jobs.into_par_iter().chunks(RESULTS_AT_ONCE).for_each_with(
+                            tx,
+                            |tx, part| {
+                                let _ = tx.send(part.into_iter().map(handle).collect::<Vec<_>>());
+                            },
+                        )
+                    });
+                    results.iter().flatten().for_each(sink);
+                });
             });
             log_all(&done.reports);
             note_all(self.reporter, &done.reports);
@@ -396,14 +427,20 @@ impl Watching<'_> {
         if first {
             // Reconcile: everything already in the trees.
             let started = Instant::now();
+            let began = fuda_core::labeling::now();
             let n = walk_into(engine, memory, self.roots, inotify, &batch);
+            // Files written too recently to be read yet: a batch at a time, the events
+            // queued meanwhile (its own label writes) taken in between.
             while engine.waiting() > 0 && !self.stop.load(Ordering::SeqCst) {
+                while inotify.drain(engine) {
+                    batch(engine, memory);
+                }
                 batch(engine, memory);
-                if engine.waiting() > 0 {
+                if engine.next_due().is_some_and(|due| due > Instant::now()) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            let forgotten = engine.forget_missing(memory, self.roots);
+            let forgotten = engine.forget_missing(memory, self.roots, began);
             log_all(&forgotten);
             note_all(self.reporter, &forgotten);
             log(&Status::Reconciled {
@@ -448,8 +485,9 @@ struct Inotify {
     events: Receiver<Event>,
     /// Set when events were lost (the kernel's queue or ours overflowed).
     overflow: Arc<AtomicBool>,
-    /// How many files a walk hands to the engine between two looks at the queue: its own
-    /// label writes (one event each) stay well within the queue's bound.
+    /// How many files a walk hands to the engine between two looks at the queue, and a
+    /// batch handles at most: its own label writes (an event or two each) stay within
+    /// the queue's bound.
     chunk: usize,
 }
 
@@ -487,7 +525,10 @@ impl Inotify {
             _watcher: watcher,
             events,
             overflow,
-            chunk: (bound / 4).clamp(1, WALK_CHUNK),
+            // Each label written echoes twice (tags and label): a batch's echoes fill a
+            // quarter of the queue, so the queue holds those of the batches before it too
+            // while the event thread is behind (a loaded machine).
+            chunk: (bound / 8).clamp(1, WALK_CHUNK),
         })
     }
 
@@ -609,6 +650,9 @@ fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
         }),
     }
 }
+
+/// How many results of a batch the pool's threads send back together.
+const RESULTS_AT_ONCE: usize = 256;
 
 /// How many files a walk hands to the engine at a time, at most: the files waiting, the
 /// batch's reports and the memory's transaction stay this small however large the trees
