@@ -106,6 +106,14 @@ pub enum MemoryError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The database file could not be created or made private (0600).
+    #[error("{path}: cannot create the label memory or make it private ({source}); pass --memory PATH somewhere writable")]
+    Private {
+        /// The database file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// There is no memory at this path.
     #[error("{0}: no label memory here; `fuda watch --memory PATH` creates one")]
     Missing(PathBuf),
@@ -527,8 +535,30 @@ fn from_bytes(b: Vec<u8>) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&b))
 }
 
+/// Creates the database file 0600 if it is missing, and makes it and any -wal and -shm
+/// file beside it (an older version made them 0644) 0600.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl LabelMemory {
-    /// Opens the memory at `path`, creating it (and its folder, 0700) if needed.
+    /// Opens the memory at `path`, creating it (and its folder, 0700) if needed; the
+    /// database and its -wal and -shm files are 0600.
     pub fn open(path: &Path) -> Result<LabelMemory, MemoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
@@ -540,6 +570,12 @@ impl LabelMemory {
                 })?;
             }
         }
+        // Private before SQLite opens it: SQLite gives the -wal and -shm files it makes
+        // the database file's mode, and they hold the same paths and labels.
+        private_files(path).map_err(|source| MemoryError::Private {
+            path: path.to_owned(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| MemoryError::Database {
             path: path.to_owned(),
             source,
@@ -550,10 +586,6 @@ impl LabelMemory {
             readers: Readers::new(path),
         };
         memory.prepare(true)?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
         Ok(memory)
     }
 
@@ -975,6 +1007,35 @@ mod tests {
         // A sibling whose name merely starts the same is not inside the folder.
         assert!(m.recall(Path::new("/s/dd/c.txt")).unwrap().is_some());
         assert_eq!(m.under(Path::new("/s/e")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_memory_and_its_wal_files_are_private_even_when_an_older_version_left_them_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.sqlite");
+        let mode = |suffix: &str| {
+            let mut f = path.as_os_str().to_owned();
+            f.push(suffix);
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777
+        };
+        {
+            let _memory = LabelMemory::open(&path).unwrap();
+            for suffix in ["", "-wal", "-shm"] {
+                assert_eq!(mode(suffix), 0o600, "memory.sqlite{suffix}");
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut f = path.as_os_str().to_owned();
+            f.push(suffix);
+            if std::path::Path::new(&f).exists() {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let _memory = LabelMemory::open(&path).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(mode(suffix), 0o600, "memory.sqlite{suffix} after reopening");
+        }
     }
 
     #[test]
