@@ -741,21 +741,27 @@ fn keys_with_a_nul_byte_find_nothing_and_are_audited_exactly(place: &Place) {
     assert_eq!(sets, [2]);
 }
 
-/// A commit that PostgreSQL may have lost in a crash is never confirmed — also when the
-/// service's connections were made again since the last crash: a flush on a connection
-/// opened after the commit cannot vouch for it.
-#[test]
-fn a_commit_lost_in_a_crash_is_never_confirmed_even_on_a_new_connection() {
-    let Some(mut cluster) = common::postgres::Cluster::start(false) else {
-        return;
-    };
-    let url = cluster.database("lost");
+/// A private cluster whose log writer waits 10 s between flushes of its own, so that a
+/// commit nobody flushed is lost when the server crashes; and a database in it.
+fn cluster_with_a_lazy_log_writer(name: &str) -> Option<(common::postgres::Cluster, String)> {
+    let cluster = common::postgres::Cluster::start(false)?;
+    let url = cluster.database(name);
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     admin
         .batch_execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
         .unwrap();
     admin.batch_execute("SELECT pg_reload_conf()").unwrap();
-    drop(admin);
+    Some((cluster, url))
+}
+
+/// A commit that PostgreSQL may have lost in a crash is never confirmed — also when the
+/// service's connections were made again since the last crash: a flush on a connection
+/// opened after the commit cannot vouch for it.
+#[test]
+fn a_commit_lost_in_a_crash_is_never_confirmed_even_on_a_new_connection() {
+    let Some((mut cluster, url)) = cluster_with_a_lazy_log_writer("lost") else {
+        return;
+    };
     let mut store = Database::parse(&url).unwrap().open().unwrap();
     let set = |store: &mut Box<dyn Store>, key: &str| {
         store.transaction_pending(&mut |t| t.meta_set(key, "yes"))
@@ -834,16 +840,9 @@ fn a_role_that_cannot_make_commits_durable_is_refused_at_start_with_the_grant_to
 /// writer told to wait 10 s (so only the flush the store asked for put it on disk).
 #[test]
 fn what_a_pending_commit_waited_for_survives_a_crash_of_postgresql() {
-    let Some(mut cluster) = common::postgres::Cluster::start(false) else {
+    let Some((mut cluster, url)) = cluster_with_a_lazy_log_writer("crash") else {
         return;
     };
-    let url = cluster.database("crash");
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    admin
-        .batch_execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
-        .unwrap();
-    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
-    drop(admin);
     let k = key();
     let mut store = Database::parse(&url).unwrap().open().unwrap();
     for i in 0..20 {
