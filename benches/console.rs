@@ -16,10 +16,8 @@
 //!
 //! Run: `cargo build --release -p fuda-keyd-server && cargo bench --bench console`
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -219,26 +217,7 @@ fn main() {
     )
     .unwrap();
     fill(&data, users, machines, per);
-    let mut server = Command::new(&bin)
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("FUDA_KEYD_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = format!(
-        "https://{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    let (mut server, url) = keyd_load::serve(&bin, &data, &[], "error");
 
     let age = age::x25519::Identity::generate();
     let enroll = |code: String| Enrollment {

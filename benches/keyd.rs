@@ -28,8 +28,7 @@
 //!
 //! Run: `cargo build --release -p fuda-keyd && cargo bench --bench keyd`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,28 +85,9 @@ fn main() {
         },
     )
     .unwrap();
-    let mut server = Command::new(&bin)
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(keyd_load::account_limit_args())
-        // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
-        .env("FUDA_KEYD_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = format!(
-        "https://{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
+    let (mut server, url) =
+        keyd_load::serve(&bin, &data, &keyd_load::account_limit_args(), "error");
 
     let age = age::x25519::Identity::generate();
     let enroll = |code: String| Enrollment {

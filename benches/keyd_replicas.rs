@@ -19,9 +19,8 @@
 //!
 //! Run: `cargo build --release -p fuda-keyd-server && cargo bench --bench keyd_replicas`
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,28 +113,7 @@ fn audit_bytes_per_record(url: &str) -> f64 {
 
 /// Starts `fuda-keyd serve` on `data`; its URL.
 fn serve(bin: &Path, data: &Path) -> (Child, String) {
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(keyd_load::account_limit_args())
-        .env("FUDA_KEYD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = format!(
-        "https://{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
-    (child, url)
+    keyd_load::serve(bin, data, &keyd_load::account_limit_args(), "warn")
 }
 
 /// CPU seconds of every PostgreSQL process on the machine (the private cluster's).

@@ -110,6 +110,35 @@ impl Lean {
     }
 }
 
+/// Starts `fuda-keyd serve --data DATA` on a free port of 127.0.0.1 with `args` after
+/// it and the log at `log_level`; the process and its URL.
+pub fn serve(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    args: &[String],
+    log_level: &str,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("FUDA_KEYD_LOG", log_level)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = format!(
+        "https://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+    (child, url)
+}
+
 /// The `fuda-keyd serve` arguments for a benchmark whose clients are all one account:
 /// `--max-requests-per-account-per-minute` of `FUDA_BENCH_ACCOUNT_LIMIT` (default
 /// 100,000,000), so the per-account check runs on every request and never refuses; `0`
