@@ -204,18 +204,7 @@ fn main() {
         .tempdir_in(base)
         .unwrap();
     let data = dir.path().join("keyd");
-    let init = fuda_keyd_server::http::init(
-        &data,
-        NewUser {
-            name: "admin".into(),
-            display_name: None,
-            dept: None,
-            admin: true,
-            auditor: false,
-            kind: Default::default(),
-        },
-    )
-    .unwrap();
+    let init = keyd_load::init_with_admin(&data);
     fill(&data, users, machines, per);
     let (mut server, url) = keyd_load::serve(&bin, &data, &[], "error");
 

@@ -73,18 +73,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("keyd");
-    let init = fuda_keyd_server::http::init(
-        &data,
-        NewUser {
-            name: "admin".into(),
-            display_name: None,
-            dept: None,
-            admin: true,
-            auditor: false,
-            kind: Default::default(),
-        },
-    )
-    .unwrap();
+    let init = keyd_load::init_with_admin(&data);
     // Hostile clients' 4xx answers are logged as warnings: keep the output readable.
     let (mut server, url) =
         keyd_load::serve(&bin, &data, &keyd_load::account_limit_args(), "error");

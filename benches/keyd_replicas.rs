@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "common/keyd_load.rs"]
+#[allow(dead_code)]
 mod keyd_load;
 #[path = "../tests/common/signed_label.rs"]
 mod signed_label;
