@@ -497,20 +497,24 @@ impl Inotify {
         let overflow = Arc::new(AtomicBool::new(false));
         let (tx, events) = sync_channel::<Event>(bound);
         let flag = Arc::clone(&overflow);
-        let mut watcher =
-            notify::recommended_watcher(move |res: notify::Result<Event>| match res {
-                Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
-                // Opens and reads (its own, mostly: every file it classifies) mean nothing
-                // to the engine; queueing them would fill the queue at start-up.
-                Ok(ev) if wanted(&ev.kind) => {
-                    if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
-                        flag.store(true, Ordering::SeqCst);
-                    }
+        let handler = move |res: notify::Result<Event>| match res {
+            Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
+            Ok(ev) if wanted(&ev.kind) => {
+                if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
+                    flag.store(true, Ordering::SeqCst);
                 }
-                Ok(_) => {}
-                Err(_) => flag.store(true, Ordering::SeqCst),
-            })
-            .context("cannot start inotify")?;
+            }
+            Ok(_) => {}
+            Err(_) => flag.store(true, Ordering::SeqCst),
+        };
+        // Opens and reads (its own, mostly: every file it classifies) mean nothing to the
+        // engine: the kernel does not even queue them (a close after writing it does).
+        let kinds = notify::EventKindMask::CORE | notify::EventKindMask::ACCESS_CLOSE;
+        let mut watcher = notify::RecommendedWatcher::new(
+            handler,
+            notify::Config::default().with_event_kinds(kinds),
+        )
+        .context("cannot start inotify")?;
         for root in roots {
             watcher
                 .watch(root, RecursiveMode::Recursive)
