@@ -20,6 +20,7 @@ pub mod scan;
 pub mod to_service;
 pub mod trust;
 pub mod watch;
+mod watch_log;
 pub mod watch_protect;
 pub mod workcopy;
 

@@ -38,7 +38,6 @@
 //! in progress.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,9 +55,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::classify::classifier;
+use super::watch_log::{log, log_all};
 use crate::args::{JobsArgs, PolicyArgs, StoreArgs};
 use crate::config::Session;
-use crate::output::{self, timestamp, Record};
 use crate::report::stream::Streamer;
 use crate::walk;
 
@@ -160,57 +159,6 @@ enum Status<'a> {
     },
 }
 
-/// One line on stderr: `{"type": "event", "event": …, …, "at": …}`.
-#[derive(Serialize)]
-struct EventRecord<'a, T: Serialize> {
-    #[serde(flatten)]
-    event: &'a T,
-    at: &'a str,
-}
-
-impl<T: Serialize> Record for EventRecord<'_, T> {
-    const TYPE: &'static str = "event";
-}
-
-/// Now, as the log writes it (sub-second: latency from a file's close to its label is
-/// what people measure).
-fn log_time() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| timestamp(now.unix_timestamp()))
-}
-
-/// Appends the line of `event` at `at` to `out` (nothing when it cannot be written).
-fn log_line<T: Serialize>(out: &mut Vec<u8>, event: &T, at: &str) {
-    let start = out.len();
-    if output::write_json(out, &EventRecord { event, at }).is_err() {
-        out.truncate(start);
-    }
-}
-
-/// Writes whole lines with one write; a closed stderr loses the log, not the labels.
-fn log_write(lines: &[u8]) {
-    if !lines.is_empty() {
-        let _ = std::io::stderr().lock().write_all(lines);
-    }
-}
-
-fn log<T: Serialize>(event: &T) {
-    let mut line = Vec::new();
-    log_line(&mut line, event, &log_time());
-    log_write(&line);
-}
-
-/// Logs a batch's reports with one write (a share's first start writes a line per file).
-fn log_all(reports: &[Report]) {
-    let at = log_time();
-    let mut lines = Vec::new();
-    for r in reports {
-        log_line(&mut lines, r, &at);
-    }
-    log_write(&lines);
-}
-
 /// With `--report`: the files the reports concern go to the company file index.
 fn note_all(reporter: Option<&Streamer>, reports: &[Report]) {
     if let Some(reporter) = reporter {
@@ -221,6 +169,7 @@ fn note_all(reporter: Option<&Streamer>, reports: &[Report]) {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let _log = super::watch_log::Writer::start().context("cannot start the log's thread")?;
     let mut session = Session::load(args.policy.policy())?;
     let mut roots = Vec::new();
     for p in &args.paths {
@@ -300,9 +249,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     drop(inotify);
     let mut reports = Vec::new();
     engine.commit(&mut memory, &mut reports);
-    log_all(&reports);
+    note_all(reporter.as_ref(), &reports);
+    log_all(reports);
     if let Some(reporter) = reporter {
-        note_all(Some(&reporter), &reports);
         reporter.stop();
     }
     session.save_memo();
@@ -410,15 +359,18 @@ impl Watching<'_> {
                     results.iter().flatten().for_each(sink);
                 });
             });
-            log_all(&done.reports);
             note_all(self.reporter, &done.reports);
             audit(session, &done.labeled, &done.reports);
-            if let Some(protector) = &protector {
+            let settled = protector
+                .as_ref()
+                .map(|_| super::watch_protect::settled(&done.reports));
+            log_all(done.reports);
+            if let (Some(protector), Some(settled)) = (&protector, settled) {
                 super::watch_protect::protect_settled(
                     protector,
                     &labeler,
                     &session.policy,
-                    &done.reports,
+                    &settled,
                     &|e| log(e),
                 );
             }
@@ -441,8 +393,8 @@ impl Watching<'_> {
                 }
             }
             let forgotten = engine.forget_missing(memory, self.roots, began);
-            log_all(&forgotten);
             note_all(self.reporter, &forgotten);
+            log_all(forgotten);
             log(&Status::Reconciled {
                 files: n,
                 seconds: started.elapsed().as_secs_f64(),
@@ -603,6 +555,10 @@ impl Inotify {
 /// service's audit log (queued while it cannot be reached); a failure is logged (the
 /// labels are on the files).
 fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
+    // Without a key service there is no audit log to build records for.
+    if let Ok(false) = crate::keyservice::has_service(session) {
+        return;
+    }
     let host = crate::keyservice::hostname();
     let mut changes: Vec<_> = labeled
         .iter()
@@ -665,7 +621,8 @@ const WALK_CHUNK: usize = 4096;
 
 /// Walks `roots` and handles every file found, a chunk at a time (each chunk one batch,
 /// the events queued meanwhile taken in between, so that the watcher's own label writes
-/// never pile up in the event queue); returns how many files were found.
+/// never pile up in the event queue); returns how many files were found. The walk runs on
+/// a thread of its own, a chunk or two ahead of the batches.
 fn walk_into(
     engine: &mut Engine,
     memory: &mut LabelMemory,
@@ -674,30 +631,35 @@ fn walk_into(
     batch: &dyn Fn(&mut Engine, &mut LabelMemory),
 ) -> usize {
     let mut n = 0;
-    let mut chunk = Vec::with_capacity(inotify.chunk);
-    let mut deep = BTreeSet::new();
-    let mut feed = |engine: &mut Engine, memory: &mut LabelMemory, chunk: &mut Vec<PathBuf>| {
-        n += engine.found(chunk.drain(..), Instant::now());
+    let mut feed = |engine: &mut Engine, memory: &mut LabelMemory, chunk: Vec<PathBuf>| {
+        n += engine.found(chunk, Instant::now());
         // Empty the queue: a batch after each attribute change, in order.
         while inotify.drain(engine) {
             batch(engine, memory);
         }
         batch(engine, memory);
     };
-    walk::walk_lenient(
-        roots,
-        &mut |file| {
-            if let Some(dir) = file.parent().filter(|d| fuda_core::longpath::is_long(d)) {
-                deep.insert(dir.to_owned());
+    let size = inotify.chunk;
+    let deep = std::thread::scope(|s| {
+        let (tx, chunks) = sync_channel(CHUNKS_AHEAD);
+        let walker = std::thread::Builder::new()
+            .name("fuda-watch-walk".into())
+            .spawn_scoped(s, move || {
+                walk_chunks(roots, size, &mut |chunk| {
+                    let _ = tx.send(chunk);
+                })
+            });
+        match walker {
+            Ok(walker) => {
+                for chunk in chunks {
+                    feed(engine, memory, chunk);
+                }
+                walker.join().unwrap_or_default()
             }
-            chunk.push(file);
-            if chunk.len() >= inotify.chunk {
-                feed(engine, memory, &mut chunk);
-            }
-        },
-        &mut |error| log(&Status::Failed { error }),
-    );
-    feed(engine, memory, &mut chunk);
+            // No thread to be had: walk here, a chunk at a time all the same.
+            Err(_) => walk_chunks(roots, size, &mut |chunk| feed(engine, memory, chunk)),
+        }
+    });
     if !deep.is_empty() {
         log(&Status::Unwatched {
             folders: deep.iter().map(JsonPath::new).collect(),
@@ -705,6 +667,36 @@ fn walk_into(
         });
     }
     n
+}
+
+/// How many walked chunks wait for their batch at most.
+const CHUNKS_AHEAD: usize = 2;
+
+/// Walks `roots`, giving the files found to `chunk` `size` at a time (the last chunk may
+/// be smaller or empty) and logging what cannot be walked; returns the folders too deep
+/// for inotify to watch.
+fn walk_chunks(
+    roots: &[PathBuf],
+    size: usize,
+    chunk: &mut dyn FnMut(Vec<PathBuf>),
+) -> BTreeSet<PathBuf> {
+    let mut deep = BTreeSet::new();
+    let mut files = Vec::with_capacity(size);
+    walk::walk_lenient(
+        roots,
+        &mut |file| {
+            if let Some(dir) = file.parent().filter(|d| fuda_core::longpath::is_long(d)) {
+                deep.insert(dir.to_owned());
+            }
+            files.push(file);
+            if files.len() >= size {
+                chunk(std::mem::replace(&mut files, Vec::with_capacity(size)));
+            }
+        },
+        &mut |error| log(&Status::Failed { error }),
+    );
+    chunk(files);
+    deep
 }
 
 /// Whether an event can mean anything to the engine (not an open or a read).

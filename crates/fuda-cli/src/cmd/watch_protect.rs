@@ -5,7 +5,7 @@
 //! `fuda protect`'s: the original goes only after the protected copy decrypted to it and
 //! the original did not change meanwhile, so a file still being written is never lost.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use fuda_classify::watch::Report;
 use fuda_core::label::Status;
@@ -31,26 +31,28 @@ pub enum Protected<'a> {
     ProtectFailed { path: JsonPath<'a>, error: String },
 }
 
-/// The file a report is about, when the watcher settled it.
-fn settled(report: &Report) -> Option<&Path> {
-    match report {
+/// The files the watcher settled in a batch (what `--protect` then protects), from its
+/// reports.
+pub fn settled(reports: &[Report]) -> Vec<PathBuf> {
+    let settled = |report: &Report| match report {
         Report::Labeled { path, .. }
         | Report::Kept { path, .. }
         | Report::NoRule { path }
-        | Report::Restored { path, .. } => Some(path),
+        | Report::Restored { path, .. } => Some(path.clone()),
         _ => None,
-    }
+    };
+    reports.iter().filter_map(settled).collect()
 }
 
-/// Protects every file of `reports` whose label requires it; `log` prints each outcome.
+/// Protects every file of `settled` whose label requires it; `log` prints each outcome.
 pub fn protect_settled(
     protector: &Protector<'_>,
     labeler: &Labeler<'_>,
     policy: &Policy,
-    reports: &[Report],
+    settled: &[PathBuf],
     log: &dyn Fn(&Protected<'_>),
 ) {
-    for path in reports.iter().filter_map(settled) {
+    for path in settled {
         if fuda_core::store::envelope::is_protected(path) {
             continue;
         }
