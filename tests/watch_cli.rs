@@ -342,6 +342,16 @@ fn its_own_reading_and_labeling_at_start_never_overflow_the_event_queue() {
     for (path, level) in &expect {
         assert_eq!(xattr_level(path).as_deref(), *level, "{}", path.display());
     }
+    // Its event thread waits for a free core instead of preempting the workers at each of
+    // those events (SCHED_BATCH), at the niceness the watcher was started with.
+    let threads = watch.threads();
+    let events_thread = threads.iter().find(|(name, ..)| name.starts_with("notify"));
+    let main_thread = threads.iter().find(|(name, ..)| name == "fuda").unwrap();
+    assert_eq!(
+        events_thread.map(|(_, policy, nice)| (*policy, *nice)),
+        Some((3, main_thread.2)),
+        "{threads:?}"
+    );
     // The echoes of its label writes come back (and are dropped) while it watches.
     std::thread::sleep(Duration::from_millis(1500));
     let (code, events) = watch.stop();

@@ -64,6 +64,28 @@ impl Watch {
         w
     }
 
+    /// The watcher's threads now: name, scheduling policy (`/proc`'s number: 0 normal, 3
+    /// batch) and niceness of each.
+    pub fn threads(&self) -> Vec<(String, u32, i32)> {
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.child.id()));
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir(tasks).unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let (head, tail) = stat.rsplit_once(')').unwrap();
+            let name = head.split_once('(').unwrap().1.to_owned();
+            // Fields from the third (state) on; niceness is the 19th, policy the 41st.
+            let fields: Vec<&str> = tail.split_whitespace().collect();
+            threads.push((
+                name,
+                fields[38].parse().unwrap(),
+                fields[16].parse().unwrap(),
+            ));
+        }
+        threads
+    }
+
     /// Every JSON line logged so far.
     pub fn events(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)

@@ -449,15 +449,22 @@ impl Inotify {
         let overflow = Arc::new(AtomicBool::new(false));
         let (tx, events) = sync_channel::<Event>(bound);
         let flag = Arc::clone(&overflow);
-        let handler = move |res: notify::Result<Event>| match res {
-            Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
-            Ok(ev) if wanted(&ev.kind) => {
-                if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
-                    flag.store(true, Ordering::SeqCst);
-                }
+        let mut first = true;
+        // Runs on notify's event thread.
+        let handler = move |res: notify::Result<Event>| {
+            if std::mem::take(&mut first) {
+                yield_to_workers();
             }
-            Ok(_) => {}
-            Err(_) => flag.store(true, Ordering::SeqCst),
+            match res {
+                Ok(ev) if ev.need_rescan() => flag.store(true, Ordering::SeqCst),
+                Ok(ev) if wanted(&ev.kind) => {
+                    if let Err(TrySendError::Full(_)) = tx.try_send(ev) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => flag.store(true, Ordering::SeqCst),
+            }
         };
         // Opens and reads (its own, mostly: every file it classifies) mean nothing to the
         // engine: the kernel does not even queue them (a close after writing it does).
@@ -697,6 +704,31 @@ fn walk_chunks(
     );
     chunk(files);
     deep
+}
+
+/// Makes the calling thread (notify's event thread) wait for a free core or the next
+/// scheduler tick instead of preempting the workers each time the kernel queues an event
+/// (`SCHED_BATCH`, same weight): a share's first start queues an event or two per file
+/// labeled, and each preemption cost the worker two context switches. Its events then
+/// come a few hundred at a time. Best effort: where the policy cannot be set, nothing
+/// changes but the speed.
+fn yield_to_workers() {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadSchedulePolicy,
+    };
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    // The crate sets a normal policy's priority as a niceness, mapping 0..=99 onto 19..=-20:
+    // 48 is niceness 0, the default (a process started niced keeps its niceness: raising a
+    // thread back to 0 is refused without privilege, after the policy is set).
+    let Ok(nice_zero) = ThreadPriorityValue::try_from(48u8) else {
+        return;
+    };
+    let _ = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Crossplatform(nice_zero),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
 }
 
 /// Whether an event can mean anything to the engine (not an open or a read).
