@@ -452,18 +452,46 @@ impl Readers {
         }
     }
 
-    /// What the memory knows about `path`, as last committed.
-    pub fn recall(&self, path: &Path) -> Result<Option<Remembered>, MemoryError> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match idle {
-            Some(conn) => conn,
-            None => self.open()?,
-        };
-        let found = recall_with(&conn, &self.path, path);
+    /// What the memory knows about each of `paths`, as last committed, read in one
+    /// transaction: one snapshot and one lock of the database's shared memory for them all,
+    /// where a lookup each would contend with the other threads' lookups and the writer.
+    /// The outer error: no snapshot could be had; the inner ones are each path's own.
+    pub fn recall_each(
+        &self,
+        paths: &[&Path],
+    ) -> Result<Vec<Result<Option<Remembered>, MemoryError>>, MemoryError> {
+        let conn = self.take()?;
+        let found = (|| {
+            let read = conn
+                .unchecked_transaction()
+                .map_err(|source| MemoryError::Database {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            let each = paths
+                .iter()
+                .map(|path| recall_with(&read, &self.path, path))
+                .collect();
+            // A read: nothing to keep, only the snapshot to let go of.
+            drop(read);
+            Ok(each)
+        })();
+        self.put_back(conn);
+        found
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> Result<Connection, MemoryError> {
+        match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
-        found
     }
 
     fn open(&self) -> Result<Connection, MemoryError> {
@@ -1086,11 +1114,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = LabelMemory::open(&dir.path().join("m.sqlite")).unwrap();
         let a = label("confidential");
+        // Each thread looks up `path` and a path never remembered, together.
         let readers = |m: &LabelMemory, path: &str| {
             let readers = m.readers();
             std::thread::scope(|s| {
                 let found: Vec<_> = (0..4)
-                    .map(|_| s.spawn(|| readers.recall(Path::new(path)).unwrap()))
+                    .map(|_| {
+                        s.spawn(|| {
+                            let paths = [Path::new(path), Path::new("/s/never")];
+                            let mut each = readers.recall_each(&paths).unwrap();
+                            assert!(each.pop().unwrap().unwrap().is_none());
+                            each.pop().unwrap().unwrap()
+                        })
+                    })
                     .collect();
                 found
                     .into_iter()

@@ -32,7 +32,7 @@
 //! engine.event(FsEvent::Closed("/srv/share/見積書.xlsx".into()), Instant::now());
 //! std::thread::sleep(Duration::from_millis(400));
 //! let batch = engine.batch(Instant::now(), labeling, memory, |jobs, handle, sink| {
-//!     jobs.into_iter().map(handle).for_each(sink)
+//!     handle(jobs).into_iter().for_each(sink)
 //! });
 //! for report in &batch.reports {
 //!     println!("{}", serde_json::to_string(report).unwrap());
@@ -266,8 +266,9 @@ impl Engine {
 
     /// Handles every file due at `now`: moves first (a renamed file finds its label under
     /// the new name), then the settled files — through `run`, which applies the handler to
-    /// each job (in parallel or not: each looks up its remembered label itself) and gives
-    /// each result to the sink on the calling thread as it comes, in any order —, then
+    /// the jobs, a group at a time (in parallel or not: each group looks up its remembered
+    /// labels itself, together), and gives each result to the sink on the calling thread
+    /// as it comes, in any order —, then
     /// attribute changes. What the label memory learns is committed while the workers go
     /// on, a transaction per 1,024 changes, and the rest at the end.
     pub fn batch<R>(
@@ -278,7 +279,7 @@ impl Engine {
         run: R,
     ) -> Batch
     where
-        R: FnOnce(Vec<Job>, &(dyn Fn(Job) -> Handled + Sync), &mut dyn FnMut(Handled)),
+        R: FnOnce(Vec<Job>, &(dyn Fn(Vec<Job>) -> Vec<Handled> + Sync), &mut dyn FnMut(Handled)),
     {
         let mut out = Batch::default();
         self.commit(memory, &mut out.reports);
@@ -310,31 +311,35 @@ impl Engine {
         };
         let (pending, hints) = (&mut self.pending, &mut self.book.hints);
         let memory_now: &LabelMemory = memory;
-        run(jobs, &|job| worker.handle(job), &mut |h: Handled| {
-            learnt.extend(h.changes);
-            if learnt.len() >= COMMIT_GROUP {
-                commit_into(memory_now, &mut learnt, &mut out.reports);
-            }
-            out.reports.extend(h.reports);
-            let stat = match h.outcome {
-                Outcome::Postpone(wait) => {
-                    pending.insert(h.job_path.clone(), now + wait);
-                    if let Some(hint) = h.hint {
-                        hints.entry(h.job_path.clone()).or_insert(hint);
+        run(
+            jobs,
+            &|group| worker.handle_all(group),
+            &mut |h: Handled| {
+                learnt.extend(h.changes);
+                if learnt.len() >= COMMIT_GROUP {
+                    commit_into(memory_now, &mut learnt, &mut out.reports);
+                }
+                out.reports.extend(h.reports);
+                let stat = match h.outcome {
+                    Outcome::Postpone(wait) => {
+                        pending.insert(h.job_path.clone(), now + wait);
+                        if let Some(hint) = h.hint {
+                            hints.entry(h.job_path.clone()).or_insert(hint);
+                        }
+                        None
                     }
-                    None
+                    Outcome::Labeled(stat, applied) => {
+                        out.labeled.push(*applied);
+                        stat
+                    }
+                    Outcome::Done(stat) => stat,
+                    Outcome::Own | Outcome::Gone => None,
+                };
+                if let Some(stat) = stat {
+                    own.push((h.job_path, stat));
                 }
-                Outcome::Labeled(stat, applied) => {
-                    out.labeled.push(*applied);
-                    stat
-                }
-                Outcome::Done(stat) => stat,
-                Outcome::Own | Outcome::Gone => None,
-            };
-            if let Some(stat) = stat {
-                own.push((h.job_path, stat));
-            }
-        });
+            },
+        );
         for (path, stat) in own {
             self.own.insert(path, stat);
         }

@@ -85,7 +85,7 @@ impl Share {
         let mut handled = 0;
         let batch = engine.batch(now, labeling, memory, |jobs, handle, sink| {
             handled = jobs.len();
-            jobs.into_iter().map(handle).for_each(sink)
+            handle(jobs).into_iter().for_each(sink)
         });
         (batch.reports, batch.labeled, handled)
     }

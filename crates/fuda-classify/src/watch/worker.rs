@@ -81,12 +81,30 @@ pub(crate) struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// Looks up what the memory remembers at `job.path`, labels the file if a rule
-    /// applies, restores a label a save stripped, and records what the memory must learn.
-    pub fn handle(&self, job: Job) -> Handled {
+    /// Handles `jobs`, looking up what the memory remembers at their paths together (one
+    /// read of the memory for them all).
+    pub fn handle_all(&self, jobs: Vec<Job>) -> Vec<Handled> {
+        let paths: Vec<&Path> = jobs.iter().map(|j| j.path.as_path()).collect();
+        let recalled = match self.memory.recall_each(&paths) {
+            Ok(each) => each
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+            Err(e) => vec![Err(e.to_string()); jobs.len()],
+        };
+        jobs.into_iter()
+            .zip(recalled)
+            .map(|(job, remembered)| self.handle(job, remembered))
+            .collect()
+    }
+
+    /// Labels the file of `job` if a rule applies, restores a label a save stripped, and
+    /// records what the memory must learn; `remembered` is what the memory knows of its
+    /// path (or why it could not be looked up).
+    fn handle(&self, job: Job, remembered: Result<Option<Remembered>, String>) -> Handled {
         let mut changes = Vec::new();
         let mut reports = Vec::new();
-        let remembered = self.memory.recall(&job.path).unwrap_or_else(|e| {
+        let remembered = remembered.unwrap_or_else(|e| {
             reports.push(Report::failed(&job.path, e));
             None
         });

@@ -347,12 +347,12 @@ impl Watching<'_> {
                 let (tx, results) = std::sync::mpsc::channel();
                 self.pool.in_place_scope(|scope| {
                     scope.spawn(move |_| {
-                        // A few hundred results at a time: this thread is not woken for
-                        // every file.
+                        // A few hundred files at a time: their remembered labels are
+                        // read together, and this thread is not woken for every file.
                         jobs.into_par_iter().chunks(RESULTS_AT_ONCE).for_each_with(
                             tx,
                             |tx, part| {
-                                let _ = tx.send(part.into_iter().map(handle).collect::<Vec<_>>());
+                                let _ = tx.send(handle(part));
                             },
                         )
                     });
@@ -618,7 +618,8 @@ fn audit(session: &Session, labeled: &[Applied], reports: &[Report]) {
     }
 }
 
-/// How many results of a batch the pool's threads send back together.
+/// How many files of a batch a thread of the pool handles together (their remembered
+/// labels read in one transaction) and sends the results of back together.
 const RESULTS_AT_ONCE: usize = 256;
 
 /// How many files a walk hands to the engine at a time, at most: the files waiting, the
