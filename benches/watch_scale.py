@@ -9,7 +9,8 @@ startup: builds --files files (1 in 4 carries a keyword a default rule labels) i
   folders of 1,000 below --dir, then for each binary (--old first, the baseline, then
   --bin) runs `fuda watch` on a fresh copy of the labels (the tree's labels removed, a new
   HOME) until its `reconciled` event, and reports: wall seconds to `reconciled`, the
-  watcher's CPU seconds, peak resident memory (VmHWM), and `overflow` events seen within
+  watcher's CPU seconds (and each thread's: the workers, the main thread that feeds them,
+  notify's event thread), peak resident memory (VmHWM), and `overflow` events seen within
   --linger seconds after. Baseline in the same run: `find -type f` and `getfattr -R` over
   the same tree (the floor for walking it and reading its xattrs).
 
@@ -57,6 +58,21 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """CPU seconds of each thread alive now, by name ("main" for the process's own)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = "main" if tid == str(pid) else stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out.append((name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")))
+    return sorted(out, key=lambda t: -t[1])
 
 
 class Watch:
@@ -142,12 +158,14 @@ def startup(root, tree):
             rec = next(e for e in w.events() if e["event"] == "reconciled")
             time.sleep(args.linger)
             cpu, hwm = cpu_seconds(w.proc.pid), proc_status(w.proc.pid, "VmHWM")
+            threads = ", ".join(f"{n} {c:.1f}" for n, c in thread_cpu(w.proc.pid) if c >= 0.1)
             overflows = sum(e["event"] == "overflow" for e in w.events())
             labeled = sum(e["event"] == "labeled" for e in w.events())
             w.stop()
             print(f"{name} {run}: reconciled {rec['files']} files in {rec['seconds']:.1f} s "
                   f"(wall to reconciled {wall:.1f} s), labeled {labeled}, CPU {cpu:.1f} s, "
-                  f"peak RSS {hwm / 2**20:.0f} MB, overflow events {overflows}", flush=True)
+                  f"peak RSS {hwm / 2**20:.0f} MB, overflow events {overflows}; CPU s by thread: {threads}",
+                  flush=True)
 
 
 def soak(root, tree):

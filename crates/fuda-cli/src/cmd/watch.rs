@@ -195,6 +195,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .unwrap_or(65_536);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.jobs)
+        // Named for `top -H` and /proc: the threads that read, classify and label.
+        .thread_name(|i| format!("fuda-label-{i}"))
         .build()?;
 
     let stop = Arc::new(AtomicBool::new(false));
