@@ -311,3 +311,45 @@ fn the_first_person_to_classify_a_file_a_hook_labeled_becomes_its_owner() {
     assert_eq!(after["owner"], "tanaka", "{after}");
     assert_eq!(after["doc"], before["doc"], "the same document: {after}");
 }
+
+#[test]
+fn raising_a_protected_files_level_on_the_embedded_service_needs_no_reason_and_lowering_does() {
+    // The embedded key service holds no organisation policy: it ranks the levels by the
+    // built-in policy the labels are signed under.
+    let tanaka = User::init("tanaka");
+    let dir = common::workdir();
+    let minutes = dir.path().join("minutes.txt");
+    write(&minutes, "社外秘 meeting");
+    tanaka
+        .fuda(&["protect", p(&minutes), "--level", "社外秘"])
+        .expect(0);
+    let sealed = dir.path().join("minutes.txt.fuda");
+
+    let up = tanaka.fuda(&["label", "set", "極秘", p(&sealed)]).expect(0);
+    assert!(!up.stderr.contains("justif"), "{}", up.stderr);
+    assert_eq!(tanaka.show(&sealed)["level"], "strictly-confidential");
+
+    let before = std::fs::read(&sealed).unwrap();
+    let down = tanaka.fuda(&["label", "set", "公開", p(&sealed)]).expect(2);
+    assert!(
+        down.stderr.contains("lowering document") && down.stderr.contains("--justify"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(
+        std::fs::read(&sealed).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+    tanaka
+        .fuda(&[
+            "label",
+            "set",
+            "社外秘",
+            p(&sealed),
+            "--justify",
+            "議事録は社外秘で足りる",
+        ])
+        .expect(0);
+    assert_eq!(tanaka.show(&sealed)["level"], "internal");
+}

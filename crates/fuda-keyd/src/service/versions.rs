@@ -8,7 +8,7 @@
 use fuda_core::envelope::{FileKey, Header, LabelStanza};
 use fuda_core::label::SignedLabel;
 use fuda_core::pathname::escaped;
-use fuda_core::policy::Protect;
+use fuda_core::policy::{Policy, Protect};
 use fuda_core::rights::Right;
 use serde::{Deserialize, Serialize};
 
@@ -221,8 +221,9 @@ fn relabel(
 
 /// What a new level changes.
 struct LevelChange {
-    /// Whether it is lower than the registered one (unknown without the organisation's
-    /// policy: then every change counts as one).
+    /// Whether it is lower than the registered one (without the organisation's policy,
+    /// by the ranks of the built-in policy the label names; a change neither ranks counts
+    /// as one).
     downgrade: bool,
     /// Whether the document takes the new level's caps (another level, under the
     /// organisation's policy).
@@ -258,20 +259,41 @@ fn level_change(
             let old_rank = org.level(from).map_or(u8::MAX, |l| l.rank);
             (new.rank < old_rank, true)
         }
-        None => (true, false),
+        None => match builtin_ranks(&signed.label.policy.id, from, to) {
+            Some((old_rank, new_rank)) => (new_rank < old_rank, false),
+            // Nothing ranks the two levels: the change counts as a lowering.
+            None if justified(signed) => (true, false),
+            None => {
+                return Err(format!(
+                    "changing document {} from {from:?} to {to:?} needs a justification: this key service holds no organisation policy to tell a raise from a lowering; add --justify \"why\" (an admin can publish the policy: fuda admin policy set FILE)",
+                    signed.label.doc
+                ))
+            }
+        },
     };
-    let justified = signed
-        .label
-        .justification
-        .as_deref()
-        .is_some_and(|j| !j.trim().is_empty());
-    if downgrade && !justified {
+    if downgrade && !justified(signed) {
         return Err(format!(
             "lowering document {} from {from:?} to {to:?} needs a justification: add --justify \"why\"",
             signed.label.doc
         ));
     }
     Ok(LevelChange { downgrade, to_caps })
+}
+
+/// Whether the label says why it was set.
+fn justified(signed: &SignedLabel) -> bool {
+    signed
+        .label
+        .justification
+        .as_deref()
+        .is_some_and(|j| !j.trim().is_empty())
+}
+
+/// The ranks of `from` and `to` in the built-in policy named `policy` (the one a
+/// client without the organisation's policy labels with), when it defines both.
+fn builtin_ranks(policy: &str, from: &str, to: &str) -> Option<(u8, u8)> {
+    let builtin = Policy::builtin(policy).ok()?;
+    Some((builtin.level(from)?.rank, builtin.level(to)?.rank))
 }
 
 /// The registered document behind a header that this service opens with the document's
