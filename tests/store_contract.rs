@@ -345,6 +345,17 @@ fn documents_keep_grants_caps_and_name_bytes(place: &Place) {
         listed.iter().map(|d| d.revoked).collect::<Vec<_>>(),
         [true, false]
     );
+    // A snapshot (the console's and the API's listing, beside the writer) lists exactly
+    // what the writer does, grants and revocations and name bytes too, as of its opening.
+    let mut snapshot = (s.snapshots())().unwrap();
+    assert_eq!(snapshot.documents().unwrap(), listed);
+    tx(s, |t| t.doc_insert(&doc("01C", 30, b"later.dxf")));
+    assert_eq!(
+        snapshot.documents().unwrap(),
+        listed,
+        "a snapshot stays as it was"
+    );
+    assert_eq!((s.snapshots())().unwrap().documents().unwrap().len(), 3);
     // A second registration of one id is refused, not merged.
     let mut s2 = place.open();
     let dup = s2.transaction(&mut |t| t.doc_insert(&b));

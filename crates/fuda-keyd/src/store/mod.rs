@@ -426,6 +426,9 @@ pub trait Snapshot {
     ) -> Result<Vec<ListedFile>, StoreError>;
     /// One file of the index, if it is there.
     fn index_file(&mut self, machine: &str, path: &Path) -> Result<Option<ListedFile>, StoreError>;
+    /// Every registered document, as [`Tx::doc_list`] gives them: a listing of thousands
+    /// of documents read here keeps the writer free for decisions.
+    fn documents(&mut self) -> Result<Vec<crate::registry::Document>, StoreError>;
 }
 
 /// Hears of another replica's changes to what each replica keeps in memory.

@@ -575,6 +575,9 @@ macro_rules! doc_select {
     };
 }
 
+/// Every registered document, in the order they were registered.
+const DOC_LIST: &str = concat!(doc_select!(), " ORDER BY created_at, id COLLATE \"C\"");
+
 impl PgTx<'_> {
     fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
         if let Some(st) = self.statements.get(sql) {
@@ -1159,10 +1162,7 @@ impl Tx for PgTx<'_> {
 
     fn doc_list(&mut self) -> Result<Vec<Document>, StoreError> {
         Ok(self
-            .query(
-                concat!(doc_select!(), " ORDER BY created_at, id COLLATE \"C\""),
-                &[],
-            )?
+            .query(DOC_LIST, &[])?
             .iter()
             .map(|r| PgTx::doc_from_row(r).doc)
             .collect())

@@ -177,6 +177,12 @@ struct SqliteTx<'a> {
     path: &'a Path,
 }
 
+/// Every registered document, read through `conn` (the writer's or a snapshot's) of the
+/// database at `path`.
+pub(super) fn doc_list_on(conn: &Connection, path: &Path) -> Result<Vec<Document>, StoreError> {
+    SqliteTx { conn, path }.doc_list()
+}
+
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         name: r.get(0)?,

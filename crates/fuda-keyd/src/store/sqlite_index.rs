@@ -542,4 +542,8 @@ impl Snapshot for SqliteSnapshot {
             .optional()
             .map_err(&e)
     }
+
+    fn documents(&mut self) -> Result<Vec<crate::registry::Document>, StoreError> {
+        super::sqlite::doc_list_on(&self.conn, &self.path)
+    }
 }

@@ -516,6 +516,14 @@ impl Snapshot for PgSnapshot {
             .map_err(|e| map_err(&self.label, e))?;
         Ok(rows.first().map(listed))
     }
+
+    fn documents(&mut self) -> Result<Vec<crate::registry::Document>, StoreError> {
+        let rows = self
+            .client
+            .query(super::DOC_LIST, &[])
+            .map_err(|e| map_err(&self.label, e))?;
+        Ok(rows.iter().map(|r| PgTx::doc_from_row(r).doc).collect())
+    }
 }
 
 fn listed(r: &Row) -> ListedFile {
