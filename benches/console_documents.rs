@@ -9,6 +9,9 @@
 //! decisions in its audit history. Then each page is asked `FUDA_BENCH_ROUNDS` (default
 //! 50) times after 5 warm-up requests, one at a time, and the p50, p95 and slowest answer
 //! are printed in milliseconds, with each page's p95 as a ratio of the baseline's.
+//! Last, licence decisions for 100 documents are timed for `FUDA_BENCH_SECONDS` (default
+//! 5) over one keep-alive connection, alone and then while an admin keeps listing the
+//! documents: what a page view costs the decisions waiting behind it.
 //!
 //! Run: `cargo bench --bench console_documents`
 
@@ -43,9 +46,17 @@ fn person(name: &str, dept: &str) -> NewUser {
     }
 }
 
-/// The company: people, documents, and one document's history. Returns the API token of
-/// the admin and a document id.
-fn fill(data: &std::path::Path, docs: usize, users: usize) -> (String, String) {
+/// What the set-up made: the admin's API token, a document with a history, and tanaka's
+/// token with the headers of a hundred of tanaka's documents.
+struct Company {
+    admin_token: String,
+    doc: String,
+    tanaka_token: String,
+    headers: Vec<Vec<u8>>,
+}
+
+/// The company: people, documents, and one document's history.
+fn fill(data: &std::path::Path, docs: usize, users: usize) -> Company {
     let t = Instant::now();
     let init = fuda_keyd_server::http::init(
         data,
@@ -80,7 +91,7 @@ fn fill(data: &std::path::Path, docs: usize, users: usize) -> (String, String) {
             .unwrap();
     }
     let code = admin.user_add(person("tanaka", "設計部")).unwrap().code;
-    enroll(code);
+    let tanaka_token = enroll(code);
     let tanaka = Embedded::new(service.clone(), "tanaka");
     let (_keys, signer) = signed_label::signer("tanaka");
     let recipient: age::x25519::Recipient = service.info().recipient.parse().unwrap();
@@ -108,7 +119,12 @@ fn fill(data: &std::path::Path, docs: usize, users: usize) -> (String, String) {
         "{users} people and {docs} documents registered in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    (token, doc)
+    Company {
+        admin_token: token,
+        doc,
+        tanaka_token,
+        headers: headers.into_iter().take(100).collect(),
+    }
 }
 
 /// Latencies of one page, in milliseconds, sorted.
@@ -147,7 +163,8 @@ fn main() {
     let rounds = env_num("FUDA_BENCH_ROUNDS", 50).max(1) as usize;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("keyd");
-    let (token, doc) = fill(&data, docs, users);
+    let company = fill(&data, docs, users);
+    let (token, doc) = (company.admin_token.clone(), company.doc.clone());
 
     let running =
         fuda_keyd_server::http::Running::start(&data, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -229,5 +246,91 @@ fn main() {
         );
         row(name, &ms);
     }
+
+    let seconds = env_num("FUDA_BENCH_SECONDS", 5);
+    println!("licence decisions for {seconds} s, one connection (ms):");
+    println!(
+        "{:<36} {:>9} {:>8} {:>8} {:>8} {:>8}",
+        "", "decisions", "p50", "p99", "max", "lists"
+    );
+    for listing in [false, true] {
+        let (ms, lists) = decisions(&base, &fingerprint, &company, seconds, |stop| {
+            let mut lists = 0;
+            while listing && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                measure_once(&agent, &format!("{base}/console/documents"), &cookie);
+                lists += 1;
+            }
+            lists
+        });
+        println!(
+            "{:<36} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+            if listing {
+                "while an admin lists the documents"
+            } else {
+                "alone"
+            },
+            ms.len(),
+            pct(&ms, 0.5),
+            pct(&ms, 0.99),
+            ms[ms.len() - 1],
+            lists
+        );
+    }
     drop(running);
+}
+
+/// One page, not timed.
+fn measure_once(agent: &ureq::Agent, url: &str, cookie: &str) {
+    let resp = agent.get(url).set("Cookie", cookie).call().unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    resp.into_string().unwrap();
+}
+
+/// Licence decisions for tanaka's documents, one at a time on one keep-alive connection,
+/// for `seconds`, while `beside` runs on the calling thread (told to stop by the flag);
+/// returns the sorted latencies in milliseconds and what `beside` returned.
+fn decisions(
+    base: &str,
+    fingerprint: &str,
+    company: &Company,
+    seconds: u64,
+    beside: impl FnOnce(&std::sync::atomic::AtomicBool) -> usize,
+) -> (Vec<f64>, usize) {
+    let requests: Vec<Vec<u8>> = company
+        .headers
+        .iter()
+        .map(|h| {
+            let body = serde_json::to_vec(&fuda_keyd::licence::Request {
+                header: h.clone(),
+                rights: "view".parse().unwrap(),
+            })
+            .unwrap();
+            let mut req = format!(
+                "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                company.tanaka_token,
+                body.len()
+            )
+            .into_bytes();
+            req.extend(body);
+            req
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let timed = s.spawn(|| {
+            let mut lean = keyd_load::Lean::connect(base, fingerprint);
+            let mut ms = Vec::new();
+            let end = Instant::now() + Duration::from_secs(seconds);
+            while Instant::now() < end {
+                let t = Instant::now();
+                lean.post(&requests[ms.len() % requests.len()]);
+                ms.push(keyd_load::ms(t.elapsed()));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            ms.sort_by(f64::total_cmp);
+            ms
+        });
+        let beside = beside(&stop);
+        (timed.join().unwrap(), beside)
+    })
 }

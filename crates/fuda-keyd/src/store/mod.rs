@@ -364,7 +364,7 @@ pub trait Store: Send {
     }
 
     /// Opens read-only snapshots of this store beside the writer (for long reads that
-    /// must not hold up decisions: the file index).
+    /// must not hold up decisions: the file index, the list of documents).
     fn snapshots(&self) -> SnapshotOpener;
 
     /// Where to hear of changes other processes make to what the service keeps in memory
