@@ -296,25 +296,7 @@ fn decisions(
     seconds: u64,
     beside: impl FnOnce(&std::sync::atomic::AtomicBool) -> usize,
 ) -> (Vec<f64>, usize) {
-    let requests: Vec<Vec<u8>> = company
-        .headers
-        .iter()
-        .map(|h| {
-            let body = serde_json::to_vec(&fuda_keyd::licence::Request {
-                header: h.clone(),
-                rights: "view".parse().unwrap(),
-            })
-            .unwrap();
-            let mut req = format!(
-                "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                company.tanaka_token,
-                body.len()
-            )
-            .into_bytes();
-            req.extend(body);
-            req
-        })
-        .collect();
+    let requests = keyd_load::licence_requests(&company.tanaka_token, &company.headers);
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let timed = s.spawn(|| {

@@ -164,23 +164,7 @@ fn main() {
             std::thread::spawn(move || {
                 let remote = Remote::new(&url, &fp, Some(token.clone())).unwrap();
                 let mut lean = raw.then(|| Lean::connect(&url, &fp));
-                let bodies: Vec<Vec<u8>> = headers
-                    .iter()
-                    .map(|h| {
-                        let body = serde_json::to_vec(&fuda_keyd::licence::Request {
-                            header: h.clone(),
-                            rights: "view".parse().unwrap(),
-                        })
-                        .unwrap();
-                        let mut req = format!(
-                            "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        req.extend(body);
-                        req
-                    })
-                    .collect();
+                let bodies = keyd_load::licence_requests(&token, &headers);
                 let mut lat = Vec::with_capacity(1 << 16);
                 let mut total = 0u64;
                 let mut i = n;
@@ -195,7 +179,12 @@ fn main() {
                                 let granted: fuda_keyd::licence::Granted =
                                     serde_json::from_slice(&body).unwrap();
                                 granted
-                                    .open(&service_key, &identity, "tanaka", &granted.licence.licence.doc)
+                                    .open(
+                                        &service_key,
+                                        &identity,
+                                        "tanaka",
+                                        &granted.licence.licence.doc,
+                                    )
                                     .unwrap();
                             }
                         }

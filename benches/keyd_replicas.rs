@@ -204,23 +204,7 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
             let (measuring, stop) = (measuring.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut lean = Lean::connect(&url, &fp);
-                let bodies: Vec<Vec<u8>> = headers
-                    .iter()
-                    .map(|h| {
-                        let body = serde_json::to_vec(&fuda_keyd::licence::Request {
-                            header: h.clone(),
-                            rights: "view".parse().unwrap(),
-                        })
-                        .unwrap();
-                        let mut req = format!(
-                            "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        req.extend(body);
-                        req
-                    })
-                    .collect();
+                let bodies = keyd_load::licence_requests(&token, &headers);
                 let mut lat = Vec::with_capacity(1 << 16);
                 let mut total = 0u64;
                 let mut i = n;

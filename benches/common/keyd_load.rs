@@ -1,4 +1,5 @@
-//! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs): the
+//! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs,
+//! benches/console_documents.rs): the
 //! documents they ask for, a lean keep-alive HTTPS/1.1 client, and the CPU time of
 //! processes from `/proc`.
 
@@ -49,6 +50,28 @@ pub fn register_drawings(
                 })
                 .unwrap();
             header
+        })
+        .collect()
+}
+
+/// For each header, the whole HTTP/1.1 request of a `view` licence for it as `token`'s
+/// owner, ready for [`Lean::post`].
+pub fn licence_requests(token: &str, headers: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    headers
+        .iter()
+        .map(|h| {
+            let body = serde_json::to_vec(&fuda_keyd::licence::Request {
+                header: h.clone(),
+                rights: "view".parse().unwrap(),
+            })
+            .unwrap();
+            let mut req = format!(
+                "POST /v1/licences HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            req.extend(body);
+            req
         })
         .collect()
 }
