@@ -1,7 +1,6 @@
 //! The licence benchmarks' load generator (benches/keyd.rs, benches/keyd_replicas.rs,
-//! benches/console_documents.rs): the
-//! documents they ask for, a lean keep-alive HTTPS/1.1 client, and the CPU time of
-//! processes from `/proc`.
+//! benches/console_documents.rs): the documents they ask for, their licence requests, a
+//! lean keep-alive HTTPS/1.1 client, and the CPU time of processes from `/proc`.
 
 use std::sync::Arc;
 use std::time::Duration;
