@@ -21,6 +21,16 @@ enum Entry {
     Reports(Vec<Report>, String),
 }
 
+impl Entry {
+    /// Writes the entry's lines to stderr.
+    fn write(&self) {
+        match self {
+            Entry::Lines(lines) => write_out(lines),
+            Entry::Reports(reports, at) => write_out(&lines_of(reports, at)),
+        }
+    }
+}
+
 /// Where lines go while a writer runs. A lock, not a sender per thread: lines from two
 /// threads keep the order in which they were logged.
 static QUEUE: Mutex<Option<SyncSender<Entry>>> = Mutex::new(None);
@@ -37,15 +47,12 @@ pub struct Writer {
 impl Writer {
     /// Starts the thread; from now on every line goes through it.
     pub fn start() -> std::io::Result<Writer> {
-        let (tx, rx) = sync_channel(WAITING);
+        let (tx, rx) = sync_channel::<Entry>(WAITING);
         let thread = std::thread::Builder::new()
             .name("fuda-watch-log".into())
             .spawn(move || {
                 for entry in rx {
-                    match entry {
-                        Entry::Lines(lines) => write_out(&lines),
-                        Entry::Reports(reports, at) => write_out(&lines_of(&reports, &at)),
-                    }
+                    entry.write();
                 }
             })?;
         *queue() = Some(tx);
@@ -81,10 +88,7 @@ fn put(entry: Entry) {
         None => entry,
     };
     drop(queue);
-    match entry {
-        Entry::Lines(lines) => write_out(&lines),
-        Entry::Reports(reports, at) => write_out(&lines_of(&reports, &at)),
-    }
+    entry.write();
 }
 
 /// One line on stderr: `{"type": "event", "event": …, …, "at": …}`.
