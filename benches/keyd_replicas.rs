@@ -140,15 +140,7 @@ fn run(bin: &Path, name: &str, database: Option<&str>, replicas: usize) -> Figur
         Some(url) => Database::parse(url).unwrap(),
         None => Database::Sqlite(data.join(fuda_keyd::service::DB_FILE)),
     };
-    let admin_user = NewUser {
-        name: "admin".into(),
-        display_name: None,
-        dept: None,
-        admin: true,
-        auditor: false,
-        kind: Default::default(),
-    };
-    let init = fuda_keyd_server::http::init_on(&data, &db, admin_user).unwrap();
+    let init = fuda_keyd_server::http::init_on(&data, &db, keyd_load::admin_user()).unwrap();
     let mut dirs: Vec<PathBuf> = vec![data.clone()];
     for i in 1..replicas {
         let copy = dir.path().join(format!("replica-{i}"));

@@ -134,18 +134,19 @@ impl Lean {
 
 /// Makes a key service's data directory at `data` with the administrator `admin`.
 pub fn init_with_admin(data: &std::path::Path) -> fuda_keyd_server::http::Init {
-    fuda_keyd_server::http::init(
-        data,
-        fuda_keyd::directory::NewUser {
-            name: "admin".into(),
-            display_name: None,
-            dept: None,
-            admin: true,
-            auditor: false,
-            kind: Default::default(),
-        },
-    )
-    .unwrap()
+    fuda_keyd_server::http::init(data, admin_user()).unwrap()
+}
+
+/// The benchmarks' first admin, `admin`.
+pub fn admin_user() -> fuda_keyd::directory::NewUser {
+    fuda_keyd::directory::NewUser {
+        name: "admin".into(),
+        display_name: None,
+        dept: None,
+        admin: true,
+        auditor: false,
+        kind: Default::default(),
+    }
 }
 
 /// Starts `fuda-keyd serve --data DATA` on a free port of 127.0.0.1 with `args` after
